@@ -1,0 +1,70 @@
+"""Shared CLI helpers: the error boundary (typed error -> one line + exit code), consoles, common options."""
+
+from __future__ import annotations
+
+import functools
+import sys
+from pathlib import Path
+from typing import Any, Callable, Optional, TypeVar
+
+import typer
+from rich.console import Console
+
+from resnet_opt.cli.app import STATE
+from resnet_opt.core.errors import ResNetOptError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+def fail(message: str, code: int = 2) -> typer.Exit:
+    """Print ``error: message`` as one line on stderr and return the Exit to raise."""
+    typer.echo(f"error: {' '.join(str(message).split())}", err=True)
+    return typer.Exit(code)
+
+
+def handle_errors(fn: F) -> F:
+    """Turn library errors into one line and a non-zero exit; ``--debug`` shows the traceback instead."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except ResNetOptError as e:
+            if STATE.debug:
+                raise
+            raise fail(str(e), getattr(e, "exit_code", 2)) from None
+        except KeyboardInterrupt:
+            raise fail("interrupted", 130) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def set_threads(threads: Optional[int]) -> None:
+    if threads is not None:
+        import torch
+
+        from resnet_opt.core.errors import ConfigError
+
+        if threads < 1:
+            raise ConfigError(f"--threads must be at least 1, got {threads}")
+        torch.set_num_threads(threads)
+
+
+def show_progress() -> bool:
+    return sys.stderr.isatty()
+
+
+# Options shared by every command that takes a model.
+DepthOpt = typer.Option(None, "--depth", help="ResNet depth: 18, 34, 50, 101 or 152.")
+WeightsOpt = typer.Option(None, "--weights", help="Local weights file: torchvision .pth (weights_only) or .safetensors.")
+ModelDirOpt = typer.Option(None, "--model", help="A resnet-opt model folder (config.json + model.safetensors).")
+NumClassesOpt = typer.Option(None, "--num-classes", help="Number of classes (default: from weights/model, else 1000).")
+ThreadsOpt = typer.Option(None, "--threads", help="CPU threads for torch.")
+JsonOpt = typer.Option(False, "--json", help="Print the result as JSON.")
+
+
+def path_or_none(p: Optional[Path]) -> Optional[str]:
+    return str(p) if p is not None else None

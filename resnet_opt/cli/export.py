@@ -1,0 +1,3 @@
+"""export commands (see the matching issue)."""
+
+from resnet_opt.cli.app import app  # noqa: F401

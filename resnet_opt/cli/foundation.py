@@ -1,0 +1,101 @@
+"""Foundation commands: models, train, eval."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.table import Table
+
+from resnet_opt.cli.app import app
+from resnet_opt.cli.common import (
+    DepthOpt, JsonOpt, ThreadsOpt, WeightsOpt, console, handle_errors, set_threads, show_progress,
+)
+from resnet_opt.core.artifact import to_json
+
+
+@app.command("models")
+@handle_errors
+def models_cmd(
+    input_size: int = typer.Option(224, "--input-size", help="Square input size for the MAC count."),
+    num_classes: int = typer.Option(1000, "--num-classes"),
+    as_json: bool = JsonOpt,
+) -> None:
+    """List the ResNet family: depth, parameters and GMACs (counted by torch's FlopCounterMode)."""
+    from resnet_opt.pipeline.info import model_table
+
+    rows = model_table(input_size=input_size, num_classes=num_classes)
+    if as_json:
+        typer.echo(to_json(rows))
+        return
+    t = Table(title=f"ResNet family at {input_size}×{input_size}, {num_classes} classes")
+    for c in ("model", "depth", "block", "parameters", "GMACs"):
+        t.add_column(c, justify="right" if c not in ("model", "block") else "left")
+    for r in rows:
+        t.add_row(r["name"], str(r["depth"]), r["block"], f"{r['parameters']:,}", f"{r['macs'] / 1e9:.2f}")
+    console.print(t)
+
+
+@app.command("train")
+@handle_errors
+def train_cmd(
+    out: Path = typer.Option(..., "--out", help="Run folder: best model (config.json + model.safetensors) and resumable state."),
+    depth: Optional[str] = typer.Option("18", "--depth", help="ResNet depth: 18, 34, 50, 101 or 152."),
+    data: str = typer.Option("digits", "--data", help="digits[:SIZE] or imagefolder:PATH."),
+    preset: Optional[str] = typer.Option(None, "--preset", help="ImageNet preprocessing preset for imagefolder: v1 or v2."),
+    epochs: int = typer.Option(8, "--epochs"),
+    batch_size: int = typer.Option(64, "--batch-size"),
+    optimizer: str = typer.Option("adamw", "--optimizer", help="adamw or sgd."),
+    lr: Optional[float] = typer.Option(None, "--lr", help="Peak learning rate (default 1e-3 adamw / 0.1 sgd, ×batch/64)."),
+    weight_decay: Optional[float] = typer.Option(None, "--weight-decay"),
+    label_smoothing: float = typer.Option(0.1, "--label-smoothing"),
+    warmup_epochs: float = typer.Option(1.0, "--warmup-epochs"),
+    seed: int = typer.Option(0, "--seed"),
+    device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
+    weights: Optional[Path] = WeightsOpt,
+    resume: bool = typer.Option(False, "--resume", help="Continue from the run folder's train_state.pt."),
+    limit: Optional[int] = typer.Option(None, "--limit", help="Train on a seeded subset of this many images."),
+    threads: Optional[int] = ThreadsOpt,
+    as_json: bool = JsonOpt,
+) -> None:
+    """Train a ResNet on labelled data (cosine schedule, best checkpoint kept, resumable, seeded)."""
+    from resnet_opt.engine import TrainConfig
+    from resnet_opt.pipeline.train import train_model
+
+    set_threads(threads)
+    cfg = TrainConfig(epochs=epochs, batch_size=batch_size, optimizer=optimizer, lr=lr, weight_decay=weight_decay,
+                      label_smoothing=label_smoothing, warmup_epochs=warmup_epochs, seed=seed, device=device)
+    log = None if as_json else (lambda m: console.print(m))
+    res = train_model(depth=depth, data=data, out=out, config=cfg, preset=preset, weights=weights, resume=resume,
+                      limit=limit, progress=show_progress() and not as_json, log=log)
+    if as_json:
+        typer.echo(to_json(res))
+        return
+    console.print(f"best val top-1 {res['best_top1']:.2f}% at epoch {res['best_epoch']} "
+                  f"({res['seconds']:.1f}s) -> {res['out']}")
+
+
+@app.command("eval")
+@handle_errors
+def eval_cmd(
+    model: Path = typer.Option(..., "--model", help="A model folder, or an exported artifact folder (ONNX / TorchScript)."),
+    data: str = typer.Option("digits", "--data", help="digits[:SIZE] or imagefolder:PATH (labelled)."),
+    preset: Optional[str] = typer.Option(None, "--preset", help="ImageNet preprocessing preset for imagefolder: v1 or v2."),
+    split: str = typer.Option("val", "--split", help="val or train."),
+    batch_size: int = typer.Option(64, "--batch-size"),
+    limit: Optional[int] = typer.Option(None, "--limit", help="Evaluate a seeded subset of this many images."),
+    provider: str = typer.Option("cpu", "--provider", help="For ONNX artifacts: cpu, cuda, tensorrt or auto."),
+    threads: Optional[int] = ThreadsOpt,
+    as_json: bool = JsonOpt,
+) -> None:
+    """Top-1, top-5 and image count of a model or artifact on labelled data."""
+    from resnet_opt.pipeline.evaluate import evaluate_path
+
+    set_threads(threads)
+    res = evaluate_path(model, data, preset=preset, split=split, batch_size=batch_size, limit=limit,
+                        provider=provider, progress=show_progress() and not as_json)
+    if as_json:
+        typer.echo(to_json(res))
+        return
+    console.print(f"top-1 {res['top1']:.2f}%  top-5 {res['top5']:.2f}%  images {res['count']}  ({res['model']} on {res['data']})")

@@ -1,0 +1,78 @@
+"""Facts about the machine and libraries, recorded in manifests and reports."""
+
+from __future__ import annotations
+
+import functools
+import importlib.metadata as md
+import os
+import platform
+from typing import Any
+
+_ISA_FLAGS = ("avx", "avx2", "fma", "avx512f", "avx512bw", "avx512_vnni", "avx_vnni", "amx_tile", "amx_int8", "amx_bf16")
+
+
+@functools.lru_cache(maxsize=1)
+def cpu_info() -> dict[str, Any]:
+    """CPU model name, core count and the instruction-set flags that matter for INT8 speed."""
+    name = platform.processor() or platform.machine()
+    flags: set[str] = set()
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name") and name in ("", platform.machine(), platform.processor()):
+                    name = line.split(":", 1)[1].strip()
+                elif line.startswith("flags"):
+                    flags = set(line.split(":", 1)[1].split())
+                    break
+    except OSError:
+        pass
+    isa = {f: (f in flags) for f in _ISA_FLAGS}
+    vnni = isa["avx512_vnni"] or isa["avx_vnni"]
+    return {
+        "model": name,
+        "machine": platform.machine(),
+        "cores": os.cpu_count(),
+        "flags": isa,
+        "vnni": vnni,
+        "amx": isa["amx_int8"],
+    }
+
+
+def has_vnni() -> bool:
+    return bool(cpu_info()["vnni"])
+
+
+def _version(dist: str) -> str | None:
+    try:
+        return md.version(dist)
+    except md.PackageNotFoundError:
+        return None
+
+
+def library_versions() -> dict[str, str | None]:
+    ort = _version("onnxruntime-gpu") or _version("onnxruntime")
+    return {
+        "python": platform.python_version(),
+        "resnet-opt": _version("resnet-opt"),
+        "torch": _version("torch"),
+        "torchvision": _version("torchvision"),
+        "onnx": _version("onnx"),
+        "onnxruntime": ort,
+        "torch-pruning": _version("torch-pruning") or _version("torch_pruning"),
+        "numpy": _version("numpy"),
+    }
+
+
+def gpu_info() -> dict[str, Any] | None:
+    try:
+        import torch
+
+        if torch.cuda.is_available():
+            return {"name": torch.cuda.get_device_name(0), "count": torch.cuda.device_count(), "cuda": torch.version.cuda}
+    except Exception:  # noqa: BLE001 - a broken CUDA install just means "no GPU"
+        return None
+    return None
+
+
+def environment() -> dict[str, Any]:
+    return {"cpu": cpu_info(), "gpu": gpu_info(), "versions": library_versions(), "platform": platform.platform()}

@@ -1,0 +1,88 @@
+"""Typed errors. Library code raises these; only the CLI turns them into a one-line message and exit code."""
+
+from __future__ import annotations
+
+__all__ = [
+    "ResNetOptError",
+    "UnsupportedDepthError",
+    "WeightsError",
+    "ModelFormatError",
+    "DataSpecError",
+    "DataError",
+    "ConfigError",
+    "ArtifactError",
+    "ValidationError",
+    "AtolError",
+    "QuantizationError",
+    "AccuracyBudgetError",
+    "PruningError",
+    "ExportError",
+    "BackendUnavailableError",
+    "OutputPathError",
+]
+
+
+class ResNetOptError(Exception):
+    """Base class of every error resnet-opt raises on purpose. ``str(err)`` is a one-line message."""
+
+    exit_code = 2
+
+
+class UnsupportedDepthError(ResNetOptError, ValueError):
+    """A ResNet depth or model name that is not in the registry."""
+
+
+class WeightsError(ResNetOptError):
+    """A weights file that is missing, corrupt, or does not match the architecture."""
+
+
+class ModelFormatError(ResNetOptError):
+    """A model folder (config.json + model.safetensors) that is missing files or is malformed."""
+
+
+class DataSpecError(ResNetOptError, ValueError):
+    """A data spec string that cannot be parsed or points to nothing."""
+
+
+class DataError(ResNetOptError):
+    """Data that exists but cannot be used as asked (unreadable images, empty, unlabelled for accuracy...)."""
+
+
+class ConfigError(ResNetOptError, ValueError):
+    """An option value outside its allowed range."""
+
+
+class ArtifactError(ResNetOptError):
+    """An artifact folder that is missing its manifest or files, or is corrupt."""
+
+
+class ValidationError(ResNetOptError):
+    """An artifact whose outputs disagree with PyTorch beyond tolerance."""
+
+
+class AtolError(ValidationError):
+    """Max absolute / relative difference beyond tolerance."""
+
+
+class QuantizationError(ResNetOptError):
+    """Quantization failed."""
+
+
+class AccuracyBudgetError(QuantizationError):
+    """The accuracy budget of a gated quantization could not be met."""
+
+
+class PruningError(ResNetOptError):
+    """Pruning failed or was asked for something impossible."""
+
+
+class ExportError(ResNetOptError):
+    """An export to TorchScript or ONNX failed."""
+
+
+class BackendUnavailableError(ResNetOptError):
+    """A requested runtime backend or execution provider is not usable here."""
+
+
+class OutputPathError(ResNetOptError):
+    """An output folder that cannot be written."""

@@ -1,0 +1,201 @@
+"""Data specs: ``digits[:SIZE]`` (real, embedded), ``imagefolder:PATH`` (ImageNet-style), ``synthetic[:SIZE]``.
+
+Training, calibration and evaluation loaders are all built from the same spec string.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset, Subset, TensorDataset
+
+from resnet_opt.core.errors import DataError, DataSpecError
+from resnet_opt.data.preprocessing import PRESETS, Preprocessing, digits_preprocessing
+
+SPLITS = ("train", "val", "calib")
+DIGITS_DEFAULT_SIZE = 32
+DIGITS_SEED = 0
+DIGITS_VAL_FRACTION = 0.2
+KINDS = ("digits", "imagefolder", "synthetic")
+
+
+@dataclass(frozen=True)
+class DataSpec:
+    kind: str
+    path: Path | None = None
+    size: int | None = None
+    preset: str = "v1"
+    text: str = ""
+
+    @property
+    def labelled(self) -> bool:
+        return self.kind != "synthetic"
+
+    def __str__(self) -> str:
+        return self.text or self.kind
+
+
+def parse_data_spec(text: str, preset: str | None = None) -> DataSpec:
+    """Parse ``digits``, ``digits:64``, ``imagefolder:PATH``, ``synthetic``, ``synthetic:224``."""
+    if isinstance(text, DataSpec):
+        return text
+    if not isinstance(text, str) or not text.strip():
+        raise DataSpecError("empty data spec; use digits[:SIZE], imagefolder:PATH or synthetic[:SIZE]")
+    s = text.strip()
+    kind, _, arg = s.partition(":")
+    kind = kind.lower()
+    if preset is not None and preset not in PRESETS:
+        raise DataSpecError(f"unknown preprocessing preset {preset!r}; valid: {', '.join(PRESETS)}")
+    if kind in ("digits", "synthetic"):
+        size = None
+        if arg:
+            try:
+                size = int(arg)
+            except ValueError:
+                raise DataSpecError(f"bad size {arg!r} in data spec {s!r}; expected an integer, e.g. {kind}:64") from None
+            if not 8 <= size <= 1024:
+                raise DataSpecError(f"size {size} in data spec {s!r} is out of range 8..1024")
+        return DataSpec(kind=kind, size=size or (DIGITS_DEFAULT_SIZE if kind == "digits" else 224), text=s)
+    if kind == "imagefolder":
+        if not arg:
+            raise DataSpecError("imagefolder needs a path: imagefolder:PATH")
+        p = Path(arg).expanduser()
+        if not p.exists():
+            raise DataSpecError(f"image folder {p} does not exist")
+        if not p.is_dir():
+            raise DataSpecError(f"image folder {p} is not a folder")
+        return DataSpec(kind="imagefolder", path=p, preset=preset or "v1", text=s)
+    raise DataSpecError(f"unknown data spec {s!r}; use digits[:SIZE], imagefolder:PATH or synthetic[:SIZE]")
+
+
+def preprocessing_for(spec: DataSpec) -> Preprocessing:
+    if spec.kind == "digits":
+        return digits_preprocessing(spec.size or DIGITS_DEFAULT_SIZE)
+    if spec.kind == "imagefolder":
+        return PRESETS[spec.preset]
+    size = spec.size or 224
+    return Preprocessing(resize=size, crop=size, square=True, name=f"synthetic-{size}")
+
+
+def input_size_for(spec: DataSpec) -> int:
+    return preprocessing_for(spec).crop
+
+
+def require_labelled(spec: DataSpec, purpose: str = "accuracy") -> None:
+    if not spec.labelled:
+        raise DataError(f"data spec {spec} has no labels; {purpose} needs labelled data (digits or imagefolder:PATH)")
+
+
+# ---------------------------------------------------------------- digits
+@functools.lru_cache(maxsize=4)
+def _digits_tensors(size: int) -> tuple[torch.Tensor, torch.Tensor, np.ndarray, np.ndarray]:
+    from PIL import Image
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+
+    d = load_digits()  # bundled with scikit-learn: no download
+    imgs = np.clip(d.images * (255.0 / 16.0), 0, 255).round().astype(np.uint8)
+    tf = digits_preprocessing(size).transform()
+    x = torch.stack([tf(Image.fromarray(im, mode="L")) for im in imgs])
+    y = torch.as_tensor(d.target, dtype=torch.long)
+    idx = np.arange(len(y))
+    tr, va = train_test_split(idx, test_size=DIGITS_VAL_FRACTION, random_state=DIGITS_SEED, stratify=d.target)
+    return x, y, np.sort(tr), np.sort(va)
+
+
+def digits_split_indices(size: int = DIGITS_DEFAULT_SIZE) -> tuple[np.ndarray, np.ndarray]:
+    _, _, tr, va = _digits_tensors(size)
+    return tr, va
+
+
+# ---------------------------------------------------------------- imagefolder
+def _safe_loader(path: str):
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with open(path, "rb") as f:
+            img = Image.open(f)
+            return img.convert("RGB")
+    except (UnidentifiedImageError, OSError, SyntaxError) as e:
+        raise DataError(f"unreadable image {path}: {type(e).__name__}") from e
+
+
+def _imagefolder(spec: DataSpec, split: str):
+    from torchvision.datasets import ImageFolder
+
+    root = spec.path
+    assert root is not None
+    sub = {"train": "train", "calib": "train", "val": "val"}[split]
+    if (root / sub).is_dir():
+        root = root / sub
+    elif split == "val" and (root / "validation").is_dir():
+        root = root / "validation"
+    try:
+        return ImageFolder(str(root), transform=PRESETS[spec.preset].transform(), loader=_safe_loader)
+    except FileNotFoundError as e:
+        raise DataError(f"image folder {root} is empty or has no class subfolders with images ({e})") from e
+
+
+# ---------------------------------------------------------------- public API
+def class_names_for(spec: DataSpec) -> list[str] | None:
+    if spec.kind == "digits":
+        return [str(i) for i in range(10)]
+    if spec.kind == "imagefolder":
+        return list(_imagefolder(spec, "val").classes)
+    return None
+
+
+def num_classes_for(spec: DataSpec) -> int | None:
+    names = class_names_for(spec)
+    return len(names) if names else None
+
+
+def build_dataset(spec: DataSpec | str, split: str = "val", *, limit: int | None = None, seed: int = 0,
+                  num_classes: int = 10) -> Dataset:
+    """A dataset of (image tensor, label). ``calib`` draws from the training split.
+
+    ``limit`` keeps a seeded, class-balanced-in-expectation random subset of that many items.
+    """
+    spec = parse_data_spec(spec) if isinstance(spec, str) else spec
+    if split not in SPLITS:
+        raise DataSpecError(f"unknown split {split!r}; valid: {', '.join(SPLITS)}")
+    if limit is not None and limit < 1:
+        raise DataSpecError(f"a subset must hold at least 1 image, got {limit}")
+    if spec.kind == "digits":
+        x, y, tr, va = _digits_tensors(spec.size or DIGITS_DEFAULT_SIZE)
+        idx = va if split == "val" else tr
+        ds: Dataset = TensorDataset(x[idx], y[idx])
+    elif spec.kind == "imagefolder":
+        ds = _imagefolder(spec, split)
+    else:
+        size = spec.size or 224
+        g = torch.Generator().manual_seed(seed + {"train": 0, "val": 1, "calib": 2}[split])
+        n = limit or 64
+        ds = TensorDataset(torch.randn(n, 3, size, size, generator=g), torch.full((n,), -1, dtype=torch.long))
+    n = len(ds)  # type: ignore[arg-type]
+    if n == 0:
+        raise DataError(f"data spec {spec} has no images in split {split!r}")
+    if limit is not None and limit < n:
+        rng = np.random.default_rng(seed)
+        ds = Subset(ds, sorted(rng.choice(n, size=limit, replace=False).tolist()))
+    return ds
+
+
+def build_loader(spec: DataSpec | str, split: str = "val", *, batch_size: int = 64, limit: int | None = None,
+                 shuffle: bool = False, seed: int = 0, num_workers: int = 0, drop_last: bool = False) -> DataLoader:
+    if batch_size < 1:
+        raise DataSpecError(f"batch size must be at least 1, got {batch_size}")
+    ds = build_dataset(spec, split, limit=limit, seed=seed)
+    g = torch.Generator().manual_seed(seed)
+    return DataLoader(ds, batch_size=batch_size, shuffle=shuffle, generator=g, num_workers=num_workers,
+                      drop_last=drop_last and len(ds) > batch_size)  # type: ignore[arg-type]
+
+
+def describe_spec(spec: DataSpec) -> dict[str, Any]:
+    return {"spec": str(spec), "kind": spec.kind, "labelled": spec.labelled,
+            "preprocessing": preprocessing_for(spec).to_dict()}

@@ -1,0 +1,258 @@
+"""A reusable trainer: SGD or AdamW, cosine schedule, label smoothing, optional distillation, best checkpoint
+kept in the model folder format, resumable from its own folder, seeded. No hidden globals: everything comes in
+through arguments, so torchrun/DDP can drive it (pass a DDP-wrapped model and distributed samplers)."""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from resnet_opt.core.artifact import atomic_write_text
+from resnet_opt.core.errors import ConfigError, ResNetOptError
+from resnet_opt.engine.evaluate import EvalResult, evaluate, resolve_device
+
+STATE_NAME = "train_state.pt"
+HISTORY_NAME = "history.json"
+
+
+@dataclass
+class TrainConfig:
+    epochs: int = 8
+    batch_size: int = 64
+    optimizer: str = "adamw"  # adamw | sgd
+    lr: float | None = None  # default: 0.1 (sgd) / 1e-3 (adamw), scaled by batch_size / 64
+    weight_decay: float | None = None  # default: 5e-4 (sgd) / 0.05 (adamw)
+    momentum: float = 0.9
+    label_smoothing: float = 0.1
+    warmup_epochs: float = 1.0
+    distill_temperature: float = 4.0
+    distill_alpha: float = 0.5  # weight of the KD term when a teacher is given
+    seed: int = 0
+    device: str = "auto"
+
+    def validate(self) -> None:
+        if self.epochs < 1:
+            raise ConfigError(f"epochs must be at least 1, got {self.epochs}")
+        if self.batch_size < 1:
+            raise ConfigError(f"batch size must be at least 1, got {self.batch_size}")
+        if self.optimizer not in ("sgd", "adamw"):
+            raise ConfigError(f"unknown optimizer {self.optimizer!r}; valid: sgd, adamw")
+        if not 0.0 <= self.label_smoothing < 1.0:
+            raise ConfigError(f"label smoothing must be in [0, 1), got {self.label_smoothing}")
+        if self.lr is not None and self.lr <= 0:
+            raise ConfigError(f"learning rate must be positive, got {self.lr}")
+
+    def resolved_lr(self) -> float:
+        if self.lr is not None:
+            return self.lr
+        return (0.1 if self.optimizer == "sgd" else 1e-3) * self.batch_size / 64
+
+    def resolved_wd(self) -> float:
+        if self.weight_decay is not None:
+            return self.weight_decay
+        return 5e-4 if self.optimizer == "sgd" else 0.05
+
+
+@dataclass
+class EpochRecord:
+    epoch: int
+    train_loss: float
+    val_top1: float | None
+    val_top5: float | None
+    lr: float
+    seconds: float
+
+
+@dataclass
+class TrainResult:
+    best_top1: float | None
+    best_epoch: int | None
+    epochs_run: int
+    seconds: float
+    history: list[EpochRecord] = field(default_factory=list)
+    final: EvalResult | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        return d
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def _make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
+    decay, no_decay = [], []
+    for n, p in model.named_parameters():
+        if not p.requires_grad:
+            continue
+        (no_decay if p.ndim <= 1 else decay).append(p)
+    groups = [{"params": decay, "weight_decay": cfg.resolved_wd()}, {"params": no_decay, "weight_decay": 0.0}]
+    if cfg.optimizer == "sgd":
+        return torch.optim.SGD(groups, lr=cfg.resolved_lr(), momentum=cfg.momentum, nesterov=True)
+    return torch.optim.AdamW(groups, lr=cfg.resolved_lr())
+
+
+def _lr_lambda(cfg: TrainConfig, steps_per_epoch: int) -> Callable[[int], float]:
+    total = max(1, cfg.epochs * steps_per_epoch)
+    warm = int(cfg.warmup_epochs * steps_per_epoch)
+
+    def f(step: int) -> float:
+        if warm and step < warm:
+            return (step + 1) / warm
+        t = (step - warm) / max(1, total - warm)
+        return 0.5 * (1.0 + math.cos(math.pi * min(1.0, t)))
+
+    return f
+
+
+def distillation_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor, temperature: float) -> torch.Tensor:
+    """KL divergence on temperature-softened logits (Hinton et al.), scaled by T²."""
+    t = temperature
+    return F.kl_div(F.log_softmax(student_logits / t, dim=1), F.softmax(teacher_logits / t, dim=1),
+                    reduction="batchmean") * (t * t)
+
+
+def train(
+    model: nn.Module,
+    train_loader: Iterable,
+    val_loader: Iterable | None = None,
+    config: TrainConfig | None = None,
+    *,
+    out_dir: str | Path | None = None,
+    save_fn: Callable[[nn.Module, Path], Any] | None = None,
+    resume: bool = False,
+    teacher: nn.Module | None = None,
+    progress: bool = False,
+    log: Callable[[str], None] | None = None,
+) -> TrainResult:
+    """Train ``model`` in place. With ``out_dir`` and ``save_fn`` (e.g. a closure over ``save_model``) the best
+    model by val top-1 is written there and a resumable ``train_state.pt`` is kept beside it."""
+    cfg = config or TrainConfig()
+    cfg.validate()
+    seed_everything(cfg.seed)
+    device = resolve_device(cfg.device)
+    model.to(device)
+    if teacher is not None:
+        teacher.to(device).eval()
+    try:
+        steps = len(train_loader)  # type: ignore[arg-type]
+    except TypeError as e:
+        raise ConfigError("the training loader must have a length") from e
+    if steps == 0:
+        raise ConfigError("the training loader is empty")
+    opt = _make_optimizer(model, cfg)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, _lr_lambda(cfg, steps))
+    crit = nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
+    out = Path(out_dir) if out_dir is not None else None
+    history: list[EpochRecord] = []
+    best_top1, best_epoch, start_epoch = None, None, 0
+
+    if resume and out is not None and (out / STATE_NAME).is_file():
+        try:
+            state = torch.load(str(out / STATE_NAME), map_location=device, weights_only=True)
+            model.load_state_dict(state["model"])
+            opt.load_state_dict(state["optimizer"])
+            sched.load_state_dict(state["scheduler"])
+            torch.set_rng_state(state["rng"].cpu())
+        except (RuntimeError, KeyError, ValueError) as e:
+            raise ResNetOptError(f"cannot resume from {out / STATE_NAME}: {str(e).splitlines()[0]}") from e
+        start_epoch = int(state["epoch"])
+        best_top1 = state.get("best_top1")
+        best_epoch = state.get("best_epoch")
+        if (out / HISTORY_NAME).is_file():
+            history = [EpochRecord(**h) for h in json.loads((out / HISTORY_NAME).read_text())]
+        if log:
+            log(f"resuming from epoch {start_epoch} of {cfg.epochs}")
+
+    t_start = time.perf_counter()
+    for epoch in range(start_epoch, cfg.epochs):
+        t0 = time.perf_counter()
+        model.train()
+        total, count = 0.0, 0
+        bar = _EpochBar(progress, f"epoch {epoch + 1}/{cfg.epochs}", train_loader, steps)
+        for x, y in bar:
+            x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+            logits = model(x)
+            loss = crit(logits, y)
+            if teacher is not None:
+                with torch.no_grad():
+                    t_logits = teacher(x)
+                loss = (1 - cfg.distill_alpha) * loss + cfg.distill_alpha * distillation_loss(logits, t_logits, cfg.distill_temperature)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+            total += float(loss.detach()) * x.shape[0]
+            count += x.shape[0]
+            bar.update(loss=total / max(count, 1))
+        val = evaluate(model, val_loader, device=device) if val_loader is not None else None
+        rec = EpochRecord(epoch=epoch + 1, train_loss=total / max(count, 1), val_top1=val.top1 if val else None,
+                          val_top5=val.top5 if val else None, lr=opt.param_groups[0]["lr"], seconds=time.perf_counter() - t0)
+        history.append(rec)
+        bar.close(rec)
+        if log:
+            log(f"epoch {rec.epoch}/{cfg.epochs}: loss {rec.train_loss:.4f}"
+                + (f", val top-1 {rec.val_top1:.2f}%" if rec.val_top1 is not None else "") + f" ({rec.seconds:.1f}s)")
+        improved = val is not None and (best_top1 is None or val.top1 > best_top1)
+        if val is None:
+            improved = True  # no validation: keep the last
+        if improved:
+            best_top1, best_epoch = (val.top1 if val else None), epoch + 1
+        if out is not None:
+            out.mkdir(parents=True, exist_ok=True)
+            if improved and save_fn is not None:
+                save_fn(model, out)
+            state = {"epoch": epoch + 1, "model": model.state_dict(), "optimizer": opt.state_dict(),
+                     "scheduler": sched.state_dict(), "rng": torch.get_rng_state(), "best_top1": best_top1,
+                     "best_epoch": best_epoch, "config": asdict(cfg)}
+            tmp = out / f".{STATE_NAME}.tmp"
+            torch.save(state, str(tmp))
+            tmp.replace(out / STATE_NAME)
+            atomic_write_text(out / HISTORY_NAME, json.dumps([asdict(h) for h in history], indent=2) + "\n")
+    return TrainResult(best_top1=best_top1, best_epoch=best_epoch, epochs_run=len(history),
+                       seconds=time.perf_counter() - t_start, history=history)
+
+
+class _EpochBar:
+    """A per-epoch rich progress bar showing the running loss, then the epoch's val top-1."""
+
+    def __init__(self, enabled: bool, description: str, loader: Iterable, total: int):
+        self.enabled, self.loader = enabled, loader
+        self._prog = None
+        if enabled:
+            import sys
+
+            from rich.console import Console
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+            self._prog = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                  TextColumn("loss {task.fields[loss]:.4f}"), TextColumn("{task.fields[val]}"),
+                                  TimeElapsedColumn(), console=Console(file=sys.stderr))
+            self._task = self._prog.add_task(description, total=total, loss=float("nan"), val="")
+            self._prog.start()
+
+    def __iter__(self):
+        return iter(self.loader)
+
+    def update(self, loss: float) -> None:
+        if self._prog is not None:
+            self._prog.update(self._task, advance=1, loss=loss)
+
+    def close(self, rec: EpochRecord) -> None:
+        if self._prog is not None:
+            if rec.val_top1 is not None:
+                self._prog.update(self._task, val=f"val top-1 {rec.val_top1:.2f}%")
+            self._prog.stop()

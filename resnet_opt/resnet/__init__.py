@@ -1,0 +1,37 @@
+"""ResNet models: the family, a registry, weights loading and the model folder format."""
+
+from resnet_opt.resnet.blocks import Add, BasicBlock, Bottleneck
+from resnet_opt.resnet.flops import count_macs, count_params
+from resnet_opt.resnet.io import (
+    is_model_dir,
+    ModelSource,
+    load_model,
+    load_source,
+    load_weights,
+    model_from_weights,
+    read_config,
+    read_state_dict,
+    save_model,
+)
+from resnet_opt.resnet.model import (
+    DEPTHS,
+    ArchConfig,
+    ResNet,
+    ResNetModel,
+    conv_widths,
+    get_model,
+    list_models,
+    parse_depth,
+    resnet18,
+    resnet34,
+    resnet50,
+    resnet101,
+    resnet152,
+)
+
+__all__ = [
+    "Add", "BasicBlock", "Bottleneck", "count_macs", "count_params", "is_model_dir", "load_model", "load_source", "ModelSource", "load_weights",
+    "model_from_weights", "read_config", "read_state_dict", "save_model", "DEPTHS", "ArchConfig", "ResNet",
+    "ResNetModel", "conv_widths", "get_model", "list_models", "parse_depth", "resnet18", "resnet34", "resnet50",
+    "resnet101", "resnet152",
+]

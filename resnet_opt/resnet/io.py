@@ -1,0 +1,276 @@
+"""Weights from local files only, and our model folder format (config.json + model.safetensors, no pickle)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from resnet_opt.core.artifact import atomic_dir, atomic_write_text, to_json
+from resnet_opt.core.errors import ConfigError, ModelFormatError, ResNetOptError, WeightsError
+from resnet_opt.resnet.model import DEPTHS, ResNet, conv_widths, parse_depth
+
+CONFIG_NAME = "config.json"
+WEIGHTS_NAME = "model.safetensors"
+MODEL_FORMAT = "resnet-opt-model"
+
+
+def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
+    """Read a state dict from ``.safetensors`` or a torchvision-style ``.pth``/``.pt`` (``weights_only=True``)."""
+    p = Path(path)
+    if not p.exists():
+        raise WeightsError(f"weights file {p} does not exist")
+    if p.is_dir():
+        raise WeightsError(f"weights path {p} is a folder; use --model for a model folder")
+    if p.suffix == ".safetensors":
+        from safetensors import SafetensorError
+        from safetensors.torch import load_file
+
+        try:
+            return load_file(str(p))
+        except (SafetensorError, OSError, ValueError, RuntimeError) as e:
+            raise WeightsError(f"{p} is not a readable safetensors file: {str(e).splitlines()[0]}") from e
+    try:
+        obj = torch.load(str(p), map_location="cpu", weights_only=True)
+    except Exception as e:  # noqa: BLE001 - torch raises many types for corrupt/pickled files
+        msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise WeightsError(f"{p} is not a loadable weights file (weights_only=True): {msg}") from e
+    if isinstance(obj, dict) and "state_dict" in obj and isinstance(obj["state_dict"], dict):
+        obj = obj["state_dict"]
+    if isinstance(obj, dict) and "model" in obj and isinstance(obj["model"], dict):
+        obj = obj["model"]
+    if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
+        raise WeightsError(f"{p} does not hold a state dict of tensors")
+    # checkpoints saved from DataParallel/DDP or torch.compile carry prefixes
+    for prefix in ("module.", "_orig_mod."):
+        if obj and all(k.startswith(prefix) for k in obj):
+            obj = {k[len(prefix):]: v for k, v in obj.items()}
+    return obj
+
+
+def check_state_dict(model: nn.Module, sd: dict[str, torch.Tensor], source: str = "weights") -> None:
+    """Raise a WeightsError naming missing/unexpected keys and mismatching tensor shapes."""
+    own = model.state_dict()
+    missing = [k for k in own if k not in sd]
+    unexpected = [k for k in sd if k not in own]
+    mismatched = [
+        f"{k} {tuple(sd[k].shape)} vs expected {tuple(own[k].shape)}"
+        for k in own
+        if k in sd and tuple(sd[k].shape) != tuple(own[k].shape)
+    ]
+    problems = []
+    if "fc.weight" in sd and "fc.weight" in own and sd["fc.weight"].shape[0] != own["fc.weight"].shape[0]:
+        problems.append(f"class count {sd['fc.weight'].shape[0]} in {source} but the model has {own['fc.weight'].shape[0]}")
+    if mismatched:
+        problems.append(f"{len(mismatched)} shape mismatch(es): " + "; ".join(mismatched[:4]) + (" ..." if len(mismatched) > 4 else ""))
+    if missing:
+        problems.append(f"{len(missing)} missing: " + ", ".join(missing[:4]) + (" ..." if len(missing) > 4 else ""))
+    if unexpected:
+        problems.append(f"{len(unexpected)} unexpected: " + ", ".join(unexpected[:4]) + (" ..." if len(unexpected) > 4 else ""))
+    if problems:
+        raise WeightsError(f"{source} do not match {getattr(getattr(model, 'arch', None), 'name', 'the model')}: " + " | ".join(problems))
+
+
+def load_weights(model: nn.Module, path: str | os.PathLike) -> nn.Module:
+    sd = read_state_dict(path)
+    check_state_dict(model, sd, source=f"weights in {Path(path).name}")
+    model.load_state_dict(sd, strict=True)
+    return model
+
+
+def infer_depth(sd: dict[str, torch.Tensor]) -> int:
+    """Guess the ResNet depth of a torchvision-layout state dict from its block counts."""
+    kind = "bottleneck" if any(k.endswith("conv3.weight") for k in sd) else "basic"
+    counts = []
+    for stage in range(1, 5):
+        idx = {int(k.split(".")[1]) for k in sd if k.startswith(f"layer{stage}.") and k.split(".")[1].isdigit()}
+        counts.append(max(idx) + 1 if idx else 0)
+    for d, (k, layers) in DEPTHS.items():
+        if k == kind and tuple(counts) == layers:
+            return d
+    raise WeightsError(f"state dict does not look like a ResNet ({kind} blocks {counts})")
+
+
+def _standard_widths(depth: int) -> dict[str, int]:
+    return conv_widths(ResNet(depth, num_classes=1))
+
+
+def nonstandard_widths(model: ResNet) -> dict[str, int]:
+    std = _standard_widths(model.arch.depth)
+    return {k: v for k, v in conv_widths(model).items() if std.get(k) != v}
+
+
+def model_from_weights(path: str | os.PathLike, depth: int | None = None, num_classes: int | None = None) -> ResNet:
+    """Build the architecture that fits a weights file (depth, classes and widths read from the tensors)."""
+    sd = read_state_dict(path)
+    d = depth if depth is not None else infer_depth(sd)
+    n = num_classes if num_classes is not None else (int(sd["fc.weight"].shape[0]) if "fc.weight" in sd else 1000)
+    widths = {k[: -len(".weight")]: int(v.shape[0]) for k, v in sd.items() if k.endswith(".weight") and v.ndim == 4}
+    std = _standard_widths(d)
+    widths = {k: v for k, v in widths.items() if k in std and std[k] != v}
+    try:
+        model = ResNet(d, num_classes=n, widths=widths)
+    except ResNetOptError as e:
+        raise WeightsError(f"weights in {Path(path).name} do not fit resnet{d}: {e}") from e
+    check_state_dict(model, sd, source=f"weights in {Path(path).name}")
+    model.load_state_dict(sd, strict=True)
+    return model
+
+
+def save_model(
+    model: ResNet,
+    out: str | os.PathLike,
+    *,
+    input_size: int = 224,
+    preprocessing: dict[str, Any] | None = None,
+    class_names: list[str] | None = None,
+    extra: dict[str, Any] | None = None,
+    in_place: bool = False,
+) -> Path:
+    """Save ``model`` as a folder: ``config.json`` (architecture, classes, input size, preprocessing,
+    per-layer widths) + ``model.safetensors``.
+
+    Written atomically: a new folder is renamed into place when complete. ``in_place=True`` (a training run
+    folder that holds other files) replaces the two files one by one, each atomically, weights first."""
+    from safetensors.torch import save_file
+
+    if not isinstance(model, ResNet):
+        raise ModelFormatError(f"save_model expects a resnet_opt ResNet, got {type(model).__name__}")
+    config = {
+        "format": MODEL_FORMAT,
+        "format_version": 1,
+        "architecture": model.arch.name,
+        "depth": model.arch.depth,
+        "num_classes": model.arch.num_classes,
+        "input_size": input_size,
+        "preprocessing": preprocessing or {},
+        "class_names": class_names,
+        "widths": nonstandard_widths(model),
+        "conv_widths": conv_widths(model),
+        "parameters": sum(p.numel() for p in model.parameters()),
+    }
+    if extra:
+        config.update(extra)
+    sd = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    if in_place:
+        out = Path(out)
+        out.mkdir(parents=True, exist_ok=True)
+        tmp_w = out / f".{WEIGHTS_NAME}.tmp"
+        save_file(sd, str(tmp_w), metadata={"format": "pt"})
+        os.replace(tmp_w, out / WEIGHTS_NAME)
+        atomic_write_text(out / CONFIG_NAME, to_json(config) + "\n")
+        return out
+    with atomic_dir(out) as tmp:
+        save_file(sd, str(tmp / WEIGHTS_NAME), metadata={"format": "pt"})
+        atomic_write_text(tmp / CONFIG_NAME, to_json(config) + "\n")
+    return Path(out)
+
+
+def read_config(path: str | os.PathLike) -> dict[str, Any]:
+    p = Path(path)
+    if not p.exists():
+        raise ModelFormatError(f"model folder {p} does not exist")
+    if not p.is_dir():
+        raise ModelFormatError(f"{p} is not a model folder (expected a folder with {CONFIG_NAME} and {WEIGHTS_NAME})")
+    cfg_path = p / CONFIG_NAME
+    if not cfg_path.is_file():
+        raise ModelFormatError(f"model folder {p} has no {CONFIG_NAME}")
+    try:
+        cfg = json.loads(cfg_path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ModelFormatError(f"{cfg_path} is not valid JSON: {e}") from e
+    if not isinstance(cfg, dict) or cfg.get("format") != MODEL_FORMAT:
+        raise ModelFormatError(f"{cfg_path} is not a resnet-opt model config")
+    for key in ("depth", "num_classes"):
+        if key not in cfg:
+            raise ModelFormatError(f"{cfg_path} lacks '{key}'")
+    return cfg
+
+
+def is_model_dir(path: str | os.PathLike) -> bool:
+    p = Path(path)
+    return p.is_dir() and (p / CONFIG_NAME).is_file() and (p / WEIGHTS_NAME).is_file()
+
+
+def load_model(path: str | os.PathLike) -> ResNet:
+    """Rebuild a model saved by :func:`save_model` from its config (pruned widths included), no pickle."""
+    p = Path(path)
+    cfg = read_config(p)
+    wpath = p / WEIGHTS_NAME
+    if not wpath.is_file():
+        raise ModelFormatError(f"model folder {p} has no {WEIGHTS_NAME}")
+    try:
+        model = ResNet(int(cfg["depth"]), num_classes=int(cfg["num_classes"]), widths={k: int(v) for k, v in (cfg.get("widths") or {}).items()})
+    except ResNetOptError as e:
+        raise ModelFormatError(f"{p / CONFIG_NAME} describes an invalid model: {e}") from e
+    sd = read_state_dict(wpath)
+    check_state_dict(model, sd, source=f"weights in {wpath}")
+    model.load_state_dict(sd, strict=True)
+    model.eval()
+    return model
+
+
+@dataclass
+class ModelSource:
+    """A model plus what is known about where it came from (for manifests and preprocessing)."""
+
+    model: ResNet
+    kind: str  # "random" | "weights" | "model_dir"
+    path: str | None
+    sha256: str | None
+    input_size: int
+    preprocessing: dict[str, Any]
+    class_names: list[str] | None
+    trained: bool  # False for random init: accuracy figures are meaningless
+
+    def describe(self) -> dict[str, Any]:
+        return {"kind": self.kind, "path": self.path, "sha256": self.sha256, "architecture": self.model.arch.name,
+                "num_classes": self.model.arch.num_classes, "trained": self.trained}
+
+
+def load_source(
+    *,
+    depth: int | str | None = None,
+    weights: str | os.PathLike | None = None,
+    model_dir: str | os.PathLike | None = None,
+    num_classes: int | None = None,
+    input_size: int | None = None,
+    preprocessing: dict[str, Any] | None = None,
+) -> ModelSource:
+    """Resolve the ``--depth`` / ``--weights FILE`` / ``--model DIR`` trio every command shares.
+
+    * ``model_dir``: our folder format (its config gives preprocessing and input size);
+    * ``weights``: a torchvision ``.pth`` or ``.safetensors`` (depth inferred unless given; ImageNet V1 preset);
+    * only ``depth``: random initialisation (latency and agreement only — not an accuracy claim).
+    """
+    from resnet_opt.core.artifact import sha256_path
+
+    if model_dir is not None and weights is not None:
+        raise ConfigError("give either --weights FILE or --model DIR, not both")
+    if model_dir is not None:
+        cfg = read_config(model_dir)
+        model = load_model(model_dir)
+        if depth is not None and parse_depth(depth) != model.arch.depth:
+            raise ConfigError(f"--depth {depth} does not match the model folder ({model.arch.name})")
+        pre = cfg.get("preprocessing") or {}
+        return ModelSource(model, "model_dir", str(model_dir), sha256_path(Path(model_dir) / WEIGHTS_NAME),
+                           int(input_size or cfg.get("input_size") or 224), pre, cfg.get("class_names"), True)
+    if weights is not None:
+        model = model_from_weights(weights, depth=parse_depth(depth) if depth is not None else None, num_classes=num_classes)
+        model.eval()
+        return ModelSource(model, "weights", str(weights), sha256_path(weights), int(input_size or 224),
+                           preprocessing or _imagenet_v1(), None, True)
+    d = parse_depth(depth if depth is not None else 50)
+    model = ResNet(d, num_classes=num_classes or 1000).eval()
+    return ModelSource(model, "random", None, None, int(input_size or 224), preprocessing or _imagenet_v1(), None, False)
+
+
+def _imagenet_v1() -> dict[str, Any]:
+    from resnet_opt.data.preprocessing import PRESETS
+
+    return PRESETS["v1"].to_dict()

@@ -1,0 +1,201 @@
+"""The ResNet family (18/34/50/101/152), torchvision-compatible, with a registry and the classic API."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import nn
+
+from resnet_opt.core.errors import ConfigError, UnsupportedDepthError
+from resnet_opt.resnet.blocks import BasicBlock, Bottleneck
+
+__all__ = [
+    "ResNet",
+    "ArchConfig",
+    "DEPTHS",
+    "list_models",
+    "get_model",
+    "parse_depth",
+    "resnet18",
+    "resnet34",
+    "resnet50",
+    "resnet101",
+    "resnet152",
+    "ResNetModel",
+    "conv_widths",
+]
+
+# depth -> (block kind, blocks per stage)
+DEPTHS: dict[int, tuple[str, tuple[int, int, int, int]]] = {
+    18: ("basic", (2, 2, 2, 2)),
+    34: ("basic", (3, 4, 6, 3)),
+    50: ("bottleneck", (3, 4, 6, 3)),
+    101: ("bottleneck", (3, 4, 23, 3)),
+    152: ("bottleneck", (3, 8, 36, 3)),
+}
+STAGE_PLANES = (64, 128, 256, 512)
+
+
+@dataclass
+class ArchConfig:
+    """Everything needed to rebuild a model without pickle. ``widths`` maps conv names to output channels
+    where they differ from the standard architecture (a pruned model)."""
+
+    depth: int
+    num_classes: int = 1000
+    widths: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return f"resnet{self.depth}"
+
+
+def parse_depth(depth_or_name: int | str) -> int:
+    """Accept 50, "50", "resnet50", "ResNet-50"; raise a typed error listing valid depths otherwise."""
+    s = str(depth_or_name).strip().lower().replace("-", "").replace("_", "")
+    if s.startswith("resnet"):
+        s = s[len("resnet"):]
+    try:
+        d = int(s)
+    except ValueError:
+        d = -1
+    if d not in DEPTHS:
+        valid = ", ".join(str(k) for k in DEPTHS)
+        raise UnsupportedDepthError(f"unsupported ResNet depth {depth_or_name!r}; valid depths: {valid}")
+    return d
+
+
+class ResNet(nn.Module):
+    """ResNet V1.5 (stride on the 3×3 conv), parameter names identical to torchvision's ``ResNet``."""
+
+    def __init__(self, depth: int, num_classes: int = 1000, widths: dict[str, int] | None = None):
+        super().__init__()
+        depth = parse_depth(depth)
+        if not isinstance(num_classes, int) or num_classes < 1:
+            raise ConfigError(f"num_classes must be a positive integer, got {num_classes!r}")
+        kind, layers = DEPTHS[depth]
+        widths = dict(widths or {})
+        self.arch = ArchConfig(depth=depth, num_classes=num_classes, widths=widths)
+        block_cls = BasicBlock if kind == "basic" else Bottleneck
+
+        stem = widths.get("conv1", 64)
+        self.conv1 = nn.Conv2d(3, stem, kernel_size=7, stride=2, padding=3, bias=False)
+        self.bn1 = nn.BatchNorm2d(stem)
+        self.relu = nn.ReLU(inplace=False)
+        self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
+
+        inplanes = stem
+        for si, (planes, nblocks) in enumerate(zip(STAGE_PLANES, layers)):
+            stage_name = f"layer{si + 1}"
+            stride = 1 if si == 0 else 2
+            blocks = []
+            for bi in range(nblocks):
+                p = f"{stage_name}.{bi}"
+                s = stride if bi == 0 else 1
+                if kind == "basic":
+                    bw = (widths.get(f"{p}.conv1", planes), widths.get(f"{p}.conv2", planes))
+                else:
+                    bw = (
+                        widths.get(f"{p}.conv1", planes),
+                        widths.get(f"{p}.conv2", planes),
+                        widths.get(f"{p}.conv3", planes * 4),
+                    )
+                out_planes = bw[-1]
+                downsample = None
+                standard_out = planes * block_cls.expansion
+                if bi == 0 and (s != 1 or inplanes != standard_out or f"{p}.downsample.0" in widths):
+                    downsample = nn.Sequential(
+                        nn.Conv2d(inplanes, out_planes, kernel_size=1, stride=s, bias=False),
+                        nn.BatchNorm2d(out_planes),
+                    )
+                elif inplanes != out_planes:
+                    raise ConfigError(
+                        f"inconsistent widths at {p}: input has {inplanes} channels but the block outputs "
+                        f"{out_planes} without a projection shortcut"
+                    )
+                blocks.append(block_cls(inplanes, bw, stride=s, downsample=downsample))
+                inplanes = out_planes
+            self.add_module(stage_name, nn.Sequential(*blocks))
+
+        self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
+        self.fc = nn.Linear(inplanes, num_classes)
+        self._init_weights()
+
+    def _init_weights(self) -> None:
+        # torchvision's initialisation (kaiming fan_out for convs, BN weight 1 / bias 0)
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+            elif isinstance(m, nn.BatchNorm2d):
+                nn.init.constant_(m.weight, 1)
+                nn.init.constant_(m.bias, 0)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
+        x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
+        x = torch.flatten(self.avgpool(x), 1)
+        return self.fc(x)
+
+
+def conv_widths(model: nn.Module) -> dict[str, int]:
+    """Output channels of every conv in ``model`` (the per-layer widths recorded in a model's config)."""
+    return {n: m.out_channels for n, m in model.named_modules() if isinstance(m, nn.Conv2d)}
+
+
+def _build(depth: int, num_classes: int, weights: str | os.PathLike | None, widths: dict[str, int] | None = None) -> ResNet:
+    model = ResNet(depth, num_classes=num_classes, widths=widths)
+    if weights is not None:
+        from resnet_opt.resnet.io import load_weights
+
+        load_weights(model, weights)
+    return model
+
+
+def resnet18(*, num_classes: int = 1000, weights: str | os.PathLike | None = None) -> ResNet:
+    return _build(18, num_classes, weights)
+
+
+def resnet34(*, num_classes: int = 1000, weights: str | os.PathLike | None = None) -> ResNet:
+    return _build(34, num_classes, weights)
+
+
+def resnet50(*, num_classes: int = 1000, weights: str | os.PathLike | None = None) -> ResNet:
+    return _build(50, num_classes, weights)
+
+
+def resnet101(*, num_classes: int = 1000, weights: str | os.PathLike | None = None) -> ResNet:
+    return _build(101, num_classes, weights)
+
+
+def resnet152(*, num_classes: int = 1000, weights: str | os.PathLike | None = None) -> ResNet:
+    return _build(152, num_classes, weights)
+
+
+_FACTORIES = {18: resnet18, 34: resnet34, 50: resnet50, 101: resnet101, 152: resnet152}
+
+
+def list_models() -> list[str]:
+    return [f"resnet{d}" for d in DEPTHS]
+
+
+def get_model(depth_or_name: int | str, *, num_classes: int = 1000, weights: str | os.PathLike | None = None) -> ResNet:
+    """Registry lookup: ``get_model(50)`` or ``get_model("resnet50")``."""
+    return _FACTORIES[parse_depth(depth_or_name)](num_classes=num_classes, weights=weights)
+
+
+class ResNetModel:
+    """The classic API: ``ResNetModel(layers_count=50, num_classes=1000).get_model()``."""
+
+    def __init__(self, layers_count: int = 50, num_classes: int = 1000, weights: str | os.PathLike | None = None):
+        self.layers_count = parse_depth(layers_count)
+        self.num_classes = num_classes
+        self.weights = weights
+
+    def get_model(self) -> ResNet:
+        return get_model(self.layers_count, num_classes=self.num_classes, weights=self.weights)
+
+    def __repr__(self) -> str:
+        return f"ResNetModel(layers_count={self.layers_count}, num_classes={self.num_classes})"
