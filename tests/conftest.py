@@ -1,0 +1,40 @@
+"""Shared fixtures. Keep the suite small: small depths, small inputs, few images."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+torch.set_num_threads(min(2, os.cpu_count() or 1))
+
+
+def cuda_available() -> bool:
+    return torch.cuda.is_available()
+
+
+requires_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+
+
+@pytest.fixture(scope="session")
+def trained_digits_dir(tmp_path_factory) -> Path:
+    """A ResNet-18 trained briefly on the real digits data (32 px): a model folder, ~95 %+ val top-1.
+
+    Session-scoped and shared by every test that needs a trained model; do not modify it in place."""
+    from resnet_opt.engine import TrainConfig
+    from resnet_opt.pipeline.train import train_model
+
+    out = tmp_path_factory.mktemp("digits-r18") / "run"
+    res = train_model(depth=18, data="digits", out=out, config=TrainConfig(epochs=3, seed=0))
+    assert res["best_top1"] is not None and res["best_top1"] > 90.0, res
+    return out
+
+
+@pytest.fixture(scope="session")
+def trained_digits_model(trained_digits_dir):
+    """A fresh copy of the trained model (load again for every call site that mutates it)."""
+    from resnet_opt.resnet import load_model
+
+    return load_model(trained_digits_dir)
