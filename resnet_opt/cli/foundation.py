@@ -66,9 +66,10 @@ def train_cmd(
     set_threads(threads)
     cfg = TrainConfig(epochs=epochs, batch_size=batch_size, optimizer=optimizer, lr=lr, weight_decay=weight_decay,
                       label_smoothing=label_smoothing, warmup_epochs=warmup_epochs, seed=seed, device=device)
-    log = None if as_json else (lambda m: console.print(m))
+    bars = show_progress() and not as_json
+    log = None if as_json or bars else (lambda m: console.print(m))
     res = train_model(depth=depth, data=data, out=out, config=cfg, preset=preset, weights=weights, resume=resume,
-                      limit=limit, progress=show_progress() and not as_json, log=log)
+                      limit=limit, progress=bars, log=log)
     if as_json:
         typer.echo(to_json(res))
         return
