@@ -70,6 +70,9 @@ def atomic_dir(out: str | os.PathLike, overwrite: bool = True) -> Iterator[Path]
         raise OutputPathError(f"output folder {out} already exists")
     try:
         tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=parent))
+        umask = os.umask(0)
+        os.umask(umask)
+        tmp.chmod(0o777 & ~umask)  # mkdtemp makes 0700; the finished folder gets normal permissions
     except OSError as e:
         raise OutputPathError(f"cannot write to output folder {parent}: {e.strerror or e}") from e
     try:
