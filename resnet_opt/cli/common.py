@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import sys
+import warnings
 from pathlib import Path
 from typing import Any, Callable, Optional, TypeVar
 
@@ -11,7 +12,7 @@ import typer
 from rich.console import Console
 
 from resnet_opt.cli.app import STATE
-from resnet_opt.core.errors import ResNetOptError
+from resnet_opt.core.errors import ResNetOptError, ResNetOptWarning
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -25,13 +26,30 @@ def fail(message: str, code: int = 2) -> typer.Exit:
     return typer.Exit(code)
 
 
+def warn_line(message: str) -> None:
+    """Print ``warning: message`` as one line on stderr."""
+    typer.echo(f"warning: {' '.join(str(message).split())}", err=True)
+
+
 def handle_errors(fn: F) -> F:
-    """Turn library errors into one line and a non-zero exit; ``--debug`` shows the traceback instead."""
+    """Turn library errors into one line and a non-zero exit (``--debug`` shows the traceback instead), and
+    user-facing warnings (:class:`ResNetOptWarning`) into one ``warning:`` line."""
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
-            return fn(*args, **kwargs)
+            with warnings.catch_warnings():
+                warnings.simplefilter("always", ResNetOptWarning)
+                original = warnings.showwarning
+
+                def show(message, category, filename, lineno, file=None, line=None):  # noqa: ANN001
+                    if issubclass(category, ResNetOptWarning):
+                        warn_line(str(message))
+                    else:
+                        original(message, category, filename, lineno, file, line)
+
+                warnings.showwarning = show
+                return fn(*args, **kwargs)
         except ResNetOptError as e:
             if STATE.debug:
                 raise

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 from typing import Any, List, Optional
 
@@ -34,8 +33,6 @@ RtolOpt = typer.Option(None, "--rtol", help="Tolerance relative to the largest l
 AgreeOpt = typer.Option(None, "--min-agreement", help="Minimum top-1 agreement with PyTorch, percent (default: 99 fp32, 90 fp16).")
 
 
-def _warn_line(msg: str) -> None:
-    typer.echo(f"warning: {' '.join(str(msg).split())}", err=True)
 
 
 def _print_export(res: dict[str, Any], as_json: bool) -> None:
@@ -136,19 +133,12 @@ def predict_cmd(
 ) -> None:
     """Classify image files with an artifact, applying the preprocessing recorded in its manifest."""
     from resnet_opt.core.errors import ConfigError
-    from resnet_opt.runtime import ProviderFallbackWarning, load
+    from resnet_opt.runtime import load
 
     set_threads(threads)
     if top_k < 1:
         raise ConfigError(f"--top-k must be at least 1, got {top_k}")
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", ProviderFallbackWarning)
-        pred = load(artifact, provider=provider, threads=threads)
-    for w in caught:
-        if issubclass(w.category, ProviderFallbackWarning):
-            _warn_line(str(w.message))
-        else:
-            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    pred = load(artifact, provider=provider, threads=threads)
     results = pred.predict([str(p) for p in images], top_k=top_k)
     if as_json:
         typer.echo(to_json({"artifact": str(artifact), **pred.describe(),

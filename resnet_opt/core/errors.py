@@ -4,6 +4,7 @@ from __future__ import annotations
 
 __all__ = [
     "ResNetOptError",
+    "ResNetOptWarning",
     "UnsupportedDepthError",
     "WeightsError",
     "ModelFormatError",
@@ -86,3 +87,7 @@ class BackendUnavailableError(ResNetOptError):
 
 class OutputPathError(ResNetOptError):
     """An output folder that cannot be written."""
+
+
+class ResNetOptWarning(UserWarning):
+    """Base class of warnings meant for the user (the CLI prints them as one ``warning: ...`` line)."""

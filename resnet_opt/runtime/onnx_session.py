@@ -32,7 +32,7 @@ from typing import Any, Iterator
 import numpy as np
 import torch
 
-from resnet_opt.core.errors import ArtifactError, BackendUnavailableError, ConfigError
+from resnet_opt.core.errors import ArtifactError, BackendUnavailableError, ConfigError, ResNetOptWarning
 
 PROVIDERS = ("cpu", "cuda", "tensorrt", "auto")
 ORT_NAMES = {
@@ -44,7 +44,7 @@ SHORT_NAMES = {v: k for k, v in ORT_NAMES.items()}
 _NP_DTYPES = {"tensor(float)": np.float32, "tensor(float16)": np.float16, "tensor(double)": np.float64}
 
 
-class ProviderFallbackWarning(UserWarning):
+class ProviderFallbackWarning(ResNetOptWarning):
     """A requested accelerator was not usable (``auto``) or did not run every node."""
 
 
