@@ -1,3 +1,120 @@
-"""quantize commands (see the matching issue)."""
+"""fuse and quantize commands."""
 
-from resnet_opt.cli.app import app  # noqa: F401
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from resnet_opt.cli.app import app
+from resnet_opt.cli.common import (
+    DepthOpt, JsonOpt, ModelDirOpt, NumClassesOpt, ThreadsOpt, WeightsOpt, console, handle_errors, path_or_none,
+    set_threads, show_progress,
+)
+from resnet_opt.core.artifact import to_json
+
+
+@app.command("fuse")
+@handle_errors
+def fuse_cmd(
+    out: Path = typer.Option(..., "--out", help="Model folder to write (config.json with \"fused\": true + model.safetensors)."),
+    depth: Optional[str] = DepthOpt,
+    weights: Optional[Path] = WeightsOpt,
+    model: Optional[Path] = ModelDirOpt,
+    num_classes: Optional[int] = NumClassesOpt,
+    as_json: bool = JsonOpt,
+) -> None:
+    """Fold every BatchNorm into its conv (stem, blocks, downsample paths); checked against the unfused model."""
+    from resnet_opt.pipeline.fuse import fuse_model
+
+    log = None if as_json else (lambda m: console.print(m))
+    res = fuse_model(out=out, depth=depth, weights=path_or_none(weights), model_dir=path_or_none(model),
+                     num_classes=num_classes, log=log)
+    if as_json:
+        typer.echo(to_json(res))
+        return
+    console.print(f"{res['architecture']}: {res['folded']} BatchNorms folded, parameters {res['parameters_before']:,} "
+                  f"-> {res['parameters_after']:,}, max relative difference {res['max_rel_diff']:.1e} -> {res['out']}")
+
+
+def _tri(value: str, name: str) -> Optional[bool]:
+    v = value.strip().lower()
+    if v == "auto":
+        return None
+    if v in ("on", "true", "yes", "1"):
+        return True
+    if v in ("off", "false", "no", "0"):
+        return False
+    from resnet_opt.core.errors import ConfigError
+
+    raise ConfigError(f"{name} must be auto, on or off, got {value!r}")
+
+
+@app.command("quantize")
+@handle_errors
+def quantize_cmd(
+    out: Path = typer.Option(..., "--out", help="Artifact folder to write (INT8 model file + manifest.json)."),
+    depth: Optional[str] = DepthOpt,
+    weights: Optional[Path] = WeightsOpt,
+    model: Optional[Path] = typer.Option(None, "--model", help="A model folder (written by train, prune or fuse)."),
+    num_classes: Optional[int] = NumClassesOpt,
+    data: Optional[str] = typer.Option(None, "--data", help="Data spec for calibration (train split) and evaluation "
+                                       "(val split): digits[:SIZE], imagefolder:PATH or synthetic[:SIZE]. Default: the "
+                                       "model folder's data; synthetic for a random-init model."),
+    preset: Optional[str] = typer.Option(None, "--preset", help="ImageNet preprocessing preset for imagefolder: v1 or v2."),
+    calib_size: int = typer.Option(128, "--calib-size", help="Calibration images (from the training split)."),
+    method: Optional[str] = typer.Option(None, "--method", help="Calibration: minmax, percentile or entropy (onnx, "
+                                         "default percentile); minmax or histogram (torch, default histogram)."),
+    target: str = typer.Option("onnx", "--target", help="onnx (onnxruntime QDQ INT8) or torch (x86 INT8 TorchScript)."),
+    max_accuracy_drop: Optional[float] = typer.Option(None, "--max-accuracy-drop", help="Top-1 points the INT8 model may "
+                                                      "lose on labelled eval data; sensitive layers stay FP32 until met."),
+    max_excluded: Optional[int] = typer.Option(None, "--max-excluded", help="Most layers the accuracy gate may keep in "
+                                               "FP32 (default: a quarter of them)."),
+    eval_size: Optional[int] = typer.Option(None, "--eval-size", help="Eval images from the val split (default 1000; 32 "
+                                            "synthetic)."),
+    per_channel: bool = typer.Option(True, "--per-channel/--per-tensor", help="Per-channel int8 weights (onnx)."),
+    activation_type: str = typer.Option("auto", "--activation-type", help="auto (from the CPU), uint8 or int8 (onnx)."),
+    reduce_range: str = typer.Option("auto", "--reduce-range", help="auto (on without VNNI), on or off (onnx)."),
+    min_agreement: float = typer.Option(90.0, "--min-agreement", help="Top-1 agreement with FP32 (%) below which a "
+                                        "trained model's INT8 artifact is an error."),
+    latency_runs: int = typer.Option(30, "--latency-runs", help="Batch-1 latency runs per model (median)."),
+    seed: int = typer.Option(0, "--seed"),
+    threads: Optional[int] = ThreadsOpt,
+    as_json: bool = JsonOpt,
+) -> None:
+    """Static INT8 post-training quantization with real calibration, measured against FP32."""
+    from resnet_opt.pipeline.quantize import QuantizeConfig, quantize_model
+
+    set_threads(threads)
+    act = activation_type.strip().lower()
+    cfg = QuantizeConfig(target=target, data=data, preset=preset, calib_size=calib_size, eval_size=eval_size,
+                         method=method, max_accuracy_drop=max_accuracy_drop, max_excluded=max_excluded,
+                         per_channel=per_channel, activation_type=None if act == "auto" else act,
+                         reduce_range=_tri(reduce_range, "--reduce-range"), min_agreement=min_agreement,
+                         latency_runs=latency_runs, threads=threads, seed=seed)
+    log = None if as_json else (lambda m: console.print(m))
+    res = quantize_model(out=out, depth=depth, weights=path_or_none(weights), model_dir=path_or_none(model),
+                         num_classes=num_classes, config=cfg, progress=show_progress() and not as_json, log=log)
+    if as_json:
+        typer.echo(to_json(res))
+        return
+    v, m, q = res["validation"], res["measurements"], res["quantization"]
+    lat = m["latency_ms"]
+    if "fp32_top1" in v and v["accuracy_meaningful"]:
+        console.print(f"top-1 FP32 {v['fp32_top1']:.2f}% -> INT8 {v['int8_top1']:.2f}% (drop {v['top1_drop']:.2f} "
+                      f"points, {v['eval']['images']} val images)")
+    else:
+        console.print(f"[yellow]{v.get('note', 'accuracy not measured')}[/yellow]")
+    console.print(f"agreement with FP32 {v['top1_agreement']:.2f}%, max abs logit difference {v['max_abs_diff']:.4g} "
+                  f"({v['eval']['images']} eval images)")
+    if q.get("excluded_layers"):
+        console.print(f"kept in FP32: {', '.join(q['excluded_layers'])}")
+    fp32_lat = f"FP32 torch eager {lat['fp32_torch_eager']:.1f} ms"
+    if "fp32_onnx" in lat:
+        fp32_lat += f", FP32 onnxruntime {lat['fp32_onnx']:.1f} ms"
+    console.print(f"batch-1 latency: {fp32_lat}, INT8 {lat['int8']:.1f} ms "
+                  f"({m['speedup_int8_vs_fp32_torch_eager']:.2f}x vs torch eager; {lat['threads']} threads)")
+    sz = m["size_bytes"]
+    console.print(f"size: FP32 {sz['fp32'] / 1e6:.1f} MB -> INT8 {sz['int8'] / 1e6:.1f} MB; "
+                  f"{res['seconds']:.1f}s -> {res['out']}")

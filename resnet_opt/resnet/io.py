@@ -113,8 +113,9 @@ def model_from_weights(path: str | os.PathLike, depth: int | None = None, num_cl
     widths = {k[: -len(".weight")]: int(v.shape[0]) for k, v in sd.items() if k.endswith(".weight") and v.ndim == 4}
     std = _standard_widths(d)
     widths = {k: v for k, v in widths.items() if k in std and std[k] != v}
+    fused = "conv1.bias" in sd and "bn1.weight" not in sd  # a BN-folded state dict (resnet_opt.optimize.fuse_bn)
     try:
-        model = ResNet(d, num_classes=n, widths=widths)
+        model = ResNet(d, num_classes=n, widths=widths, fused=fused)
     except ResNetOptError as e:
         raise WeightsError(f"weights in {Path(path).name} do not fit resnet{d}: {e}") from e
     check_state_dict(model, sd, source=f"weights in {Path(path).name}")
@@ -151,6 +152,7 @@ def save_model(
         "preprocessing": preprocessing or {},
         "class_names": class_names,
         "widths": nonstandard_widths(model),
+        "fused": bool(getattr(model.arch, "fused", False)),
         "conv_widths": conv_widths(model),
         "parameters": sum(p.numel() for p in model.parameters()),
     }
@@ -205,7 +207,8 @@ def load_model(path: str | os.PathLike) -> ResNet:
     if not wpath.is_file():
         raise ModelFormatError(f"model folder {p} has no {WEIGHTS_NAME}")
     try:
-        model = ResNet(int(cfg["depth"]), num_classes=int(cfg["num_classes"]), widths={k: int(v) for k, v in (cfg.get("widths") or {}).items()})
+        model = ResNet(int(cfg["depth"]), num_classes=int(cfg["num_classes"]), widths={k: int(v) for k, v in (cfg.get("widths") or {}).items()},
+                       fused=bool(cfg.get("fused", False)))
     except ResNetOptError as e:
         raise ModelFormatError(f"{p / CONFIG_NAME} describes an invalid model: {e}") from e
     sd = read_state_dict(wpath)

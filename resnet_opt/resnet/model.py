@@ -26,6 +26,7 @@ __all__ = [
     "resnet152",
     "ResNetModel",
     "conv_widths",
+    "conv_bn_pairs",
 ]
 
 # depth -> (block kind, blocks per stage)
@@ -47,6 +48,7 @@ class ArchConfig:
     depth: int
     num_classes: int = 1000
     widths: dict[str, int] = field(default_factory=dict)
+    fused: bool = False  # BatchNorms folded into the convs (BN modules are Identity, convs carry a bias)
 
     @property
     def name(self) -> str:
@@ -71,14 +73,14 @@ def parse_depth(depth_or_name: int | str) -> int:
 class ResNet(nn.Module):
     """ResNet V1.5 (stride on the 3×3 conv), parameter names identical to torchvision's ``ResNet``."""
 
-    def __init__(self, depth: int, num_classes: int = 1000, widths: dict[str, int] | None = None):
+    def __init__(self, depth: int, num_classes: int = 1000, widths: dict[str, int] | None = None, fused: bool = False):
         super().__init__()
         depth = parse_depth(depth)
         if not isinstance(num_classes, int) or num_classes < 1:
             raise ConfigError(f"num_classes must be a positive integer, got {num_classes!r}")
         kind, layers = DEPTHS[depth]
         widths = dict(widths or {})
-        self.arch = ArchConfig(depth=depth, num_classes=num_classes, widths=widths)
+        self.arch = ArchConfig(depth=depth, num_classes=num_classes, widths=widths, fused=bool(fused))
         block_cls = BasicBlock if kind == "basic" else Bottleneck
 
         stem = widths.get("conv1", 64)
@@ -88,6 +90,7 @@ class ResNet(nn.Module):
         self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
 
         inplanes = stem
+        std_inplanes = 64  # the unpruned input width: decides where the standard architecture has a projection
         for si, (planes, nblocks) in enumerate(zip(STAGE_PLANES, layers)):
             stage_name = f"layer{si + 1}"
             stride = 1 if si == 0 else 2
@@ -106,7 +109,9 @@ class ResNet(nn.Module):
                 out_planes = bw[-1]
                 downsample = None
                 standard_out = planes * block_cls.expansion
-                if bi == 0 and (s != 1 or inplanes != standard_out or f"{p}.downsample.0" in widths):
+                # A projection shortcut exists where the standard architecture has one (stride or width change);
+                # a pruned model keeps the same topology even when its (tied) widths make input == output.
+                if bi == 0 and (s != 1 or std_inplanes != standard_out or f"{p}.downsample.0" in widths):
                     downsample = nn.Sequential(
                         nn.Conv2d(inplanes, out_planes, kernel_size=1, stride=s, bias=False),
                         nn.BatchNorm2d(out_planes),
@@ -118,11 +123,23 @@ class ResNet(nn.Module):
                     )
                 blocks.append(block_cls(inplanes, bw, stride=s, downsample=downsample))
                 inplanes = out_planes
+                std_inplanes = standard_out
             self.add_module(stage_name, nn.Sequential(*blocks))
 
         self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
         self.fc = nn.Linear(inplanes, num_classes)
         self._init_weights()
+        if fused:
+            self._use_fused_layout()
+
+    def _use_fused_layout(self) -> None:
+        """The layout of a BN-folded model (see ``resnet_opt.optimize.fuse_bn``): every BatchNorm becomes
+        ``nn.Identity`` and the conv before it gets a (zero) bias, so the folded weights load with strict keys."""
+        for conv_name, bn_name in conv_bn_pairs(self):
+            conv = self.get_submodule(conv_name)
+            conv.bias = nn.Parameter(torch.zeros(conv.out_channels))
+            parent, _, leaf = bn_name.rpartition(".")
+            setattr(self.get_submodule(parent) if parent else self, leaf, nn.Identity())
 
     def _init_weights(self) -> None:
         # torchvision's initialisation (kaiming fan_out for convs, BN weight 1 / bias 0)
@@ -138,6 +155,28 @@ class ResNet(nn.Module):
         x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
         x = torch.flatten(self.avgpool(x), 1)
         return self.fc(x)
+
+
+def conv_bn_pairs(model: nn.Module) -> list[tuple[str, str]]:
+    """(conv, batchnorm) module-name pairs of a ResNet: stem, every block conv, every downsample path.
+
+    Works on the unfused model (BN modules) and the fused one (Identity in the BN slots)."""
+    names = dict(model.named_modules())
+    pairs = []
+    for name, m in names.items():
+        if not isinstance(m, nn.Conv2d):
+            continue
+        parent, _, leaf = name.rpartition(".")
+        pre = f"{parent}." if parent else ""
+        if leaf.startswith("conv"):
+            bn = f"{pre}bn{leaf[len('conv'):]}"
+        elif parent.endswith("downsample") and leaf == "0":
+            bn = f"{pre}1"
+        else:
+            continue
+        if bn in names:
+            pairs.append((name, bn))
+    return pairs
 
 
 def conv_widths(model: nn.Module) -> dict[str, int]:

@@ -1,0 +1,62 @@
+"""Fuse stage: model source -> BatchNorm folded into the convs -> a model folder (config.json records
+``"fused": true``), checked against the unfused model before it is written."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+
+from resnet_opt.core.errors import ValidationError
+from resnet_opt.optimize.fuse import fuse_bn, fused_pairs, max_rel_diff
+from resnet_opt.resnet import count_params, load_source, read_config, save_model
+
+__all__ = ["fuse_model", "FUSE_RTOL"]
+
+FUSE_RTOL = 1e-5  # max |fused - unfused| / max |unfused| on the check inputs
+
+
+def fuse_model(
+    *,
+    out: str | os.PathLike,
+    depth: int | str | None = None,
+    weights: str | os.PathLike | None = None,
+    model_dir: str | os.PathLike | None = None,
+    num_classes: int | None = None,
+    check_images: int = 4,
+    log: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
+    """Fold every BN of the source model and save the result as a model folder at ``out`` (written atomically).
+
+    The fused model is compared with the unfused one on ``check_images`` seeded random inputs at the source's input
+    size; a relative difference above ``FUSE_RTOL`` is a ValidationError (nothing is written)."""
+    from resnet_opt.pipeline.quantize import check_output_path
+
+    say = log or (lambda _m: None)
+    check_output_path(out)
+    t0 = time.perf_counter()
+    src = load_source(depth=depth, weights=weights, model_dir=model_dir, num_classes=num_classes)
+    model = src.model.eval()
+    pairs = fused_pairs(model)
+    fused = fuse_bn(model)
+    x = torch.randn(max(1, check_images), 3, src.input_size, src.input_size, generator=torch.Generator().manual_seed(0))
+    rel = max_rel_diff(model, fused, x)
+    if not rel <= FUSE_RTOL:
+        raise ValidationError(f"fused model differs from the original by {rel:.2e} (relative) > {FUSE_RTOL:g}")
+    say(f"folded {len(pairs)} BatchNorms into their convs; max relative logit difference {rel:.2e}")
+    extra: dict[str, Any] = {"stage": "fuse", "source": src.describe(),
+                             "fusion": {"folded": len(pairs), "pairs": [list(p) for p in pairs],
+                                        "check": {"inputs": int(x.shape[0]), "input_size": src.input_size,
+                                                  "max_rel_diff": rel, "rtol": FUSE_RTOL}}}
+    if model_dir is not None:
+        recorded = read_config(model_dir).get("data")
+        if recorded:
+            extra["data"] = recorded  # so quantize --model on the fused folder calibrates on the same data
+    save_model(fused, out, input_size=src.input_size, preprocessing=src.preprocessing, class_names=src.class_names,
+               extra=extra)
+    return {"out": str(Path(out)), "architecture": model.arch.name, "folded": len(pairs), "max_rel_diff": rel,
+            "parameters_before": count_params(model), "parameters_after": count_params(fused),
+            "seconds": time.perf_counter() - t0, "source": src.describe()}

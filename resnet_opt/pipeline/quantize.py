@@ -1,0 +1,452 @@
+"""Quantize stage: model source -> BN fusion -> FP32 ONNX (resnet_opt.export) -> static INT8 (resnet_opt.optimize)
+-> measured against FP32 -> an artifact folder (INT8 model file + manifest.json), written atomically.
+
+Targets:
+
+* ``onnx`` (default): onnxruntime QDQ model ``model_int8.onnx`` (per-channel int8 weights; activation type and
+  reduce_range from the CPU's instruction set); optional accuracy gate that keeps sensitive layers in FP32;
+* ``torch``: torch.ao FX x86 INT8, traced + frozen TorchScript ``model_int8.ts``.
+
+Data: calibration images come from the TRAINING split of the data spec (``calib``), eval images from the VAL split,
+so the agreement / accuracy figures are never measured on calibration images. A random-init model (``--depth`` only)
+is calibrated on synthetic images and only agreement with FP32 is reported (accuracy is not meaningful then).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import shutil
+import statistics
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+
+from resnet_opt.core.artifact import atomic_dir, sha256_file, write_manifest
+from resnet_opt.core.env import cpu_info, library_versions
+from resnet_opt.core.errors import ConfigError, DataError, OutputPathError, ValidationError
+from resnet_opt.data import (
+    DataSpec, build_loader, class_names_for, num_classes_for, parse_data_spec, preprocessing_for, require_labelled,
+)
+from resnet_opt.engine import accuracy_from_logits, agreement
+from resnet_opt.engine.progress import progress_iter
+from resnet_opt.resnet import ModelSource, load_source, read_config
+from resnet_opt.resnet.io import nonstandard_widths
+
+__all__ = ["TARGETS", "FILE_NAMES", "QuantizeConfig", "quantize_model", "check_output_path"]
+
+TARGETS = ("onnx", "torch")
+FILE_NAMES = {"onnx": "model_int8.onnx", "torch": "model_int8.ts"}
+DEFAULT_EVAL_LABELLED = 1000
+DEFAULT_EVAL_SYNTHETIC = 32
+FP32_EXPORT_RTOL = 1e-3  # FP32 ONNX vs PyTorch, relative to the largest |logit|
+
+
+@dataclass
+class QuantizeConfig:
+    target: str = "onnx"
+    data: str | None = None  # data spec; default: the model folder's, else synthetic for a random model
+    preset: str | None = None  # imagefolder preprocessing preset (v1 / v2)
+    calib_size: int = 128  # calibration images, from the training split
+    eval_size: int | None = None  # eval images from the val split (default 1000 labelled / 32 synthetic)
+    method: str | None = None  # onnx: minmax | percentile | entropy (default percentile); torch: minmax | histogram
+    max_accuracy_drop: float | None = None  # points of top-1; enables the accuracy gate (onnx target)
+    max_excluded: int | None = None  # layers the gate may keep in FP32 (default a quarter of them)
+    per_channel: bool = True
+    activation_type: str | None = None  # None: chosen from the CPU
+    reduce_range: bool | None = None  # None: chosen from the CPU
+    min_agreement: float = 90.0  # top-1 agreement with FP32 (percent) below which a trained model's INT8 is an error
+    latency_runs: int = 30
+    threads: int | None = None
+    opset: int = 17
+    seed: int = 0
+    sensitivity_images: int = 16  # calibration images used to rank layer sensitivity (gated mode)
+
+    def resolved_method(self) -> str:
+        if self.method is not None:
+            return str(self.method).strip().lower()
+        from resnet_opt.optimize.quantize_onnx import DEFAULT_METHOD
+        from resnet_opt.optimize.quantize_torch import DEFAULT_TORCH_METHOD
+
+        return DEFAULT_METHOD if self.target == "onnx" else DEFAULT_TORCH_METHOD
+
+    def validate(self) -> None:
+        from resnet_opt.optimize.quantize_onnx import ACTIVATION_TYPES, check_method
+        from resnet_opt.optimize.quantize_torch import check_torch_method
+
+        t = str(self.target).lower()
+        if t not in TARGETS:
+            raise ConfigError(f"unknown target {self.target!r}; valid: {', '.join(TARGETS)}")
+        self.target = t
+        (check_method if t == "onnx" else check_torch_method)(self.resolved_method())
+        if not isinstance(self.calib_size, int) or self.calib_size < 1:
+            raise ConfigError(f"--calib-size must be at least 1, got {self.calib_size}")
+        if self.eval_size is not None and self.eval_size < 1:
+            raise ConfigError(f"--eval-size must be at least 1, got {self.eval_size}")
+        if self.max_accuracy_drop is not None:
+            if not math.isfinite(self.max_accuracy_drop) or self.max_accuracy_drop < 0:
+                raise ConfigError(f"--max-accuracy-drop must be a non-negative number of top-1 points, "
+                                  f"got {self.max_accuracy_drop}")
+            if t != "onnx":
+                raise ConfigError("--max-accuracy-drop is available for the ONNX target (it keeps layers in FP32 "
+                                  "through onnxruntime's nodes_to_exclude)")
+        if self.max_excluded is not None and self.max_excluded < 0:
+            raise ConfigError(f"--max-excluded must be at least 0, got {self.max_excluded}")
+        if self.activation_type is not None and str(self.activation_type).lower() not in ACTIVATION_TYPES:
+            raise ConfigError(f"unknown activation type {self.activation_type!r}; valid: {', '.join(ACTIVATION_TYPES)}")
+        if t == "torch" and (self.activation_type not in (None, "uint8") or self.reduce_range is False
+                             or not self.per_channel):
+            raise ConfigError("--activation-type / --reduce-range / --per-tensor apply to the ONNX target only")
+        if not 0.0 <= self.min_agreement <= 100.0:
+            raise ConfigError(f"--min-agreement must be a percentage, got {self.min_agreement}")
+        if self.latency_runs < 1:
+            raise ConfigError(f"--latency-runs must be at least 1, got {self.latency_runs}")
+        if self.threads is not None and self.threads < 1:
+            raise ConfigError(f"--threads must be at least 1, got {self.threads}")
+        if self.sensitivity_images < 1:
+            raise ConfigError(f"sensitivity images must be at least 1, got {self.sensitivity_images}")
+        from resnet_opt.export import check_opset
+
+        check_opset(self.opset)
+
+
+def check_output_path(out: str | os.PathLike) -> Path:
+    """Fail early (before minutes of work) when ``out`` cannot be written: a file in the way, or a parent folder
+    that cannot be created or written to."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise OutputPathError(f"output path {out} exists and is not a folder")
+    anc = out.parent if str(out.parent) else Path(".")
+    while not anc.exists():
+        if anc.parent == anc:
+            break
+        anc = anc.parent
+    if anc.exists() and (not anc.is_dir() or not os.access(anc, os.W_OK | os.X_OK)):
+        raise OutputPathError(f"cannot write the output folder {out}: {anc} is not a writable folder")
+    return out
+
+
+# ---------------------------------------------------------------- helpers
+def _resolve_data(cfg: QuantizeConfig, src: ModelSource, model_dir: str | os.PathLike | None) -> tuple[DataSpec, str]:
+    """The data spec and where it came from ("option", "model folder", "synthetic")."""
+    if cfg.data:
+        return parse_data_spec(cfg.data, preset=cfg.preset), "option"
+    if src.kind == "model_dir" and model_dir is not None:
+        recorded = read_config(model_dir).get("data")
+        if recorded:
+            return parse_data_spec(str(recorded), preset=cfg.preset), "model folder"
+        raise ConfigError(f"model folder {model_dir} does not record its data spec; pass --data (e.g. digits or "
+                          "imagefolder:PATH) to calibrate on real images")
+    if src.kind == "weights":
+        raise ConfigError("--weights needs --data to calibrate on real images (e.g. --data imagefolder:PATH); "
+                          "--data synthetic calibrates on noise (latency only)")
+    return parse_data_spec(f"synthetic:{src.input_size}"), "synthetic (random-init model)"
+
+
+def _materialize(loader, limit: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    xs, ys = [], []
+    n = 0
+    for x, y in loader:
+        xs.append(x.float())
+        ys.append(torch.as_tensor(y))
+        n += x.shape[0]
+        if limit is not None and n >= limit:
+            break
+    if not xs:
+        raise DataError("the evaluation data is empty")
+    return torch.cat(xs), torch.cat(ys)
+
+
+@torch.inference_mode()
+def _torch_logits(fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, *, batch: int = 64,
+                  progress: bool = False, description: str = "evaluating") -> torch.Tensor:
+    chunks = [x[i:i + batch] for i in range(0, len(x), batch)]
+    return torch.cat([fn(c).float() for c in progress_iter(chunks, description=description, enabled=progress)])
+
+
+def _onnx_logits(sess, x: torch.Tensor, *, batch: int = 64, progress: bool = False,
+                 description: str = "evaluating") -> torch.Tensor:
+    name = sess.get_inputs()[0].name
+    arr = x.numpy()
+    chunks = [arr[i:i + batch] for i in range(0, len(arr), batch)]
+    outs = [sess.run(None, {name: np.ascontiguousarray(c)})[0] for c in progress_iter(chunks, description=description,
+                                                                                       enabled=progress)]
+    return torch.from_numpy(np.concatenate(outs))
+
+
+def _latency_ms(fns: dict[str, Callable[[], Any]], runs: int, warmup: int = 3) -> dict[str, float]:
+    """Median batch-1 latency of each callable, measured back to back in this process (all runs of one, then the
+    next: interleaving torch and onnxruntime thread pools makes each wait on the other's spinning threads)."""
+    out = {}
+    for name, fn in fns.items():
+        time.sleep(0.2)  # let the previous runtime's worker threads go idle
+        for _ in range(warmup):
+            fn()
+        t = []
+        for _ in range(runs):
+            t0 = time.perf_counter()
+            fn()
+            t.append((time.perf_counter() - t0) * 1e3)
+        out[name] = statistics.median(t)
+    return out
+
+
+def _rel(a: torch.Tensor, b: torch.Tensor) -> float:
+    return float((a.double() - b.double()).abs().max() / a.double().abs().max().clamp_min(1e-12))
+
+
+# ---------------------------------------------------------------- the stage
+def quantize_model(
+    *,
+    out: str | os.PathLike,
+    depth: int | str | None = None,
+    weights: str | os.PathLike | None = None,
+    model_dir: str | os.PathLike | None = None,
+    num_classes: int | None = None,
+    config: QuantizeConfig | None = None,
+    progress: bool = False,
+    log: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
+    """Quantize a model (``depth`` / ``weights`` / ``model_dir``) to INT8 and write the artifact folder ``out``.
+
+    Returns the manifest written, plus ``out``. Raises typed errors (nothing is written then)."""
+    cfg = config or QuantizeConfig()
+    cfg.validate()
+    method = cfg.resolved_method()
+    say = log or (lambda _m: None)
+    check_output_path(out)
+    threads = int(cfg.threads or torch.get_num_threads())
+    t_start = time.perf_counter()
+
+    src = load_source(depth=depth, weights=weights, model_dir=model_dir, num_classes=num_classes)
+    model = src.model.eval()
+    spec, data_from = _resolve_data(cfg, src, model_dir)
+    if cfg.max_accuracy_drop is not None:
+        require_labelled(spec, "--max-accuracy-drop")
+        if not src.trained:
+            raise ConfigError("--max-accuracy-drop needs a trained model (--weights or --model): the accuracy of a "
+                              "random-init model means nothing")
+    n_data = num_classes_for(spec)
+    if n_data is not None and n_data != model.arch.num_classes:
+        raise DataError(f"the model predicts {model.arch.num_classes} classes but {spec} has {n_data}")
+    if spec.kind == "synthetic":
+        pre = dict(src.preprocessing or {})
+        size = int(spec.size or src.input_size)
+        if pre.get("crop") != size:
+            pre = preprocessing_for(spec).to_dict()
+    else:
+        p = preprocessing_for(spec)
+        pre, size = p.to_dict(), int(p.crop)
+    labelled = spec.labelled
+    meaningful = labelled and src.trained
+    class_names = src.class_names or (class_names_for(spec) if labelled else None)
+    eval_size = cfg.eval_size or (DEFAULT_EVAL_LABELLED if labelled else DEFAULT_EVAL_SYNTHETIC)
+    say(f"source: {src.kind} {model.arch.name}{' (fused)' if model.arch.fused else ''}, {model.arch.num_classes} "
+        f"classes, input {size} px; data {spec} ({data_from})")
+    if not src.trained:
+        say("random-init model: calibration on synthetic images; accuracy figures are NOT meaningful, agreement only")
+
+    # data: calibration from the training split, evaluation from the val split
+    from resnet_opt.optimize.quantize_onnx import ImageDataReader
+
+    calib = ImageDataReader(build_loader(spec, "calib", batch_size=32, limit=cfg.calib_size, seed=cfg.seed),
+                            limit=cfg.calib_size)
+    x_eval, y_eval = _materialize(build_loader(spec, "val", batch_size=64, limit=eval_size, seed=cfg.seed))
+    if int(x_eval.shape[-1]) != size or int(calib.images[0].shape[-1]) != size:
+        raise DataError(f"data {spec} gives {int(x_eval.shape[-1])} px images but the model input is {size} px")
+
+    from resnet_opt.optimize import fuse_bn
+
+    fused = fuse_bn(model)
+    fp32_ref = _torch_logits(model, x_eval, progress=progress, description="evaluating FP32 (PyTorch)")
+    if not torch.isfinite(fp32_ref).all():
+        raise ValidationError("the FP32 model produces non-finite logits on the eval images")
+
+    with tempfile.TemporaryDirectory(prefix="resnet-opt-quantize-") as td:
+        work = Path(td)
+        fname = FILE_NAMES[cfg.target]
+        qpath = work / fname
+        gate: dict[str, Any] | None = None
+        extra_lat: dict[str, Callable[[], Any]] = {}
+        if cfg.target == "onnx":
+            qinfo, int8_logits, fp32_size, extra_lat, gate, q_lat_fn, fp32_check = _onnx_target(
+                cfg, method, fused, size, work, qpath, calib, x_eval, y_eval, fp32_ref, meaningful, threads,
+                progress, say)
+        else:
+            qinfo, int8_logits, fp32_size, extra_lat, q_lat_fn, fp32_check = _torch_target(
+                cfg, method, fused, size, work, qpath, calib, x_eval, progress, say)
+
+        # ---- validation against FP32 (eval images, never calibration images)
+        if not torch.isfinite(int8_logits).all():
+            raise ValidationError("the INT8 model produces non-finite logits on the eval images")
+        agr = agreement(fp32_ref, int8_logits)
+        validation: dict[str, Any] = {
+            "reference": "PyTorch FP32 (unfused source model)",
+            "eval": {"data": str(spec), "split": "val" if labelled else "synthetic (seed differs from calibration)",
+                     "images": int(x_eval.shape[0])},
+            "top1_agreement": agr["top1_agreement"],
+            "max_abs_diff": agr["max_abs_diff"],
+            "max_rel_diff": agr["max_rel_diff"],
+            "fp32_export_max_rel_diff": fp32_check,
+            "accuracy_meaningful": meaningful,
+            "min_agreement": cfg.min_agreement if src.trained else None,
+        }
+        if labelled:
+            a32, a8 = accuracy_from_logits(fp32_ref, y_eval), accuracy_from_logits(int8_logits, y_eval)
+            validation.update(fp32_top1=a32.top1, int8_top1=a8.top1, top1_drop=a32.top1 - a8.top1,
+                              fp32_top5=a32.top5, int8_top5=a8.top5)
+        if not meaningful:
+            validation["note"] = ("random-init model: accuracy figures are not meaningful; only agreement with FP32 is "
+                                  "reported" if not src.trained else
+                                  "unlabelled (synthetic) data: only agreement with FP32 is reported")
+        if src.trained and agr["top1_agreement"] < cfg.min_agreement:
+            raise ValidationError(
+                f"INT8 model agrees with FP32 on only {agr['top1_agreement']:.1f}% of {int(x_eval.shape[0])} eval "
+                f"images (< --min-agreement {cfg.min_agreement:g}%); try another --method, more --calib-size, or "
+                "--max-accuracy-drop to keep sensitive layers in FP32")
+
+        # ---- size and latency
+        int8_size = qpath.stat().st_size
+        say(f"measuring batch-1 latency ({cfg.latency_runs} runs each, {threads} threads) ...")
+        xb = torch.randn(1, 3, size, size, generator=torch.Generator().manual_seed(1))
+
+        def torch_fp32() -> None:
+            with torch.inference_mode():
+                model(xb)
+
+        lat_fns = {"fp32_torch_eager": torch_fp32, **extra_lat, "int8": q_lat_fn(xb)}
+        lat = _latency_ms(lat_fns, cfg.latency_runs)
+        measurements = {
+            "size_bytes": {"fp32": fp32_size, "int8": int8_size, "ratio": fp32_size / max(int8_size, 1),
+                           "fp32_file": "model.onnx (FP32 export)" if cfg.target == "onnx" else "model.ts (FP32 TorchScript)"},
+            "latency_ms": {**lat, "batch": 1, "input_size": size, "threads": threads, "runs": cfg.latency_runs,
+                           "statistic": "median after 3 warm-up runs, each model's runs back to back, one process"},
+            "speedup_int8_vs_fp32_torch_eager": lat["fp32_torch_eager"] / lat["int8"],
+            "cpu_note": ("this CPU has VNNI" if cpu_info().get("vnni") else
+                         "this CPU has no VNNI (AVX2 u8s8 kernels): INT8 speed-ups here are well below VNNI/AMX CPUs'"),
+        }
+        if "fp32_onnx" in lat:
+            measurements["speedup_int8_vs_fp32_onnx"] = lat["fp32_onnx"] / lat["int8"]
+
+        quant = dict(qinfo)
+        quant["target"] = cfg.target
+        quant["calibration"] = {"data": str(spec), "data_from": data_from,
+                                "split": "train" if labelled else "synthetic",
+                                "images": len(calib), "requested": cfg.calib_size, "seed": cfg.seed}
+        if gate is not None:
+            quant["accuracy_gate"] = gate
+        manifest: dict[str, Any] = {
+            "kind": "onnx" if cfg.target == "onnx" else "torchscript",
+            "file": fname,
+            "precision": "int8",
+            "stage": "quantize",
+            "source": src.describe(),
+            "architecture": {"depth": model.arch.depth, "num_classes": model.arch.num_classes,
+                             "widths": nonstandard_widths(model), "fused": True},
+            "input": {"name": "input", "shape": [-1, 3, size, size], "dtype": "float32"},
+            "output": {"name": "logits", "shape": [-1, model.arch.num_classes], "dtype": "float32"},
+            "preprocessing": pre,
+            "class_names": class_names,
+            "quantization": quant,
+            "validation": validation,
+            "measurements": measurements,
+            "file_sha256": sha256_file(qpath),
+            "file_size": int8_size,
+            "seconds": time.perf_counter() - t_start,
+            "versions": library_versions(),
+            "cpu": cpu_info(),
+        }
+        with atomic_dir(out) as tmp:
+            shutil.copyfile(qpath, tmp / fname)
+            write_manifest(tmp, manifest)
+    manifest["out"] = str(Path(out))
+    return manifest
+
+
+def _onnx_target(cfg, method, fused, size, work, qpath, calib, x_eval, y_eval, fp32_ref, meaningful, threads,
+                 progress, say):
+    from resnet_opt.export import export_onnx
+    from resnet_opt.optimize.quantize_onnx import (
+        OnnxQuantConfig, choose_quant_types, gate_accuracy, node_to_module, ort_session, qdq_summary, quantize_onnx,
+    )
+
+    fp32_path = work / "model.onnx"
+    say(f"exporting FP32 ONNX (opset {cfg.opset}) ...")
+    export_onnx(fused, fp32_path, input_size=size, opset=cfg.opset, dynamic_batch=True)
+    fp32_sess = ort_session(fp32_path, threads=threads)
+    k = min(8, int(x_eval.shape[0]))
+    fp32_check = _rel(fp32_ref[:k], _onnx_logits(fp32_sess, x_eval[:k]))
+    if fp32_check > FP32_EXPORT_RTOL:
+        raise ValidationError(f"the FP32 ONNX export disagrees with PyTorch (max relative logit difference "
+                              f"{fp32_check:.2e} > {FP32_EXPORT_RTOL:g})")
+    qcfg = OnnxQuantConfig(method=method, per_channel=cfg.per_channel, activation_type=cfg.activation_type,
+                           reduce_range=cfg.reduce_range)
+    types = choose_quant_types(activation_type=cfg.activation_type, reduce_range=cfg.reduce_range)
+    say(f"quantizing: QDQ, {method} calibration on {len(calib)} images, per-channel={cfg.per_channel}, "
+        f"{types.activation_type} activations, int8 weights, reduce_range={types.reduce_range}")
+    res = quantize_onnx(fp32_path, qpath, calib, qcfg, workdir=work, types=types, progress=progress)
+    sess = ort_session(qpath, threads=threads)
+    int8_logits = _onnx_logits(sess, x_eval, progress=progress, description="evaluating INT8")
+    gate = None
+    if cfg.max_accuracy_drop is not None:
+        fp32_top1 = accuracy_from_logits(fp32_ref, y_eval).top1
+        int8_top1 = accuracy_from_logits(int8_logits, y_eval).top1
+
+        def top1_of(path: Path) -> float:
+            return accuracy_from_logits(_onnx_logits(ort_session(path, threads=threads), x_eval), y_eval).top1
+
+        g = gate_accuracy(res.preprocessed_path, qpath, res.cache_path, method=method, types=types,
+                          per_channel=cfg.per_channel, budget=float(cfg.max_accuracy_drop), fp32_top1=fp32_top1,
+                          int8_top1=int8_top1, evaluate_top1=top1_of, sample=calib.batches(cfg.sensitivity_images),
+                          max_excluded=cfg.max_excluded, threads=threads, progress=progress, log=say)
+        gate = g.to_dict()
+        gate["ranking"] = gate["ranking"][:20]  # the most sensitive layers are what matters in the manifest
+        gate["measured_on"] = "the labelled eval images (val split); ranking on calibration images"
+        if g.excluded:
+            sess = ort_session(qpath, threads=threads)
+            int8_logits = _onnx_logits(sess, x_eval, progress=progress, description="evaluating INT8")
+    summary = qdq_summary(qpath)
+    excluded = list(gate["excluded"]) if gate else []
+    qinfo = {**res.settings, "calibration_seconds": res.calibration_seconds, "nodes_to_exclude": excluded,
+             "excluded_layers": [node_to_module(n) for n in excluded], "fp32_layers": summary["fp32_layers"],
+             "quantized_layers": summary["quantized_layers"], "op_counts": summary["op_counts"],
+             "onnx_opset": cfg.opset, "runtime_note": "run with onnxruntime graph optimizations enabled (ORT_ENABLE_ALL) "
+                                                      "so QDQ groups become QLinearConv / QLinearAdd kernels"}
+    fp32_size = fp32_path.stat().st_size
+    q_sess = sess
+
+    def q_lat_fn(xb: torch.Tensor) -> Callable[[], Any]:
+        a = xb.numpy()
+        return lambda: q_sess.run(None, {"input": a})
+
+    xb1 = np.random.default_rng(1).standard_normal((1, 3, size, size)).astype(np.float32)
+    extra = {"fp32_onnx": lambda: fp32_sess.run(None, {"input": xb1})}
+    return qinfo, int8_logits, fp32_size, extra, gate, q_lat_fn, fp32_check
+
+
+def _torch_target(cfg, method, fused, size, work, qpath, calib, x_eval, progress, say):
+    from resnet_opt.optimize.quantize_torch import quantize_torch, to_torchscript, torch_settings
+
+    say(f"quantizing: torch.ao FX x86, {method} observers, {len(calib)} calibration images ...")
+    t0 = time.perf_counter()
+    batches = [torch.from_numpy(calib.batches(len(calib))[i:i + 16]) for i in range(0, len(calib), 16)]
+    q = quantize_torch(fused, batches, method=method, input_size=size, progress=progress)
+    secs = time.perf_counter() - t0
+    ts = to_torchscript(q, qpath, input_size=size)
+    int8_logits = _torch_logits(ts, x_eval, progress=progress, description="evaluating INT8")
+    fp32_path = work / "model_fp32.ts"
+    to_torchscript(fused, fp32_path, input_size=size, freeze=False)
+    qinfo = {**torch_settings(method), "calibration_seconds": secs, "nodes_to_exclude": [], "excluded_layers": []}
+
+    def q_lat_fn(xb: torch.Tensor) -> Callable[[], Any]:
+        def run() -> None:
+            with torch.inference_mode():
+                ts(xb)
+        return run
+
+    return qinfo, int8_logits, fp32_path.stat().st_size, {}, q_lat_fn, None
