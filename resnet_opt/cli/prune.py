@@ -1,3 +1,112 @@
-"""prune commands (see the matching issue)."""
+"""prune command: structured channel pruning, optional fine-tune / distillation, before/after table."""
 
-from resnet_opt.cli.app import app  # noqa: F401
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, List, Optional
+
+import typer
+from rich.table import Table
+
+from resnet_opt.cli.app import app
+from resnet_opt.cli.common import (
+    DepthOpt, JsonOpt, ModelDirOpt, NumClassesOpt, ThreadsOpt, WeightsOpt, console, handle_errors, path_or_none,
+    set_threads, show_progress,
+)
+from resnet_opt.core.artifact import to_json
+
+
+def _si(n: float, unit: str = "") -> str:
+    for div, suffix in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "K")):
+        if abs(n) >= div:
+            return f"{n / div:.3g}{suffix}{unit}"
+    return f"{n:.3g}{unit}"
+
+
+def _bytes(n: float) -> str:
+    for div, suffix in ((1 << 30, "GiB"), (1 << 20, "MiB"), (1 << 10, "KiB")):
+        if n >= div:
+            return f"{n / div:.2f} {suffix}"
+    return f"{int(n)} B"
+
+
+def _fewer(b: float, a: float, word: str = "fewer") -> str:
+    return f"{b / a:.2f}× {word}" if a else "-"
+
+
+def summary_table(res: dict[str, Any]) -> Table:
+    b, a = res["before"], res["after"]
+    p = res["pruning"]
+    how = f"ratio {p['ratio']:.3g}" if p["mode"] == "ratio" else f"target {_si(p['target_macs'])} MACs"
+    t = Table(title=f"prune ({how}, {p['importance']} importance, {res['input_size']}×{res['input_size']})")
+    for c in ("", "before", "after", "change"):
+        t.add_column(c, justify="left" if not c else "right")
+    t.add_row("parameters", f"{b['parameters']:,}", f"{a['parameters']:,}", _fewer(b["parameters"], a["parameters"]))
+    t.add_row("MACs", _si(b["macs"]), _si(a["macs"]), _fewer(b["macs"], a["macs"]))
+    t.add_row("size on disk", _bytes(b["size_bytes"]), _bytes(a["size_bytes"]), _fewer(b["size_bytes"], a["size_bytes"], "smaller"))
+    t.add_row(f"latency, batch 1, CPU, {res['threads']} thr", f"{b['latency_ms']:.2f} ms", f"{a['latency_ms']:.2f} ms",
+              _fewer(b["latency_ms"], a["latency_ms"], "faster"))
+    if "top1" in b:
+        t.add_row(f"top-1 ({res['data']}, {b['count']} images)", f"{b['top1']:.2f} %", f"{a['top1']:.2f} %",
+                  f"{a['top1'] - b['top1']:+.2f} pts")
+        t.add_row("top-5", f"{b['top5']:.2f} %", f"{a['top5']:.2f} %", f"{a['top5'] - b['top5']:+.2f} pts")
+    return t
+
+
+@app.command("prune")
+@handle_errors
+def prune_cmd(
+    out: Path = typer.Option(..., "--out", help="Output model folder (config.json + model.safetensors + manifest.json)."),
+    depth: Optional[str] = DepthOpt,
+    weights: Optional[Path] = WeightsOpt,
+    model: Optional[Path] = ModelDirOpt,
+    num_classes: Optional[int] = NumClassesOpt,
+    ratio: Optional[float] = typer.Option(None, "--ratio", help="Fraction of channels removed per group, in (0, 1)."),
+    target_macs: Optional[str] = typer.Option(None, "--target-macs", help="Prune to these MACs per image (±2 %): 2.0G, 500M, 2e9."),
+    importance: str = typer.Option("l2", "--importance", help="l1, l2 (filter norm), group (group magnitude) or taylor."),
+    global_pruning: bool = typer.Option(False, "--global/--local", help="Rank channels across all layers (global) or per layer."),
+    round_to: int = typer.Option(8, "--round-to", help="Keep a multiple of this many channels per group (1 = no rounding)."),
+    iterative_steps: int = typer.Option(1, "--iterative-steps", help="Reach the ratio in this many pruning steps."),
+    ignore: Optional[List[str]] = typer.Option(None, "--ignore", help="Layer whose output channels (and tied ones) are kept; repeatable, e.g. --ignore conv1."),
+    data: Optional[str] = typer.Option(None, "--data", help="Labelled data for accuracy, Taylor importance and fine-tuning: digits[:SIZE] or imagefolder:PATH."),
+    preset: Optional[str] = typer.Option(None, "--preset", help="ImageNet preprocessing preset for imagefolder: v1 or v2."),
+    finetune_epochs: int = typer.Option(0, "--finetune-epochs", help="Fine-tune the pruned model for N epochs on --data."),
+    distill: bool = typer.Option(False, "--distill", help="Fine-tune with knowledge distillation from the unpruned model."),
+    lr: Optional[float] = typer.Option(None, "--lr", help="Fine-tune peak learning rate (default: the trainer's)."),
+    batch_size: int = typer.Option(64, "--batch-size", help="Fine-tune batch size."),
+    limit: Optional[int] = typer.Option(None, "--limit", help="Fine-tune on a seeded subset of this many training images."),
+    eval_limit: Optional[int] = typer.Option(None, "--eval-limit", help="Measure accuracy on a seeded subset of this many images."),
+    input_size: Optional[int] = typer.Option(None, "--input-size", help="Square input size for MACs and latency (default: the model's, else 224)."),
+    latency_runs: int = typer.Option(20, "--latency-runs", help="Timed batch-1 runs per model (median reported)."),
+    seed: int = typer.Option(0, "--seed"),
+    device: str = typer.Option("auto", "--device", help="Fine-tune device: auto, cpu or cuda."),
+    threads: Optional[int] = ThreadsOpt,
+    as_json: bool = JsonOpt,
+) -> None:
+    """Structured channel pruning (Torch-Pruning dependency graph): residual-tied channels pruned together, the
+    classifier kept whole; optional fine-tune (--distill: from the unpruned model); before/after table."""
+    from resnet_opt.core.errors import ConfigError
+    from resnet_opt.pipeline.prune import prune_model
+
+    set_threads(threads)
+    if round_to < 1:
+        raise ConfigError(f"--round-to must be at least 1, got {round_to}")
+    log = None if as_json else (lambda m: console.print(m))
+    res = prune_model(
+        out=out, depth=depth, weights=path_or_none(weights), model_dir=path_or_none(model), num_classes=num_classes,
+        ratio=ratio, target_macs=target_macs, importance=importance, global_pruning=global_pruning,
+        round_to=None if round_to == 1 else round_to, iterative_steps=iterative_steps, ignored_layers=ignore or None,
+        data=data, preset=preset, finetune_epochs=finetune_epochs, distill=distill, lr=lr, batch_size=batch_size,
+        train_limit=limit, eval_limit=eval_limit, seed=seed, device=device, input_size=input_size,
+        latency_runs=latency_runs, progress=show_progress() and not as_json, log=log,
+    )
+    if as_json:
+        typer.echo(to_json(res))
+        return
+    console.print(summary_table(res))
+    ft = res["finetune"]
+    if ft:
+        kd = " with distillation" if ft["distill"] else ""
+        console.print(f"fine-tuned {ft['epochs']} epoch(s){kd}: top-1 {ft['top1_before_finetune']:.2f} % right after "
+                      f"pruning -> {res['after']['top1']:.2f} % (last epoch kept)")
+    console.print(f"saved {res['out']}")
