@@ -1,0 +1,321 @@
+"""Reports of a benchmark: report.md, results.json, results.csv and a PNG of accuracy (or agreement) vs latency.
+
+Numbers stay numbers in the result objects; only this module formats them."""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+from resnet_opt.bench.harness import OK, BenchResult, BenchRow
+from resnet_opt.core.artifact import atomic_write_text, to_json
+from resnet_opt.core.errors import OutputPathError
+
+REPORT_MD = "report.md"
+RESULTS_JSON = "results.json"
+RESULTS_CSV = "results.csv"
+PLOT_PNG = "accuracy_vs_latency.png"
+
+CSV_FIELDS = [
+    "variant", "backend", "status", "reason", "kind", "precision", "provider", "size_bytes", "top1", "top5",
+    "eval_count", "agreement", "max_abs_diff", "max_rel_diff", "agreement_count", "load_ms", "first_ms",
+    "first_batch", "batch_size",
+    "batch_status", "iterations", "mean_ms", "p50_ms", "p90_ms", "p99_ms", "min_ms", "max_ms", "std_ms",
+    "throughput_ips", "device_p50_ms", "speedup_vs_baseline",
+]
+
+
+# ------------------------------------------------------------------ derived figures
+def baseline_row(result: BenchResult) -> BenchRow | None:
+    """The row every speed-up is measured against: the reference variant on its first working backend."""
+    oks = result.ok_rows()
+    if result.reference:
+        for r in oks:
+            if r.variant == result.reference and r.timings:
+                return r
+    return oks[0] if oks else None
+
+
+def speedup(result: BenchResult, row: BenchRow, batch_size: int) -> float | None:
+    base = baseline_row(result)
+    if base is None:
+        return None
+    a, b = base.timing(batch_size), row.timing(batch_size)
+    if a is None or b is None or b.p50_ms <= 0:
+        return None
+    return a.p50_ms / b.p50_ms
+
+
+def quality_metric(result: BenchResult) -> str:
+    """"top1" when the data was labelled, else "agreement" (top-1 agreement with the FP32 reference)."""
+    return "top1" if result.labelled else "agreement"
+
+
+def _variant_info(result: BenchResult, name: str) -> dict[str, Any]:
+    for v in result.variants:
+        if v.get("name") == name:
+            return v
+    return {}
+
+
+def summary_rows(result: BenchResult) -> list[dict[str, Any]]:
+    """One dict per working (variant, backend) pair: the comparison table users read (numbers, unformatted)."""
+    bss = list(result.config.get("batch_sizes") or [])
+    b0 = min(bss) if bss else 1
+    out = []
+    for r in result.ok_rows():
+        info = _variant_info(result, r.variant)
+        st0 = r.timing(b0)
+        d: dict[str, Any] = {
+            "variant": r.variant, "backend": r.backend, "precision": r.precision, "size_bytes": info.get("size_bytes"),
+            "top1": r.top1, "top5": r.top5, "agreement": r.agreement, "max_abs_diff": r.max_abs_diff,
+            "first_ms": r.first_ms, "batch": b0, "p50_ms": st0.p50_ms if st0 else None,
+            "p99_ms": st0.p99_ms if st0 else None, "speedup": speedup(result, r, b0),
+        }
+        for bs in bss:
+            st = r.timing(bs)
+            d[f"ips@{bs}"] = st.throughput_ips if st else None
+        out.append(d)
+    return out
+
+
+# ------------------------------------------------------------------ formatting helpers
+def _f(v: Any, fmt: str = "{:.2f}", none: str = "—") -> str:
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return none
+    return fmt.format(v)
+
+
+def _mb(n: Any) -> str:
+    return _f(n / 1e6 if isinstance(n, (int, float)) else None, "{:.1f}")
+
+
+def _md_table(headers: list[str], rows: list[list[str]]) -> str:
+    out = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
+    out += ["| " + " | ".join(c.replace("|", "\\|") for c in row) + " |" for row in rows]
+    return "\n".join(out)
+
+
+def environment_lines(env: dict[str, Any]) -> list[str]:
+    cpu = env.get("cpu") or {}
+    flags = cpu.get("flags") or {}
+    isa = ", ".join(f for f in ("avx2", "fma", "avx512f", "avx512_vnni", "avx_vnni", "amx_int8", "amx_bf16") if flags.get(f))
+    gpu = env.get("gpu")
+    v = env.get("versions") or {}
+    th = env.get("threads") or {}
+    lines = [
+        f"- CPU: {cpu.get('model', '?')} ({cpu.get('cores', '?')} logical cores visible), ISA: {isa or 'none detected'}; "
+        f"AVX-512 VNNI / AVX-VNNI: {'yes' if cpu.get('vnni') else 'no'}; AMX: {'yes' if cpu.get('amx') else 'no'}",
+        f"- GPU: {gpu['name'] + ' (CUDA ' + str(gpu.get('cuda')) + ')' if gpu else 'none'}",
+        "- Versions: " + ", ".join(f"{k} {val}" for k, val in v.items() if val),
+        f"- Threads: torch {th.get('torch', '?')}, onnxruntime intra-op "
+        f"{th.get('onnxruntime_intra_op') if th.get('onnxruntime_intra_op') is not None else 'default (all cores)'}",
+        f"- Platform: {env.get('platform', '?')}",
+    ]
+    if not cpu.get("vnni") and not cpu.get("amx"):
+        lines.append("- Note: this CPU has no VNNI or AMX, so INT8 kernels run without dot-product instructions; "
+                     "INT8 speed-ups seen on VNNI/AMX CPUs will be smaller (or absent) here.")
+    return lines
+
+
+def render_markdown(result: BenchResult, plot_name: str | None = PLOT_PNG) -> str:
+    metric = quality_metric(result)
+    bss = list(result.config.get("batch_sizes") or [])
+    timing = result.config.get("timing") or {}
+    base = baseline_row(result)
+    md: list[str] = [f"# {result.title}", ""]
+    md.append(f"Created {result.created} in {result.seconds:.1f} s.")
+    if result.command:
+        md += ["", "Command:", "", "```", result.command, "```"]
+    md += ["", "## Environment", ""] + environment_lines(result.environment)
+    md += ["", "## Method", ""]
+    md.append(f"- Latency: {timing.get('warmup')} warm-up runs, then up to {timing.get('iterations')} timed runs per "
+              f"batch size (time budget {timing.get('time_budget_s')} s per cell, at least {timing.get('min_iterations')} "
+              f"runs, {timing.get('rounds')} interleaved round(s)); every run is host in → host out and synchronised "
+              "(CUDA timings include the copies; torch-on-CUDA rows also give the CUDA-event time of the run). "
+              "Inputs: N(0,1) tensors.")
+    md.append("- First inference: the first run on a freshly loaded session or module (lazy initialisation, "
+              "autotuning). onnxruntime GPU sessions run one probe inference while loading (to check which provider "
+              "really runs the nodes), so a TensorRT engine build shows in the load time (results.json `load_ms`).")
+    if metric == "top1":
+        md.append(f"- Accuracy: top-1 / top-5 on {result.data} (validation split"
+                  f"{', ' + str(result.config.get('eval_limit')) + ' images' if result.config.get('eval_limit') else ''}).")
+    else:
+        md.append("- No labelled data: quality is top-1 agreement with the FP32 reference "
+                  f"({result.reference or 'none'}) on synthetic inputs"
+                  + (f" ({result.data})" if result.data else "") + ".")
+    if result.reference:
+        md.append(f"- Reference (agreement and speed-up baseline): **{result.reference}**"
+                  + (f" on {base.backend}" if base is not None and base.variant == result.reference else "") + ".")
+
+    if result.extra.get("preamble_md"):
+        md += ["", str(result.extra["preamble_md"]).rstrip()]
+
+    # comparison table
+    md += ["", "## Comparison", ""]
+    b0 = min(bss) if bss else 1
+    headers = ["variant", "backend", "precision", "size MB"]
+    headers += ["top-1 %", "top-5 %"] if metric == "top1" else []
+    headers += ["agree %", "max |Δ|", f"p50 ms @{b0}", f"× vs ref @{b0}"]
+    headers += [f"img/s @{bs}" for bs in bss]
+    headers += ["first ms"]
+    rows = []
+    for s in summary_rows(result):
+        row = [s["variant"], s["backend"], s["precision"] or "", _mb(s["size_bytes"])]
+        if metric == "top1":
+            row += [_f(s["top1"]), _f(s["top5"])]
+        row += [_f(s["agreement"]), _f(s["max_abs_diff"], "{:.3g}"), _f(s["p50_ms"]), _f(s["speedup"], "{:.2f}×")]
+        row += [_f(s[f"ips@{bs}"], "{:.1f}") for bs in bss]
+        row += [_f(s["first_ms"], "{:.1f}")]
+        rows.append(row)
+    md.append(_md_table(headers, rows) if rows else "_No variant ran on any selected backend._")
+
+    # per batch size latency detail
+    for bs in bss:
+        det = []
+        for r in result.ok_rows():
+            st = r.timing(bs)
+            if st is None:
+                continue
+            det.append([r.variant, r.backend, str(st.iterations), _f(st.p50_ms), _f(st.p90_ms), _f(st.p99_ms),
+                        _f(st.mean_ms), _f(st.min_ms), _f(st.max_ms), _f(st.throughput_ips, "{:.1f}"),
+                        _f(speedup(result, r, bs), "{:.2f}×"), _f(st.device_p50_ms)])
+        if det:
+            md += ["", f"### Latency at batch {bs}", ""]
+            md.append(_md_table(["variant", "backend", "runs", "p50 ms", "p90 ms", "p99 ms", "mean ms", "min ms",
+                                 "max ms", "img/s", "× vs ref", "CUDA-event p50 ms"], det))
+
+    # skipped / failed
+    unavailable = {b: why for b, why in (result.backends or {}).items() if why}
+    problems = [r for r in result.rows if r.status != OK]
+    cell_problems = [(r, t) for r in result.ok_rows() for t in r.timings if t.status != OK]
+    notes = [(r, n) for r in result.rows for n in ([r.quality_note] if r.quality_note else []) + r.notes]
+    if unavailable or problems or cell_problems or notes:
+        md += ["", "## Skipped, failed and notes", ""]
+        for b, why in unavailable.items():
+            md.append(f"- backend **{b}** skipped: {why}")
+        for r in problems:
+            if r.backend in unavailable:
+                continue
+            md.append(f"- {r.variant} on {r.backend}: **{r.status}** — {r.reason}")
+        for r, t in cell_problems:
+            md.append(f"- {r.variant} on {r.backend} at batch {t.batch_size}: **{t.status}** — {t.reason}")
+        for r, n in notes:
+            md.append(f"- {r.variant} on {r.backend}: {n}")
+    if plot_name:
+        md += ["", "## Accuracy vs latency" if metric == "top1" else "## Agreement vs latency", "",
+               f"![{metric} vs latency]({plot_name})"]
+    return "\n".join(md) + "\n"
+
+
+def render_csv(result: BenchResult) -> str:
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=CSV_FIELDS, extrasaction="ignore")
+    w.writeheader()
+    for r in result.rows:
+        info = _variant_info(result, r.variant)
+        base = {"variant": r.variant, "backend": r.backend, "status": r.status, "reason": r.reason or "",
+                "kind": r.kind, "precision": r.precision, "provider": r.provider, "size_bytes": info.get("size_bytes"),
+                "top1": r.top1, "top5": r.top5, "eval_count": r.eval_count, "agreement": r.agreement,
+                "max_abs_diff": r.max_abs_diff, "max_rel_diff": r.max_rel_diff,
+                "agreement_count": r.agreement_count, "load_ms": r.load_ms,
+                "first_ms": r.first_ms, "first_batch": r.first_batch}
+        if not r.timings:
+            w.writerow(base)
+            continue
+        for t in r.timings:
+            d = dict(base, batch_size=t.batch_size, batch_status=t.status)
+            if t.reason:
+                d["reason"] = t.reason
+            if t.stats is not None:
+                s = t.stats
+                d.update(iterations=s.iterations, mean_ms=s.mean_ms, p50_ms=s.p50_ms, p90_ms=s.p90_ms, p99_ms=s.p99_ms,
+                         min_ms=s.min_ms, max_ms=s.max_ms, std_ms=s.std_ms, throughput_ips=s.throughput_ips,
+                         device_p50_ms=s.device_p50_ms, speedup_vs_baseline=speedup(result, r, t.batch_size))
+            w.writerow(d)
+    return buf.getvalue()
+
+
+def plot(result: BenchResult, path: str | os.PathLike) -> Path | None:
+    """Scatter of quality (top-1, or agreement) against p50 latency at the smallest batch size."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+
+    metric = quality_metric(result)
+    bss = list(result.config.get("batch_sizes") or [1])
+    b0 = min(bss)
+    pts = []
+    untrained = {v.get("name") for v in result.variants if v.get("trained") is False}
+    for r in result.ok_rows():
+        st = r.timing(b0)
+        q = r.top1 if metric == "top1" else r.agreement
+        if metric == "top1" and r.variant in untrained:
+            continue  # accuracy of a random-init model is noise: keep it off the accuracy plot
+        if st is not None and q is not None:
+            pts.append((st.p50_ms, q, f"{r.variant} ({r.backend})", r.precision, r.backend))
+    fig, ax = plt.subplots(figsize=(9, 6), dpi=110)
+    colors = {"fp32": "tab:blue", "fp16": "tab:green", "int8": "tab:red"}
+    markers = {"torch": "o", "torchscript": "s", "ort": "D"}
+    pts.sort(key=lambda p: (p[1], p[0]))
+    offsets = [(6, 5), (6, -11), (6, 15), (6, -21)]
+    for i, (x, y, label, prec, backend) in enumerate(pts):
+        ax.scatter([x], [y], s=60, color=colors.get(prec or "", "tab:gray"), edgecolor="black", zorder=3,
+                   marker=markers.get(backend.split("-")[0], "o"))
+        ax.annotate(label, (x, y), textcoords="offset points", xytext=offsets[i % len(offsets)], fontsize=7)
+    if pts:
+        xs = [p[0] for p in pts]
+        if max(xs) / max(min(xs), 1e-9) > 20:
+            ax.set_xscale("log")
+        ys = [p[1] for p in pts]
+        lo, hi = min(ys), max(ys)
+        pad = max(0.5, (hi - lo) * 0.15)
+        ax.set_ylim(lo - pad, min(100.5, hi + pad) if hi <= 100 else hi + pad)
+    else:
+        ax.text(0.5, 0.5, "no variant has both a latency and a quality figure", ha="center", va="center",
+                transform=ax.transAxes)
+    for prec, c in colors.items():
+        ax.scatter([], [], color=c, label=prec.upper(), edgecolor="black")
+    for fam, mk in markers.items():
+        ax.scatter([], [], color="white", marker=mk, label=fam if fam != "ort" else "onnxruntime", edgecolor="black")
+    ax.legend(loc="best", fontsize=8)
+    ax.set_xlabel(f"p50 latency at batch {b0} (ms, lower is better)")
+    ax.set_ylabel("top-1 accuracy (%)" if metric == "top1" else f"top-1 agreement with {result.reference} (%)")
+    cpu = (result.environment.get("cpu") or {}).get("model", "")
+    ax.set_title(f"{result.title}\n{cpu}", fontsize=10)
+    ax.grid(True, alpha=0.3)
+    fig.tight_layout()
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp.png")
+    fig.savefig(tmp, format="png")
+    plt.close(fig)
+    os.replace(tmp, path)
+    return path
+
+
+def write_report(result: BenchResult, out_dir: str | os.PathLike) -> dict[str, Path]:
+    """Write report.md, results.json, results.csv and the plot into ``out_dir``; return their paths."""
+    out = Path(out_dir)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise OutputPathError(f"cannot create report folder {out}: {e.strerror or e}") from e
+    if not os.access(out, os.W_OK):
+        raise OutputPathError(f"report folder {out} is not writable")
+    paths = {"json": out / RESULTS_JSON, "csv": out / RESULTS_CSV, "plot": out / PLOT_PNG, "markdown": out / REPORT_MD}
+    atomic_write_text(paths["json"], to_json(result) + "\n")
+    atomic_write_text(paths["csv"], render_csv(result))
+    plot(result, paths["plot"])
+    atomic_write_text(paths["markdown"], render_markdown(result, PLOT_PNG))
+    return paths
+
+
+def load_results(path: str | os.PathLike) -> dict[str, Any]:
+    import json
+
+    return json.loads(Path(path).read_text())

@@ -1,0 +1,115 @@
+"""Latency measurement: warm-up, timed iterations (a count and/or a time budget), percentiles, throughput."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import numpy as np
+
+from resnet_opt.core.errors import ConfigError
+
+
+@dataclass
+class TimingConfig:
+    """How each (variant, backend, batch size) cell is timed.
+
+    ``iterations`` timed runs after ``warmup`` untimed ones; with ``time_budget_s`` a cell stops early once the
+    budget is spent (but never before ``min_iterations``). ``rounds`` > 1 splits the timed runs into rounds that
+    are interleaved across variants, so slow drift of a shared machine hits every variant alike."""
+
+    warmup: int = 5
+    iterations: int = 50
+    min_iterations: int = 3
+    time_budget_s: float | None = 10.0
+    rounds: int = 1
+    # pause before a runner takes over from another one: onnxruntime's intra-op threads keep spinning for tens of
+    # milliseconds after a run, which halves torch's speed on a small machine if the next run starts at once
+    settle_s: float = 0.25
+
+    def validate(self) -> None:
+        if self.warmup < 0:
+            raise ConfigError(f"warm-up runs must be 0 or more, got {self.warmup}")
+        if self.iterations < 1:
+            raise ConfigError(f"iterations must be at least 1, got {self.iterations}")
+        if self.min_iterations < 1:
+            raise ConfigError(f"minimum iterations must be at least 1, got {self.min_iterations}")
+        if self.time_budget_s is not None and self.time_budget_s <= 0:
+            raise ConfigError(f"time budget must be positive, got {self.time_budget_s}")
+        if self.rounds < 1:
+            raise ConfigError(f"rounds must be at least 1, got {self.rounds}")
+        if self.settle_s < 0:
+            raise ConfigError(f"settle time must be 0 or more, got {self.settle_s}")
+
+    def per_round(self) -> int:
+        return max(1, -(-self.iterations // self.rounds))
+
+
+@dataclass
+class LatencyStats:
+    """Latency of one batch (milliseconds) and throughput (images per second, from the mean)."""
+
+    batch_size: int
+    iterations: int
+    mean_ms: float
+    p50_ms: float
+    p90_ms: float
+    p99_ms: float
+    min_ms: float
+    max_ms: float
+    std_ms: float
+    throughput_ips: float
+    device_p50_ms: float | None = None  # median CUDA-event time of a run (torch backends on CUDA)
+
+    @classmethod
+    def from_samples(cls, samples_s: list[float], batch_size: int,
+                     device_samples_ms: list[float] | None = None) -> "LatencyStats":
+        if not samples_s:
+            raise ValueError("no timing samples")
+        a = np.asarray(samples_s, dtype=np.float64) * 1e3
+        p50, p90, p99 = (float(v) for v in np.percentile(a, [50, 90, 99]))
+        mean = float(a.mean())
+        dev = float(np.median(device_samples_ms)) if device_samples_ms else None
+        return cls(batch_size=batch_size, iterations=int(a.size), mean_ms=mean, p50_ms=p50, p90_ms=p90, p99_ms=p99,
+                   min_ms=float(a.min()), max_ms=float(a.max()), std_ms=float(a.std()),
+                   throughput_ips=batch_size * 1e3 / mean if mean > 0 else float("inf"), device_p50_ms=dev)
+
+
+def time_call(fn: Callable[[], Any]) -> float:
+    """Seconds one call takes (the callable must be synchronous: return only when its result is on the host)."""
+    t0 = time.perf_counter()
+    fn()
+    return time.perf_counter() - t0
+
+
+def timed_runs(fn: Callable[[], Any], n: int, *, budget_s: float | None = None, min_runs: int = 1,
+               cuda_events: bool = False) -> tuple[list[float], list[float]]:
+    """Run ``fn`` up to ``n`` times; stop early when ``budget_s`` is spent and ``min_runs`` are done.
+
+    Returns (wall-clock seconds per run, CUDA-event milliseconds per run — empty unless ``cuda_events``)."""
+    samples: list[float] = []
+    dev: list[float] = []
+    start = time.perf_counter()
+    ev = None
+    if cuda_events:
+        import torch
+
+        ev = (torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True))
+    for i in range(n):
+        if ev is not None:
+            import torch
+
+            torch.cuda.synchronize()
+            ev[0].record()
+            t0 = time.perf_counter()
+            fn()
+            ev[1].record()
+            torch.cuda.synchronize()
+            samples.append(time.perf_counter() - t0)
+            dev.append(float(ev[0].elapsed_time(ev[1])))
+        else:
+            samples.append(time_call(fn))
+        if budget_s is not None and i + 1 >= min_runs and time.perf_counter() - start >= budget_s:
+            break
+    return samples, dev

@@ -1,0 +1,358 @@
+"""The one-command pipeline: train (or load) -> prune + fine-tune (optional) -> fuse -> quantize -> export ->
+validate -> benchmark every variant -> one report.
+
+It composes the stage functions (pipeline/train.py, prune.py, fuse.py, quantize.py, export.py) and the bench harness;
+it re-implements none of them. Each stage writes its own folder under ``out`` atomically:
+
+    out/model/            trained model folder (or the --weights file saved as a model folder; --model is used in place)
+    out/pruned/           pruned + fine-tuned model folder (with --prune)
+    out/fused/            BatchNorm folded into the convs (model folder)
+    out/torchscript/      TorchScript FP32 artifact          (export stage, validated)
+    out/onnx-fp32/        ONNX FP32 artifact                 (export stage, validated)
+    out/onnx-int8/        ONNX INT8 QDQ artifact             (quantize stage, validated against FP32)
+    out/torchscript-int8/ PyTorch x86 INT8 TorchScript       (quantize stage, torch target)
+    out/report/           report.md, results.json, results.csv, accuracy_vs_latency.png
+    out/pipeline.json     what ran, how long, and where it went
+
+A stage that fails after the model exists is recorded (and shown in the report) and the others go on; the result
+says which failed, so the CLI can exit non-zero.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from resnet_opt.bench import BenchConfig, BenchResult, TimingConfig
+from resnet_opt.bench.variants import Variant, variant_from_path
+from resnet_opt.core.artifact import atomic_write_text, to_json
+from resnet_opt.core.errors import ConfigError, DataError, ResNetOptError
+
+
+@dataclass
+class PipelineConfig:
+    out: str | os.PathLike
+    depth: int | str | None = 18
+    data: str = "digits"
+    preset: str | None = None
+    model_dir: str | os.PathLike | None = None
+    weights: str | os.PathLike | None = None
+    # training (when neither model_dir nor weights is given)
+    epochs: int = 8
+    batch_size: int = 64
+    limit: int | None = None  # training images (seeded subset) for train and fine-tune
+    # pruning
+    prune: float | None = None  # channel ratio in (0, 1)
+    finetune_epochs: int = 3
+    distill: bool = False
+    importance: str = "l2"
+    # quantization
+    calib_size: int = 128
+    method: str | None = None  # ONNX calibration method (default: the quantize stage's)
+    onnx_int8: bool = True
+    torch_int8: bool = True
+    # benchmark
+    backends: list[str] = field(default_factory=lambda: ["cpu", "cuda"])
+    batch_sizes: list[int] = field(default_factory=lambda: [1, 32])
+    iterations: int = 30
+    warmup: int = 5
+    time_budget_s: float = 5.0
+    eval_limit: int | None = None  # validation images for accuracy (default: all)
+    threads: int | None = None
+    seed: int = 0
+    device: str = "auto"  # training device
+
+    def validate(self) -> None:
+        from resnet_opt.bench.backends import parse_backends
+        from resnet_opt.data import parse_data_spec, require_labelled
+
+        spec = parse_data_spec(self.data, preset=self.preset)
+        require_labelled(spec, "the pipeline (training, fine-tuning and accuracy)")
+        if self.model_dir is not None and self.weights is not None:
+            raise ConfigError("give either --model DIR or --weights FILE, not both")
+        if self.model_dir is None and self.weights is None and self.epochs < 1:
+            raise ConfigError(f"--epochs must be at least 1, got {self.epochs}")
+        if self.prune is not None and not 0.0 < float(self.prune) < 1.0:
+            raise ConfigError(f"--prune must be strictly between 0 and 1, got {self.prune}")
+        if self.finetune_epochs < 0:
+            raise ConfigError(f"--finetune-epochs must be 0 or more, got {self.finetune_epochs}")
+        if self.distill and (self.prune is None or self.finetune_epochs == 0):
+            raise ConfigError("--distill needs --prune R and --finetune-epochs N")
+        if self.calib_size < 1:
+            raise ConfigError(f"--calib-size must be at least 1, got {self.calib_size}")
+        if self.limit is not None and self.limit < 1:
+            raise ConfigError(f"--limit must be at least 1, got {self.limit}")
+        if self.threads is not None and self.threads < 1:
+            raise ConfigError(f"--threads must be at least 1, got {self.threads}")
+        self.bench_config().validate()
+        parse_backends(self.backends)
+        if self.method is not None:
+            from resnet_opt.optimize.quantize_onnx import check_method
+
+            check_method(str(self.method).lower())
+
+    def bench_config(self) -> BenchConfig:
+        return BenchConfig(backends=list(self.backends), batch_sizes=list(self.batch_sizes), threads=self.threads,
+                           data=self.data, eval_limit=self.eval_limit,
+                           timing=TimingConfig(warmup=self.warmup, iterations=self.iterations,
+                                               time_budget_s=self.time_budget_s),
+                           reference=None, seed=self.seed)
+
+
+@dataclass
+class StageRecord:
+    name: str
+    status: str  # ok | failed | skipped
+    seconds: float = 0.0
+    out: str | None = None
+    summary: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
+
+
+@dataclass
+class PipelineResult:
+    out: str
+    stages: list[StageRecord]
+    bench: BenchResult
+    report_paths: dict[str, Path]
+    seconds: float
+
+    @property
+    def failed(self) -> list[StageRecord]:
+        return [s for s in self.stages if s.status == "failed"]
+
+    def summary(self) -> dict[str, Any]:
+        from resnet_opt.bench.report import summary_rows
+
+        return {"out": self.out, "seconds": self.seconds, "stages": [asdict(s) for s in self.stages],
+                "report": {k: str(v) for k, v in self.report_paths.items()}, "comparison": summary_rows(self.bench)}
+
+
+def _short(e: BaseException) -> str:
+    s = str(e).strip()
+    first = s.splitlines()[0] if s else type(e).__name__
+    return first if isinstance(e, ResNetOptError) else f"{type(e).__name__}: {first}"
+
+
+class _Stages:
+    """Runs stage callables, timing them; optional stages record failures instead of raising."""
+
+    def __init__(self, say: Callable[[str], None]):
+        self.records: list[StageRecord] = []
+        self.say = say
+
+    def run(self, name: str, fn: Callable[[], dict[str, Any]], *, out: Path | None, required: bool,
+            keep: tuple[str, ...] | None = None) -> StageRecord:
+        self.say(f"[bold]{name}[/bold] ..." if "[" not in name else name)
+        t0 = time.perf_counter()
+        try:
+            res = fn() or {}
+        except ResNetOptError as e:
+            rec = StageRecord(name, "failed", time.perf_counter() - t0, str(out) if out else None, error=_short(e))
+            self.records.append(rec)
+            if required:
+                raise
+            self.say(f"  {name} failed: {rec.error}")
+            return rec
+        except Exception as e:  # noqa: BLE001 - an optional stage's bug must not lose the others' work
+            rec = StageRecord(name, "failed", time.perf_counter() - t0, str(out) if out else None, error=_short(e))
+            self.records.append(rec)
+            if required:
+                raise
+            self.say(f"  {name} failed: {rec.error}")
+            return rec
+        summary = dict(res) if keep is None else {k: res[k] for k in keep if k in res}
+        rec = StageRecord(name, "ok", time.perf_counter() - t0, str(out) if out else None, summary=summary)
+        self.records.append(rec)
+        self.say(f"  {name} done in {rec.seconds:.1f}s" + (f" -> {out}" if out else ""))
+        return rec
+
+    def skip(self, name: str, why: str) -> None:
+        self.records.append(StageRecord(name, "skipped", error=why))
+
+
+def run_pipeline(cfg: PipelineConfig, *, progress: bool = False,
+                 log: Callable[[str], None] | None = None) -> PipelineResult:
+    """Run every stage into ``cfg.out`` and write one report comparing every variant (see the module doc)."""
+    import torch
+
+    from resnet_opt.data import parse_data_spec
+    from resnet_opt.pipeline.quantize import check_output_path
+
+    cfg.validate()
+    out = check_output_path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    t_start = time.perf_counter()
+    say = log or (lambda _m: None)
+    if cfg.threads is not None:
+        torch.set_num_threads(int(cfg.threads))
+    spec = parse_data_spec(cfg.data, preset=cfg.preset)
+    data = str(spec)
+    st = _Stages(say)
+
+    # ---- 1. source model: train, or take --model / --weights
+    if cfg.model_dir is not None:
+        src_dir = Path(cfg.model_dir)
+        variant_from_path(src_dir)  # a clear error now if it is not a model folder
+        st.skip("train", f"using the model folder {src_dir}")
+    elif cfg.weights is not None:
+        src_dir = out / "model"
+
+        def load_weights() -> dict[str, Any]:
+            from resnet_opt.data import class_names_for, preprocessing_for
+            from resnet_opt.resnet import load_source, save_model
+
+            src = load_source(depth=cfg.depth, weights=cfg.weights)
+            pre = preprocessing_for(spec)
+            names = class_names_for(spec)
+            if names and len(names) != src.model.arch.num_classes:
+                raise DataError(f"the weights have {src.model.arch.num_classes} classes but {spec} has {len(names)}")
+            save_model(src.model, src_dir, input_size=pre.crop, preprocessing=pre.to_dict(), class_names=names,
+                       extra={"data": data, "source": src.describe()})
+            return {"architecture": src.model.arch.name}
+
+        st.run("load weights", load_weights, out=src_dir, required=True)
+    else:
+        src_dir = out / "model"
+
+        def train() -> dict[str, Any]:
+            from resnet_opt.engine import TrainConfig
+            from resnet_opt.pipeline.train import train_model
+
+            tc = TrainConfig(epochs=cfg.epochs, batch_size=cfg.batch_size, seed=cfg.seed, device=cfg.device)
+            depth = cfg.depth if cfg.depth is not None else 18
+            return train_model(depth=depth, data=cfg.data, preset=cfg.preset, out=src_dir, config=tc,
+                               limit=cfg.limit, progress=progress, log=say)
+
+        st.run("train", train, out=src_dir, required=True,
+               keep=("best_top1", "best_epoch", "epochs_run", "architecture", "seconds"))
+    variants: list[Variant] = [variant_from_path(src_dir, name="fp32-eager")]
+    variants[0].stage = "trained" if cfg.model_dir is None and cfg.weights is None else "source"
+
+    # ---- 2. prune + fine-tune
+    model_dir = src_dir
+    if cfg.prune is not None:
+        pruned_dir = out / "pruned"
+
+        def prune() -> dict[str, Any]:
+            from resnet_opt.pipeline.prune import prune_model
+
+            res = prune_model(out=pruned_dir, model_dir=src_dir, ratio=float(cfg.prune), importance=cfg.importance,
+                              data=cfg.data, preset=cfg.preset, finetune_epochs=cfg.finetune_epochs,
+                              distill=cfg.distill, batch_size=cfg.batch_size, train_limit=cfg.limit,
+                              eval_limit=cfg.eval_limit, seed=cfg.seed, device=cfg.device, latency_runs=5,
+                              progress=progress, log=say)
+            return {"ratio": cfg.prune, "macs_before": res["before"]["macs"], "macs_after": res["after"]["macs"],
+                    "params_before": res["before"]["parameters"], "params_after": res["after"]["parameters"],
+                    "top1_before": res["before"].get("top1"), "top1_after": res["after"].get("top1"),
+                    "top1_before_finetune": (res.get("finetune") or {}).get("top1_before_finetune")}
+
+        st.run(f"prune {cfg.prune:g}" + (f" + fine-tune {cfg.finetune_epochs} epochs" if cfg.finetune_epochs else ""),
+               prune, out=pruned_dir, required=True)
+        model_dir = pruned_dir
+        variants.append(variant_from_path(pruned_dir, name="pruned-fp32-eager"))
+
+    # ---- 3. fuse
+    fused_dir = out / "fused"
+
+    def fuse() -> dict[str, Any]:
+        from resnet_opt.pipeline.fuse import fuse_model
+
+        return fuse_model(out=fused_dir, model_dir=model_dir, log=say)
+
+    if st.run("fuse BatchNorm", fuse, out=fused_dir, required=False, keep=("folded", "max_rel_diff")).status == "ok":
+        variants.append(variant_from_path(fused_dir, name="fused-fp32-eager"))
+
+    # ---- 4. export (validated against PyTorch on the data's val images)
+    for fmt, name in (("torchscript", "torchscript"), ("onnx", "onnx-fp32")):
+        folder = out / name
+
+        def export(fmt: str = fmt, folder: Path = folder) -> dict[str, Any]:
+            from resnet_opt.pipeline.export import export_artifact
+
+            m = export_artifact(fmt, out=folder, model_dir=model_dir, data=cfg.data, preset=cfg.preset, log=say)
+            return {"validation": m.get("validation")}
+
+        if st.run(f"export {fmt}", export, out=folder, required=False, keep=("validation",)).status == "ok":
+            variants.append(variant_from_path(folder, name=f"{name}-fp32" if fmt == "torchscript" else name))
+
+    # ---- 5. quantize (calibration on the training split, validated on the val split)
+    targets = [("onnx", "onnx-int8")] if cfg.onnx_int8 else []
+    targets += [("torch", "torchscript-int8")] if cfg.torch_int8 else []
+    for target, name in targets:
+        folder = out / name
+
+        def quantize(target: str = target, folder: Path = folder) -> dict[str, Any]:
+            from resnet_opt.pipeline.quantize import QuantizeConfig, quantize_model
+
+            qc = QuantizeConfig(target=target, data=cfg.data, preset=cfg.preset, calib_size=cfg.calib_size,
+                                method=cfg.method if target == "onnx" else None, eval_size=cfg.eval_limit,
+                                latency_runs=5, threads=cfg.threads, seed=cfg.seed)
+            m = quantize_model(out=folder, model_dir=model_dir, config=qc, progress=progress, log=say)
+            return {"validation": m.get("validation"),
+                    "quantization": {k: (m.get("quantization") or {}).get(k) for k in
+                                     ("method", "activation_type", "weight_type", "reduce_range", "per_channel",
+                                      "format", "target")}}
+
+        label = "quantize INT8 (onnxruntime QDQ)" if target == "onnx" else "quantize INT8 (PyTorch x86, TorchScript)"
+        if st.run(label, quantize, out=folder, required=False, keep=("validation", "quantization")).status == "ok":
+            variants.append(variant_from_path(folder, name=name))
+
+    # ---- 6. validate + benchmark every variant, one report
+    say("[bold]benchmark[/bold] every variant (accuracy on the val split + latency) ...")
+    t0 = time.perf_counter()
+    bcfg = cfg.bench_config()
+    bcfg.reference = variants[0].name
+    arch = variants[0].architecture or "ResNet"
+    title = f"resnet-opt pipeline: {arch} on {data}"
+
+    from resnet_opt.bench import run_benchmark, write_report
+
+    result = run_benchmark(variants, bcfg, progress=progress, log=say, title=title)
+    st.records.append(StageRecord("benchmark", "ok", time.perf_counter() - t0, str(out / "report")))
+    result.extra["stages"] = [asdict(s) for s in st.records]
+    result.extra["preamble_md"] = "## Pipeline stages\n\n" + _stages_markdown(st.records)
+    paths = write_report(result, out / "report")
+    res = PipelineResult(out=str(out), stages=st.records, bench=result, report_paths=paths,
+                         seconds=time.perf_counter() - t_start)
+    atomic_write_text(out / "pipeline.json", to_json({"config": asdict(cfg), **res.summary()}) + "\n")
+    say(f"pipeline done in {res.seconds:.0f}s")
+    return res
+
+
+def _stages_markdown(records: list[StageRecord]) -> str:
+    lines = ["| stage | status | seconds | output | details |", "|---|---|---|---|---|"]
+    for r in records:
+        det = r.error or ""
+        if r.status == "ok" and r.summary:
+            bits = []
+            s = r.summary
+            if s.get("best_top1") is not None:
+                bits.append(f"best val top-1 {s['best_top1']:.2f}% (epoch {s.get('best_epoch')})")
+            v = s.get("validation") or {}
+            if v.get("top1_agreement") is not None:
+                bits.append(f"top-1 agreement with PyTorch FP32 {v['top1_agreement']:.1f}%")
+            if v.get("max_abs_diff") is not None:
+                bits.append(f"max abs logit Δ {v['max_abs_diff']:.2g}")
+            if v.get("fp32_top1") is not None and v.get("int8_top1") is not None:
+                bits.append(f"top-1 FP32 {v['fp32_top1']:.2f}% → INT8 {v['int8_top1']:.2f}%")
+            q = s.get("quantization") or {}
+            if q.get("method"):
+                bits.append(", ".join(f"{k.replace('_', ' ')} {q[k]}" for k in ("method", "activation_type", "reduce_range")
+                                      if q.get(k) is not None))
+            if s.get("macs_before") and s.get("macs_after"):
+                bits.append(f"MACs {s['macs_before'] / 1e6:.1f}M → {s['macs_after'] / 1e6:.1f}M, parameters "
+                            f"{s['params_before'] / 1e6:.2f}M → {s['params_after'] / 1e6:.2f}M")
+            if s.get("top1_after") is not None:
+                mid = s.get("top1_before_finetune")
+                bits.append(f"val top-1 {s['top1_before']:.2f}% → pruned"
+                            + (f" {mid:.2f}% → fine-tuned" if mid is not None else "") + f" {s['top1_after']:.2f}%")
+            if s.get("folded") is not None:
+                bits.append(f"{s['folded']} BN folded, max rel diff {s.get('max_rel_diff', 0):.1e}")
+            det = "; ".join(bits)
+        det = det.replace("|", "\\|")
+        lines.append(f"| {r.name} | {r.status} | {r.seconds:.1f} | {r.out or ''} | {det} |")
+    return "\n".join(lines)
