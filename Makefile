@@ -16,10 +16,10 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-# Main job on the embedded default (scikit-learn digits): train a ResNet-18 and evaluate it.
+# Main job on the embedded default (scikit-learn digits): train a ResNet-18, prune + fine-tune, fuse, quantize,
+# export (TorchScript, ONNX FP32, ONNX INT8), validate, benchmark, and print the comparison of every variant.
 demo: $(STAMP)
-	$(VENV)/bin/resnet-opt train --depth 18 --data digits --epochs 8 --threads 2 --out $(DEMO_OUT)/digits-r18
-	$(VENV)/bin/resnet-opt eval --model $(DEMO_OUT)/digits-r18 --data digits
+	$(VENV)/bin/resnet-opt pipeline --depth 18 --data digits --epochs 8 --prune 0.5 --finetune-epochs 3 --threads 2 --out $(DEMO_OUT)
 
 test: $(STAMP)
 	$(PY) -m pytest -q
