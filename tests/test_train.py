@@ -58,3 +58,12 @@ def test_distillation_runs_with_teacher(trained_digits_model):
 def test_bad_train_config(kw):
     with pytest.raises(ConfigError):
         TrainConfig(**kw).validate()
+
+
+def test_train_model_is_reproducible(tmp_path):
+    """Same seed, same data -> bit-identical weights (the initial weights are seeded too)."""
+    runs = []
+    for name in ("a", "b"):
+        train_model(depth=18, data="digits:16", out=tmp_path / name, config=TrainConfig(epochs=1, seed=3), limit=64)
+        runs.append(load_model(tmp_path / name).state_dict())
+    assert all(torch.equal(runs[0][k], runs[1][k]) for k in runs[0])

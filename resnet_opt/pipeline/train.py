@@ -8,7 +8,7 @@ from typing import Any, Callable
 
 from resnet_opt.core.errors import DataError
 from resnet_opt.data import build_loader, class_names_for, parse_data_spec, preprocessing_for, require_labelled
-from resnet_opt.engine import TrainConfig, evaluate, train
+from resnet_opt.engine import TrainConfig, seed_everything, train
 from resnet_opt.resnet import ResNet, model_from_weights, parse_depth, save_model
 
 
@@ -36,6 +36,7 @@ def train_model(
     if not names:
         raise DataError(f"data spec {spec} has no classes")
     if model is None:
+        seed_everything(cfg.seed)  # the initial weights are part of a seeded, reproducible run
         if weights is not None:
             model = model_from_weights(weights, depth=parse_depth(depth) if depth is not None else None)
             if model.arch.num_classes != len(names):
