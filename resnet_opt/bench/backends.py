@@ -326,11 +326,11 @@ def make_runner(backend: BackendSpec, variant: Variant, threads: int | None = No
     if backend.family == "torch":
         return TorchRunner(backend, variant, variant.build_torch_model())
     if backend.family == "torchscript":
-        import warnings
+        from resnet_opt.export.torchscript_export import load_ts, optimize_loaded
 
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            mod = torch.jit.load(variant.file, map_location="cuda" if backend.uses_cuda else "cpu")
+        mod = load_ts(variant.file, map_location="cuda" if backend.uses_cuda else "cpu")
+        if variant.optimize_on_cpu and not backend.uses_cuda:
+            mod = optimize_loaded(mod)  # recorded at export as faster on CPU; cannot be saved, so applied on load
         return TorchRunner(backend, variant, mod)
     return OrtRunner(backend, variant, threads)
 

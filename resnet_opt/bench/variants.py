@@ -38,6 +38,7 @@ class Variant:
     model: Any = field(default=None, repr=False, compare=False)  # an in-memory torch module (kind torch)
     depth: int | None = None  # for a random-init model built on demand
     cpu_only: str | None = None  # why this variant cannot run on a GPU (None: it can)
+    optimize_on_cpu: bool = False  # TorchScript: apply optimize_for_inference when loading on CPU (as runtime.load does)
 
     def describe(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in ("name", "kind", "precision", "path", "file", "input_size", "static_batch",
@@ -132,13 +133,12 @@ def _variant_from_artifact(p: Path, name: str | None) -> Variant:
     cpu_only = None
     if kind == "torchscript" and precision == "int8":
         cpu_only = "INT8 TorchScript uses torch's x86 quantized kernels, which run on CPU only"
-    elif kind == "torchscript" and (m.get("export") or {}).get("optimize_for_inference"):
-        cpu_only = "exported with optimize_for_inference (oneDNN CPU ops); re-export without it for CUDA"
     return Variant(
         name=name or p.name, kind=kind, precision=precision, path=str(p), file=str(f), input_size=int(size or 224),
         static_batch=batch, num_classes=int(num_classes) if num_classes else None, preprocessing=pre,
         trained=bool(src.get("trained", True)), size_bytes=f.stat().st_size, stage=m.get("stage"),
         architecture=architecture, cpu_only=cpu_only,
+        optimize_on_cpu=bool((m.get("export") or {}).get("optimize_for_inference_on_load")),
     )
 
 
