@@ -21,6 +21,7 @@ from resnet_opt.cli import app
 from resnet_opt.core.artifact import write_manifest
 from resnet_opt.core.errors import ArtifactError, ConfigError, ModelFormatError
 from resnet_opt.resnet import ResNet
+from helpers import one_line_error
 
 SIZE = 32
 FAST = TimingConfig(warmup=1, iterations=3, min_iterations=1, time_budget_s=2.0, settle_s=0.0)
@@ -272,13 +273,6 @@ def test_report_files_are_written_and_parse(artifacts, tmp_path):
 runner = CliRunner()
 
 
-def _one_line_error(res) -> str:
-    out = res.output
-    assert res.exit_code != 0
-    assert "Traceback" not in out
-    errs = [ln for ln in out.splitlines() if ln.startswith("error:")]
-    assert len(errs) == 1, out
-    return errs[0]
 
 
 @pytest.mark.parametrize("args, expected", [
@@ -289,7 +283,7 @@ def _one_line_error(res) -> str:
 ])
 def test_cli_bad_options(tmp_path, args, expected):
     res = runner.invoke(app, ["bench", "--depth", "18", "--report", str(tmp_path / "r")] + args)
-    assert expected in _one_line_error(res)
+    assert expected in one_line_error(res, strict=False)
     assert not (tmp_path / "r").exists()
 
 
@@ -298,11 +292,11 @@ def test_cli_artifact_folder_missing_files(tmp_path, artifacts):
     broken.mkdir()
     write_manifest(broken, {"kind": "onnx", "file": "model.onnx", "precision": "fp32"})
     res = runner.invoke(app, ["bench", str(broken), "--report", str(tmp_path / "r")])
-    assert "missing its model file model.onnx" in _one_line_error(res)
+    assert "missing its model file model.onnx" in one_line_error(res, strict=False)
     res = runner.invoke(app, ["bench", str(tmp_path / "nothing-here"), "--report", str(tmp_path / "r")])
-    assert "does not exist" in _one_line_error(res)
+    assert "does not exist" in one_line_error(res, strict=False)
     res = runner.invoke(app, ["bench", "--report", str(tmp_path / "r")])
-    assert "nothing to benchmark" in _one_line_error(res)
+    assert "nothing to benchmark" in one_line_error(res, strict=False)
 
 
 def test_cli_bench_json_and_report(tmp_path, artifacts):

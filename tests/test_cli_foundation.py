@@ -8,18 +8,11 @@ import pytest
 from typer.testing import CliRunner
 
 from resnet_opt.cli import app
+from helpers import one_line_error
 
 runner = CliRunner()
 
 
-def _one_line_error(result, *needles):
-    assert result.exit_code != 0
-    out = result.output
-    assert "Traceback" not in out
-    lines = [ln for ln in out.strip().splitlines() if ln.strip()]
-    assert len(lines) == 1 and lines[0].startswith("error: "), out
-    for n in needles:
-        assert n in lines[0], lines[0]
 
 
 def test_models_table_and_json():
@@ -57,7 +50,7 @@ def test_eval_of_trained_fixture(trained_digits_dir):
 ])
 def test_bad_input_is_one_line(args, needle, tmp_path):
     args = [a if a != "x" else str(tmp_path / "x") for a in args]
-    _one_line_error(runner.invoke(app, args), needle)
+    one_line_error(runner.invoke(app, args), needle)
 
 
 def test_eval_class_count_mismatch(trained_digits_dir, tmp_path):
@@ -68,7 +61,7 @@ def test_eval_class_count_mismatch(trained_digits_dir, tmp_path):
         (tmp_path / c).mkdir()
         Image.fromarray(np.zeros((8, 8, 3), dtype=np.uint8)).save(tmp_path / c / "0.png")
     r = runner.invoke(app, ["eval", "--model", str(trained_digits_dir), "--data", f"imagefolder:{tmp_path}"])
-    _one_line_error(r, "10 classes", "2")
+    one_line_error(r, "10 classes", "2")
 
 
 def test_debug_shows_traceback(tmp_path):

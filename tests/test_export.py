@@ -19,6 +19,7 @@ from resnet_opt.export import (
     to_onnx, to_torchscript, tolerance_for, validation_inputs,
 )
 from resnet_opt.resnet import ResNet
+from helpers import one_line_error
 
 runner = CliRunner()
 
@@ -28,14 +29,6 @@ def _model(depth: int, classes: int = 10, seed: int = 0) -> ResNet:
     return ResNet(depth, num_classes=classes).eval()
 
 
-def _one_line_error(result, *needles):
-    assert result.exit_code != 0
-    out = result.output
-    assert "Traceback" not in out
-    lines = [ln for ln in out.strip().splitlines() if ln.strip()]
-    assert len(lines) == 1 and lines[0].startswith("error: "), out
-    for n in needles:
-        assert n in lines[0], lines[0]
 
 
 @pytest.mark.parametrize("depth,size", [(18, 32), (50, 64)])
@@ -226,5 +219,5 @@ def test_export_random_model_at_small_size_fits_preprocessing(tmp_path):
 ])
 def test_export_cli_bad_input_is_one_line(tmp_path, args, needle):
     out = tmp_path / "out"
-    _one_line_error(runner.invoke(app, args + ["--out", str(out)]), needle)
+    one_line_error(runner.invoke(app, args + ["--out", str(out)]), needle)
     assert not out.exists()

@@ -15,6 +15,7 @@ from resnet_opt.core.errors import ConfigError, PruningError
 from resnet_opt.optimize import parse_macs, prune
 from resnet_opt.resnet import ResNet, count_macs, load_model, load_source, save_model
 from resnet_opt.resnet.model import conv_widths
+from helpers import one_line_error
 
 runner = CliRunner()
 
@@ -254,14 +255,6 @@ def test_finetune_with_distillation_recovers_accuracy(trained_digits_dir, tmp_pa
 
 
 # ------------------------------------------------------------------------------------------------ CLI
-def _one_line_error(result, *needles):
-    assert result.exit_code != 0
-    out = result.output
-    assert "Traceback" not in out
-    lines = [ln for ln in out.strip().splitlines() if ln.strip()]
-    assert len(lines) == 1 and lines[0].startswith("error: "), out
-    for n in needles:
-        assert n in lines[0], lines[0]
 
 
 def test_cli_prune_json_and_table(tmp_path):
@@ -295,5 +288,5 @@ def test_cli_prune_json_and_table(tmp_path):
 ])
 def test_cli_bad_input_one_line(tmp_path, args, needle):
     r = runner.invoke(app, ["prune", "--depth", "18", "--input-size", "32", "--out", str(tmp_path / "x"), *args])
-    _one_line_error(r, needle)
+    one_line_error(r, needle)
     assert not (tmp_path / "x").exists()

@@ -17,18 +17,11 @@ from resnet_opt.cli import app
 from resnet_opt.core.artifact import write_manifest
 from resnet_opt.core.errors import ArtifactError, BackendUnavailableError, ConfigError, DataError
 from resnet_opt.runtime import ProviderFallbackWarning, load
+from helpers import one_line_error
 
 runner = CliRunner()
 
 
-def _one_line_error(result, *needles):
-    assert result.exit_code != 0
-    out = result.output
-    assert "Traceback" not in out
-    lines = [ln for ln in out.strip().splitlines() if ln.strip()]
-    assert len(lines) == 1 and lines[0].startswith("error: "), out
-    for n in needles:
-        assert n in lines[0], lines[0]
 
 
 no_cuda = pytest.mark.skipif(torch.cuda.is_available(), reason="checks the no-GPU behaviour")
@@ -229,8 +222,8 @@ def test_corrupted_artifact_cli(artifacts, digit_pngs, tmp_path):
     paths, _, _ = digit_pngs
     a = _copy(artifacts["onnx"], tmp_path / "trunc")
     _truncate(a / "model.onnx")
-    _one_line_error(runner.invoke(app, ["predict", str(a), str(paths[0])]), "sha256")
-    _one_line_error(runner.invoke(app, ["eval", "--model", str(a)]), "sha256")
+    one_line_error(runner.invoke(app, ["predict", str(a), str(paths[0])]), "sha256")
+    one_line_error(runner.invoke(app, ["eval", "--model", str(a)]), "sha256")
 
 
 # ------------------------------------------------------------------------------------------------ providers
@@ -286,7 +279,7 @@ def test_predict_cli(artifacts, digit_pngs):
 @no_cuda
 def test_predict_cli_providers(artifacts, digit_pngs):
     paths, _, _ = digit_pngs
-    _one_line_error(runner.invoke(app, ["predict", str(artifacts["onnx"]), str(paths[0]), "--provider", "cuda"]),
+    one_line_error(runner.invoke(app, ["predict", str(artifacts["onnx"]), str(paths[0]), "--provider", "cuda"]),
                     "CUDAExecutionProvider")
     r = runner.invoke(app, ["predict", str(artifacts["onnx"]), str(paths[0]), "--provider", "auto", "--json"])
     assert r.exit_code == 0 and "Traceback" not in r.output
@@ -296,11 +289,11 @@ def test_predict_cli_providers(artifacts, digit_pngs):
 
 def test_predict_cli_bad_input(artifacts, digit_pngs, tmp_path):
     paths, _, bad = digit_pngs
-    _one_line_error(runner.invoke(app, ["predict", str(artifacts["onnx"]), str(bad)]), "not a readable image")
-    _one_line_error(runner.invoke(app, ["predict", str(artifacts["onnx"]), str(tmp_path / "none.png")]), "does not exist")
+    one_line_error(runner.invoke(app, ["predict", str(artifacts["onnx"]), str(bad)]), "not a readable image")
+    one_line_error(runner.invoke(app, ["predict", str(artifacts["onnx"]), str(tmp_path / "none.png")]), "does not exist")
     empty = tmp_path / "empty"
     empty.mkdir()
-    _one_line_error(runner.invoke(app, ["predict", str(empty), str(paths[0])]), "has no manifest.json")
-    _one_line_error(runner.invoke(app, ["predict", str(artifacts["onnx"]), str(paths[0]), "--provider", "tpu"]),
+    one_line_error(runner.invoke(app, ["predict", str(empty), str(paths[0])]), "has no manifest.json")
+    one_line_error(runner.invoke(app, ["predict", str(artifacts["onnx"]), str(paths[0]), "--provider", "tpu"]),
                     "unknown provider")
-    _one_line_error(runner.invoke(app, ["predict", str(artifacts["onnx"]), str(paths[0]), "--top-k", "0"]), "--top-k")
+    one_line_error(runner.invoke(app, ["predict", str(artifacts["onnx"]), str(paths[0]), "--top-k", "0"]), "--top-k")
