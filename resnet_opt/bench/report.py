@@ -272,6 +272,12 @@ def plot(result: BenchResult, path: str | os.PathLike) -> Path | None:
         xs = [p[0] for p in pts]
         if max(xs) / max(min(xs), 1e-9) > 20:
             ax.set_xscale("log")
+            from matplotlib.ticker import FuncFormatter
+
+            ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+            # label 2× and 5× minor ticks only: all of them overlap on short log ranges
+            ax.xaxis.set_minor_formatter(FuncFormatter(
+                lambda v, _: f"{v:g}" if f"{v:.0e}"[0] in "25" else ""))
         ys = [p[1] for p in pts]
         lo, hi = min(ys), max(ys)
         pad = max(0.5, (hi - lo) * 0.15)
