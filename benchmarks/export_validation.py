@@ -76,7 +76,7 @@ def main() -> None:
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.with_suffix(".json").write_text(json.dumps(result, indent=2) + "\n")
-    md = [f"# Export validation figures\n", f"Command: `{result['command']}`  ",
+    md = ["# Export validation figures\n", f"Command: `{result['command']}`  ",
           f"CPU: {result['cpu']['model']} ({result['cpu']['cores']} cores, AVX-512 VNNI: {result['cpu']['vnni']}), "
           f"torch {result['versions']['torch']}, onnx {result['versions']['onnx']}, "
           f"onnxruntime {result['versions']['onnxruntime']}, torch threads {result['threads']}\n",

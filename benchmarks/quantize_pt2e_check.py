@@ -27,6 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from resnet_opt.core.artifact import atomic_write_text, to_json  # noqa: E402
+from resnet_opt.bench.timing import timed_runs  # noqa: E402
 from resnet_opt.core.env import cpu_info, library_versions  # noqa: E402
 
 warnings.filterwarnings("ignore")
@@ -37,12 +38,7 @@ def med_ms(fn, runs=20, warmup=3) -> float:
     with torch.no_grad():
         for _ in range(warmup):
             fn()
-        t = []
-        for _ in range(runs):
-            t0 = time.perf_counter()
-            fn()
-            t.append((time.perf_counter() - t0) * 1e3)
-    return statistics.median(t)
+        return statistics.median(timed_runs(fn, runs)[0]) * 1e3
 
 
 def pt2e(model, calib):

@@ -35,13 +35,13 @@ import warnings
 from pathlib import Path
 from typing import Any, Callable
 
-import numpy as np
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from resnet_opt.core.artifact import atomic_write_text, to_json  # noqa: E402
+from resnet_opt.bench.timing import timed_runs  # noqa: E402
 from resnet_opt.core.env import cpu_info, library_versions  # noqa: E402
 
 warnings.filterwarnings("ignore")
@@ -71,11 +71,7 @@ def time_rows(rows: dict[str, Callable[[], Any]], runs: int, rounds: int = 2, wa
             time.sleep(0.3)
             for _ in range(warmup):
                 fn()
-            t = []
-            for _ in range(runs):
-                t0 = time.perf_counter()
-                fn()
-                t.append((time.perf_counter() - t0) * 1e3)
+            t = [s * 1e3 for s in timed_runs(fn, runs)[0]]
             res[name]["runs_ms"] += t
             res[name]["round_medians_ms"].append(statistics.median(t))
     for r in res.values():
@@ -102,13 +98,12 @@ def end_to_end(work: Path, threads: int) -> dict[str, Any]:
 
 # ---------------------------------------------------------------- 2. ResNet-50 latency
 def r50_latency(work: Path, artifact: Path, threads: int, runs: int, calib_n: int) -> dict[str, Any]:
-    import onnxruntime as ort  # noqa: F401
     from onnxruntime.quantization import CalibrationDataReader, quantize_static
 
     from resnet_opt.export import export_onnx
     from resnet_opt.optimize import fuse_bn
     from resnet_opt.optimize.quantize_onnx import (
-        ImageDataReader, OnnxQuantConfig, calibrate, choose_quant_types, preprocess, quantize_from_cache,
+        ImageDataReader, calibrate, choose_quant_types, preprocess, quantize_from_cache,
     )
     from resnet_opt.optimize.quantize_torch import quantize_torch, to_torchscript
     from resnet_opt.resnet import ResNet

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import numpy as np
 import onnx
 import onnxruntime as ort
 import pytest
@@ -242,7 +241,6 @@ def test_bad_input_one_line_nothing_written(trained_digits_dir, tmp_path):
     (empty / "train" / "a").mkdir(parents=True)
     (empty / "val" / "a").mkdir(parents=True)
     out = tmp_path / "out"
-    base = ["quantize", "--out", str(out)]
     md = ["--model", str(trained_digits_dir)]
     cases = {
         "calib-size": (md + ["--calib-size", "0"], "--calib-size must be at least 1"),

@@ -49,7 +49,7 @@ def check_torch_method(method: str) -> str:
 
 
 def _qconfig_mapping(method: str, backend: str):
-    from torch.ao.quantization import QConfig, QConfigMapping, get_default_qconfig_mapping
+    from torch.ao.quantization import QConfig, get_default_qconfig_mapping
     from torch.ao.quantization.observer import MinMaxObserver, default_per_channel_weight_observer
 
     if method == "histogram":

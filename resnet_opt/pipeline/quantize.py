@@ -37,6 +37,7 @@ from resnet_opt.engine import accuracy_from_logits, agreement
 from resnet_opt.engine.progress import progress_iter
 from resnet_opt.resnet import ModelSource, load_source, read_config
 from resnet_opt.resnet.io import nonstandard_widths
+from resnet_opt.bench.timing import timed_runs
 
 __all__ = ["TARGETS", "FILE_NAMES", "QuantizeConfig", "quantize_model", "check_output_path"]
 
@@ -187,12 +188,7 @@ def _latency_ms(fns: dict[str, Callable[[], Any]], runs: int, warmup: int = 3) -
         time.sleep(0.2)  # let the previous runtime's worker threads go idle
         for _ in range(warmup):
             fn()
-        t = []
-        for _ in range(runs):
-            t0 = time.perf_counter()
-            fn()
-            t.append((time.perf_counter() - t0) * 1e3)
-        out[name] = statistics.median(t)
+        out[name] = statistics.median(timed_runs(fn, runs)[0]) * 1e3
     return out
 
 
