@@ -95,25 +95,15 @@ def _fusion_groups(model: ResNet) -> list[list[str]]:
     """conv(+bn)(+relu) name groups for torch.ao.quantization.fuse_modules (eager mode)."""
     mods = dict(model.named_modules())
     groups: list[list[str]] = []
-    relu_after = {"conv1": "relu"}  # stem
-    for name, m in mods.items():
-        if not isinstance(m, nn.Conv2d):
-            continue
-        parent, _, leaf = name.rpartition(".")
-        pre = f"{parent}." if parent else ""
-        if leaf.startswith("conv"):
-            k = leaf[len("conv"):]
-            bn = f"{pre}bn{k}"
-            relu = relu_after.get(name) or f"{pre}relu{k}"
-        elif parent.endswith("downsample") and leaf == "0":
-            bn, relu = f"{pre}1", ""
+    for conv, bn in conv_bn_pairs(model):
+        parent, _, leaf = conv.rpartition(".")
+        if conv == "conv1":
+            relu = "relu"  # stem
+        elif leaf.startswith("conv"):
+            relu = f"{parent}.relu{leaf[len('conv'):]}"  # relu1 / relu2 follow conv1 / conv2; conv3 has none
         else:
-            continue
-        g = [name]
-        if isinstance(mods.get(bn), nn.BatchNorm2d):
-            g.append(bn)
-        if relu in mods and isinstance(mods[relu], nn.ReLU):
-            g.append(relu)
+            relu = ""  # downsample path: no ReLU
+        g = [conv] + [n for n, kind in ((bn, nn.BatchNorm2d), (relu, nn.ReLU)) if isinstance(mods.get(n), kind)]
         if len(g) > 1:
             groups.append(g)
     return groups
