@@ -72,6 +72,17 @@ class ExportResult:
         return str(self.path)
 
 
+def _export_target(path: str | os.PathLike, input_size: int, suffix: str) -> Path:
+    """Check the arguments every exporter shares and create the target's parent folder."""
+    if input_size < 8:
+        raise ConfigError(f"input size must be at least 8 px, got {input_size}")
+    path = Path(path)
+    if path.exists() and path.is_dir():
+        raise ExportError(f"{path} is a folder; give the {suffix} file path")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path
+
+
 def _tmp_beside(path: Path, suffix: str) -> Path:
     return path.parent / f".{path.name}.tmp-{os.getpid()}{suffix}"
 
@@ -110,14 +121,9 @@ def to_onnx(model: nn.Module, path: str | os.PathLike, *, opset: int = DEFAULT_O
     from resnet_opt.export import validate as V
 
     check_opset(opset)
-    if input_size < 8:
-        raise ConfigError(f"input size must be at least 8 px, got {input_size}")
     if static_batch < 1:
         raise ConfigError(f"static batch must be at least 1, got {static_batch}")
-    path = Path(path)
-    if path.exists() and path.is_dir():
-        raise ExportError(f"{path} is a folder; give the .onnx file path")
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path = _export_target(path, input_size, ".onnx")
     m = _prepared(model)
     precision = "fp16" if fp16 else "fp32"
     tmp = _tmp_beside(path, ".onnx")

@@ -21,14 +21,13 @@ from __future__ import annotations
 import os
 import time
 import warnings
-from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
 from resnet_opt.core.errors import ConfigError, ExportError
-from resnet_opt.export.onnx_export import ExportResult, _num_classes, _prepared, _tmp_beside
+from resnet_opt.export.onnx_export import ExportResult, _export_target, _num_classes, _prepared, _tmp_beside
 
 
 def load_ts(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> Any:
@@ -70,12 +69,7 @@ def to_torchscript(model: nn.Module, path: str | os.PathLike, *, frozen: bool = 
 
     if optimize not in (True, False, "auto"):
         raise ConfigError(f"optimize must be True, False or 'auto', got {optimize!r}")
-    if input_size < 8:
-        raise ConfigError(f"input size must be at least 8 px, got {input_size}")
-    path = Path(path)
-    if path.exists() and path.is_dir():
-        raise ExportError(f"{path} is a folder; give the .ts file path")
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path = _export_target(path, input_size, ".ts")
     m = _prepared(model)
     example = torch.randn(1, 3, input_size, input_size, generator=torch.Generator().manual_seed(0))
     details: dict[str, Any] = {"format": "torchscript", "method": "torch.jit.trace", "frozen": frozen,
