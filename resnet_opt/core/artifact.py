@@ -51,6 +51,13 @@ def dir_size(path: str | os.PathLike) -> int:
     return sum(f.stat().st_size for f in p.rglob("*") if f.is_file())
 
 
+def _umask_mode(mode: int) -> int:
+    """``mode`` with the process umask applied (what open()/mkdir() would give a new file or folder)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return mode & ~umask
+
+
 @contextlib.contextmanager
 def atomic_dir(out: str | os.PathLike, overwrite: bool = True) -> Iterator[Path]:
     """Yield a fresh temporary folder beside ``out``; rename it to ``out`` only when the block succeeds.
@@ -70,9 +77,7 @@ def atomic_dir(out: str | os.PathLike, overwrite: bool = True) -> Iterator[Path]
         raise OutputPathError(f"output folder {out} already exists")
     try:
         tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=parent))
-        umask = os.umask(0)
-        os.umask(umask)
-        tmp.chmod(0o777 & ~umask)  # mkdtemp makes 0700; the finished folder gets normal permissions
+        tmp.chmod(_umask_mode(0o777))  # mkdtemp makes 0700; the finished folder gets normal permissions
     except OSError as e:
         raise OutputPathError(f"cannot write to output folder {parent}: {e.strerror or e}") from e
     try:
@@ -98,6 +103,7 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> None:
     try:
         with os.fdopen(fd, "w") as f:
             f.write(text)
+        os.chmod(tmp, _umask_mode(0o666))  # mkstemp makes 0600; the finished file gets normal permissions
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):
