@@ -150,14 +150,7 @@ class _Stages:
         t0 = time.perf_counter()
         try:
             res = fn() or {}
-        except ResNetOptError as e:
-            rec = StageRecord(name, "failed", time.perf_counter() - t0, str(out) if out else None, error=_short(e))
-            self.records.append(rec)
-            if required:
-                raise
-            self.say(f"  {name} failed: {rec.error}")
-            return rec
-        except Exception as e:  # noqa: BLE001 - an optional stage's bug must not lose the others' work
+        except Exception as e:  # noqa: BLE001 - typed errors and an optional stage's bug alike must not lose the others' work
             rec = StageRecord(name, "failed", time.perf_counter() - t0, str(out) if out else None, error=_short(e))
             self.records.append(rec)
             if required:
