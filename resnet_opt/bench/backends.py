@@ -1,4 +1,5 @@
-"""Backends: torch eager, TorchScript and onnxruntime, each on CPU or CUDA (and onnxruntime's TensorRT provider).
+"""Backends: torch eager, TorchScript, PT2 (AOTInductor packages) and onnxruntime, each on CPU or CUDA (and
+onnxruntime's TensorRT provider).
 
 A backend is *available* only when it really runs here: onnxruntime-gpu lists the CUDA and TensorRT providers even
 on a machine without a GPU, so availability is decided by building a tiny session and checking which provider it
@@ -26,7 +27,7 @@ from resnet_opt.core.errors import BackendUnavailableError, ConfigError
 @dataclass(frozen=True)
 class BackendSpec:
     name: str  # torch-cpu, torchscript-cuda, ort-tensorrt, ...
-    family: str  # torch | torchscript | onnx (the variant kind it runs)
+    family: str  # torch | torchscript | onnx | pt2 (the variant kind it runs)
     device: str  # cpu | cuda
     provider: str | None = None  # onnxruntime execution provider
 
@@ -42,6 +43,8 @@ BACKENDS: dict[str, BackendSpec] = {
         BackendSpec("torch-cuda", "torch", "cuda"),
         BackendSpec("torchscript-cpu", "torchscript", "cpu"),
         BackendSpec("torchscript-cuda", "torchscript", "cuda"),
+        BackendSpec("pt2-cpu", "pt2", "cpu"),
+        BackendSpec("pt2-cuda", "pt2", "cuda"),
         BackendSpec("ort-cpu", "onnx", "cpu", "CPUExecutionProvider"),
         BackendSpec("ort-cuda", "onnx", "cuda", "CUDAExecutionProvider"),
         BackendSpec("ort-tensorrt", "onnx", "cuda", "TensorrtExecutionProvider"),
@@ -49,13 +52,14 @@ BACKENDS: dict[str, BackendSpec] = {
 }
 # shorthand groups accepted by --backends
 GROUPS: dict[str, tuple[str, ...]] = {
-    "cpu": ("torch-cpu", "torchscript-cpu", "ort-cpu"),
-    "cuda": ("torch-cuda", "torchscript-cuda", "ort-cuda"),
-    "gpu": ("torch-cuda", "torchscript-cuda", "ort-cuda"),
+    "cpu": ("torch-cpu", "torchscript-cpu", "pt2-cpu", "ort-cpu"),
+    "cuda": ("torch-cuda", "torchscript-cuda", "pt2-cuda", "ort-cuda"),
+    "gpu": ("torch-cuda", "torchscript-cuda", "pt2-cuda", "ort-cuda"),
     "tensorrt": ("ort-tensorrt",),
     "trt": ("ort-tensorrt",),
     "torch": ("torch-cpu", "torch-cuda"),
     "torchscript": ("torchscript-cpu", "torchscript-cuda"),
+    "pt2": ("pt2-cpu", "pt2-cuda"),
     "ort": ("ort-cpu", "ort-cuda", "ort-tensorrt"),
     "onnxruntime": ("ort-cpu", "ort-cuda", "ort-tensorrt"),
     "all": tuple(BACKENDS),
@@ -165,7 +169,7 @@ def _ort_session(model: bytes | str, provider: str, threads: int | None, quiet: 
 def unavailable_reason(name: str) -> str | None:
     """None when backend ``name`` really runs here, else a one-line reason."""
     spec = BACKENDS[name]
-    if spec.family in ("torch", "torchscript"):
+    if spec.family in ("torch", "torchscript", "pt2"):
         if spec.device == "cpu":
             return None
         if not torch.cuda.is_available():
@@ -306,12 +310,42 @@ class OrtRunner(Runner):
         self.session = None
 
 
+class Pt2Runner(Runner):
+    """An AOTInductor package, loaded as ``runtime.load`` does (:func:`resnet_opt.runtime.pt2.load_pt2`)."""
+
+    def __init__(self, backend: BackendSpec, variant: Variant):
+        from pathlib import Path
+
+        from resnet_opt.core.artifact import read_manifest
+        from resnet_opt.runtime.pt2 import load_pt2
+
+        super().__init__(backend, variant)
+        assert variant.path is not None and variant.file is not None
+        self.predictor = load_pt2(Path(variant.path), Path(variant.file), read_manifest(variant.path), backend.device)
+        self.provider_used = f"AOTInductor ({self.predictor.provider})"
+        self.load_ms = getattr(self.predictor, "load_ms", None)
+        if self.load_ms is not None:
+            self.notes.append(f"package load {self.load_ms:.0f} ms (compiled at export)")
+
+    @torch.inference_mode()
+    def run(self, x: torch.Tensor) -> torch.Tensor:
+        return self.predictor.logits(x)  # host in, host out (synchronises on CUDA)
+
+    def logits(self, x: torch.Tensor) -> torch.Tensor:
+        return self.run(x)
+
+    def close(self) -> None:
+        self.predictor = None  # type: ignore[assignment]
+
+
 def check_compatible(backend: BackendSpec, variant: Variant) -> str | None:
     """None when ``backend`` can run ``variant``, else why not (used to skip, not to fail)."""
     if backend.family != variant.kind:
         return f"{variant.kind} variant, {backend.family} backend"
     if backend.uses_cuda and variant.cpu_only:
         return variant.cpu_only
+    if not backend.uses_cuda and variant.cuda_only:
+        return variant.cuda_only
     return None
 
 
@@ -332,6 +366,8 @@ def make_runner(backend: BackendSpec, variant: Variant, threads: int | None = No
         if variant.optimize_on_cpu and not backend.uses_cuda:
             mod = optimize_loaded(mod)  # recorded at export as faster on CPU; cannot be saved, so applied on load
         return TorchRunner(backend, variant, mod)
+    if backend.family == "pt2":
+        return Pt2Runner(backend, variant)
     return OrtRunner(backend, variant, threads)
 
 

@@ -1,4 +1,4 @@
-"""What the benchmark measures: a *variant* is one model in one format (eager model folder, TorchScript or ONNX
+"""What the benchmark measures: a *variant* is one model in one format (eager model folder, TorchScript, ONNX or PT2
 artifact, or an in-memory model), described by what its manifest or config says."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from typing import Any
 from resnet_opt.core.artifact import MANIFEST_NAME, dir_size, read_manifest
 from resnet_opt.core.errors import ArtifactError, ConfigError, ModelFormatError
 
-KINDS = ("torch", "torchscript", "onnx")
+KINDS = ("torch", "torchscript", "onnx", "pt2")
 # a model folder (Foundation format) holds these two files
 _CONFIG = "config.json"
 _WEIGHTS = "model.safetensors"
@@ -19,10 +19,10 @@ _WEIGHTS = "model.safetensors"
 
 @dataclass
 class Variant:
-    """One thing to measure. ``kind`` picks the backend family: torch (eager), torchscript or onnx."""
+    """One thing to measure. ``kind`` picks the backend family: torch (eager), torchscript, onnx or pt2."""
 
     name: str
-    kind: str  # torch | torchscript | onnx
+    kind: str  # torch | torchscript | onnx | pt2
     precision: str = "fp32"  # fp32 | fp16 | int8
     path: str | None = None  # artifact or model folder (None for an in-memory / random model)
     file: str | None = None  # the model file (ONNX / TorchScript)
@@ -38,6 +38,7 @@ class Variant:
     model: Any = field(default=None, repr=False, compare=False)  # an in-memory torch module (kind torch)
     depth: int | None = None  # for a random-init model built on demand
     cpu_only: str | None = None  # why this variant cannot run on a GPU (None: it can)
+    cuda_only: str | None = None  # why this variant cannot run on the CPU (a CUDA-compiled .pt2 package)
     optimize_on_cpu: bool = False  # TorchScript: apply optimize_for_inference when loading on CPU (as runtime.load does)
 
     def describe(self) -> dict[str, Any]:
@@ -109,8 +110,8 @@ def variant_from_path(path: str | os.PathLike, *, name: str | None = None) -> Va
 def _variant_from_artifact(p: Path, name: str | None) -> Variant:
     m = read_manifest(p)
     kind = m.get("kind")
-    if kind not in ("onnx", "torchscript"):
-        raise ArtifactError(f"{p / MANIFEST_NAME}: unsupported artifact kind {kind!r}; expected onnx or torchscript")
+    if kind not in ("onnx", "torchscript", "pt2"):
+        raise ArtifactError(f"{p / MANIFEST_NAME}: unsupported artifact kind {kind!r}; expected onnx, torchscript or pt2")
     fname = m.get("file")
     if not fname or not isinstance(fname, str):
         raise ArtifactError(f"{p / MANIFEST_NAME} does not name its model file ('file')")
@@ -130,14 +131,20 @@ def _variant_from_artifact(p: Path, name: str | None) -> Variant:
     depth = arch.get("depth")
     architecture = f"resnet{depth}" if depth else src.get("architecture")
     precision = str(m.get("precision") or "fp32").lower()
-    cpu_only = None
+    cpu_only = cuda_only = None
     if kind == "torchscript" and precision == "int8":
         cpu_only = "INT8 TorchScript uses torch's x86 quantized kernels, which run on CPU only"
+    if kind == "pt2":
+        dev = str((m.get("compile") or {}).get("device") or "cpu")
+        if dev == "cuda":
+            cuda_only = "a CUDA-compiled .pt2 package runs on the GPU only"
+        else:
+            cpu_only = "a CPU-compiled .pt2 package runs on the CPU only (export with --device cuda for a GPU)"
     return Variant(
         name=name or p.name, kind=kind, precision=precision, path=str(p), file=str(f), input_size=int(size or 224),
         static_batch=batch, num_classes=int(num_classes) if num_classes else None, preprocessing=pre,
         trained=bool(src.get("trained", True)), size_bytes=f.stat().st_size, stage=m.get("stage"),
-        architecture=architecture, cpu_only=cpu_only,
+        architecture=architecture, cpu_only=cpu_only, cuda_only=cuda_only,
         optimize_on_cpu=bool((m.get("export") or {}).get("optimize_for_inference_on_load")),
     )
 

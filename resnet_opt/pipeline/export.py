@@ -1,4 +1,5 @@
-"""Export stage: model source -> validated ONNX or TorchScript artifact folder (model file + manifest.json).
+"""Export stage: model source -> validated ONNX, TorchScript or PT2 (AOTInductor) artifact folder (model file +
+manifest.json).
 
 The folder is written with :func:`resnet_opt.core.artifact.atomic_dir`: a failed export or validation leaves nothing.
 """
@@ -13,15 +14,16 @@ from resnet_opt.core.artifact import atomic_dir, sha256_file, write_manifest
 from resnet_opt.core.env import cpu_info, library_versions
 from resnet_opt.core.errors import ConfigError
 from resnet_opt.export import (
-    DEFAULT_OPSET, INPUT_NAME, OUTPUT_NAME, ValidationInputs, check_opset, to_onnx, to_torchscript, tolerance_for,
-    validation_inputs,
+    DEFAULT_OPSET, INPUT_NAME, OUTPUT_NAME, PT2_FILE, Pt2Settings, ValidationInputs, check_opset, to_onnx, to_pt2,
+    to_torchscript, tolerance_for, validation_inputs,
 )
 from resnet_opt.export.validate import DEFAULT_COUNT
 from resnet_opt.resnet import ModelSource, load_source
 from resnet_opt.resnet.io import nonstandard_widths
 
-FORMATS = ("onnx", "torchscript")
-FILE_NAMES = {("onnx", "fp32"): "model.onnx", ("onnx", "fp16"): "model_fp16.onnx", ("torchscript", "fp32"): "model.ts"}
+FORMATS = ("onnx", "torchscript", "pt2")
+FILE_NAMES = {("onnx", "fp32"): "model.onnx", ("onnx", "fp16"): "model_fp16.onnx", ("torchscript", "fp32"): "model.ts",
+              ("pt2", "fp32"): PT2_FILE}
 
 
 def _fit_preprocessing(pre: dict[str, Any], input_size: int) -> dict[str, Any]:
@@ -67,13 +69,15 @@ def export_artifact(
     frozen: bool = True,
     optimize: bool | str = "auto",
     provider: str = "cpu",
+    pt2: Pt2Settings | None = None,
     log: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     """Export a model (``source``, or the ``depth`` / ``weights`` / ``model_dir`` trio) to ``out``.
 
     ``data``: validate on real images of this data spec (else seeded random inputs). For a random or weights source
-    it also sets the input size and preprocessing when ``input_size`` is not given. Returns the manifest written
-    (plus ``out``)."""
+    it also sets the input size and preprocessing when ``input_size`` is not given. ``pt2``: the AOTInductor
+    settings of a ``pt2`` export (device, freezing, max_autotune; default :class:`Pt2Settings`). Returns the manifest
+    written (plus ``out``)."""
     fmt = str(fmt).lower()
     if fmt not in FORMATS:
         raise ConfigError(f"unknown export format {fmt!r}; valid: {', '.join(FORMATS)}")
@@ -81,6 +85,13 @@ def export_artifact(
         check_opset(opset)
     if fp16 and fmt != "onnx":
         raise ConfigError("FP16 export is available for ONNX only (the FP16 variant targets GPU onnxruntime/TensorRT)")
+    if pt2 is not None and fmt != "pt2":
+        raise ConfigError("AOTInductor settings apply to the pt2 format only")
+    if fmt == "pt2":
+        from resnet_opt.export.pt2_export import check_device
+
+        pt2 = (pt2 or Pt2Settings()).validate()
+        check_device(pt2.device)  # a CUDA package without a GPU: refused before any work
     if count < 1:
         raise ConfigError(f"--count must be at least 1, got {count}")
     precision = "fp16" if fp16 else "fp32"
@@ -112,9 +123,13 @@ def export_artifact(
         if fmt == "onnx":
             res = to_onnx(model, tmp / fname, opset=opset, dynamic_batch=dynamic_batch, fp16=fp16, input_size=size,
                           inputs=vin, tolerance=tol, provider=provider)
+        elif fmt == "pt2":
+            res = to_pt2(model, tmp / fname, input_size=size, settings=pt2, inputs=vin, tolerance=tol, log=say)
         else:
             res = to_torchscript(model, tmp / fname, frozen=frozen, optimize=optimize, input_size=size, inputs=vin,
                                  tolerance=tol)
+        details = dict(res.details)
+        compile_info = details.pop("compile", None)
         manifest: dict[str, Any] = {
             "kind": fmt,
             "file": fname,
@@ -127,12 +142,14 @@ def export_artifact(
             "preprocessing": pre,
             "class_names": source.class_names,
             "validation": res.validation.to_dict(),
-            "export": res.details,
+            "export": details,
             "file_sha256": sha256_file(res.path),
             "file_size": res.path.stat().st_size,
             "versions": library_versions(),
             "cpu": cpu_info(),
         }
+        if compile_info is not None:
+            manifest["compile"] = compile_info
         write_manifest(tmp, manifest)
     manifest["out"] = str(Path(out))
     return manifest

@@ -6,6 +6,8 @@ Accepts
   ``manifest["file"]``), run with onnxruntime on ``cpu``, ``cuda``, ``tensorrt`` or ``auto`` (see
   :mod:`resnet_opt.runtime.onnx_session` for how a GPU provider is checked to really run nodes);
 * a TorchScript artifact folder (``kind: "torchscript"``), loaded with ``torch.jit.load``;
+* a PT2 artifact folder (``kind: "pt2"``, an AOTInductor package ``model.pt2``), loaded with
+  ``torch._inductor.aoti_load_package`` by :func:`resnet_opt.runtime.pt2.load_pt2` on the device it was compiled for;
 * a model folder (``config.json`` + ``model.safetensors``), loaded with :func:`resnet_opt.resnet.load_model`.
 
 No PyTorch reference model is needed to load an artifact. When the manifest records ``file_sha256`` the model file is
@@ -25,7 +27,7 @@ from resnet_opt.runtime.onnx_session import (
 )
 from resnet_opt.runtime.predictor import OnnxPredictor, Prediction, Predictor, TorchPredictor
 
-KINDS = ("onnx", "torchscript")
+KINDS = ("onnx", "torchscript", "pt2")
 
 
 def _model_file(folder: Path, manifest: dict[str, Any]) -> Path:
@@ -78,6 +80,10 @@ def load(path: str | os.PathLike, provider: str = "cpu", *, threads: int | None 
     f = _model_file(p, manifest)
     if kind == "onnx":
         return _check_preprocessing(OnnxPredictor(p, f, manifest, provider, threads=threads))
+    if kind == "pt2":
+        from resnet_opt.runtime.pt2 import load_pt2
+
+        return _check_preprocessing(load_pt2(p, f, manifest, provider))
     return _check_preprocessing(_load_torchscript(p, f, manifest, provider))
 
 
@@ -97,7 +103,7 @@ def _load_torchscript(folder: Path, f: Path, manifest: dict[str, Any], provider:
 
     arch = manifest.get("architecture") or {}
     export = manifest.get("export") or {}
-    from resnet_opt.runtime.predictor import _input_size
+    from resnet_opt.runtime.predictor import input_size_of as _input_size
 
     return TorchPredictor(folder, load_module, manifest, "torchscript", provider,
                           preprocessing=manifest.get("preprocessing"), class_names=manifest.get("class_names"),
