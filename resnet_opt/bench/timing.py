@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -113,3 +113,32 @@ def timed_runs(fn: Callable[[], Any], n: int, *, budget_s: float | None = None, 
         if budget_s is not None and i + 1 >= min_runs and time.perf_counter() - start >= budget_s:
             break
     return samples, dev
+
+
+def median_latency_ms(fns: dict[str, Callable[[], Any]], runs: int, warmup: int = 3) -> dict[str, float]:
+    """Median latency (ms) of each callable, measured back to back in this process: all runs of one, then the next
+    (interleaving torch and onnxruntime thread pools makes each wait on the other's spinning threads)."""
+    import statistics
+
+    out = {}
+    for name, fn in fns.items():
+        time.sleep(0.2)  # let the previous runtime's worker threads go idle
+        for _ in range(warmup):
+            fn()
+        out[name] = statistics.median(timed_runs(fn, runs)[0]) * 1e3
+    return out
+
+
+def interleaved_latency_ms(fns: Sequence[Callable[[], Any]], *, runs: int = 20, warmup: int = 3) -> list[float]:
+    """Median latency (ms) of each callable, measured interleaved (run i of every callable back to back), for
+    callables of the same runtime (e.g. two torch eager models)."""
+    import statistics
+
+    for fn in fns:
+        for _ in range(warmup):
+            fn()
+    times: list[list[float]] = [[] for _ in fns]
+    for _ in range(runs):
+        for i, fn in enumerate(fns):
+            times[i].append(time_call(fn) * 1e3)
+    return [statistics.median(t) for t in times]
