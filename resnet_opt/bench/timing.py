@@ -115,18 +115,34 @@ def timed_runs(fn: Callable[[], Any], n: int, *, budget_s: float | None = None, 
     return samples, dev
 
 
-def median_latency_ms(fns: dict[str, Callable[[], Any]], runs: int, warmup: int = 3) -> dict[str, float]:
-    """Median latency (ms) of each callable, measured back to back in this process: all runs of one, then the next
-    (interleaving torch and onnxruntime thread pools makes each wait on the other's spinning threads)."""
+def block_timings(fns: dict[str, Callable[[], Any]], *, runs: int, warmup: int = 3, rounds: int = 1,
+                  pause_s: float = 0.2) -> dict[str, dict[str, Any]]:
+    """Latency (ms) of each callable measured in blocks: for each round, every callable in turn gets ``warmup``
+    discarded runs then ``runs // rounds`` timed ones. Blocks rather than strict interleaving, because thread pools
+    (onnxruntime's intra-op threads, OpenMP) spin-wait after a call and would steal the cores from another runtime's
+    next call; the pause lets them go idle. Returns per callable: median, min, max, n and each round's median."""
     import statistics
 
-    out = {}
-    for name, fn in fns.items():
-        time.sleep(0.2)  # let the previous runtime's worker threads go idle
-        for _ in range(warmup):
-            fn()
-        out[name] = statistics.median(timed_runs(fn, runs)[0]) * 1e3
-    return out
+    if runs < 1 or rounds < 1:
+        raise ConfigError(f"runs and rounds must be at least 1, got {runs} and {rounds}")
+    per = max(1, runs // rounds)
+    samples: dict[str, list[float]] = {k: [] for k in fns}
+    rounds_ms: dict[str, list[float]] = {k: [] for k in fns}
+    for _ in range(rounds):
+        for name, fn in fns.items():
+            time.sleep(pause_s)
+            for _ in range(warmup):
+                fn()
+            t = [s * 1e3 for s in timed_runs(fn, per)[0]]
+            samples[name] += t
+            rounds_ms[name].append(statistics.median(t))
+    return {k: {"median_ms": statistics.median(v), "min_ms": min(v), "max_ms": max(v), "n": len(v),
+                "round_medians_ms": rounds_ms[k]} for k, v in samples.items()}
+
+
+def median_latency_ms(fns: dict[str, Callable[[], Any]], runs: int, warmup: int = 3) -> dict[str, float]:
+    """Median latency (ms) of each callable, one block each (see :func:`block_timings`)."""
+    return {k: v["median_ms"] for k, v in block_timings(fns, runs=runs, warmup=warmup).items()}
 
 
 def interleaved_latency_ms(fns: Sequence[Callable[[], Any]], *, runs: int = 20, warmup: int = 3) -> list[float]:
