@@ -104,13 +104,14 @@ def test_eval_cli(kinds, name):
 
 def test_bench_cli_measures_every_kind(kinds, tmp_path):
     report = tmp_path / "report"
-    _ok(["bench", *(str(kinds[n]) for n in ALL), "--reference", "model", "--backends", "cpu", "--batch-sizes", "1",
+    _ok(["bench", *(str(kinds[n]) for n in ALL), "--reference", kinds["model"].name, "--backends", "cpu",
+         "--batch-sizes", "1",
          "--iterations", "2", "--warmup", "1", "--time-budget", "0.5", "--threads", "2", "--data", "digits",
          "--limit", "32", "--report", str(report)])
     data = json.loads((report / "results.json").read_text())
     text = json.dumps(data)
     for n in ALL:
-        assert f'"{n}"' in text, n
+        assert f'"{kinds[n].name}"' in text, n
     assert (report / "report.md").is_file()
 
 
