@@ -73,7 +73,7 @@ def train_cmd(
     if as_json:
         typer.echo(to_json(res))
         return
-    console.print(f"best val top-1 {res['best_top1']:.2f}% at epoch {res['best_epoch']} "
+    console.print(f"best val top-1 {res['best_top1']:.2f}% at epoch {res['best_epoch']} of {res['epochs_run']} (that epoch is kept) "
                   f"({res['seconds']:.1f}s) -> {res['out']}")
 
 

@@ -107,6 +107,10 @@ def prune_cmd(
     ft = res["finetune"]
     if ft:
         kd = " with distillation" if ft["distill"] else ""
+        best = ""
+        if ft.get("best_val_top1") is not None and ft.get("best_epoch") != ft["epochs"]:
+            best = f"; the best epoch, {ft['best_epoch']}, reached {ft['best_val_top1']:.2f} %"
         console.print(f"fine-tuned {ft['epochs']} epoch(s){kd}: top-1 {ft['top1_before_finetune']:.2f} % right after "
-                      f"pruning -> {res['after']['top1']:.2f} % (last epoch kept)")
-    console.print(f"saved {res['out']}")
+                      f"pruning -> {res['after']['top1']:.2f} %. The LAST epoch is kept (train keeps the best; prune "
+                      f"does not pick on the val split it reports){best}")
+    console.print(f"saved {res['out']} ({res['seconds']:.1f}s)")

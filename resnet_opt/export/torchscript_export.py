@@ -31,8 +31,11 @@ from resnet_opt.export.onnx_export import ExportResult, _export_target, _num_cla
 
 
 def load_ts(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> Any:
-    """``torch.jit.load`` without its deprecation warning."""
-    with warnings.catch_warnings():
+    """``torch.jit.load`` without its deprecation warnings (the Python one and, for INT8 files, torch's C++ notice
+    about quantized tensors)."""
+    from resnet_opt.core.quiet import drop_native_stderr
+
+    with warnings.catch_warnings(), drop_native_stderr():
         warnings.simplefilter("ignore")
         return torch.jit.load(str(path), map_location=map_location)
 
