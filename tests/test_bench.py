@@ -18,7 +18,7 @@ from resnet_opt.bench import (
 )
 from resnet_opt.bench.harness import result_from_dict
 from resnet_opt.cli import app
-from resnet_opt.core.artifact import write_manifest
+from resnet_opt.core.manifest import write_manifest
 from resnet_opt.core.errors import ArtifactError, ConfigError, ModelFormatError
 from resnet_opt.resnet import ResNet
 from helpers import one_line_error

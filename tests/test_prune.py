@@ -243,7 +243,7 @@ def test_finetune_with_distillation_recovers_accuracy(trained_digits_dir, tmp_pa
     assert res["after"]["size_bytes"] < res["before"]["size_bytes"] / 3
     assert res["before"]["latency_ms"] > 0 and res["after"]["latency_ms"] > 0
     # the output is a model folder + manifest, and reloads to the reported accuracy
-    from resnet_opt.core.artifact import read_manifest
+    from resnet_opt.core.manifest import read_manifest
     from resnet_opt.pipeline.evaluate import evaluate_path
 
     from resnet_opt.resnet import read_config

@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from conftest import requires_cuda
 from resnet_opt.cli import app
-from resnet_opt.core.artifact import write_manifest
+from resnet_opt.core.manifest import write_manifest
 from resnet_opt.core.errors import ArtifactError, BackendUnavailableError, ConfigError, DataError
 from resnet_opt.runtime import ProviderFallbackWarning, load
 from helpers import one_line_error

@@ -42,7 +42,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from resnet_opt.core.errors import AtolError, ConfigError, DataError, ValidationError
+from resnet_opt.core.errors import AtolError, ConfigError, DataError, ExportError, ValidationError
+from resnet_opt.export.common import INPUT_NAME, OUTPUT_NAME, load_ts, optimize_loaded
 
 DEFAULT_COUNT = 16
 DEFAULT_SEED = 0
@@ -236,8 +237,6 @@ def check_onnx_file(path: str | os.PathLike, *, input_size: int | None = None,
     Returns the facts found (opset, input/output shapes, dtypes); raises ValidationError when something is off."""
     import onnx
 
-    from resnet_opt.export.onnx_export import INPUT_NAME, OUTPUT_NAME
-
     path = Path(path)
     label = name or path.name
     try:
@@ -282,7 +281,7 @@ def validate_onnx(path: str | os.PathLike, model: nn.Module, inputs: ValidationI
                   precision: str = "fp32", tolerance: Tolerance | None = None, provider: str = "cpu",
                   reference: torch.Tensor | None = None, name: str | None = None) -> ValidationReport:
     """Check an ONNX file and compare it with ``model`` (FP32 PyTorch) on ``inputs`` with onnxruntime."""
-    from resnet_opt.runtime.onnx_session import OnnxSession
+    from resnet_opt.engine.onnx_session import OnnxSession
 
     x = inputs.tensors
     n_cls = getattr(getattr(model, "arch", None), "num_classes", None)
@@ -314,9 +313,6 @@ def validate_torchscript(path: str | os.PathLike, model: nn.Module, inputs: Vali
                          optimize: bool = False) -> ValidationReport:
     """Load the saved TorchScript file with ``torch.jit.load`` and compare it with ``model`` at batch 1 and N; with
     ``optimize`` also the loaded module after ``torch.jit.optimize_for_inference`` (what the runtime runs on CPU)."""
-    from resnet_opt.core.errors import ExportError
-    from resnet_opt.export.torchscript_export import load_ts, optimize_loaded
-
     x = inputs.tensors
     name = name or Path(path).name
     tol = tolerance or tolerance_for(precision)

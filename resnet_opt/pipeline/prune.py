@@ -18,7 +18,8 @@ from typing import Any, Callable, Sequence
 import torch
 from torch import nn
 
-from resnet_opt.core.artifact import atomic_dir, write_manifest
+from resnet_opt.core.artifact import atomic_dir
+from resnet_opt.core.manifest import write_manifest
 from resnet_opt.core.env import cpu_info, library_versions
 from resnet_opt.core.errors import ConfigError, DataError, PruningError
 from resnet_opt.data import build_loader, class_names_for, num_classes_for, parse_data_spec

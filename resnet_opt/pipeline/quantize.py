@@ -27,7 +27,8 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from resnet_opt.core.artifact import atomic_dir, sha256_file, write_manifest
+from resnet_opt.core.artifact import atomic_dir, sha256_file
+from resnet_opt.core.manifest import write_manifest
 from resnet_opt.core.env import cpu_info, library_versions
 from resnet_opt.core.errors import ConfigError, DataError, OutputPathError, ValidationError
 from resnet_opt.data import (
