@@ -22,7 +22,8 @@ def models_cmd(
     num_classes: int = typer.Option(1000, "--num-classes"),
     as_json: bool = JsonOpt,
 ) -> None:
-    """List the ResNet family: depth, parameters and GMACs (counted by torch's FlopCounterMode)."""
+    """List the ResNet family: depth, parameters and GMACs (computed from the architecture; equal to torch's
+    FlopCounterMode count)."""
     from resnet_opt.pipeline.info import model_table
 
     rows = model_table(input_size=input_size, num_classes=num_classes)
