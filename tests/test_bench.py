@@ -40,7 +40,7 @@ def artifacts(tmp_path_factory) -> dict[str, Path]:
 
     root = tmp_path_factory.mktemp("bench-art")
     m = _tiny()
-    save_model(m, root / "model", input_size=SIZE)
+    save_model(m, root / "model", preprocessing=f"digits:{SIZE}")
     onnx_dir = root / "onnx"
     onnx_dir.mkdir()
     export_onnx(m, onnx_dir / "model.onnx", input_size=SIZE)

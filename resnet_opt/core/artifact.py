@@ -126,3 +126,19 @@ def _jsonable(o: Any) -> Any:
 
 def to_json(obj: Any) -> str:
     return json.dumps(_jsonable(obj), indent=2, sort_keys=False)
+
+
+def check_output_path(out: str | os.PathLike) -> Path:
+    """Fail early (before minutes of work) when ``out`` cannot be written: a file in the way, or a parent folder
+    that cannot be created or written to."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise OutputPathError(f"output path {out} exists and is not a folder")
+    anc = out.parent if str(out.parent) else Path(".")
+    while not anc.exists():
+        if anc.parent == anc:
+            break
+        anc = anc.parent
+    if anc.exists() and (not anc.is_dir() or not os.access(anc, os.W_OK | os.X_OK)):
+        raise OutputPathError(f"cannot write the output folder {out}: {anc} is not a writable folder")
+    return out

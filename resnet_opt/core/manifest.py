@@ -147,22 +147,23 @@ class TensorSpec:
     dtype: str = "float32"
 
     @classmethod
-    def from_dict(cls, d: Any, where: str) -> "TensorSpec":
+    def from_dict(cls, d: Any, file: str, field_name: str) -> "TensorSpec":
+        where = f"{file}: field '{field_name}"
         if not isinstance(d, dict):
-            raise ManifestError(f"{where} must be an object, got {type(d).__name__}")
-        name = d.get("name", "input" if where.endswith("input'") else "logits")
+            raise ManifestError(f"{where}' must be an object, got {type(d).__name__}")
+        name = d.get("name", "input" if field_name == "input" else "logits")
         if not isinstance(name, str) or not name:
-            raise ManifestError(f"{where}.name must be a non-empty string, got {name!r}")
+            raise ManifestError(f"{where}.name' must be a non-empty string, got {name!r}")
         shape = d.get("shape")
         if not isinstance(shape, list) or not shape:
-            raise ManifestError(f"{where}.shape must be a list of integers, got {shape!r}")
+            raise ManifestError(f"{where}.shape' must be a list of integers, got {shape!r}")
         for i, s in enumerate(shape):
-            _check_int(s, f"{where}.shape[{i}]", minimum=-1)
+            _check_int(s, f"{where}.shape[{i}]'", minimum=-1)
             if s == 0:
-                raise ManifestError(f"{where}.shape[{i}] must be positive or -1 (dynamic), got 0")
+                raise ManifestError(f"{where}.shape[{i}]' must be positive or -1 (dynamic), got 0")
         dtype = d.get("dtype", "float32")
         if not isinstance(dtype, str) or not dtype:
-            raise ManifestError(f"{where}.dtype must be a string, got {dtype!r}")
+            raise ManifestError(f"{where}.dtype' must be a string, got {dtype!r}")
         return cls(name=name, shape=[int(s) for s in shape], dtype=dtype)
 
     def to_dict(self) -> dict[str, Any]:
@@ -207,26 +208,27 @@ def _check_relative(path: str, where: str) -> None:
         raise ManifestError(f"{where} names a file outside the artifact folder: {path!r}")
 
 
-def _check_preprocessing(pre: Any, where: str) -> dict[str, Any] | None:
+def _check_preprocessing(pre: Any, file: str, name: str = "preprocessing") -> dict[str, Any] | None:
+    where = f"{file}: field '{name}"
     if pre is None:
         return None
     if not isinstance(pre, dict):
-        raise ManifestError(f"{where} must be an object, got {type(pre).__name__}")
+        raise ManifestError(f"{where}' must be an object, got {type(pre).__name__}")
     if not pre:
         return {}
     for key in ("resize", "crop"):
         if key in pre:
-            _check_int(pre[key], f"{where}.{key}", minimum=1)
+            _check_int(pre[key], f"{where}.{key}'", minimum=1)
     for key in ("mean", "std"):
         if key in pre:
             v = pre[key]
             if (not isinstance(v, list) or len(v) != 3
                     or not all(isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) for x in v)):
-                raise ManifestError(f"{where}.{key} must be a list of 3 finite numbers, got {v!r}")
+                raise ManifestError(f"{where}.{key}' must be a list of 3 finite numbers, got {v!r}")
             if key == "std" and any(x <= 0 for x in v):
-                raise ManifestError(f"{where}.std must be positive, got {v!r}")
+                raise ManifestError(f"{where}.std' must be positive, got {v!r}")
     if "interpolation" in pre and pre["interpolation"] not in ("bilinear", "bicubic", "nearest"):
-        raise ManifestError(f"{where}.interpolation must be bilinear, bicubic or nearest, got {pre['interpolation']!r}")
+        raise ManifestError(f"{where}.interpolation' must be bilinear, bicubic or nearest, got {pre['interpolation']!r}")
     return dict(pre)
 
 
@@ -345,9 +347,9 @@ class Manifest:
             raise ManifestError(f"{_where(where, 'created')} must be a string")
         m = cls(
             kind=kind, files=files, precision=precision.lower(), stage=stage,
-            input=TensorSpec.from_dict(data["input"], f"{where}: field 'input'") if data.get("input") is not None else None,
-            output=TensorSpec.from_dict(data["output"], f"{where}: field 'output'") if data.get("output") is not None else None,
-            preprocessing=_check_preprocessing(data.get("preprocessing"), f"{where}: field 'preprocessing'"),
+            input=TensorSpec.from_dict(data["input"], where, "input") if data.get("input") is not None else None,
+            output=TensorSpec.from_dict(data["output"], where, "output") if data.get("output") is not None else None,
+            preprocessing=_check_preprocessing(data.get("preprocessing"), where),
             class_names=list(class_names) if class_names is not None else None,
             source=_opt_dict(data, "source", where), architecture=_opt_dict(data, "architecture", where),
             validation=validation, measurements=_opt_dict(data, "measurements", where),
@@ -509,7 +511,7 @@ def _model_folder_manifest(folder: Path, cfg: Any) -> Manifest:
     size = cfg.get("input_size")
     if size is not None:
         _check_int(size, f"{where}: field 'input_size'", minimum=1)
-    pre = _check_preprocessing(cfg.get("preprocessing"), f"{where}: field 'preprocessing'")
+    pre = _check_preprocessing(cfg.get("preprocessing"), where)
     names = cfg.get("class_names")
     if names is not None and (not isinstance(names, list) or not all(isinstance(c, str) for c in names)):
         raise ManifestError(f"{where}: field 'class_names' must be a list of strings")
@@ -568,7 +570,7 @@ def open_artifact(path: str | os.PathLike, *, verify: bool = True) -> Artifact:
                 raise ArtifactError(f"model folder {p} has no {MODEL_CONFIG_NAME}")
             # model folders written before format_version 2 list only the weights; the config is part of it too
             if not manifest.preprocessing and isinstance(cfg, dict) and cfg.get("preprocessing"):
-                manifest.preprocessing = _check_preprocessing(cfg["preprocessing"], f"{cfg_path}: field 'preprocessing'")
+                manifest.preprocessing = _check_preprocessing(cfg["preprocessing"], str(cfg_path))
     elif cfg is not None:
         manifest = _model_folder_manifest(p, cfg)
     elif (p / MODEL_WEIGHTS_NAME).is_file():

@@ -184,6 +184,21 @@ def compare_logits(reference: torch.Tensor, other: torch.Tensor, tolerance: Tole
     }
 
 
+def check_close(reference: torch.Tensor, other: torch.Tensor, *, precision: str = "fp32",
+                what: str = "the export") -> dict[str, float]:
+    """THE acceptance rule for an artifact's logits against PyTorch's (every export, and the quantize stage's FP32
+    intermediate): within ``TOLERANCES[precision]`` and its top-1 agreement, else an :class:`AtolError`."""
+    tol = tolerance_for(precision)
+    c = compare_logits(reference, other, tol)
+    if c["max_abs_diff"] > c["allowed_abs_diff"]:
+        raise AtolError(f"{what} disagrees with PyTorch: max |diff| {c['max_abs_diff']:.3e} > allowed "
+                        f"{c['allowed_abs_diff']:.3e} (atol {tol.atol:g} + rtol {tol.rtol:g} × {c['logit_scale']:.3g})")
+    if c["top1_agreement"] < tol.min_top1_agreement:
+        raise AtolError(f"{what} agrees with PyTorch on only {c['top1_agreement']:.1f}% of top-1 predictions "
+                        f"(< {tol.min_top1_agreement:g}%)")
+    return c
+
+
 def _judge(runs: list[tuple[int, torch.Tensor, torch.Tensor]], *, tolerance: Tolerance, precision: str,
            runtime: str, inputs: ValidationInputs, checks: dict[str, Any], what: str) -> ValidationReport:
     """Combine the comparisons of several batch sizes into one report; raise when out of tolerance."""
