@@ -331,3 +331,19 @@ def test_readme_commands_tell_the_truth():
     assert "digits-images" in text and "light ink on a dark ground" in text
     assert "resnet-opt inspect" in text and "--version" in text and "on_epoch" in text
     assert "AVX2 only" in text and "AVX-512 VNNI" in text and "AMX" in text and "--tag" in text
+
+
+def test_benchmark_results_can_be_named_per_cpu(monkeypatch):
+    from resnet_opt.core.env import cpu_isa_label, cpu_tag
+
+    xeon = {"model": "Intel(R) Xeon(R) Platinum 8481C CPU @ 2.70GHz", "cores": 2,
+            "flags": {"avx2": True, "avx512f": True, "avx512_vnni": True, "amx_int8": True}}
+    assert cpu_tag(xeon) == "intel-xeon-platinum-2c-avx512vnni-amx" and cpu_isa_label(xeon) == "AVX-512 VNNI + AMX"
+    assert cpu_isa_label({"flags": {"avx2": True}}) == "AVX2 only"
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
+    from common import results_name
+
+    monkeypatch.setenv("RESNET_OPT_RESULTS_TAG", "auto")
+    assert results_name("train_digits_r18") == f"train_digits_r18-{cpu_tag()}"
+    monkeypatch.delenv("RESNET_OPT_RESULTS_TAG")
+    assert results_name("train_digits_r18") == "train_digits_r18"
