@@ -347,3 +347,11 @@ def test_benchmark_results_can_be_named_per_cpu(monkeypatch):
     assert results_name("train_digits_r18") == f"train_digits_r18-{cpu_tag()}"
     monkeypatch.delenv("RESNET_OPT_RESULTS_TAG")
     assert results_name("train_digits_r18") == "train_digits_r18"
+
+
+def test_headline_names_the_fastest_variant_against_the_reference():
+    from resnet_opt.cli.bench import headline
+
+    (line,) = headline(fake_result())
+    assert line.startswith("fastest at batch 1: torchscript-int8") and "2.50× faster than fp32-eager" in line
+    assert "top-1 99.17 % vs 99.17 %" in line

@@ -114,6 +114,28 @@ def print_comparison(result: Any, title: str | None = None, out: Console | None 
         out.print(f"[yellow]warning:[/yellow] {warn} (! marks them above)")
 
 
+def headline(result: Any) -> list[str]:
+    """The answer in two lines: the fastest variant at the smallest batch against the reference, with its accuracy
+    (or agreement) next to the reference's."""
+    from resnet_opt.bench.report import baseline_row, quality_metric, summary_rows
+
+    rows = [r for r in summary_rows(result) if r["p50_ms"] is not None]
+    base = baseline_row(result)
+    if not rows or base is None:
+        return []
+    b0 = rows[0]["batch"]
+    ref = next((r for r in rows if r["variant"] == base.variant and r["backend"] == base.backend), None)
+    best = min(rows, key=lambda r: r["p50_ms"])
+    if ref is None or best is ref:
+        return [f"fastest at batch {b0}: {best['variant']} on {best['backend']}, {best['p50_ms']:.2f} ms (the reference)"]
+    if quality_metric(result) == "top1" and best["top1"] is not None and ref["top1"] is not None:
+        q = f"top-1 {best['top1']:.2f} % vs {ref['top1']:.2f} %"
+    else:
+        q = f"agreement with it {best['agreement']:.1f} %" if best["agreement"] is not None else "quality not measured"
+    return [f"fastest at batch {b0}: {best['variant']} on {best['backend']}, {best['p50_ms']:.2f} ms = "
+            f"{ref['p50_ms'] / best['p50_ms']:.2f}× faster than {ref['variant']} ({ref['p50_ms']:.2f} ms); {q}"]
+
+
 @app.command("bench")
 @handle_errors
 def bench_cmd(
@@ -159,6 +181,8 @@ def bench_cmd(
         typer.echo(to_json(result))
         return
     print_comparison(result)
+    for line in headline(result):
+        console.print(line)
     console.print(f"report: {paths['markdown']}  (results.json, results.csv, {paths['plot'].name})")
 
 
@@ -206,7 +230,11 @@ def pipeline_cmd(
         typer.echo(to_json(res.summary()))
     else:
         print_comparison(res.bench, title=res.bench.title)
-        console.print(f"report: {res.report_paths['markdown']}  ({res.seconds:.0f}s)")
+        for line in headline(res.bench):
+            console.print(line)
+        console.print(f"built in {res.out}/: " + ", ".join(f"{Path(s.out).name}/" for s in res.stages
+                                                          if s.status == "ok" and s.out and s.name != "benchmark")
+                      + f"; report: {res.report_paths['markdown']} ({res.seconds:.0f}s in all)")
     if res.failed:
         names = ", ".join(f"{s.name} ({s.error})" for s in res.failed)
         typer.echo(f"error: {len(res.failed)} stage(s) failed: {' '.join(names.split())}", err=True)
