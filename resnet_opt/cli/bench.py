@@ -103,9 +103,12 @@ def print_comparison(result: Any, title: str | None = None, out: Console | None 
         short = "; ts = torchscript, ort = onnxruntime" if out.width < 110 else ""
         out.print(f"[dim]× ref: speed-up over {base.variant} on {base.backend} (p50); img/s = batch / p50{short}; "
                   f"full table in the report[/dim]")
-    skipped = {b: why for b, why in (result.backends or {}).items() if why}
-    for b, why in skipped.items():
-        out.print(f"[dim]skipped {b}: {why}[/dim]")
+    by_reason: dict[str, list[str]] = {}
+    for b, why in (result.backends or {}).items():
+        if why:
+            by_reason.setdefault(why, []).append(b)
+    for why, names in by_reason.items():  # once each, after the table (backends sharing a reason on one line)
+        out.print(f"[dim]skipped {', '.join(names)}: {why}[/dim]")
     for r in result.rows:
         if r.status == "error":
             out.print(f"[red]error[/red] {r.variant} on {r.backend}: {r.reason}")
