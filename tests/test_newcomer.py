@@ -354,4 +354,4 @@ def test_headline_names_the_fastest_variant_against_the_reference():
 
     (line,) = headline(fake_result())
     assert line.startswith("fastest at batch 1: torchscript-int8") and "2.50× faster than fp32-eager" in line
-    assert "top-1 99.17 % vs 99.17 %" in line
+    assert "top-1 99.17 % vs 99.17 % (+0.00 points)" in line

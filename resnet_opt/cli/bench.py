@@ -101,8 +101,8 @@ def print_comparison(result: Any, title: str | None = None, out: Console | None 
     base = baseline_row(result)
     if base is not None:
         short = "; ts = torchscript, ort = onnxruntime" if out.width < 110 else ""
-        out.print(f"[dim]× ref: speed-up over {base.variant} on {base.backend} (p50); img/s = batch / p50{short}; "
-                  f"full table in the report[/dim]")
+        out.print(f"[dim]× ref: speed-up over {base.variant} on {base.backend} (p50); agree: % of images given the "
+                  f"reference's top-1; img/s = batch / p50{short}; full table in the report[/dim]")
     by_reason: dict[str, list[str]] = {}
     for b, why in (result.backends or {}).items():
         if why:
@@ -132,7 +132,7 @@ def headline(result: Any) -> list[str]:
     if ref is None or best is ref:
         return [f"fastest at batch {b0}: {best['variant']} on {best['backend']}, {best['p50_ms']:.2f} ms (the reference)"]
     if quality_metric(result) == "top1" and best["top1"] is not None and ref["top1"] is not None:
-        q = f"top-1 {best['top1']:.2f} % vs {ref['top1']:.2f} %"
+        q = f"top-1 {best['top1']:.2f} % vs {ref['top1']:.2f} % ({best['top1'] - ref['top1']:+.2f} points)"
     else:
         q = f"agreement with it {best['agreement']:.1f} %" if best["agreement"] is not None else "quality not measured"
     return [f"fastest at batch {b0}: {best['variant']} on {best['backend']}, {best['p50_ms']:.2f} ms = "
