@@ -92,17 +92,23 @@ def unstable_cells(result: BenchResult) -> list[tuple[BenchRow, LatencyStats]]:
     return [(r, t.stats) for r in result.ok_rows() for t in r.timings if t.stats is not None and t.stats.unstable]
 
 
-def unstable_warning(result: BenchResult) -> str | None:
-    """One sentence naming the unstable cells and what to do, or None when every cell was steady."""
+def unstable_warning(result: BenchResult, detail: bool = True) -> str | None:
+    """What was unstable and what to do, or None when every cell was steady. ``detail``: name each cell with its
+    figures (the report); otherwise only the worst figures (the console, where the cells are marked !)."""
     cells = unstable_cells(result)
     if not cells:
         return None
+    advice = ("Other work probably shared the CPU; close it, pin --threads below the core count, or give more "
+              "--iterations / --time-budget / --rounds and compare within one run.")
+    if not detail:
+        worst_spread = max((st.spread or 0) for _, st in cells)
+        worst_cv = max((st.cv or 0) for _, st in cells)
+        return (f"{len(cells)} timing cell(s) unstable (marked !): p90/p50 up to {worst_spread:.2f}, coefficient of "
+                f"variation up to {100 * worst_cv:.0f} %. " + advice)
     names = ", ".join(f"{r.variant} on {r.backend} @{st.batch_size} (p90/p50 {st.spread or 0:.2f}, "
                       f"CV {100 * (st.cv or 0):.0f} %)" for r, st in cells[:6])
     more = f" and {len(cells) - 6} more" if len(cells) > 6 else ""
-    return (f"{len(cells)} timing cell(s) unstable: {names}{more}. Other work probably shared the CPU; close it, "
-            "pin --threads below the core count, or give more --iterations / --time-budget / --rounds and compare "
-            "within one run.")
+    return f"{len(cells)} timing cell(s) unstable: {names}{more}. " + advice
 
 
 # ------------------------------------------------------------------ formatting helpers
@@ -195,7 +201,8 @@ def render_markdown(result: BenchResult, plot_name: str | None = PLOT_PNG) -> st
         flag = " !" if b0 in s["unstable_batches"] else ""
         row += [_f(s["agreement"]), _f(s["max_abs_diff"], "{:.3g}"), _f(s["p50_ms"]) + flag, _f(s["spread"]),
                 _f(s["speedup"], "{:.2f}×")]
-        row += [_f(s[f"ips@{bs}"], "{:.1f}") for bs in bss]
+        row += [_f(s[f"ips@{bs}"], "{:.1f}") + (" !" if bs in s["unstable_batches"] and bs != b0 else "")
+                for bs in bss]
         row += [_f(s["first_ms"], "{:.1f}")]
         rows.append(row)
     md.append(_md_table(headers, rows) if rows else "_No variant ran on any selected backend._")

@@ -72,7 +72,12 @@ def comparison_table(result: Any, title: str | None = None, width: int = 180) ->
         t.add_column(f"img/s{sep}@{bs}", **num)
 
     def f(v: Any, fmt: str = "{:.2f}") -> str:
-        return "—" if v is None else fmt.format(v)
+        if v is None:
+            return "—"
+        if narrow and fmt in ("{:.2f}", "{:.1f}", "{:.2f}×"):  # 3-4 significant digits keep the columns narrow
+            unit = "×" if fmt.endswith("×") else ""
+            return (f"{v:.0f}" if abs(v) >= 100 else f"{v:.1f}" if abs(v) >= 10 else f"{v:.2f}") + unit
+        return fmt.format(v)
 
     for r in rows:
         backend = _SHORT_BACKENDS.get(r["backend"], r["backend"]) if narrow else r["backend"]
@@ -80,11 +85,12 @@ def comparison_table(result: Any, title: str | None = None, width: int = 180) ->
         if not narrow:
             cells.append(f(r["size_bytes"] / 1e6 if r["size_bytes"] else None, "{:.1f}"))
         if metric == "top1":
-            cells.append(f(r["top1"]))
+            cells.append("—" if r["top1"] is None else f"{r['top1']:.2f}")  # accuracy keeps two decimals
             if not narrow:
                 cells.append(f(r["top5"]))
         flag = "!" if b0 in r["unstable_batches"] else ""
-        cells += [f(r["agreement"], "{:.1f}" if narrow else "{:.2f}"), f(r["p50_ms"]) + flag, f(r["speedup"], "{:.2f}×")]
+        cells += [f(r["agreement"], "{:.1f}") if not narrow or r["agreement"] is None else f"{r['agreement']:.1f}",
+                  f(r["p50_ms"]) + flag, f(r["speedup"], "{:.2f}×")]
         cells += [f(r[f"ips@{bs}"], "{:.1f}") + ("!" if bs in r["unstable_batches"] and bs != b0 else "")
                   for bs in bss]
         t.add_row(*cells)
@@ -112,9 +118,9 @@ def print_comparison(result: Any, title: str | None = None, out: Console | None 
     for r in result.rows:
         if r.status == "error":
             out.print(f"[red]error[/red] {r.variant} on {r.backend}: {r.reason}")
-    warn = unstable_warning(result)
+    warn = unstable_warning(result, detail=False)
     if warn:
-        out.print(f"[yellow]warning:[/yellow] {warn} (! marks them above)")
+        out.print(f"[yellow]warning:[/yellow] {warn} Every cell's spread is in the report.")
 
 
 def headline(result: Any) -> list[str]:
