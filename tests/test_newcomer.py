@@ -212,36 +212,37 @@ def test_inspect_artifact_table_json_and_hash_check(fake_onnx_artifact, tmp_path
     assert r.exit_code == 1 and "MISMATCH" in r.output and r.output.strip().splitlines()[-1].startswith("error: ")
 
 
-def test_inspect_model_folder(trained_digits_dir):
-    r = runner.invoke(app, ["inspect", str(trained_digits_dir), "--json"])
+def test_inspect_model_folder(tiny_model_dir):
+    r = runner.invoke(app, ["inspect", str(tiny_model_dir), "--json"])
     assert r.exit_code == 0, r.output
     d = json.loads(r.output)
-    assert d["kind"] == "model" and d["num_classes"] == 10 and d["preprocessing"]["crop"] == 32
+    assert d["kind"] == "model" and d["num_classes"] == 10 and d["preprocessing"]["crop"] == 16
     assert {f["path"] for f in d["files"]} >= {"model.safetensors", "config.json"}
     one_line_error(runner.invoke(app, ["inspect", "/no/such/artifact"]), "does not exist")
 
 
 # ------------------------------------------------------------------ predict: folders, globs, summary
-def test_predict_folder_glob_summary_and_single_top1_column(trained_digits_dir, tmp_path):
+def test_predict_folder_glob_summary_and_single_top1_column(tiny_model_dir, tmp_path):
+    model = tiny_model_dir  # random weights: the output's shape is tested, not its accuracy
     imgs = tmp_path / "digits"
     r = runner.invoke(app, ["digits-images", "--out", str(imgs), "--count", "20"])
     assert r.exit_code == 0 and "light ink on a dark ground" in r.output, r.output
     assert sorted(p.name for p in imgs.iterdir()) == [str(i) for i in range(10)]
-    r = runner.invoke(app, ["predict", str(trained_digits_dir), str(imgs), "--top-k", "1"])
+    r = runner.invoke(app, ["predict", str(model), str(imgs), "--top-k", "1"])
     assert r.exit_code == 0, r.output
     assert "does not exist" not in r.output and r.output.count("top-1") == 0  # one "class" column, not two top-1
-    m = re.search(r"Folder names as labels: (\d+)/20 correct", r.output)
-    assert "20 image(s); predicted classes:" in r.output and m and int(m.group(1)) >= 17, r.output
-    r = runner.invoke(app, ["predict", str(trained_digits_dir), str(imgs / "*" / "*.png"), "--json", "--top-k", "3"])
+    said = " ".join(r.output.split())
+    assert "20 image(s); predicted classes:" in said and re.search(r"Folder names as labels: \d+/20 correct", said), said
+    r = runner.invoke(app, ["predict", str(model), str(imgs / "*" / "*.png"), "--json", "--top-k", "3"])
     d = json.loads(r.output)
     assert d["summary"]["images"] == 20 and len(d["predictions"][0]["indices"]) == 3
-    one_line_error(runner.invoke(app, ["predict", str(trained_digits_dir), str(tmp_path / "*.jpg")]), "no image matches")
-    one_line_error(runner.invoke(app, ["predict", str(trained_digits_dir), str(tmp_path / "nope.png")]),
+    one_line_error(runner.invoke(app, ["predict", str(model), str(tmp_path / "*.jpg")]), "no image matches")
+    one_line_error(runner.invoke(app, ["predict", str(model), str(tmp_path / "nope.png")]),
                    "does not exist")
 
 
-def test_digits_images_are_what_eval_sees(trained_digits_dir, tmp_path):
-    """The PNGs give the model exactly the val tensors: predict's answer equals the model on the dataset."""
+def test_digits_images_are_what_eval_sees(tmp_path):
+    """The PNGs give a model exactly the val tensors eval gives it."""
     from resnet_opt.data import build_dataset, digits_preprocessing, load_image
     from resnet_opt.data.digits_images import write_digits_images
 
