@@ -311,12 +311,12 @@ def test_train_and_prune_report_progress_through_a_callback(tmp_path):
     from resnet_opt.pipeline.train import train_model
 
     seen: list = []
-    res = train_model(depth=18, data="digits:16", out=tmp_path / "t", config=TrainConfig(epochs=1), limit=64,
+    res = train_model(depth=18, data="digits:8", out=tmp_path / "t", config=TrainConfig(epochs=1), limit=64,
                       on_epoch=seen.append)
     assert [r.epoch for r in seen] == [1] and seen[0].val_top1 is not None
     seen.clear()
     lines: list[str] = []
-    out = prune_model(out=tmp_path / "p", model_dir=res["out"], ratio=0.5, data="digits:16", finetune_epochs=1,
+    out = prune_model(out=tmp_path / "p", model_dir=res["out"], ratio=0.5, data="digits:8", finetune_epochs=1,
                       train_limit=64, eval_limit=64, latency_runs=1, on_epoch=seen.append, log=lines.append)
     assert len(seen) == 1 and out["finetune"]["kept"] == "last epoch"
     said = " ".join(lines)
