@@ -145,3 +145,13 @@ def test_folder_without_preprocessing_is_refused_by_predict_not_guessed(kinds, d
     # eval brings the data spec's own preprocessing
     res = json.loads(_ok(["eval", "--model", str(f), "--data", "digits", "--limit", "32", "--json"]))
     assert res["top1"] >= 80.0
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_inspect_every_kind(kinds, name):
+    """`resnet-opt inspect` describes every kind it writes, with every file's hash checked (issue 18)."""
+    d = json.loads(_ok(["inspect", str(kinds[name]), "--json"]))
+    assert d["verified"] and d["num_classes"] == 10 and d["preprocessing"]["crop"] == 32, d
+    assert d["files"] and all(f["status"] in ("ok", "not recorded") for f in d["files"])
+    out = _ok(["inspect", str(kinds[name])])
+    assert d["kind"] in out and d["files"][0]["path"] in out
