@@ -118,7 +118,6 @@ def quantize_cmd(
         typer.echo(to_json(res))
         return
     v, m, q = res["validation"], res["measurements"], res["quantization"]
-    lat = m["latency_ms"]
     if "fp32_top1" in v and v["accuracy_meaningful"]:
         console.print(f"top-1 FP32 {v['fp32_top1']:.2f}% -> INT8 {v['int8_top1']:.2f}% (drop {v['top1_drop']:.2f} "
                       f"points, {v['eval']['images']} val images)")

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any
 
 from resnet_opt.core.artifact import sha256_file
