@@ -18,7 +18,7 @@ from resnet_opt.bench import (
 )
 from resnet_opt.bench.harness import result_from_dict
 from resnet_opt.cli import app
-from resnet_opt.core.artifact import write_manifest
+from resnet_opt.core.manifest import write_manifest
 from resnet_opt.core.errors import ArtifactError, ConfigError, ModelFormatError
 from resnet_opt.resnet import ResNet
 from helpers import one_line_error
@@ -40,7 +40,7 @@ def artifacts(tmp_path_factory) -> dict[str, Path]:
 
     root = tmp_path_factory.mktemp("bench-art")
     m = _tiny()
-    save_model(m, root / "model", input_size=SIZE)
+    save_model(m, root / "model", preprocessing=f"digits:{SIZE}")
     onnx_dir = root / "onnx"
     onnx_dir.mkdir()
     export_onnx(m, onnx_dir / "model.onnx", input_size=SIZE)
@@ -96,7 +96,7 @@ def test_variant_from_path_errors(tmp_path, artifacts):
     broken = tmp_path / "broken"
     broken.mkdir()
     write_manifest(broken, {"kind": "onnx", "file": "model.onnx", "precision": "fp32"})
-    with pytest.raises(ArtifactError, match="missing its model file model.onnx"):
+    with pytest.raises(ArtifactError, match="missing its file model.onnx"):
         variant_from_path(broken)
     half = tmp_path / "half"
     half.mkdir()
@@ -292,7 +292,7 @@ def test_cli_artifact_folder_missing_files(tmp_path, artifacts):
     broken.mkdir()
     write_manifest(broken, {"kind": "onnx", "file": "model.onnx", "precision": "fp32"})
     res = runner.invoke(app, ["bench", str(broken), "--report", str(tmp_path / "r")])
-    assert "missing its model file model.onnx" in one_line_error(res, strict=False)
+    assert "missing its file model.onnx" in one_line_error(res, strict=False)
     res = runner.invoke(app, ["bench", str(tmp_path / "nothing-here"), "--report", str(tmp_path / "r")])
     assert "does not exist" in one_line_error(res, strict=False)
     res = runner.invoke(app, ["bench", "--report", str(tmp_path / "r")])

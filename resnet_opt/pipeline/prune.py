@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import copy
 import os
-import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -18,7 +17,9 @@ from typing import Any, Callable, Sequence
 import torch
 from torch import nn
 
-from resnet_opt.core.artifact import atomic_dir, write_manifest
+from resnet_opt.bench.timing import interleaved_latency_ms
+from resnet_opt.core.artifact import atomic_dir
+from resnet_opt.core.manifest import write_manifest
 from resnet_opt.core.env import cpu_info, library_versions
 from resnet_opt.core.errors import ConfigError, DataError, PruningError
 from resnet_opt.data import build_loader, class_names_for, num_classes_for, parse_data_spec
@@ -41,25 +42,21 @@ def weights_bytes(model: ResNet) -> int:
         return p.stat().st_size
 
 
-@torch.inference_mode()
 def measure_latency_ms(models: Sequence[nn.Module], input_size: int, *, runs: int = 20, warmup: int = 3,
                        batch: int = 1) -> list[float]:
-    """Median batch-``batch`` CPU latency (ms) of each model in torch eager, measured interleaved in one process
-    (run i of every model back to back), after ``warmup`` runs each."""
+    """Median batch-``batch`` CPU latency (ms) of each model in torch eager, measured interleaved in one process."""
     if runs < 1:
         raise ConfigError(f"latency runs must be at least 1, got {runs}")
     ms = [m.eval().to("cpu") for m in models]
     x = torch.randn(batch, 3, input_size, input_size)
-    for m in ms:
-        for _ in range(warmup):
-            m(x)
-    times: list[list[float]] = [[] for _ in ms]
-    for _ in range(runs):
-        for i, m in enumerate(ms):
-            t0 = time.perf_counter()
-            m(x)
-            times[i].append((time.perf_counter() - t0) * 1e3)
-    return [statistics.median(t) for t in times]
+
+    def call(m: nn.Module):
+        def run() -> None:
+            with torch.inference_mode():
+                m(x)
+        return run
+
+    return interleaved_latency_ms([call(m) for m in ms], runs=runs, warmup=warmup)
 
 
 def _accuracy(model: nn.Module, spec, limit: int | None) -> dict[str, Any]:
@@ -95,13 +92,17 @@ def prune_model(
     latency_runs: int = 20,
     progress: bool = False,
     log: Callable[[str], None] | None = None,
+    on_epoch: Callable[[Any], Any] | None = None,
 ) -> dict[str, Any]:
     """Prune a model (``depth`` / ``weights`` / ``model_dir``), optionally fine-tune it on ``data`` for
     ``finetune_epochs`` (``distill``: knowledge distillation from the unpruned model), and save it to ``out``.
 
     Returns a summary with ``before`` / ``after`` figures (parameters, MACs, weights size, batch-1 CPU latency,
     top-1/top-5 on ``data`` when labelled), the :class:`~resnet_opt.optimize.PruneResult` and the fine-tune run.
-    The fine-tuned model kept is the last epoch's (no checkpoint picked on the evaluation split)."""
+    The fine-tuned model kept is the LAST epoch's, unlike ``train``, which keeps the best epoch by val top-1: the
+    pruned model's accuracy is then not picked on the split it is reported on. ``finetune["best_val_top1"]`` /
+    ``["best_epoch"]`` say what the best epoch reached. Progress: ``progress`` (bars), ``log`` (lines) and
+    ``on_epoch`` (each fine-tune :class:`~resnet_opt.engine.train.EpochRecord`), as in ``train``."""
     t_start = time.perf_counter()
     say = log or (lambda _m: None)
     # ---- arguments first: fail before any slow work
@@ -145,7 +146,7 @@ def prune_model(
         class_names = class_names or class_names_for(spec)
 
     # ---- before
-    say(f"source {src.kind} {base.arch.name} at {size}×{size}: {format_macs(macs_before)} MACs")
+    say(f"pruning {base.arch.name} from {src.label} at {size}×{size}: {format_macs(macs_before)} MACs")
     before: dict[str, Any] = {"parameters": count_params(base), "macs": macs_before, "size_bytes": weights_bytes(base)}
     if labelled:
         before.update({k: v for k, v in _accuracy(base, spec, eval_limit).items()})
@@ -172,7 +173,7 @@ def prune_model(
         teacher = copy.deepcopy(base).eval() if distill else None
         with tempfile.TemporaryDirectory(prefix="resnet-opt-finetune-") as run_dir:
             res = train_model(model=pruned, data=str(spec), preset=preset, out=Path(run_dir) / "run", config=cfg,
-                              limit=train_limit, teacher=teacher, progress=progress, log=log)
+                              limit=train_limit, teacher=teacher, progress=progress, log=log, on_epoch=on_epoch)
         pruned = pruned.to("cpu").eval()  # the last epoch's weights
         finetune = {"epochs": finetune_epochs, "distill": bool(distill), "data": str(spec), "train_limit": train_limit,
                     "lr": cfg.resolved_lr(), "batch_size": batch_size, "seed": seed,
@@ -225,7 +226,6 @@ def prune_model(
             "versions": library_versions(), "cpu": cpu_info(),
         }
         write_manifest(tmp, summary)
-    say(f"saved {out} ({time.perf_counter() - t_start:.1f}s)")
     return {"out": str(out), "input_size": size, "threads": threads, "data": str(spec) if spec else None,
             "before": before, "after": after, "pruning": pruning, "finetune": finetune, "source": src.describe(),
             "seconds": time.perf_counter() - t_start}

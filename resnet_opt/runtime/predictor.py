@@ -18,7 +18,7 @@ import torch
 
 from resnet_opt.core.errors import ArtifactError, BackendUnavailableError, ConfigError, DataError
 from resnet_opt.data import Preprocessing, load_image
-from resnet_opt.runtime.onnx_session import ORT_NAMES, OnnxSession, ProviderFallbackWarning, check_provider_name
+from resnet_opt.engine.onnx_session import ORT_NAMES, OnnxSession, ProviderFallbackWarning, check_provider_name
 
 PREDICT_BATCH = 32
 
@@ -169,7 +169,7 @@ class OnnxPredictor(Predictor):
                  threads: int | None = None) -> None:
         arch = manifest.get("architecture") or {}
         super().__init__(path, manifest, manifest.get("preprocessing"), manifest.get("class_names"),
-                         arch.get("num_classes"), _input_size(manifest), provider)
+                         arch.get("num_classes"), input_size_of(manifest), provider)
         self.session = OnnxSession(model_file, provider=provider, threads=threads, name=str(model_file))
         self.provider = self.session.provider
         self.node_providers = self.session.node_providers
@@ -249,6 +249,5 @@ def input_size_of(manifest: dict[str, Any]) -> int | None:
     return None
 
 
-_input_size = input_size_of  # the name other modules of this package used first
 
 __all__ = ["Prediction", "Predictor", "OnnxPredictor", "TorchPredictor", "ORT_NAMES", "input_size_of"]

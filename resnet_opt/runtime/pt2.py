@@ -10,6 +10,7 @@ the machine that compiled it: its kernels are built with ``-march=native``), a C
 
 from __future__ import annotations
 
+import importlib
 import time
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,7 @@ from typing import Any
 import torch
 
 from resnet_opt.core.errors import ArtifactError, BackendUnavailableError
-from resnet_opt.runtime.onnx_session import check_provider_name
+from resnet_opt.engine.onnx_session import check_provider_name
 from resnet_opt.runtime.predictor import Predictor
 
 __all__ = ["Pt2Predictor", "load_pt2", "missing_cpu_flags"]
@@ -73,7 +74,7 @@ class Pt2Predictor(Predictor):
 
         t0 = time.perf_counter()
         with quiet_inductor():
-            import torch._inductor.package  # noqa: F401 - once per process; kept out of load_ms
+            importlib.import_module("torch._inductor.package")  # once per process; kept out of load_ms
         self.import_ms = (time.perf_counter() - t0) * 1e3
         t0 = time.perf_counter()
         try:
@@ -97,6 +98,9 @@ class Pt2Predictor(Predictor):
                 "package_device": self.package_device}
 
 
-def load_pt2(folder: Path, model_file: Path, manifest: dict[str, Any], provider: str = "cpu") -> Predictor:
-    """The runtime loader of kind ``pt2`` (the one place to register it): a :class:`Pt2Predictor`."""
-    return Pt2Predictor(Path(folder), Path(model_file), manifest, provider)
+def load_pt2(art: Any, *, provider: str = "cpu", threads: int | None = None) -> Predictor:
+    """The runtime loader of kind ``pt2`` (registered in :mod:`resnet_opt.core.manifest`): an opened artifact
+    (:class:`resnet_opt.core.manifest.Artifact`, files already checked against their sha256) -> a
+    :class:`Pt2Predictor`. ``threads``: the package's kernels follow torch's thread count (set it with
+    ``torch.set_num_threads``; the CLI's ``--threads`` does)."""
+    return Pt2Predictor(Path(art.path), Path(art.model_file), art.manifest.to_dict(), provider)
