@@ -261,7 +261,7 @@ def test_export_pt2_bad_options(tmp_path, args, msg):
     assert not (tmp_path / "o").exists()
 
 
-def test_quantize_torch_target_rejects_onnx_only_options(trained_digits_dir, tmp_path):
+def test_quantize_torch_target_rejects_onnx_only_options():
     from resnet_opt.core.errors import ConfigError
     from resnet_opt.pipeline.quantize import QuantizeConfig
 
@@ -270,3 +270,13 @@ def test_quantize_torch_target_rejects_onnx_only_options(trained_digits_dir, tmp
     with pytest.raises(ConfigError, match="per-channel"):
         QuantizeConfig(target="torch", per_channel=False).validate()
     QuantizeConfig(target="torchscript-fx").validate()
+
+
+def test_pipeline_config_pt2_switches(tmp_path):
+    from resnet_opt.core.errors import ConfigError
+    from resnet_opt.pipeline.pipeline import PipelineConfig
+
+    cfg = PipelineConfig(out=tmp_path)
+    assert cfg.pt2 and cfg.torch_int8 and cfg.torch_int8_target == "torch"  # the .pt2 stages are on by default
+    with pytest.raises(ConfigError, match="torchscript-fx"):
+        PipelineConfig(out=tmp_path, torch_int8_target="tflite").validate()
