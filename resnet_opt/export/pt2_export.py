@@ -21,6 +21,7 @@ import contextlib
 import logging
 import os
 import time
+import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -96,7 +97,8 @@ def vec_isa() -> str:
 def quiet_inductor() -> Iterator[None]:
     """Silence torch's informational log lines during a compile or load (e.g. cpp_extension's "No CUDA runtime is
     found" on a CPU-only machine), so the CLI prints only its own output."""
-    names = ("torch.utils.cpp_extension", "torch._inductor", "torch._export", "torch.export", "torch._dynamo")
+    names = ("torch.utils.cpp_extension", "torch.utils._pytree", "torch._inductor", "torch._export", "torch.export",
+             "torch._dynamo", "torchao")
     loggers = [logging.getLogger(n) for n in names]
     levels = [lg.level for lg in loggers]
     for lg in loggers:
@@ -137,7 +139,9 @@ def compile_package(program: Any, path: str | os.PathLike, settings: Pt2Settings
     cfg = settings.inductor_configs()
     t0 = time.perf_counter()
     try:
-        with quiet_inductor(), torch.no_grad():  # freezing (oneDNN weight prepacking) needs grad disabled
+        with quiet_inductor(), torch.no_grad(), warnings.catch_warnings():  # freezing needs grad disabled
+            # torch-internal UserWarnings of the lowering (e.g. mkldnn_lowerings' tensor copy) are not the user's
+            warnings.filterwarnings("ignore", category=UserWarning, module=r"torch\._inductor")
             out = torch._inductor.aoti_compile_and_package(program, package_path=str(path),
                                                            inductor_configs=dict(cfg))  # (it adds its own keys)
     except Exception as e:  # noqa: BLE001 - compiler errors, missing C++ toolchain, lowering failures
