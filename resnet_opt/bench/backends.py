@@ -314,14 +314,12 @@ class Pt2Runner(Runner):
     """An AOTInductor package, loaded as ``runtime.load`` does (:func:`resnet_opt.runtime.pt2.load_pt2`)."""
 
     def __init__(self, backend: BackendSpec, variant: Variant):
-        from pathlib import Path
-
-        from resnet_opt.core.artifact import read_manifest
+        from resnet_opt.core.manifest import open_artifact
         from resnet_opt.runtime.pt2 import load_pt2
 
         super().__init__(backend, variant)
-        assert variant.path is not None and variant.file is not None
-        self.predictor = load_pt2(Path(variant.path), Path(variant.file), read_manifest(variant.path), backend.device)
+        assert variant.path is not None
+        self.predictor = load_pt2(open_artifact(variant.path), provider=backend.device)
         self.provider_used = f"AOTInductor ({self.predictor.provider})"
         self.load_ms = getattr(self.predictor, "load_ms", None)
         if self.load_ms is not None:
