@@ -199,24 +199,36 @@ def _copy(src: Path, dst: Path) -> Path:
     return dst
 
 
+def _edit_manifest(folder: Path, fn) -> None:
+    """Edit manifest.json as raw JSON (what a user or a broken tool could do)."""
+    f = folder / "manifest.json"
+    m = json.loads(f.read_text())
+    fn(m)
+    f.write_text(json.dumps(m))
+
+
+def _set_file_hash(m: dict, name: str, sha: str, size: int) -> None:
+    m["file_sha256"], m["file_size"] = sha, size
+    for e in m.get("files") or []:
+        if e.get("path") == name:
+            e["sha256"], e["size"] = sha, size
+
+
 def test_corrupted_package_gives_one_error_line(pt2_artifacts, tmp_path):
     a = _copy(pt2_artifacts.fp32, tmp_path / "trunc")
     f = a / "model.pt2"
     f.write_bytes(f.read_bytes()[: f.stat().st_size // 3])
-    one_line_error(runner.invoke(app, ["eval", "--model", str(a)]), "sha256")
+    one_line_error(runner.invoke(app, ["eval", "--model", str(a)]), "modified or truncated")
     # a corrupt file whose manifest matches it (no sha256 guard): the loader's own failure, still one line
-    from resnet_opt.core.artifact import read_manifest, sha256_file, write_manifest
+    from resnet_opt.core.artifact import sha256_file
 
-    m = read_manifest(a)
-    m["file_sha256"] = sha256_file(f)
-    write_manifest(a, m)
+    _edit_manifest(a, lambda m: _set_file_hash(m, "model.pt2", sha256_file(f), f.stat().st_size))
     line = one_line_error(runner.invoke(app, ["eval", "--model", str(a)]), "not a loadable .pt2 package")
     assert "model.pt2" in line
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the no-GPU refusal")
 def test_cuda_is_refused_cleanly_without_a_gpu(pt2_artifacts, tmp_path):
-    from resnet_opt.core.artifact import read_manifest, write_manifest
     from resnet_opt.core.errors import BackendUnavailableError
     from resnet_opt.runtime import load
 
@@ -226,9 +238,7 @@ def test_cuda_is_refused_cleanly_without_a_gpu(pt2_artifacts, tmp_path):
     with pytest.raises(BackendUnavailableError, match="compiled for cpu"):
         load(pt2_artifacts.fp32, provider="cuda")
     a = _copy(pt2_artifacts.fp32, tmp_path / "cuda-pkg")
-    m = read_manifest(a)
-    m["compile"]["device"] = "cuda"
-    write_manifest(a, m)
+    _edit_manifest(a, lambda m: m["compile"].update(device="cuda"))
     with pytest.raises(BackendUnavailableError, match="compiled for cuda"):
         load(a)
     with pytest.raises(BackendUnavailableError, match="no GPU"):
@@ -236,7 +246,6 @@ def test_cuda_is_refused_cleanly_without_a_gpu(pt2_artifacts, tmp_path):
 
 
 def test_package_from_a_cpu_with_more_instruction_sets_is_refused(pt2_artifacts, tmp_path):
-    from resnet_opt.core.artifact import read_manifest, write_manifest
     from resnet_opt.core.env import cpu_info
     from resnet_opt.core.errors import BackendUnavailableError
     from resnet_opt.runtime import load
@@ -245,9 +254,7 @@ def test_package_from_a_cpu_with_more_instruction_sets_is_refused(pt2_artifacts,
     if not lacking:
         pytest.skip("this CPU has every instruction set we track")
     a = _copy(pt2_artifacts.fp32, tmp_path / "avx512")
-    m = read_manifest(a)
-    m["cpu"]["flags"][lacking[0]] = True
-    write_manifest(a, m)
+    _edit_manifest(a, lambda m: m["cpu"]["flags"].update({lacking[0]: True}))
     with pytest.raises(BackendUnavailableError, match=lacking[0]):
         load(a)
 
