@@ -273,14 +273,19 @@ def main() -> None:
     args.cache.mkdir(parents=True, exist_ok=True)
     res = {"command": "python benchmarks/pt2_cpu.py " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
            "cpu": cpu_info(), "versions": library_versions(), "threads": args.threads}
+    OUT.parent.mkdir(parents=True, exist_ok=True)
+
+    def write() -> str:
+        atomic_write_text(OUT.with_suffix(".json"), to_json(res) + "\n")
+        md = render(res)
+        atomic_write_text(OUT.with_suffix(".md"), md + "\n")
+        return md
+
     res["part1"] = part1(args, args.cache)
+    print(write(), flush=True)  # part 1 is kept even if part 2 is interrupted
     if not args.skip_digits:
         res["part2"] = part2(args)
-    OUT.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(OUT.with_suffix(".json"), to_json(res) + "\n")
-    md = render(res)
-    atomic_write_text(OUT.with_suffix(".md"), md + "\n")
-    print(md)
+        print(write())
 
 
 if __name__ == "__main__":
