@@ -52,8 +52,9 @@ def latency_headline(res: dict) -> str:
         same = f"INT8 {_ms(int8)} vs FP32 {_ms(lat['fp32_onnx'])} on onnxruntime = {lat['fp32_onnx'] / int8:.2f}× faster"
         cross = f"vs FP32 torch eager {_ms(eager)}: {eager / int8:.2f}× (runtime change + INT8)"
         return head + same + "; " + cross
-    # torch target: the INT8 TorchScript against FP32 torch eager (same framework)
-    return head + f"INT8 TorchScript {_ms(int8)} vs FP32 torch eager {_ms(eager)} = {eager / int8:.2f}× faster"
+    # torch targets: the INT8 .pt2 package (torch) or TorchScript (torchscript-fx) against FP32 torch eager
+    what = "INT8 .pt2" if res.get("kind") == "pt2" else "INT8 TorchScript"
+    return head + f"{what} {_ms(int8)} vs FP32 torch eager {_ms(eager)} = {eager / int8:.2f}× faster"
 
 
 def _tri(value: str, name: str) -> Optional[bool]:
