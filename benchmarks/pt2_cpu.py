@@ -160,7 +160,7 @@ def part1(args, cache: Path) -> dict:
             res["agreement"][k] = {"max_abs_diff": float((out - ref).abs().max()),
                                    "top1_agreement": 100.0 * float((out.argmax(1) == ref.argmax(1)).float().mean())}
 
-    print("timing (holding", LOCK, ") ...", flush=True)
+    print("timing (waiting for, then holding", LOCK, ") ...", flush=True)
     with cpu_lock(), torch.no_grad():
         res["load_average_1min_at_timing_start"] = os.getloadavg()[0]
         for bs in args.batch_sizes:
