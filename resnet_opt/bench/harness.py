@@ -47,8 +47,9 @@ class BenchConfig:
         for b in self.batch_sizes:
             if not isinstance(b, int) or b < 1:
                 raise ConfigError(f"batch sizes must be positive integers, got {b}")
-        if self.threads is not None and self.threads < 1:
-            raise ConfigError(f"threads must be at least 1, got {self.threads}")
+        from resnet_opt.core.checks import check_threads
+
+        check_threads(self.threads)
         if self.eval_limit is not None and self.eval_limit < 1:
             raise ConfigError(f"evaluation limit must be at least 1 image, got {self.eval_limit}")
         if self.eval_batch_size < 1:

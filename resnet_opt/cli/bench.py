@@ -96,11 +96,14 @@ def bench_cmd(
 ) -> None:
     """Latency (p50/p90/p99, throughput, first inference) and accuracy or agreement of every variant on every backend."""
     from resnet_opt.bench import BenchConfig, TimingConfig
+    from resnet_opt.core.artifact import check_writable
     from resnet_opt.pipeline.bench import bench_paths
 
     cfg = BenchConfig(backends=[b.strip() for b in backends.split(",")], batch_sizes=parse_batch_sizes(batch_sizes),
                       threads=threads, data=data, eval_limit=limit, reference=reference,
                       timing=TimingConfig(warmup=warmup, iterations=iterations, time_budget_s=time_budget, rounds=rounds))
+    cfg.validate()
+    check_writable(report, what="report folder")
     log = None if as_json else (lambda m: console.print(f"[dim]{m}[/dim]"))
     result, paths = bench_paths(artifacts or [], cfg, report, depth=depth, weights=weights, model_dir=model,
                                 input_size=input_size, num_classes=num_classes,

@@ -10,8 +10,8 @@ from rich.table import Table
 
 from resnet_opt.cli.app import app
 from resnet_opt.cli.common import (
-    DepthOpt, JsonOpt, ModelDirOpt, NumClassesOpt, ThreadsOpt, WeightsOpt, console, handle_errors, path_or_none,
-    err_console, set_threads, show_progress,
+    DepthOpt, JsonOpt, ModelDirOpt, NumClassesOpt, OverwriteOpt, ThreadsOpt, WeightsOpt, console, handle_errors,
+    path_or_none, err_console, set_threads, show_progress,
 )
 from resnet_opt.core.artifact import to_json
 
@@ -48,9 +48,14 @@ def _print_export(res: dict[str, Any], as_json: bool) -> None:
 
 
 def _run_export(fmt: str, **kw: Any) -> dict[str, Any]:
-    from resnet_opt.pipeline.export import export_artifact
+    from resnet_opt.core.checks import check_threads
+    from resnet_opt.pipeline.export import ExportConfig, export_artifact
 
     as_json = kw.pop("as_json")
+    threads = kw.pop("threads")
+    check_threads(threads)
+    ExportConfig(fmt=fmt, **{k: v for k, v in kw.items() if k in ExportConfig.__dataclass_fields__}).validate()
+    set_threads(threads)
     log = (lambda m: err_console.print(f"[dim]{m}[/dim]")) if show_progress() and not as_json else None
     return export_artifact(fmt, log=log, **kw)
 
@@ -75,14 +80,15 @@ def export_onnx_cmd(
     min_agreement: Optional[float] = AgreeOpt,
     provider: str = typer.Option("cpu", "--provider", help="onnxruntime provider used for validation: cpu, cuda, tensorrt."),
     threads: Optional[int] = ThreadsOpt,
+    overwrite: bool = OverwriteOpt,
     as_json: bool = JsonOpt,
 ) -> None:
     """Export to ONNX (input 'input', output 'logits'), validate with onnxruntime against PyTorch, write the folder."""
-    set_threads(threads)
     res = _run_export("onnx", out=out, depth=depth, weights=path_or_none(weights), model_dir=path_or_none(model),
                       num_classes=num_classes, input_size=input_size, opset=opset, dynamic_batch=not static_batch,
                       fp16=fp16, data=data, preset=preset, count=count, atol=atol, rtol=rtol,
-                      min_top1_agreement=min_agreement, provider=provider, as_json=as_json)
+                      min_top1_agreement=min_agreement, provider=provider, overwrite=overwrite, threads=threads,
+                      as_json=as_json)
     _print_export(res, as_json)
 
 
@@ -105,19 +111,19 @@ def export_torchscript_cmd(
     rtol: Optional[float] = RtolOpt,
     min_agreement: Optional[float] = AgreeOpt,
     threads: Optional[int] = ThreadsOpt,
+    overwrite: bool = OverwriteOpt,
     as_json: bool = JsonOpt,
 ) -> None:
     """Export to TorchScript (trace + freeze), validate the saved file with torch.jit.load, write the folder."""
     from resnet_opt.core.errors import ConfigError
 
-    set_threads(threads)
     opt_map = {"auto": "auto", "on": True, "off": False, "true": True, "false": False}
     if optimize.lower() not in opt_map:
         raise ConfigError(f"--optimize must be auto, on or off, got {optimize!r}")
     res = _run_export("torchscript", out=out, depth=depth, weights=path_or_none(weights), model_dir=path_or_none(model),
                       num_classes=num_classes, input_size=input_size, fp16=fp16, data=data, preset=preset, count=count,
                       atol=atol, rtol=rtol, min_top1_agreement=min_agreement, frozen=not no_freeze,
-                      optimize=opt_map[optimize.lower()], as_json=as_json)
+                      optimize=opt_map[optimize.lower()], overwrite=overwrite, threads=threads, as_json=as_json)
     _print_export(res, as_json)
 
 
@@ -132,12 +138,11 @@ def predict_cmd(
     as_json: bool = JsonOpt,
 ) -> None:
     """Classify image files with an artifact, applying the preprocessing recorded in its manifest."""
-    from resnet_opt.core.errors import ConfigError
+    from resnet_opt.pipeline.predict import PredictConfig
     from resnet_opt.runtime import load
 
+    PredictConfig(artifact=artifact, images=list(images), top_k=top_k, provider=provider, threads=threads).validate()
     set_threads(threads)
-    if top_k < 1:
-        raise ConfigError(f"--top-k must be at least 1, got {top_k}")
     pred = load(artifact, provider=provider, threads=threads)
     results = pred.predict([str(p) for p in images], top_k=top_k)
     if as_json:

@@ -20,6 +20,7 @@ __all__ = [
     "ExportError",
     "BackendUnavailableError",
     "OutputPathError",
+    "NothingMeasuredError",
 ]
 
 
@@ -87,6 +88,12 @@ class BackendUnavailableError(ResNetOptError):
 
 class OutputPathError(ResNetOptError):
     """An output folder that cannot be written."""
+
+
+class NothingMeasuredError(ResNetOptError):
+    """A benchmark in which no variant was measured on any backend (all failed or were skipped)."""
+
+    exit_code = 1
 
 
 class ResNetOptWarning(UserWarning):

@@ -63,8 +63,10 @@ class Tolerance:
         return asdict(self)
 
     def validate(self) -> "Tolerance":
-        if self.atol < 0 or self.rtol < 0:
-            raise ConfigError(f"tolerances must be non-negative (atol={self.atol}, rtol={self.rtol})")
+        from resnet_opt.core.checks import check_float
+
+        check_float("--atol", self.atol, 0.0, 1e6)  # NaN would make every comparison pass
+        check_float("--rtol", self.rtol, 0.0, 1e6)
         if not 0 <= self.min_top1_agreement <= 100:
             raise ConfigError(f"top-1 agreement must be a percentage in 0..100, got {self.min_top1_agreement}")
         return self

@@ -3,24 +3,65 @@
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from resnet_opt.core.errors import ArtifactError, DataError
-from resnet_opt.data import build_loader, num_classes_for, parse_data_spec, require_labelled
+from resnet_opt.data import build_loader, fit_data_to_model, num_classes_for, parse_data_spec, require_labelled
 from resnet_opt.engine import evaluate
-from resnet_opt.resnet import is_model_dir, load_model
+from resnet_opt.resnet import is_model_dir, load_model, read_config
+
+__all__ = ["EvalConfig", "evaluate_path"]
+
+SPLITS = ("val", "train", "calib")
+
+
+@dataclass
+class EvalConfig:
+    """The eval stage's settings, each checked once in :meth:`validate` before the model is loaded."""
+
+    model: str | os.PathLike
+    data: str = "digits"
+    preset: str | None = None
+    split: str = "val"
+    batch_size: int = 64
+    limit: int | None = None
+    provider: str = "cpu"
+    threads: int | None = None
+
+    def validate(self) -> None:
+        from resnet_opt.core.checks import MAX_COUNT, check_batch_size, check_choice, check_int, check_threads
+        from resnet_opt.runtime import check_provider_name
+
+        self.split = check_choice("split", self.split, SPLITS)
+        check_batch_size(self.batch_size)
+        check_int("--limit", self.limit, 1, MAX_COUNT, optional=True)
+        check_threads(self.threads)
+        self.provider = check_provider_name(self.provider)
+        require_labelled(parse_data_spec(self.data, preset=self.preset), "evaluation")
+        p = Path(self.model)
+        if not p.exists():
+            raise ArtifactError(f"model or artifact {p} does not exist")
+        if not p.is_dir():
+            raise ArtifactError(f"{p} is a file; pass the model or artifact folder that holds it")
+        if (p / "config.json").is_file() and not (p / "manifest.json").is_file():
+            from resnet_opt.resnet import check_source_args
+
+            check_source_args(model_dir=p)  # a model folder: its config and weights file, named precisely
 
 
 def evaluate_path(path: str | os.PathLike, data: str = "digits", *, preset: str | None = None, split: str = "val",
                   batch_size: int = 64, limit: int | None = None, provider: str = "cpu",
                   progress: bool = False) -> dict[str, Any]:
+    cfg = EvalConfig(model=path, data=data, preset=preset, split=split, batch_size=batch_size, limit=limit,
+                     provider=provider)
+    cfg.validate()
     spec = parse_data_spec(data, preset=preset)
-    require_labelled(spec, "evaluation")
     p = Path(path)
-    if not p.exists():
-        raise ArtifactError(f"model or artifact {p} does not exist")
     if is_model_dir(p):
+        size = int(read_config(p).get("input_size") or 224)
+        spec = fit_data_to_model(spec, size, f"the model {p}")
         model = load_model(p)
         fn: Any = model
         n_out = model.arch.num_classes
@@ -28,13 +69,15 @@ def evaluate_path(path: str | os.PathLike, data: str = "digits", *, preset: str 
     else:
         from resnet_opt.runtime import load as load_artifact  # exported artifacts (ONNX / TorchScript)
 
-        pred = load_artifact(p, provider=provider)
+        pred = load_artifact(p, provider=cfg.provider)
+        if pred.input_size:
+            spec = fit_data_to_model(spec, int(pred.input_size), f"the artifact {p}")
         fn = pred.logits
         n_out = pred.num_classes
         kind = pred.kind
     n_data = num_classes_for(spec)
     if n_out is not None and n_data is not None and n_out != n_data:
         raise DataError(f"{p} predicts {n_out} classes but {spec} has {n_data}")
-    loader = build_loader(spec, split, batch_size=batch_size, limit=limit)
+    loader = build_loader(spec, cfg.split, batch_size=batch_size, limit=limit)
     r = evaluate(fn, loader, progress=progress)
-    return {"model": str(p), "kind": kind, "data": str(spec), "split": split, **r.to_dict()}
+    return {"model": str(p), "kind": kind, "data": str(spec), "split": cfg.split, **r.to_dict()}

@@ -85,8 +85,23 @@ class PipelineConfig:
             raise ConfigError(f"--calib-size must be at least 1, got {self.calib_size}")
         if self.limit is not None and self.limit < 1:
             raise ConfigError(f"--limit must be at least 1, got {self.limit}")
-        if self.threads is not None and self.threads < 1:
-            raise ConfigError(f"--threads must be at least 1, got {self.threads}")
+        from resnet_opt.core.artifact import check_output_dir
+        from resnet_opt.core.checks import MAX_COUNT, MAX_EPOCHS, check_device, check_int, check_threads
+
+        check_threads(self.threads)
+        check_int("--epochs", self.epochs, 0, MAX_EPOCHS)
+        check_int("--finetune-epochs", self.finetune_epochs, 0, MAX_EPOCHS)
+        check_int("--limit", self.limit, 1, MAX_COUNT, optional=True)
+        check_int("--calib-size", self.calib_size, 1, MAX_COUNT)
+        check_int("--eval-limit", self.eval_limit, 1, MAX_COUNT, optional=True)
+        check_int("--seed", self.seed, 0, 2**32 - 1)
+        self.device = check_device(self.device)
+        if self.model_dir is not None or self.weights is not None:
+            from resnet_opt.resnet import check_source_args
+
+            check_source_args(depth=self.depth if self.weights is not None else None, weights=self.weights,
+                              model_dir=self.model_dir)
+        check_output_dir(self.out, overwrite=False)  # a pipeline folder is never replaced: name a new one
         self.bench_config().validate()
         parse_backends(self.backends)
         if self.method is not None:
@@ -170,14 +185,32 @@ class _Stages:
 def run_pipeline(cfg: PipelineConfig, *, progress: bool = False,
                  log: Callable[[str], None] | None = None) -> PipelineResult:
     """Run every stage into ``cfg.out`` and write one report comparing every variant (see the module doc)."""
-    import torch
-
-    from resnet_opt.data import parse_data_spec
     from resnet_opt.pipeline.quantize import check_output_path
 
     cfg.validate()
     out = check_output_path(cfg.out)
+    created = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
+    try:
+        return _run_stages(cfg, out, progress=progress, log=log)
+    except BaseException:
+        from resnet_opt.core.artifact import is_resnet_opt_folder
+
+        # an early failure or interruption (before any stage completed) leaves nothing behind; a later one keeps
+        # the finished stages' folders (hours of training are not thrown away)
+        if created and not any(is_resnet_opt_folder(d) for d in out.iterdir() if d.is_dir()):
+            import shutil
+
+            shutil.rmtree(out, ignore_errors=True)
+        raise
+
+
+def _run_stages(cfg: PipelineConfig, out: Path, *, progress: bool,
+                log: Callable[[str], None] | None) -> PipelineResult:
+    import torch
+
+    from resnet_opt.data import parse_data_spec
+
     t_start = time.perf_counter()
     say = log or (lambda _m: None)
     if cfg.threads is not None:
