@@ -297,8 +297,65 @@ def read_manifest(folder: str | os.PathLike) -> dict[str, Any]:
         raise ArtifactError(f"artifact folder {folder} has no {MANIFEST_NAME}")
     try:
         data = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as e:
         raise ArtifactError(f"{path} is not valid JSON: {e}") from e
+    except OSError as e:
+        raise ArtifactError(f"cannot read {path}: {e.strerror or e}") from e
     if not isinstance(data, dict) or data.get("format") != MANIFEST_FORMAT:
         raise ArtifactError(f"{path} is not a resnet-opt manifest")
+    check_manifest_fields(data, path)
     return data
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def check_manifest_fields(data: dict[str, Any], where: str | os.PathLike = MANIFEST_NAME) -> None:
+    """The type of every manifest field a consumer reads (an ArtifactError naming the field), so runtime, eval and
+    bench never meet a list where an object belongs. The artifact's file must stay inside its folder."""
+
+    def bad(field: str, why: str) -> ArtifactError:
+        return ArtifactError(f"{where}: field '{field}' {why}, got {data.get(field)!r}"[:300])
+
+    for key in ("kind", "precision", "stage", "file_sha256", "created"):
+        if data.get(key) is not None and not isinstance(data[key], str):
+            raise bad(key, "must be a string")
+    f = data.get("file")
+    if f is not None:
+        if not isinstance(f, str) or not f or "\x00" in f:
+            raise bad("file", "must be a file name")
+        if Path(f).is_absolute() or ".." in Path(f).parts:
+            raise bad("file", "must name a file inside the artifact folder (no absolute path, no '..')")
+    if data.get("format_version") is not None and not _is_int(data["format_version"]):
+        raise bad("format_version", "must be an integer")
+    if _is_int(data.get("format_version")) and data["format_version"] > MANIFEST_VERSION:
+        raise bad("format_version", f"is newer than this resnet-opt reads ({MANIFEST_VERSION})")
+    for key in ("architecture", "source", "validation", "export", "preprocessing", "quantization", "measurements",
+                "versions", "cpu"):
+        if data.get(key) is not None and not isinstance(data[key], dict):
+            raise bad(key, "must be an object")
+    for key in ("input", "output"):
+        t = data.get(key)
+        if t is None:
+            continue
+        if not isinstance(t, dict):
+            raise bad(key, "must be an object with name, shape and dtype")
+        shape = t.get("shape")
+        if shape is not None and (not isinstance(shape, list) or len(shape) > 8 or not all(
+                (_is_int(d) and -1 <= d <= 1 << 20) or isinstance(d, str) for d in shape)):
+            raise bad(key, "must have a shape: a list of sizes (or axis names)")
+        for k in ("name", "dtype"):
+            if t.get(k) is not None and not isinstance(t[k], str):
+                raise bad(key, f"must have a string {k}")
+    arch = data.get("architecture") or {}
+    n = arch.get("num_classes")
+    if n is not None and (not _is_int(n) or not 1 <= n <= 1_000_000):
+        raise bad("architecture", "must have num_classes: an integer in 1..1000000")
+    names = data.get("class_names")
+    if names is not None and (not isinstance(names, list) or not all(isinstance(x, str) for x in names)):
+        raise bad("class_names", "must be a list of strings")
+    if names is not None and _is_int(n) and len(names) != n:
+        raise bad("class_names", f"must hold {n} names (architecture.num_classes)")
+    if data.get("file_size") is not None and (not _is_int(data["file_size"]) or data["file_size"] < 0):
+        raise bad("file_size", "must be a non-negative integer")
