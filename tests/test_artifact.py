@@ -29,11 +29,12 @@ def test_atomic_dir_failure_keeps_previous_artifact(tmp_path):
     out = tmp_path / "art"
     with atomic_dir(out) as tmp:
         (tmp / "v1.txt").write_text("one")
+        write_manifest(tmp, {"kind": "test"})  # a resnet-opt artifact: the only kind of folder ever replaced
     with pytest.raises(KeyboardInterrupt):
         with atomic_dir(out) as tmp:
             (tmp / "v2.txt").write_text("two")
             raise KeyboardInterrupt
-    assert sorted(p.name for p in out.iterdir()) == ["v1.txt"]
+    assert sorted(p.name for p in out.iterdir()) == ["manifest.json", "v1.txt"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["art"]
 
 
@@ -67,3 +68,63 @@ def test_atomic_dir_refuses_a_file_as_output(tmp_path):
     with pytest.raises(OutputPathError, match="not a folder"):
         with atomic_dir(f):
             pass
+
+
+def test_atomic_dir_never_replaces_a_folder_it_did_not_write(tmp_path):
+    out = tmp_path / "users"
+    out.mkdir()
+    (out / "notes.txt").write_text("keep me")
+    for overwrite in (True, False):
+        with pytest.raises(OutputPathError):
+            with atomic_dir(out, overwrite=overwrite) as tmp:
+                write_manifest(tmp, {"kind": "test"})
+    assert [p.name for p in out.iterdir()] == ["notes.txt"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["users"]
+
+
+def test_check_output_dir_rules(tmp_path, monkeypatch):
+    from resnet_opt.core.artifact import check_output_dir
+
+    monkeypatch.chdir(tmp_path)
+    for bad in (".", "..", str(tmp_path)):
+        with pytest.raises(OutputPathError):
+            check_output_dir(bad, overwrite=True)
+    art = tmp_path / "art"
+    with atomic_dir(art) as tmp:
+        write_manifest(tmp, {"kind": "test"})
+    with pytest.raises(OutputPathError, match="--overwrite"):
+        check_output_dir(art)
+    assert check_output_dir(art, overwrite=True) == art
+    (tmp_path / "empty").mkdir()
+    assert check_output_dir(tmp_path / "empty") == tmp_path / "empty"  # an empty folder is fine
+    (tmp_path / "link").symlink_to(art)
+    with pytest.raises(OutputPathError, match="symbolic link"):
+        check_output_dir(tmp_path / "link", overwrite=True)
+
+
+def test_stale_temporary_folders_of_dead_runs_are_cleaned(tmp_path):
+    """After a SIGKILL: a dead run's .NAME.tmp-PID-* is removed by the next run; its .NAME.old-PID (the previous
+    artifact moved aside just before the swap) is put back when NAME is missing."""
+    import subprocess
+    import sys
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                          text=True).stdout.strip()  # a pid that no longer runs
+    out = tmp_path / "art"
+    stale = tmp_path / f".art.tmp-{dead}-abc"
+    stale.mkdir()
+    (stale / "half.bin").write_bytes(b"x")
+    old = tmp_path / f".art.old-{dead}"
+    old.mkdir()
+    write_manifest(old, {"kind": "previous"})
+    from resnet_opt.core.artifact import clean_stale
+
+    clean_stale(out)
+    assert read_manifest(out)["kind"] == "previous" and sorted(p.name for p in tmp_path.iterdir()) == ["art"]
+    alive = tmp_path / f".art.tmp-{os.getpid()}-xyz"  # a live run's folder is left alone
+    alive.mkdir()
+    stale.mkdir()
+    with atomic_dir(out) as tmp:
+        write_manifest(tmp, {"kind": "new"})
+    assert read_manifest(out)["kind"] == "new"
+    assert sorted(p.name for p in tmp_path.iterdir()) == [alive.name, "art"]
