@@ -94,6 +94,11 @@ def fx(tmp_path_factory) -> dict[str, str]:
     torch.save({"conv1.weight": torch.zeros(1), "x": _Evil(marker)}, f["EVILPT"])
     f["EVILRUN"] = _model_folder(root / "evil-run")
     torch.save({"epoch": 1, "model": _Evil(marker)}, f["EVILRUN"] / "train_state.pt")
+    f["RUN5"] = _model_folder(root / "run5")
+    torch.save({"epoch": 5, "model": {}, "optimizer": {}, "scheduler": {}, "rng": torch.get_rng_state()},
+               f["RUN5"] / "train_state.pt")
+    f["BADSTATE"] = _model_folder(root / "bad-state")
+    torch.save([1, 2, 3], f["BADSTATE"] / "train_state.pt")
     f["RAWPICKLE"] = root / "raw.pth"
     f["RAWPICKLE"].write_bytes(pickle.dumps(_Evil(marker)))
     f["W"] = root / "w.pt"
@@ -179,6 +184,8 @@ CASES: list[tuple[str, str, str]] = [
     ("train-resume-nothing", "train --out {OUT} --resume", "nothing to resume"),
     ("train-resume-overwrite", "train --out {EVILRUN} --resume --overwrite", "not both"),
     ("train-resume-evil-pickle", "train --out {EVILRUN} --resume --epochs 2", "cannot resume"),
+    ("train-resume-fewer-epochs", "train --out {RUN5} --resume --epochs 2", "5 epochs"),
+    ("train-resume-not-a-state", "train --out {BADSTATE} --resume", "not a resnet-opt training state"),
     ("train-corrupt-image", "train --out {OUT} --data imagefolder:{BADIMGS} --epochs 1 --batch-size 2", "broken.jpg"),
     ("train-no-out", "train", "--out"),
     # ---- eval
@@ -200,7 +207,7 @@ CASES: list[tuple[str, str, str]] = [
     ("eval-config-interp", "eval --model {BADINTERP}", "interpolation"),
     ("eval-config-classes-text", "eval --model {BADCLASSES}", "num_classes"),
     ("eval-manifest-not-json", "eval --model {BADMANIFEST}", "JSON"),
-    ("eval-manifest-escape", "eval --model {ESCAPE}", "outside"),
+    ("eval-manifest-escape", "eval --model {ESCAPE}", "inside the artifact folder"),
     ("eval-class-mismatch", "eval --model {MODEL5}", "classes"),
     # ---- predict
     ("predict-missing-artifact", "predict {ROOT}/nope {IMG}", "does not exist"),
@@ -270,6 +277,7 @@ CASES: list[tuple[str, str, str]] = [
     ("prune-device", "prune --out {OUT} --depth 18 --ratio 0.5 --device tpu", "--device"),
     ("prune-data-size", "prune --out {OUT} --model {MODEL} --ratio 0.5 --data digits:64", "32 px"),
     ("prune-out-file", "prune --out {FILE} --depth 18 --ratio 0.5", "not a folder"),
+    ("prune-taylor-no-data", "prune --out {OUT} --depth 18 --ratio 0.5 --importance taylor", "--data"),
     # ---- quantize
     ("quantize-data-size", "quantize --out {OUT} --model {MODEL} --data digits:64", "32 px"),
     ("quantize-imagefolder-size", "quantize --out {OUT} --model {MODEL} --data imagefolder:{BADIMGS}", "224 px"),
@@ -314,6 +322,8 @@ CASES: list[tuple[str, str, str]] = [
     ("pipeline-model-and-weights", "pipeline --out {OUT} --model {MODEL} --weights {W}", "not both"),
     ("pipeline-distill", "pipeline --out {OUT} --distill", "--distill"),
     ("pipeline-model-missing", "pipeline --out {OUT} --model {ROOT}/nope", "does not exist"),
+    ("pipeline-model-is-onnx", "pipeline --out {OUT} --model {ONNX}", "config.json"),
+    ("pipeline-out-proc", "pipeline --out /proc/resnet-opt-x", "/proc"),
     # ---- usage errors and --debug placement
     ("usage-unknown-command", "nosuchcommand", "nosuchcommand"),
     ("usage-unknown-option", "train --out {OUT} --bogus", "--bogus"),
@@ -408,3 +418,23 @@ def test_overwrite_replaces_own_artifact_only(fx, tmp_path):
     assert rep.exit_code == 0, rep.output
     assert (out / "config.json").stat().st_mtime_ns >= first
     assert [p.name for p in tmp_path.iterdir()] == ["fused"]  # no temporary or .old folders left
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine where the cuda backend is skipped")
+def test_bench_nothing_measured_exits_non_zero(tmp_path):
+    res = runner.invoke(app, ["bench", "--report", str(tmp_path / "r"), "--depth", "18", "--input-size", "32",
+                              "--backends", "cuda", "--iterations", "1", "--warmup", "0"])
+    assert res.exit_code == 1, res.output
+    lines = [ln for ln in res.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: nothing was measured"), res.stderr
+
+
+def test_safetensors_weights_follow_umask(tmp_path):
+    import stat
+
+    old = os.umask(0o022)
+    try:
+        f = _model_folder(tmp_path / "m") / "model.safetensors"
+        assert stat.S_IMODE(f.stat().st_mode) == 0o644
+    finally:
+        os.umask(old)

@@ -51,6 +51,11 @@ def dir_size(path: str | os.PathLike) -> int:
     return sum(f.stat().st_size for f in p.rglob("*") if f.is_file())
 
 
+def chmod_umask(path: str | os.PathLike, mode: int = 0o666) -> None:
+    """Give a file written by a library that uses 0600 (safetensors, mkstemp) the permissions ``open()`` would."""
+    os.chmod(path, _umask_mode(mode))
+
+
 def _umask_mode(mode: int) -> int:
     """``mode`` with the process umask applied (what open()/mkdir() would give a new file or folder)."""
     umask = os.umask(0)

@@ -190,7 +190,12 @@ def run_pipeline(cfg: PipelineConfig, *, progress: bool = False,
     cfg.validate()
     out = check_output_path(cfg.out)
     created = not out.exists()
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        from resnet_opt.core.errors import OutputPathError
+
+        raise OutputPathError(f"cannot create the output folder {out}: {e.strerror or e}") from e
     try:
         return _run_stages(cfg, out, progress=progress, log=log)
     except BaseException:

@@ -133,8 +133,11 @@ class PruneConfig:
             from resnet_opt.core.checks import check_device
 
             check_device(self.device)
-        if self.data is not None:
-            spec = parse_data_spec(self.data, preset=self.preset)
+        spec = parse_data_spec(self.data, preset=self.preset) if self.data is not None else None
+        if str(self.importance).strip().lower() == "taylor" and (spec is None or not spec.labelled):
+            raise ConfigError("--importance taylor ranks channels by loss gradients: it needs labelled --data "
+                              "(digits or imagefolder:PATH)")
+        if spec is not None:
             if self.finetune_epochs > 0 and not spec.labelled:
                 raise DataError(f"data spec {spec} has no labels; fine-tuning needs labelled data (digits or "
                                 "imagefolder:PATH)")

@@ -11,7 +11,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from resnet_opt.core.artifact import atomic_dir, atomic_write_text, to_json
+from resnet_opt.core.artifact import atomic_dir, atomic_write_text, chmod_umask, to_json
 from resnet_opt.core.errors import ConfigError, ModelFormatError, ResNetOptError, WeightsError
 from resnet_opt.resnet.model import DEPTHS, ResNet, conv_widths, parse_depth
 
@@ -168,11 +168,13 @@ def save_model(
         out.mkdir(parents=True, exist_ok=True)
         tmp_w = out / f".{WEIGHTS_NAME}.tmp"
         save_file(sd, str(tmp_w), metadata={"format": "pt"})
+        chmod_umask(tmp_w)
         os.replace(tmp_w, out / WEIGHTS_NAME)
         atomic_write_text(out / CONFIG_NAME, to_json(config) + "\n")
         return out
     with atomic_dir(out) as tmp:
         save_file(sd, str(tmp / WEIGHTS_NAME), metadata={"format": "pt"})
+        chmod_umask(tmp / WEIGHTS_NAME)
         atomic_write_text(tmp / CONFIG_NAME, to_json(config) + "\n")
     return Path(out)
 
