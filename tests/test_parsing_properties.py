@@ -144,7 +144,7 @@ def test_manifest_field_or_typed_error(onnx_dir, tmp_path_factory, key, value, d
     """A valid ONNX manifest with one field replaced by any JSON value (or removed): runtime.load and the bench's
     variant reader give a result or a typed error."""
     from resnet_opt.bench.variants import variant_from_path
-    from resnet_opt.core.artifact import read_manifest
+    from resnet_opt.core.manifest import read_manifest
     from resnet_opt.runtime import load
 
     d = tmp_path_factory.mktemp("man") / "a"
@@ -165,7 +165,7 @@ def test_manifest_field_or_typed_error(onnx_dir, tmp_path_factory, key, value, d
 @SETTINGS
 @given(doc=json_values)
 def test_manifest_any_json(tmp_path_factory, doc):
-    from resnet_opt.core.artifact import read_manifest
+    from resnet_opt.core.manifest import read_manifest
 
     d = tmp_path_factory.mktemp("anyman")
     (d / "manifest.json").write_text(json.dumps(doc))

@@ -1,9 +1,8 @@
-"""Atomic artifact folders and the manifest shared by every stage that writes an artifact."""
+"""Atomic artifact folders and files, hashing, JSON. The manifest lives in :mod:`resnet_opt.core.manifest`."""
 
 from __future__ import annotations
 
 import contextlib
-import datetime as _dt
 import hashlib
 import json
 import os
@@ -14,9 +13,9 @@ from typing import Any, Iterator
 
 from resnet_opt.core.errors import ArtifactError, OutputPathError
 
-MANIFEST_NAME = "manifest.json"
-MANIFEST_FORMAT = "resnet-opt-artifact"
-MANIFEST_VERSION = 1
+# the names resnet_opt.core.manifest defines (it imports this module, so they are repeated here, not imported)
+_MANIFEST_NAME = "manifest.json"
+_MANIFEST_FORMAT = "resnet-opt-artifact"
 
 
 def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
@@ -63,8 +62,8 @@ def _umask_mode(mode: int) -> int:
     return mode & ~umask
 
 
-MODEL_CONFIG_NAME = "config.json"  # a model folder's config (resnet_opt.resnet.io writes it)
-MODEL_FORMAT = "resnet-opt-model"
+_MODEL_CONFIG_NAME = "config.json"  # a model folder's config (resnet_opt.resnet.io writes it)
+_MODEL_FORMAT = "resnet-opt-model"
 TMP_TAG, OLD_TAG = ".tmp-", ".old-"
 
 
@@ -94,8 +93,8 @@ def is_resnet_opt_folder(folder: str | os.PathLike) -> bool:
     f = Path(folder)
     if f.is_symlink() or not f.is_dir():
         return False
-    return (_json_format(f / MANIFEST_NAME) == MANIFEST_FORMAT
-            or _json_format(f / MODEL_CONFIG_NAME) == MODEL_FORMAT)
+    return (_json_format(f / _MANIFEST_NAME) == _MANIFEST_FORMAT
+            or _json_format(f / _MODEL_CONFIG_NAME) == _MODEL_FORMAT)
 
 
 def _is_empty_dir(p: Path) -> bool:
@@ -281,86 +280,17 @@ def to_json(obj: Any) -> str:
     return json.dumps(_jsonable(obj), indent=2, sort_keys=False)
 
 
-def write_manifest(folder: str | os.PathLike, manifest: dict[str, Any]) -> Path:
-    """Write ``manifest.json`` into an artifact folder, adding the format header and creation time."""
-    data = {"format": MANIFEST_FORMAT, "format_version": MANIFEST_VERSION}
-    data.update(manifest)
-    data.setdefault("created", _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"))
-    path = Path(folder) / MANIFEST_NAME
-    atomic_write_text(path, to_json(data) + "\n")
-    return path
-
-
-def read_manifest(folder: str | os.PathLike) -> dict[str, Any]:
-    folder = Path(folder)
-    if not folder.exists():
-        raise ArtifactError(f"artifact {folder} does not exist")
-    if not folder.is_dir():
-        raise ArtifactError(f"artifact {folder} is not a folder")
-    path = folder / MANIFEST_NAME
-    if not path.is_file():
-        raise ArtifactError(f"artifact folder {folder} has no {MANIFEST_NAME}")
-    try:
-        data = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as e:
-        raise ArtifactError(f"{path} is not valid JSON: {e}") from e
-    except OSError as e:
-        raise ArtifactError(f"cannot read {path}: {e.strerror or e}") from e
-    if not isinstance(data, dict) or data.get("format") != MANIFEST_FORMAT:
-        raise ArtifactError(f"{path} is not a resnet-opt manifest")
-    check_manifest_fields(data, path)
-    return data
-
-
-def _is_int(v: Any) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool)
-
-
-def check_manifest_fields(data: dict[str, Any], where: str | os.PathLike = MANIFEST_NAME) -> None:
-    """The type of every manifest field a consumer reads (an ArtifactError naming the field), so runtime, eval and
-    bench never meet a list where an object belongs. The artifact's file must stay inside its folder."""
-
-    def bad(field: str, why: str) -> ArtifactError:
-        return ArtifactError(f"{where}: field '{field}' {why}, got {data.get(field)!r}"[:300])
-
-    for key in ("kind", "precision", "stage", "file_sha256", "created"):
-        if data.get(key) is not None and not isinstance(data[key], str):
-            raise bad(key, "must be a string")
-    f = data.get("file")
-    if f is not None:
-        if not isinstance(f, str) or not f or "\x00" in f:
-            raise bad("file", "must be a file name")
-        if Path(f).is_absolute() or ".." in Path(f).parts:
-            raise bad("file", "must name a file inside the artifact folder (no absolute path, no '..')")
-    if data.get("format_version") is not None and not _is_int(data["format_version"]):
-        raise bad("format_version", "must be an integer")
-    if _is_int(data.get("format_version")) and data["format_version"] > MANIFEST_VERSION:
-        raise bad("format_version", f"is newer than this resnet-opt reads ({MANIFEST_VERSION})")
-    for key in ("architecture", "source", "validation", "export", "preprocessing", "quantization", "measurements",
-                "versions", "cpu"):
-        if data.get(key) is not None and not isinstance(data[key], dict):
-            raise bad(key, "must be an object")
-    for key in ("input", "output"):
-        t = data.get(key)
-        if t is None:
-            continue
-        if not isinstance(t, dict):
-            raise bad(key, "must be an object with name, shape and dtype")
-        shape = t.get("shape")
-        if shape is not None and (not isinstance(shape, list) or len(shape) > 8 or not all(
-                (_is_int(d) and -1 <= d <= 1 << 20) or isinstance(d, str) for d in shape)):
-            raise bad(key, "must have a shape: a list of sizes (or axis names)")
-        for k in ("name", "dtype"):
-            if t.get(k) is not None and not isinstance(t[k], str):
-                raise bad(key, f"must have a string {k}")
-    arch = data.get("architecture") or {}
-    n = arch.get("num_classes")
-    if n is not None and (not _is_int(n) or not 1 <= n <= 1_000_000):
-        raise bad("architecture", "must have num_classes: an integer in 1..1000000")
-    names = data.get("class_names")
-    if names is not None and (not isinstance(names, list) or not all(isinstance(x, str) for x in names)):
-        raise bad("class_names", "must be a list of strings")
-    if names is not None and _is_int(n) and len(names) != n:
-        raise bad("class_names", f"must hold {n} names (architecture.num_classes)")
-    if data.get("file_size") is not None and (not _is_int(data["file_size"]) or data["file_size"] < 0):
-        raise bad("file_size", "must be a non-negative integer")
+def check_output_path(out: str | os.PathLike) -> Path:
+    """Fail early (before minutes of work) when ``out`` cannot be written: a file in the way, or a parent folder
+    that cannot be created or written to."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise OutputPathError(f"output path {out} exists and is not a folder")
+    anc = out.parent if str(out.parent) else Path(".")
+    while not anc.exists():
+        if anc.parent == anc:
+            break
+        anc = anc.parent
+    if anc.exists() and (not anc.is_dir() or not os.access(anc, os.W_OK | os.X_OK)):
+        raise OutputPathError(f"cannot write the output folder {out}: {anc} is not a writable folder")
+    return out

@@ -8,9 +8,10 @@ from pathlib import Path
 from typing import Any
 
 from resnet_opt.core.errors import ArtifactError, DataError
+from resnet_opt.core.manifest import open_artifact
 from resnet_opt.data import build_loader, fit_data_to_model, num_classes_for, parse_data_spec, require_labelled
 from resnet_opt.engine import evaluate
-from resnet_opt.resnet import is_model_dir, load_model, read_config
+from resnet_opt.runtime import load_artifact
 
 __all__ = ["EvalConfig", "evaluate_path"]
 
@@ -58,23 +59,14 @@ def evaluate_path(path: str | os.PathLike, data: str = "digits", *, preset: str 
                      provider=provider)
     cfg.validate()
     spec = parse_data_spec(data, preset=preset)
-    p = Path(path)
-    if is_model_dir(p):
-        size = int(read_config(p).get("input_size") or 224)
-        spec = fit_data_to_model(spec, size, f"the model {p}")
-        model = load_model(p)
-        fn: Any = model
-        n_out = model.arch.num_classes
-        kind = "model"
-    else:
-        from resnet_opt.runtime import load as load_artifact  # exported artifacts (ONNX / TorchScript)
-
-        pred = load_artifact(p, provider=cfg.provider)
-        if pred.input_size:
-            spec = fit_data_to_model(spec, int(pred.input_size), f"the artifact {p}")
-        fn = pred.logits
-        n_out = pred.num_classes
-        kind = pred.kind
+    art = open_artifact(path)  # every kind, one opener (manifest and file hashes checked)
+    if art.manifest.input_size is not None:  # data of another size is refused, never resized silently
+        spec = fit_data_to_model(spec, int(art.manifest.input_size), f"{art.kind} {art.path}")
+    pred = load_artifact(art, provider=cfg.provider)  # the data spec brings its own preprocessing
+    fn: Any = pred.logits
+    n_out = pred.num_classes
+    kind = art.kind
+    p = art.path
     n_data = num_classes_for(spec)
     if n_out is not None and n_data is not None and n_out != n_data:
         raise DataError(f"{p} predicts {n_out} classes but {spec} has {n_data}")
