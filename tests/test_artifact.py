@@ -12,6 +12,19 @@ from resnet_opt.core.manifest import read_manifest, write_manifest
 from resnet_opt.core.errors import ArtifactError, OutputPathError
 
 
+def _mark(folder, kind: str) -> None:
+    """The header that makes a folder a resnet-opt artifact for atomic_dir (a full manifest is not needed here)."""
+    import json
+
+    (folder / "manifest.json").write_text(json.dumps({"format": "resnet-opt-artifact", "kind": kind}))
+
+
+def _kind(folder) -> str:
+    import json
+
+    return json.loads((folder / "manifest.json").read_text())["kind"]
+
+
 def _mode(path) -> int:
     return stat.S_IMODE(os.stat(path).st_mode)
 
@@ -30,7 +43,7 @@ def test_atomic_dir_failure_keeps_previous_artifact(tmp_path):
     out = tmp_path / "art"
     with atomic_dir(out) as tmp:
         (tmp / "v1.txt").write_text("one")
-        write_manifest(tmp, {"kind": "test"})  # a resnet-opt artifact: the only kind of folder ever replaced
+        _mark(tmp, "test")  # a resnet-opt artifact: the only kind of folder ever replaced
     with pytest.raises(KeyboardInterrupt):
         with atomic_dir(out) as tmp:
             (tmp / "v2.txt").write_text("two")
@@ -78,7 +91,7 @@ def test_atomic_dir_never_replaces_a_folder_it_did_not_write(tmp_path):
     for overwrite in (True, False):
         with pytest.raises(OutputPathError):
             with atomic_dir(out, overwrite=overwrite) as tmp:
-                write_manifest(tmp, {"kind": "test"})
+                _mark(tmp, "test")
     assert [p.name for p in out.iterdir()] == ["notes.txt"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["users"]
 
@@ -92,7 +105,7 @@ def test_check_output_dir_rules(tmp_path, monkeypatch):
             check_output_dir(bad, overwrite=True)
     art = tmp_path / "art"
     with atomic_dir(art) as tmp:
-        write_manifest(tmp, {"kind": "test"})
+        _mark(tmp, "test")
     with pytest.raises(OutputPathError, match="--overwrite"):
         check_output_dir(art)
     assert check_output_dir(art, overwrite=True) == art
@@ -117,15 +130,15 @@ def test_stale_temporary_folders_of_dead_runs_are_cleaned(tmp_path):
     (stale / "half.bin").write_bytes(b"x")
     old = tmp_path / f".art.old-{dead}"
     old.mkdir()
-    write_manifest(old, {"kind": "previous"})
+    _mark(old, "previous")
     from resnet_opt.core.artifact import clean_stale
 
     clean_stale(out)
-    assert read_manifest(out)["kind"] == "previous" and sorted(p.name for p in tmp_path.iterdir()) == ["art"]
+    assert _kind(out) == "previous" and sorted(p.name for p in tmp_path.iterdir()) == ["art"]
     alive = tmp_path / f".art.tmp-{os.getpid()}-xyz"  # a live run's folder is left alone
     alive.mkdir()
     stale.mkdir()
     with atomic_dir(out) as tmp:
-        write_manifest(tmp, {"kind": "new"})
-    assert read_manifest(out)["kind"] == "new"
+        _mark(tmp, "new")
+    assert _kind(out) == "new"
     assert sorted(p.name for p in tmp_path.iterdir()) == [alive.name, "art"]
