@@ -86,6 +86,8 @@ def fx(tmp_path_factory) -> dict[str, str]:
     f["ESCAPE"].mkdir()
     m = json.loads((f["ONNX"] / "manifest.json").read_text())
     m["file"] = "../onnx/model.onnx"
+    for entry in m.get("files") or []:
+        entry["path"] = "../onnx/model.onnx"
     (f["ESCAPE"] / "manifest.json").write_text(json.dumps(m))
 
     # hostile pickles: a weights file and a training state whose unpickling would run code
@@ -207,7 +209,7 @@ CASES: list[tuple[str, str, str]] = [
     ("eval-config-interp", "eval --model {BADINTERP}", "interpolation"),
     ("eval-config-classes-text", "eval --model {BADCLASSES}", "num_classes"),
     ("eval-manifest-not-json", "eval --model {BADMANIFEST}", "JSON"),
-    ("eval-manifest-escape", "eval --model {ESCAPE}", "inside the artifact folder"),
+    ("eval-manifest-escape", "eval --model {ESCAPE}", "outside the artifact folder"),
     ("eval-class-mismatch", "eval --model {MODEL5}", "classes"),
     # ---- predict
     ("predict-missing-artifact", "predict {ROOT}/nope {IMG}", "does not exist"),
