@@ -60,8 +60,6 @@ def evaluate_path(path: str | os.PathLike, data: str = "digits", *, preset: str 
     cfg.validate()
     spec = parse_data_spec(data, preset=preset)
     art = open_artifact(path)  # every kind, one opener (manifest and file hashes checked)
-    if art.manifest.input_size is not None:  # data of another size is refused, never resized silently
-        spec = fit_data_to_model(spec, int(art.manifest.input_size), f"{art.kind} {art.path}")
     pred = load_artifact(art, provider=cfg.provider)  # the data spec brings its own preprocessing
     fn: Any = pred.logits
     n_out = pred.num_classes
@@ -70,6 +68,9 @@ def evaluate_path(path: str | os.PathLike, data: str = "digits", *, preset: str 
     n_data = num_classes_for(spec)
     if n_out is not None and n_data is not None and n_out != n_data:
         raise DataError(f"{p} predicts {n_out} classes but {spec} has {n_data}")
+    size = art.manifest.input_size or pred.input_size
+    if size is not None:  # data of another size is refused, never resized silently
+        spec = fit_data_to_model(spec, int(size), f"{art.kind} {art.path}")
     loader = build_loader(spec, cfg.split, batch_size=batch_size, limit=limit)
     r = evaluate(fn, loader, progress=progress)
     return {"model": str(p), "kind": kind, "data": str(spec), "split": cfg.split, **r.to_dict()}
