@@ -195,7 +195,7 @@ CASES: list[tuple[str, str, str]] = [
     ("eval-file", "eval --model {FILE}", "file"),
     ("eval-size-mismatch", "eval --model {MODEL} --data digits:64", "32 px"),
     ("eval-onnx-size-mismatch", "eval --model {ONNX} --data digits:64", "32 px"),
-    ("eval-imagefolder-size", "eval --model {MODEL} --data imagefolder:{BADIMGS}", "224 px"),
+    ("eval-imagefolder-classes", "eval --model {MODEL} --data imagefolder:{BADIMGS}", "classes"),
     ("eval-synthetic", "eval --model {MODEL} --data synthetic", "labels"),
     ("eval-split", "eval --model {MODEL} --split test", "split"),
     ("eval-batch-0", "eval --model {MODEL} --batch-size 0", "--batch-size"),
