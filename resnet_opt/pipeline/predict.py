@@ -15,7 +15,8 @@ MAX_IMAGES = 100_000
 
 @dataclass
 class PredictConfig:
-    """The artifact, the image files and how to run them, checked once in :meth:`validate` before loading."""
+    """The artifact, the images (files, folders, glob patterns) and how to run them, checked once in
+    :meth:`validate` before the model is loaded."""
 
     artifact: str | os.PathLike
     images: list[str | os.PathLike] = field(default_factory=list)
@@ -35,13 +36,8 @@ class PredictConfig:
             raise ArtifactError(f"artifact {a} does not exist")
         if not a.is_dir():
             raise ArtifactError(f"{a} is a file; pass the artifact or model folder that holds it")
-        if not self.images:
-            raise DataError("no image given")
-        if len(self.images) > MAX_IMAGES:
-            raise DataError(f"{len(self.images)} images given; at most {MAX_IMAGES} per call")
-        for im in self.images:
-            p = Path(im)
-            if p.is_dir():
-                raise DataError(f"{p} is a folder; pass image files")
-            if not p.is_file():
-                raise DataError(f"image {p} does not exist")
+        from resnet_opt.runtime.images import resolve_images
+
+        files = resolve_images(self.images)  # files, folders, globs: each must match an image
+        if len(files) > MAX_IMAGES:
+            raise DataError(f"{len(files)} images given; at most {MAX_IMAGES} per call")
