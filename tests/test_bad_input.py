@@ -218,7 +218,7 @@ CASES: list[tuple[str, str, str]] = [
     ("predict-truncated-image", "predict {MODEL} {TRUNC}", "trunc.png"),
     ("predict-empty-image", "predict {MODEL} {EMPTYIMG}", "empty.png"),
     ("predict-bomb", "predict {MODEL} {BOMB}", "pixels"),
-    ("predict-folder-as-image", "predict {MODEL} {ROOT}", "folder"),
+    ("predict-folder-without-images", "predict {MODEL} {FOREIGN}", "no images"),
     ("predict-top-k-0", "predict {MODEL} {IMG} --top-k 0", "--top-k"),
     ("predict-threads-huge", "predict {MODEL} {IMG} --threads 3000", "--threads"),
     ("predict-provider", "predict {MODEL} {IMG} --provider tpu", "provider"),
