@@ -6,7 +6,8 @@ Accepts
   ``manifest["file"]``), run with onnxruntime on ``cpu``, ``cuda``, ``tensorrt`` or ``auto`` (see
   :mod:`resnet_opt.runtime.onnx_session` for how a GPU provider is checked to really run nodes);
 * a TorchScript artifact folder (``kind: "torchscript"``), loaded with ``torch.jit.load``;
-* a model folder (``config.json`` + ``model.safetensors``), loaded with :func:`resnet_opt.resnet.load_model`.
+* a model folder (``config.json`` + ``model.safetensors``), loaded with :func:`resnet_opt.resnet.load_model`;
+* a Triton model repository written by ``resnet-opt export triton`` (``kind: "triton-repo"``): the model inside it.
 
 No PyTorch reference model is needed to load an artifact. When the manifest records ``file_sha256`` the model file is
 checked against it first, so a truncated or modified file is reported as such.
@@ -26,6 +27,7 @@ from resnet_opt.runtime.onnx_session import (
 from resnet_opt.runtime.predictor import OnnxPredictor, Prediction, Predictor, TorchPredictor
 
 KINDS = ("onnx", "torchscript")
+TRITON_REPO_KIND = "triton-repo"  # resnet_opt.export.triton.TRITON_KIND: loads the model inside the repository
 
 
 def _model_file(folder: Path, manifest: dict[str, Any]) -> Path:
@@ -46,6 +48,18 @@ def _model_file(folder: Path, manifest: dict[str, Any]) -> Path:
             raise ArtifactError(f"model file {f} does not match the sha256 in its manifest (modified or truncated; "
                                 f"expected {expected[:12]}…, got {got[:12]}…)")
     return f
+
+
+def _triton_model_folder(repo: Path, manifest: dict[str, Any]) -> Path:
+    """A Triton repository written by ``resnet-opt export triton``: its model's version folder (NAME/1), which holds
+    the model file and the artifact's own manifest."""
+    rel = (manifest.get("triton") or {}).get("version_dir")
+    if not isinstance(rel, str) or not rel or Path(rel).is_absolute() or ".." in Path(rel).parts:
+        raise ArtifactError(f"{repo / MANIFEST_NAME} is a Triton repository manifest without a usable version_dir")
+    folder = repo / rel
+    if not (folder / MANIFEST_NAME).is_file():
+        raise ArtifactError(f"Triton repository {repo} is missing {rel}/{MANIFEST_NAME}")
+    return folder
 
 
 def _check_preprocessing(pred: Predictor) -> Predictor:
@@ -73,6 +87,8 @@ def load(path: str | os.PathLike, provider: str = "cpu", *, threads: int | None 
         return _load_model_dir(p, provider)
     manifest = read_manifest(p)
     kind = manifest.get("kind")
+    if kind == TRITON_REPO_KIND:
+        return load(_triton_model_folder(p, manifest), provider, threads=threads)
     if kind not in KINDS:
         raise ArtifactError(f"{p / MANIFEST_NAME} has unknown kind {kind!r}; expected one of {', '.join(KINDS)}")
     f = _model_file(p, manifest)
