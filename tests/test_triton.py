@@ -14,7 +14,8 @@ import torch
 from typer.testing import CliRunner
 
 from resnet_opt.cli import app
-from resnet_opt.core.artifact import read_manifest, write_manifest
+from resnet_opt.core.errors import ArtifactError
+from resnet_opt.core.manifest import read_manifest, write_manifest
 from resnet_opt.core.errors import ExportError
 from resnet_opt.export import triton as T
 from helpers import one_line_error
@@ -112,9 +113,10 @@ def test_repository_parses_and_serves_same_top1(artifacts, digits_val, tmp_path,
     # resnet-opt recognises the repository and the version folder (the model's own manifest)
     man = read_manifest(repo)
     assert man["kind"] == "triton-repo" and man["triton"]["version_dir"] == f"{model_name}/1"
-    for p in (repo, mdir / "1"):
-        got = np.concatenate([load(p).logits(c).numpy() for c in _chunks(x[:64], 32)]).argmax(1)
-        assert (got == source[:64]).all()
+    got = np.concatenate([load(mdir / "1").logits(c).numpy() for c in _chunks(x[:64], 32)]).argmax(1)
+    assert (got == source[:64]).all()
+    with pytest.raises(ArtifactError, match="triton-repo"):  # a serving repository, not a model to run here
+        load(repo)
     readme = (repo / "README.md").read_text()
     assert f"tritonserver --model-repository={repo.resolve()}" in readme and "docker run" in readme
     assert "No Triton server ran" in readme and "to_tensor" in readme and "httpclient.InferInput" in readme
@@ -189,12 +191,13 @@ def test_bad_input_gives_one_error_line(artifacts, trained_digits_dir, tmp_path)
 
     one_line_error(run(tmp_path / "missing"), "does not exist")
     (tmp_path / "empty").mkdir()
-    one_line_error(run(tmp_path / "empty"), "no manifest.json")
+    one_line_error(run(tmp_path / "empty"), "not a resnet-opt artifact")
     one_line_error(run(trained_digits_dir), "model folder, not an exported artifact")
     other = tmp_path / "other"
     other.mkdir()
-    write_manifest(other, {"kind": "openvino", "file": "model.xml"})
-    one_line_error(run(other), "'openvino' artifact", "onnx or torchscript")
+    (other / "manifest.json").write_text(json.dumps({"format": "resnet-opt-artifact", "format_version": 2,
+                                                    "kind": "openvino"}))
+    one_line_error(run(other), "unknown artifact kind 'openvino'")
     tampered = tmp_path / "tampered"
     shutil.copytree(artifacts["onnx-fp32"], tampered)
     with open(tampered / "model.onnx", "ab") as f:

@@ -25,6 +25,7 @@ made against the configuration as rendered, and a :class:`SchemaCheckSkippedWarn
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -33,12 +34,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from resnet_opt.core.artifact import (
-    MANIFEST_NAME, atomic_dir, atomic_write_text, read_manifest, sha256_file, write_manifest,
-)
-from resnet_opt.core.errors import (
-    ArtifactError, ConfigError, ExportError, OutputPathError, ResNetOptWarning,
-)
+from resnet_opt.core.artifact import atomic_dir, atomic_write_text, sha256_file
+from resnet_opt.core.errors import ArtifactError, ConfigError, ExportError, OutputPathError, ResNetOptWarning
+from resnet_opt.core.manifest import MANIFEST_NAME, open_artifact, read_manifest, write_manifest
 
 __all__ = [
     "TRITON_KIND", "PLATFORMS", "TritonConfig", "TensorConfig", "TritonModelConfig", "ConfigCheck", "TritonResult",
@@ -292,36 +290,26 @@ class _Artifact:
 
 
 def _read_artifact(path: str | os.PathLike) -> _Artifact:
+    """Open the source artifact (manifest parsed, every file checked against its sha256) and check its kind."""
     p = Path(path)
-    if not p.exists():
-        raise ArtifactError(f"artifact {p} does not exist")
-    if p.is_file():
-        raise ArtifactError(f"{p} is a file; pass the artifact folder that holds it and {MANIFEST_NAME}")
-    if not (p / MANIFEST_NAME).is_file() and (p / "config.json").is_file():
+    if p.is_dir() and not (p / MANIFEST_NAME).is_file() and (p / "config.json").is_file():
         raise ConfigError(f"{p} is a model folder, not an exported artifact; export it first (resnet-opt export onnx "
                           f"--model {p} --out ART) and pass the artifact")
-    manifest = read_manifest(p)
-    kind = manifest.get("kind")
+    art = open_artifact(p)
+    kind = art.kind
     if kind == TRITON_KIND:
         raise ConfigError(f"{p} is already a Triton model repository; pass the ONNX or TorchScript artifact it came "
                           "from")
     if kind not in PLATFORMS:
         raise ConfigError(f"{p} is a {kind!r} artifact; a Triton repository is made from an artifact of kind "
                           f"{' or '.join(PLATFORMS)} (resnet-opt export onnx|torchscript, resnet-opt quantize)")
-    name = manifest.get("file")
-    if not isinstance(name, str) or not name or Path(name).is_absolute() or ".." in Path(name).parts:
-        raise ArtifactError(f"{p / MANIFEST_NAME} does not name a model file inside the folder ('file': {name!r})")
-    f = p / name
-    if not f.is_file():
-        raise ArtifactError(f"artifact folder {p} is missing its model file {name}")
-    expected = manifest.get("file_sha256")
-    if not isinstance(expected, str) or not expected:
-        raise ArtifactError(f"{p / MANIFEST_NAME} has no file_sha256 to check {name} against")
-    got = sha256_file(f)
-    if got != expected:
-        raise ArtifactError(f"model file {f} does not match the sha256 in its manifest (modified or truncated; "
-                            f"expected {expected[:12]}…, got {got[:12]}…)")
-    return _Artifact(p, manifest, str(kind), f, str(manifest.get("precision", "fp32")))
+    files = art.manifest.files
+    if len(files) != 1:
+        raise ArtifactError(f"{p} lists {len(files)} files; Triton export copies exactly one model file")
+    if not files[0].sha256:
+        raise ArtifactError(f"{p / MANIFEST_NAME} has no sha256 to check {files[0].path} against")
+    manifest = art.manifest.to_dict()
+    return _Artifact(p, manifest, str(kind), art.model_file, art.manifest.precision)
 
 
 def _default_name(art: _Artifact) -> str:
@@ -343,9 +331,9 @@ def _check_output(out: Path, overwrite: bool) -> None:
     if out.is_dir() and any(out.iterdir()):
         if not overwrite:
             raise OutputPathError(f"output folder {out} already exists and is not empty; pass --overwrite to replace it")
-        try:
-            kind = read_manifest(out).get("kind")
-        except ArtifactError:
+        try:  # the kind only: a repository whose config was edited by hand is still ours to replace
+            kind = json.loads((out / MANIFEST_NAME).read_text()).get("kind")
+        except (OSError, ValueError, AttributeError):
             kind = None
         if kind != TRITON_KIND:
             raise OutputPathError(f"--overwrite replaces only a Triton repository written by resnet-opt, and {out} is "
@@ -820,8 +808,9 @@ def export_triton(model: str | os.PathLike, config: TritonConfig, *,
         shutil.copyfile(art.file, target)
         if sha256_file(target) != art.manifest["file_sha256"]:
             raise ExportError(f"the copy of {art.file} in the repository does not match its sha256")
-        model_manifest = {k: v for k, v in art.manifest.items() if k not in ("format", "format_version")}
+        model_manifest = {k: v for k, v in art.manifest.items() if k not in ("format", "format_version", "created")}
         model_manifest["file"] = fname
+        model_manifest["files"] = [{**model_manifest["files"][0], "path": fname}]
         model_manifest["triton_source"] = {"artifact": str(art.path.resolve()), "file": art.file.name}
         write_manifest(vdir, model_manifest)
         labels = None
@@ -839,19 +828,21 @@ def export_triton(model: str | os.PathLike, config: TritonConfig, *,
         write_manifest(tmp, {
             "kind": TRITON_KIND,
             "file": f"{mc.name}/{VERSION}/{fname}",
+            "files": [{"path": f"{mc.name}/{VERSION}/{fname}", "role": "model"},
+                      {"path": f"{mc.name}/{CONFIG_NAME}", "role": "config"}]
+                     + ([{"path": f"{mc.name}/{LABELS_NAME}", "role": "labels"}] if labels is not None else []),
             "precision": art.precision,
             "stage": "export",
             "source": {"artifact": str(art.path.resolve()), "kind": art.kind, "file": art.file.name,
                        "file_sha256": art.manifest["file_sha256"]},
             "architecture": art.manifest.get("architecture"),
-            "input": {**(art.manifest.get("input") or {}), "triton_name": mc.inputs[0].name},
-            "output": {**(art.manifest.get("output") or {}), "triton_name": mc.outputs[0].name},
+            "input": art.manifest.get("input"),
+            "output": art.manifest.get("output"),
             "preprocessing": art.manifest.get("preprocessing"),
             "class_names": art.manifest.get("class_names"),
-            "file_sha256": art.manifest["file_sha256"],
-            "file_size": art.file.stat().st_size,
-            "versions": art.manifest.get("versions"),
+            "versions": art.manifest.get("versions") or {},
             "triton": {"name": mc.name, "platform": platform, "model_dir": mc.name,
+                       "input_name": mc.inputs[0].name, "output_name": mc.outputs[0].name,
                        "version_dir": f"{mc.name}/{VERSION}", "config": asdict(mc),
                        "config_sha256": sha256_file(mdir / CONFIG_NAME), "check": check.to_dict(),
                        "serve": "tritonserver --model-repository=<this folder>", "warnings": warns},
