@@ -200,8 +200,9 @@ def test_bad_input_gives_one_error_line(artifacts, trained_digits_dir, tmp_path)
     one_line_error(run(other), "unknown artifact kind 'openvino'")
     tampered = tmp_path / "tampered"
     shutil.copytree(artifacts["onnx-fp32"], tampered)
-    with open(tampered / "model.onnx", "ab") as f:
-        f.write(b"\0")
+    data = bytearray((tampered / "model.onnx").read_bytes())
+    data[-1] ^= 0xFF  # same size, different bytes
+    (tampered / "model.onnx").write_bytes(bytes(data))
     one_line_error(run(tampered), "does not match the sha256")
     one_line_error(run(artifacts["onnx-fp32"], "--max-batch-size", "-1"), "--max-batch-size must be 0")
     one_line_error(run(artifacts["onnx-static"], "--max-batch-size", "4"), "static batch of 1", "--max-batch-size 0")
