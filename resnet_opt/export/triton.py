@@ -452,8 +452,10 @@ def render_config(mc: TritonModelConfig, header: list[str] | None = None) -> str
 # ---------------------------------------------------------------------------------------------------------- check
 def schema_available() -> str | None:
     """tritonclient's version when its model-config schema can be imported, else None."""
+    import importlib
+
     try:
-        from tritonclient.grpc import model_config_pb2  # noqa: F401
+        importlib.import_module("tritonclient.grpc.model_config_pb2")
     except Exception:  # noqa: BLE001 - ImportError, or a protobuf runtime mismatch
         return None
     try:
