@@ -17,7 +17,8 @@ from resnet_opt.core.artifact import to_json
 
 export_app = typer.Typer(
     name="export",
-    help="Export a model to a validated ONNX or TorchScript artifact folder (model file + manifest.json).",
+    help="Export a model to a validated ONNX or TorchScript artifact folder (model file + manifest.json), or an "
+         "artifact to a Triton model repository.",
     no_args_is_help=True,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
@@ -125,6 +126,53 @@ def export_torchscript_cmd(
                       atol=atol, rtol=rtol, min_top1_agreement=min_agreement, frozen=not no_freeze,
                       optimize=opt_map[optimize.lower()], overwrite=overwrite, threads=threads, as_json=as_json)
     _print_export(res, as_json)
+
+
+@export_app.command("triton")
+@handle_errors
+def export_triton_cmd(
+    model: Path = typer.Option(..., "--model", help="An ONNX (FP32, FP16, INT8) or TorchScript artifact folder."),
+    out: Path = typer.Option(..., "--out", help="Triton model repository folder to write (REPO/NAME/config.pbtxt, "
+                                                 "REPO/NAME/1/model.onnx|model.pt)."),
+    name: Optional[str] = typer.Option(None, "--name", help="Model name in the repository (default: "
+                                                            "resnet<depth>_<kind>_<precision>)."),
+    max_batch_size: Optional[int] = typer.Option(None, "--max-batch-size", help="Triton max_batch_size; 0 = no "
+                                                 "batching (default: 32, or 0 for a static-batch model)."),
+    preferred: Optional[str] = typer.Option(None, "--preferred-batch-sizes", help="Dynamic batching preferred sizes, "
+                                            "e.g. 4,8,16 (default: powers of two from 4 up to the max)."),
+    queue_delay: int = typer.Option(100, "--max-queue-delay-us", help="Dynamic batching: longest wait to fill a "
+                                                                      "batch, microseconds."),
+    instances: int = typer.Option(1, "--instances", help="Model instances (instance_group count)."),
+    gpu: bool = typer.Option(False, "--gpu", help="instance_group KIND_GPU (default KIND_CPU)."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing repository written by resnet-opt."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Write a Triton Inference Server model repository for an artifact, checked against Triton's config schema."""
+    from resnet_opt.core.errors import ConfigError
+    from resnet_opt.export.triton import TritonConfig, export_triton
+
+    sizes = None
+    if preferred is not None:
+        try:
+            sizes = [int(b) for b in preferred.split(",") if b.strip()]
+        except ValueError:
+            raise ConfigError(f"--preferred-batch-sizes must be comma-separated integers, got {preferred!r}") from None
+    cfg = TritonConfig(out=out, name=name, max_batch_size=max_batch_size, preferred_batch_sizes=sizes,
+                       max_queue_delay_us=queue_delay, instances=instances, gpu=gpu, overwrite=overwrite)
+    log = (lambda m: err_console.print(f"[dim]{m}[/dim]")) if show_progress() and not as_json else None
+    res = export_triton(model, cfg, log=log)
+    if as_json:
+        typer.echo(to_json(res.to_dict()))
+        return
+    c = res.config
+    batching = (f"max_batch_size {c.max_batch_size}, dynamic batching {c.preferred_batch_sizes}"
+                if c.max_batch_size > 0 else "max_batch_size 0 (no batching)")
+    console.print(f"triton {res.source_kind} {res.precision} -> {res.model_dir}: {res.platform}, input "
+                  f"{c.inputs[0].name} {c.inputs[0].dims}, output {c.outputs[0].name} {c.outputs[0].dims}, "
+                  f"{batching}, {c.instance_count} x {c.instance_kind}", soft_wrap=True)
+    console.print(f"config.pbtxt schema check: {res.check.schema}; checked against {res.model_file.name}: "
+                  f"{', '.join(res.check.checks)}", soft_wrap=True)
+    console.print(f"serve: {res.serve_command}   (see {res.readme})", soft_wrap=True)
 
 
 @app.command("predict")

@@ -11,6 +11,7 @@ it re-implements none of them. Each stage writes its own folder under ``out`` at
     out/onnx-fp32/        ONNX FP32 artifact                 (export stage, validated)
     out/onnx-int8/        ONNX INT8 QDQ artifact             (quantize stage, validated against FP32)
     out/torchscript-int8/ PyTorch x86 INT8 TorchScript       (quantize stage, torch target)
+    out/triton/           Triton model repository of the ONNX FP32 artifact (with --triton; export/triton.py)
     out/report/           report.md, results.json, results.csv, accuracy_vs_latency.png
     out/pipeline.json     what ran, how long, and where it went
 
@@ -54,6 +55,8 @@ class PipelineConfig:
     method: str | None = None  # ONNX calibration method (default: the quantize stage's)
     onnx_int8: bool = True
     torch_int8: bool = True
+    # serving: end with a Triton model repository of the ONNX FP32 artifact
+    triton: bool = False
     # benchmark
     backends: list[str] = field(default_factory=lambda: ["cpu", "cuda"])
     batch_sizes: list[int] = field(default_factory=lambda: [1, 32])
@@ -332,7 +335,23 @@ def _run_stages(cfg: PipelineConfig, out: Path, *, progress: bool,
         if st.run(label, quantize, out=folder, required=False, keep=("validation", "quantization")).status == "ok":
             variants.append(variant_from_path(folder, name=name))
 
-    # ---- 6. validate + benchmark every variant, one report
+    # ---- 6. Triton model repository (the validated ONNX FP32 artifact; checked against Triton's config schema)
+    if cfg.triton:
+        onnx_dir, repo = out / "onnx-fp32", out / "triton"
+        if not (onnx_dir / "manifest.json").is_file():
+            st.skip("triton repository", "needs the ONNX FP32 artifact, whose export failed")
+        else:
+            def triton() -> dict[str, Any]:
+                from resnet_opt.export.triton import TritonConfig, export_triton
+
+                r = export_triton(onnx_dir, TritonConfig(out=repo, overwrite=True), log=say)
+                return {"triton": {"name": r.name, "platform": r.platform,
+                                   "max_batch_size": r.config.max_batch_size, "schema": r.check.schema,
+                                   "serve": r.serve_command}}
+
+            st.run("triton repository", triton, out=repo, required=False, keep=("triton",))
+
+    # ---- 7. validate + benchmark every variant, one report
     say("[bold]benchmark[/bold] every variant (accuracy on the val split + latency) ...")
     t0 = time.perf_counter()
     bcfg = cfg.bench_config()
@@ -380,6 +399,10 @@ def _stages_markdown(records: list[StageRecord]) -> str:
                 mid = s.get("top1_before_finetune")
                 bits.append(f"val top-1 {s['top1_before']:.2f}% → pruned"
                             + (f" {mid:.2f}% → fine-tuned" if mid is not None else "") + f" {s['top1_after']:.2f}%")
+            t = s.get("triton") or {}
+            if t.get("platform"):
+                bits.append(f"model {t['name']} ({t['platform']}, max_batch_size {t['max_batch_size']}), "
+                            f"config schema check {t['schema']}; serve: `{t['serve']}`")
             if s.get("folded") is not None:
                 bits.append(f"{s['folded']} BN folded, max rel diff {s.get('max_rel_diff', 0):.1e}")
             det = "; ".join(bits)
