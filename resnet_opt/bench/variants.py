@@ -11,7 +11,7 @@ from typing import Any
 from resnet_opt.core.artifact import MANIFEST_NAME, dir_size, read_manifest
 from resnet_opt.core.errors import ArtifactError, ConfigError, ModelFormatError
 
-KINDS = ("torch", "torchscript", "onnx")
+KINDS = ("torch", "torchscript", "onnx", "pt2")
 # a model folder (Foundation format) holds these two files
 _CONFIG = "config.json"
 _WEIGHTS = "model.safetensors"
@@ -109,8 +109,8 @@ def variant_from_path(path: str | os.PathLike, *, name: str | None = None) -> Va
 def _variant_from_artifact(p: Path, name: str | None) -> Variant:
     m = read_manifest(p)
     kind = m.get("kind")
-    if kind not in ("onnx", "torchscript"):
-        raise ArtifactError(f"{p / MANIFEST_NAME}: unsupported artifact kind {kind!r}; expected onnx or torchscript")
+    if kind not in ("onnx", "torchscript", "pt2"):
+        raise ArtifactError(f"{p / MANIFEST_NAME}: unsupported artifact kind {kind!r}; expected onnx, torchscript or pt2")
     fname = m.get("file")
     if not fname or not isinstance(fname, str):
         raise ArtifactError(f"{p / MANIFEST_NAME} does not name its model file ('file')")
