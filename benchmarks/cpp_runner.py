@@ -14,9 +14,7 @@ Writes benchmarks/results/cpp_runner.md and .json.
 from __future__ import annotations
 
 import argparse
-import shlex
 import statistics
-import sys
 import tempfile
 import time
 import warnings
@@ -24,16 +22,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from common import command, cpu_line, write_results
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from resnet_opt.bench.timing import timed_runs  # noqa: E402
-from resnet_opt.core.artifact import atomic_write_text, to_json  # noqa: E402
-from resnet_opt.core.env import cpu_info, library_versions  # noqa: E402
+from resnet_opt.bench.timing import timed_runs
+from resnet_opt.core.env import cpu_info, library_versions
 
 warnings.filterwarnings("ignore")
-OUT = ROOT / "benchmarks" / "results" / "cpp_runner"
 
 
 def pct(a: list[float], q: float) -> float:
@@ -103,28 +97,21 @@ def main() -> None:
         rows.append(r)
         del pred
 
-    cmd = "flock /tmp/resnet-opt-cpu.lock .venv/bin/python benchmarks/cpp_runner.py " + " ".join(
-        shlex.quote(a) for a in sys.argv[1:])
-    result = {"command": cmd.strip(), "cpu": cpu_info(), "versions": library_versions(), "depth": args.depth,
+    result = {"command": command(), "cpu": cpu_info(), "versions": library_versions(), "depth": args.depth,
               "input": [1, 3, args.size, args.size], "threads": args.threads, "warmup": args.warmup,
               "iters_per_round": args.iters, "rounds": args.rounds, "runner_build_or_cache_s": build_s,
               "runner_binary": str(binary), "rows": rows,
               "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
-    OUT.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(OUT.with_suffix(".json"), to_json(result) + "\n")
-    atomic_write_text(OUT.with_suffix(".md"), render(result))
-    print(render(result))
+    write_results("cpp_runner", result, render(result))
 
 
 def render(r: dict) -> str:
-    cpu = r["cpu"]
-    isa = ", ".join(k for k, v in (cpu.get("flags") or {}).items() if v) or "?"
     lines = [
         f"# C++ runner (libtorch) vs Python runtime — ResNet-{r['depth']}, batch 1, {r['input'][-1]} px",
         "",
         f"Command: `{r['command']}`  ",
-        f"Created {r['created']}; CPU: {cpu.get('model', '?')} ({cpu.get('cores', '?')} "
-        f"logical cores; ISA: {isa}); torch {r['versions'].get('torch', '?')}; {r['threads']} threads each.  ",
+        f"Created {r['created']}; CPU: {cpu_line(r['cpu'])}; torch {r['versions'].get('torch', '?')}; "
+        f"{r['threads']} threads each.  ",
         f"Each artifact: {r['rounds']} alternating rounds × ({r['warmup']} warm-up + {r['iters_per_round']} timed runs) "
         "for the C++ runner (its own `--bench`, timed inside the C++ process) and for the Python runtime "
         "(`resnet_opt.runtime.load(...).logits(x)`, same random input), one process each, same artifact file.",

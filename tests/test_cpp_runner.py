@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import torch
 
-from resnet_opt.core.artifact import read_manifest, sha256_file, write_manifest
+from resnet_opt.core.artifact import atomic_write_text, sha256_file
 from resnet_opt.core.errors import BuildError
 
 # Probabilities from the runner and from the Python runtime: same libtorch kernels on the same preprocessed tensors
@@ -22,6 +22,26 @@ from resnet_opt.core.errors import BuildError
 # docs/cpp_runner.md (0 on 64 digits images for FP32/INT8, TorchScript/.pt2); the bound only allows for rounding.
 PROB_ATOL = 1e-5
 N_IMAGES = 12
+
+
+# ------------------------------------------------------------------------------------------------ helpers
+def read_manifest(folder: Path) -> dict:
+    """The manifest as the runner reads it (plain JSON: .pt2 is not a registered kind on every branch yet)."""
+    return json.loads((Path(folder) / "manifest.json").read_text())
+
+
+def write_manifest(folder: Path, data: dict) -> None:
+    """A manifest written as JSON without the Python-side validation (a .pt2 kind, minimal test manifests)."""
+    head = {"format": "resnet-opt-artifact", "format_version": 1}
+    atomic_write_text(Path(folder) / "manifest.json", json.dumps({**head, **data}, indent=2) + "\n")
+
+
+def pt2_is_registered() -> bool:
+    try:
+        from resnet_opt.core.manifest import KINDS
+    except ImportError:
+        return False
+    return "pt2" in KINDS
 
 
 # ------------------------------------------------------------------------------------------------ fixtures
@@ -306,7 +326,8 @@ def test_bench_backend_times_the_runner(runner_bin, artifacts):
     from resnet_opt.bench import BenchConfig, TimingConfig, run_benchmark
     from resnet_opt.bench.variants import variants_from_paths
 
-    variants = variants_from_paths([artifacts["ts-fp32"], artifacts["pt2-fp32"]])
+    paths = [artifacts["ts-fp32"], artifacts["ts-int8"]] + ([artifacts["pt2-fp32"]] if pt2_is_registered() else [])
+    variants = variants_from_paths(paths)
     res = run_benchmark(variants, BenchConfig(backends=["libtorch-cpp", "torchscript-cpu"], threads=1,
                                               timing=TimingConfig(warmup=1, iterations=3, settle_s=0.0),
                                               agreement_images=4))
@@ -317,7 +338,8 @@ def test_bench_backend_times_the_runner(runner_bin, artifacts):
         st = row.timing(1)
         assert st is not None and st.iterations == 3 and 0 < st.p50_ms <= st.p99_ms
         assert row.provider and "libtorch" in row.provider
-        assert row.agreement == 100.0 or v.kind == "pt2", row  # same logits as the reference TorchScript
+        if v.precision == "fp32":
+            assert row.agreement == 100.0 and row.max_abs_diff < 1e-4, row  # the reference's logits, from C++
     assert rows[(variants[0].name, "torchscript-cpu")].status == "ok"
 
 
