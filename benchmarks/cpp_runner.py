@@ -6,7 +6,8 @@ the FX INT8 TorchScript of `quantize --target torch` (synthetic calibration). Ea
 ``--bench`` (warm-up, then timed runs inside the C++ process) and by the Python runtime (``resnet_opt.runtime.load``
 + ``predictor.logits`` on the same random batch), in alternating rounds so drift of a shared machine hits both.
 
-    flock /tmp/resnet-opt-cpu.lock .venv/bin/python benchmarks/cpp_runner.py
+    .venv/bin/python benchmarks/cpp_runner.py --work /tmp/cpp-bench --prepare-only   # exports, outside the lock
+    flock /tmp/resnet-opt-cpu.lock .venv/bin/python benchmarks/cpp_runner.py --work /tmp/cpp-bench
 
 Writes benchmarks/results/cpp_runner.md and .json.
 """
@@ -49,6 +50,10 @@ def main() -> None:
     ap.add_argument("--iters", type=int, default=50)
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--no-int8", action="store_true")
+    ap.add_argument("--work", type=Path, default=None,
+                    help="folder for the artifacts; existing ones are reused (prepare them outside the CPU lock "
+                         "with --prepare-only, then time under it)")
+    ap.add_argument("--prepare-only", action="store_true")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
 
@@ -60,17 +65,22 @@ def main() -> None:
     t0 = time.perf_counter()
     binary = build_runner()
     build_s = time.perf_counter() - t0
-    work = Path(tempfile.mkdtemp(prefix="cpp-runner-bench-"))
+    work = args.work or Path(tempfile.mkdtemp(prefix="cpp-runner-bench-"))
     arts = {}
-    print("exporting TorchScript FP32 ...", flush=True)
-    export_artifact("torchscript", out=work / "ts-fp32", depth=args.depth, input_size=args.size, count=4)
+    if not (work / "ts-fp32" / "manifest.json").is_file():
+        print("exporting TorchScript FP32 ...", flush=True)
+        export_artifact("torchscript", out=work / "ts-fp32", depth=args.depth, input_size=args.size, count=4)
     arts["TorchScript FP32"] = work / "ts-fp32"
     if not args.no_int8:
-        print("quantizing (FX INT8 TorchScript) ...", flush=True)
-        quantize_model(out=work / "ts-int8", depth=args.depth,
-                       config=QuantizeConfig(target="torch", data=f"synthetic:{args.size}", calib_size=16,
-                                             eval_size=8, latency_runs=1, threads=args.threads))
+        if not (work / "ts-int8" / "manifest.json").is_file():
+            print("quantizing (FX INT8 TorchScript) ...", flush=True)
+            quantize_model(out=work / "ts-int8", depth=args.depth,
+                           config=QuantizeConfig(target="torch", data=f"synthetic:{args.size}", calib_size=16,
+                                                 eval_size=8, latency_runs=1, threads=args.threads))
         arts["FX INT8 TorchScript"] = work / "ts-int8"
+    if args.prepare_only:
+        print(f"artifacts ready in {work}")
+        return
 
     g = torch.Generator().manual_seed(0)
     x = torch.randn(1, 3, args.size, args.size, generator=g)
