@@ -20,7 +20,7 @@ from resnet_opt.bench.timing import block_timings  # noqa: E402
 from resnet_opt.core.artifact import atomic_write_text, to_json  # noqa: E402
 from resnet_opt.core.env import environment  # noqa: E402
 
-__all__ = ["ROOT", "RESULTS", "command", "cpu_line", "write_results", "block_timings", "median_ms", "ort_cpu_session",
+__all__ = ["ROOT", "RESULTS", "command", "cpu_line", "results_name", "write_results", "block_timings", "median_ms", "ort_cpu_session",
            "environment"]
 
 
@@ -38,8 +38,23 @@ def cpu_line(cpu: dict[str, Any]) -> str:
     return f"{cpu.get('model', '?')} ({cpu.get('cores', '?')} cores; {isa or 'no AVX2/AVX-512/VNNI/AMX'})"
 
 
+def results_name(name: str, tag: str | None = None) -> str:
+    """``NAME`` or ``NAME-TAG``: results from another CPU sit beside the published ones. The tag comes from ``tag`` or
+    the ``RESNET_OPT_RESULTS_TAG`` environment variable; ``auto`` means this CPU's tag (``amd-epyc-2c-avx2``)."""
+    import os
+
+    tag = tag if tag is not None else os.environ.get("RESNET_OPT_RESULTS_TAG") or None
+    if tag == "auto":
+        from resnet_opt.core.env import cpu_tag
+
+        tag = cpu_tag()
+    return f"{name}-{tag}" if tag else name
+
+
 def write_results(name: str, data: dict[str, Any], markdown: str, *, echo: bool = True) -> Path:
-    """Write ``results/NAME.json`` (``data`` plus command and environment unless present) and ``results/NAME.md``."""
+    """Write ``results/NAME.json`` (``data`` plus command and environment unless present) and ``results/NAME.md``
+    (``NAME-TAG.*`` with ``RESNET_OPT_RESULTS_TAG``, see :func:`results_name`)."""
+    name = results_name(name)
     data.setdefault("command", command())
     data.setdefault("environment", environment())
     RESULTS.mkdir(parents=True, exist_ok=True)

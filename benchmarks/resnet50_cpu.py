@@ -18,6 +18,7 @@ also reported. Timing goes through resnet_opt.bench (warm-up, then interleaved r
 
     flock /tmp/resnet-opt-cpu.lock .venv/bin/python benchmarks/resnet50_cpu.py
     .venv/bin/python benchmarks/resnet50_cpu.py --quick     # smoke run: 64 px, few runs, nothing written to results/
+    flock /tmp/resnet-opt-cpu.lock .venv/bin/python benchmarks/resnet50_cpu.py --tag auto   # another CPU: its own files
 """
 
 from __future__ import annotations
@@ -286,7 +287,8 @@ def render(result: Any, missing: dict[str, str], args: argparse.Namespace, comma
                "so INT8 speed-ups here are far below the REFERENCE.md figures (taken on a VNNI/AMX CPU), and "
                "onnxruntime's U8S8 path needs `reduce_range` to avoid saturation. The right-hand column quotes "
                "REFERENCE.md for context only: it is another CPU, not a measurement of this run."]
-    md += ["", "![agreement vs latency](resnet50_cpu.png)"]
+    png = "resnet50_cpu" + (f"-{args.tag}" if getattr(args, "tag", None) else "") + ".png"
+    md += ["", f"![agreement vs latency]({png})"]
     md += ["", "Full per-row statistics (p90/p99/min/max, first inference, load time) are in the JSON file."]
     return "\n".join(md) + "\n"
 
@@ -304,19 +306,27 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--agreement-images", type=int, default=16)
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results"), help="folder for resnet50_cpu.md/.json")
     ap.add_argument("--quick", action="store_true", help="smoke run: 64 px, 2 runs, results in a temp folder")
+    ap.add_argument("--tag", default=None,
+                    help="suffix of the results files, to add a row for another CPU beside the published ones: "
+                         "'auto' = this CPU's tag (e.g. amd-epyc-2c-avx2), or any name; writes resnet50_cpu-TAG.md/.json")
     ap.add_argument("--rerender", action="store_true",
                     help="re-write the .md and .png from the existing .json in --out (no measurement)")
     args = ap.parse_args(argv)
+    if args.tag == "auto":
+        from resnet_opt.core.env import cpu_tag
+
+        args.tag = cpu_tag()
+    name = "resnet50_cpu" + (f"-{args.tag}" if args.tag else "")
     if args.rerender:
         from resnet_opt.bench.harness import result_from_dict
 
         out = Path(args.out)
-        data = json.loads((out / "resnet50_cpu.json").read_text())
+        data = json.loads((out / f"{name}.json").read_text())
         result = result_from_dict(data["result"])
         for k in ("size", "threads", "calib"):
             setattr(args, k, data.get("args", {}).get(k, getattr(args, k)))
-        atomic_write_text(out / "resnet50_cpu.md", render(result, data.get("missing") or {}, args, data["command"]))
-        plot(result, out / "resnet50_cpu.png")
+        atomic_write_text(out / f"{name}.md", render(result, data.get("missing") or {}, args, data["command"]))
+        plot(result, out / f"{name}.png")
         return 0
     if args.quick:
         args.size, args.iterations, args.warmup, args.rounds, args.time_budget = 64, 2, 1, 1, 2.0
@@ -343,11 +353,11 @@ def main(argv: list[str] | None = None) -> int:
     data = {"command": command, "args": vars(args), "environment": environment(), "labels": LABELS, "missing": missing,
             "reference_ms_vnni_amx_cpu": REFERENCE_MS, "total_seconds": time.perf_counter() - t0,
             "result": result}
-    atomic_write_text(out / "resnet50_cpu.json", to_json(data) + "\n")
-    atomic_write_text(out / "resnet50_cpu.md", md)
-    plot(result, out / "resnet50_cpu.png")
+    atomic_write_text(out / f"{name}.json", to_json(data) + "\n")
+    atomic_write_text(out / f"{name}.md", md)
+    plot(result, out / f"{name}.png")
     print(md)
-    log(f"wrote {out / 'resnet50_cpu.md'} and .json ({time.perf_counter() - t0:.0f}s total)")
+    log(f"wrote {out / (name + '.md')} and .json ({time.perf_counter() - t0:.0f}s total)")
     return 0
 
 

@@ -96,7 +96,7 @@ def test_variant_from_path_errors(tmp_path, artifacts):
     broken = tmp_path / "broken"
     broken.mkdir()
     write_manifest(broken, {"kind": "onnx", "file": "model.onnx", "precision": "fp32"})
-    with pytest.raises(ArtifactError, match="missing its model file model.onnx"):
+    with pytest.raises(ArtifactError, match="missing its file model.onnx"):
         variant_from_path(broken)
     half = tmp_path / "half"
     half.mkdir()
@@ -292,7 +292,7 @@ def test_cli_artifact_folder_missing_files(tmp_path, artifacts):
     broken.mkdir()
     write_manifest(broken, {"kind": "onnx", "file": "model.onnx", "precision": "fp32"})
     res = runner.invoke(app, ["bench", str(broken), "--report", str(tmp_path / "r")])
-    assert "missing its model file model.onnx" in one_line_error(res, strict=False)
+    assert "missing its file model.onnx" in one_line_error(res, strict=False)
     res = runner.invoke(app, ["bench", str(tmp_path / "nothing-here"), "--report", str(tmp_path / "r")])
     assert "does not exist" in one_line_error(res, strict=False)
     res = runner.invoke(app, ["bench", "--report", str(tmp_path / "r")])

@@ -104,13 +104,14 @@ def test_eval_cli(kinds, name):
 
 def test_bench_cli_measures_every_kind(kinds, tmp_path):
     report = tmp_path / "report"
-    _ok(["bench", *(str(kinds[n]) for n in ALL), "--reference", "model", "--backends", "cpu", "--batch-sizes", "1",
+    _ok(["bench", *(str(kinds[n]) for n in ALL), "--reference", kinds["model"].name, "--backends", "cpu",
+         "--batch-sizes", "1",
          "--iterations", "2", "--warmup", "1", "--time-budget", "0.5", "--threads", "2", "--data", "digits",
          "--limit", "32", "--report", str(report)])
     data = json.loads((report / "results.json").read_text())
     text = json.dumps(data)
     for n in ALL:
-        assert f'"{n}"' in text, n
+        assert f'"{kinds[n].name}"' in text, n
     assert (report / "report.md").is_file()
 
 
@@ -144,3 +145,13 @@ def test_folder_without_preprocessing_is_refused_by_predict_not_guessed(kinds, d
     # eval brings the data spec's own preprocessing
     res = json.loads(_ok(["eval", "--model", str(f), "--data", "digits", "--limit", "32", "--json"]))
     assert res["top1"] >= 80.0
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_inspect_every_kind(kinds, name):
+    """`resnet-opt inspect` describes every kind it writes, with every file's hash checked (issue 18)."""
+    d = json.loads(_ok(["inspect", str(kinds[name]), "--json"]))
+    assert d["verified"] and d["num_classes"] == 10 and d["preprocessing"]["crop"] == 32, d
+    assert d["files"] and all(f["status"] in ("ok", "not recorded") for f in d["files"])
+    out = _ok(["inspect", str(kinds[name])])
+    assert d["kind"] in out and d["files"][0]["path"] in out

@@ -283,7 +283,7 @@ def test_predict_cli_bad_input(artifacts, digit_pngs, tmp_path):
     one_line_error(runner.invoke(app, ["predict", str(artifacts["onnx"]), str(tmp_path / "none.png")]), "does not exist")
     empty = tmp_path / "empty"
     empty.mkdir()
-    one_line_error(runner.invoke(app, ["predict", str(empty), str(paths[0])]), "has no manifest.json")
+    one_line_error(runner.invoke(app, ["predict", str(empty), str(paths[0])]), "not a resnet-opt artifact")
     one_line_error(runner.invoke(app, ["predict", str(artifacts["onnx"]), str(paths[0]), "--provider", "tpu"]),
                     "unknown provider")
     one_line_error(runner.invoke(app, ["predict", str(artifacts["onnx"]), str(paths[0]), "--top-k", "0"]), "--top-k")

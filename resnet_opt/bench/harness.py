@@ -36,7 +36,8 @@ class BenchConfig:
     eval_limit: int | None = None  # images of the data's val split used for accuracy
     eval_batch_size: int = 64
     agreement_images: int = 32  # synthetic inputs for agreement when there is no labelled data
-    reference: str | None = None  # variant name of the FP32 reference (default: first FP32 eager, else first FP32)
+    reference: str | None = None  # variant name of the reference (default: the first trained FP32 eager model, else
+    # the first trained FP32 one, else the first trained one; random-init models only when nothing is trained)
     measure_quality: bool = True
     seed: int = 0
 
@@ -171,9 +172,14 @@ def choose_reference(variants: list[Variant], name: str | None = None) -> Varian
             if v.name == name:
                 return v
         raise ConfigError(f"reference variant {name!r} is not among the variants ({', '.join(v.name for v in variants)})")
+    # a random-init model never becomes the reference of trained ones: agreement with it is noise and speed-ups
+    # against it compare with an unpruned, unoptimised model the user did not ask about
+    trained = [v for v in variants if v.trained]
+    pool = trained or variants
     for pred in (lambda v: v.kind == "torch" and v.precision == "fp32",
-                 lambda v: v.precision == "fp32"):
-        for v in variants:
+                 lambda v: v.precision == "fp32",
+                 lambda v: bool(trained)):
+        for v in pool:
             if pred(v):
                 return v
     return None
@@ -203,10 +209,7 @@ def run_benchmark(
     t_start = time.perf_counter()
     say = log or (lambda _m: None)
 
-    avail = {b.name: unavailable_reason(b.name) for b in specs}
-    for b, why in avail.items():
-        if why:
-            say(f"skipping backend {b}: {why}")
+    avail = {b.name: unavailable_reason(b.name) for b in specs}  # the reasons are reported once, with the results
 
     # quality inputs
     labelled_set: _EvalSet | None = None

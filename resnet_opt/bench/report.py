@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from resnet_opt.bench.harness import OK, BenchResult, BenchRow
+from resnet_opt.bench.timing import UNSTABLE_CV, UNSTABLE_P90_P50, LatencyStats
 from resnet_opt.core.artifact import atomic_write_text, to_json
 from resnet_opt.core.errors import OutputPathError
 
@@ -25,7 +26,7 @@ CSV_FIELDS = [
     "eval_count", "agreement", "max_abs_diff", "max_rel_diff", "agreement_count", "load_ms", "first_ms",
     "first_batch", "batch_size",
     "batch_status", "iterations", "mean_ms", "p50_ms", "p90_ms", "p99_ms", "min_ms", "max_ms", "std_ms",
-    "throughput_ips", "device_p50_ms", "speedup_vs_baseline",
+    "throughput_ips", "device_p50_ms", "speedup_vs_baseline", "cv", "p90_over_p50", "unstable",
 ]
 
 
@@ -75,12 +76,39 @@ def summary_rows(result: BenchResult) -> list[dict[str, Any]]:
             "top1": r.top1, "top5": r.top5, "agreement": r.agreement, "max_abs_diff": r.max_abs_diff,
             "first_ms": r.first_ms, "batch": b0, "p50_ms": st0.p50_ms if st0 else None,
             "p99_ms": st0.p99_ms if st0 else None, "speedup": speedup(result, r, b0),
+            "spread": st0.spread if st0 else None, "unstable_batches": [],
         }
         for bs in bss:
             st = r.timing(bs)
             d[f"ips@{bs}"] = st.throughput_ips if st else None
+            if st is not None and st.unstable:
+                d["unstable_batches"].append(bs)
         out.append(d)
     return out
+
+
+def unstable_cells(result: BenchResult) -> list[tuple[BenchRow, LatencyStats]]:
+    """Every (row, batch timing) whose spread says the measurement is not to be trusted."""
+    return [(r, t.stats) for r in result.ok_rows() for t in r.timings if t.stats is not None and t.stats.unstable]
+
+
+def unstable_warning(result: BenchResult, detail: bool = True) -> str | None:
+    """What was unstable and what to do, or None when every cell was steady. ``detail``: name each cell with its
+    figures (the report); otherwise only the worst figures (the console, where the cells are marked !)."""
+    cells = unstable_cells(result)
+    if not cells:
+        return None
+    advice = ("Other work probably shared the CPU; close it, pin --threads below the core count, or give more "
+              "--iterations / --time-budget / --rounds and compare within one run.")
+    if not detail:
+        worst_spread = max((st.spread or 0) for _, st in cells)
+        worst_cv = max((st.cv or 0) for _, st in cells)
+        return (f"{len(cells)} timing cell(s) unstable (marked !): p90/p50 up to {worst_spread:.2f}, coefficient of "
+                f"variation up to {100 * worst_cv:.0f} %. " + advice)
+    names = ", ".join(f"{r.variant} on {r.backend} @{st.batch_size} (p90/p50 {st.spread or 0:.2f}, "
+                      f"CV {100 * (st.cv or 0):.0f} %)" for r, st in cells[:6])
+    more = f" and {len(cells) - 6} more" if len(cells) > 6 else ""
+    return f"{len(cells)} timing cell(s) unstable: {names}{more}. " + advice
 
 
 # ------------------------------------------------------------------ formatting helpers
@@ -137,7 +165,9 @@ def render_markdown(result: BenchResult, plot_name: str | None = PLOT_PNG) -> st
               f"batch size (time budget {timing.get('time_budget_s')} s per cell, at least {timing.get('min_iterations')} "
               f"runs, {timing.get('rounds')} interleaved round(s)); every run is host in → host out and synchronised "
               "(CUDA timings include the copies; torch-on-CUDA rows also give the CUDA-event time of the run). "
-              "Inputs: N(0,1) tensors.")
+              "Inputs: N(0,1) tensors. Throughput (img/s) is batch size / p50, so one slow outlier does not drag "
+              f"it down; a cell is flagged unstable (!) when p90/p50 > {UNSTABLE_P90_P50:g} or the coefficient of "
+              f"variation (std/mean) > {UNSTABLE_CV:.0%}.")
     md.append("- First inference: the first run on a freshly loaded session or module (lazy initialisation, "
               "autotuning). onnxruntime GPU sessions run one probe inference while loading (to check which provider "
               "really runs the nodes), so a TensorRT engine build shows in the load time (results.json `load_ms`).")
@@ -160,7 +190,7 @@ def render_markdown(result: BenchResult, plot_name: str | None = PLOT_PNG) -> st
     b0 = min(bss) if bss else 1
     headers = ["variant", "backend", "precision", "size MB"]
     headers += ["top-1 %", "top-5 %"] if metric == "top1" else []
-    headers += ["agree %", "max |Δ|", f"p50 ms @{b0}", f"× vs ref @{b0}"]
+    headers += ["agree %", "max |Δ|", f"p50 ms @{b0}", f"p90/p50 @{b0}", f"× vs ref @{b0}"]
     headers += [f"img/s @{bs}" for bs in bss]
     headers += ["first ms"]
     rows = []
@@ -168,11 +198,17 @@ def render_markdown(result: BenchResult, plot_name: str | None = PLOT_PNG) -> st
         row = [s["variant"], s["backend"], s["precision"] or "", _mb(s["size_bytes"])]
         if metric == "top1":
             row += [_f(s["top1"]), _f(s["top5"])]
-        row += [_f(s["agreement"]), _f(s["max_abs_diff"], "{:.3g}"), _f(s["p50_ms"]), _f(s["speedup"], "{:.2f}×")]
-        row += [_f(s[f"ips@{bs}"], "{:.1f}") for bs in bss]
+        flag = " !" if b0 in s["unstable_batches"] else ""
+        row += [_f(s["agreement"]), _f(s["max_abs_diff"], "{:.3g}"), _f(s["p50_ms"]) + flag, _f(s["spread"]),
+                _f(s["speedup"], "{:.2f}×")]
+        row += [_f(s[f"ips@{bs}"], "{:.1f}") + (" !" if bs in s["unstable_batches"] and bs != b0 else "")
+                for bs in bss]
         row += [_f(s["first_ms"], "{:.1f}")]
         rows.append(row)
     md.append(_md_table(headers, rows) if rows else "_No variant ran on any selected backend._")
+    warn = unstable_warning(result)
+    if warn:
+        md += ["", f"> **Warning:** {warn}"]
 
     # per batch size latency detail
     for bs in bss:
@@ -183,11 +219,13 @@ def render_markdown(result: BenchResult, plot_name: str | None = PLOT_PNG) -> st
                 continue
             det.append([r.variant, r.backend, str(st.iterations), _f(st.p50_ms), _f(st.p90_ms), _f(st.p99_ms),
                         _f(st.mean_ms), _f(st.min_ms), _f(st.max_ms), _f(st.throughput_ips, "{:.1f}"),
-                        _f(speedup(result, r, bs), "{:.2f}×"), _f(st.device_p50_ms)])
+                        _f(speedup(result, r, bs), "{:.2f}×"), _f(st.device_p50_ms), _f(st.spread),
+                        _f(st.cv * 100 if st.cv is not None else None, "{:.0f}"), "yes" if st.unstable else ""])
         if det:
             md += ["", f"### Latency at batch {bs}", ""]
             md.append(_md_table(["variant", "backend", "runs", "p50 ms", "p90 ms", "p99 ms", "mean ms", "min ms",
-                                 "max ms", "img/s", "× vs ref", "CUDA-event p50 ms"], det))
+                                 "max ms", "img/s", "× vs ref", "CUDA-event p50 ms", "p90/p50", "CV %",
+                                 "unstable"], det))
 
     # skipped / failed
     unavailable = {b: why for b, why in (result.backends or {}).items() if why}
@@ -235,7 +273,8 @@ def render_csv(result: BenchResult) -> str:
                 s = t.stats
                 d.update(iterations=s.iterations, mean_ms=s.mean_ms, p50_ms=s.p50_ms, p90_ms=s.p90_ms, p99_ms=s.p99_ms,
                          min_ms=s.min_ms, max_ms=s.max_ms, std_ms=s.std_ms, throughput_ips=s.throughput_ips,
-                         device_p50_ms=s.device_p50_ms, speedup_vs_baseline=speedup(result, r, t.batch_size))
+                         device_p50_ms=s.device_p50_ms, speedup_vs_baseline=speedup(result, r, t.batch_size),
+                         cv=s.cv, p90_over_p50=s.spread, unstable=s.unstable)
             w.writerow(d)
     return buf.getvalue()
 

@@ -46,9 +46,17 @@ class TimingConfig:
         return max(1, -(-self.iterations // self.rounds))
 
 
+# a cell whose p90 is this many times its p50, or whose coefficient of variation (std / mean) exceeds
+# UNSTABLE_CV, is flagged as unstable: other work shared the cores, or too few runs
+UNSTABLE_P90_P50 = 1.25
+UNSTABLE_CV = 0.30
+
+
 @dataclass
 class LatencyStats:
-    """Latency of one batch (milliseconds) and throughput (images per second, from the mean)."""
+    """Latency of one batch (milliseconds) and throughput (images per second, from the median: one slow outlier
+    does not drag it down). ``cv`` is the coefficient of variation (std / mean); ``unstable`` flags a cell whose
+    spread (p90 / p50 or cv) says the machine was busy or the run too short."""
 
     batch_size: int
     iterations: int
@@ -61,6 +69,13 @@ class LatencyStats:
     std_ms: float
     throughput_ips: float
     device_p50_ms: float | None = None  # median CUDA-event time of a run (torch backends on CUDA)
+    cv: float | None = None  # std / mean
+    unstable: bool = False
+
+    @property
+    def spread(self) -> float | None:
+        """p90 / p50 (1.0 = every run alike)."""
+        return self.p90_ms / self.p50_ms if self.p50_ms > 0 else None
 
     @classmethod
     def from_samples(cls, samples_s: list[float], batch_size: int,
@@ -71,9 +86,13 @@ class LatencyStats:
         p50, p90, p99 = (float(v) for v in np.percentile(a, [50, 90, 99]))
         mean = float(a.mean())
         dev = float(np.median(device_samples_ms)) if device_samples_ms else None
+        std = float(a.std())
+        cv = std / mean if mean > 0 else 0.0
+        unstable = bool(a.size >= 3 and ((p50 > 0 and p90 / p50 > UNSTABLE_P90_P50) or cv > UNSTABLE_CV))
         return cls(batch_size=batch_size, iterations=int(a.size), mean_ms=mean, p50_ms=p50, p90_ms=p90, p99_ms=p99,
-                   min_ms=float(a.min()), max_ms=float(a.max()), std_ms=float(a.std()),
-                   throughput_ips=batch_size * 1e3 / mean if mean > 0 else float("inf"), device_p50_ms=dev)
+                   min_ms=float(a.min()), max_ms=float(a.max()), std_ms=std,
+                   throughput_ips=batch_size * 1e3 / p50 if p50 > 0 else float("inf"), device_p50_ms=dev,
+                   cv=cv, unstable=unstable)
 
 
 def time_call(fn: Callable[[], Any]) -> float:

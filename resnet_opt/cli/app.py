@@ -21,6 +21,32 @@ class _State:
 STATE = _State()
 
 
+def version_line() -> str:
+    """``resnet-opt X (torch Y, onnxruntime Z, Python W)``: what a bug report needs."""
+    import platform
+    from importlib import metadata
+
+    from resnet_opt import __version__
+
+    libs = []
+    for name in ("torch", "torchvision", "onnxruntime-gpu", "onnxruntime", "onnx"):
+        try:
+            libs.append(f"{name.replace('-gpu', '')} {metadata.version(name)}")
+        except metadata.PackageNotFoundError:
+            continue
+    seen: set[str] = set()
+    libs = [x for x in libs if not (x.split()[0] in seen or seen.add(x.split()[0]))]
+    return f"resnet-opt {__version__} ({', '.join(libs)}, Python {platform.python_version()})"
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(version_line())
+        raise typer.Exit()
+
+
 @app.callback()
-def _root(debug: bool = typer.Option(False, "--debug", help="Show full tracebacks on errors.")) -> None:
+def _root(debug: bool = typer.Option(False, "--debug", help="Show full tracebacks on errors."),
+          version: bool = typer.Option(False, "--version", "-V", callback=_version, is_eager=True,
+                                       help="Print the version (and torch / onnxruntime versions) and exit.")) -> None:
     STATE.debug = debug

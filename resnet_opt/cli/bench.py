@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any, List, Optional
 
 import typer
+from rich import box
 from rich.console import Console
 from rich.table import Table
 
@@ -34,37 +35,114 @@ def parse_batch_sizes(text: str) -> list[int]:
     return out
 
 
-def print_comparison(result: Any, title: str | None = None) -> None:
-    """The comparison table of a BenchResult, on the console."""
+# short backend names for narrow terminals (the files keep the full ones)
+_SHORT_BACKENDS = {"torch-cpu": "torch", "torch-cuda": "torch-cu", "torchscript-cpu": "ts", "torchscript-cuda": "ts-cu",
+                   "ort-cpu": "ort", "ort-cuda": "ort-cu", "ort-tensorrt": "ort-trt"}
+
+
+def comparison_table(result: Any, title: str | None = None, width: int = 180) -> Table:
+    """The comparison table of a BenchResult, laid out for a terminal ``width`` columns wide: below 110 columns
+    the size and top-5 columns are left out (they stay in report.md / results.csv) and headers and backend names
+    are shortened; variant names wrap rather than being cut, so rows stay distinguishable."""
     from resnet_opt.bench.report import quality_metric, summary_rows
 
     rows = summary_rows(result)
     metric = quality_metric(result)
     bss = list(result.config.get("batch_sizes") or [1])
     b0 = min(bss)
-    t = Table(title=title or result.title)
-    cols = ["variant", "backend", "prec", "MB"] + (["top-1 %", "top-5 %"] if metric == "top1" else []) + \
-        ["agree %", f"p50 ms @{b0}", f"× ref @{b0}"] + [f"img/s @{bs}" for bs in bss]
-    for c in cols:
-        t.add_column(c, justify="left" if c in ("variant", "backend", "prec") else "right")
+    narrow = width < 110
+    t = Table(title=title or result.title, box=box.SIMPLE_HEAD if narrow else box.HEAVY_HEAD,
+              padding=(0, 1), collapse_padding=narrow, pad_edge=not narrow)
+    longest = max((len(r["variant"]) for r in rows), default=7)
+    t.add_column("variant", overflow="fold", min_width=min(longest, 12 if narrow else 40))
+    t.add_column("backend", overflow="fold")
+    t.add_column("prec", no_wrap=True)
+    num = {"justify": "right", "no_wrap": True}
+    sep = "\n" if narrow else " "  # narrow: two-line headers, so numbers keep their width
+    if not narrow:
+        t.add_column("MB", **num)
+    if metric == "top1":
+        t.add_column(f"top-1{sep}%", **num)
+        if not narrow:
+            t.add_column("top-5 %", **num)
+    t.add_column(f"agree{sep}%", **num)
+    t.add_column(f"p50 ms{sep}@{b0}", **num)
+    t.add_column(f"× ref{sep}@{b0}", **num)
+    for bs in bss:
+        t.add_column(f"img/s{sep}@{bs}", **num)
 
     def f(v: Any, fmt: str = "{:.2f}") -> str:
-        return "—" if v is None else fmt.format(v)
+        if v is None:
+            return "—"
+        if narrow and fmt in ("{:.2f}", "{:.1f}", "{:.2f}×"):  # 3-4 significant digits keep the columns narrow
+            unit = "×" if fmt.endswith("×") else ""
+            return (f"{v:.0f}" if abs(v) >= 100 else f"{v:.1f}" if abs(v) >= 10 else f"{v:.2f}") + unit
+        return fmt.format(v)
 
     for r in rows:
-        cells = [r["variant"], r["backend"], r["precision"] or "", f(r["size_bytes"] / 1e6 if r["size_bytes"] else None, "{:.1f}")]
+        backend = _SHORT_BACKENDS.get(r["backend"], r["backend"]) if narrow else r["backend"]
+        cells = [r["variant"], backend, r["precision"] or ""]
+        if not narrow:
+            cells.append(f(r["size_bytes"] / 1e6 if r["size_bytes"] else None, "{:.1f}"))
         if metric == "top1":
-            cells += [f(r["top1"]), f(r["top5"])]
-        cells += [f(r["agreement"]), f(r["p50_ms"]), f(r["speedup"], "{:.2f}×")] + [f(r[f"ips@{bs}"], "{:.1f}") for bs in bss]
+            cells.append("—" if r["top1"] is None else f"{r['top1']:.2f}")  # accuracy keeps two decimals
+            if not narrow:
+                cells.append(f(r["top5"]))
+        flag = "!" if b0 in r["unstable_batches"] else ""
+        cells += [f(r["agreement"], "{:.1f}") if not narrow or r["agreement"] is None else f"{r['agreement']:.1f}",
+                  f(r["p50_ms"]) + flag, f(r["speedup"], "{:.2f}×")]
+        cells += [f(r[f"ips@{bs}"], "{:.1f}") + ("!" if bs in r["unstable_batches"] and bs != b0 else "")
+                  for bs in bss]
         t.add_row(*cells)
-    out = console if console.is_terminal else Console(width=max(console.width, 180))
-    out.print(t)
-    skipped = {b: why for b, why in (result.backends or {}).items() if why}
-    for b, why in skipped.items():
-        console.print(f"[dim]skipped {b}: {why}[/dim]")
+    return t
+
+
+def print_comparison(result: Any, title: str | None = None, out: Console | None = None) -> None:
+    """The comparison table of a BenchResult on the console, then what was skipped or failed (once) and a warning
+    when a timing cell was unstable."""
+    from resnet_opt.bench.report import baseline_row, unstable_warning
+
+    out = out or (console if console.is_terminal else Console(width=max(console.width, 180)))
+    out.print(comparison_table(result, title, width=out.width))
+    base = baseline_row(result)
+    if base is not None:
+        short = "; ts = torchscript, ort = onnxruntime" if out.width < 110 else ""
+        out.print(f"[dim]× ref: speed-up over {base.variant} on {base.backend} (p50); agree: % of images given the "
+                  f"reference's top-1; img/s = batch / p50{short}; full table in the report[/dim]")
+    by_reason: dict[str, list[str]] = {}
+    for b, why in (result.backends or {}).items():
+        if why:
+            by_reason.setdefault(why, []).append(b)
+    for why, names in by_reason.items():  # once each, after the table (backends sharing a reason on one line)
+        out.print(f"[dim]skipped {', '.join(names)}: {why}[/dim]")
     for r in result.rows:
         if r.status == "error":
-            console.print(f"[red]error[/red] {r.variant} on {r.backend}: {r.reason}")
+            out.print(f"[red]error[/red] {r.variant} on {r.backend}: {r.reason}")
+    warn = unstable_warning(result, detail=False)
+    if warn:
+        out.print(f"[yellow]warning:[/yellow] {warn} Every cell's spread is in the report.")
+
+
+def headline(result: Any) -> list[str]:
+    """The answer in two lines: the fastest variant at the smallest batch against the reference, with its accuracy
+    (or agreement) next to the reference's."""
+    from resnet_opt.bench.report import baseline_row, quality_metric, summary_rows
+
+    rows = [r for r in summary_rows(result) if r["p50_ms"] is not None]
+    base = baseline_row(result)
+    if not rows or base is None:
+        return []
+    b0 = rows[0]["batch"]
+    ref = next((r for r in rows if r["variant"] == base.variant and r["backend"] == base.backend), None)
+    best = min(rows, key=lambda r: r["p50_ms"])
+    if ref is None or best is ref:
+        return [f"fastest at batch {b0}: {best['variant']} on {best['backend']}, {best['p50_ms']:.2f} ms (the reference)"]
+    if quality_metric(result) == "top1" and best["top1"] is not None and ref["top1"] is not None:
+        q = f"top-1 {best['top1']:.2f} % vs {ref['top1']:.2f} % ({best['top1'] - ref['top1']:+.2f} points)"
+    else:
+        q = f"agreement with it {best['agreement']:.1f} %" if best["agreement"] is not None else "quality not measured"
+    return [f"fastest at batch {b0}: {best['variant']} on {best['backend']}, {best['p50_ms']:.2f} ms = "
+            f"{ref['p50_ms'] / best['p50_ms']:.2f}× faster than {ref['variant']} ({ref['p50_ms']:.2f} ms); {q}"]
 
 
 @app.command("bench")
@@ -74,7 +152,8 @@ def bench_cmd(
                                                      help="Artifact folders (ONNX / TorchScript + manifest.json) or "
                                                           "model folders (config.json + model.safetensors)."),
     report: Path = typer.Option(..., "--report", help="Folder for report.md, results.json, results.csv and the plot."),
-    depth: Optional[str] = typer.Option(None, "--depth", help="Also measure a random-init eager ResNet of this depth."),
+    depth: Optional[str] = typer.Option(None, "--depth", help="Also measure a random-init eager ResNet of this depth (latency only; "
+                                                              "never the reference of trained artifacts)."),
     weights: Optional[Path] = WeightsOpt,
     model: Optional[Path] = ModelDirOpt,
     backends: str = typer.Option("cpu,cuda", "--backends",
@@ -92,7 +171,9 @@ def bench_cmd(
     rounds: int = typer.Option(1, "--rounds", help="Interleave the timed runs across variants in this many rounds."),
     input_size: Optional[int] = typer.Option(None, "--input-size", help="Input size for --depth (default: the data's, else 224)."),
     num_classes: Optional[int] = typer.Option(None, "--num-classes", help="Classes for --depth (default: the data's, else 1000)."),
-    reference: Optional[str] = typer.Option(None, "--reference", help="Variant name used as the FP32 reference."),
+    reference: Optional[str] = typer.Option(None, "--reference", help="The reference for agreement and speed-ups: a variant name or one of "
+                                                  "the folders given (default: the first trained FP32 model folder; a "
+                                                  "random --depth model only when nothing is trained)."),
     as_json: bool = JsonOpt,
 ) -> None:
     """Latency (p50/p90/p99, throughput, first inference) and accuracy or agreement of every variant on every backend."""
@@ -110,6 +191,8 @@ def bench_cmd(
         typer.echo(to_json(result))
         return
     print_comparison(result)
+    for line in headline(result):
+        console.print(line)
     console.print(f"report: {paths['markdown']}  (results.json, results.csv, {paths['plot'].name})")
 
 
@@ -157,7 +240,11 @@ def pipeline_cmd(
         typer.echo(to_json(res.summary()))
     else:
         print_comparison(res.bench, title=res.bench.title)
-        console.print(f"report: {res.report_paths['markdown']}  ({res.seconds:.0f}s)")
+        for line in headline(res.bench):
+            console.print(line)
+        console.print(f"built in {res.out}/: " + ", ".join(f"{Path(s.out).name}/" for s in res.stages
+                                                          if s.status == "ok" and s.out and s.name != "benchmark")
+                      + f"; report: {res.report_paths['markdown']} ({res.seconds:.0f}s in all)")
     if res.failed:
         names = ", ".join(f"{s.name} ({s.error})" for s in res.failed)
         typer.echo(f"error: {len(res.failed)} stage(s) failed: {' '.join(names.split())}", err=True)

@@ -22,7 +22,8 @@ def models_cmd(
     num_classes: int = typer.Option(1000, "--num-classes"),
     as_json: bool = JsonOpt,
 ) -> None:
-    """List the ResNet family: depth, parameters and GMACs (counted by torch's FlopCounterMode)."""
+    """List the ResNet family: depth, parameters and GMACs (computed from the architecture; equal to torch's
+    FlopCounterMode count)."""
     from resnet_opt.pipeline.info import model_table
 
     rows = model_table(input_size=input_size, num_classes=num_classes)
@@ -73,7 +74,7 @@ def train_cmd(
     if as_json:
         typer.echo(to_json(res))
         return
-    console.print(f"best val top-1 {res['best_top1']:.2f}% at epoch {res['best_epoch']} "
+    console.print(f"best val top-1 {res['best_top1']:.2f}% at epoch {res['best_epoch']} of {res['epochs_run']} (that epoch is kept) "
                   f"({res['seconds']:.1f}s) -> {res['out']}")
 
 

@@ -53,6 +53,21 @@ def summary_table(res: dict[str, Any]) -> Table:
     return t
 
 
+def finetune_line(res: dict[str, Any]) -> str | None:
+    """What fine-tuning did, and which epoch was kept (the last: unlike train, which keeps the best)."""
+    ft = res.get("finetune")
+    if not ft:
+        return None
+    kd = " with distillation" if ft["distill"] else ""
+    best = ""
+    if ft.get("best_val_top1") is not None and ft.get("best_epoch") != ft["epochs"]:
+        best = f"; the best epoch, {ft['best_epoch']}, reached {ft['best_val_top1']:.2f} %"
+    after = res["after"].get("top1")
+    return (f"fine-tuned {ft['epochs']} epoch(s){kd}: top-1 {ft['top1_before_finetune']:.2f} % right after pruning -> "
+            + (f"{after:.2f} %" if after is not None else "?")
+            + f". The LAST epoch is kept (train keeps the best; prune does not pick on the val split it reports){best}")
+
+
 @app.command("prune")
 @handle_errors
 def prune_cmd(
@@ -104,9 +119,7 @@ def prune_cmd(
         typer.echo(to_json(res))
         return
     console.print(summary_table(res))
-    ft = res["finetune"]
-    if ft:
-        kd = " with distillation" if ft["distill"] else ""
-        console.print(f"fine-tuned {ft['epochs']} epoch(s){kd}: top-1 {ft['top1_before_finetune']:.2f} % right after "
-                      f"pruning -> {res['after']['top1']:.2f} % (last epoch kept)")
-    console.print(f"saved {res['out']}")
+    line = finetune_line(res)
+    if line:
+        console.print(line)
+    console.print(f"saved {res['out']} ({res['seconds']:.1f}s)")

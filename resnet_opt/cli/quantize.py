@@ -28,14 +28,32 @@ def fuse_cmd(
     """Fold every BatchNorm into its conv (stem, blocks, downsample paths); checked against the unfused model."""
     from resnet_opt.pipeline.fuse import fuse_model
 
-    log = None if as_json else (lambda m: console.print(m))
     res = fuse_model(out=out, depth=depth, weights=path_or_none(weights), model_dir=path_or_none(model),
-                     num_classes=num_classes, log=log)
+                     num_classes=num_classes)  # its result is printed once, below
     if as_json:
         typer.echo(to_json(res))
         return
     console.print(f"{res['architecture']}: {res['folded']} BatchNorms folded, parameters {res['parameters_before']:,} "
                   f"-> {res['parameters_after']:,}, max relative difference {res['max_rel_diff']:.1e} -> {res['out']}")
+
+
+def _ms(v: float) -> str:
+    return f"{v:.2f} ms" if v < 10 else f"{v:.1f} ms"
+
+
+def latency_headline(res: dict) -> str:
+    """The batch-1 latency line of a quantize result: INT8 against FP32 on the same runtime first (what INT8 itself
+    gains), then against FP32 torch eager (runtime and INT8 together) beside it."""
+    m = res["measurements"]
+    lat = m["latency_ms"]
+    int8, eager = lat["int8"], lat["fp32_torch_eager"]
+    head = f"batch-1 latency ({lat['threads']} threads): "
+    if "fp32_onnx" in lat:
+        same = f"INT8 {_ms(int8)} vs FP32 {_ms(lat['fp32_onnx'])} on onnxruntime = {lat['fp32_onnx'] / int8:.2f}× faster"
+        cross = f"vs FP32 torch eager {_ms(eager)}: {eager / int8:.2f}× (runtime change + INT8)"
+        return head + same + "; " + cross
+    # torch target: the INT8 TorchScript against FP32 torch eager (same framework)
+    return head + f"INT8 TorchScript {_ms(int8)} vs FP32 torch eager {_ms(eager)} = {eager / int8:.2f}× faster"
 
 
 def _tri(value: str, name: str) -> Optional[bool]:
@@ -100,7 +118,6 @@ def quantize_cmd(
         typer.echo(to_json(res))
         return
     v, m, q = res["validation"], res["measurements"], res["quantization"]
-    lat = m["latency_ms"]
     if "fp32_top1" in v and v["accuracy_meaningful"]:
         console.print(f"top-1 FP32 {v['fp32_top1']:.2f}% -> INT8 {v['int8_top1']:.2f}% (drop {v['top1_drop']:.2f} "
                       f"points, {v['eval']['images']} val images)")
@@ -110,11 +127,7 @@ def quantize_cmd(
                   f"({v['eval']['images']} eval images)")
     if q.get("excluded_layers"):
         console.print(f"kept in FP32: {', '.join(q['excluded_layers'])}")
-    fp32_lat = f"FP32 torch eager {lat['fp32_torch_eager']:.1f} ms"
-    if "fp32_onnx" in lat:
-        fp32_lat += f", FP32 onnxruntime {lat['fp32_onnx']:.1f} ms"
-    console.print(f"batch-1 latency: {fp32_lat}, INT8 {lat['int8']:.1f} ms "
-                  f"({m['speedup_int8_vs_fp32_torch_eager']:.2f}x vs torch eager; {lat['threads']} threads)")
+    console.print(latency_headline(res))
     sz = m["size_bytes"]
     console.print(f"size: FP32 {sz['fp32'] / 1e6:.1f} MB -> INT8 {sz['int8'] / 1e6:.1f} MB; "
                   f"{res['seconds']:.1f}s -> {res['out']}")

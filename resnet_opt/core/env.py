@@ -76,3 +76,31 @@ def gpu_info() -> dict[str, Any] | None:
 
 def environment() -> dict[str, Any]:
     return {"cpu": cpu_info(), "gpu": gpu_info(), "versions": library_versions(), "platform": platform.platform()}
+
+
+def cpu_isa_label(cpu: dict[str, Any] | None = None) -> str:
+    """The instruction sets that decide INT8/FP32 speed, in words: "AVX2 only", "AVX-512 VNNI", "AVX-512 VNNI + AMX"."""
+    c = cpu or cpu_info()
+    f = c.get("flags") or {}
+    if f.get("amx_int8"):
+        return "AVX-512 VNNI + AMX" if f.get("avx512_vnni") else "AMX"
+    if f.get("avx512_vnni"):
+        return "AVX-512 VNNI"
+    if f.get("avx512f"):
+        return "AVX-512 (no VNNI)"
+    if f.get("avx_vnni"):
+        return "AVX2 + AVX-VNNI"
+    return "AVX2 only" if f.get("avx2") else "no AVX2"
+
+
+def cpu_tag(cpu: dict[str, Any] | None = None) -> str:
+    """A file-name-safe tag for this CPU, e.g. ``amd-epyc-2c-avx2`` or ``intel-xeon-2c-avx512vnni-amx``, so benchmark
+    results from several CPUs can sit side by side (``benchmarks/*.py --tag auto``)."""
+    import re
+
+    c = cpu or cpu_info()
+    model = re.sub(r"\((r|tm)\)|cpu|processor|@.*$", " ", str(c.get("model", "cpu")).lower())
+    words = [w for w in re.split(r"[^a-z0-9]+", model) if w][:3] or ["cpu"]
+    isa = {"AVX-512 VNNI + AMX": "avx512vnni-amx", "AMX": "amx", "AVX-512 VNNI": "avx512vnni",
+           "AVX-512 (no VNNI)": "avx512", "AVX2 + AVX-VNNI": "avx2-avxvnni", "AVX2 only": "avx2"}.get(cpu_isa_label(c), "noavx2")
+    return "-".join(words + [f"{c.get('cores', '?')}c", isa])

@@ -137,9 +137,17 @@ def train(
     teacher: nn.Module | None = None,
     progress: bool = False,
     log: Callable[[str], None] | None = None,
+    on_epoch: Callable[[EpochRecord], Any] | None = None,
 ) -> TrainResult:
     """Train ``model`` in place. With ``out_dir`` and ``save_fn`` (e.g. a closure over ``save_model``) the best
-    model by val top-1 is written there and a resumable ``train_state.pt`` is kept beside it."""
+    model by val top-1 is written there and a resumable ``train_state.pt`` is kept beside it.
+
+    Progress (all off by default, so library use stays quiet): ``progress=True`` shows a rich progress bar per epoch
+    on stderr (running loss, then val top-1); ``log`` receives one line per epoch; ``on_epoch`` receives each
+    :class:`EpochRecord` (epoch, train_loss, val_top1, val_top5, lr, seconds) as soon as the epoch ends.
+
+    The model left in memory is the LAST epoch's; the one saved with ``save_fn`` is the BEST by val top-1
+    (``TrainResult.best_epoch``)."""
     cfg = config or TrainConfig()
     cfg.validate()
     seed_everything(cfg.seed)
@@ -203,6 +211,8 @@ def train(
                           val_top5=val.top5 if val else None, lr=opt.param_groups[0]["lr"], seconds=time.perf_counter() - t0)
         history.append(rec)
         bar.close(rec)
+        if on_epoch is not None:
+            on_epoch(rec)
         if log:
             log(f"epoch {rec.epoch}/{cfg.epochs}: loss {rec.train_loss:.4f}"
                 + (f", val top-1 {rec.val_top1:.2f}%" if rec.val_top1 is not None else "") + f" ({rec.seconds:.1f}s)")
@@ -239,9 +249,9 @@ class _EpochBar:
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
             self._prog = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                                  TextColumn("loss {task.fields[loss]:.4f}"), TextColumn("{task.fields[val]}"),
+                                  TextColumn("{task.fields[loss]}"), TextColumn("{task.fields[val]}"),
                                   TimeElapsedColumn(), console=Console(file=sys.stderr))
-            self._task = self._prog.add_task(description, total=total, loss=float("nan"), val="")
+            self._task = self._prog.add_task(description, total=total, loss="", val="")  # no loss before a step
             self._prog.start()
 
     def __iter__(self):
@@ -249,7 +259,7 @@ class _EpochBar:
 
     def update(self, loss: float) -> None:
         if self._prog is not None:
-            self._prog.update(self._task, advance=1, loss=loss)
+            self._prog.update(self._task, advance=1, loss=f"loss {loss:.4f}")
 
     def close(self, rec: EpochRecord) -> None:
         if self._prog is not None:

@@ -69,8 +69,11 @@ def num_classes_of(model: nn.Module, input_size: int) -> int:
 
 
 def load_ts(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> Any:
-    """``torch.jit.load`` without its deprecation warning."""
-    with warnings.catch_warnings():
+    """``torch.jit.load`` without its deprecation warnings (the Python one and, for INT8 files, torch's C++ notice
+    about quantized tensors)."""
+    from resnet_opt.core.quiet import drop_native_stderr
+
+    with warnings.catch_warnings(), drop_native_stderr():
         warnings.simplefilter("ignore")
         return torch.jit.load(str(path), map_location=map_location)
 

@@ -56,6 +56,18 @@ def bench_variants(
     return out
 
 
+def resolve_reference(variants: list[Variant], reference: str | None) -> str | None:
+    """``--reference`` may name a variant or one of the folders given: return the variant name."""
+    if reference is None or any(v.name == reference for v in variants):
+        return reference
+    want = Path(reference).expanduser().resolve()
+    for v in variants:
+        if v.path is not None and Path(v.path).resolve() == want:
+            return v.name
+    names = ", ".join(v.name for v in variants)
+    raise ConfigError(f"--reference {reference!r} is neither a variant name ({names}) nor one of the folders given")
+
+
 def bench_and_report(variants: list[Variant], config: BenchConfig, report_dir: str | os.PathLike, *,
                      progress: bool = False, log: Callable[[str], None] | None = None,
                      title: str = "resnet-opt benchmark", command: str | None = None) -> tuple[BenchResult, dict[str, Path]]:
@@ -73,4 +85,5 @@ def bench_paths(paths: Sequence[str | os.PathLike], config: BenchConfig, report_
     config.validate()  # unknown backend / bad batch size fail before any folder is read
     variants = bench_variants(paths, depth=depth, weights=weights, model_dir=model_dir, data=config.data,
                               input_size=input_size, num_classes=num_classes)
+    config.reference = resolve_reference(variants, config.reference)
     return bench_and_report(variants, config, report_dir, progress=progress, log=log)

@@ -104,7 +104,7 @@ def export_artifact(
             size, pre = spec_pre.crop, spec_pre.to_dict()  # the data decides the input of an un-trained/ImageNet model
     pre = _fit_preprocessing(pre, size)
 
-    say(f"validation inputs: {'data ' + data if data else 'random'} at {size} px")
+    say(f"the export will be checked against PyTorch on {data + ' val images' if data else 'random inputs'} at {size} px")
     vin: ValidationInputs = validation_inputs(input_size=size, data=data, count=count, preset=preset)
     model = source.model
     fname = FILE_NAMES[(fmt, precision)]

@@ -243,7 +243,7 @@ def run_pipeline(cfg: PipelineConfig, *, progress: bool = False,
                     "top1_before": res["before"].get("top1"), "top1_after": res["after"].get("top1"),
                     "top1_before_finetune": (res.get("finetune") or {}).get("top1_before_finetune")}
 
-        st.run(f"prune {cfg.prune:g}" + (f" + fine-tune {cfg.finetune_epochs} epochs" if cfg.finetune_epochs else ""),
+        st.run(f"prune {cfg.prune:g}" + (f" + fine-tune {cfg.finetune_epochs} epoch" + ("s" if cfg.finetune_epochs != 1 else "") if cfg.finetune_epochs else ""),
                prune, out=pruned_dir, required=True)
         model_dir = pruned_dir
         variants.append(variant_from_path(pruned_dir, name="pruned-fp32-eager"))
@@ -312,7 +312,6 @@ def run_pipeline(cfg: PipelineConfig, *, progress: bool = False,
     res = PipelineResult(out=str(out), stages=st.records, bench=result, report_paths=paths,
                          seconds=time.perf_counter() - t_start)
     atomic_write_text(out / "pipeline.json", to_json({"config": asdict(cfg), **res.summary()}) + "\n")
-    say(f"pipeline done in {res.seconds:.0f}s")
     return res
 
 

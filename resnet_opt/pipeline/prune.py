@@ -92,13 +92,17 @@ def prune_model(
     latency_runs: int = 20,
     progress: bool = False,
     log: Callable[[str], None] | None = None,
+    on_epoch: Callable[[Any], Any] | None = None,
 ) -> dict[str, Any]:
     """Prune a model (``depth`` / ``weights`` / ``model_dir``), optionally fine-tune it on ``data`` for
     ``finetune_epochs`` (``distill``: knowledge distillation from the unpruned model), and save it to ``out``.
 
     Returns a summary with ``before`` / ``after`` figures (parameters, MACs, weights size, batch-1 CPU latency,
     top-1/top-5 on ``data`` when labelled), the :class:`~resnet_opt.optimize.PruneResult` and the fine-tune run.
-    The fine-tuned model kept is the last epoch's (no checkpoint picked on the evaluation split)."""
+    The fine-tuned model kept is the LAST epoch's, unlike ``train``, which keeps the best epoch by val top-1: the
+    pruned model's accuracy is then not picked on the split it is reported on. ``finetune["best_val_top1"]`` /
+    ``["best_epoch"]`` say what the best epoch reached. Progress: ``progress`` (bars), ``log`` (lines) and
+    ``on_epoch`` (each fine-tune :class:`~resnet_opt.engine.train.EpochRecord`), as in ``train``."""
     t_start = time.perf_counter()
     say = log or (lambda _m: None)
     # ---- arguments first: fail before any slow work
@@ -142,7 +146,7 @@ def prune_model(
         class_names = class_names or class_names_for(spec)
 
     # ---- before
-    say(f"source {src.kind} {base.arch.name} at {size}×{size}: {format_macs(macs_before)} MACs")
+    say(f"pruning {base.arch.name} from {src.label} at {size}×{size}: {format_macs(macs_before)} MACs")
     before: dict[str, Any] = {"parameters": count_params(base), "macs": macs_before, "size_bytes": weights_bytes(base)}
     if labelled:
         before.update({k: v for k, v in _accuracy(base, spec, eval_limit).items()})
@@ -169,7 +173,7 @@ def prune_model(
         teacher = copy.deepcopy(base).eval() if distill else None
         with tempfile.TemporaryDirectory(prefix="resnet-opt-finetune-") as run_dir:
             res = train_model(model=pruned, data=str(spec), preset=preset, out=Path(run_dir) / "run", config=cfg,
-                              limit=train_limit, teacher=teacher, progress=progress, log=log)
+                              limit=train_limit, teacher=teacher, progress=progress, log=log, on_epoch=on_epoch)
         pruned = pruned.to("cpu").eval()  # the last epoch's weights
         finetune = {"epochs": finetune_epochs, "distill": bool(distill), "data": str(spec), "train_limit": train_limit,
                     "lr": cfg.resolved_lr(), "batch_size": batch_size, "seed": seed,
@@ -222,7 +226,6 @@ def prune_model(
             "versions": library_versions(), "cpu": cpu_info(),
         }
         write_manifest(tmp, summary)
-    say(f"saved {out} ({time.perf_counter() - t_start:.1f}s)")
     return {"out": str(out), "input_size": size, "threads": threads, "data": str(spec) if spec else None,
             "before": before, "after": after, "pruning": pruning, "finetune": finetune, "source": src.describe(),
             "seconds": time.perf_counter() - t_start}

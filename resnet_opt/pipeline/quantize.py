@@ -178,8 +178,9 @@ def quantize_model(
     meaningful = labelled and src.trained
     class_names = src.class_names or (class_names_for(spec) if labelled else None)
     eval_size = cfg.eval_size or (DEFAULT_EVAL_LABELLED if labelled else DEFAULT_EVAL_SYNTHETIC)
-    say(f"source: {src.kind} {model.arch.name}{' (fused)' if model.arch.fused else ''}, {model.arch.num_classes} "
-        f"classes, input {size} px; data {spec} ({data_from})")
+    said_from = {"option": "from --data", "model folder": "recorded in the model folder"}.get(data_from, data_from)
+    say(f"quantizing {model.arch.name}{' (fused)' if model.arch.fused else ''} from {src.label}: "
+        f"{model.arch.num_classes} classes, {size} px input; calibration data {spec} ({said_from})")
     if not src.trained:
         say("random-init model: calibration on synthetic images; accuracy figures are NOT meaningful, agreement only")
 

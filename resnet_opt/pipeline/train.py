@@ -26,8 +26,12 @@ def train_model(
     teacher: Any = None,
     progress: bool = False,
     log: Callable[[str], None] | None = None,
+    on_epoch: Callable[[Any], Any] | None = None,
 ) -> dict[str, Any]:
-    """Train (or fine-tune ``model``) on ``data`` and keep the best epoch in ``out``. Returns a summary."""
+    """Train (or fine-tune ``model``) on ``data`` and keep the best epoch in ``out``. Returns a summary.
+
+    ``progress``: a bar per epoch on stderr; ``log``: a line per epoch; ``on_epoch``: called with each
+    :class:`~resnet_opt.engine.train.EpochRecord` (see :func:`resnet_opt.engine.train`)."""
     cfg = config or TrainConfig()
     cfg.validate()
     spec = parse_data_spec(data, preset=preset)
@@ -56,7 +60,7 @@ def train_model(
                    extra={"data": str(spec)}, in_place=True)
 
     res = train(model, train_loader, val_loader, cfg, out_dir=out, save_fn=save, resume=resume, teacher=teacher,
-                progress=progress, log=log)
+                progress=progress, log=log, on_epoch=on_epoch)
     return {"out": str(out), "best_top1": res.best_top1, "best_epoch": res.best_epoch, "epochs_run": res.epochs_run,
             "seconds": res.seconds, "data": str(spec), "architecture": model.arch.name,
             "history": [h.__dict__ for h in res.history], "config": cfg.__dict__}

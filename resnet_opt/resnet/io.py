@@ -270,6 +270,12 @@ class ModelSource:
         return {"kind": self.kind, "path": self.path, "sha256": self.sha256, "architecture": self.model.arch.name,
                 "num_classes": self.model.arch.num_classes, "trained": self.trained}
 
+    @property
+    def label(self) -> str:
+        """Where the model came from, in words: "model folder runs/r18", "weights file r50.pth", "random init"."""
+        where = {"model_dir": "model folder", "weights": "weights file", "random": "random init"}.get(self.kind, self.kind)
+        return f"{where} {self.path}" if self.path else where
+
 
 def load_source(
     *,

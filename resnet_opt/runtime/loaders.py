@@ -27,8 +27,10 @@ def load_torchscript(art: Artifact, *, provider: str = "cpu", threads: int | Non
 
     def load_module(device: torch.device) -> Any:
         try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")  # torch.jit.load's deprecation notice
+            from resnet_opt.core.quiet import drop_native_stderr
+
+            with warnings.catch_warnings(), drop_native_stderr():
+                warnings.simplefilter("ignore")  # torch.jit.load's deprecation notices (Python, and C++ for INT8)
                 return torch.jit.load(str(f), map_location=device)
         except Exception as e:  # noqa: BLE001 - torch raises RuntimeError and others for corrupt archives
             msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
