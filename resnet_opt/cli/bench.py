@@ -158,7 +158,8 @@ def bench_cmd(
     model: Optional[Path] = ModelDirOpt,
     backends: str = typer.Option("cpu,cuda", "--backends",
                                  help="cpu, cuda, tensorrt, all, or names: torch-cpu, torch-cuda, torchscript-cpu, "
-                                      "torchscript-cuda, ort-cpu, ort-cuda, ort-tensorrt (comma-separated)."),
+                                      "torchscript-cuda, ort-cpu, ort-cuda, ort-tensorrt, libtorch-cpp (the C++ runner) "
+                                      "(comma-separated)."),
     batch_sizes: str = typer.Option("1,8", "--batch-sizes", help="Comma-separated batch sizes."),
     threads: Optional[int] = typer.Option(None, "--threads", help="CPU threads for torch and onnxruntime (intra-op)."),
     data: Optional[str] = typer.Option(None, "--data", help="digits[:SIZE], imagefolder:PATH (accuracy) or "

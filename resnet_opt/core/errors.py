@@ -19,6 +19,7 @@ __all__ = [
     "PruningError",
     "ExportError",
     "BackendUnavailableError",
+    "BuildError",
     "OutputPathError",
     "NothingMeasuredError",
 ]
@@ -84,6 +85,10 @@ class ExportError(ResNetOptError):
 
 class BackendUnavailableError(ResNetOptError):
     """A requested runtime backend or execution provider is not usable here."""
+
+
+class BuildError(BackendUnavailableError):
+    """A native component (the C++ runner) cannot be built here: no compiler, missing headers, or a failed compile."""
 
 
 class OutputPathError(ResNetOptError):
