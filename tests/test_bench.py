@@ -60,8 +60,8 @@ def artifacts(tmp_path_factory) -> dict[str, Path]:
 
 # ------------------------------------------------------------------ units
 def test_parse_backends_groups_and_names():
-    assert [b.name for b in parse_backends("cpu")] == ["torch-cpu", "torchscript-cpu", "ort-cpu"]
-    assert [b.name for b in parse_backends("ort-cpu,cpu")] == ["ort-cpu", "torch-cpu", "torchscript-cpu"]
+    assert [b.name for b in parse_backends("cpu")] == ["torch-cpu", "torchscript-cpu", "pt2-cpu", "ort-cpu"]
+    assert [b.name for b in parse_backends("ort-cpu,cpu")] == ["ort-cpu", "torch-cpu", "torchscript-cpu", "pt2-cpu"]
     assert "ort-tensorrt" in [b.name for b in parse_backends("cuda,tensorrt")]
     with pytest.raises(ConfigError, match="unknown backend 'tpu'"):
         parse_backends("cpu,tpu")

@@ -12,8 +12,10 @@ from resnet_opt.core.errors import ConfigError, DataError
 from resnet_opt.pipeline.pipeline import PipelineConfig, run_pipeline
 
 EVAL = 100
+# pt2 off and the legacy FX INT8 target: AOTInductor compiles take about a minute each on 2 cores; the .pt2 stages
+# are tested in test_pt2.py
 FAST = dict(backends=["cpu"], batch_sizes=[1], iterations=2, warmup=1, time_budget_s=1.0, threads=2,
-            eval_limit=EVAL, calib_size=32)
+            eval_limit=EVAL, calib_size=32, pt2=False, torch_int8_target="torchscript-fx")
 ALL_VARIANTS = {"fp32-eager", "fused-fp32-eager", "torchscript-fp32", "onnx-fp32", "onnx-int8", "torchscript-int8"}
 
 

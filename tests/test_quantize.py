@@ -149,10 +149,11 @@ def test_onnx_manifest_fields_present_and_true(onnx_artifact, trained_digits_dir
     assert "avx2" in man["cpu"]["flags"] and "vnni" in man["cpu"]
 
 
-def test_torch_target(trained_digits_dir, tmp_path):
+def test_torchscript_fx_target(trained_digits_dir, tmp_path):
+    """The legacy torch.ao FX + TorchScript target (the torch target is PT2E .pt2 now: test_pt2.py)."""
     out = tmp_path / "ts"
     m = quantize_model(out=out, model_dir=trained_digits_dir,
-                       config=QuantizeConfig(target="torch", eval_size=120, **FAST))
+                       config=QuantizeConfig(target="torchscript-fx", eval_size=120, **FAST))
     assert m["kind"] == "torchscript" and m["file"] == "model_int8.ts"
     assert m["quantization"]["backend"] == "x86" and m["quantization"]["method"] == "histogram"
     ts = torch.jit.load(str(out / "model_int8.ts"))
@@ -162,7 +163,8 @@ def test_torch_target(trained_digits_dir, tmp_path):
         assert ts(x).shape == (8, 10)
     assert m["validation"]["top1_agreement"] >= 97.0
     with pytest.raises(ConfigError, match="torch target"):
-        quantize_model(out=tmp_path / "x", model_dir=trained_digits_dir, config=QuantizeConfig(target="torch", method="entropy"))
+        quantize_model(out=tmp_path / "x", model_dir=trained_digits_dir,
+                       config=QuantizeConfig(target="torchscript-fx", method="entropy"))
     assert not (tmp_path / "x").exists()
 
 

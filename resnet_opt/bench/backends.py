@@ -1,5 +1,6 @@
-"""Backends: torch eager, TorchScript and onnxruntime, each on CPU or CUDA (and onnxruntime's TensorRT provider), and
-``libtorch-cpp``: the native C++ runner (cpp/) on TorchScript and .pt2 artifacts, timed by its own ``--bench``.
+"""Backends: torch eager, TorchScript, PT2 (AOTInductor packages) and onnxruntime, each on CPU or CUDA (and
+onnxruntime's TensorRT provider), and ``libtorch-cpp``: the native C++ runner (cpp/) on TorchScript and .pt2
+artifacts, timed by its own ``--bench``.
 
 A backend is *available* only when it really runs here: onnxruntime-gpu lists the CUDA and TensorRT providers even
 on a machine without a GPU, so availability is decided by building a tiny session and checking which provider it
@@ -28,7 +29,7 @@ from resnet_opt.runtime.cpp_runner import build_runner, raw_batch_file, run_runn
 @dataclass(frozen=True)
 class BackendSpec:
     name: str  # torch-cpu, torchscript-cuda, ort-tensorrt, ...
-    family: str  # torch | torchscript | onnx (the variant kind it runs)
+    family: str  # torch | torchscript | onnx | pt2 (the variant kind it runs)
     device: str  # cpu | cuda
     provider: str | None = None  # onnxruntime execution provider
     kinds: tuple[str, ...] = ()  # variant kinds it runs, when more than its family
@@ -48,6 +49,8 @@ BACKENDS: dict[str, BackendSpec] = {
         BackendSpec("torch-cuda", "torch", "cuda"),
         BackendSpec("torchscript-cpu", "torchscript", "cpu"),
         BackendSpec("torchscript-cuda", "torchscript", "cuda"),
+        BackendSpec("pt2-cpu", "pt2", "cpu"),
+        BackendSpec("pt2-cuda", "pt2", "cuda"),
         BackendSpec("ort-cpu", "onnx", "cpu", "CPUExecutionProvider"),
         BackendSpec("ort-cuda", "onnx", "cuda", "CUDAExecutionProvider"),
         BackendSpec("ort-tensorrt", "onnx", "cuda", "TensorrtExecutionProvider"),
@@ -56,13 +59,14 @@ BACKENDS: dict[str, BackendSpec] = {
 }
 # shorthand groups accepted by --backends
 GROUPS: dict[str, tuple[str, ...]] = {
-    "cpu": ("torch-cpu", "torchscript-cpu", "ort-cpu"),
-    "cuda": ("torch-cuda", "torchscript-cuda", "ort-cuda"),
-    "gpu": ("torch-cuda", "torchscript-cuda", "ort-cuda"),
+    "cpu": ("torch-cpu", "torchscript-cpu", "pt2-cpu", "ort-cpu"),
+    "cuda": ("torch-cuda", "torchscript-cuda", "pt2-cuda", "ort-cuda"),
+    "gpu": ("torch-cuda", "torchscript-cuda", "pt2-cuda", "ort-cuda"),
     "tensorrt": ("ort-tensorrt",),
     "trt": ("ort-tensorrt",),
     "torch": ("torch-cpu", "torch-cuda"),
     "torchscript": ("torchscript-cpu", "torchscript-cuda"),
+    "pt2": ("pt2-cpu", "pt2-cuda"),
     "ort": ("ort-cpu", "ort-cuda", "ort-tensorrt"),
     "onnxruntime": ("ort-cpu", "ort-cuda", "ort-tensorrt"),
     "cpp": ("libtorch-cpp",),
@@ -179,7 +183,7 @@ def unavailable_reason(name: str) -> str | None:
         except BuildError as e:
             return f"the C++ runner cannot be built here: {e}"
         return None
-    if spec.family in ("torch", "torchscript"):
+    if spec.family in ("torch", "torchscript", "pt2"):
         if spec.device == "cpu":
             return None
         if not torch.cuda.is_available():
@@ -349,6 +353,30 @@ class CppRunner(Runner):
         out = run_runner(self.binary, self.variant.path, bench=True, batch=batch_size, warmup=warmup,
                          iters=iterations, threads=self.threads)
         return [ms / 1e3 for ms in out["bench"]["samples_ms"]]
+class Pt2Runner(Runner):
+    """An AOTInductor package, loaded as ``runtime.load`` does (:func:`resnet_opt.runtime.pt2.load_pt2`)."""
+
+    def __init__(self, backend: BackendSpec, variant: Variant):
+        from resnet_opt.core.manifest import open_artifact
+        from resnet_opt.runtime.pt2 import load_pt2
+
+        super().__init__(backend, variant)
+        assert variant.path is not None
+        self.predictor = load_pt2(open_artifact(variant.path), provider=backend.device)
+        self.provider_used = f"AOTInductor ({self.predictor.provider})"
+        self.load_ms = getattr(self.predictor, "load_ms", None)
+        if self.load_ms is not None:
+            self.notes.append(f"package load {self.load_ms:.0f} ms (compiled at export)")
+
+    @torch.inference_mode()
+    def run(self, x: torch.Tensor) -> torch.Tensor:
+        return self.predictor.logits(x)  # host in, host out (synchronises on CUDA)
+
+    def logits(self, x: torch.Tensor) -> torch.Tensor:
+        return self.run(x)
+
+    def close(self) -> None:
+        self.predictor = None  # type: ignore[assignment]
 
 
 def check_compatible(backend: BackendSpec, variant: Variant) -> str | None:
@@ -357,6 +385,8 @@ def check_compatible(backend: BackendSpec, variant: Variant) -> str | None:
         return f"{variant.kind} variant, {backend.family} backend"
     if backend.uses_cuda and variant.cpu_only:
         return variant.cpu_only
+    if not backend.uses_cuda and variant.cuda_only:
+        return variant.cuda_only
     return None
 
 
@@ -379,6 +409,8 @@ def make_runner(backend: BackendSpec, variant: Variant, threads: int | None = No
         return TorchRunner(backend, variant, mod)
     if backend.family == "libtorch-cpp":
         return CppRunner(backend, variant, threads)
+    if backend.family == "pt2":
+        return Pt2Runner(backend, variant)
     return OrtRunner(backend, variant, threads)
 
 

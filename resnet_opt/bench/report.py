@@ -300,7 +300,7 @@ def plot(result: BenchResult, path: str | os.PathLike) -> Path | None:
             pts.append((st.p50_ms, q, f"{r.variant} ({r.backend})", r.precision, r.backend))
     fig, ax = plt.subplots(figsize=(9, 6), dpi=110)
     colors = {"fp32": "tab:blue", "fp16": "tab:green", "int8": "tab:red"}
-    markers = {"torch": "o", "torchscript": "s", "ort": "D"}
+    markers = {"torch": "o", "torchscript": "s", "ort": "D", "pt2": "^"}
     pts.sort(key=lambda p: (p[1], p[0]))
     offsets = [(6, 5), (6, -11), (6, 15), (6, -21)]
     for i, (x, y, label, prec, backend) in enumerate(pts):

@@ -1,4 +1,4 @@
-"""What the benchmark measures: a *variant* is one model in one format (eager model folder, TorchScript or ONNX
+"""What the benchmark measures: a *variant* is one model in one format (eager model folder, TorchScript, ONNX or PT2
 artifact, or an in-memory model), described by what its manifest or config says."""
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ class Variant:
     model: Any = field(default=None, repr=False, compare=False)  # an in-memory torch module (kind torch)
     depth: int | None = None  # for a random-init model built on demand
     cpu_only: str | None = None  # why this variant cannot run on a GPU (None: it can)
+    cuda_only: str | None = None  # why this variant cannot run on the CPU (a CUDA-compiled .pt2 package)
     optimize_on_cpu: bool = False  # TorchScript: apply optimize_for_inference when loading on CPU (as runtime.load does)
 
     def describe(self) -> dict[str, Any]:
@@ -82,9 +83,14 @@ def variant_from_path(path: str | os.PathLike, *, name: str | None = None) -> Va
         raise ArtifactError(f"{p} is a {art.kind} artifact ({art.info.description}); it cannot be benchmarked itself")
     family = art.info.family
     precision = m.precision
-    cpu_only = None
+    cpu_only = cuda_only = None
     if family == "torchscript" and precision == "int8":
         cpu_only = "INT8 TorchScript uses torch's x86 quantized kernels, which run on CPU only"
+    if family == "pt2":
+        if str((m.details.get("compile") or {}).get("device") or "cpu") == "cuda":
+            cuda_only = "a CUDA-compiled .pt2 package runs on the GPU only"
+        else:
+            cpu_only = "a CPU-compiled .pt2 package runs on the CPU only (export with --device cuda for a GPU)"
     model_file = art.model_file
     size_bytes = dir_size(model_file)
     if family == "torch":  # a model folder: its config decides the classes and input size
@@ -98,7 +104,7 @@ def variant_from_path(path: str | os.PathLike, *, name: str | None = None) -> Va
         name=name or p.name, kind=family, precision=precision, path=str(p), file=str(model_file),
         input_size=int(m.input_size or 224), static_batch=m.static_batch, num_classes=m.num_classes,
         preprocessing=m.preprocessing or None, trained=m.trained, size_bytes=size_bytes, stage=m.stage,
-        architecture=m.architecture_name, cpu_only=cpu_only,
+        architecture=m.architecture_name, cpu_only=cpu_only, cuda_only=cuda_only,
         optimize_on_cpu=bool((m.details.get("export") or {}).get("optimize_for_inference_on_load")),
     )
 

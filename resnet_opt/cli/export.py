@@ -1,4 +1,4 @@
-"""export commands: ``resnet-opt export onnx|torchscript ...`` and ``resnet-opt predict ARTIFACT IMAGE...``."""
+"""export commands: ``resnet-opt export onnx|torchscript|pt2 ...`` and ``resnet-opt predict ARTIFACT IMAGE...``."""
 
 from __future__ import annotations
 
@@ -17,8 +17,8 @@ from resnet_opt.core.artifact import to_json
 
 export_app = typer.Typer(
     name="export",
-    help="Export a model to a validated ONNX or TorchScript artifact folder (model file + manifest.json), or an "
-         "artifact to a Triton model repository.",
+    help="Export a model to a validated ONNX, TorchScript or PT2 (AOTInductor) artifact folder (model file + "
+         "manifest.json), or an artifact to a Triton model repository.",
     no_args_is_help=True,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
@@ -173,12 +173,49 @@ def export_triton_cmd(
     console.print(f"config.pbtxt schema check: {res.check.schema}; checked against {res.model_file.name}: "
                   f"{', '.join(res.check.checks)}", soft_wrap=True)
     console.print(f"serve: {res.serve_command}   (see {res.readme})", soft_wrap=True)
+@export_app.command("pt2")
+@handle_errors
+def export_pt2_cmd(
+    out: Path = OutOpt,
+    depth: Optional[str] = DepthOpt,
+    weights: Optional[Path] = WeightsOpt,
+    model: Optional[Path] = ModelDirOpt,
+    num_classes: Optional[int] = NumClassesOpt,
+    input_size: Optional[int] = InputSizeOpt,
+    device: str = typer.Option("cpu", "--device", help="Compile the package for cpu or cuda (cuda needs a GPU here)."),
+    no_freeze: bool = typer.Option(False, "--no-freeze", help="Skip Inductor freezing (no oneDNN weight prepacking; "
+                                   "slower, for comparison)."),
+    max_autotune: bool = typer.Option(False, "--max-autotune", help="Let Inductor benchmark kernel choices while "
+                                      "compiling (much longer compile; see docs/pt2.md)."),
+    data: Optional[str] = DataOpt,
+    preset: Optional[str] = PresetOpt,
+    count: int = CountOpt,
+    atol: Optional[float] = AtolOpt,
+    rtol: Optional[float] = RtolOpt,
+    min_agreement: Optional[float] = AgreeOpt,
+    threads: Optional[int] = ThreadsOpt,
+    as_json: bool = JsonOpt,
+) -> None:
+    """Export with torch.export (dynamic batch) and compile an AOTInductor package (model.pt2); validate the loaded
+    package against PyTorch and write the folder. Compilation takes a while; loading the package takes milliseconds."""
+    from resnet_opt.export.pt2_export import Pt2Settings
+
+    set_threads(threads)
+    settings = Pt2Settings(device=device, freezing=not no_freeze, max_autotune=max_autotune).validate()
+    res = _run_export("pt2", out=out, depth=depth, weights=path_or_none(weights), model_dir=path_or_none(model),
+                      num_classes=num_classes, input_size=input_size, data=data, preset=preset, count=count,
+                      atol=atol, rtol=rtol, min_top1_agreement=min_agreement, pt2=settings, as_json=as_json)
+    _print_export(res, as_json)
+    if not as_json:
+        c = res["compile"]
+        console.print(f"compiled for {c['device']} in {c['compile_seconds']:.1f}s "
+                      f"(inductor {', '.join(f'{k}={v}' for k, v in c['inductor_configs'].items())})")
 
 
 @app.command("predict")
 @handle_errors
 def predict_cmd(
-    artifact: Path = typer.Argument(..., help="An artifact folder (ONNX / TorchScript, with manifest.json) or a model folder."),
+    artifact: Path = typer.Argument(..., help="An artifact folder (ONNX / TorchScript / PT2, with manifest.json) or a model folder."),
     images: List[str] = typer.Argument(..., help="Image files, folders (their images, recursively) or glob patterns "
                                                  "('photos/*.jpg'). `resnet-opt digits-images --out DIR` writes some."),
     top_k: int = typer.Option(5, "--top-k", help="Classes to show per image."),

@@ -108,8 +108,10 @@ def quantize_cmd(
     preset: Optional[str] = typer.Option(None, "--preset", help="ImageNet preprocessing preset for imagefolder: v1 or v2."),
     calib_size: int = typer.Option(128, "--calib-size", help="Calibration images (from the training split)."),
     method: Optional[str] = typer.Option(None, "--method", help="Calibration: minmax, percentile or entropy (onnx, "
-                                         "default percentile); minmax or histogram (torch, default histogram)."),
-    target: str = typer.Option("onnx", "--target", help="onnx (onnxruntime QDQ INT8) or torch (x86 INT8 TorchScript)."),
+                                         "default percentile); minmax or histogram (torch / torchscript-fx, default "
+                                         "histogram)."),
+    target: str = typer.Option("onnx", "--target", help="onnx (onnxruntime QDQ INT8), torch (PT2E INT8 compiled into "
+                                "an AOTInductor model.pt2) or torchscript-fx (legacy: torch.ao FX INT8 TorchScript)."),
     max_accuracy_drop: Optional[float] = typer.Option(None, "--max-accuracy-drop", help="Top-1 points the INT8 model may "
                                                       "lose on labelled eval data; sensitive layers stay FP32 until met."),
     max_excluded: Optional[int] = typer.Option(None, "--max-excluded", help="Most layers the accuracy gate may keep in "
@@ -118,7 +120,7 @@ def quantize_cmd(
                                             "synthetic)."),
     per_channel: bool = typer.Option(True, "--per-channel/--per-tensor", help="Per-channel int8 weights (onnx)."),
     activation_type: str = typer.Option("auto", "--activation-type", help="auto (from the CPU), uint8 or int8 (onnx)."),
-    reduce_range: str = typer.Option("auto", "--reduce-range", help="auto (on without VNNI), on or off (onnx)."),
+    reduce_range: str = typer.Option("auto", "--reduce-range", help="auto (on without VNNI), on or off (onnx, torch)."),
     min_agreement: float = typer.Option(90.0, "--min-agreement", help="Top-1 agreement with FP32 (%) below which a "
                                         "trained model's INT8 artifact is an error."),
     latency_runs: int = typer.Option(30, "--latency-runs", help="Batch-1 latency runs per model (median)."),
@@ -159,3 +161,6 @@ def quantize_cmd(
     sz = m["size_bytes"]
     console.print(f"size: FP32 {sz['fp32'] / 1e6:.1f} MB -> INT8 {sz['int8'] / 1e6:.1f} MB; "
                   f"{res['seconds']:.1f}s -> {res['out']}")
+    if res.get("compile"):
+        console.print(f"compiled ({res['kind']}) in {res['compile']['compile_seconds']:.1f}s; package load "
+                      f"{res['compile'].get('load_ms', 0):.0f} ms")

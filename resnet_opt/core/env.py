@@ -59,6 +59,7 @@ def library_versions() -> dict[str, str | None]:
         "onnx": _version("onnx"),
         "onnxruntime": ort,
         "torch-pruning": _version("torch-pruning") or _version("torch_pruning"),
+        "torchao": _version("torchao"),
         "numpy": _version("numpy"),
     }
 

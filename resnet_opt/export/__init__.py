@@ -1,6 +1,6 @@
-"""Export: TorchScript and ONNX artifacts, validated against PyTorch.
+"""Export: TorchScript, ONNX and PT2 (AOTInductor) artifacts, validated against PyTorch.
 
-* :func:`to_onnx` / :func:`to_torchscript` write one validated model file (see :mod:`.validate` for what is checked
+* :func:`to_onnx` / :func:`to_torchscript` / :func:`to_pt2` write one validated model file (see :mod:`.validate` for what is checked
   and the per-precision tolerances);
 * :func:`export_onnx` is the raw FP32 exporter (no validation) used by the quantization stage;
 * :func:`convert_float_to_float16` makes the FP16 ONNX variant (float32 I/O).
@@ -18,6 +18,7 @@ from resnet_opt.export.onnx_export import (
     export_onnx,
     to_onnx,
 )
+from resnet_opt.export.pt2_export import PT2_FILE, Pt2Settings, to_pt2
 from resnet_opt.export.torchscript_export import to_torchscript
 from resnet_opt.export.validate import (
     TOLERANCES,
@@ -28,6 +29,7 @@ from resnet_opt.export.validate import (
     compare_logits,
     tolerance_for,
     validate_onnx,
+    validate_pt2,
     validate_torchscript,
     validation_inputs,
 )
@@ -36,5 +38,5 @@ __all__ = [
     "DEFAULT_OPSET", "INPUT_NAME", "OUTPUT_NAME", "SUPPORTED_OPSETS", "ExportResult", "check_opset", "export_onnx",
     "to_onnx", "to_torchscript", "convert_float_to_float16", "TOLERANCES", "Tolerance", "ValidationInputs",
     "ValidationReport", "check_onnx_file", "compare_logits", "tolerance_for", "validate_onnx", "validate_torchscript",
-    "validation_inputs",
+    "validation_inputs", "validate_pt2", "to_pt2", "Pt2Settings", "PT2_FILE",
 ]

@@ -358,3 +358,42 @@ def validate_torchscript(path: str | os.PathLike, model: nn.Module, inputs: Vali
 
 def np_float32(x: torch.Tensor) -> np.ndarray:
     return np.ascontiguousarray(x.detach().cpu().float().numpy())
+
+
+# ------------------------------------------------------------------------------------------------ PT2 (AOTInductor)
+def validate_pt2(path: str | os.PathLike, model: nn.Module, inputs: ValidationInputs, *, precision: str = "fp32",
+                 tolerance: Tolerance | None = None, reference: torch.Tensor | None = None, name: str | None = None,
+                 device: str = "cpu") -> ValidationReport:
+    """Load the AOTInductor package with ``torch._inductor.aoti_load_package`` (as the runtime does) and compare it
+    with ``model`` (FP32 PyTorch on the CPU) at batch 1 and N. On CUDA, TF32 is disabled while comparing (strict
+    FP32; torch enables TF32 for cuDNN convolutions by default, which a user may keep for speed)."""
+    import contextlib
+
+    from resnet_opt.core.errors import ExportError
+    from resnet_opt.export.pt2_export import load_package
+
+    x = inputs.tensors
+    name = name or Path(path).name
+    tol = tolerance or tolerance_for(precision)
+    ref = reference if reference is not None else reference_logits(model, x)
+    try:
+        pkg = load_package(path, device)
+    except ExportError as e:
+        raise ExportError(f"the compiled package {name} does not load: {str(e).split(': ', 1)[-1]}") from e
+    dev = torch.device(device)
+    ctx = torch.backends.cudnn.flags(enabled=True, allow_tf32=False) if dev.type == "cuda" else contextlib.nullcontext()
+
+    def run(b: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            out = pkg(b.to(dev))
+        if isinstance(out, (list, tuple)):
+            out = out[0]
+        return out.float().cpu()
+
+    with ctx:
+        runs = [(bs, ref, _run_batched(run, x, bs)) for bs in _batch_sizes(x.shape[0], True, None)]
+    checks = {"aoti_load_package": "passed", "device": device, "output_shape": [None, int(ref.shape[1])]}
+    if dev.type == "cuda":
+        checks["tf32"] = "disabled during validation"
+    return _judge(runs, tolerance=tol, precision=precision, runtime=f"AOTInductor {torch.__version__} ({device})",
+                  inputs=inputs, checks=checks, what=f"PT2 package {name}")

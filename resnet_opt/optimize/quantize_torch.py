@@ -1,4 +1,6 @@
-"""The PyTorch INT8 target: static post-training quantization for the x86 backend, saved as TorchScript.
+"""The legacy PyTorch INT8 target ``torchscript-fx``: static post-training quantization for the x86 backend, saved as
+TorchScript. (The ``torch`` target is PT2E + AOTInductor now: :mod:`resnet_opt.optimize.quantize_pt2e`; the reasons
+below were recorded when FX was chosen, before AOTInductor packages removed the compile-in-every-process objection.)
 
 Path: ``torch.ao.quantization`` FX graph mode (``prepare_fx`` -> calibrate -> ``convert_fx``), then
 ``torch.jit.trace`` + ``torch.jit.freeze``. Why this and not PT2E, checked on torch 2.14.1 with torchao 0.18.0

@@ -1,4 +1,5 @@
-"""Export stage: model source -> validated ONNX or TorchScript artifact folder (model file + manifest.json).
+"""Export stage: model source -> validated ONNX, TorchScript or PT2 (AOTInductor) artifact folder (model file +
+manifest.json).
 
 The folder is written with :func:`resnet_opt.core.artifact.atomic_dir`: a failed export or validation leaves nothing.
 """
@@ -15,14 +16,14 @@ from resnet_opt.core.manifest import write_manifest
 from resnet_opt.core.env import cpu_info, library_versions
 from resnet_opt.core.errors import ConfigError
 from resnet_opt.export import (
-    DEFAULT_OPSET, INPUT_NAME, OUTPUT_NAME, ValidationInputs, check_opset, to_onnx, to_torchscript, tolerance_for,
-    validation_inputs,
+    DEFAULT_OPSET, INPUT_NAME, OUTPUT_NAME, PT2_FILE, Pt2Settings, ValidationInputs, check_opset, to_onnx, to_pt2,
+    to_torchscript, tolerance_for, validation_inputs,
 )
 from resnet_opt.export.validate import DEFAULT_COUNT
 from resnet_opt.resnet import ModelSource, load_source
 from resnet_opt.resnet.io import nonstandard_widths
 
-FORMATS = ("onnx", "torchscript")
+FORMATS = ("onnx", "torchscript", "pt2")
 PROVIDER_NAMES = ("cpu", "cuda", "tensorrt", "auto")
 
 
@@ -79,7 +80,8 @@ class ExportConfig:
             check_source_args(depth=self.depth, weights=self.weights, model_dir=self.model_dir,
                               num_classes=self.num_classes)
         check_output_dir(self.out, overwrite=self.overwrite)
-FILE_NAMES = {("onnx", "fp32"): "model.onnx", ("onnx", "fp16"): "model_fp16.onnx", ("torchscript", "fp32"): "model.ts"}
+FILE_NAMES = {("onnx", "fp32"): "model.onnx", ("onnx", "fp16"): "model_fp16.onnx", ("torchscript", "fp32"): "model.ts",
+              ("pt2", "fp32"): PT2_FILE}
 
 
 def _fit_preprocessing(pre: dict[str, Any], input_size: int) -> dict[str, Any]:
@@ -126,19 +128,28 @@ def export_artifact(
     optimize: bool | str = "auto",
     provider: str = "cpu",
     overwrite: bool = True,
+    pt2: Pt2Settings | None = None,
     log: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     """Export a model (``source``, or the ``depth`` / ``weights`` / ``model_dir`` trio) to ``out``.
 
     ``data``: validate on real images of this data spec (else seeded random inputs). For a random or weights source
-    it also sets the input size and preprocessing when ``input_size`` is not given. Returns the manifest written
-    (plus ``out``)."""
+    it also sets the input size and preprocessing when ``input_size`` is not given. ``pt2``: the AOTInductor
+    settings of a ``pt2`` export (device, freezing, max_autotune; default :class:`Pt2Settings`). Returns the manifest
+    written (plus ``out``)."""
     cfg = ExportConfig(fmt=fmt, out=out, depth=depth, weights=weights, model_dir=model_dir, num_classes=num_classes,
                        input_size=input_size, opset=opset, fp16=fp16, data=data, preset=preset, count=count, atol=atol,
                        rtol=rtol, min_top1_agreement=min_top1_agreement, optimize=optimize, provider=provider,
                        overwrite=overwrite, check_source=source is None)
     cfg.validate()
     fmt = cfg.fmt
+    if pt2 is not None and fmt != "pt2":
+        raise ConfigError("AOTInductor settings apply to the pt2 format only")
+    if fmt == "pt2":
+        from resnet_opt.export.pt2_export import check_device
+
+        pt2 = (pt2 or Pt2Settings()).validate()
+        check_device(pt2.device)  # a CUDA package without a GPU: refused before any work
     precision = "fp16" if fp16 else "fp32"
     tol = tolerance_for(precision, atol=atol, rtol=rtol, min_top1_agreement=min_top1_agreement)
 
@@ -166,9 +177,13 @@ def export_artifact(
         if fmt == "onnx":
             res = to_onnx(model, tmp / fname, opset=opset, dynamic_batch=dynamic_batch, fp16=fp16, input_size=size,
                           inputs=vin, tolerance=tol, provider=provider)
+        elif fmt == "pt2":
+            res = to_pt2(model, tmp / fname, input_size=size, settings=pt2, inputs=vin, tolerance=tol, log=say)
         else:
             res = to_torchscript(model, tmp / fname, frozen=frozen, optimize=optimize, input_size=size, inputs=vin,
                                  tolerance=tol)
+        details = dict(res.details)
+        compile_info = details.pop("compile", None)
         manifest: dict[str, Any] = {
             "kind": fmt,
             "file": fname,
@@ -181,12 +196,14 @@ def export_artifact(
             "preprocessing": pre,
             "class_names": source.class_names,
             "validation": res.validation.to_dict(),
-            "export": res.details,
+            "export": details,
             "file_sha256": sha256_file(res.path),
             "file_size": res.path.stat().st_size,
             "versions": library_versions(),
             "cpu": cpu_info(),
         }
+        if compile_info is not None:
+            manifest["compile"] = compile_info
         write_manifest(tmp, manifest)
     manifest["out"] = str(Path(out))
     return manifest

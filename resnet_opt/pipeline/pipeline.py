@@ -9,9 +9,12 @@ it re-implements none of them. Each stage writes its own folder under ``out`` at
     out/fused/            BatchNorm folded into the convs (model folder)
     out/torchscript/      TorchScript FP32 artifact          (export stage, validated)
     out/onnx-fp32/        ONNX FP32 artifact                 (export stage, validated)
+    out/pt2-fp32/         AOTInductor FP32 package model.pt2 (export stage, validated; with pt2)
     out/onnx-int8/        ONNX INT8 QDQ artifact             (quantize stage, validated against FP32)
     out/torchscript-int8/ PyTorch x86 INT8 TorchScript       (quantize stage, torch target)
     out/triton/           Triton model repository of the ONNX FP32 artifact (with --triton; export/triton.py)
+    out/pt2-int8/         PT2E INT8 package model.pt2        (quantize stage, torch target)
+    out/torchscript-int8/ legacy FX INT8 TorchScript         (quantize stage, torchscript-fx target, when asked)
     out/report/           report.md, results.json, results.csv, accuracy_vs_latency.png
     out/pipeline.json     what ran, how long, and where it went
 
@@ -57,6 +60,8 @@ class PipelineConfig:
     torch_int8: bool = True
     # serving: end with a Triton model repository of the ONNX FP32 artifact
     triton: bool = False
+    torch_int8_target: str = "torch"  # torch (PT2E .pt2) | torchscript-fx (legacy FX + TorchScript)
+    pt2: bool = True  # also export the FP32 AOTInductor package (a compile: about a minute for R18 on 2 cores)
     # benchmark
     backends: list[str] = field(default_factory=lambda: ["cpu", "cuda"])
     batch_sizes: list[int] = field(default_factory=lambda: [1, 32])
@@ -107,6 +112,9 @@ class PipelineConfig:
         check_output_dir(self.out, overwrite=False)  # a pipeline folder is never replaced: name a new one
         self.bench_config().validate()
         parse_backends(self.backends)
+        if self.torch_int8_target not in ("torch", "torchscript-fx"):
+            raise ConfigError(f"the pipeline's PyTorch INT8 target must be torch or torchscript-fx, got "
+                              f"{self.torch_int8_target!r}")
         if self.method is not None:
             from resnet_opt.optimize.quantize_onnx import check_method
 
@@ -301,7 +309,8 @@ def _run_stages(cfg: PipelineConfig, out: Path, *, progress: bool,
         variants.append(variant_from_path(fused_dir, name="fused-fp32-eager"))
 
     # ---- 4. export (validated against PyTorch on the data's val images)
-    for fmt, name in (("torchscript", "torchscript"), ("onnx", "onnx-fp32")):
+    exports = [("torchscript", "torchscript"), ("onnx", "onnx-fp32")] + ([("pt2", "pt2-fp32")] if cfg.pt2 else [])
+    for fmt, name in exports:
         folder = out / name
 
         def export(fmt: str = fmt, folder: Path = folder) -> dict[str, Any]:
@@ -312,10 +321,13 @@ def _run_stages(cfg: PipelineConfig, out: Path, *, progress: bool,
 
         if st.run(f"export {fmt}", export, out=folder, required=False, keep=("validation",)).status == "ok":
             variants.append(variant_from_path(folder, name=f"{name}-fp32" if fmt == "torchscript" else name))
+        elif fmt == "pt2":
+            say("  (the pt2 export needs a C++ compiler; --no-pt2 skips it)")
 
     # ---- 5. quantize (calibration on the training split, validated on the val split)
     targets = [("onnx", "onnx-int8")] if cfg.onnx_int8 else []
-    targets += [("torch", "torchscript-int8")] if cfg.torch_int8 else []
+    if cfg.torch_int8:
+        targets.append((cfg.torch_int8_target, "pt2-int8" if cfg.torch_int8_target == "torch" else "torchscript-int8"))
     for target, name in targets:
         folder = out / name
 
@@ -331,7 +343,8 @@ def _run_stages(cfg: PipelineConfig, out: Path, *, progress: bool,
                                      ("method", "activation_type", "weight_type", "reduce_range", "per_channel",
                                       "format", "target")}}
 
-        label = "quantize INT8 (onnxruntime QDQ)" if target == "onnx" else "quantize INT8 (PyTorch x86, TorchScript)"
+        label = {"onnx": "quantize INT8 (onnxruntime QDQ)", "torch": "quantize INT8 (PyTorch PT2E, .pt2)"}.get(
+            target, "quantize INT8 (PyTorch FX x86, TorchScript, legacy)")
         if st.run(label, quantize, out=folder, required=False, keep=("validation", "quantization")).status == "ok":
             variants.append(variant_from_path(folder, name=name))
 

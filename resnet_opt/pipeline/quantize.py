@@ -5,7 +5,10 @@ Targets:
 
 * ``onnx`` (default): onnxruntime QDQ model ``model_int8.onnx`` (per-channel int8 weights; activation type and
   reduce_range from the CPU's instruction set); optional accuracy gate that keeps sensitive layers in FP32;
-* ``torch``: torch.ao FX x86 INT8, traced + frozen TorchScript ``model_int8.ts``.
+* ``torch``: PT2E INT8 (torchao ``X86InductorQuantizer``) compiled by AOTInductor into ``model.pt2`` (artifact kind
+  ``pt2``), see :mod:`resnet_opt.optimize.quantize_pt2e`;
+* ``torchscript-fx`` (legacy): torch.ao FX x86 INT8, traced + frozen TorchScript ``model_int8.ts`` (both APIs are
+  deprecated upstream; kept while torch ships them).
 
 Data: calibration images come from the TRAINING split of the data spec (``calib``), eval images from the VAL split,
 so the agreement / accuracy figures are never measured on calibration images. A random-init model (``--depth`` only)
@@ -41,8 +44,9 @@ from resnet_opt.bench.timing import median_latency_ms
 
 __all__ = ["TARGETS", "FILE_NAMES", "QuantizeConfig", "quantize_model"]
 
-TARGETS = ("onnx", "torch")
-FILE_NAMES = {"onnx": "model_int8.onnx", "torch": "model_int8.ts"}
+TARGETS = ("onnx", "torch", "torchscript-fx")
+FILE_NAMES = {"onnx": "model_int8.onnx", "torch": "model.pt2", "torchscript-fx": "model_int8.ts"}
+KIND_OF_TARGET = {"onnx": "onnx", "torch": "pt2", "torchscript-fx": "torchscript"}
 DEFAULT_EVAL_LABELLED = 1000
 DEFAULT_EVAL_SYNTHETIC = 32
 
@@ -54,7 +58,7 @@ class QuantizeConfig:
     preset: str | None = None  # imagefolder preprocessing preset (v1 / v2)
     calib_size: int = 128  # calibration images, from the training split
     eval_size: int | None = None  # eval images from the val split (default 1000 labelled / 32 synthetic)
-    method: str | None = None  # onnx: minmax | percentile | entropy (default percentile); torch: minmax | histogram
+    method: str | None = None  # onnx: minmax | percentile | entropy (default percentile); torch(-fx): minmax | histogram
     max_accuracy_drop: float | None = None  # points of top-1; enables the accuracy gate (onnx target)
     max_excluded: int | None = None  # layers the gate may keep in FP32 (default a quarter of them)
     per_channel: bool = True
@@ -71,19 +75,21 @@ class QuantizeConfig:
         if self.method is not None:
             return str(self.method).strip().lower()
         from resnet_opt.optimize.quantize_onnx import DEFAULT_METHOD
+        from resnet_opt.optimize.quantize_pt2e import DEFAULT_PT2E_METHOD
         from resnet_opt.optimize.quantize_torch import DEFAULT_TORCH_METHOD
 
-        return DEFAULT_METHOD if self.target == "onnx" else DEFAULT_TORCH_METHOD
+        return {"onnx": DEFAULT_METHOD, "torch": DEFAULT_PT2E_METHOD}.get(self.target, DEFAULT_TORCH_METHOD)
 
     def validate(self) -> None:
         from resnet_opt.optimize.quantize_onnx import ACTIVATION_TYPES, check_method
+        from resnet_opt.optimize.quantize_pt2e import check_pt2e_method
         from resnet_opt.optimize.quantize_torch import check_torch_method
 
         t = str(self.target).lower()
         if t not in TARGETS:
             raise ConfigError(f"unknown target {self.target!r}; valid: {', '.join(TARGETS)}")
         self.target = t
-        (check_method if t == "onnx" else check_torch_method)(self.resolved_method())
+        {"onnx": check_method, "torch": check_pt2e_method}.get(t, check_torch_method)(self.resolved_method())
         if not isinstance(self.calib_size, int) or self.calib_size < 1:
             raise ConfigError(f"--calib-size must be at least 1, got {self.calib_size}")
         if self.eval_size is not None and self.eval_size < 1:
@@ -99,9 +105,13 @@ class QuantizeConfig:
             raise ConfigError(f"--max-excluded must be at least 0, got {self.max_excluded}")
         if self.activation_type is not None and str(self.activation_type).lower() not in ACTIVATION_TYPES:
             raise ConfigError(f"unknown activation type {self.activation_type!r}; valid: {', '.join(ACTIVATION_TYPES)}")
-        if t == "torch" and (self.activation_type not in (None, "uint8") or self.reduce_range is False
-                             or not self.per_channel):
-            raise ConfigError("--activation-type / --reduce-range / --per-tensor apply to the ONNX target only")
+        if t == "torchscript-fx" and (self.activation_type not in (None, "uint8") or self.reduce_range is False
+                                      or not self.per_channel):
+            raise ConfigError("--activation-type / --reduce-range / --per-tensor apply to the ONNX and torch targets "
+                              "(torchscript-fx uses torch's fixed x86 qconfig)")
+        if t == "torch" and (self.activation_type not in (None, "uint8") or not self.per_channel):
+            raise ConfigError("the torch (PT2E) target uses uint8 activations and per-channel weights "
+                              "(X86InductorQuantizer); --activation-type / --per-tensor apply to the ONNX target")
         if not 0.0 <= self.min_agreement <= 100.0:
             raise ConfigError(f"--min-agreement must be a percentage, got {self.min_agreement}")
         if self.latency_runs < 1:
@@ -214,6 +224,11 @@ def quantize_model(
             qinfo, int8_logits, fp32_size, extra_lat, gate, q_lat_fn, fp32_check = _onnx_target(
                 cfg, method, fused, size, work, qpath, calib, x_eval, y_eval, fp32_ref, meaningful, threads,
                 progress, say)
+        elif cfg.target == "torch":
+            from resnet_opt.pipeline.quantize_pt2e import pt2e_target
+
+            qinfo, int8_logits, fp32_size, extra_lat, q_lat_fn, fp32_check, compile_info = pt2e_target(
+                cfg, method, fused, size, qpath, calib, x_eval, progress, say)
         else:
             qinfo, int8_logits, fp32_size, extra_lat, q_lat_fn, fp32_check = _torch_target(
                 cfg, method, fused, size, work, qpath, calib, x_eval, progress, say)
@@ -260,7 +275,8 @@ def quantize_model(
         lat = median_latency_ms(lat_fns, cfg.latency_runs)
         measurements = {
             "size_bytes": {"fp32": fp32_size, "int8": int8_size, "ratio": fp32_size / max(int8_size, 1),
-                           "fp32_file": "model.onnx (FP32 export)" if cfg.target == "onnx" else "model.ts (FP32 TorchScript)"},
+                           "fp32_file": {"onnx": "model.onnx (FP32 export)", "torch": "FP32 parameters and buffers "
+                                         "(bytes)"}.get(cfg.target, "model.ts (FP32 TorchScript)")},
             "latency_ms": {**lat, "batch": 1, "input_size": size, "threads": threads, "runs": cfg.latency_runs,
                            "statistic": "median after 3 warm-up runs, each model's runs back to back, one process"},
             "speedup_int8_vs_fp32_torch_eager": lat["fp32_torch_eager"] / lat["int8"],
@@ -278,7 +294,7 @@ def quantize_model(
         if gate is not None:
             quant["accuracy_gate"] = gate
         manifest: dict[str, Any] = {
-            "kind": "onnx" if cfg.target == "onnx" else "torchscript",
+            "kind": KIND_OF_TARGET[cfg.target],
             "file": fname,
             "precision": "int8",
             "stage": "quantize",
@@ -298,6 +314,9 @@ def quantize_model(
             "versions": library_versions(),
             "cpu": cpu_info(),
         }
+        if cfg.target == "torch":
+            manifest["compile"] = compile_info
+            manifest["measurements"]["load_ms"] = compile_info.get("load_ms")
         with atomic_dir(out) as tmp:
             shutil.copyfile(qpath, tmp / fname)
             write_manifest(tmp, manifest)

@@ -1,4 +1,4 @@
-"""Predictors: one interface over ONNX artifacts, TorchScript artifacts and model folders.
+"""Predictors: one interface over ONNX artifacts, TorchScript artifacts, PT2 packages (:mod:`.pt2`) and model folders.
 
 ``predictor.logits(batch)`` maps a preprocessed N×3×H×W float tensor to float32 CPU logits (what
 :func:`resnet_opt.engine.evaluate` consumes); ``predictor.predict(images, top_k)`` applies the artifact's own
@@ -67,7 +67,7 @@ def _array_to_pil(a: np.ndarray):
 class Predictor:
     """Common interface. Attributes:
 
-    ``kind`` ("onnx" | "torchscript" | "model"), ``path``, ``manifest`` (dict; a model folder's config), ``precision``,
+    ``kind`` ("onnx" | "torchscript" | "pt2" | "model"), ``path``, ``manifest`` (dict; a model folder's config), ``precision``,
     ``num_classes``, ``class_names`` (list or None), ``preprocessing`` (:class:`~resnet_opt.data.Preprocessing`),
     ``input_size``, ``provider`` (what really runs: cpu / cuda / tensorrt), ``requested_provider``,
     ``node_providers`` (ONNX: onnxruntime provider -> nodes it ran in the probe), ``warnings`` (fall-backs)."""
@@ -169,7 +169,7 @@ class OnnxPredictor(Predictor):
                  threads: int | None = None) -> None:
         arch = manifest.get("architecture") or {}
         super().__init__(path, manifest, manifest.get("preprocessing"), manifest.get("class_names"),
-                         arch.get("num_classes"), _input_size(manifest), provider)
+                         arch.get("num_classes"), input_size_of(manifest), provider)
         self.session = OnnxSession(model_file, provider=provider, threads=threads, name=str(model_file))
         self.provider = self.session.provider
         self.node_providers = self.session.node_providers
@@ -241,11 +241,13 @@ class TorchPredictor(Predictor):
         return self.module(x.to(self.device))
 
 
-def _input_size(manifest: dict[str, Any]) -> int | None:
+def input_size_of(manifest: dict[str, Any]) -> int | None:
+    """H (= W) of ``manifest["input"]["shape"]`` = [N, 3, H, W], or None."""
     shape = (manifest.get("input") or {}).get("shape")
     if isinstance(shape, list) and len(shape) == 4 and isinstance(shape[-1], int) and shape[-1] > 0:
         return int(shape[-1])
     return None
 
 
-__all__ = ["Prediction", "Predictor", "OnnxPredictor", "TorchPredictor", "ORT_NAMES"]
+
+__all__ = ["Prediction", "Predictor", "OnnxPredictor", "TorchPredictor", "ORT_NAMES", "input_size_of"]

@@ -1,0 +1,83 @@
+"""The quantize stage's ``torch`` target: PT2E INT8 (torchao) compiled into an AOTInductor package ``model.pt2``.
+
+Called by :func:`resnet_opt.pipeline.quantize.quantize_model`; the quantization itself is
+:func:`resnet_opt.optimize.quantize_pt2e.quantize_pt2e`, the compilation :mod:`resnet_opt.export.pt2_export`.
+Besides the stage's own validation (the package against the FP32 model on the val split), the compiled package is
+compared with the PT2E graph it was compiled from (run eagerly: quantize/dequantize simulated in FP32) on up to
+:data:`REFERENCE_IMAGES` eval images, so a lowering error shows apart from quantization error.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+
+from resnet_opt.core.errors import ValidationError
+
+REFERENCE_IMAGES = 64
+
+
+def _logits(fn: Callable[[torch.Tensor], Any], x: torch.Tensor, batch: int = 64) -> torch.Tensor:
+    outs = []
+    with torch.no_grad():
+        for i in range(0, len(x), batch):
+            y = fn(x[i:i + batch].contiguous())
+            outs.append((y[0] if isinstance(y, (list, tuple)) else y).float().cpu())
+    return torch.cat(outs)
+
+
+def _param_bytes(model: torch.nn.Module) -> int:
+    return int(sum(p.numel() * p.element_size() for p in model.parameters())
+               + sum(b.numel() * b.element_size() for b in model.buffers()))
+
+
+def pt2e_target(cfg: Any, method: str, fused: torch.nn.Module, size: int, qpath: Path, calib: Any,
+                x_eval: torch.Tensor, progress: bool, say: Callable[[str], None]):
+    """Quantize ``fused`` with PT2E, compile it to ``qpath`` and run it on ``x_eval``. Returns what
+    ``quantize_model`` needs: (quantization facts, INT8 logits, FP32 size, extra latency callables, INT8 latency
+    factory, FP32-export check (None), compile facts for the manifest)."""
+    from resnet_opt.engine import agreement
+    from resnet_opt.export.pt2_export import Pt2Settings, compile_package, export_program, load_package
+    from resnet_opt.optimize.quantize_pt2e import default_reduce_range, quantize_pt2e
+
+    rr = default_reduce_range() if cfg.reduce_range is None else bool(cfg.reduce_range)
+    say(f"quantizing: PT2E X86InductorQuantizer, {method} observers, reduce_range={rr}, {len(calib)} calibration "
+        "images ...")
+    batches = [torch.from_numpy(calib.batches(len(calib))[i:i + 16]) for i in range(0, len(calib), 16)]
+    q, facts = quantize_pt2e(fused, batches, method=method, reduce_range=rr, input_size=size, progress=progress)
+    say("compiling the INT8 package (torch.export + AOTInductor, freezing); this takes a while ...")
+    t0 = time.perf_counter()
+    program = export_program(q, input_size=size, device="cpu")
+    export_s = time.perf_counter() - t0
+    settings = Pt2Settings(device="cpu")
+    compile_info = compile_package(program, qpath, settings)
+    compile_info["export_seconds"] = export_s
+    t0 = time.perf_counter()
+    pkg = load_package(qpath, "cpu")
+    compile_info["load_ms"] = (time.perf_counter() - t0) * 1e3
+    int8_logits = _logits(pkg, x_eval)
+
+    k = min(REFERENCE_IMAGES, int(x_eval.shape[0]))
+    ref = _logits(q, x_eval[:k])
+    a = agreement(ref, int8_logits[:k])
+    if not torch.isfinite(int8_logits).all():
+        raise ValidationError("the compiled INT8 package produces non-finite logits on the eval images")
+    facts["pt2e_reference"] = {
+        "what": "compiled package vs the PT2E graph it was compiled from (eager, q/dq simulated in FP32)",
+        "images": k, "top1_agreement": a["top1_agreement"], "max_abs_diff": a["max_abs_diff"],
+        "max_rel_diff": a["max_rel_diff"],
+    }
+    facts["nodes_to_exclude"], facts["excluded_layers"] = [], []
+
+    def q_lat_fn(xb: torch.Tensor) -> Callable[[], Any]:
+        xc = xb.contiguous()
+
+        def run() -> None:
+            with torch.no_grad():
+                pkg(xc)
+        return run
+
+    return facts, int8_logits, _param_bytes(fused), {}, q_lat_fn, None, compile_info

@@ -1,0 +1,106 @@
+"""Loading a PT2 (AOTInductor) artifact: ``manifest.json`` of kind ``pt2`` + ``model.pt2``.
+
+One function, :func:`load_pt2`, turns the folder into a :class:`Pt2Predictor`; ``runtime.load`` dispatches to it by
+kind. The package was compiled at export (compile seconds in the manifest's ``compile`` section); loading it only
+unpacks and ``dlopen``s the compiled library (``load_ms`` on the predictor).
+
+A package is compiled for one device: a CPU package runs on the CPU (and only on CPUs with the instruction sets of
+the machine that compiled it: its kernels are built with ``-march=native``), a CUDA package on a CUDA GPU.
+"""
+
+from __future__ import annotations
+
+import importlib
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from resnet_opt.core.errors import ArtifactError, BackendUnavailableError
+from resnet_opt.engine.onnx_session import check_provider_name
+from resnet_opt.runtime.predictor import Predictor
+
+__all__ = ["Pt2Predictor", "load_pt2", "missing_cpu_flags"]
+
+
+def missing_cpu_flags(manifest: dict[str, Any]) -> list[str]:
+    """Instruction-set flags the compiling CPU had (manifest ``cpu.flags``) that this CPU lacks."""
+    from resnet_opt.core.env import cpu_info
+
+    compiled = ((manifest.get("cpu") or {}).get("flags") or {})
+    here = cpu_info().get("flags") or {}
+    if not here:  # /proc/cpuinfo unreadable: cannot tell
+        return []
+    return sorted(f for f, v in compiled.items() if v and not here.get(f, False))
+
+
+class Pt2Predictor(Predictor):
+    """A loaded ``.pt2`` package. ``device`` (cpu | cuda), ``load_ms`` (unpack + dlopen of the package),
+    ``import_ms`` (importing torch's package loader: paid once per process, not per package), ``package_device``."""
+
+    kind = "pt2"
+
+    def __init__(self, path: Path, model_file: Path, manifest: dict[str, Any], provider: str) -> None:
+        arch = manifest.get("architecture") or {}
+        from resnet_opt.runtime.predictor import input_size_of
+
+        super().__init__(path, manifest, manifest.get("preprocessing"), manifest.get("class_names"),
+                         arch.get("num_classes"), input_size_of(manifest), provider)
+        comp = manifest.get("compile") or {}
+        pkg_dev = str(comp.get("device") or "cpu")
+        if pkg_dev not in ("cpu", "cuda"):
+            raise ArtifactError(f"{path}: the manifest's compile.device is {pkg_dev!r}; expected cpu or cuda")
+        self.package_device = pkg_dev
+        p = check_provider_name(provider)
+        if p == "tensorrt":
+            raise BackendUnavailableError("the TensorRT provider applies to ONNX artifacts, not pt2 (use cpu or cuda)")
+        if p == "auto":
+            p = pkg_dev
+            if p == "cuda" and not torch.cuda.is_available():
+                raise BackendUnavailableError(f"{path} is a CUDA package and torch sees no GPU here")
+        if p != pkg_dev:
+            raise BackendUnavailableError(f"{path} was compiled for {pkg_dev}; it cannot run on {p} (export a package "
+                                          f"for {p}: resnet-opt export pt2 --device {p})")
+        if p == "cuda" and not torch.cuda.is_available():
+            raise BackendUnavailableError("CUDA is not available to torch here (no GPU or no CUDA build)")
+        if p == "cpu":
+            missing = missing_cpu_flags(manifest)
+            if missing:
+                raise BackendUnavailableError(f"{path} was compiled (-march=native) on a CPU with {', '.join(missing)}, "
+                                              "which this CPU lacks; export the package again on this machine")
+        self.device = torch.device(p)
+        from resnet_opt.export.pt2_export import quiet_inductor
+
+        t0 = time.perf_counter()
+        with quiet_inductor():
+            importlib.import_module("torch._inductor.package")  # once per process; kept out of load_ms
+        self.import_ms = (time.perf_counter() - t0) * 1e3
+        t0 = time.perf_counter()
+        try:
+            with quiet_inductor():
+                self.module = torch._inductor.aoti_load_package(str(model_file))
+        except Exception as e:  # noqa: BLE001 - corrupt zip, missing library, ABI mismatch
+            msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            raise ArtifactError(f"{model_file} is not a loadable .pt2 package: {msg}") from e
+        self.load_ms = (time.perf_counter() - t0) * 1e3
+        self.provider = p
+
+    @torch.no_grad()
+    def _forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.module(x.to(self.device).contiguous())
+        if isinstance(out, (list, tuple)):
+            out = out[0]
+        return out
+
+    def describe(self) -> dict[str, Any]:
+        return {**super().describe(), "load_ms": self.load_ms, "import_ms": self.import_ms,
+                "package_device": self.package_device}
+
+
+def load_pt2(art: Any, *, provider: str = "cpu", threads: int | None = None) -> Predictor:
+    """The runtime loader of kind ``pt2`` (registered in :mod:`resnet_opt.core.manifest`): an opened artifact
+    (:class:`resnet_opt.core.manifest.Artifact`, files already checked against their sha256) -> a
+    :class:`Pt2Predictor`. ``threads``: the package's kernels follow torch's thread count (set it with
+    ``torch.set_num_threads``; the CLI's ``--threads`` does)."""
+    return Pt2Predictor(Path(art.path), Path(art.model_file), art.manifest.to_dict(), provider)
