@@ -10,7 +10,7 @@ from rich.table import Table
 
 from resnet_opt.cli.app import app
 from resnet_opt.cli.common import (
-    JsonOpt, OverwriteOpt, ThreadsOpt, WeightsOpt, console, handle_errors, set_threads, show_progress,
+    JsonOpt, ThreadsOpt, WeightsOpt, console, handle_errors, set_threads, show_progress,
 )
 from resnet_opt.core.artifact import to_json
 

@@ -11,7 +11,6 @@ it re-implements none of them. Each stage writes its own folder under ``out`` at
     out/onnx-fp32/        ONNX FP32 artifact                 (export stage, validated)
     out/pt2-fp32/         AOTInductor FP32 package model.pt2 (export stage, validated; with pt2)
     out/onnx-int8/        ONNX INT8 QDQ artifact             (quantize stage, validated against FP32)
-    out/torchscript-int8/ PyTorch x86 INT8 TorchScript       (quantize stage, torch target)
     out/triton/           Triton model repository of the ONNX FP32 artifact (with --triton; export/triton.py)
     out/pt2-int8/         PT2E INT8 package model.pt2        (quantize stage, torch target)
     out/torchscript-int8/ legacy FX INT8 TorchScript         (quantize stage, torchscript-fx target, when asked)
