@@ -6,7 +6,7 @@ PIP    := $(VENV)/bin/pip
 STAMP  := $(VENV)/.installed
 DEMO_OUT ?= demo-out
 
-.PHONY: demo test install clean bench
+.PHONY: demo test install clean bench cpp
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,6 +23,12 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest -q
+
+# The C++ runner (cpp/): installs the two header-only Debian packages it needs when missing (apt-get, root), then
+# compiles against the venv's torch wheel; the binary is copied to build/resnet-opt-runner.
+cpp: $(STAMP)
+	mkdir -p build
+	$(PY) -m resnet_opt build-runner --install-deps --out build/resnet-opt-runner
 
 clean:
 	rm -rf $(VENV) $(DEMO_OUT) .pytest_cache

@@ -12,6 +12,19 @@ from resnet_opt.core.manifest import read_manifest, write_manifest
 from resnet_opt.core.errors import ArtifactError, OutputPathError
 
 
+def _mark(folder, kind: str) -> None:
+    """The header that makes a folder a resnet-opt artifact for atomic_dir (a full manifest is not needed here)."""
+    import json
+
+    (folder / "manifest.json").write_text(json.dumps({"format": "resnet-opt-artifact", "kind": kind}))
+
+
+def _kind(folder) -> str:
+    import json
+
+    return json.loads((folder / "manifest.json").read_text())["kind"]
+
+
 def _mode(path) -> int:
     return stat.S_IMODE(os.stat(path).st_mode)
 
@@ -30,11 +43,12 @@ def test_atomic_dir_failure_keeps_previous_artifact(tmp_path):
     out = tmp_path / "art"
     with atomic_dir(out) as tmp:
         (tmp / "v1.txt").write_text("one")
+        _mark(tmp, "test")  # a resnet-opt artifact: the only kind of folder ever replaced
     with pytest.raises(KeyboardInterrupt):
         with atomic_dir(out) as tmp:
             (tmp / "v2.txt").write_text("two")
             raise KeyboardInterrupt
-    assert sorted(p.name for p in out.iterdir()) == ["v1.txt"]
+    assert sorted(p.name for p in out.iterdir()) == ["manifest.json", "v1.txt"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["art"]
 
 
@@ -68,3 +82,63 @@ def test_atomic_dir_refuses_a_file_as_output(tmp_path):
     with pytest.raises(OutputPathError, match="not a folder"):
         with atomic_dir(f):
             pass
+
+
+def test_atomic_dir_never_replaces_a_folder_it_did_not_write(tmp_path):
+    out = tmp_path / "users"
+    out.mkdir()
+    (out / "notes.txt").write_text("keep me")
+    for overwrite in (True, False):
+        with pytest.raises(OutputPathError):
+            with atomic_dir(out, overwrite=overwrite) as tmp:
+                _mark(tmp, "test")
+    assert [p.name for p in out.iterdir()] == ["notes.txt"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["users"]
+
+
+def test_check_output_dir_rules(tmp_path, monkeypatch):
+    from resnet_opt.core.artifact import check_output_dir
+
+    monkeypatch.chdir(tmp_path)
+    for bad in (".", "..", str(tmp_path)):
+        with pytest.raises(OutputPathError):
+            check_output_dir(bad, overwrite=True)
+    art = tmp_path / "art"
+    with atomic_dir(art) as tmp:
+        _mark(tmp, "test")
+    with pytest.raises(OutputPathError, match="--overwrite"):
+        check_output_dir(art)
+    assert check_output_dir(art, overwrite=True) == art
+    (tmp_path / "empty").mkdir()
+    assert check_output_dir(tmp_path / "empty") == tmp_path / "empty"  # an empty folder is fine
+    (tmp_path / "link").symlink_to(art)
+    with pytest.raises(OutputPathError, match="symbolic link"):
+        check_output_dir(tmp_path / "link", overwrite=True)
+
+
+def test_stale_temporary_folders_of_dead_runs_are_cleaned(tmp_path):
+    """After a SIGKILL: a dead run's .NAME.tmp-PID-* is removed by the next run; its .NAME.old-PID (the previous
+    artifact moved aside just before the swap) is put back when NAME is missing."""
+    import subprocess
+    import sys
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                          text=True).stdout.strip()  # a pid that no longer runs
+    out = tmp_path / "art"
+    stale = tmp_path / f".art.tmp-{dead}-abc"
+    stale.mkdir()
+    (stale / "half.bin").write_bytes(b"x")
+    old = tmp_path / f".art.old-{dead}"
+    old.mkdir()
+    _mark(old, "previous")
+    from resnet_opt.core.artifact import clean_stale
+
+    clean_stale(out)
+    assert _kind(out) == "previous" and sorted(p.name for p in tmp_path.iterdir()) == ["art"]
+    alive = tmp_path / f".art.tmp-{os.getpid()}-xyz"  # a live run's folder is left alone
+    alive.mkdir()
+    stale.mkdir()
+    with atomic_dir(out) as tmp:
+        _mark(tmp, "new")
+    assert _kind(out) == "new"
+    assert sorted(p.name for p in tmp_path.iterdir()) == [alive.name, "art"]

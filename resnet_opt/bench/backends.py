@@ -1,5 +1,6 @@
 """Backends: torch eager, TorchScript, PT2 (AOTInductor packages) and onnxruntime, each on CPU or CUDA (and
-onnxruntime's TensorRT provider).
+onnxruntime's TensorRT provider), and ``libtorch-cpp``: the native C++ runner (cpp/) on TorchScript and .pt2
+artifacts, timed by its own ``--bench``.
 
 A backend is *available* only when it really runs here: onnxruntime-gpu lists the CUDA and TensorRT providers even
 on a machine without a GPU, so availability is decided by building a tiny session and checking which provider it
@@ -21,7 +22,8 @@ import numpy as np
 import torch
 
 from resnet_opt.bench.variants import Variant
-from resnet_opt.core.errors import BackendUnavailableError, ConfigError
+from resnet_opt.core.errors import BackendUnavailableError, BuildError, ConfigError
+from resnet_opt.runtime.cpp_runner import build_runner, raw_batch_file, run_runner
 
 
 @dataclass(frozen=True)
@@ -30,6 +32,10 @@ class BackendSpec:
     family: str  # torch | torchscript | onnx | pt2 (the variant kind it runs)
     device: str  # cpu | cuda
     provider: str | None = None  # onnxruntime execution provider
+    kinds: tuple[str, ...] = ()  # variant kinds it runs, when more than its family
+
+    def runs(self, kind: str) -> bool:
+        return kind == self.family or kind in self.kinds
 
     @property
     def uses_cuda(self) -> bool:
@@ -48,6 +54,7 @@ BACKENDS: dict[str, BackendSpec] = {
         BackendSpec("ort-cpu", "onnx", "cpu", "CPUExecutionProvider"),
         BackendSpec("ort-cuda", "onnx", "cuda", "CUDAExecutionProvider"),
         BackendSpec("ort-tensorrt", "onnx", "cuda", "TensorrtExecutionProvider"),
+        BackendSpec("libtorch-cpp", "libtorch-cpp", "cpu", kinds=("torchscript", "pt2")),
     )
 }
 # shorthand groups accepted by --backends
@@ -62,6 +69,7 @@ GROUPS: dict[str, tuple[str, ...]] = {
     "pt2": ("pt2-cpu", "pt2-cuda"),
     "ort": ("ort-cpu", "ort-cuda", "ort-tensorrt"),
     "onnxruntime": ("ort-cpu", "ort-cuda", "ort-tensorrt"),
+    "cpp": ("libtorch-cpp",),
     "all": tuple(BACKENDS),
 }
 
@@ -169,6 +177,12 @@ def _ort_session(model: bytes | str, provider: str, threads: int | None, quiet: 
 def unavailable_reason(name: str) -> str | None:
     """None when backend ``name`` really runs here, else a one-line reason."""
     spec = BACKENDS[name]
+    if spec.family == "libtorch-cpp":
+        try:
+            build_runner()
+        except BuildError as e:
+            return f"the C++ runner cannot be built here: {e}"
+        return None
     if spec.family in ("torch", "torchscript", "pt2"):
         if spec.device == "cpu":
             return None
@@ -310,6 +324,35 @@ class OrtRunner(Runner):
         self.session = None
 
 
+class CppRunner(Runner):
+    """The C++ runner, out of process. ``run(x)`` sends a batch as a raw float32 file and reads the logits back (for
+    quality); latency comes from the runner's own ``--bench`` (``bench_external``), so process start-up and model
+    loading are not timed. ``own_load_ms`` / ``own_first_ms``: the runner's own load and first-inference times."""
+
+    def __init__(self, backend: BackendSpec, variant: Variant, threads: int | None):
+        super().__init__(backend, variant)
+        if variant.path is None:
+            raise BackendUnavailableError("the C++ runner needs an artifact folder")
+        self.binary = build_runner()
+        self.threads = threads
+        info = run_runner(self.binary, variant.path, bench=True, batch=1, warmup=0, iters=1, threads=threads)
+        self.own_load_ms = float(info["load_ms"])
+        self.own_first_ms = float(info["bench"]["first_ms"])
+        self.provider_used = f"libtorch {info.get('libtorch')} C++ ({info.get('device')}, {info.get('threads')} threads)"
+        if info.get("optimized_for_inference"):
+            self.notes.append("optimize_for_inference applied on load (as the manifest records)")
+
+    def run(self, x: Any) -> np.ndarray:
+        with raw_batch_file(torch.as_tensor(x).float()) as f:
+            out = run_runner(self.binary, self.variant.path, top_k=1, threads=self.threads,
+                             extra=["--raw", str(f), "--logits"])
+        return np.asarray([p["logits"] for p in out["predictions"]], dtype=np.float32)
+
+    def bench_external(self, batch_size: int, warmup: int, iterations: int) -> list[float]:
+        """Seconds per timed run, measured inside the runner."""
+        out = run_runner(self.binary, self.variant.path, bench=True, batch=batch_size, warmup=warmup,
+                         iters=iterations, threads=self.threads)
+        return [ms / 1e3 for ms in out["bench"]["samples_ms"]]
 class Pt2Runner(Runner):
     """An AOTInductor package, loaded as ``runtime.load`` does (:func:`resnet_opt.runtime.pt2.load_pt2`)."""
 
@@ -338,7 +381,7 @@ class Pt2Runner(Runner):
 
 def check_compatible(backend: BackendSpec, variant: Variant) -> str | None:
     """None when ``backend`` can run ``variant``, else why not (used to skip, not to fail)."""
-    if backend.family != variant.kind:
+    if not backend.runs(variant.kind):
         return f"{variant.kind} variant, {backend.family} backend"
     if backend.uses_cuda and variant.cpu_only:
         return variant.cpu_only
@@ -364,6 +407,8 @@ def make_runner(backend: BackendSpec, variant: Variant, threads: int | None = No
         if variant.optimize_on_cpu and not backend.uses_cuda:
             mod = optimize_loaded(mod)  # recorded at export as faster on CPU; cannot be saved, so applied on load
         return TorchRunner(backend, variant, mod)
+    if backend.family == "libtorch-cpp":
+        return CppRunner(backend, variant, threads)
     if backend.family == "pt2":
         return Pt2Runner(backend, variant)
     return OrtRunner(backend, variant, threads)

@@ -48,8 +48,9 @@ class BenchConfig:
         for b in self.batch_sizes:
             if not isinstance(b, int) or b < 1:
                 raise ConfigError(f"batch sizes must be positive integers, got {b}")
-        if self.threads is not None and self.threads < 1:
-            raise ConfigError(f"threads must be at least 1, got {self.threads}")
+        from resnet_opt.core.checks import check_threads
+
+        check_threads(self.threads)
         if self.eval_limit is not None and self.eval_limit < 1:
             raise ConfigError(f"evaluation limit must be at least 1 image, got {self.eval_limit}")
         if self.eval_batch_size < 1:
@@ -235,12 +236,12 @@ def run_benchmark(
     rows: list[BenchRow] = []
     live: list[tuple[BenchRow, Runner]] = []
     ref_logits: dict[int, torch.Tensor] = {}  # input size -> reference logits on that size's eval set
-    plan = [(v, b) for v in variants for b in specs if b.family == v.kind]
+    plan = [(v, b) for v in variants for b in specs if b.runs(v.kind)]
     # the reference goes first so its logits exist before the others are compared with it
     if reference is not None:
         plan.sort(key=lambda vb: 0 if vb[0] is reference else 1)
     for v in variants:
-        if not any(b.family == v.kind for b in specs):
+        if not any(b.runs(v.kind) for b in specs):
             rows.append(BenchRow(variant=v.name, backend="-", status=SKIPPED, precision=v.precision, kind=v.kind,
                                  reason=f"no selected backend runs {v.kind} variants "
                                         f"(selected: {', '.join(b.name for b in specs)})"))
@@ -276,6 +277,8 @@ def run_benchmark(
             runner.run(x0)
             runner.sync()
             row.first_ms, row.first_batch = (time.perf_counter() - t0) * 1e3, bs0
+            if getattr(runner, "own_first_ms", None) is not None:  # out of process: its own load/first-run times
+                row.load_ms, row.first_ms, row.first_batch = runner.own_load_ms, runner.own_first_ms, 1
         except Exception as e:  # noqa: BLE001
             row.status, row.reason = ERROR, f"first inference failed: {_short(e)}"
             say(f"{v.name} on {b.name}: {row.reason}")
@@ -319,6 +322,11 @@ def run_benchmark(
                 if previous is not runner:
                     time.sleep(t.settle_s)
                 previous = runner
+                external = getattr(runner, "bench_external", None)
+                if external is not None:  # a runner in another process times itself (warm-up included)
+                    s = external(bs, t.warmup if rnd == 0 else min(1, t.warmup), t.per_round())
+                    samples.setdefault(key, []).extend(s)
+                    continue
                 if rnd == 0 and t.warmup:
                     budget = None if t.time_budget_s is None else t.time_budget_s / 2
                     timed_runs(call, t.warmup, budget_s=budget, min_runs=1)

@@ -35,11 +35,13 @@ class TimingConfig:
             raise ConfigError(f"iterations must be at least 1, got {self.iterations}")
         if self.min_iterations < 1:
             raise ConfigError(f"minimum iterations must be at least 1, got {self.min_iterations}")
-        if self.time_budget_s is not None and self.time_budget_s <= 0:
-            raise ConfigError(f"time budget must be positive, got {self.time_budget_s}")
+        if self.time_budget_s is not None:
+            from resnet_opt.core.checks import check_float
+
+            check_float("--time-budget", self.time_budget_s, 0.0, 86400.0, lo_open=True)  # NaN: never stops
         if self.rounds < 1:
             raise ConfigError(f"rounds must be at least 1, got {self.rounds}")
-        if self.settle_s < 0:
+        if not self.settle_s >= 0:
             raise ConfigError(f"settle time must be 0 or more, got {self.settle_s}")
 
     def per_round(self) -> int:

@@ -11,6 +11,7 @@ from resnet_opt.cli import prune  # noqa: E402,F401
 from resnet_opt.cli import export  # noqa: E402,F401
 from resnet_opt.cli import bench  # noqa: E402,F401
 from resnet_opt.cli import tools  # noqa: E402,F401
+from resnet_opt.cli import runner  # noqa: E402,F401
 
 
 def main() -> None:

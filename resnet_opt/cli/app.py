@@ -1,17 +1,23 @@
-"""The Typer application object and global options. Command modules register onto ``app``."""
+"""The Typer application object and global options. Command modules register onto ``app``.
+
+The root command group owns the outermost error boundary: click/Typer usage errors (unknown option, a non-number
+where a number is expected, a missing option) become one ``error: ...`` line, ``--debug`` is accepted anywhere on
+the command line, and SIGTERM runs the same clean-up as Ctrl-C (exit 143).
+"""
 
 from __future__ import annotations
 
-import typer
+import signal
+import sys
+from typing import Any, Sequence
 
-app = typer.Typer(
-    name="resnet-opt",
-    help="Make ResNet classifiers deployable: train, fuse, quantize, prune, export, validate, benchmark.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-    context_settings={"help_option_names": ["-h", "--help"]},
-)
+import typer
+from typer.core import TyperGroup
+
+EXIT_USAGE = 2
+EXIT_INTERNAL = 70  # EX_SOFTWARE: a bug in resnet-opt, not a user error
+EXIT_SIGINT = 130
+EXIT_SIGTERM = 143
 
 
 class _State:
@@ -19,6 +25,83 @@ class _State:
 
 
 STATE = _State()
+
+
+class Terminated(KeyboardInterrupt):
+    """Raised in the main thread on SIGTERM, so every ``except BaseException`` / ``finally`` clean-up (temporary
+    artifact folders, work folders) runs exactly as it does for Ctrl-C."""
+
+
+def _on_sigterm(signum: int, frame: Any) -> None:  # noqa: ARG001
+    raise Terminated()
+
+
+def one_line(text: Any) -> str:
+    return " ".join(str(text).split())
+
+
+def _pop_debug(args: list[str]) -> list[str]:
+    """Remove every ``--debug`` before a ``--`` separator (so it works after the command name too)."""
+    out: list[str] = []
+    for i, a in enumerate(args):
+        if a == "--":
+            out.extend(args[i:])
+            break
+        if a == "--debug":
+            STATE.debug = True
+            continue
+        out.append(a)
+    return out
+
+
+class RootGroup(TyperGroup):
+    """The ``resnet-opt`` group: Typer's main, with usage errors as one line and SIGTERM handled."""
+
+    def main(self, args: Sequence[str] | None = None, prog_name: str | None = None, complete_var: str | None = None,
+             standalone_mode: bool = True, **extra: Any) -> Any:
+        STATE.debug = False
+        argv = _pop_debug(list(sys.argv[1:] if args is None else args))
+        if not standalone_mode:
+            return super().main(argv, prog_name, complete_var, standalone_mode=False, **extra)
+        previous = None
+        try:
+            previous = signal.signal(signal.SIGTERM, _on_sigterm)
+        except ValueError:  # not the main thread: leave signals alone
+            previous = None
+        try:
+            rv = super().main(argv, prog_name, complete_var, standalone_mode=False, **extra)
+        except typer.TyperException as e:  # click's ClickException / UsageError family
+            if type(e).__name__ == "NoArgsIsHelpError":
+                e.show()  # type: ignore[attr-defined]
+                sys.exit(EXIT_USAGE)
+            ctx = getattr(e, "ctx", None)
+            hint = f" (see {ctx.command_path} --help)" if ctx is not None and type(e).__name__ != "FileError" else ""
+            typer.echo(f"error: {one_line(e.format_message())}{hint}", err=True)
+            sys.exit(getattr(e, "exit_code", EXIT_USAGE) or EXIT_USAGE)
+        except typer.Abort:
+            typer.echo("error: aborted", err=True)
+            sys.exit(1)
+        except Terminated:
+            typer.echo("error: terminated", err=True)
+            sys.exit(EXIT_SIGTERM)
+        except KeyboardInterrupt:
+            typer.echo("error: interrupted", err=True)
+            sys.exit(EXIT_SIGINT)
+        finally:
+            if previous is not None:
+                signal.signal(signal.SIGTERM, previous)
+        sys.exit(rv if isinstance(rv, int) else 0)
+
+
+app = typer.Typer(
+    name="resnet-opt",
+    cls=RootGroup,
+    help="Make ResNet classifiers deployable: train, fuse, quantize, prune, export, validate, benchmark.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
 
 
 def version_line() -> str:
@@ -46,7 +129,9 @@ def _version(value: bool) -> None:
 
 
 @app.callback()
-def _root(debug: bool = typer.Option(False, "--debug", help="Show full tracebacks on errors."),
+def _root(debug: bool = typer.Option(False, "--debug", help="Show full tracebacks on errors (accepted anywhere on "
+                                                            "the command line)."),
           version: bool = typer.Option(False, "--version", "-V", callback=_version, is_eager=True,
                                        help="Print the version (and torch / onnxruntime versions) and exit.")) -> None:
-    STATE.debug = debug
+    if debug:
+        STATE.debug = True

@@ -158,7 +158,8 @@ def bench_cmd(
     model: Optional[Path] = ModelDirOpt,
     backends: str = typer.Option("cpu,cuda", "--backends",
                                  help="cpu, cuda, tensorrt, all, or names: torch-cpu, torch-cuda, torchscript-cpu, "
-                                      "torchscript-cuda, ort-cpu, ort-cuda, ort-tensorrt (comma-separated)."),
+                                      "torchscript-cuda, ort-cpu, ort-cuda, ort-tensorrt, libtorch-cpp (the C++ runner) "
+                                      "(comma-separated)."),
     batch_sizes: str = typer.Option("1,8", "--batch-sizes", help="Comma-separated batch sizes."),
     threads: Optional[int] = typer.Option(None, "--threads", help="CPU threads for torch and onnxruntime (intra-op)."),
     data: Optional[str] = typer.Option(None, "--data", help="digits[:SIZE], imagefolder:PATH (accuracy) or "
@@ -177,11 +178,14 @@ def bench_cmd(
 ) -> None:
     """Latency (p50/p90/p99, throughput, first inference) and accuracy or agreement of every variant on every backend."""
     from resnet_opt.bench import BenchConfig, TimingConfig
+    from resnet_opt.core.artifact import check_writable
     from resnet_opt.pipeline.bench import bench_paths
 
     cfg = BenchConfig(backends=[b.strip() for b in backends.split(",")], batch_sizes=parse_batch_sizes(batch_sizes),
                       threads=threads, data=data, eval_limit=limit, reference=reference,
                       timing=TimingConfig(warmup=warmup, iterations=iterations, time_budget_s=time_budget, rounds=rounds))
+    cfg.validate()
+    check_writable(report, what="report folder")
     log = None if as_json else (lambda m: console.print(f"[dim]{m}[/dim]"))
     result, paths = bench_paths(artifacts or [], cfg, report, depth=depth, weights=weights, model_dir=model,
                                 input_size=input_size, num_classes=num_classes,
@@ -212,6 +216,8 @@ def pipeline_cmd(
     calib_size: int = typer.Option(128, "--calib-size", help="Calibration images for INT8 quantization."),
     method: Optional[str] = typer.Option(None, "--method", help="ONNX INT8 calibration: minmax, percentile or entropy "
                                                                 "(default: the quantize stage's)."),
+    triton: bool = typer.Option(False, "--triton", help="End with a Triton model repository of the ONNX FP32 "
+                                                       "artifact (OUT/triton; see `export triton`)."),
     torch_int8: bool = typer.Option(True, "--torch-int8/--no-torch-int8", help="Also build the PyTorch INT8 artifact "
                                     "(PT2E, an AOTInductor .pt2 package)."),
     pt2: bool = typer.Option(True, "--pt2/--no-pt2", help="Also export the FP32 AOTInductor .pt2 package (a C++ "
@@ -233,7 +239,7 @@ def pipeline_cmd(
     bss = parse_batch_sizes(batch_sizes)
     cfg = PipelineConfig(out=out, depth=depth, data=data, model_dir=model, weights=weights, epochs=epochs,
                          limit=limit, prune=prune, finetune_epochs=finetune_epochs, distill=distill,
-                         calib_size=calib_size, method=method, torch_int8=torch_int8, pt2=pt2,
+                         calib_size=calib_size, method=method, torch_int8=torch_int8, triton=triton, pt2=pt2,
                          backends=[b.name for b in specs], batch_sizes=bss, iterations=iterations,
                          time_budget_s=time_budget, eval_limit=eval_limit, seed=seed, threads=threads)
     log = None if as_json else (lambda m: console.print(m))

@@ -11,7 +11,7 @@ from typing import Any, Callable, Optional, TypeVar
 import typer
 from rich.console import Console
 
-from resnet_opt.cli.app import STATE
+from resnet_opt.cli.app import EXIT_INTERNAL, EXIT_SIGINT, EXIT_SIGTERM, STATE, Terminated, one_line
 from resnet_opt.core.errors import ResNetOptError, ResNetOptWarning
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -22,7 +22,7 @@ err_console = Console(stderr=True)
 
 def fail(message: str, code: int = 2) -> typer.Exit:
     """Print ``error: message`` as one line on stderr and return the Exit to raise."""
-    typer.echo(f"error: {' '.join(str(message).split())}", err=True)
+    typer.echo(f"error: {one_line(message)}", err=True)
     return typer.Exit(code)
 
 
@@ -33,7 +33,12 @@ def warn_line(message: str) -> None:
 
 def handle_errors(fn: F) -> F:
     """Turn library errors into one line and a non-zero exit (``--debug`` shows the traceback instead), and
-    user-facing warnings (:class:`ResNetOptWarning`) into one ``warning:`` line."""
+    user-facing warnings (:class:`ResNetOptWarning`) into one ``warning:`` line.
+
+    Typed errors (:class:`ResNetOptError`) print ``error: ...`` with their exit code (2 by default); Ctrl-C exits
+    130 and SIGTERM 143 after the clean-up ran. Any other exception is a bug, not a user error: it prints ONE line
+    ``internal error: <type>: <message> (rerun with --debug for the traceback)`` and exits 70, so it stays visible
+    and distinguishable (bad input is caught by the configs' ``validate()``, not by this handler)."""
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -54,20 +59,30 @@ def handle_errors(fn: F) -> F:
             if STATE.debug:
                 raise
             raise fail(str(e), getattr(e, "exit_code", 2)) from None
+        except Terminated:
+            raise fail("terminated", EXIT_SIGTERM) from None
         except KeyboardInterrupt:
-            raise fail("interrupted", 130) from None
+            raise fail("interrupted", EXIT_SIGINT) from None
+        except (typer.Exit, typer.Abort, typer.TyperException):
+            raise  # click's own control flow and usage errors (the root group prints those)
+        except Exception as e:  # noqa: BLE001 - the last-resort boundary; see the docstring
+            if STATE.debug:
+                raise
+            msg = one_line(e) or "(no message)"
+            typer.echo(f"internal error: {type(e).__name__}: {msg} (rerun with --debug for the traceback)", err=True)
+            raise typer.Exit(EXIT_INTERNAL) from None
 
     return wrapper  # type: ignore[return-value]
 
 
 def set_threads(threads: Optional[int]) -> None:
+    """Apply ``--threads`` (checked against :func:`resnet_opt.core.checks.max_threads` first)."""
     if threads is not None:
         import torch
 
-        from resnet_opt.core.errors import ConfigError
+        from resnet_opt.core.checks import check_threads
 
-        if threads < 1:
-            raise ConfigError(f"--threads must be at least 1, got {threads}")
+        check_threads(threads)
         torch.set_num_threads(threads)
 
 
@@ -82,6 +97,8 @@ ModelDirOpt = typer.Option(None, "--model", help="A resnet-opt model folder (con
 NumClassesOpt = typer.Option(None, "--num-classes", help="Number of classes (default: from weights/model, else 1000).")
 ThreadsOpt = typer.Option(None, "--threads", help="CPU threads for torch.")
 JsonOpt = typer.Option(False, "--json", help="Print the result as JSON.")
+OverwriteOpt = typer.Option(False, "--overwrite", help="Replace an existing output folder written by resnet-opt "
+                                                        "(atomically: the old one stays until the new one is complete).")
 
 
 def path_or_none(p: Optional[Path]) -> Optional[str]:

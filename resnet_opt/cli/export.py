@@ -10,15 +10,15 @@ from rich.table import Table
 
 from resnet_opt.cli.app import app
 from resnet_opt.cli.common import (
-    DepthOpt, JsonOpt, ModelDirOpt, NumClassesOpt, ThreadsOpt, WeightsOpt, console, handle_errors, path_or_none,
-    err_console, set_threads, show_progress,
+    DepthOpt, JsonOpt, ModelDirOpt, NumClassesOpt, OverwriteOpt, ThreadsOpt, WeightsOpt, console, handle_errors,
+    path_or_none, err_console, set_threads, show_progress,
 )
 from resnet_opt.core.artifact import to_json
 
 export_app = typer.Typer(
     name="export",
     help="Export a model to a validated ONNX, TorchScript or PT2 (AOTInductor) artifact folder (model file + "
-         "manifest.json).",
+         "manifest.json), or an artifact to a Triton model repository.",
     no_args_is_help=True,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
@@ -49,9 +49,14 @@ def _print_export(res: dict[str, Any], as_json: bool) -> None:
 
 
 def _run_export(fmt: str, **kw: Any) -> dict[str, Any]:
-    from resnet_opt.pipeline.export import export_artifact
+    from resnet_opt.core.checks import check_threads
+    from resnet_opt.pipeline.export import ExportConfig, export_artifact
 
     as_json = kw.pop("as_json")
+    threads = kw.pop("threads")
+    check_threads(threads)
+    ExportConfig(fmt=fmt, **{k: v for k, v in kw.items() if k in ExportConfig.__dataclass_fields__}).validate()
+    set_threads(threads)
     log = (lambda m: err_console.print(f"[dim]{m}[/dim]")) if show_progress() and not as_json else None
     return export_artifact(fmt, log=log, **kw)
 
@@ -76,14 +81,15 @@ def export_onnx_cmd(
     min_agreement: Optional[float] = AgreeOpt,
     provider: str = typer.Option("cpu", "--provider", help="onnxruntime provider used for validation: cpu, cuda, tensorrt."),
     threads: Optional[int] = ThreadsOpt,
+    overwrite: bool = OverwriteOpt,
     as_json: bool = JsonOpt,
 ) -> None:
     """Export to ONNX (input 'input', output 'logits'), validate with onnxruntime against PyTorch, write the folder."""
-    set_threads(threads)
     res = _run_export("onnx", out=out, depth=depth, weights=path_or_none(weights), model_dir=path_or_none(model),
                       num_classes=num_classes, input_size=input_size, opset=opset, dynamic_batch=not static_batch,
                       fp16=fp16, data=data, preset=preset, count=count, atol=atol, rtol=rtol,
-                      min_top1_agreement=min_agreement, provider=provider, as_json=as_json)
+                      min_top1_agreement=min_agreement, provider=provider, overwrite=overwrite, threads=threads,
+                      as_json=as_json)
     _print_export(res, as_json)
 
 
@@ -106,22 +112,67 @@ def export_torchscript_cmd(
     rtol: Optional[float] = RtolOpt,
     min_agreement: Optional[float] = AgreeOpt,
     threads: Optional[int] = ThreadsOpt,
+    overwrite: bool = OverwriteOpt,
     as_json: bool = JsonOpt,
 ) -> None:
     """Export to TorchScript (trace + freeze), validate the saved file with torch.jit.load, write the folder."""
     from resnet_opt.core.errors import ConfigError
 
-    set_threads(threads)
     opt_map = {"auto": "auto", "on": True, "off": False, "true": True, "false": False}
     if optimize.lower() not in opt_map:
         raise ConfigError(f"--optimize must be auto, on or off, got {optimize!r}")
     res = _run_export("torchscript", out=out, depth=depth, weights=path_or_none(weights), model_dir=path_or_none(model),
                       num_classes=num_classes, input_size=input_size, fp16=fp16, data=data, preset=preset, count=count,
                       atol=atol, rtol=rtol, min_top1_agreement=min_agreement, frozen=not no_freeze,
-                      optimize=opt_map[optimize.lower()], as_json=as_json)
+                      optimize=opt_map[optimize.lower()], overwrite=overwrite, threads=threads, as_json=as_json)
     _print_export(res, as_json)
 
 
+@export_app.command("triton")
+@handle_errors
+def export_triton_cmd(
+    model: Path = typer.Option(..., "--model", help="An ONNX (FP32, FP16, INT8) or TorchScript artifact folder."),
+    out: Path = typer.Option(..., "--out", help="Triton model repository folder to write (REPO/NAME/config.pbtxt, "
+                                                 "REPO/NAME/1/model.onnx|model.pt)."),
+    name: Optional[str] = typer.Option(None, "--name", help="Model name in the repository (default: "
+                                                            "resnet<depth>_<kind>_<precision>)."),
+    max_batch_size: Optional[int] = typer.Option(None, "--max-batch-size", help="Triton max_batch_size; 0 = no "
+                                                 "batching (default: 32, or 0 for a static-batch model)."),
+    preferred: Optional[str] = typer.Option(None, "--preferred-batch-sizes", help="Dynamic batching preferred sizes, "
+                                            "e.g. 4,8,16 (default: powers of two from 4 up to the max)."),
+    queue_delay: int = typer.Option(100, "--max-queue-delay-us", help="Dynamic batching: longest wait to fill a "
+                                                                      "batch, microseconds."),
+    instances: int = typer.Option(1, "--instances", help="Model instances (instance_group count)."),
+    gpu: bool = typer.Option(False, "--gpu", help="instance_group KIND_GPU (default KIND_CPU)."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing repository written by resnet-opt."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Write a Triton Inference Server model repository for an artifact, checked against Triton's config schema."""
+    from resnet_opt.core.errors import ConfigError
+    from resnet_opt.export.triton import TritonConfig, export_triton
+
+    sizes = None
+    if preferred is not None:
+        try:
+            sizes = [int(b) for b in preferred.split(",") if b.strip()]
+        except ValueError:
+            raise ConfigError(f"--preferred-batch-sizes must be comma-separated integers, got {preferred!r}") from None
+    cfg = TritonConfig(out=out, name=name, max_batch_size=max_batch_size, preferred_batch_sizes=sizes,
+                       max_queue_delay_us=queue_delay, instances=instances, gpu=gpu, overwrite=overwrite)
+    log = (lambda m: err_console.print(f"[dim]{m}[/dim]")) if show_progress() and not as_json else None
+    res = export_triton(model, cfg, log=log)
+    if as_json:
+        typer.echo(to_json(res.to_dict()))
+        return
+    c = res.config
+    batching = (f"max_batch_size {c.max_batch_size}, dynamic batching {c.preferred_batch_sizes}"
+                if c.max_batch_size > 0 else "max_batch_size 0 (no batching)")
+    console.print(f"triton {res.source_kind} {res.precision} -> {res.model_dir}: {res.platform}, input "
+                  f"{c.inputs[0].name} {c.inputs[0].dims}, output {c.outputs[0].name} {c.outputs[0].dims}, "
+                  f"{batching}, {c.instance_count} x {c.instance_kind}", soft_wrap=True)
+    console.print(f"config.pbtxt schema check: {res.check.schema}; checked against {res.model_file.name}: "
+                  f"{', '.join(res.check.checks)}", soft_wrap=True)
+    console.print(f"serve: {res.serve_command}   (see {res.readme})", soft_wrap=True)
 @export_app.command("pt2")
 @handle_errors
 def export_pt2_cmd(
@@ -175,14 +226,13 @@ def predict_cmd(
 ) -> None:
     """Classify images with an artifact, applying the preprocessing recorded in its manifest; a summary follows
     (images, predictions per class, and matches with folder names when the folders are named after classes)."""
-    from resnet_opt.core.errors import ConfigError
+    from resnet_opt.pipeline.predict import PredictConfig
     from resnet_opt.runtime import load
     from resnet_opt.runtime.images import resolve_images, summarize
 
+    PredictConfig(artifact=artifact, images=list(images), top_k=top_k, provider=provider, threads=threads).validate()
     set_threads(threads)
-    if top_k < 1:
-        raise ConfigError(f"--top-k must be at least 1, got {top_k}")
-    files = resolve_images(images)  # every spec checked before the model is loaded
+    files = resolve_images(images)  # every spec checked (in PredictConfig.validate too) before the model is loaded
     pred = load(artifact, provider=provider, threads=threads)
     results = pred.predict([str(p) for p in files], top_k=top_k)
     summary = summarize(results, pred.class_names)

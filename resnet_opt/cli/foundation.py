@@ -24,8 +24,9 @@ def models_cmd(
 ) -> None:
     """List the ResNet family: depth, parameters and GMACs (computed from the architecture; equal to torch's
     FlopCounterMode count)."""
-    from resnet_opt.pipeline.info import model_table
+    from resnet_opt.pipeline.info import ModelsConfig, model_table
 
+    ModelsConfig(input_size=input_size, num_classes=num_classes).validate()
     rows = model_table(input_size=input_size, num_classes=num_classes)
     if as_json:
         typer.echo(to_json(rows))
@@ -56,21 +57,25 @@ def train_cmd(
     device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
     weights: Optional[Path] = WeightsOpt,
     resume: bool = typer.Option(False, "--resume", help="Continue from the run folder's train_state.pt."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Start again over an existing run folder (trained in a "
+                                   "temporary folder; the old run is replaced only when the new one is complete)."),
     limit: Optional[int] = typer.Option(None, "--limit", help="Train on a seeded subset of this many images."),
     threads: Optional[int] = ThreadsOpt,
     as_json: bool = JsonOpt,
 ) -> None:
     """Train a ResNet on labelled data (cosine schedule, best checkpoint kept, resumable, seeded)."""
     from resnet_opt.engine import TrainConfig
-    from resnet_opt.pipeline.train import train_model
+    from resnet_opt.pipeline.train import TrainStageConfig, train_model
 
-    set_threads(threads)
     cfg = TrainConfig(epochs=epochs, batch_size=batch_size, optimizer=optimizer, lr=lr, weight_decay=weight_decay,
                       label_smoothing=label_smoothing, warmup_epochs=warmup_epochs, seed=seed, device=device)
+    TrainStageConfig(out=out, depth=depth, data=data, preset=preset, weights=weights, resume=resume,
+                     overwrite=overwrite, limit=limit, threads=threads, train=cfg).validate()
+    set_threads(threads)
     bars = show_progress() and not as_json
     log = None if as_json or bars else (lambda m: console.print(m))
     res = train_model(depth=depth, data=data, out=out, config=cfg, preset=preset, weights=weights, resume=resume,
-                      limit=limit, progress=bars, log=log)
+                      overwrite=overwrite, limit=limit, progress=bars, log=log)
     if as_json:
         typer.echo(to_json(res))
         return
@@ -84,7 +89,7 @@ def eval_cmd(
     model: Path = typer.Option(..., "--model", help="A model folder, or an exported artifact folder (ONNX / TorchScript)."),
     data: str = typer.Option("digits", "--data", help="digits[:SIZE] or imagefolder:PATH (labelled)."),
     preset: Optional[str] = typer.Option(None, "--preset", help="ImageNet preprocessing preset for imagefolder: v1 or v2."),
-    split: str = typer.Option("val", "--split", help="val or train."),
+    split: str = typer.Option("val", "--split", help="val, train or calib (calib draws from the training split)."),
     batch_size: int = typer.Option(64, "--batch-size"),
     limit: Optional[int] = typer.Option(None, "--limit", help="Evaluate a seeded subset of this many images."),
     provider: str = typer.Option("cpu", "--provider", help="For ONNX artifacts: cpu, cuda, tensorrt or auto."),
@@ -92,8 +97,10 @@ def eval_cmd(
     as_json: bool = JsonOpt,
 ) -> None:
     """Top-1, top-5 and image count of a model or artifact on labelled data."""
-    from resnet_opt.pipeline.evaluate import evaluate_path
+    from resnet_opt.pipeline.evaluate import EvalConfig, evaluate_path
 
+    EvalConfig(model=model, data=data, preset=preset, split=split, batch_size=batch_size, limit=limit,
+               provider=provider, threads=threads).validate()
     set_threads(threads)
     res = evaluate_path(model, data, preset=preset, split=split, batch_size=batch_size, limit=limit,
                         provider=provider, progress=show_progress() and not as_json)

@@ -10,8 +10,8 @@ from rich.table import Table
 
 from resnet_opt.cli.app import app
 from resnet_opt.cli.common import (
-    DepthOpt, JsonOpt, ModelDirOpt, NumClassesOpt, ThreadsOpt, WeightsOpt, console, handle_errors, path_or_none,
-    set_threads, show_progress,
+    DepthOpt, JsonOpt, ModelDirOpt, NumClassesOpt, OverwriteOpt, ThreadsOpt, WeightsOpt, console, handle_errors,
+    path_or_none, set_threads, show_progress,
 )
 from resnet_opt.core.artifact import to_json
 
@@ -96,16 +96,23 @@ def prune_cmd(
     seed: int = typer.Option(0, "--seed"),
     device: str = typer.Option("auto", "--device", help="Fine-tune device: auto, cpu or cuda."),
     threads: Optional[int] = ThreadsOpt,
+    overwrite: bool = OverwriteOpt,
     as_json: bool = JsonOpt,
 ) -> None:
     """Structured channel pruning (Torch-Pruning dependency graph): residual-tied channels pruned together, the
     classifier kept whole; optional fine-tune (--distill: from the unpruned model); before/after table."""
-    from resnet_opt.core.errors import ConfigError
-    from resnet_opt.pipeline.prune import prune_model
+    from resnet_opt.core.checks import check_threads
+    from resnet_opt.pipeline.prune import PruneConfig, prune_model
 
+    check_threads(threads)
+    kw = dict(out=out, depth=depth, weights=path_or_none(weights), model_dir=path_or_none(model),
+              num_classes=num_classes, ratio=ratio, target_macs=target_macs, importance=importance,
+              round_to=round_to, iterative_steps=iterative_steps, data=data, preset=preset,
+              finetune_epochs=finetune_epochs, distill=distill, lr=lr, batch_size=batch_size, train_limit=limit,
+              eval_limit=eval_limit, seed=seed, device=device, input_size=input_size, latency_runs=latency_runs,
+              overwrite=overwrite)
+    PruneConfig(**kw).validate()
     set_threads(threads)
-    if round_to < 1:
-        raise ConfigError(f"--round-to must be at least 1, got {round_to}")
     log = None if as_json else (lambda m: console.print(m))
     res = prune_model(
         out=out, depth=depth, weights=path_or_none(weights), model_dir=path_or_none(model), num_classes=num_classes,
@@ -113,7 +120,7 @@ def prune_cmd(
         round_to=None if round_to == 1 else round_to, iterative_steps=iterative_steps, ignored_layers=ignore or None,
         data=data, preset=preset, finetune_epochs=finetune_epochs, distill=distill, lr=lr, batch_size=batch_size,
         train_limit=limit, eval_limit=eval_limit, seed=seed, device=device, input_size=input_size,
-        latency_runs=latency_runs, progress=show_progress() and not as_json, log=log,
+        latency_runs=latency_runs, overwrite=overwrite, progress=show_progress() and not as_json, log=log,
     )
     if as_json:
         typer.echo(to_json(res))

@@ -9,8 +9,8 @@ import typer
 
 from resnet_opt.cli.app import app
 from resnet_opt.cli.common import (
-    DepthOpt, JsonOpt, ModelDirOpt, NumClassesOpt, ThreadsOpt, WeightsOpt, console, handle_errors, path_or_none,
-    set_threads, show_progress,
+    DepthOpt, JsonOpt, ModelDirOpt, NumClassesOpt, OverwriteOpt, ThreadsOpt, WeightsOpt, console, handle_errors,
+    path_or_none, set_threads, show_progress,
 )
 from resnet_opt.core.artifact import to_json
 
@@ -23,13 +23,16 @@ def fuse_cmd(
     weights: Optional[Path] = WeightsOpt,
     model: Optional[Path] = ModelDirOpt,
     num_classes: Optional[int] = NumClassesOpt,
+    overwrite: bool = OverwriteOpt,
     as_json: bool = JsonOpt,
 ) -> None:
     """Fold every BatchNorm into its conv (stem, blocks, downsample paths); checked against the unfused model."""
-    from resnet_opt.pipeline.fuse import fuse_model
+    from resnet_opt.pipeline.fuse import FuseConfig, fuse_model
 
+    FuseConfig(out=out, depth=depth, weights=weights, model_dir=model, num_classes=num_classes,
+               overwrite=overwrite).validate()
     res = fuse_model(out=out, depth=depth, weights=path_or_none(weights), model_dir=path_or_none(model),
-                     num_classes=num_classes)  # its result is printed once, below
+                     num_classes=num_classes, overwrite=overwrite)  # its result is printed once, below
     if as_json:
         typer.echo(to_json(res))
         return
@@ -70,6 +73,28 @@ def _tri(value: str, name: str) -> Optional[bool]:
     raise ConfigError(f"{name} must be auto, on or off, got {value!r}")
 
 
+def _check_quantize_io(out: Path, overwrite: bool, *, depth, weights, model, num_classes, threads, data,  # noqa: ANN001
+                       preset) -> None:
+    """The quantize command's output folder, model source and data, checked before any work."""
+    from resnet_opt.core.artifact import check_output_dir
+    from resnet_opt.core.checks import check_threads
+    from resnet_opt.resnet import check_source_args
+
+    check_threads(threads)
+    check_source_args(depth=depth, weights=weights, model_dir=model, num_classes=num_classes)
+    if data is not None:
+        from resnet_opt.data import parse_data_spec
+
+        spec = parse_data_spec(data, preset=preset)
+        if model is not None:
+            from resnet_opt.data import fit_data_to_model
+            from resnet_opt.resnet import read_config
+
+            fit_data_to_model(spec, int(read_config(model).get("input_size") or 224), f"the model {model}")
+    check_output_dir(out, overwrite=overwrite)
+    set_threads(threads)
+
+
 @app.command("quantize")
 @handle_errors
 def quantize_cmd(
@@ -102,18 +127,21 @@ def quantize_cmd(
     latency_runs: int = typer.Option(30, "--latency-runs", help="Batch-1 latency runs per model (median)."),
     seed: int = typer.Option(0, "--seed"),
     threads: Optional[int] = ThreadsOpt,
+    overwrite: bool = OverwriteOpt,
     as_json: bool = JsonOpt,
 ) -> None:
     """Static INT8 post-training quantization with real calibration, measured against FP32."""
     from resnet_opt.pipeline.quantize import QuantizeConfig, quantize_model
 
-    set_threads(threads)
     act = activation_type.strip().lower()
     cfg = QuantizeConfig(target=target, data=data, preset=preset, calib_size=calib_size, eval_size=eval_size,
                          method=method, max_accuracy_drop=max_accuracy_drop, max_excluded=max_excluded,
                          per_channel=per_channel, activation_type=None if act == "auto" else act,
                          reduce_range=_tri(reduce_range, "--reduce-range"), min_agreement=min_agreement,
                          latency_runs=latency_runs, threads=threads, seed=seed)
+    cfg.validate()
+    _check_quantize_io(out, overwrite, depth=depth, weights=weights, model=model, num_classes=num_classes,
+                       threads=threads, data=data, preset=preset)
     log = None if as_json else (lambda m: console.print(m))
     res = quantize_model(out=out, depth=depth, weights=path_or_none(weights), model_dir=path_or_none(model),
                          num_classes=num_classes, config=cfg, progress=show_progress() and not as_json, log=log)

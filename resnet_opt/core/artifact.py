@@ -13,6 +13,11 @@ from typing import Any, Iterator
 
 from resnet_opt.core.errors import ArtifactError, OutputPathError
 
+# the names resnet_opt.core.manifest defines (it imports this module, so they are repeated here, not imported)
+_MANIFEST_NAME = "manifest.json"
+_MANIFEST_FORMAT = "resnet-opt-artifact"
+
+
 def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:
@@ -45,6 +50,11 @@ def dir_size(path: str | os.PathLike) -> int:
     return sum(f.stat().st_size for f in p.rglob("*") if f.is_file())
 
 
+def chmod_umask(path: str | os.PathLike, mode: int = 0o666) -> None:
+    """Give a file written by a library that uses 0600 (safetensors, mkstemp) the permissions ``open()`` would."""
+    os.chmod(path, _umask_mode(mode))
+
+
 def _umask_mode(mode: int) -> int:
     """``mode`` with the process umask applied (what open()/mkdir() would give a new file or folder)."""
     umask = os.umask(0)
@@ -52,25 +62,161 @@ def _umask_mode(mode: int) -> int:
     return mode & ~umask
 
 
+_MODEL_CONFIG_NAME = "config.json"  # a model folder's config (resnet_opt.resnet.io writes it)
+_MODEL_FORMAT = "resnet-opt-model"
+TMP_TAG, OLD_TAG = ".tmp-", ".old-"
+
+
+def _pid_alive(pid: int) -> bool:
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _json_format(path: Path) -> Any:
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return data.get("format") if isinstance(data, dict) else None
+
+
+def is_resnet_opt_folder(folder: str | os.PathLike) -> bool:
+    """True for a folder this tool wrote: an artifact (``manifest.json``) or a model / training run folder
+    (``config.json`` of our model format). Only such folders are ever replaced by ``--overwrite``."""
+    f = Path(folder)
+    if f.is_symlink() or not f.is_dir():
+        return False
+    return (_json_format(f / _MANIFEST_NAME) == _MANIFEST_FORMAT
+            or _json_format(f / _MODEL_CONFIG_NAME) == _MODEL_FORMAT)
+
+
+def _is_empty_dir(p: Path) -> bool:
+    try:
+        return p.is_dir() and not any(p.iterdir())
+    except OSError:
+        return False
+
+
+def clean_stale(out: str | os.PathLike) -> list[Path]:
+    """Remove the temporary folders that killed runs (SIGKILL, power loss) left beside ``out``:
+    ``.NAME.tmp-PID-*`` whose process is gone. A ``.NAME.old-PID`` of a dead run is the previous artifact, moved
+    aside just before the new one was renamed in: it is put back when ``out`` is missing, else removed.
+    Returns what was removed."""
+    out = Path(out)
+    parent = out.parent if str(out.parent) else Path(".")
+    removed: list[Path] = []
+    if not out.name or not parent.is_dir():
+        return removed
+    try:
+        entries = list(parent.iterdir())
+    except OSError:
+        return removed
+    for e in entries:
+        for tag in (TMP_TAG, OLD_TAG):
+            prefix = f".{out.name}{tag}"
+            if not e.name.startswith(prefix) or e.is_symlink() or not e.is_dir():
+                continue
+            pid_text = e.name[len(prefix):].split("-", 1)[0]
+            if not pid_text.isdigit() or _pid_alive(int(pid_text)):
+                continue
+            if tag == OLD_TAG and not out.exists():
+                with contextlib.suppress(OSError):
+                    os.replace(e, out)  # the killed run had moved the old artifact aside: restore it
+                    continue
+            shutil.rmtree(e, ignore_errors=True)
+            removed.append(e)
+    return removed
+
+
+def check_output_dir(out: str | os.PathLike, overwrite: bool = False, *, what: str = "output folder") -> Path:
+    """Check, before any work, that ``out`` can be written as a new artifact folder.
+
+    Refused: a path whose last part is ``.``/``..``/empty or that holds the current folder; a file or symbolic link
+    in the way; an existing non-empty folder unless ``overwrite`` (and even then only a folder this tool wrote, see
+    :func:`is_resnet_opt_folder`: other folders are never deleted); a parent that cannot be created or written."""
+    out = Path(out)
+    if not out.name or out.name in (".", "..") or str(out) in ("", ".", ".."):
+        raise OutputPathError(f"{what} {str(out) or repr('')} must name a new folder (e.g. runs/name), not the "
+                              "current or a parent folder")
+    try:
+        resolved = out.resolve()
+        cwd = Path.cwd().resolve()
+    except (OSError, RuntimeError) as e:
+        raise OutputPathError(f"cannot resolve {what} {out}: {e}") from e
+    if resolved == cwd or resolved in cwd.parents:
+        raise OutputPathError(f"{what} {out} is the current folder or one of its parents; name a new folder")
+    if out.is_symlink():
+        raise OutputPathError(f"{what} {out} is a symbolic link; give the real folder or a new name")
+    if out.exists():
+        if not out.is_dir():
+            raise OutputPathError(f"{what} {out} exists and is not a folder")
+        if not _is_empty_dir(out):
+            if not overwrite:
+                raise OutputPathError(f"{what} {out} already exists and is not empty; pass --overwrite to replace it "
+                                      "or choose another folder")
+            if not is_resnet_opt_folder(out):
+                raise OutputPathError(f"{what} {out} holds files that resnet-opt did not write (no manifest.json or "
+                                      "model config.json); refusing to replace it even with --overwrite")
+    return check_writable(out, what=what)
+
+
+def check_writable(out: str | os.PathLike, *, what: str = "output folder") -> Path:
+    """``out`` can be created (or written into) as a folder: no file in the way, and its nearest existing ancestor
+    is a writable folder."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise OutputPathError(f"{what} {out} exists and is not a folder")
+    if out.is_dir() and not os.access(out, os.W_OK | os.X_OK):
+        raise OutputPathError(f"cannot write the {what} {out}: it is not writable")
+    anc = out.parent if str(out.parent) else Path(".")
+    while not anc.exists() and not anc.is_symlink():
+        if anc.parent == anc:
+            break
+        anc = anc.parent
+    if not anc.is_dir():
+        raise OutputPathError(f"cannot write the {what} {out}: {anc} is not a folder")
+    if not os.access(anc, os.W_OK | os.X_OK):
+        raise OutputPathError(f"cannot write the {what} {out}: {anc} is not writable")
+    return out
+
+
 @contextlib.contextmanager
 def atomic_dir(out: str | os.PathLike, overwrite: bool = True) -> Iterator[Path]:
     """Yield a fresh temporary folder beside ``out``; rename it to ``out`` only when the block succeeds.
 
-    An exception (or interruption) removes the temporary folder, so a failed run leaves nothing half-written.
-    An existing ``out`` is replaced only after the new one is complete.
+    An exception (or interruption: SIGINT, and SIGTERM in the CLI) removes the temporary folder, so a failed run
+    leaves nothing half-written. An existing ``out`` is replaced only after the new one is complete, and only when
+    it is empty or a folder this tool wrote (:func:`is_resnet_opt_folder`); with ``overwrite=False`` a non-empty
+    ``out`` is refused. Temporary folders of killed runs (``.NAME.tmp-PID-*``) are removed first.
     """
     out = Path(out)
+    if not out.name or out.name in (".", ".."):
+        raise OutputPathError(f"output folder {out} must name a new folder, not the current or a parent folder")
     parent = out.parent if str(out.parent) else Path(".")
     try:
         parent.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise OutputPathError(f"cannot create output folder {parent}: {e.strerror or e}") from e
+    if out.is_symlink():
+        raise OutputPathError(f"output path {out} is a symbolic link; refusing to replace it")
     if out.exists() and not out.is_dir():
         raise OutputPathError(f"output path {out} exists and is not a folder")
-    if out.exists() and not overwrite:
-        raise OutputPathError(f"output folder {out} already exists")
+    if out.exists() and not _is_empty_dir(out):
+        if not overwrite:
+            raise OutputPathError(f"output folder {out} already exists and is not empty")
+        if not is_resnet_opt_folder(out):
+            raise OutputPathError(f"output folder {out} holds files that resnet-opt did not write; refusing to "
+                                  "replace it")
+    clean_stale(out)
     try:
-        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=parent))
+        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}{TMP_TAG}{os.getpid()}-", dir=parent))
         tmp.chmod(_umask_mode(0o777))  # mkdtemp makes 0700; the finished folder gets normal permissions
     except OSError as e:
         raise OutputPathError(f"cannot write to output folder {parent}: {e.strerror or e}") from e
@@ -80,11 +226,17 @@ def atomic_dir(out: str | os.PathLike, overwrite: bool = True) -> Iterator[Path]
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     old = None
-    if out.exists():
-        old = parent / f".{out.name}.old-{os.getpid()}"
-        shutil.rmtree(old, ignore_errors=True)
-        os.replace(out, old)
-    os.replace(tmp, out)
+    try:
+        if out.exists():
+            old = parent / f".{out.name}{OLD_TAG}{os.getpid()}"
+            shutil.rmtree(old, ignore_errors=True)
+            os.replace(out, old)
+        os.replace(tmp, out)
+    except BaseException:
+        if old is not None and old.exists() and not out.exists():
+            os.replace(old, out)  # put the previous artifact back
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
 

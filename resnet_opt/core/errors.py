@@ -19,7 +19,9 @@ __all__ = [
     "PruningError",
     "ExportError",
     "BackendUnavailableError",
+    "BuildError",
     "OutputPathError",
+    "NothingMeasuredError",
 ]
 
 
@@ -85,8 +87,18 @@ class BackendUnavailableError(ResNetOptError):
     """A requested runtime backend or execution provider is not usable here."""
 
 
+class BuildError(BackendUnavailableError):
+    """A native component (the C++ runner) cannot be built here: no compiler, missing headers, or a failed compile."""
+
+
 class OutputPathError(ResNetOptError):
     """An output folder that cannot be written."""
+
+
+class NothingMeasuredError(ResNetOptError):
+    """A benchmark in which no variant was measured on any backend (all failed or were skipped)."""
+
+    exit_code = 1
 
 
 class ResNetOptWarning(UserWarning):

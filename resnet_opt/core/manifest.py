@@ -99,6 +99,8 @@ register_kind("onnx", family="onnx", description="ONNX model (FP32, FP16 or INT8
               loader="resnet_opt.runtime.loaders:load_onnx")
 register_kind("torchscript", family="torchscript", description="TorchScript file (FP32 or FX INT8)",
               loader="resnet_opt.runtime.loaders:load_torchscript")
+register_kind("triton-repo", family="triton", description="Triton Inference Server model repository (serve it with "
+              "tritonserver; its model folder NAME/1 is the onnx or torchscript artifact)", loader=None)
 register_kind("pt2", family="pt2", description="AOTInductor package model.pt2 (FP32 export, or PT2E INT8)",
               loader="resnet_opt.runtime.pt2:load_pt2")
 

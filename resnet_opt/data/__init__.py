@@ -7,6 +7,7 @@ from resnet_opt.data.datasets import (
     class_names_for,
     describe_spec,
     digits_split_indices,
+    fit_data_to_model,
     input_size_for,
     num_classes_for,
     parse_data_spec,
@@ -16,7 +17,7 @@ from resnet_opt.data.datasets import (
 from resnet_opt.data.preprocessing import PRESETS, Preprocessing, digits_preprocessing, load_image
 
 __all__ = [
-    "DataSpec", "build_dataset", "build_loader", "class_names_for", "describe_spec", "digits_split_indices",
+    "DataSpec", "build_dataset", "build_loader", "class_names_for", "describe_spec", "digits_split_indices", "fit_data_to_model",
     "input_size_for", "num_classes_for", "parse_data_spec", "preprocessing_for", "require_labelled", "PRESETS",
     "Preprocessing", "digits_preprocessing", "load_image",
 ]

@@ -5,6 +5,7 @@ Training, calibration and evaluation loaders are all built from the same spec st
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,7 +16,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Subset, TensorDataset
 
 from resnet_opt.core.errors import DataError, DataSpecError
-from resnet_opt.data.preprocessing import PRESETS, Preprocessing, digits_preprocessing
+from resnet_opt.data.preprocessing import PRESETS, Preprocessing, digits_preprocessing, open_image
 
 SPLITS = ("train", "val", "calib")
 DIGITS_DEFAULT_SIZE = 32
@@ -60,14 +61,21 @@ def parse_data_spec(text: str, preset: str | None = None) -> DataSpec:
                 raise DataSpecError(f"bad size {arg!r} in data spec {s!r}; expected an integer, e.g. {kind}:64") from None
             if not 8 <= size <= 1024:
                 raise DataSpecError(f"size {size} in data spec {s!r} is out of range 8..1024")
-        return DataSpec(kind=kind, size=size or (DIGITS_DEFAULT_SIZE if kind == "digits" else 224), text=s)
+        # synthetic without a size takes the model's input size (see fit_data_to_model); 224 when there is none
+        return DataSpec(kind=kind, size=size or (DIGITS_DEFAULT_SIZE if kind == "digits" else None), text=s)
     if kind == "imagefolder":
         if not arg:
             raise DataSpecError("imagefolder needs a path: imagefolder:PATH")
-        p = Path(arg).expanduser()
-        if not p.exists():
+        if "\x00" in arg:
+            raise DataSpecError("image folder path contains a NUL character")
+        try:
+            p = Path(arg).expanduser()
+            exists, is_dir = p.exists(), p.is_dir()
+        except (OSError, RuntimeError, ValueError) as e:
+            raise DataSpecError(f"image folder {arg!r} cannot be used: {e}") from None
+        if not exists:
             raise DataSpecError(f"image folder {p} does not exist")
-        if not p.is_dir():
+        if not is_dir:
             raise DataSpecError(f"image folder {p} is not a folder")
         return DataSpec(kind="imagefolder", path=p, preset=preset or "v1", text=s)
     raise DataSpecError(f"unknown data spec {s!r}; use digits[:SIZE], imagefolder:PATH or synthetic[:SIZE]")
@@ -84,6 +92,20 @@ def preprocessing_for(spec: DataSpec) -> Preprocessing:
 
 def input_size_for(spec: DataSpec) -> int:
     return preprocessing_for(spec).crop
+
+
+def fit_data_to_model(spec: DataSpec, input_size: int, model: str = "the model") -> DataSpec:
+    """The data spec to use with a model that has its own input size: ``synthetic`` without a size takes the
+    model's; any other spec whose images differ from ``input_size`` is refused (a DataError), never resized
+    silently (a 32 px model fed 224 px ImageNet crops, or digits:64, answers at chance)."""
+    if spec.kind == "synthetic" and spec.text.partition(":")[2] == "":
+        return dataclasses.replace(spec, size=int(input_size), text=f"synthetic:{int(input_size)}")
+    size = input_size_for(spec)
+    if size != int(input_size):
+        hint = (f"digits:{input_size}" if spec.kind == "digits" else f"synthetic:{input_size}" if spec.kind == "synthetic"
+                else "a preprocessing that matches it")
+        raise DataError(f"data {spec} gives {size} px images but {model} takes {input_size} px; use {hint}")
+    return spec
 
 
 def require_labelled(spec: DataSpec, purpose: str = "accuracy") -> None:
@@ -115,14 +137,9 @@ def digits_split_indices(size: int = DIGITS_DEFAULT_SIZE) -> tuple[np.ndarray, n
 
 # ---------------------------------------------------------------- imagefolder
 def _safe_loader(path: str):
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        with open(path, "rb") as f:
-            img = Image.open(f)
-            return img.convert("RGB")
-    except (UnidentifiedImageError, OSError, SyntaxError) as e:
-        raise DataError(f"unreadable image {path}: {type(e).__name__}") from e
+    """ImageFolder's loader: :func:`open_image` (a corrupt, truncated or oversized image is a DataError naming
+    the file; every Pillow mode decoded to the right 8-bit values)."""
+    return open_image(path)
 
 
 def _imagefolder(spec: DataSpec, split: str):

@@ -38,20 +38,56 @@ class Preprocessing:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any] | None) -> "Preprocessing":
+        """Rebuild from a config/manifest section; a malformed field is a DataError naming it."""
         if not d:
             return cls(name="imagenet-v1")
+        if not isinstance(d, dict):
+            raise DataError(f"preprocessing must be an object, got {type(d).__name__}")
         keys = {k: v for k, v in d.items() if k in cls.__dataclass_fields__}
         for k in ("mean", "std"):
             if k in keys:
-                keys[k] = tuple(float(v) for v in keys[k])
-        return cls(**keys)
+                v = keys[k]
+                if not isinstance(v, (list, tuple)) or len(v) != 3 or not all(
+                        isinstance(x, (int, float)) and not isinstance(x, bool) for x in v):
+                    raise DataError(f"preprocessing field '{k}' must be a list of 3 numbers, got {v!r}"[:200])
+                keys[k] = tuple(float(x) for x in v)
+        p = cls(**keys)
+        p.validate()
+        return p
+
+    def validate(self) -> "Preprocessing":
+        import math
+
+        from resnet_opt.core.checks import INPUT_SIZE_MAX, INPUT_SIZE_MIN
+
+        for k in ("resize", "crop"):
+            v = getattr(self, k)
+            if isinstance(v, bool) or not isinstance(v, int) or not INPUT_SIZE_MIN <= v <= INPUT_SIZE_MAX:
+                raise DataError(f"preprocessing field '{k}' must be an integer in {INPUT_SIZE_MIN}..{INPUT_SIZE_MAX}, "
+                                f"got {v!r}"[:200])
+        if self.crop > self.resize:
+            raise DataError(f"preprocessing crop {self.crop} is larger than its resize {self.resize}")
+        if not all(math.isfinite(x) for x in self.mean):
+            raise DataError(f"preprocessing mean must be finite, got {list(self.mean)}")
+        if not all(math.isfinite(x) and x > 0 for x in self.std):
+            raise DataError(f"preprocessing std must be positive and finite, got {list(self.std)}")
+        if self.interpolation not in INTERPOLATIONS:
+            raise DataError(f"unknown preprocessing interpolation {self.interpolation!r}; valid: "
+                            f"{', '.join(INTERPOLATIONS)}")
+        for k in ("grayscale", "square"):
+            if not isinstance(getattr(self, k), bool):
+                raise DataError(f"preprocessing field '{k}' must be true or false, got {getattr(self, k)!r}")
+        if not isinstance(self.name, str):
+            raise DataError(f"preprocessing field 'name' must be a string, got {self.name!r}"[:200])
+        return self
 
     def transform(self):
         from torchvision import transforms as T
 
+        self.validate()
         interp = {"bilinear": T.InterpolationMode.BILINEAR, "bicubic": T.InterpolationMode.BICUBIC,
                   "nearest": T.InterpolationMode.NEAREST}[self.interpolation]
-        steps: list[Any] = []
+        steps: list[Any] = [T.Lambda(to_standard_mode)]
         if self.grayscale:
             steps.append(T.Grayscale(num_output_channels=3))
         else:
@@ -63,8 +99,56 @@ class Preprocessing:
         return T.Compose(steps)
 
 
+INTERPOLATIONS = ("bilinear", "bicubic", "nearest")
+
+
 def _to_rgb(img):
     return img.convert("RGB") if img.mode != "RGB" else img
+
+
+def to_standard_mode(img):
+    """Any image Pillow reads -> 8-bit ``L`` (one channel) or ``RGB``, with the right values.
+
+    * 16-bit and 32-bit integer grayscale (``I;16*``, ``I``) are rescaled (0..65535 -> 0..255), not clipped;
+      float (``F``) is taken as 0..255, clipped;
+    * palette (``P``/``PA``), 1-bit, CMYK, YCbCr, LAB, HSV: converted by Pillow;
+    * alpha (``LA``, ``RGBA``, ``PA``, ``RGBa``, ``La``): applied (premultiplied: a transparent pixel is black), not
+      dropped, so the invisible colour under transparent pixels does not leak into the input.
+    """
+    import numpy as np
+    from PIL import Image
+
+    mode = img.mode
+    if mode in ("L", "RGB"):
+        return img
+    if mode.startswith("I;16") or mode == "I":
+        a = np.asarray(img).astype(np.float64)
+        if mode.startswith("I;16B"):
+            pass  # numpy already reads the big-endian data as numbers
+        a = np.clip(a, 0, 65535) * (255.0 / 65535.0)
+        return Image.fromarray(np.round(a).astype(np.uint8), mode="L")
+    if mode == "F":
+        a = np.nan_to_num(np.asarray(img, dtype=np.float64), nan=0.0, posinf=255.0, neginf=0.0)
+        return Image.fromarray(np.round(np.clip(a, 0, 255)).astype(np.uint8), mode="L")
+    if mode == "1":
+        return img.convert("L")
+    if mode in ("P", "PA"):
+        img = img.convert("RGBA") if (mode == "PA" or "transparency" in img.info) else img.convert("RGB")
+        mode = img.mode
+        if mode == "RGB":
+            return img
+    if mode in ("LA", "La", "RGBA", "RGBa"):
+        base = "L" if mode.startswith("L") else "RGB"
+        a = np.asarray(img).astype(np.float64)
+        color, alpha = a[..., :-1], a[..., -1:] / 255.0
+        if mode in ("LA", "RGBA"):
+            color = color * alpha  # premultiply: transparent pixels -> black
+        out = np.round(np.clip(color, 0, 255)).astype(np.uint8)
+        return Image.fromarray(out[..., 0] if base == "L" else out, mode=base)
+    try:
+        return img.convert("RGB")
+    except (ValueError, OSError) as e:
+        raise DataError(f"cannot convert an image of mode {mode} to RGB: {e}") from e
 
 
 PRESETS = {
@@ -80,16 +164,40 @@ def digits_preprocessing(size: int) -> Preprocessing:
                          name=f"digits-{size}")
 
 
-def load_image(path: str | os.PathLike, pre: Preprocessing) -> torch.Tensor:
-    """Open an image file and apply ``pre``; a clear DataError when it is missing or not an image."""
+def open_image(path: str | os.PathLike):
+    """Open and decode an image file safely: a missing file, a non-image, a corrupt or truncated file and an image
+    over :data:`resnet_opt.core.checks.MAX_IMAGE_PIXELS` (a decompression bomb) are each a DataError naming the file.
+    Returns an 8-bit ``L`` or ``RGB`` image (see :func:`to_standard_mode`)."""
+    import warnings
+
     from PIL import Image, UnidentifiedImageError
 
+    from resnet_opt.core.checks import MAX_IMAGE_PIXELS
+
     p = Path(path)
+    if p.is_dir():
+        raise DataError(f"{p} is a folder, not an image file")
     if not p.is_file():
         raise DataError(f"image {p} does not exist")
     try:
-        with Image.open(p) as im:
-            im.load()
-            return pre.transform()(im)
-    except (UnidentifiedImageError, OSError, SyntaxError) as e:
-        raise DataError(f"{p} is not a readable image: {type(e).__name__}") from e
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(p) as im:
+                w, h = im.size
+                if w * h > MAX_IMAGE_PIXELS:
+                    raise DataError(f"{p} is {w}x{h} = {w * h:,} pixels, over the limit of {MAX_IMAGE_PIXELS:,} "
+                                    "(a decompression bomb?)")
+                if w < 1 or h < 1:
+                    raise DataError(f"{p} is an empty image ({w}x{h})")
+                im.load()
+                return to_standard_mode(im)
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
+        raise DataError(f"{p} is over Pillow's pixel limit (a decompression bomb?): {e}") from e
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError) as e:
+        raise DataError(f"{p} is not a readable image (corrupt or truncated?): {type(e).__name__}: "
+                        f"{' '.join(str(e).split())[:160]}") from e
+
+
+def load_image(path: str | os.PathLike, pre: Preprocessing) -> torch.Tensor:
+    """Open an image file (:func:`open_image`) and apply ``pre``; a clear DataError when it cannot be used."""
+    return pre.transform()(open_image(path))

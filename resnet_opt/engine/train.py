@@ -21,6 +21,9 @@ from resnet_opt.core.artifact import atomic_write_text
 from resnet_opt.core.errors import ConfigError, ResNetOptError
 from resnet_opt.engine.evaluate import EvalResult, evaluate, resolve_device
 
+__all__ = ["TrainConfig", "TrainResult", "EpochRecord", "train", "load_train_state", "seed_everything",
+           "distillation_loss", "STATE_NAME", "HISTORY_NAME"]
+
 STATE_NAME = "train_state.pt"
 HISTORY_NAME = "history.json"
 
@@ -41,16 +44,24 @@ class TrainConfig:
     device: str = "auto"
 
     def validate(self) -> None:
-        if self.epochs < 1:
-            raise ConfigError(f"epochs must be at least 1, got {self.epochs}")
-        if self.batch_size < 1:
-            raise ConfigError(f"batch size must be at least 1, got {self.batch_size}")
-        if self.optimizer not in ("sgd", "adamw"):
+        """Every setting checked once (finite, in range) before any work; normalises optimizer and device."""
+        from resnet_opt.core.checks import MAX_EPOCHS, check_batch_size, check_device, check_float, check_int
+
+        check_int("--epochs", self.epochs, 1, MAX_EPOCHS)
+        check_batch_size(self.batch_size)
+        opt = str(self.optimizer).strip().lower()
+        if opt not in ("sgd", "adamw"):
             raise ConfigError(f"unknown optimizer {self.optimizer!r}; valid: sgd, adamw")
-        if not 0.0 <= self.label_smoothing < 1.0:
-            raise ConfigError(f"label smoothing must be in [0, 1), got {self.label_smoothing}")
-        if self.lr is not None and self.lr <= 0:
-            raise ConfigError(f"learning rate must be positive, got {self.lr}")
+        self.optimizer = opt
+        check_float("--lr", self.lr, 0.0, 10.0, lo_open=True, optional=True)
+        check_float("--weight-decay", self.weight_decay, 0.0, 1.0, optional=True)
+        check_float("momentum", self.momentum, 0.0, 1.0, hi_open=True)
+        check_float("--label-smoothing", self.label_smoothing, 0.0, 1.0, hi_open=True)
+        check_float("--warmup-epochs", self.warmup_epochs, 0.0, float(self.epochs))
+        check_float("distillation temperature", self.distill_temperature, 0.0, 100.0, lo_open=True)
+        check_float("distillation weight", self.distill_alpha, 0.0, 1.0)
+        check_int("--seed", self.seed, 0, 2**32 - 1)
+        self.device = check_device(self.device)
 
     def resolved_lr(self) -> float:
         if self.lr is not None:
@@ -85,6 +96,26 @@ class TrainResult:
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         return d
+
+
+def load_train_state(path: str | Path, map_location: Any = "cpu") -> dict[str, Any]:
+    """Read a ``train_state.pt`` with ``weights_only=True``: pickled objects in it are refused, never executed.
+    A corrupt, truncated or unsafe file is one ResNetOptError line."""
+    import warnings
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # torch's pickle-protocol notes: the error below says it
+            state = torch.load(str(path), map_location=map_location, weights_only=True)
+    except Exception as e:  # noqa: BLE001 - torch.load raises many types for corrupt or unsafe files
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        raise ResNetOptError(f"cannot resume from {path} (a corrupt or unsafe state file; pickled objects are never "
+                             f"executed): {type(e).__name__}: {first[:200]}") from e
+    if not isinstance(state, dict) or not {"epoch", "model", "optimizer", "scheduler", "rng"} <= set(state):
+        raise ResNetOptError(f"cannot resume from {path}: not a resnet-opt training state")
+    if isinstance(state["epoch"], bool) or not isinstance(state["epoch"], int):
+        raise ResNetOptError(f"cannot resume from {path}: its 'epoch' is not an integer")
+    return state
 
 
 def seed_everything(seed: int) -> None:
@@ -169,19 +200,24 @@ def train(
     best_top1, best_epoch, start_epoch = None, None, 0
 
     if resume and out is not None and (out / STATE_NAME).is_file():
+        state = load_train_state(out / STATE_NAME, map_location=device)
         try:
-            state = torch.load(str(out / STATE_NAME), map_location=device, weights_only=True)
             model.load_state_dict(state["model"])
             opt.load_state_dict(state["optimizer"])
             sched.load_state_dict(state["scheduler"])
             torch.set_rng_state(state["rng"].cpu())
-        except (RuntimeError, KeyError, ValueError) as e:
-            raise ResNetOptError(f"cannot resume from {out / STATE_NAME}: {str(e).splitlines()[0]}") from e
-        start_epoch = int(state["epoch"])
-        best_top1 = state.get("best_top1")
-        best_epoch = state.get("best_epoch")
-        if (out / HISTORY_NAME).is_file():
-            history = [EpochRecord(**h) for h in json.loads((out / HISTORY_NAME).read_text())]
+            start_epoch = int(state["epoch"])
+            best_top1 = state.get("best_top1")
+            best_epoch = state.get("best_epoch")
+            if (out / HISTORY_NAME).is_file():
+                history = [EpochRecord(**h) for h in json.loads((out / HISTORY_NAME).read_text())]
+        except Exception as e:  # noqa: BLE001 - torch.load (weights_only: pickles are refused, never run) raises many types
+            first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+            raise ResNetOptError(f"cannot resume from {out / STATE_NAME} (a corrupt or unsafe state file; pickled "
+                                 f"objects are never executed): {type(e).__name__}: {first[:200]}") from e
+        if not 0 <= start_epoch <= cfg.epochs:
+            raise ConfigError(f"{out / STATE_NAME} has run {start_epoch} epochs but --epochs is {cfg.epochs}; "
+                              "give at least that many epochs to resume")
         if log:
             log(f"resuming from epoch {start_epoch} of {cfg.epochs}")
 

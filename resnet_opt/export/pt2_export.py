@@ -198,7 +198,7 @@ def to_pt2(model: nn.Module, path: str | os.PathLike, *, input_size: int = 224, 
     import copy
 
     from resnet_opt.export import validate as V
-    from resnet_opt.export.onnx_export import ExportResult
+    from resnet_opt.export.common import ExportResult
 
     settings = (settings or Pt2Settings()).validate()
     device = check_device(settings.device)
@@ -229,7 +229,7 @@ def to_pt2(model: nn.Module, path: str | os.PathLike, *, input_size: int = 224, 
                 raise ConfigError(f"validation inputs are {vin.tensors.shape[-1]} px but the export input is {input_size} px")
             ref_model = (reference if reference is not None else model)
             report = V.validate_pt2(tmp, ref_model, vin, precision=precision, tolerance=tolerance, device=device,
-                                    name=path.name)
+                                    load=load_package, name=path.name)
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)

@@ -64,8 +64,10 @@ class Tolerance:
         return asdict(self)
 
     def validate(self) -> "Tolerance":
-        if self.atol < 0 or self.rtol < 0:
-            raise ConfigError(f"tolerances must be non-negative (atol={self.atol}, rtol={self.rtol})")
+        from resnet_opt.core.checks import check_float
+
+        check_float("--atol", self.atol, 0.0, 1e6)  # NaN would make every comparison pass
+        check_float("--rtol", self.rtol, 0.0, 1e6)
         if not 0 <= self.min_top1_agreement <= 100:
             raise ConfigError(f"top-1 agreement must be a percentage in 0..100, got {self.min_top1_agreement}")
         return self
@@ -361,21 +363,22 @@ def np_float32(x: torch.Tensor) -> np.ndarray:
 # ------------------------------------------------------------------------------------------------ PT2 (AOTInductor)
 def validate_pt2(path: str | os.PathLike, model: nn.Module, inputs: ValidationInputs, *, precision: str = "fp32",
                  tolerance: Tolerance | None = None, reference: torch.Tensor | None = None, name: str | None = None,
-                 device: str = "cpu") -> ValidationReport:
-    """Load the AOTInductor package with ``torch._inductor.aoti_load_package`` (as the runtime does) and compare it
+                 device: str = "cpu", load: Callable[[Any, str], Any] | None = None) -> ValidationReport:
+    """Load the AOTInductor package with ``load(path, device)`` (the exporter passes
+    :func:`resnet_opt.export.pt2_export.load_package`, ``torch._inductor.aoti_load_package`` as the runtime does) and
+    compare it
     with ``model`` (FP32 PyTorch on the CPU) at batch 1 and N. On CUDA, TF32 is disabled while comparing (strict
     FP32; torch enables TF32 for cuDNN convolutions by default, which a user may keep for speed)."""
     import contextlib
 
-    from resnet_opt.core.errors import ExportError
-    from resnet_opt.export.pt2_export import load_package
-
+    if load is None:
+        raise ConfigError("validate_pt2 needs the package loader (load=resnet_opt.export.pt2_export.load_package)")
     x = inputs.tensors
     name = name or Path(path).name
     tol = tolerance or tolerance_for(precision)
     ref = reference if reference is not None else reference_logits(model, x)
     try:
-        pkg = load_package(path, device)
+        pkg = load(path, device)
     except ExportError as e:
         raise ExportError(f"the compiled package {name} does not load: {str(e).split(': ', 1)[-1]}") from e
     dev = torch.device(device)

@@ -10,7 +10,7 @@ from resnet_opt.bench import BenchConfig, BenchResult, run_benchmark, write_repo
 from resnet_opt.bench.variants import (
     Variant, unique_name, variant_from_depth, variant_from_model, variant_from_path,
 )
-from resnet_opt.core.errors import ConfigError
+from resnet_opt.core.errors import ConfigError, NothingMeasuredError
 
 
 def bench_variants(
@@ -29,10 +29,10 @@ def bench_variants(
     from resnet_opt.data import input_size_for, num_classes_for, parse_data_spec
 
     spec = parse_data_spec(data) if data is not None else None
-    if input_size is not None and input_size < 8:
-        raise ConfigError(f"--input-size must be at least 8, got {input_size}")
-    if num_classes is not None and num_classes < 1:
-        raise ConfigError(f"--num-classes must be at least 1, got {num_classes}")
+    from resnet_opt.core.checks import MAX_CLASSES, check_input_size, check_int
+
+    check_input_size(input_size)
+    check_int("--num-classes", num_classes, 1, MAX_CLASSES, optional=True)
     taken: set[str] = set()
     out: list[Variant] = []
     for p in list(paths) + ([model_dir] if model_dir is not None else []):
@@ -86,4 +86,8 @@ def bench_paths(paths: Sequence[str | os.PathLike], config: BenchConfig, report_
     variants = bench_variants(paths, depth=depth, weights=weights, model_dir=model_dir, data=config.data,
                               input_size=input_size, num_classes=num_classes)
     config.reference = resolve_reference(variants, config.reference)
-    return bench_and_report(variants, config, report_dir, progress=progress, log=log)
+    result, paths = bench_and_report(variants, config, report_dir, progress=progress, log=log)
+    if not any(r.status == "ok" and any(t.stats is not None for t in r.timings) for r in result.rows):
+        why = "; ".join(sorted({f"{r.backend}: {r.reason}" for r in result.rows if r.reason})[:3]) or "no backend ran"
+        raise NothingMeasuredError(f"nothing was measured ({why}); see {paths.get('markdown', report_dir)}")
+    return result, paths

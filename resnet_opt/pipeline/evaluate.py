@@ -3,27 +3,64 @@
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-from resnet_opt.core.errors import DataError
+from resnet_opt.core.errors import ArtifactError, DataError
 from resnet_opt.core.manifest import open_artifact
-from resnet_opt.data import build_loader, input_size_for, num_classes_for, parse_data_spec, require_labelled
+from resnet_opt.data import build_loader, fit_data_to_model, num_classes_for, parse_data_spec, require_labelled
 from resnet_opt.engine import evaluate
 from resnet_opt.runtime import load_artifact
+
+__all__ = ["EvalConfig", "evaluate_path"]
+
+SPLITS = ("val", "train", "calib")
+
+
+@dataclass
+class EvalConfig:
+    """The eval stage's settings, each checked once in :meth:`validate` before the model is loaded."""
+
+    model: str | os.PathLike
+    data: str = "digits"
+    preset: str | None = None
+    split: str = "val"
+    batch_size: int = 64
+    limit: int | None = None
+    provider: str = "cpu"
+    threads: int | None = None
+
+    def validate(self) -> None:
+        from resnet_opt.core.checks import MAX_COUNT, check_batch_size, check_choice, check_int, check_threads
+        from resnet_opt.runtime import check_provider_name
+
+        self.split = check_choice("split", self.split, SPLITS)
+        check_batch_size(self.batch_size)
+        check_int("--limit", self.limit, 1, MAX_COUNT, optional=True)
+        check_threads(self.threads)
+        self.provider = check_provider_name(self.provider)
+        require_labelled(parse_data_spec(self.data, preset=self.preset), "evaluation")
+        p = Path(self.model)
+        if not p.exists():
+            raise ArtifactError(f"model or artifact {p} does not exist")
+        if not p.is_dir():
+            raise ArtifactError(f"{p} is a file; pass the model or artifact folder that holds it")
+        if (p / "config.json").is_file() and not (p / "manifest.json").is_file():
+            from resnet_opt.resnet import check_source_args
+
+            check_source_args(model_dir=p)  # a model folder: its config and weights file, named precisely
 
 
 def evaluate_path(path: str | os.PathLike, data: str = "digits", *, preset: str | None = None, split: str = "val",
                   batch_size: int = 64, limit: int | None = None, provider: str = "cpu",
                   progress: bool = False) -> dict[str, Any]:
+    cfg = EvalConfig(model=path, data=data, preset=preset, split=split, batch_size=batch_size, limit=limit,
+                     provider=provider)
+    cfg.validate()
     spec = parse_data_spec(data, preset=preset)
-    require_labelled(spec, "evaluation")
     art = open_artifact(path)  # every kind, one opener (manifest and file hashes checked)
-    want, given = art.manifest.input_size, input_size_for(spec)
-    if want is not None and given is not None and want != given:
-        raise DataError(f"{art.path} takes {want} px images but {spec} gives {given} px; evaluate it with data of "
-                        f"its own size (e.g. digits:{want})" if spec.kind == "digits" else
-                        f"{art.path} takes {want} px images but {spec} gives {given} px")
-    pred = load_artifact(art, provider=provider)  # the data spec brings its own preprocessing
+    pred = load_artifact(art, provider=cfg.provider)  # the data spec brings its own preprocessing
     fn: Any = pred.logits
     n_out = pred.num_classes
     kind = art.kind
@@ -31,6 +68,9 @@ def evaluate_path(path: str | os.PathLike, data: str = "digits", *, preset: str 
     n_data = num_classes_for(spec)
     if n_out is not None and n_data is not None and n_out != n_data:
         raise DataError(f"{p} predicts {n_out} classes but {spec} has {n_data}")
-    loader = build_loader(spec, split, batch_size=batch_size, limit=limit)
+    size = art.manifest.input_size or pred.input_size
+    if size is not None:  # data of another size is refused, never resized silently
+        spec = fit_data_to_model(spec, int(size), f"{art.kind} {art.path}")
+    loader = build_loader(spec, cfg.split, batch_size=batch_size, limit=limit)
     r = evaluate(fn, loader, progress=progress)
-    return {"model": str(p), "kind": kind, "data": str(spec), "split": split, **r.to_dict()}
+    return {"model": str(p), "kind": kind, "data": str(spec), "split": cfg.split, **r.to_dict()}

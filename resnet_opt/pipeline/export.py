@@ -7,6 +7,7 @@ The folder is written with :func:`resnet_opt.core.artifact.atomic_dir`: a failed
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
@@ -23,6 +24,62 @@ from resnet_opt.resnet import ModelSource, load_source
 from resnet_opt.resnet.io import nonstandard_widths
 
 FORMATS = ("onnx", "torchscript", "pt2")
+PROVIDER_NAMES = ("cpu", "cuda", "tensorrt", "auto")
+
+
+@dataclass
+class ExportConfig:
+    """The export stage's settings, each checked once in :meth:`validate` before the model is loaded."""
+
+    fmt: str
+    out: str | os.PathLike
+    depth: int | str | None = None
+    weights: str | os.PathLike | None = None
+    model_dir: str | os.PathLike | None = None
+    num_classes: int | None = None
+    input_size: int | None = None
+    opset: int = DEFAULT_OPSET
+    fp16: bool = False
+    data: str | None = None
+    preset: str | None = None
+    count: int = DEFAULT_COUNT
+    atol: float | None = None
+    rtol: float | None = None
+    min_top1_agreement: float | None = None
+    optimize: bool | str = "auto"
+    provider: str = "cpu"
+    overwrite: bool = True  # the library replaces a previous resnet-opt folder; the CLI asks for --overwrite
+    check_source: bool = True  # False when the caller passes a loaded ModelSource
+
+    def validate(self) -> None:
+        from resnet_opt.core.artifact import check_output_dir
+        from resnet_opt.core.checks import MAX_CLASSES, check_input_size, check_int
+        from resnet_opt.resnet import check_source_args
+
+        self.fmt = str(self.fmt).lower()
+        if self.fmt not in FORMATS:
+            raise ConfigError(f"unknown export format {self.fmt!r}; valid: {', '.join(FORMATS)}")
+        if self.fmt == "onnx":
+            check_opset(self.opset)
+        if self.fp16 and self.fmt != "onnx":
+            raise ConfigError("FP16 export is available for ONNX only (the FP16 variant targets GPU onnxruntime/TensorRT)")
+        check_int("--count", self.count, 1, 10_000)
+        check_input_size(self.input_size)
+        check_int("--num-classes", self.num_classes, 1, MAX_CLASSES, optional=True)
+        tolerance_for("fp16" if self.fp16 else "fp32", atol=self.atol, rtol=self.rtol,
+                      min_top1_agreement=self.min_top1_agreement)
+        if self.optimize not in ("auto", True, False):
+            raise ConfigError(f"--optimize must be auto, on or off, got {self.optimize!r}")
+        if str(self.provider).strip().lower() not in PROVIDER_NAMES:
+            raise ConfigError(f"unknown provider {self.provider!r}; valid: {', '.join(PROVIDER_NAMES)}")
+        if self.data is not None:
+            from resnet_opt.data import parse_data_spec
+
+            parse_data_spec(self.data, preset=self.preset)
+        if self.check_source:
+            check_source_args(depth=self.depth, weights=self.weights, model_dir=self.model_dir,
+                              num_classes=self.num_classes)
+        check_output_dir(self.out, overwrite=self.overwrite)
 FILE_NAMES = {("onnx", "fp32"): "model.onnx", ("onnx", "fp16"): "model_fp16.onnx", ("torchscript", "fp32"): "model.ts",
               ("pt2", "fp32"): PT2_FILE}
 
@@ -70,6 +127,7 @@ def export_artifact(
     frozen: bool = True,
     optimize: bool | str = "auto",
     provider: str = "cpu",
+    overwrite: bool = True,
     pt2: Pt2Settings | None = None,
     log: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
@@ -79,13 +137,12 @@ def export_artifact(
     it also sets the input size and preprocessing when ``input_size`` is not given. ``pt2``: the AOTInductor
     settings of a ``pt2`` export (device, freezing, max_autotune; default :class:`Pt2Settings`). Returns the manifest
     written (plus ``out``)."""
-    fmt = str(fmt).lower()
-    if fmt not in FORMATS:
-        raise ConfigError(f"unknown export format {fmt!r}; valid: {', '.join(FORMATS)}")
-    if fmt == "onnx":
-        check_opset(opset)
-    if fp16 and fmt != "onnx":
-        raise ConfigError("FP16 export is available for ONNX only (the FP16 variant targets GPU onnxruntime/TensorRT)")
+    cfg = ExportConfig(fmt=fmt, out=out, depth=depth, weights=weights, model_dir=model_dir, num_classes=num_classes,
+                       input_size=input_size, opset=opset, fp16=fp16, data=data, preset=preset, count=count, atol=atol,
+                       rtol=rtol, min_top1_agreement=min_top1_agreement, optimize=optimize, provider=provider,
+                       overwrite=overwrite, check_source=source is None)
+    cfg.validate()
+    fmt = cfg.fmt
     if pt2 is not None and fmt != "pt2":
         raise ConfigError("AOTInductor settings apply to the pt2 format only")
     if fmt == "pt2":
@@ -93,12 +150,8 @@ def export_artifact(
 
         pt2 = (pt2 or Pt2Settings()).validate()
         check_device(pt2.device)  # a CUDA package without a GPU: refused before any work
-    if count < 1:
-        raise ConfigError(f"--count must be at least 1, got {count}")
     precision = "fp16" if fp16 else "fp32"
     tol = tolerance_for(precision, atol=atol, rtol=rtol, min_top1_agreement=min_top1_agreement)
-    if input_size is not None and input_size < 8:
-        raise ConfigError(f"input size must be at least 8 px, got {input_size}")
 
     say = log or (lambda _m: None)
     if source is None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
@@ -14,9 +15,33 @@ from resnet_opt.core.errors import ValidationError
 from resnet_opt.optimize.fuse import fuse_bn, fused_pairs, max_rel_diff
 from resnet_opt.resnet import count_params, load_source, read_config, save_model
 
-__all__ = ["fuse_model", "FUSE_RTOL"]
+__all__ = ["FuseConfig", "fuse_model", "FUSE_RTOL"]
 
 FUSE_RTOL = 1e-5  # max |fused - unfused| / max |unfused| on the check inputs
+
+
+@dataclass
+class FuseConfig:
+    """The fuse stage's settings, checked once in :meth:`validate` (before the model is loaded)."""
+
+    out: str | os.PathLike
+    depth: int | str | None = None
+    weights: str | os.PathLike | None = None
+    model_dir: str | os.PathLike | None = None
+    num_classes: int | None = None
+    check_images: int = 4
+    overwrite: bool = True  # the library replaces a previous resnet-opt folder; the CLI asks for --overwrite
+
+    def validate(self) -> None:
+        from resnet_opt.core.artifact import check_output_dir
+        from resnet_opt.core.checks import MAX_CLASSES, check_int
+        from resnet_opt.resnet import check_source_args
+
+        check_int("--num-classes", self.num_classes, 1, MAX_CLASSES, optional=True)
+        check_int("check images", self.check_images, 1, 1024)
+        check_source_args(depth=self.depth, weights=self.weights, model_dir=self.model_dir,
+                          num_classes=self.num_classes)
+        check_output_dir(self.out, overwrite=self.overwrite)
 
 
 def fuse_model(
@@ -27,16 +52,16 @@ def fuse_model(
     model_dir: str | os.PathLike | None = None,
     num_classes: int | None = None,
     check_images: int = 4,
+    overwrite: bool = True,
     log: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     """Fold every BN of the source model and save the result as a model folder at ``out`` (written atomically).
 
     The fused model is compared with the unfused one on ``check_images`` seeded random inputs at the source's input
     size; a relative difference above ``FUSE_RTOL`` is a ValidationError (nothing is written)."""
-    from resnet_opt.core.artifact import check_output_path
-
     say = log or (lambda _m: None)
-    check_output_path(out)
+    FuseConfig(out=out, depth=depth, weights=weights, model_dir=model_dir, num_classes=num_classes,
+               check_images=check_images, overwrite=overwrite).validate()
     t0 = time.perf_counter()
     src = load_source(depth=depth, weights=weights, model_dir=model_dir, num_classes=num_classes)
     model = src.model.eval()

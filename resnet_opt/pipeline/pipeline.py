@@ -11,6 +11,7 @@ it re-implements none of them. Each stage writes its own folder under ``out`` at
     out/onnx-fp32/        ONNX FP32 artifact                 (export stage, validated)
     out/pt2-fp32/         AOTInductor FP32 package model.pt2 (export stage, validated; with pt2)
     out/onnx-int8/        ONNX INT8 QDQ artifact             (quantize stage, validated against FP32)
+    out/triton/           Triton model repository of the ONNX FP32 artifact (with --triton; export/triton.py)
     out/pt2-int8/         PT2E INT8 package model.pt2        (quantize stage, torch target)
     out/torchscript-int8/ legacy FX INT8 TorchScript         (quantize stage, torchscript-fx target, when asked)
     out/report/           report.md, results.json, results.csv, accuracy_vs_latency.png
@@ -56,6 +57,8 @@ class PipelineConfig:
     method: str | None = None  # ONNX calibration method (default: the quantize stage's)
     onnx_int8: bool = True
     torch_int8: bool = True
+    # serving: end with a Triton model repository of the ONNX FP32 artifact
+    triton: bool = False
     torch_int8_target: str = "torch"  # torch (PT2E .pt2) | torchscript-fx (legacy FX + TorchScript)
     pt2: bool = True  # also export the FP32 AOTInductor package (a compile: about a minute for R18 on 2 cores)
     # benchmark
@@ -89,8 +92,23 @@ class PipelineConfig:
             raise ConfigError(f"--calib-size must be at least 1, got {self.calib_size}")
         if self.limit is not None and self.limit < 1:
             raise ConfigError(f"--limit must be at least 1, got {self.limit}")
-        if self.threads is not None and self.threads < 1:
-            raise ConfigError(f"--threads must be at least 1, got {self.threads}")
+        from resnet_opt.core.artifact import check_output_dir
+        from resnet_opt.core.checks import MAX_COUNT, MAX_EPOCHS, check_device, check_int, check_threads
+
+        check_threads(self.threads)
+        check_int("--epochs", self.epochs, 0, MAX_EPOCHS)
+        check_int("--finetune-epochs", self.finetune_epochs, 0, MAX_EPOCHS)
+        check_int("--limit", self.limit, 1, MAX_COUNT, optional=True)
+        check_int("--calib-size", self.calib_size, 1, MAX_COUNT)
+        check_int("--eval-limit", self.eval_limit, 1, MAX_COUNT, optional=True)
+        check_int("--seed", self.seed, 0, 2**32 - 1)
+        self.device = check_device(self.device)
+        if self.model_dir is not None or self.weights is not None:
+            from resnet_opt.resnet import check_source_args
+
+            check_source_args(depth=self.depth if self.weights is not None else None, weights=self.weights,
+                              model_dir=self.model_dir)
+        check_output_dir(self.out, overwrite=False)  # a pipeline folder is never replaced: name a new one
         self.bench_config().validate()
         parse_backends(self.backends)
         if self.torch_int8_target not in ("torch", "torchscript-fx"):
@@ -177,14 +195,37 @@ class _Stages:
 def run_pipeline(cfg: PipelineConfig, *, progress: bool = False,
                  log: Callable[[str], None] | None = None) -> PipelineResult:
     """Run every stage into ``cfg.out`` and write one report comparing every variant (see the module doc)."""
-    import torch
-
-    from resnet_opt.data import parse_data_spec
     from resnet_opt.core.artifact import check_output_path
 
     cfg.validate()
     out = check_output_path(cfg.out)
-    out.mkdir(parents=True, exist_ok=True)
+    created = not out.exists()
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        from resnet_opt.core.errors import OutputPathError
+
+        raise OutputPathError(f"cannot create the output folder {out}: {e.strerror or e}") from e
+    try:
+        return _run_stages(cfg, out, progress=progress, log=log)
+    except BaseException:
+        from resnet_opt.core.artifact import is_resnet_opt_folder
+
+        # an early failure or interruption (before any stage completed) leaves nothing behind; a later one keeps
+        # the finished stages' folders (hours of training are not thrown away)
+        if created and not any(is_resnet_opt_folder(d) for d in out.iterdir() if d.is_dir()):
+            import shutil
+
+            shutil.rmtree(out, ignore_errors=True)
+        raise
+
+
+def _run_stages(cfg: PipelineConfig, out: Path, *, progress: bool,
+                log: Callable[[str], None] | None) -> PipelineResult:
+    import torch
+
+    from resnet_opt.data import parse_data_spec
+
     t_start = time.perf_counter()
     say = log or (lambda _m: None)
     if cfg.threads is not None:
@@ -306,7 +347,23 @@ def run_pipeline(cfg: PipelineConfig, *, progress: bool = False,
         if st.run(label, quantize, out=folder, required=False, keep=("validation", "quantization")).status == "ok":
             variants.append(variant_from_path(folder, name=name))
 
-    # ---- 6. validate + benchmark every variant, one report
+    # ---- 6. Triton model repository (the validated ONNX FP32 artifact; checked against Triton's config schema)
+    if cfg.triton:
+        onnx_dir, repo = out / "onnx-fp32", out / "triton"
+        if not (onnx_dir / "manifest.json").is_file():
+            st.skip("triton repository", "needs the ONNX FP32 artifact, whose export failed")
+        else:
+            def triton() -> dict[str, Any]:
+                from resnet_opt.export.triton import TritonConfig, export_triton
+
+                r = export_triton(onnx_dir, TritonConfig(out=repo, overwrite=True), log=say)
+                return {"triton": {"name": r.name, "platform": r.platform,
+                                   "max_batch_size": r.config.max_batch_size, "schema": r.check.schema,
+                                   "serve": r.serve_command}}
+
+            st.run("triton repository", triton, out=repo, required=False, keep=("triton",))
+
+    # ---- 7. validate + benchmark every variant, one report
     say("[bold]benchmark[/bold] every variant (accuracy on the val split + latency) ...")
     t0 = time.perf_counter()
     bcfg = cfg.bench_config()
@@ -354,6 +411,10 @@ def _stages_markdown(records: list[StageRecord]) -> str:
                 mid = s.get("top1_before_finetune")
                 bits.append(f"val top-1 {s['top1_before']:.2f}% → pruned"
                             + (f" {mid:.2f}% → fine-tuned" if mid is not None else "") + f" {s['top1_after']:.2f}%")
+            t = s.get("triton") or {}
+            if t.get("platform"):
+                bits.append(f"model {t['name']} ({t['platform']}, max_batch_size {t['max_batch_size']}), "
+                            f"config schema check {t['schema']}; serve: `{t['serve']}`")
             if s.get("folded") is not None:
                 bits.append(f"{s['folded']} BN folded, max rel diff {s.get('max_rel_diff', 0):.1e}")
             det = "; ".join(bits)

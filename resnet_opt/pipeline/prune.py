@@ -11,6 +11,7 @@ import copy
 import os
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -64,6 +65,84 @@ def _accuracy(model: nn.Module, spec, limit: int | None) -> dict[str, Any]:
     return evaluate(model, loader).to_dict()
 
 
+@dataclass
+class PruneConfig:
+    """The prune stage's settings, each checked once in :meth:`validate` before the model is loaded."""
+
+    out: str | os.PathLike
+    depth: int | str | None = None
+    weights: str | os.PathLike | None = None
+    model_dir: str | os.PathLike | None = None
+    num_classes: int | None = None
+    ratio: float | None = None
+    target_macs: int | float | str | None = None
+    importance: str = "l2"
+    round_to: int | None = 8
+    iterative_steps: int = 1
+    data: str | None = None
+    preset: str | None = None
+    finetune_epochs: int = 0
+    distill: bool = False
+    lr: float | None = None
+    batch_size: int = 64
+    train_limit: int | None = None
+    eval_limit: int | None = None
+    seed: int = 0
+    device: str = "auto"
+    input_size: int | None = None
+    latency_runs: int = 20
+    overwrite: bool = True  # the library replaces a previous resnet-opt folder; the CLI asks for --overwrite
+
+    def validate(self) -> None:
+        from resnet_opt.core.artifact import check_output_dir
+        from resnet_opt.core.checks import (
+            MAX_CLASSES, MAX_COUNT, MAX_EPOCHS, check_batch_size, check_float, check_input_size, check_int,
+        )
+        from resnet_opt.resnet import check_source_args
+
+        if (self.ratio is None) == (self.target_macs is None):
+            raise ConfigError("give exactly one of --ratio or --target-macs")
+        if self.ratio is not None:
+            check_float("--ratio", self.ratio, 0.0, 1.0, lo_open=True, hi_open=True)
+        if self.target_macs is not None:
+            parse_macs(self.target_macs)
+        if str(self.importance).strip().lower() not in IMPORTANCES:
+            raise ConfigError(f"unknown importance {self.importance!r}; valid: {', '.join(IMPORTANCES)}")
+        check_int("--finetune-epochs", self.finetune_epochs, 0, MAX_EPOCHS)
+        if self.finetune_epochs > 0 and self.data is None:
+            raise ConfigError("--finetune-epochs needs labelled --data (digits or imagefolder:PATH)")
+        if self.distill and self.finetune_epochs == 0:
+            raise ConfigError("--distill needs --finetune-epochs N (it distils the unpruned model during fine-tuning)")
+        check_int("--latency-runs", self.latency_runs, 1, 100_000)
+        check_int("--iterative-steps", self.iterative_steps, 1, 1000)
+        check_int("--round-to", self.round_to, 1, 4096, optional=True)
+        check_float("--lr", self.lr, 0.0, 10.0, lo_open=True, optional=True)
+        check_batch_size(self.batch_size)
+        check_int("--limit", self.train_limit, 1, MAX_COUNT, optional=True)
+        check_int("--eval-limit", self.eval_limit, 1, MAX_COUNT, optional=True)
+        check_int("--seed", self.seed, 0, 2**32 - 1)
+        check_input_size(self.input_size)
+        check_int("--num-classes", self.num_classes, 1, MAX_CLASSES, optional=True)
+        if self.finetune_epochs > 0:
+            TrainConfig(epochs=self.finetune_epochs, batch_size=self.batch_size, lr=self.lr, seed=self.seed,
+                        device=self.device).validate()
+        else:
+            from resnet_opt.core.checks import check_device
+
+            check_device(self.device)
+        spec = parse_data_spec(self.data, preset=self.preset) if self.data is not None else None
+        if str(self.importance).strip().lower() == "taylor" and (spec is None or not spec.labelled):
+            raise ConfigError("--importance taylor ranks channels by loss gradients: it needs labelled --data "
+                              "(digits or imagefolder:PATH)")
+        if spec is not None:
+            if self.finetune_epochs > 0 and not spec.labelled:
+                raise DataError(f"data spec {spec} has no labels; fine-tuning needs labelled data (digits or "
+                                "imagefolder:PATH)")
+        check_source_args(depth=self.depth, weights=self.weights, model_dir=self.model_dir,
+                          num_classes=self.num_classes)
+        check_output_dir(self.out, overwrite=self.overwrite)
+
+
 def prune_model(
     *,
     out: str | os.PathLike,
@@ -90,6 +169,7 @@ def prune_model(
     device: str = "auto",
     input_size: int | None = None,
     latency_runs: int = 20,
+    overwrite: bool = True,
     progress: bool = False,
     log: Callable[[str], None] | None = None,
     on_epoch: Callable[[Any], Any] | None = None,
@@ -106,28 +186,17 @@ def prune_model(
     t_start = time.perf_counter()
     say = log or (lambda _m: None)
     # ---- arguments first: fail before any slow work
-    if (ratio is None) == (target_macs is None):
-        raise ConfigError("give exactly one of --ratio or --target-macs")
-    if ratio is not None and not (0.0 < float(ratio) < 1.0):
-        raise ConfigError(f"--ratio must be strictly between 0 and 1, got {ratio}")
+    PruneConfig(out=out, depth=depth, weights=weights, model_dir=model_dir, num_classes=num_classes, ratio=ratio,
+                target_macs=target_macs, importance=importance, round_to=round_to, iterative_steps=iterative_steps,
+                data=data, preset=preset, finetune_epochs=finetune_epochs, distill=distill, lr=lr,
+                batch_size=batch_size, train_limit=train_limit, eval_limit=eval_limit, seed=seed, device=device,
+                input_size=input_size, latency_runs=latency_runs, overwrite=overwrite).validate()
     target = parse_macs(target_macs) if target_macs is not None else None
-    if str(importance).strip().lower() not in IMPORTANCES:
-        raise ConfigError(f"unknown importance {importance!r}; valid: {', '.join(IMPORTANCES)}")
-    if finetune_epochs < 0:
-        raise ConfigError(f"--finetune-epochs must be 0 or more, got {finetune_epochs}")
-    if finetune_epochs > 0 and data is None:
-        raise ConfigError("--finetune-epochs needs labelled --data (digits or imagefolder:PATH)")
-    if distill and finetune_epochs == 0:
-        raise ConfigError("--distill needs --finetune-epochs N (it distils the unpruned model during fine-tuning)")
-    if latency_runs < 1:
-        raise ConfigError(f"latency runs must be at least 1, got {latency_runs}")
-    if not isinstance(iterative_steps, int) or iterative_steps < 1:
-        raise ConfigError(f"--iterative-steps must be at least 1, got {iterative_steps}")
-    if round_to is not None and round_to < 1:
-        raise ConfigError(f"--round-to must be at least 1, got {round_to}")
     spec = parse_data_spec(data, preset=preset) if data is not None else None
-    if spec is not None and finetune_epochs > 0 and not spec.labelled:
-        raise DataError(f"data spec {spec} has no labels; fine-tuning needs labelled data (digits or imagefolder:PATH)")
+    if spec is not None and model_dir is not None:  # the model has its own input size: the data must match it
+        from resnet_opt.data import fit_data_to_model
+
+        spec = fit_data_to_model(spec, int(read_config(model_dir).get("input_size") or 224), f"the model {model_dir}")
 
     src = load_source(depth=depth, weights=weights, model_dir=model_dir, num_classes=num_classes, input_size=input_size)
     base = src.model.eval()

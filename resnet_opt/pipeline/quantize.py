@@ -168,6 +168,10 @@ def quantize_model(
     src = load_source(depth=depth, weights=weights, model_dir=model_dir, num_classes=num_classes)
     model = src.model.eval()
     spec, data_from = _resolve_data(cfg, src, model_dir)
+    if src.kind == "model_dir":  # the model has its own input size: the data must match it (never a silent resize)
+        from resnet_opt.data import fit_data_to_model
+
+        spec = fit_data_to_model(spec, src.input_size, f"the model {model_dir}")
     if cfg.max_accuracy_drop is not None:
         require_labelled(spec, "--max-accuracy-drop")
         if not src.trained:

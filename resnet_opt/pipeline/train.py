@@ -2,14 +2,70 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from resnet_opt.core.errors import DataError
+from resnet_opt.core.artifact import atomic_dir, check_output_dir
+from resnet_opt.core.errors import ConfigError, DataError
 from resnet_opt.data import build_loader, class_names_for, parse_data_spec, preprocessing_for, require_labelled
-from resnet_opt.engine import TrainConfig, seed_everything, train
+from resnet_opt.engine import TrainConfig, load_train_state, seed_everything, train
 from resnet_opt.resnet import ResNet, model_from_weights, parse_depth, save_model
+
+__all__ = ["TrainStageConfig", "train_model"]
+
+STATE_FILE = "train_state.pt"
+
+
+@dataclass
+class TrainStageConfig:
+    """Everything ``resnet-opt train`` is asked, checked once in :meth:`validate` before any data is read.
+
+    The run folder ``out``: a new (or empty) folder is trained into in place, so an interrupted run can be continued
+    with ``resume``. An existing run folder is refused unless ``resume`` (continue it from its ``train_state.pt``) or
+    ``overwrite`` (train from scratch into a temporary folder beside it; the old run is replaced only when the new one
+    is complete, so an interrupted ``--overwrite`` run leaves the old run intact). A folder resnet-opt did not write
+    is never replaced."""
+
+    out: str | os.PathLike
+    depth: int | str | None = 18
+    data: str = "digits"
+    preset: str | None = None
+    weights: str | os.PathLike | None = None
+    resume: bool = False
+    overwrite: bool = False
+    limit: int | None = None
+    threads: int | None = None
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def validate(self) -> None:
+        from resnet_opt.core.checks import MAX_COUNT, check_int, check_threads
+
+        self.train.validate()
+        check_int("--limit", self.limit, 1, MAX_COUNT, optional=True)
+        check_threads(self.threads)
+        if self.depth is not None:
+            parse_depth(self.depth)
+        if self.weights is not None and not Path(self.weights).is_file():
+            from resnet_opt.core.errors import WeightsError
+
+            raise WeightsError(f"weights file {self.weights} does not exist")
+        if self.resume and self.overwrite:
+            raise ConfigError("give --resume (continue the run) or --overwrite (start again), not both")
+        out = Path(self.out)
+        if self.resume:
+            if not (out / STATE_FILE).is_file():
+                raise ConfigError(f"nothing to resume: {out} has no {STATE_FILE}")
+            check_output_dir(out, overwrite=True, what="run folder")
+            st = load_train_state(out / STATE_FILE)  # unsafe or corrupt: refused now, not after the data is loaded
+            if st["epoch"] > self.train.epochs:
+                raise ConfigError(f"{out / STATE_FILE} has run {st['epoch']} epochs but --epochs is "
+                                  f"{self.train.epochs}; give at least that many epochs to resume")
+        else:
+            check_output_dir(out, overwrite=self.overwrite, what="run folder")
+        parse_data_spec(self.data, preset=self.preset)
 
 
 def train_model(
@@ -23,6 +79,7 @@ def train_model(
     model: ResNet | None = None,
     resume: bool = False,
     limit: int | None = None,
+    overwrite: bool = False,
     teacher: Any = None,
     progress: bool = False,
     log: Callable[[str], None] | None = None,
@@ -33,7 +90,11 @@ def train_model(
     ``progress``: a bar per epoch on stderr; ``log``: a line per epoch; ``on_epoch``: called with each
     :class:`~resnet_opt.engine.train.EpochRecord` (see :func:`resnet_opt.engine.train`)."""
     cfg = config or TrainConfig()
-    cfg.validate()
+    if model is None:  # a stage run (the CLI): check the run folder and every setting before any work
+        TrainStageConfig(out=out, depth=depth, data=data, preset=preset, weights=weights, resume=resume,
+                         overwrite=overwrite, limit=limit, train=cfg).validate()
+    else:
+        cfg.validate()
     spec = parse_data_spec(data, preset=preset)
     require_labelled(spec, "training")
     names = class_names_for(spec)
@@ -59,8 +120,11 @@ def train_model(
         save_model(m, folder, input_size=pre.crop, preprocessing=pre.to_dict(), class_names=names,
                    extra={"data": str(spec)}, in_place=True)
 
-    res = train(model, train_loader, val_loader, cfg, out_dir=out, save_fn=save, resume=resume, teacher=teacher,
-                progress=progress, log=log, on_epoch=on_epoch)
+    # an existing run replaced with --overwrite: train into a temporary folder, swapped in when complete
+    replace = not resume and out.exists() and any(out.iterdir())
+    with (atomic_dir(out, overwrite=overwrite) if replace else contextlib.nullcontext(out)) as work:
+        res = train(model, train_loader, val_loader, cfg, out_dir=Path(work), save_fn=save, resume=resume,
+                    teacher=teacher, progress=progress, log=log, on_epoch=on_epoch)
     return {"out": str(out), "best_top1": res.best_top1, "best_epoch": res.best_epoch, "epochs_run": res.epochs_run,
             "seconds": res.seconds, "data": str(spec), "architecture": model.arch.name,
             "history": [h.__dict__ for h in res.history], "config": cfg.__dict__}

@@ -11,7 +11,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from resnet_opt.core.artifact import atomic_dir, atomic_write_text, to_json
+from resnet_opt.core.artifact import atomic_dir, atomic_write_text, chmod_umask, to_json
 from resnet_opt.core.errors import ConfigError, ModelFormatError, ResNetOptError, WeightsError
 from resnet_opt.core.manifest import MODEL_CONFIG_NAME as CONFIG_NAME
 from resnet_opt.core.manifest import MODEL_FORMAT, open_artifact
@@ -34,8 +34,12 @@ def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
             return load_file(str(p))
         except (SafetensorError, OSError, ValueError, RuntimeError) as e:
             raise WeightsError(f"{p} is not a readable safetensors file: {str(e).splitlines()[0]}") from e
+    import warnings
+
     try:
-        obj = torch.load(str(p), map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # torch's pickle-protocol notes: the error below says it
+            obj = torch.load(str(p), map_location="cpu", weights_only=True)
     except Exception as e:  # noqa: BLE001 - torch raises many types for corrupt/pickled files
         msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise WeightsError(f"{p} is not a loadable weights file (weights_only=True): {msg}") from e
@@ -199,11 +203,13 @@ def save_model(
         out.mkdir(parents=True, exist_ok=True)
         tmp_w = out / f".{WEIGHTS_NAME}.tmp"
         save_file(sd, str(tmp_w), metadata={"format": "pt"})
+        chmod_umask(tmp_w)
         os.replace(tmp_w, out / WEIGHTS_NAME)
         atomic_write_text(out / CONFIG_NAME, to_json(config) + "\n")
         return out
     with atomic_dir(out) as tmp:
         save_file(sd, str(tmp / WEIGHTS_NAME), metadata={"format": "pt"})
+        chmod_umask(tmp / WEIGHTS_NAME)
         atomic_write_text(tmp / CONFIG_NAME, to_json(config) + "\n")
     return Path(out)
 
@@ -219,14 +225,82 @@ def read_config(path: str | os.PathLike) -> dict[str, Any]:
         raise ModelFormatError(f"model folder {p} has no {CONFIG_NAME}")
     try:
         cfg = json.loads(cfg_path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as e:
         raise ModelFormatError(f"{cfg_path} is not valid JSON: {e}") from e
+    except OSError as e:
+        raise ModelFormatError(f"cannot read {cfg_path}: {e.strerror or e}") from e
     if not isinstance(cfg, dict) or cfg.get("format") != MODEL_FORMAT:
         raise ModelFormatError(f"{cfg_path} is not a resnet-opt model config")
     for key in ("depth", "num_classes"):
         if key not in cfg:
             raise ModelFormatError(f"{cfg_path} lacks '{key}'")
+    check_model_config(cfg, cfg_path)
     return cfg
+
+
+def check_model_config(cfg: dict[str, Any], where: str | os.PathLike = CONFIG_NAME) -> None:
+    """Every field of a model config that is used later, checked for type and range (a typed error naming it)."""
+    from resnet_opt.core.checks import INPUT_SIZE_MAX, INPUT_SIZE_MIN, MAX_CLASSES
+
+    def bad(field: str, why: str) -> ModelFormatError:
+        return ModelFormatError(f"{where}: field '{field}' {why}, got {cfg.get(field)!r}"[:300])
+
+    def is_int(v: Any) -> bool:
+        return isinstance(v, int) and not isinstance(v, bool)
+
+    try:
+        parse_depth(cfg["depth"]) if is_int(cfg["depth"]) or isinstance(cfg["depth"], str) else parse_depth("x")
+    except ResNetOptError:
+        raise bad("depth", f"must be one of {', '.join(str(d) for d in DEPTHS)}") from None
+    if not is_int(cfg["num_classes"]) or not 1 <= cfg["num_classes"] <= MAX_CLASSES:
+        raise bad("num_classes", f"must be an integer in 1..{MAX_CLASSES}")
+    if cfg.get("input_size") is not None and (not is_int(cfg["input_size"])
+                                              or not INPUT_SIZE_MIN <= cfg["input_size"] <= INPUT_SIZE_MAX):
+        raise bad("input_size", f"must be an integer in {INPUT_SIZE_MIN}..{INPUT_SIZE_MAX}")
+    widths = cfg.get("widths")
+    if widths is not None and (not isinstance(widths, dict) or not all(
+            isinstance(k, str) and is_int(v) and 1 <= v <= 65536 for k, v in widths.items())):
+        raise bad("widths", "must map layer names to channel counts 1..65536")
+    names = cfg.get("class_names")
+    if names is not None and (not isinstance(names, list) or not all(isinstance(n, str) for n in names)
+                              or len(names) != cfg["num_classes"]):
+        raise bad("class_names", f"must be a list of {cfg['num_classes']} strings")
+    if not isinstance(cfg.get("fused", False), bool):
+        raise bad("fused", "must be true or false")
+    pre = cfg.get("preprocessing")
+    if pre:
+        from resnet_opt.core.errors import DataError
+        from resnet_opt.data.preprocessing import Preprocessing
+
+        try:
+            Preprocessing.from_dict(pre)
+        except DataError as e:
+            raise ModelFormatError(f"{where}: field 'preprocessing': {e}") from None
+    if cfg.get("data") is not None and not isinstance(cfg["data"], str):
+        raise bad("data", "must be a data spec string")
+
+
+def check_source_args(*, depth: int | str | None = None, weights: str | os.PathLike | None = None,
+                      model_dir: str | os.PathLike | None = None, num_classes: int | None = None) -> None:
+    """The cheap checks of a ``--depth`` / ``--weights`` / ``--model`` source (no tensor is read): a stage's
+    ``validate()`` calls it so a wrong source fails before any work."""
+    if model_dir is not None and weights is not None:
+        raise ConfigError("give either --weights FILE or --model DIR, not both")
+    if depth is not None:
+        parse_depth(depth)
+    if weights is not None:
+        p = Path(weights)
+        if not p.exists():
+            raise WeightsError(f"weights file {p} does not exist")
+        if not p.is_file():
+            raise WeightsError(f"weights path {p} is not a file; use --model for a model folder")
+    if model_dir is not None:
+        cfg = read_config(model_dir)
+        if not (Path(model_dir) / WEIGHTS_NAME).is_file():
+            raise ModelFormatError(f"model folder {model_dir} has no {WEIGHTS_NAME}")
+        if num_classes is not None and int(num_classes) != int(cfg["num_classes"]):
+            raise ConfigError(f"--num-classes {num_classes} does not match the model folder ({cfg['num_classes']} "
+                              "classes); leave it out")
 
 
 def is_model_dir(path: str | os.PathLike) -> bool:
@@ -306,6 +380,9 @@ def load_source(
         if depth is not None and parse_depth(depth) != model.arch.depth:
             raise ConfigError(f"--depth {depth} does not match the model folder ({model.arch.name})")
         pre = cfg.get("preprocessing") or {}
+        if num_classes is not None and int(num_classes) != model.arch.num_classes:
+            raise ConfigError(f"--num-classes {num_classes} does not match the model folder "
+                              f"({model.arch.num_classes} classes); leave it out")
         return ModelSource(model, "model_dir", str(model_dir), sha256_path(Path(model_dir) / WEIGHTS_NAME),
                            int(input_size or cfg.get("input_size") or 224), pre, cfg.get("class_names"), True)
     if weights is not None:

@@ -1,0 +1,857 @@
+"""A Triton Inference Server model repository from a resnet-opt ONNX or TorchScript artifact.
+
+Layout written (atomically, with :func:`resnet_opt.core.artifact.atomic_dir`)::
+
+    REPO/
+      manifest.json          kind "triton-repo" (so resnet-opt recognises the folder)
+      README.md              preprocessing, tensor names, the exact tritonserver / docker commands, a client
+      NAME/
+        config.pbtxt         platform, max_batch_size, input/output, dynamic_batching, instance_group
+        labels.txt           class names, one a line (``label_filename`` of the output)
+        1/
+          model.onnx         platform onnxruntime_onnx   (the artifact's file, byte for byte)
+          model.pt           platform pytorch_libtorch   (tensors INPUT__0 / OUTPUT__0)
+          manifest.json      the artifact's own manifest ("file" renamed), so resnet-opt can still open NAME/1
+
+Triton reads only the sub-folders of a repository (one per model) and, in a version folder, only the model file, so
+the manifests and README are ignored by the server.
+
+What is written is checked before the folder appears: config.pbtxt is parsed with Triton's own model-config schema
+(``tritonclient.grpc.model_config_pb2``; the ``triton`` extra) and every field is compared with the model file beside
+it, opened and run on one batch (onnxruntime for ONNX, ``torch.jit.load`` for TorchScript): tensor names, data types,
+dims, the batch axis, the labels file. Without tritonclient the repository is still written, the same comparison is
+made against the configuration as rendered, and a :class:`SchemaCheckSkippedWarning` says the schema parse was skipped.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import warnings
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from resnet_opt.core.artifact import atomic_dir, atomic_write_text, sha256_file
+from resnet_opt.core.errors import ArtifactError, ConfigError, ExportError, OutputPathError, ResNetOptWarning
+from resnet_opt.core.manifest import MANIFEST_NAME, open_artifact, read_manifest, write_manifest
+
+__all__ = [
+    "TRITON_KIND", "PLATFORMS", "TritonConfig", "TensorConfig", "TritonModelConfig", "ConfigCheck", "TritonResult",
+    "SchemaCheckSkippedWarning", "export_triton", "check_model_config", "parse_config_text", "render_config",
+    "tritonserver_command", "docker_command", "schema_available",
+]
+
+TRITON_KIND = "triton-repo"
+VERSION = "1"
+CONFIG_NAME = "config.pbtxt"
+LABELS_NAME = "labels.txt"
+README_NAME = "README.md"
+DEFAULT_MAX_BATCH = 32
+DEFAULT_QUEUE_DELAY_US = 100
+MAX_INSTANCES = 64
+DOCKER_TAG = "25.12"  # a Triton release; use one whose onnxruntime / PyTorch is at least as new as the exporter's
+
+# artifact kind -> (Triton platform, default model file name Triton looks for in the version folder)
+PLATFORMS: dict[str, tuple[str, str]] = {
+    "onnx": ("onnxruntime_onnx", "model.onnx"),
+    "torchscript": ("pytorch_libtorch", "model.pt"),
+}
+# the libtorch backend maps tensors by position: INPUT__0 is forward's first argument, OUTPUT__0 its result
+TORCH_INPUT, TORCH_OUTPUT = "INPUT__0", "OUTPUT__0"
+
+_NP_TO_TRITON = {"float32": "TYPE_FP32", "float16": "TYPE_FP16", "float64": "TYPE_FP64", "int64": "TYPE_INT64",
+                 "int32": "TYPE_INT32", "int8": "TYPE_INT8", "uint8": "TYPE_UINT8", "bool": "TYPE_BOOL"}
+_ONNX_TO_NP = {1: "float32", 10: "float16", 11: "float64", 7: "int64", 6: "int32", 3: "int8", 2: "uint8", 9: "bool"}
+_NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
+
+
+class SchemaCheckSkippedWarning(ResNetOptWarning):
+    """tritonclient is not installed: config.pbtxt was not parsed with Triton's schema (the rest was checked)."""
+
+
+# ---------------------------------------------------------------------------------------------------------- config
+@dataclass
+class TritonConfig:
+    """Settings of the Triton export (everything but the source artifact).
+
+    ``max_batch_size``: None picks :data:`DEFAULT_MAX_BATCH` for a model with a dynamic batch axis and 0 for a
+    static-batch one; 0 means no Triton batching (dims then include the batch axis). ``preferred_batch_sizes``: None
+    picks the powers of two from 4 up to ``max_batch_size`` (and ``max_batch_size`` itself)."""
+
+    out: str | os.PathLike
+    name: str | None = None
+    max_batch_size: int | None = None
+    preferred_batch_sizes: list[int] | None = None
+    max_queue_delay_us: int = DEFAULT_QUEUE_DELAY_US
+    instances: int = 1
+    gpu: bool = False
+    overwrite: bool = False
+
+    def validate(self) -> None:
+        def is_int(v: Any) -> bool:
+            return isinstance(v, int) and not isinstance(v, bool)
+
+        if self.name is not None and (not isinstance(self.name, str) or not _NAME_RE.match(self.name)
+                                      or self.name in (".", "..")):
+            raise ConfigError(f"--name must be 1-128 letters, digits, '_', '.' or '-' (not starting with '.' or "
+                              f"'-'), got {self.name!r}")
+        if self.max_batch_size is not None and (not is_int(self.max_batch_size) or self.max_batch_size < 0):
+            raise ConfigError(f"--max-batch-size must be 0 (no batching) or more, got {self.max_batch_size}")
+        if self.preferred_batch_sizes is not None:
+            sizes = list(self.preferred_batch_sizes)
+            if not sizes or any(not is_int(b) or b < 1 for b in sizes):
+                raise ConfigError(f"preferred batch sizes must be positive integers, got {self.preferred_batch_sizes}")
+            if len(set(sizes)) != len(sizes):
+                raise ConfigError(f"preferred batch sizes repeat a value: {sizes}")
+            if self.max_batch_size == 0:
+                raise ConfigError("preferred batch sizes need batching: --max-batch-size 0 turns Triton's batching "
+                                  "(and so dynamic batching) off")
+            if self.max_batch_size is not None and max(sizes) > self.max_batch_size:
+                raise ConfigError(f"preferred batch size {max(sizes)} is above --max-batch-size {self.max_batch_size}")
+        if not is_int(self.max_queue_delay_us) or self.max_queue_delay_us < 0:
+            raise ConfigError(f"--max-queue-delay-us must be 0 or more microseconds, got {self.max_queue_delay_us}")
+        if not is_int(self.instances) or not 1 <= self.instances <= MAX_INSTANCES:
+            raise ConfigError(f"--instances must be between 1 and {MAX_INSTANCES}, got {self.instances}")
+        if str(self.out).strip() == "":
+            raise ConfigError("--out must name a folder")
+
+
+@dataclass
+class TensorConfig:
+    """One ``input`` / ``output`` entry of config.pbtxt."""
+
+    name: str
+    data_type: str  # TYPE_FP32 ...
+    dims: list[int]  # without the batch axis when max_batch_size > 0; -1 = variable
+    label_filename: str | None = None
+
+
+@dataclass
+class TritonModelConfig:
+    """The fields of config.pbtxt that resnet-opt writes (rendered by :func:`render_config`)."""
+
+    name: str
+    platform: str
+    max_batch_size: int
+    inputs: list[TensorConfig]
+    outputs: list[TensorConfig]
+    preferred_batch_sizes: list[int] = field(default_factory=list)  # dynamic_batching (only when batching)
+    max_queue_delay_us: int | None = None
+    dynamic_batching: bool = False
+    instance_kind: str = "KIND_CPU"
+    instance_count: int = 1
+    parameters: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class ConfigCheck:
+    """What was checked about a written model folder. ``schema``: "passed (tritonclient X)" or "skipped: why"."""
+
+    schema: str
+    checks: dict[str, str]
+    schema_checked: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class TritonResult:
+    repo: Path
+    name: str
+    platform: str
+    model_dir: Path  # REPO/NAME
+    version_dir: Path  # REPO/NAME/1
+    model_file: Path
+    config_file: Path
+    labels_file: Path | None
+    readme: Path
+    config: TritonModelConfig
+    check: ConfigCheck
+    source: str
+    source_kind: str
+    precision: str
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def serve_command(self) -> str:
+        return tritonserver_command(self.repo)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"repo": str(self.repo), "name": self.name, "platform": self.platform, "model_dir": str(self.model_dir),
+                "model_file": str(self.model_file), "config_file": str(self.config_file),
+                "labels_file": str(self.labels_file) if self.labels_file else None, "readme": str(self.readme),
+                "config": asdict(self.config), "check": self.check.to_dict(), "source": self.source,
+                "source_kind": self.source_kind, "precision": self.precision, "warnings": self.warnings,
+                "serve_command": self.serve_command, "docker_command": docker_command(self.repo, gpu=(
+                    self.config.instance_kind == "KIND_GPU"))}
+
+
+# ---------------------------------------------------------------------------------------------------------- model
+@dataclass
+class _ModelIO:
+    """What the model file itself declares (shapes: None = dynamic / unknown axis; None shape = unknown rank)."""
+
+    input_names: list[str]
+    output_names: list[str]
+    input_dtype: str
+    output_dtype: str
+    input_shape: list[int | None] | None
+    output_shape: list[int | None] | None
+
+
+def _onnx_io(path: Path) -> _ModelIO:
+    import onnx
+
+    try:
+        m = onnx.load(str(path), load_external_data=False)
+    except Exception as e:  # noqa: BLE001 - onnx raises DecodeError and others
+        raise ArtifactError(f"{path} is not a loadable ONNX model: {str(e).strip()[:200] or type(e).__name__}") from e
+    g = m.graph
+    if any(i.data_location == onnx.TensorProto.EXTERNAL for i in g.initializer):
+        raise ArtifactError(f"{path} keeps weights in external data files; Triton export copies one model file")
+    inits = {i.name for i in g.initializer}
+    ins = [i for i in g.input if i.name not in inits]
+    if not ins or not g.output:
+        raise ArtifactError(f"{path} has no graph input or output")
+
+    def dtype(v: Any) -> str:
+        t = v.type.tensor_type.elem_type
+        if t not in _ONNX_TO_NP:
+            raise ArtifactError(f"{path}: tensor {v.name!r} has an element type ({t}) Triton export does not map")
+        return _ONNX_TO_NP[t]
+
+    def shape(v: Any) -> list[int | None] | None:
+        tt = v.type.tensor_type
+        if not tt.HasField("shape"):
+            return None
+        return [int(d.dim_value) if d.HasField("dim_value") else None for d in tt.shape.dim]
+
+    return _ModelIO([i.name for i in ins], [o.name for o in g.output], dtype(ins[0]), dtype(g.output[0]),
+                    shape(ins[0]), shape(g.output[0]))
+
+
+def _load_torchscript(path: Path) -> Any:
+    import torch
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # torch.jit.load's deprecation notice
+            return torch.jit.load(str(path), map_location="cpu")
+    except Exception as e:  # noqa: BLE001 - torch raises RuntimeError and others for corrupt archives
+        msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise ArtifactError(f"{path} is not a loadable TorchScript file: {msg[:200]}") from e
+
+
+def _torchscript_io(path: Path, manifest: dict[str, Any]) -> _ModelIO:
+    """TorchScript files do not declare shapes: the forward signature gives the tensor count, the manifest the input
+    shape, and one run on zeros (batch 2 on a dynamic batch axis) the output shape and types."""
+    import torch
+
+    module = _load_torchscript(path)
+    try:
+        args = [a for a in module.forward.schema.arguments if a.name != "self"]
+    except (AttributeError, RuntimeError) as e:
+        raise ArtifactError(f"{path}: cannot read the TorchScript forward signature ({e})") from e
+    shape = _manifest_shape(manifest, "input")
+    x = torch.zeros([2 if d is None else d for d in shape], dtype=torch.float32)
+    try:
+        with torch.no_grad():
+            y = module(x)
+    except Exception as e:  # noqa: BLE001 - TorchScript raises torch.jit.Error and others
+        msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise ArtifactError(f"{path}: the TorchScript module does not run on a {list(x.shape)} input: {msg[:200]}") from e
+    if not isinstance(y, torch.Tensor):
+        raise ArtifactError(f"{path}: forward returns {type(y).__name__}, not one tensor (Triton export needs one output)")
+    out_shape: list[int | None] = [None if shape[0] is None else int(y.shape[0])] + [int(d) for d in y.shape[1:]]
+    return _ModelIO([a.name for a in args], ["output"], "float32", str(y.dtype).replace("torch.", ""),
+                    shape, out_shape)
+
+
+def _manifest_shape(manifest: dict[str, Any], key: str) -> list[int | None]:
+    spec = manifest.get(key)
+    shape = spec.get("shape") if isinstance(spec, dict) else None
+    if not isinstance(shape, list) or not shape or not all(isinstance(d, int) for d in shape):
+        raise ArtifactError(f"the artifact's manifest has no usable {key} shape ({key}.shape = {shape!r})")
+    return [None if d < 0 else d for d in shape]
+
+
+# ---------------------------------------------------------------------------------------------------------- artifact
+@dataclass
+class _Artifact:
+    path: Path
+    manifest: dict[str, Any]
+    kind: str
+    file: Path
+    precision: str
+
+
+def _read_artifact(path: str | os.PathLike) -> _Artifact:
+    """Open the source artifact (manifest parsed, every file checked against its sha256) and check its kind."""
+    p = Path(path)
+    if p.is_dir() and not (p / MANIFEST_NAME).is_file() and (p / "config.json").is_file():
+        raise ConfigError(f"{p} is a model folder, not an exported artifact; export it first (resnet-opt export onnx "
+                          f"--model {p} --out ART) and pass the artifact")
+    art = open_artifact(p)
+    kind = art.kind
+    if kind == TRITON_KIND:
+        raise ConfigError(f"{p} is already a Triton model repository; pass the ONNX or TorchScript artifact it came "
+                          "from")
+    if kind not in PLATFORMS:
+        raise ConfigError(f"{p} is a {kind!r} artifact; a Triton repository is made from an artifact of kind "
+                          f"{' or '.join(PLATFORMS)} (resnet-opt export onnx|torchscript, resnet-opt quantize)")
+    files = art.manifest.files
+    if len(files) != 1:
+        raise ArtifactError(f"{p} lists {len(files)} files; Triton export copies exactly one model file")
+    if not files[0].sha256:
+        raise ArtifactError(f"{p / MANIFEST_NAME} has no sha256 to check {files[0].path} against")
+    manifest = art.manifest.to_dict()
+    return _Artifact(p, manifest, str(kind), art.model_file, art.manifest.precision)
+
+
+def _default_name(art: _Artifact) -> str:
+    depth = (art.manifest.get("architecture") or {}).get("depth")
+    base = f"resnet{depth}" if isinstance(depth, int) else "resnet"
+    return f"{base}_{art.kind}_{art.precision}"
+
+
+def _default_preferred(max_batch: int) -> list[int]:
+    sizes = [b for b in (4, 8, 16, 32, 64, 128, 256, 512, 1024) if b <= max_batch]
+    if max_batch not in sizes:
+        sizes.append(max_batch)
+    return sizes
+
+
+def _check_output(out: Path, overwrite: bool) -> None:
+    if out.exists() and not out.is_dir():
+        raise OutputPathError(f"output path {out} exists and is not a folder")
+    if out.is_dir() and any(out.iterdir()):
+        if not overwrite:
+            raise OutputPathError(f"output folder {out} already exists and is not empty; pass --overwrite to replace it")
+        try:  # the kind only: a repository whose config was edited by hand is still ours to replace
+            kind = json.loads((out / MANIFEST_NAME).read_text()).get("kind")
+        except (OSError, ValueError, AttributeError):
+            kind = None
+        if kind != TRITON_KIND:
+            raise OutputPathError(f"--overwrite replaces only a Triton repository written by resnet-opt, and {out} is "
+                                  "not one; choose another --out or remove the folder yourself")
+    anc = out.parent if str(out.parent) else Path(".")
+    while not anc.exists() and anc.parent != anc:
+        anc = anc.parent
+    if not anc.is_dir() or not os.access(anc, os.W_OK | os.X_OK):
+        raise OutputPathError(f"cannot write the output folder {out}: {anc} is not a writable folder")
+
+
+# ---------------------------------------------------------------------------------------------------------- render
+def _check_device(art: _Artifact, cfg: TritonConfig) -> None:
+    if cfg.gpu and art.kind == "torchscript" and art.precision == "int8":
+        raise ConfigError(f"{art.path} is a PyTorch x86 INT8 TorchScript model, which runs on the CPU only; drop --gpu, "
+                          "or serve the ONNX INT8 or FP32/FP16 artifact on the GPU")
+
+
+def _plan(art: _Artifact, io: _ModelIO, cfg: TritonConfig) -> tuple[TritonModelConfig, list[str]]:
+    """The config to write, from the manifest and the model file; settings that the model cannot honour raise."""
+    warns: list[str] = []
+    platform, _ = PLATFORMS[art.kind]
+    if len(io.input_names) != 1 or len(io.output_names) != 1:
+        raise ArtifactError(f"{art.file} has {len(io.input_names)} inputs and {len(io.output_names)} outputs; "
+                            "Triton export expects one image input and one logits output")
+    in_shape = _manifest_shape(art.manifest, "input")
+    out_shape = _manifest_shape(art.manifest, "output")
+    if io.input_shape is not None:  # ONNX: the file's own shape wins; the manifest must agree
+        if len(io.input_shape) != len(in_shape) or any(
+                a is not None and b is not None and a != b for a, b in zip(io.input_shape, in_shape)):
+            raise ArtifactError(f"{art.file} input shape {io.input_shape} disagrees with its manifest ({in_shape})")
+        in_shape = io.input_shape
+    if io.output_shape is not None and len(io.output_shape) == len(out_shape):
+        out_shape = [m if m is not None else f for m, f in zip(io.output_shape, out_shape)]
+    if len(in_shape) != 4:
+        raise ArtifactError(f"{art.file} input has rank {len(in_shape)}; expected N×C×H×W")
+    for key, dt in (("input", io.input_dtype), ("output", io.output_dtype)):
+        md = (art.manifest.get(key) or {}).get("dtype")
+        if md is not None and md != dt:
+            raise ArtifactError(f"{art.file} {key} type is {dt} but its manifest says {md}")
+        if dt not in _NP_TO_TRITON:
+            raise ArtifactError(f"{art.file} {key} type {dt} has no Triton data type")
+    static_batch = in_shape[0]
+    if cfg.max_batch_size is None:
+        mbs = 0 if static_batch is not None else DEFAULT_MAX_BATCH
+    else:
+        mbs = int(cfg.max_batch_size)
+    if mbs > 0 and static_batch is not None:
+        raise ConfigError(f"{art.path} has a static batch of {static_batch} (exported with --static-batch), so Triton "
+                          f"cannot batch it: use --max-batch-size 0, or export with a dynamic batch axis")
+    if cfg.gpu and art.kind == "onnx" and art.precision == "int8":
+        warns.append("an INT8 QDQ ONNX model on KIND_GPU: onnxruntime's CUDA provider has no INT8 convolution "
+                     "(QLinearConv) kernel, so the model does not run as INT8 on the GPU; for GPU INT8 use TensorRT")
+    if not cfg.gpu and art.precision == "fp16":
+        warns.append("an FP16 model on KIND_CPU: FP16 is meant for GPUs, CPU execution is usually slower than FP32")
+
+    if art.kind == "onnx":
+        in_name, out_name = io.input_names[0], io.output_names[0]
+        params: dict[str, str] = {}
+    else:
+        in_name, out_name = TORCH_INPUT, TORCH_OUTPUT
+        params = {"INFERENCE_MODE": "true"}  # torch.inference_mode in the libtorch backend
+
+    def dims(shape: list[int | None]) -> list[int]:
+        full = [-1 if d is None else int(d) for d in shape]
+        return full[1:] if mbs > 0 else full
+
+    names = art.manifest.get("class_names")
+    n_cls = out_shape[-1]
+    label = LABELS_NAME if isinstance(names, list) and names and len(names) == n_cls else None
+    if label is None:
+        warns.append("the artifact records no class names matching its outputs: no labels file is written")
+    pref: list[int] = []
+    if mbs > 0:
+        pref = list(cfg.preferred_batch_sizes) if cfg.preferred_batch_sizes is not None else _default_preferred(mbs)
+        if max(pref) > mbs:
+            raise ConfigError(f"preferred batch size {max(pref)} is above the max batch size {mbs}")
+    mc = TritonModelConfig(
+        name=cfg.name or _default_name(art), platform=platform, max_batch_size=mbs,
+        inputs=[TensorConfig(in_name, _NP_TO_TRITON[io.input_dtype], dims(in_shape))],
+        outputs=[TensorConfig(out_name, _NP_TO_TRITON[io.output_dtype], dims(out_shape), label)],
+        preferred_batch_sizes=pref, max_queue_delay_us=cfg.max_queue_delay_us if mbs > 0 else None,
+        dynamic_batching=mbs > 0, instance_kind="KIND_GPU" if cfg.gpu else "KIND_CPU",
+        instance_count=cfg.instances, parameters=params)
+    return mc, warns
+
+
+def render_config(mc: TritonModelConfig, header: list[str] | None = None) -> str:
+    """config.pbtxt text (protobuf text format of Triton's ``ModelConfig``)."""
+    def tensor(t: TensorConfig) -> list[str]:
+        lines = ["  {", f'    name: "{t.name}"', f"    data_type: {t.data_type}",
+                 f"    dims: [ {', '.join(str(d) for d in t.dims)} ]"]
+        if t.label_filename:
+            lines.append(f'    label_filename: "{t.label_filename}"')
+        return lines + ["  }"]
+
+    out = [f"# {h}" for h in (header or [])]
+    out += [f'name: "{mc.name}"', f'platform: "{mc.platform}"', f"max_batch_size: {mc.max_batch_size}"]
+    for key, ts in (("input", mc.inputs), ("output", mc.outputs)):
+        out.append(f"{key} [")
+        for i, t in enumerate(ts):
+            block = tensor(t)
+            if i < len(ts) - 1:
+                block[-1] += ","
+            out += block
+        out.append("]")
+    if mc.dynamic_batching:
+        out += ["dynamic_batching {", f"  preferred_batch_size: [ {', '.join(str(b) for b in mc.preferred_batch_sizes)} ]",
+                f"  max_queue_delay_microseconds: {mc.max_queue_delay_us}", "}"]
+    out += ["instance_group [", "  {", f"    count: {mc.instance_count}", f"    kind: {mc.instance_kind}", "  }", "]"]
+    for k, v in mc.parameters.items():
+        out += ["parameters: {", f'  key: "{k}"', f'  value: {{ string_value: "{v}" }}', "}"]
+    return "\n".join(out) + "\n"
+
+
+# ---------------------------------------------------------------------------------------------------------- check
+def schema_available() -> str | None:
+    """tritonclient's version when its model-config schema can be imported, else None."""
+    import importlib
+
+    try:
+        importlib.import_module("tritonclient.grpc.model_config_pb2")
+    except Exception:  # noqa: BLE001 - ImportError, or a protobuf runtime mismatch
+        return None
+    try:
+        from importlib.metadata import version
+
+        return version("tritonclient")
+    except Exception:  # noqa: BLE001
+        return "unknown version"
+
+
+def parse_config_text(text: str) -> TritonModelConfig:
+    """Parse config.pbtxt with Triton's ``ModelConfig`` protobuf schema (unknown fields, wrong types and bad enum
+    values are errors) and return the fields resnet-opt writes. Needs tritonclient (ImportError otherwise)."""
+    from google.protobuf import text_format
+    from tritonclient.grpc import model_config_pb2 as mc_pb2
+
+    msg = mc_pb2.ModelConfig()
+    try:
+        text_format.Parse(text, msg)
+    except text_format.ParseError as e:
+        raise ExportError(f"config.pbtxt does not parse with Triton's model-config schema: {e}") from e
+    dt = mc_pb2.DataType.Name
+    kind = mc_pb2.ModelInstanceGroup.Kind.Name
+
+    def tensors(seq: Any, with_label: bool) -> list[TensorConfig]:
+        return [TensorConfig(t.name, dt(t.data_type), list(t.dims), (t.label_filename or None) if with_label else None)
+                for t in seq]
+
+    groups = list(msg.instance_group)
+    if len(groups) != 1:
+        raise ExportError(f"config.pbtxt has {len(groups)} instance groups; expected 1")
+    has_db = msg.HasField("dynamic_batching")
+    return TritonModelConfig(
+        name=msg.name, platform=msg.platform, max_batch_size=msg.max_batch_size,
+        inputs=tensors(msg.input, False), outputs=tensors(msg.output, True),
+        preferred_batch_sizes=list(msg.dynamic_batching.preferred_batch_size) if has_db else [],
+        max_queue_delay_us=int(msg.dynamic_batching.max_queue_delay_microseconds) if has_db else None,
+        dynamic_batching=has_db, instance_kind=kind(groups[0].kind), instance_count=groups[0].count,
+        parameters={k: v.string_value for k, v in msg.parameters.items()})
+
+
+def _run_model(kind: str, path: Path, batch_shape: list[int]) -> tuple[list[int], str]:
+    """Open the model file as Triton's backend would and run zeros of ``batch_shape``: (output shape, dtype)."""
+    import numpy as np
+
+    if kind == "onnx":
+        import onnxruntime as ort
+
+        try:
+            sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+            x = np.zeros(batch_shape, dtype=np.float32)
+            y = sess.run(None, {sess.get_inputs()[0].name: x})[0]
+        except Exception as e:  # noqa: BLE001 - onnxruntime raises its own types
+            msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            raise ExportError(f"{path} does not run in onnxruntime on a {batch_shape} input: {msg[:200]}") from e
+        return list(y.shape), str(y.dtype)
+    import torch
+
+    module = _load_torchscript(path)
+    try:
+        with torch.no_grad():
+            y = module(torch.zeros(batch_shape))
+    except Exception as e:  # noqa: BLE001
+        msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise ExportError(f"{path} does not run in torch on a {batch_shape} input: {msg[:200]}") from e
+    return list(y.shape), str(y.dtype).replace("torch.", "")
+
+
+def check_model_config(model_dir: str | os.PathLike, *, require_schema: bool = False,
+                       rendered: TritonModelConfig | None = None, shown_as: str | os.PathLike | None = None) -> ConfigCheck:
+    """Check a Triton model folder (``REPO/NAME``): parse config.pbtxt with Triton's schema and compare every field
+    with the model file in ``1/`` (opened and run on one batch). Raises ExportError naming the first mismatch.
+
+    Without tritonclient the schema parse is skipped (``require_schema`` makes that an error) and ``rendered`` — the
+    configuration as written — is compared with the model file instead. ``shown_as``: the folder's name in messages
+    (its final place, when ``model_dir`` is still a temporary folder)."""
+    d = Path(model_dir)
+    text_path = d / CONFIG_NAME
+    shown = Path(shown_as) / CONFIG_NAME if shown_as is not None else text_path
+    if not text_path.is_file():
+        raise ExportError(f"{d} has no {CONFIG_NAME}")
+    version = schema_available()
+    if version is not None:
+        mc = parse_config_text(text_path.read_text())
+        schema = f"passed (tritonclient {version}, tritonclient.grpc.model_config_pb2)"
+    else:
+        if require_schema or rendered is None:
+            raise ExportError("tritonclient is not installed (pip install 'resnet-opt[triton]'): cannot parse "
+                              f"{CONFIG_NAME} with Triton's model-config schema")
+        mc = rendered
+        schema = "skipped: tritonclient is not installed (pip install 'resnet-opt[triton]')"
+    checks: dict[str, str] = {}
+
+    def need(ok: bool, what: str) -> None:
+        if not ok:
+            raise ExportError(f"{shown} check failed: {what}")
+
+    need(mc.name == d.name, f"name {mc.name!r} is not the model folder's name {d.name!r}")
+    checks["name"] = f"{mc.name} (= folder name)"
+    kinds = {p: k for k, (p, _) in PLATFORMS.items()}
+    need(mc.platform in kinds, f"platform {mc.platform!r} is not one of {', '.join(kinds)}")
+    kind = kinds[mc.platform]
+    fname = PLATFORMS[kind][1]
+    model_file = d / VERSION / fname
+    need(model_file.is_file(), f"platform {mc.platform} needs {VERSION}/{fname}, which is missing")
+    others = [p.name for p in d.iterdir() if p.is_dir() and p.name != VERSION]
+    need(not others, f"unexpected folders beside version {VERSION}: {others}")
+    checks["platform"] = f"{mc.platform} -> {VERSION}/{fname}"
+    if kind == "onnx":
+        io = _onnx_io(model_file)
+    else:
+        man_path = d / VERSION / MANIFEST_NAME
+        need(man_path.is_file(), f"{VERSION}/{MANIFEST_NAME} (the model's manifest, its input shape) is missing")
+        io = _torchscript_io(model_file, read_manifest(d / VERSION))
+    need(mc.max_batch_size >= 0, f"max_batch_size {mc.max_batch_size} is negative")
+    batching = mc.max_batch_size > 0
+    need(len(mc.inputs) == len(io.input_names) == 1, f"{len(mc.inputs)} inputs in config, model has "
+                                                     f"{len(io.input_names)}")
+    need(len(mc.outputs) == len(io.output_names) == 1, f"{len(mc.outputs)} outputs in config, model has "
+                                                       f"{len(io.output_names)}")
+    inp, outp = mc.inputs[0], mc.outputs[0]
+    if kind == "onnx":
+        need(inp.name == io.input_names[0], f"input name {inp.name!r} is not the model's {io.input_names[0]!r}")
+        need(outp.name == io.output_names[0], f"output name {outp.name!r} is not the model's {io.output_names[0]!r}")
+    else:
+        need((inp.name, outp.name) == (TORCH_INPUT, TORCH_OUTPUT),
+             f"pytorch_libtorch tensors must be {TORCH_INPUT}/{TORCH_OUTPUT}, got {inp.name}/{outp.name}")
+    checks["names"] = f"input {inp.name}, output {outp.name}"
+    need(inp.data_type == _NP_TO_TRITON.get(io.input_dtype), f"input data_type {inp.data_type} but the model takes "
+                                                              f"{io.input_dtype}")
+    need(outp.data_type == _NP_TO_TRITON.get(io.output_dtype), f"output data_type {outp.data_type} but the model "
+                                                                f"returns {io.output_dtype}")
+    checks["data_types"] = f"input {inp.data_type}, output {outp.data_type} (model: {io.input_dtype}, {io.output_dtype})"
+
+    def dims_match(cfg_dims: list[int], model_shape: list[int | None] | None, what: str) -> list[int]:
+        if model_shape is None:  # an ONNX graph without a declared shape: the run below decides
+            return cfg_dims
+        need(len(model_shape) >= 1, f"{what} of the model has rank 0")
+        if batching:
+            need(model_shape[0] is None, f"max_batch_size {mc.max_batch_size} > 0 but the model's {what} batch axis "
+                                         f"is fixed at {model_shape[0]}")
+            model_dims = model_shape[1:]
+        else:
+            model_dims = model_shape
+        need(len(cfg_dims) == len(model_dims), f"{what} dims {cfg_dims} do not have the model's rank "
+                                               f"({len(model_dims)}{' without the batch axis' if batching else ''})")
+        for c, m in zip(cfg_dims, model_dims):
+            need(c == -1 or c > 0, f"{what} dim {c} is neither -1 nor positive")
+            need(m is None or c == m, f"{what} dims {cfg_dims} do not match the model's {model_dims}")
+        return cfg_dims
+
+    in_dims = dims_match(inp.dims, io.input_shape, "input")
+    out_dims = dims_match(outp.dims, io.output_shape, "output")
+    need(all(c > 0 for c in in_dims[-3:]), f"input dims {in_dims} must fix the image's channels and size")
+    checks["dims"] = f"input {in_dims}, output {out_dims}" + (" (batch axis excluded)" if batching else
+                                                              " (batch axis included, no Triton batching)")
+    batch = min(2, mc.max_batch_size) if batching else None
+    run_shape = ([batch] + in_dims) if batching else [2 if c == -1 else c for c in in_dims]
+    y_shape, y_dtype = _run_model(kind, model_file, run_shape)
+    want = ([batch] if batching else []) + out_dims
+    if not batching and in_dims[0] == -1 and out_dims and out_dims[0] == -1:
+        want[0] = 2  # the variable batch axis of a model served without Triton batching
+    need(len(y_shape) == len(want) and all(w == -1 or w == g for w, g in zip(want, y_shape)),
+         f"the model returns shape {y_shape} for an input {run_shape}, config.pbtxt says {want}")
+    need(outp.data_type == _NP_TO_TRITON.get(y_dtype), f"the model returns {y_dtype}, config says {outp.data_type}")
+    checks["run"] = f"{VERSION}/{fname} opened and run on {run_shape}: output {y_shape} {y_dtype}"
+    if outp.label_filename:
+        lf = d / outp.label_filename
+        need(lf.is_file(), f"label_filename {outp.label_filename} is missing")
+        labels = lf.read_text().splitlines()
+        need(len(labels) == y_shape[-1], f"{outp.label_filename} has {len(labels)} lines for {y_shape[-1]} classes")
+        checks["labels"] = f"{outp.label_filename}: {len(labels)} classes"
+    if batching:
+        need(mc.dynamic_batching, "max_batch_size > 0 but no dynamic_batching")
+        need(all(1 <= b <= mc.max_batch_size for b in mc.preferred_batch_sizes),
+             f"preferred_batch_size {mc.preferred_batch_sizes} outside 1..{mc.max_batch_size}")
+        need((mc.max_queue_delay_us or 0) >= 0, "negative max_queue_delay_microseconds")
+        checks["batching"] = (f"max_batch_size {mc.max_batch_size}, dynamic_batching preferred "
+                              f"{mc.preferred_batch_sizes}, max queue delay {mc.max_queue_delay_us} us")
+    else:
+        need(not mc.dynamic_batching, "dynamic_batching needs max_batch_size > 0")
+        checks["batching"] = "max_batch_size 0: no Triton batching, dims include the batch axis"
+    need(mc.instance_kind in ("KIND_CPU", "KIND_GPU") and mc.instance_count >= 1,
+         f"instance_group {mc.instance_count} x {mc.instance_kind}")
+    checks["instance_group"] = f"{mc.instance_count} x {mc.instance_kind}"
+    if rendered is not None and version is not None:
+        need(mc == rendered, "the parsed config differs from the one resnet-opt rendered")
+        checks["round_trip"] = "parsed config equals the rendered one"
+    return ConfigCheck(schema=schema, checks=checks, schema_checked=version is not None)
+
+
+# ---------------------------------------------------------------------------------------------------------- docs
+def tritonserver_command(repo: str | os.PathLike) -> str:
+    return f"tritonserver --model-repository={Path(repo).resolve()}"
+
+
+def docker_command(repo: str | os.PathLike, gpu: bool = False) -> str:
+    return (f"docker run --rm{' --gpus=all' if gpu else ''} -p8000:8000 -p8001:8001 -p8002:8002 "
+            f"-v {Path(repo).resolve()}:/models nvcr.io/nvidia/tritonserver:{DOCKER_TAG}-py3 "
+            "tritonserver --model-repository=/models")
+
+
+def _readme(repo: Path, art: _Artifact, mc: TritonModelConfig, check: ConfigCheck) -> str:
+    pre = art.manifest.get("preprocessing") or {}
+    names = art.manifest.get("class_names")
+    inp, outp = mc.inputs[0], mc.outputs[0]
+    versions = art.manifest.get("versions") or {}
+    size = inp.dims[-1]
+    gpu = mc.instance_kind == "KIND_GPU"
+    shape_doc = (f"[N, {', '.join(str(d) for d in inp.dims)}] with N from 1 to {mc.max_batch_size} (the config's dims "
+                 f"leave out the batch axis)" if mc.max_batch_size > 0 else f"exactly {inp.dims} (no Triton batching)")
+    steps = []
+    if pre.get("grayscale"):
+        steps.append("convert to grayscale and replicate it to 3 channels")
+    else:
+        steps.append("convert to RGB")
+    if pre.get("square"):
+        steps.append(f"resize to {pre.get('resize')}×{pre.get('resize')} ({pre.get('interpolation', 'bilinear')}, antialias)")
+    else:
+        steps.append(f"resize the shorter side to {pre.get('resize')} px ({pre.get('interpolation', 'bilinear')}, antialias)")
+    if pre.get("crop") != pre.get("resize") or not pre.get("square"):
+        steps.append(f"centre-crop {pre.get('crop')}×{pre.get('crop')}")
+    steps.append("scale to [0, 1] (divide by 255), layout C×H×W (channels first), float32")
+    steps.append(f"normalize per channel: (x - mean) / std with mean {pre.get('mean')} and std {pre.get('std')}")
+    label_line = (f"`{LABELS_NAME}` holds the {len(names)} class names, one a line, in output order; it is the output's "
+                  "`label_filename`, so Triton's classification extension returns names." if outp.label_filename
+                  else "No labels file: the artifact records no class names.")
+    client = _client_example(repo.resolve() / mc.name / VERSION, mc)
+    fname = PLATFORMS[art.kind][1]
+    tree = "\n".join([f"{repo.name}/",
+                      f"  {MANIFEST_NAME:<23}resnet-opt's record (Triton reads only the model folders)",
+                      f"  {README_NAME:<23}this file", f"  {mc.name}/", f"    {CONFIG_NAME}"]
+                     + ([f"    {LABELS_NAME}"] if outp.label_filename else [])
+                     + [f"    {VERSION}/", f"      {fname:<19}platform {mc.platform}",
+                        f"      {MANIFEST_NAME:<19}the artifact's manifest: resnet-opt opens {mc.name}/{VERSION} as an "
+                        "artifact"])
+    return f"""# Triton model repository: `{mc.name}`
+
+Written by resnet-opt from the {art.kind} {art.precision} artifact `{art.path.resolve()}` (model file sha256
+`{art.manifest["file_sha256"][:16]}…`, checked against its manifest). Exported with torch {versions.get('torch', '?')},
+onnx {versions.get('onnx', '?')}.
+
+```
+{tree}
+```
+
+## Serve it
+
+No Triton server ran to make or test this repository: the machine that wrote it has no Triton (no Docker, no
+GPU, no network). Its config.pbtxt was parsed with Triton's model-config schema and checked against the model file
+(see the end of this file). On a machine with Triton:
+
+```sh
+{tritonserver_command(repo)}
+```
+
+or with Docker (pick a release whose onnxruntime / PyTorch is at least as new as the exporter's: see the NGC
+Triton release notes; `{DOCKER_TAG}` is an example):
+
+```sh
+{docker_command(repo, gpu=gpu)}
+curl -s localhost:8000/v2/models/{mc.name}/ready && echo ready
+```
+
+## Tensors
+
+| | name | data type | shape sent / returned |
+|---|---|---|---|
+| input | `{inp.name}` | {inp.data_type} | {shape_doc} |
+| output | `{outp.name}` | {outp.data_type} | {'[N, ' + ', '.join(str(d) for d in outp.dims) + ']' if mc.max_batch_size > 0 else str(outp.dims)}: logits (apply softmax for probabilities) |
+
+Batching: {f'max_batch_size {mc.max_batch_size}, dynamic batching (preferred batch sizes {mc.preferred_batch_sizes}, queue delay up to {mc.max_queue_delay_us} µs)' if mc.max_batch_size > 0 else 'off (max_batch_size 0)'}.
+Instances: {mc.instance_count} × {mc.instance_kind}.
+{label_line}
+
+## Preprocessing (the client's job: Triton receives the tensor)
+
+Preprocessing `{pre.get('name', '?')}`, applied to every image before it is sent:
+
+{chr(10).join(f'{i}. {s}' for i, s in enumerate(steps, 1))}
+
+resnet-opt's runtime applies exactly this: `resnet_opt.runtime.load("{repo.resolve() / mc.name / VERSION}").to_tensor(path)`
+returns the {size}×{size} input tensor of one image.
+
+## Client (tritonclient HTTP)
+
+`pip install 'tritonclient[http]'`, then:
+
+```python
+{client}```
+
+## What was checked
+
+config.pbtxt schema check: {check.schema}.
+{chr(10).join(f'- {k}: {v}' for k, v in check.checks.items())}
+"""
+
+
+def _client_example(version_dir: Path, mc: TritonModelConfig) -> str:
+    inp, outp = mc.inputs[0], mc.outputs[0]
+    batch = "x = x[None]  # add the batch axis: [1, 3, H, W]\n" if mc.max_batch_size > 0 or len(inp.dims) == 3 else ""
+    if mc.max_batch_size == 0 and inp.dims and inp.dims[0] not in (-1, 1):
+        batch = f"x = x[None].repeat({inp.dims[0]}, axis=0)  # the model takes a fixed batch of {inp.dims[0]}\n"
+    return f"""import numpy as np
+import tritonclient.http as httpclient
+from resnet_opt.runtime import load
+
+pre = load("{version_dir}")             # the model's own artifact: its preprocessing and class names
+x = pre.to_tensor("digit.png")[0].numpy().astype(np.float32)   # [3, H, W], preprocessed
+{batch}
+client = httpclient.InferenceServerClient(url="localhost:8000")
+inp = httpclient.InferInput("{inp.name}", list(x.shape), "{inp.data_type.replace('TYPE_', '')}")
+inp.set_data_from_numpy(x)
+out = httpclient.InferRequestedOutput("{outp.name}"{', class_count=3' if outp.label_filename else ''})
+res = client.infer("{mc.name}", inputs=[inp], outputs=[out])
+{'print(res.as_numpy("' + outp.name + '"))  # [[b"14.2:7:7", ...]]: logit:index:label, best first' if outp.label_filename else 'print(res.as_numpy("' + outp.name + '").argmax(1))  # top-1 class index'}
+"""
+
+
+# ---------------------------------------------------------------------------------------------------------- export
+def export_triton(model: str | os.PathLike, config: TritonConfig, *,
+                  log: Callable[[str], None] | None = None) -> TritonResult:
+    """Write a Triton model repository at ``config.out`` for the artifact folder ``model`` (see the module doc)."""
+    import resnet_opt
+
+    config.validate()
+    say = log or (lambda _m: None)
+    out = Path(config.out)
+    art = _read_artifact(model)
+    try:
+        if out.resolve() == art.path.resolve() or art.path.resolve() in out.resolve().parents:
+            raise OutputPathError(f"--out {out} is inside the source artifact {art.path}; choose another folder")
+    except OSError:
+        pass
+    _check_output(out, config.overwrite)
+    _check_device(art, config)
+    io = _onnx_io(art.file) if art.kind == "onnx" else _torchscript_io(art.file, art.manifest)
+    mc, warns = _plan(art, io, config)
+    for w in warns:
+        warnings.warn(w, ResNetOptWarning, stacklevel=2)
+    platform, fname = PLATFORMS[art.kind]
+    say(f"writing Triton repository {out}: model {mc.name} ({platform}, max_batch_size {mc.max_batch_size}, "
+        f"{mc.instance_count} x {mc.instance_kind})")
+    header = [f"Triton model config written by resnet-opt {getattr(resnet_opt, '__version__', '')} from "
+              f"{art.path.resolve()}", f"({art.kind} {art.precision}, file sha256 {art.manifest['file_sha256'][:16]}…).",
+              "Inputs are preprocessed images: see ../README.md."]
+    with atomic_dir(out, overwrite=True) as tmp:
+        mdir = tmp / mc.name
+        vdir = mdir / VERSION
+        vdir.mkdir(parents=True)
+        target = vdir / fname
+        shutil.copyfile(art.file, target)
+        if sha256_file(target) != art.manifest["file_sha256"]:
+            raise ExportError(f"the copy of {art.file} in the repository does not match its sha256")
+        model_manifest = {k: v for k, v in art.manifest.items() if k not in ("format", "format_version", "created")}
+        model_manifest["file"] = fname
+        model_manifest["files"] = [{**model_manifest["files"][0], "path": fname}]
+        model_manifest["triton_source"] = {"artifact": str(art.path.resolve()), "file": art.file.name}
+        write_manifest(vdir, model_manifest)
+        labels = None
+        if mc.outputs[0].label_filename:
+            labels = mdir / LABELS_NAME
+            atomic_write_text(labels, "\n".join(str(n) for n in art.manifest["class_names"]) + "\n")
+        atomic_write_text(mdir / CONFIG_NAME, render_config(mc, header))
+        say("checking config.pbtxt against Triton's schema and the model file ...")
+        check = check_model_config(mdir, rendered=mc, shown_as=out / mc.name)
+        if not check.schema_checked:
+            warnings.warn(f"config.pbtxt was not parsed with Triton's schema ({check.schema.removeprefix('skipped: ')})"
+                          "; the model-file checks ran", SchemaCheckSkippedWarning, stacklevel=2)
+        final = out
+        atomic_write_text(tmp / README_NAME, _readme(final, art, mc, check))
+        write_manifest(tmp, {
+            "kind": TRITON_KIND,
+            "file": f"{mc.name}/{VERSION}/{fname}",
+            "files": [{"path": f"{mc.name}/{VERSION}/{fname}", "role": "model"},
+                      {"path": f"{mc.name}/{CONFIG_NAME}", "role": "config"}]
+                     + ([{"path": f"{mc.name}/{LABELS_NAME}", "role": "labels"}] if labels is not None else []),
+            "precision": art.precision,
+            "stage": "export",
+            "source": {"artifact": str(art.path.resolve()), "kind": art.kind, "file": art.file.name,
+                       "file_sha256": art.manifest["file_sha256"]},
+            "architecture": art.manifest.get("architecture"),
+            "input": art.manifest.get("input"),
+            "output": art.manifest.get("output"),
+            "preprocessing": art.manifest.get("preprocessing"),
+            "class_names": art.manifest.get("class_names"),
+            "versions": art.manifest.get("versions") or {},
+            "triton": {"name": mc.name, "platform": platform, "model_dir": mc.name,
+                       "input_name": mc.inputs[0].name, "output_name": mc.outputs[0].name,
+                       "version_dir": f"{mc.name}/{VERSION}", "config": asdict(mc),
+                       "config_sha256": sha256_file(mdir / CONFIG_NAME), "check": check.to_dict(),
+                       "serve": "tritonserver --model-repository=<this folder>", "warnings": warns},
+        })
+    d = out / mc.name
+    return TritonResult(repo=out, name=mc.name, platform=platform, model_dir=d, version_dir=d / VERSION,
+                        model_file=d / VERSION / fname, config_file=d / CONFIG_NAME,
+                        labels_file=(d / LABELS_NAME) if labels is not None else None, readme=out / README_NAME,
+                        config=mc, check=check, source=str(art.path), source_kind=art.kind, precision=art.precision,
+                        warnings=warns)
