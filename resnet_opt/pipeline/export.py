@@ -21,7 +21,7 @@ from resnet_opt.export import (
 )
 from resnet_opt.export.validate import DEFAULT_COUNT
 from resnet_opt.resnet import ModelSource, load_source
-from resnet_opt.resnet.io import nonstandard_widths
+from resnet_opt.resnet.io import fit_preprocessing, nonstandard_widths
 
 FORMATS = ("onnx", "torchscript", "pt2")
 PROVIDER_NAMES = ("cpu", "cuda", "tensorrt", "auto")
@@ -82,19 +82,6 @@ class ExportConfig:
         check_output_dir(self.out, overwrite=self.overwrite)
 FILE_NAMES = {("onnx", "fp32"): "model.onnx", ("onnx", "fp16"): "model_fp16.onnx", ("torchscript", "fp32"): "model.ts",
               ("pt2", "fp32"): PT2_FILE}
-
-
-def _fit_preprocessing(pre: dict[str, Any], input_size: int) -> dict[str, Any]:
-    """Preprocessing whose crop is ``input_size`` (same resize/crop ratio), for an export at another size."""
-    from resnet_opt.data import Preprocessing
-
-    p = Preprocessing.from_dict(pre)
-    if p.crop == input_size:
-        return p.to_dict()
-    resize = max(input_size, int(round(input_size * p.resize / p.crop)))
-    d = p.to_dict()
-    d.update(resize=resize, crop=input_size, name=f"{p.name}@{input_size}")
-    return d
 
 
 def _architecture(model: Any, num_classes: int) -> dict[str, Any]:
@@ -166,7 +153,7 @@ def export_artifact(
         spec_pre = preprocessing_for(spec)
         if source.kind != "model_dir" and input_size is None:
             size, pre = spec_pre.crop, spec_pre.to_dict()  # the data decides the input of an un-trained/ImageNet model
-    pre = _fit_preprocessing(pre, size)
+    pre = fit_preprocessing(pre, size)
 
     say(f"the export will be checked against PyTorch on {data + ' val images' if data else 'random inputs'} at {size} px")
     vin: ValidationInputs = validation_inputs(input_size=size, data=data, count=count, preset=preset)

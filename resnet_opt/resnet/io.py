@@ -383,16 +383,34 @@ def load_source(
         if num_classes is not None and int(num_classes) != model.arch.num_classes:
             raise ConfigError(f"--num-classes {num_classes} does not match the model folder "
                               f"({model.arch.num_classes} classes); leave it out")
-        return ModelSource(model, "model_dir", str(model_dir), sha256_path(Path(model_dir) / WEIGHTS_NAME),
-                           int(input_size or cfg.get("input_size") or 224), pre, cfg.get("class_names"), True)
+        size = int(input_size or cfg.get("input_size") or 224)
+        return ModelSource(model, "model_dir", str(model_dir), sha256_path(Path(model_dir) / WEIGHTS_NAME), size,
+                           fit_preprocessing(pre, size) if pre else {}, cfg.get("class_names"), True)
     if weights is not None:
         model = model_from_weights(weights, depth=parse_depth(depth) if depth is not None else None, num_classes=num_classes)
         model.eval()
-        return ModelSource(model, "weights", str(weights), sha256_path(weights), int(input_size or 224),
-                           preprocessing or _imagenet_v1(), None, True)
+        size = int(input_size or 224)
+        return ModelSource(model, "weights", str(weights), sha256_path(weights), size,
+                           fit_preprocessing(preprocessing or _imagenet_v1(), size), None, True)
     d = parse_depth(depth if depth is not None else 50)
     model = ResNet(d, num_classes=num_classes or 1000).eval()
-    return ModelSource(model, "random", None, None, int(input_size or 224), preprocessing or _imagenet_v1(), None, False)
+    size = int(input_size or 224)
+    return ModelSource(model, "random", None, None, size, fit_preprocessing(preprocessing or _imagenet_v1(), size),
+                       None, False)
+
+
+def fit_preprocessing(pre: dict[str, Any], input_size: int) -> dict[str, Any]:
+    """``pre`` with its crop set to ``input_size`` (same resize/crop ratio), so the recorded preprocessing always
+    prepares images of the model's input size (a source used at another size than it was saved with)."""
+    from resnet_opt.data import Preprocessing
+
+    p = Preprocessing.from_dict(pre)
+    if p.crop == input_size:
+        return p.to_dict()
+    resize = max(input_size, int(round(input_size * p.resize / p.crop)))
+    d = p.to_dict()
+    d.update(resize=resize, crop=input_size, name=f"{p.name}@{input_size}")
+    return d
 
 
 def _imagenet_v1() -> dict[str, Any]:
