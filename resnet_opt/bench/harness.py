@@ -39,6 +39,8 @@ class BenchConfig:
     reference: str | None = None  # variant name of the FP32 reference (default: first FP32 eager, else first FP32)
     measure_quality: bool = True
     seed: int = 0
+    roofline: bool = True  # GEMM peaks of this CPU (cached) and per-row achieved GMAC/s (bench/roofline.py)
+    roofline_quick: bool = False  # small GEMMs (tests)
 
     def validate(self) -> list[BackendSpec]:
         specs = parse_backends(self.backends)
@@ -265,6 +267,8 @@ def run_benchmark(
             continue
         row.provider = runner.provider_used
         row.notes += runner.notes
+        if getattr(runner, "ran_precision", None):  # what really ran (OpenVINO may run an FP32 model in BF16)
+            row.precision = runner.ran_precision
         try:
             bs0 = first_bs if (v.static_batch is None or v.static_batch == first_bs) else v.static_batch
             x0 = runner.prepare(bs0, cfg.seed)
@@ -349,12 +353,17 @@ def run_benchmark(
     env["threads"] = {"torch": torch.get_num_threads(), "onnxruntime_intra_op": cfg.threads}
     conf = asdict(cfg)
     conf["backends"] = [b.name for b in specs]
-    return BenchResult(
+    result = BenchResult(
         environment=env, config=conf, variants=[v.describe() for v in variants], rows=rows, backends=avail,
         reference=reference.name if reference is not None else None, data=cfg.data, labelled=labelled,
         created=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         seconds=time.perf_counter() - t_start, command=command or _command_line(), title=title,
     )
+    if cfg.roofline:
+        from resnet_opt.bench.roofline import attach_roofline
+
+        attach_roofline(result, variants, cfg.threads, quick=cfg.roofline_quick)
+    return result
 
 
 def _quality(row: BenchRow, runner: Runner, v: Variant, ev: _EvalSet, reference: Variant | None,

@@ -38,6 +38,7 @@ class Variant:
     model: Any = field(default=None, repr=False, compare=False)  # an in-memory torch module (kind torch)
     depth: int | None = None  # for a random-init model built on demand
     cpu_only: str | None = None  # why this variant cannot run on a GPU (None: it can)
+    macs: int | None = None  # multiply-accumulates per image (roofline); None: counted from the model/manifest
     optimize_on_cpu: bool = False  # TorchScript: apply optimize_for_inference when loading on CPU (as runtime.load does)
 
     def describe(self) -> dict[str, Any]:
