@@ -26,13 +26,17 @@ from resnet_opt.core.errors import BackendUnavailableError, ConfigError
 @dataclass(frozen=True)
 class BackendSpec:
     name: str  # torch-cpu, torchscript-cuda, ort-tensorrt, ...
-    family: str  # torch | torchscript | onnx (the variant kind it runs)
+    family: str  # torch | torchscript | onnx | openvino (the runtime family)
     device: str  # cpu | cuda
     provider: str | None = None  # onnxruntime execution provider
+    kinds: tuple[str, ...] = ()  # variant kinds it runs (default: its family)
 
     @property
     def uses_cuda(self) -> bool:
         return self.device == "cuda"
+
+    def runs(self, kind: str) -> bool:
+        return kind in (self.kinds or (self.family,))
 
 
 BACKENDS: dict[str, BackendSpec] = {
@@ -45,6 +49,8 @@ BACKENDS: dict[str, BackendSpec] = {
         BackendSpec("ort-cpu", "onnx", "cpu", "CPUExecutionProvider"),
         BackendSpec("ort-cuda", "onnx", "cuda", "CUDAExecutionProvider"),
         BackendSpec("ort-tensorrt", "onnx", "cuda", "TensorrtExecutionProvider"),
+        # OpenVINO's CPU plugin (optional extra): our ONNX artifacts (FP32/FP16/INT8 QDQ) and OpenVINO IR artifacts
+        BackendSpec("openvino-cpu", "openvino", "cpu", None, ("onnx", "openvino")),
     )
 }
 # shorthand groups accepted by --backends
@@ -58,6 +64,8 @@ GROUPS: dict[str, tuple[str, ...]] = {
     "torchscript": ("torchscript-cpu", "torchscript-cuda"),
     "ort": ("ort-cpu", "ort-cuda", "ort-tensorrt"),
     "onnxruntime": ("ort-cpu", "ort-cuda", "ort-tensorrt"),
+    "openvino": ("openvino-cpu",),
+    "ov": ("openvino-cpu",),
     "all": tuple(BACKENDS),
 }
 
@@ -165,6 +173,10 @@ def _ort_session(model: bytes | str, provider: str, threads: int | None, quiet: 
 def unavailable_reason(name: str) -> str | None:
     """None when backend ``name`` really runs here, else a one-line reason."""
     spec = BACKENDS[name]
+    if spec.family == "openvino":
+        from resnet_opt.runtime.openvino import openvino_unavailable_reason
+
+        return openvino_unavailable_reason()
     if spec.family in ("torch", "torchscript"):
         if spec.device == "cpu":
             return None
@@ -306,9 +318,38 @@ class OrtRunner(Runner):
         self.session = None
 
 
+class OpenVINORunner(Runner):
+    """OpenVINO's CPU plugin with an explicit precision hint (``f32`` unless the variant asks for ``bf16``); the
+    precision the compiled model really runs is reported as ``ran_precision`` (the row's label)."""
+
+    def __init__(self, backend: BackendSpec, variant: Variant, threads: int | None):
+        from resnet_opt.runtime.openvino import OpenVINOSession
+
+        super().__init__(backend, variant)
+        assert variant.file is not None
+        self.session = OpenVINOSession(variant.file, threads=threads, inference_precision=variant.inference_precision)
+        ran = self.session.ran_precision
+        self.provider_used = f"openvino CPU ({ran})"
+        self.notes.append(f"OpenVINO precision hint {self.session.info['requested_precision_hint']}, ran {ran}")
+        # an FP32/FP16 model is labelled with what ran (BF16 on BF16-capable CPUs when asked); INT8 stays INT8
+        self.ran_precision = ran if variant.precision in ("fp32", "fp16") and ran != variant.precision else None
+        self.static_batch = self.session.static_batch
+
+    def prepare(self, batch_size: int, seed: int = 0) -> np.ndarray:
+        return super().prepare(batch_size, seed).numpy()
+
+    def run(self, x: Any) -> np.ndarray:
+        if isinstance(x, torch.Tensor):
+            x = x.numpy()
+        return self.session.run_numpy(x)
+
+    def close(self) -> None:
+        self.session = None  # type: ignore[assignment]
+
+
 def check_compatible(backend: BackendSpec, variant: Variant) -> str | None:
     """None when ``backend`` can run ``variant``, else why not (used to skip, not to fail)."""
-    if backend.family != variant.kind:
+    if not backend.runs(variant.kind):
         return f"{variant.kind} variant, {backend.family} backend"
     if backend.uses_cuda and variant.cpu_only:
         return variant.cpu_only
@@ -332,6 +373,8 @@ def make_runner(backend: BackendSpec, variant: Variant, threads: int | None = No
         if variant.optimize_on_cpu and not backend.uses_cuda:
             mod = optimize_loaded(mod)  # recorded at export as faster on CPU; cannot be saved, so applied on load
         return TorchRunner(backend, variant, mod)
+    if backend.family == "openvino":
+        return OpenVINORunner(backend, variant, threads)
     return OrtRunner(backend, variant, threads)
 
 

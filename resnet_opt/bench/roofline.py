@@ -29,7 +29,7 @@ from resnet_opt.core.errors import ConfigError
 KINDS = ("u8s8", "u8u8", "fp32")
 FULL_SIZES = (1024,)
 QUICK_SIZES = (384,)
-CACHE_ENV = "RESNET_OPT_CACHE"
+from resnet_opt.core.env import CACHE_ENV  # noqa: E402,F401 - re-exported
 CACHE_FILE = "roofline.json"
 # which peak a row of a given precision is compared with (fp16/bf16 run on the FP32 GEMM on CPUs without native
 # support; on BF16-capable CPUs the comparison with the FP32 peak overstates the fraction: labelled in the report)
@@ -75,17 +75,16 @@ class Peaks:
 
 
 def cache_dir() -> Path:
-    env = os.environ.get(CACHE_ENV)
-    return Path(env).expanduser() if env else Path.home() / ".cache" / "resnet-opt"
+    from resnet_opt.core.env import cache_dir as _dir
+
+    return Path(_dir())
 
 
 def cache_key(threads: int) -> str:
     """CPU model + ISA flags + threads + onnxruntime version: a peak measured under another key does not apply."""
-    from resnet_opt.core.env import cpu_info, library_versions
+    from resnet_opt.core.env import machine_key
 
-    cpu = cpu_info()
-    isa = "+".join(f for f, on in sorted(cpu["flags"].items()) if on) or "none"
-    return f"{cpu['model']}|{isa}|threads={threads}|onnxruntime={library_versions().get('onnxruntime')}"
+    return machine_key(threads)
 
 
 def _session(model_bytes: bytes, threads: int):

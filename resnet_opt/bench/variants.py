@@ -11,7 +11,7 @@ from typing import Any
 from resnet_opt.core.artifact import MANIFEST_NAME, dir_size, read_manifest
 from resnet_opt.core.errors import ArtifactError, ConfigError, ModelFormatError
 
-KINDS = ("torch", "torchscript", "onnx")
+KINDS = ("torch", "torchscript", "onnx", "openvino")
 # a model folder (Foundation format) holds these two files
 _CONFIG = "config.json"
 _WEIGHTS = "model.safetensors"
@@ -39,6 +39,7 @@ class Variant:
     depth: int | None = None  # for a random-init model built on demand
     cpu_only: str | None = None  # why this variant cannot run on a GPU (None: it can)
     macs: int | None = None  # multiply-accumulates per image (roofline); None: counted from the model/manifest
+    inference_precision: str | None = None  # OpenVINO precision hint (f32 | bf16); None: f32
     optimize_on_cpu: bool = False  # TorchScript: apply optimize_for_inference when loading on CPU (as runtime.load does)
 
     def describe(self) -> dict[str, Any]:
@@ -110,8 +111,9 @@ def variant_from_path(path: str | os.PathLike, *, name: str | None = None) -> Va
 def _variant_from_artifact(p: Path, name: str | None) -> Variant:
     m = read_manifest(p)
     kind = m.get("kind")
-    if kind not in ("onnx", "torchscript"):
-        raise ArtifactError(f"{p / MANIFEST_NAME}: unsupported artifact kind {kind!r}; expected onnx or torchscript")
+    if kind not in ("onnx", "torchscript", "openvino"):
+        raise ArtifactError(f"{p / MANIFEST_NAME}: unsupported artifact kind {kind!r}; expected onnx, torchscript "
+                            "or openvino")
     fname = m.get("file")
     if not fname or not isinstance(fname, str):
         raise ArtifactError(f"{p / MANIFEST_NAME} does not name its model file ('file')")
@@ -140,6 +142,7 @@ def _variant_from_artifact(p: Path, name: str | None) -> Variant:
         trained=bool(src.get("trained", True)), size_bytes=f.stat().st_size, stage=m.get("stage"),
         architecture=architecture, cpu_only=cpu_only,
         optimize_on_cpu=bool((m.get("export") or {}).get("optimize_for_inference_on_load")),
+        inference_precision=(m.get("openvino") or {}).get("inference_precision_hint"),
     )
 
 

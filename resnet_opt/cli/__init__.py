@@ -10,6 +10,7 @@ from resnet_opt.cli import quantize  # noqa: E402,F401
 from resnet_opt.cli import prune  # noqa: E402,F401
 from resnet_opt.cli import export  # noqa: E402,F401
 from resnet_opt.cli import bench  # noqa: E402,F401
+from resnet_opt.cli import doctor  # noqa: E402,F401
 
 
 def main() -> None:

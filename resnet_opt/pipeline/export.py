@@ -20,8 +20,9 @@ from resnet_opt.export.validate import DEFAULT_COUNT
 from resnet_opt.resnet import ModelSource, load_source
 from resnet_opt.resnet.io import nonstandard_widths
 
-FORMATS = ("onnx", "torchscript")
-FILE_NAMES = {("onnx", "fp32"): "model.onnx", ("onnx", "fp16"): "model_fp16.onnx", ("torchscript", "fp32"): "model.ts"}
+FORMATS = ("onnx", "torchscript", "openvino")
+FILE_NAMES = {("onnx", "fp32"): "model.onnx", ("onnx", "fp16"): "model_fp16.onnx", ("torchscript", "fp32"): "model.ts",
+              ("openvino", "fp32"): "model.xml", ("openvino", "bf16"): "model.xml"}
 
 
 def _fit_preprocessing(pre: dict[str, Any], input_size: int) -> dict[str, Any]:
@@ -67,6 +68,7 @@ def export_artifact(
     frozen: bool = True,
     optimize: bool | str = "auto",
     provider: str = "cpu",
+    inference_precision: str = "f32",
     log: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     """Export a model (``source``, or the ``depth`` / ``weights`` / ``model_dir`` trio) to ``out``.
@@ -77,13 +79,25 @@ def export_artifact(
     fmt = str(fmt).lower()
     if fmt not in FORMATS:
         raise ConfigError(f"unknown export format {fmt!r}; valid: {', '.join(FORMATS)}")
-    if fmt == "onnx":
+    if fmt in ("onnx", "openvino"):
         check_opset(opset)
     if fp16 and fmt != "onnx":
         raise ConfigError("FP16 export is available for ONNX only (the FP16 variant targets GPU onnxruntime/TensorRT)")
+    if str(inference_precision).lower() != "f32" and fmt != "openvino":
+        raise ConfigError("an inference precision hint (bf16) applies to the openvino format only")
+    if fmt == "openvino":
+        from resnet_opt.core.errors import BackendUnavailableError
+        from resnet_opt.runtime.openvino import bf16_unavailable_reason, openvino_unavailable_reason
+
+        if str(inference_precision).lower() not in ("f32", "bf16"):
+            raise ConfigError(f"--precision must be fp32 or bf16, got {inference_precision!r}")
+        why = openvino_unavailable_reason() or (bf16_unavailable_reason() if inference_precision == "bf16" else None)
+        if why:
+            raise BackendUnavailableError(why)
     if count < 1:
         raise ConfigError(f"--count must be at least 1, got {count}")
-    precision = "fp16" if fp16 else "fp32"
+    precision = "fp16" if fp16 else ("bf16" if fmt == "openvino" and str(inference_precision).lower() == "bf16"
+                                     else "fp32")
     tol = tolerance_for(precision, atol=atol, rtol=rtol, min_top1_agreement=min_top1_agreement)
     if input_size is not None and input_size < 8:
         raise ConfigError(f"input size must be at least 8 px, got {input_size}")
@@ -112,6 +126,11 @@ def export_artifact(
         if fmt == "onnx":
             res = to_onnx(model, tmp / fname, opset=opset, dynamic_batch=dynamic_batch, fp16=fp16, input_size=size,
                           inputs=vin, tolerance=tol, provider=provider)
+        elif fmt == "openvino":
+            from resnet_opt.export.openvino_export import to_openvino
+
+            res = to_openvino(model, tmp / fname, input_size=size, opset=opset, dynamic_batch=dynamic_batch,
+                              inference_precision=str(inference_precision).lower(), inputs=vin, tolerance=tol)
         else:
             res = to_torchscript(model, tmp / fname, frozen=frozen, optimize=optimize, input_size=size, inputs=vin,
                                  tolerance=tol)
@@ -133,6 +152,13 @@ def export_artifact(
             "versions": library_versions(),
             "cpu": cpu_info(),
         }
+        if fmt == "openvino":
+            wfile = tmp / res.details["weights_file"]
+            manifest["openvino"] = {"weights_file": wfile.name, "weights_sha256": sha256_file(wfile),
+                                    "weights_size": wfile.stat().st_size,
+                                    "inference_precision_hint": res.details["inference_precision_hint"],
+                                    "version": res.details["openvino"]}
+            manifest["versions"] = {**manifest["versions"], "openvino": res.details["openvino"]}
         write_manifest(tmp, manifest)
     manifest["out"] = str(Path(out))
     return manifest

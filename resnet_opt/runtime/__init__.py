@@ -19,13 +19,14 @@ from pathlib import Path
 from typing import Any
 
 from resnet_opt.core.artifact import MANIFEST_NAME, read_manifest, sha256_file
-from resnet_opt.core.errors import ArtifactError
+from resnet_opt.core.errors import ArtifactError, BackendUnavailableError
 from resnet_opt.runtime.onnx_session import (
     ORT_NAMES, PROVIDERS, OnnxSession, ProviderFallbackWarning, check_provider_name,
 )
 from resnet_opt.runtime.predictor import OnnxPredictor, Prediction, Predictor, TorchPredictor
 
-KINDS = ("onnx", "torchscript")
+KINDS = ("onnx", "torchscript", "openvino")
+RUNTIME_PROVIDERS = (*PROVIDERS, "openvino")  # openvino: OpenVINO's CPU plugin (optional extra) for onnx/openvino
 
 
 def _model_file(folder: Path, manifest: dict[str, Any]) -> Path:
@@ -55,14 +56,23 @@ def _check_preprocessing(pred: Predictor) -> Predictor:
     return pred
 
 
-def load(path: str | os.PathLike, provider: str = "cpu", *, threads: int | None = None) -> Predictor:
-    """Load an artifact folder or model folder for inference on ``provider`` (cpu | cuda | tensorrt | auto).
+def load(path: str | os.PathLike, provider: str = "cpu", *, threads: int | None = None,
+         inference_precision: str | None = None) -> Predictor:
+    """Load an artifact folder or model folder for inference on ``provider`` (cpu | cuda | tensorrt | auto |
+    openvino). ``openvino`` runs ONNX artifacts with OpenVINO; ``openvino`` (IR) artifacts always run with it (on
+    ``cpu``/``auto``/``openvino``). ``inference_precision`` (OpenVINO only): ``f32`` (default) or ``bf16``.
 
     Raises ArtifactError (missing/corrupt artifact or manifest), BackendUnavailableError (an explicitly requested
     provider that does not work here), ConfigError (unknown provider). ``auto`` falls back to the CPU with a
     :class:`ProviderFallbackWarning`."""
     p = Path(path)
-    provider = check_provider_name(provider)
+    provider = str(provider).strip().lower()
+    if provider != "openvino":
+        provider = check_provider_name(provider)
+    if inference_precision is not None and provider != "openvino":
+        from resnet_opt.core.errors import ConfigError
+
+        raise ConfigError("inference precision hints apply to the openvino provider only")
     if not p.exists():
         raise ArtifactError(f"artifact {p} does not exist")
     if p.is_file():
@@ -70,12 +80,24 @@ def load(path: str | os.PathLike, provider: str = "cpu", *, threads: int | None 
     from resnet_opt.resnet import is_model_dir
 
     if is_model_dir(p) and not (p / MANIFEST_NAME).is_file():
+        if provider == "openvino":
+            raise BackendUnavailableError("the openvino provider runs ONNX and OpenVINO IR artifacts, not model "
+                                          "folders (export one first: resnet-opt export onnx|openvino)")
         return _load_model_dir(p, provider)
     manifest = read_manifest(p)
     kind = manifest.get("kind")
     if kind not in KINDS:
         raise ArtifactError(f"{p / MANIFEST_NAME} has unknown kind {kind!r}; expected one of {', '.join(KINDS)}")
     f = _model_file(p, manifest)
+    if kind == "openvino" or provider == "openvino":
+        if kind == "openvino" and provider not in ("cpu", "auto", "openvino"):
+            raise BackendUnavailableError(f"OpenVINO IR artifacts run on the CPU with OpenVINO, not on {provider}")
+        if kind == "torchscript":
+            raise BackendUnavailableError("the openvino provider runs ONNX and OpenVINO IR artifacts, not torchscript")
+        from resnet_opt.runtime.openvino import load_openvino
+
+        return _check_preprocessing(load_openvino(p, f, manifest, threads=threads,
+                                                  inference_precision=inference_precision))
     if kind == "onnx":
         return _check_preprocessing(OnnxPredictor(p, f, manifest, provider, threads=threads))
     return _check_preprocessing(_load_torchscript(p, f, manifest, provider))
@@ -117,4 +139,4 @@ def _load_model_dir(folder: Path, provider: str) -> Predictor:
 
 
 __all__ = ["load", "Predictor", "OnnxPredictor", "TorchPredictor", "Prediction", "OnnxSession",
-           "ProviderFallbackWarning", "PROVIDERS", "ORT_NAMES", "check_provider_name"]
+           "ProviderFallbackWarning", "PROVIDERS", "RUNTIME_PROVIDERS", "ORT_NAMES", "check_provider_name"]
