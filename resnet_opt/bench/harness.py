@@ -234,12 +234,12 @@ def run_benchmark(
     rows: list[BenchRow] = []
     live: list[tuple[BenchRow, Runner]] = []
     ref_logits: dict[int, torch.Tensor] = {}  # input size -> reference logits on that size's eval set
-    plan = [(v, b) for v in variants for b in specs if b.runs(v.kind)]
+    plan = [(v, b) for v in variants for b in specs if _selected(v, b)]
     # the reference goes first so its logits exist before the others are compared with it
     if reference is not None:
         plan.sort(key=lambda vb: 0 if vb[0] is reference else 1)
     for v in variants:
-        if not any(b.runs(v.kind) for b in specs):
+        if not any(_selected(v, b) for b in specs):
             rows.append(BenchRow(variant=v.name, backend="-", status=SKIPPED, precision=v.precision, kind=v.kind,
                                  reason=f"no selected backend runs {v.kind} variants "
                                         f"(selected: {', '.join(b.name for b in specs)})"))
@@ -328,7 +328,7 @@ def run_benchmark(
                 budget = None if t.time_budget_s is None else t.time_budget_s / t.rounds
                 s, d = timed_runs(call, t.per_round(), budget_s=budget,
                                   min_runs=max(1, -(-t.min_iterations // t.rounds)),
-                                  cuda_events=runner.backend.uses_cuda and runner.backend.family == "torch"
+                                  cuda_events=runner.backend.uses_cuda and runner.backend.family == "torch")
                 samples.setdefault(key, []).extend(s)
                 dev_samples.setdefault(key, []).extend(d)
             except Exception as e:  # noqa: BLE001
@@ -364,6 +364,11 @@ def run_benchmark(
 
         attach_roofline(result, variants, cfg.threads, quick=cfg.roofline_quick)
     return result
+
+
+def _selected(v: Variant, b: BackendSpec) -> bool:
+    """``b`` runs ``v``'s kind and ``v`` does not restrict itself to other backends."""
+    return b.runs(v.kind) and (v.backends is None or b.name in v.backends)
 
 
 def _quality(row: BenchRow, runner: Runner, v: Variant, ev: _EvalSet, reference: Variant | None,

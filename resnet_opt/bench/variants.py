@@ -39,6 +39,7 @@ class Variant:
     depth: int | None = None  # for a random-init model built on demand
     cpu_only: str | None = None  # why this variant cannot run on a GPU (None: it can)
     macs: int | None = None  # multiply-accumulates per image (roofline); None: counted from the model/manifest
+    backends: list[str] | None = None  # restrict to these backend names (None: every selected backend that runs it)
     inference_precision: str | None = None  # OpenVINO precision hint (f32 | bf16); None: f32
     optimize_on_cpu: bool = False  # TorchScript: apply optimize_for_inference when loading on CPU (as runtime.load does)
 
