@@ -49,7 +49,8 @@ sys.path.insert(0, str(ROOT))
 from resnet_opt.bench import BenchConfig, TimingConfig, run_benchmark  # noqa: E402
 from resnet_opt.bench.report import environment_lines, plot, speedup  # noqa: E402
 from resnet_opt.bench.variants import Variant, variant_from_model, variant_from_path  # noqa: E402
-from resnet_opt.core.artifact import atomic_write_text, to_json, write_manifest  # noqa: E402
+from resnet_opt.core.artifact import atomic_write_text, to_json  # noqa: E402
+from resnet_opt.core.manifest import write_manifest  # noqa: E402
 from resnet_opt.core.env import environment  # noqa: E402
 
 warnings.filterwarnings("ignore")
@@ -479,12 +480,18 @@ def main(argv: list[str] | None = None) -> int:
                                title=f"ResNet-50 {args.size}px CPU, {args.threads} threads")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    md = render(result, missing, args, command)
+    try:
+        md = render(result, missing, args, command)  # also records the target checks in result.extra
+    except Exception:  # noqa: BLE001 - keep the measurement: write the JSON, re-render later with --rerender
+        traceback.print_exc()
+        md = None
     data = {"command": command, "args": vars(args), "environment": environment(),
             "labels": {f"{v} @ {b}": lab for (v, b), lab in LABELS.items()}, "missing": missing,
             "reference_ms_vnni_amx_cpu": REFERENCE_MS, "total_seconds": time.perf_counter() - t0,
             "result": result}
     atomic_write_text(out / "resnet50_cpu.json", to_json(data) + "\n")
+    if md is None:
+        return 1
     atomic_write_text(out / "resnet50_cpu.md", md)
     plot(result, out / "resnet50_cpu.png")
     print(md)

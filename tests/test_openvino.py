@@ -43,7 +43,9 @@ def test_export_openvino_writes_validated_ir_with_manifest(ir_dir):
     assert v["passed"] and v["real_images"] and v["batch_sizes"] == [1, 16]
     assert v["max_abs_diff"] <= v["allowed_abs_diff"] and v["top1_agreement"] >= 99
     assert v["checks"]["ran_precision"] == "fp32"
-    assert m["openvino"]["inference_precision_hint"] == "f32" and m["openvino"]["weights_sha256"]
+    assert m["openvino"]["inference_precision_hint"] == "f32"
+    files = {f["path"]: f for f in m["files"]}
+    assert files["model.bin"]["role"] == "weights" and len(files["model.bin"]["sha256"]) == 64
     assert m["input"]["shape"] == [-1, 3, 32, 32] and m["output"]["shape"] == [-1, 10]
 
 
@@ -67,6 +69,21 @@ def test_load_ir_and_onnx_with_openvino_match_torch(ir_dir, trained_digits_dir, 
         load(ir_dir, provider="cuda")
     with pytest.raises(BackendUnavailableError):
         load(trained_digits_dir, provider="openvino")  # a model folder: export it first
+
+
+def test_modified_ir_weights_are_refused(ir_dir, tmp_path):
+    import shutil
+
+    from resnet_opt.core.errors import ArtifactError
+    from resnet_opt.runtime import load
+
+    bad = tmp_path / "bad"
+    shutil.copytree(ir_dir, bad)
+    with open(bad / "model.bin", "r+b") as f:
+        f.seek(100)
+        f.write(b"\x00\x01\x02\x03")
+    with pytest.raises(ArtifactError, match="sha256"):
+        load(bad)
 
 
 def test_int8_qdq_onnx_runs_on_openvino_with_onnxruntime_accuracy(int8_dir):

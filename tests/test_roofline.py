@@ -83,6 +83,6 @@ def test_variant_macs_from_a_pruned_model_folder(tmp_path):
     from resnet_opt.resnet import ResNet, count_macs, save_model
 
     m = ResNet(18, num_classes=10, widths={"layer1.0.conv1": 40, "layer2.1.conv1": 72})
-    save_model(m, tmp_path / "m", input_size=32)
+    save_model(m, tmp_path / "m", input_size=32, preprocessing="digits")
     v = variant_from_path(tmp_path / "m")
     assert R.variant_macs(v) == count_macs(m, 32) < count_macs(ResNet(18, num_classes=10), 32)

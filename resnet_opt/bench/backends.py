@@ -174,7 +174,7 @@ def unavailable_reason(name: str) -> str | None:
     """None when backend ``name`` really runs here, else a one-line reason."""
     spec = BACKENDS[name]
     if spec.family == "openvino":
-        from resnet_opt.runtime.openvino import openvino_unavailable_reason
+        from resnet_opt.engine.openvino_session import openvino_unavailable_reason
 
         return openvino_unavailable_reason()
     if spec.family in ("torch", "torchscript"):
@@ -266,7 +266,7 @@ class TorchRunner(Runner):
 
 
 class OrtRunner(Runner):
-    """onnxruntime through :class:`resnet_opt.runtime.onnx_session.OnnxSession`, which refuses a GPU provider that
+    """onnxruntime through :class:`resnet_opt.engine.onnx_session.OnnxSession`, which refuses a GPU provider that
     does not really run nodes and reports nodes that silently fall back to the CPU."""
 
     _SHORT = {"CPUExecutionProvider": "cpu", "CUDAExecutionProvider": "cuda", "TensorrtExecutionProvider": "tensorrt"}
@@ -274,7 +274,7 @@ class OrtRunner(Runner):
     def __init__(self, backend: BackendSpec, variant: Variant, threads: int | None):
         import warnings
 
-        from resnet_opt.runtime.onnx_session import OnnxSession
+        from resnet_opt.engine.onnx_session import OnnxSession
 
         super().__init__(backend, variant)
         assert backend.provider is not None and variant.file is not None
@@ -323,7 +323,7 @@ class OpenVINORunner(Runner):
     precision the compiled model really runs is reported as ``ran_precision`` (the row's label)."""
 
     def __init__(self, backend: BackendSpec, variant: Variant, threads: int | None):
-        from resnet_opt.runtime.openvino import OpenVINOSession
+        from resnet_opt.engine.openvino_session import OpenVINOSession
 
         super().__init__(backend, variant)
         assert variant.file is not None
@@ -367,7 +367,7 @@ def make_runner(backend: BackendSpec, variant: Variant, threads: int | None = No
     if backend.family == "torch":
         return TorchRunner(backend, variant, variant.build_torch_model())
     if backend.family == "torchscript":
-        from resnet_opt.export.torchscript_export import load_ts, optimize_loaded
+        from resnet_opt.export.common import load_ts, optimize_loaded
 
         mod = load_ts(variant.file, map_location="cuda" if backend.uses_cuda else "cpu")
         if variant.optimize_on_cpu and not backend.uses_cuda:

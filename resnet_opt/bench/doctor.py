@@ -105,7 +105,7 @@ def diagnose(*, peaks: bool = False, threads: int | None = None) -> DoctorReport
     GEMM peaks of the roofline (cached after the first time)."""
     from resnet_opt.bench.backends import BACKENDS, unavailable_reason
     from resnet_opt.core.env import cpu_info, gpu_info, library_versions
-    from resnet_opt.runtime.openvino import cpu_capabilities, openvino_unavailable_reason, openvino_version
+    from resnet_opt.engine.openvino_session import cpu_capabilities, openvino_unavailable_reason, openvino_version
 
     cpu = cpu_info()
     isa = _isa(cpu)

@@ -16,7 +16,8 @@ from typing import Any
 from torch import nn
 
 from resnet_opt.core.errors import BackendUnavailableError, ConfigError, ExportError
-from resnet_opt.export.onnx_export import DEFAULT_OPSET, ExportResult, check_opset, export_onnx
+from resnet_opt.export.common import ExportResult
+from resnet_opt.export.onnx_export import DEFAULT_OPSET, check_opset, export_onnx
 
 
 def to_openvino(model: nn.Module, path: str | os.PathLike, *, input_size: int = 224, opset: int = DEFAULT_OPSET,
@@ -27,8 +28,10 @@ def to_openvino(model: nn.Module, path: str | os.PathLike, *, input_size: int = 
     ``inference_precision``: the precision hint the artifact is validated with and records for the runtime
     (``f32``, or ``bf16`` on CPUs with AVX512_BF16/AMX)."""
     from resnet_opt.export import validate as V
-    from resnet_opt.export.onnx_export import _export_target, _num_classes, _prepared
-    from resnet_opt.runtime.openvino import bf16_unavailable_reason, openvino_unavailable_reason, openvino_version
+    from resnet_opt.engine.openvino_session import (
+        bf16_unavailable_reason, openvino_unavailable_reason, openvino_version,
+    )
+    from resnet_opt.export.common import export_target, num_classes_of, prepared
 
     why = openvino_unavailable_reason()
     if why:
@@ -39,12 +42,12 @@ def to_openvino(model: nn.Module, path: str | os.PathLike, *, input_size: int = 
     if hint == "bf16" and bf16_unavailable_reason():
         raise BackendUnavailableError(f"BF16 is not available: {bf16_unavailable_reason()}")
     check_opset(opset)
-    path = _export_target(path, input_size, ".xml")
+    path = export_target(path, input_size, ".xml")
     if path.suffix != ".xml":
         raise ConfigError(f"an OpenVINO IR path ends in .xml, got {path.name}")
     import openvino as ov
 
-    m = _prepared(model)
+    m = prepared(model)
     precision = "bf16" if hint == "bf16" else "fp32"
     tmp_xml = path.parent / f".{path.stem}.tmp-{os.getpid()}.xml"
     tmp_bin = tmp_xml.with_suffix(".bin")
@@ -71,7 +74,7 @@ def to_openvino(model: nn.Module, path: str | os.PathLike, *, input_size: int = 
         tmp_xml.unlink(missing_ok=True)
         tmp_bin.unlink(missing_ok=True)
         raise
-    n_cls = _num_classes(m, input_size)
+    n_cls = num_classes_of(m, input_size)
     b = -1 if dynamic_batch else 1
     details = {"format": "openvino", "method": "torch.onnx.export (dynamo=False) -> openvino.convert_model -> "
                                                "openvino.save_model(compress_to_fp16=False)",

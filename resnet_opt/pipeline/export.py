@@ -9,7 +9,8 @@ import os
 from pathlib import Path
 from typing import Any, Callable
 
-from resnet_opt.core.artifact import atomic_dir, sha256_file, write_manifest
+from resnet_opt.core.artifact import atomic_dir, sha256_file
+from resnet_opt.core.manifest import write_manifest
 from resnet_opt.core.env import cpu_info, library_versions
 from resnet_opt.core.errors import ConfigError
 from resnet_opt.export import (
@@ -87,7 +88,7 @@ def export_artifact(
         raise ConfigError("an inference precision hint (bf16) applies to the openvino format only")
     if fmt == "openvino":
         from resnet_opt.core.errors import BackendUnavailableError
-        from resnet_opt.runtime.openvino import bf16_unavailable_reason, openvino_unavailable_reason
+        from resnet_opt.engine.openvino_session import bf16_unavailable_reason, openvino_unavailable_reason
 
         if str(inference_precision).lower() not in ("f32", "bf16"):
             raise ConfigError(f"--precision must be fp32 or bf16, got {inference_precision!r}")
@@ -154,8 +155,12 @@ def export_artifact(
         }
         if fmt == "openvino":
             wfile = tmp / res.details["weights_file"]
-            manifest["openvino"] = {"weights_file": wfile.name, "weights_sha256": sha256_file(wfile),
-                                    "weights_size": wfile.stat().st_size,
+            # both IR files are listed, so open_artifact checks model.bin against its sha256 too
+            manifest["files"] = [{"path": fname, "sha256": manifest["file_sha256"], "size": manifest["file_size"],
+                                  "role": "model"},
+                                 {"path": wfile.name, "sha256": sha256_file(wfile), "size": wfile.stat().st_size,
+                                  "role": "weights"}]
+            manifest["openvino"] = {"weights_file": wfile.name,
                                     "inference_precision_hint": res.details["inference_precision_hint"],
                                     "version": res.details["openvino"]}
             manifest["versions"] = {**manifest["versions"], "openvino": res.details["openvino"]}
