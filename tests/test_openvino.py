@@ -145,3 +145,21 @@ def test_cli_export_openvino_bad_precision_is_one_error_line(tmp_path):
                                  "--precision", "int4", "--out", str(tmp_path / "x")])
     one_line_error(r, "precision")
     assert not (tmp_path / "x").exists()
+
+
+def test_cli_eval_and_predict_with_provider_openvino(int8_dir, tmp_path):
+    from PIL import Image
+    from typer.testing import CliRunner
+
+    from resnet_opt.cli import app
+
+    r = CliRunner().invoke(app, ["eval", "--model", str(int8_dir), "--data", "digits", "--limit", "64",
+                                 "--provider", "openvino", "--json"])
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout)["top1"] > 90
+    img = tmp_path / "d.png"
+    Image.new("RGB", (32, 32), (10, 10, 10)).save(img)
+    r = CliRunner().invoke(app, ["predict", str(int8_dir), str(img), "--provider", "openvino", "--json"])
+    assert r.exit_code == 0, r.output
+    d = json.loads(r.stdout)
+    assert d["provider"] == "openvino" and len(d["predictions"]) == 1
