@@ -18,6 +18,15 @@ def cache(tmp_path, monkeypatch):
     return tmp_path
 
 
+@pytest.fixture()
+def r18_dir(tmp_path):
+    """A random-init ResNet-18 model folder at 32 px (10 classes, digits preprocessing)."""
+    from resnet_opt.resnet import ResNet, save_model
+
+    torch.manual_seed(0)
+    return save_model(ResNet(18, num_classes=10), tmp_path / "r18", input_size=32, preprocessing="digits")
+
+
 def test_choose_round_to_measures_each_candidate_and_caches(cache):
     c = H.choose_round_to("onnxruntime", "int8", spatial=4, threads=1, candidates=(8, 16, 32), runs=2)
     assert [t.multiple for t in c.timings] == [8, 16, 32]
@@ -59,11 +68,11 @@ def test_search_target_latency_bisects_to_the_smallest_ratio_meeting_the_target(
         search_target_latency(prune_at, measure, 0.5)
 
 
-def test_prune_model_round_to_auto_and_target_latency(cache, tmp_path):
+def test_prune_model_round_to_auto_and_target_latency(cache, tmp_path, r18_dir):
     from resnet_opt.pipeline.prune import deployed_latency_ms, prune_model
 
     torch.set_num_threads(1)
-    res = prune_model(out=tmp_path / "auto", depth=18, num_classes=10, input_size=32, ratio=0.5, round_to="auto",
+    res = prune_model(out=tmp_path / "auto", model_dir=r18_dir, ratio=0.5, round_to="auto",
                       target_runtime="onnxruntime", target_precision="fp32", latency_runs=2)
     hw = res["pruning"]["hardware"]["round_to_auto"]
     assert res["pruning"]["round_to"] == hw["round_to"] in (8, 16, 32)  # capped at half the narrowest width (64)
@@ -78,17 +87,17 @@ def test_prune_model_round_to_auto_and_target_latency(cache, tmp_path):
     assert base_ms > 0
     # an unreachably low target fails with the reason, before anything is written
     with pytest.raises(PruningError, match="above the target"):
-        prune_model(out=tmp_path / "never", depth=18, num_classes=10, input_size=32, target_latency_ms=1e-6,
+        prune_model(out=tmp_path / "never", model_dir=r18_dir, target_latency_ms=1e-6,
                     target_runtime="onnxruntime", target_precision="fp32", latency_runs=2)
     assert not (tmp_path / "never").exists()
     with pytest.raises(ConfigError, match="nothing to prune"):
-        prune_model(out=tmp_path / "x", depth=18, num_classes=10, input_size=32, target_latency_ms=1e6,
+        prune_model(out=tmp_path / "x", model_dir=r18_dir, target_latency_ms=1e6,
                     target_precision="fp32", latency_runs=2)
     with pytest.raises(ConfigError, match="exactly one"):
         prune_model(out=tmp_path / "x", depth=18, ratio=0.5, target_latency_ms=5.0)
 
 
-def test_prune_model_target_latency_search_plumbing(cache, tmp_path, monkeypatch):
+def test_prune_model_target_latency_search_plumbing(cache, tmp_path, monkeypatch, r18_dir):
     """The search with a deterministic stand-in for the measured latency (MACs), so nothing here depends on timing;
     the real INT8 measurement is exercised once for what it returns."""
     import resnet_opt.pipeline.prune as P
@@ -100,7 +109,7 @@ def test_prune_model_target_latency_search_plumbing(cache, tmp_path, monkeypatch
     fake = lambda m, size, **kw: count_macs(m, size) / 1e6  # noqa: E731
     monkeypatch.setattr(P, "deployed_latency_ms", fake)
     base = fake(ResNet(18, num_classes=10), 32)
-    res = P.prune_model(out=tmp_path / "lat", depth=18, num_classes=10, input_size=32, target_latency_ms=0.5 * base,
+    res = P.prune_model(out=tmp_path / "lat", model_dir=r18_dir, target_latency_ms=0.5 * base,
                         target_runtime="onnxruntime", target_precision="int8", latency_runs=1)
     tl = res["pruning"]["hardware"]["target_latency"]
     assert res["pruning"]["mode"] == "target_latency" and 0 < tl["ratio"] < 0.9

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import os
+import statistics
 import tempfile
 import time
 from pathlib import Path

@@ -26,6 +26,13 @@ from resnet_opt.engine.openvino_session import (  # noqa: F401 - re-exported for
 from resnet_opt.runtime.predictor import Predictor
 
 
+def _manifest_input_size(manifest: dict[str, Any]) -> int | None:
+    shape = (manifest.get("input") or {}).get("shape")
+    if isinstance(shape, list) and len(shape) == 4 and isinstance(shape[-1], int) and shape[-1] > 0:
+        return int(shape[-1])
+    return None
+
+
 class OpenVINOPredictor(Predictor):
     """An ONNX or OpenVINO IR artifact run by OpenVINO on the CPU."""
 
