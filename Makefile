@@ -11,15 +11,18 @@ DEMO_OUT ?= demo-out
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
-	$(PIP) install --quiet -e '.[test]'
+	$(PIP) install --quiet -e '.[test,openvino]'
 	touch $(STAMP)
 
 install: $(STAMP)
 
 # Main job on the embedded default (scikit-learn digits): train a ResNet-18, prune + fine-tune, fuse, quantize,
 # export (TorchScript, ONNX FP32, ONNX INT8), validate, benchmark, and print the comparison of every variant.
+# Pruning follows the measured best practice (benchmarks/results/prune_digits_r18.md: ratio 0.3 = 2.17x fewer MACs,
+# taylor importance, 5 epochs of distilled fine-tune: +0.28..+0.56 pt top-1 over 3 seeds; INT8 costs 0.00 pt on
+# digits, quantize_targets.md).
 demo: $(STAMP)
-	$(VENV)/bin/resnet-opt pipeline --depth 18 --data digits --epochs 8 --prune 0.5 --finetune-epochs 3 --threads 2 --out $(DEMO_OUT)
+	$(VENV)/bin/resnet-opt pipeline --depth 18 --data digits --epochs 8 --prune 0.3 --finetune-epochs 5 --distill --importance taylor --threads 2 --out $(DEMO_OUT)
 
 test: $(STAMP)
 	$(PY) -m pytest -q

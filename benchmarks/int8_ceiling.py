@@ -67,24 +67,13 @@ def _median_ms(fn, runs: int, warmup: int = 3) -> float:
 
 
 def gemm_peak(n: int, kind: str, threads: int, runs: int) -> dict[str, Any]:
-    """GMAC/s of one n x n x n product through onnxruntime's CPU GEMM (kind: u8s8, u8u8 or fp32)."""
-    from onnx import TensorProto, helper, numpy_helper
+    """GMAC/s of one n x n x n product through onnxruntime's CPU GEMM (kind: u8s8, u8u8 or fp32), median of runs:
+    the library's measurement (resnet_opt.bench.roofline.measure_gemm, which the bench reports use, cached)."""
+    from dataclasses import asdict
 
-    rng = np.random.default_rng(0)
-    if kind == "fp32":
-        a = rng.random((n, n), dtype=np.float32)
-        w = rng.random((n, n), dtype=np.float32)
-        node, in_t, out_t = helper.make_node("MatMul", ["a", "w"], ["y"]), TensorProto.FLOAT, TensorProto.FLOAT
-    else:
-        a = rng.integers(0, 256, (n, n)).astype(np.uint8)
-        w = rng.integers(-64, 64, (n, n)).astype(np.int8 if kind == "u8s8" else np.uint8)
-        node, in_t, out_t = helper.make_node("MatMulInteger", ["a", "w"], ["y"]), TensorProto.UINT8, TensorProto.INT32
-    graph = helper.make_graph([node], "gemm", [helper.make_tensor_value_info("a", in_t, [n, n])],
-                              [helper.make_tensor_value_info("y", out_t, [n, n])], [numpy_helper.from_array(w, "w")])
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
-    sess = _session(model, threads)
-    ms = _median_ms(lambda: sess.run(None, {"a": a}), runs)
-    return {"kind": kind, "n": n, "median_ms": ms, "gmacs_per_s": n**3 / (ms * 1e-3) / 1e9}
+    from resnet_opt.bench.roofline import measure_gemm
+
+    return asdict(measure_gemm(kind, n, threads, runs, stat="median"))
 
 
 def op_profile(path: Path, x: np.ndarray, threads: int, runs: int) -> dict[str, Any]:

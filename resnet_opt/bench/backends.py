@@ -29,7 +29,7 @@ from resnet_opt.runtime.cpp_runner import build_runner, raw_batch_file, run_runn
 @dataclass(frozen=True)
 class BackendSpec:
     name: str  # torch-cpu, torchscript-cuda, ort-tensorrt, ...
-    family: str  # torch | torchscript | onnx | pt2 (the variant kind it runs)
+    family: str  # torch | torchscript | onnx | pt2 | openvino | libtorch-cpp (the runtime family)
     device: str  # cpu | cuda
     provider: str | None = None  # onnxruntime execution provider
     kinds: tuple[str, ...] = ()  # variant kinds it runs, when more than its family
@@ -55,6 +55,8 @@ BACKENDS: dict[str, BackendSpec] = {
         BackendSpec("ort-cuda", "onnx", "cuda", "CUDAExecutionProvider"),
         BackendSpec("ort-tensorrt", "onnx", "cuda", "TensorrtExecutionProvider"),
         BackendSpec("libtorch-cpp", "libtorch-cpp", "cpu", kinds=("torchscript", "pt2")),
+        # OpenVINO's CPU plugin (optional extra): our ONNX artifacts (FP32/FP16/INT8 QDQ) and OpenVINO IR artifacts
+        BackendSpec("openvino-cpu", "openvino", "cpu", None, ("onnx", "openvino")),
     )
 }
 # shorthand groups accepted by --backends
@@ -70,6 +72,8 @@ GROUPS: dict[str, tuple[str, ...]] = {
     "ort": ("ort-cpu", "ort-cuda", "ort-tensorrt"),
     "onnxruntime": ("ort-cpu", "ort-cuda", "ort-tensorrt"),
     "cpp": ("libtorch-cpp",),
+    "openvino": ("openvino-cpu",),
+    "ov": ("openvino-cpu",),
     "all": tuple(BACKENDS),
 }
 
@@ -183,6 +187,10 @@ def unavailable_reason(name: str) -> str | None:
         except BuildError as e:
             return f"the C++ runner cannot be built here: {e}"
         return None
+    if spec.family == "openvino":
+        from resnet_opt.engine.openvino_session import openvino_unavailable_reason
+
+        return openvino_unavailable_reason()
     if spec.family in ("torch", "torchscript", "pt2"):
         if spec.device == "cpu":
             return None
@@ -377,6 +385,33 @@ class Pt2Runner(Runner):
 
     def close(self) -> None:
         self.predictor = None  # type: ignore[assignment]
+class OpenVINORunner(Runner):
+    """OpenVINO's CPU plugin with an explicit precision hint (``f32`` unless the variant asks for ``bf16``); the
+    precision the compiled model really runs is reported as ``ran_precision`` (the row's label)."""
+
+    def __init__(self, backend: BackendSpec, variant: Variant, threads: int | None):
+        from resnet_opt.engine.openvino_session import OpenVINOSession
+
+        super().__init__(backend, variant)
+        assert variant.file is not None
+        self.session = OpenVINOSession(variant.file, threads=threads, inference_precision=variant.inference_precision)
+        ran = self.session.ran_precision
+        self.provider_used = f"openvino CPU ({ran})"
+        self.notes.append(f"OpenVINO precision hint {self.session.info['requested_precision_hint']}, ran {ran}")
+        # an FP32/FP16 model is labelled with what ran (BF16 on BF16-capable CPUs when asked); INT8 stays INT8
+        self.ran_precision = ran if variant.precision in ("fp32", "fp16") and ran != variant.precision else None
+        self.static_batch = self.session.static_batch
+
+    def prepare(self, batch_size: int, seed: int = 0) -> np.ndarray:
+        return super().prepare(batch_size, seed).numpy()
+
+    def run(self, x: Any) -> np.ndarray:
+        if isinstance(x, torch.Tensor):
+            x = x.numpy()
+        return self.session.run_numpy(x)
+
+    def close(self) -> None:
+        self.session = None  # type: ignore[assignment]
 
 
 def check_compatible(backend: BackendSpec, variant: Variant) -> str | None:
@@ -411,6 +446,8 @@ def make_runner(backend: BackendSpec, variant: Variant, threads: int | None = No
         return CppRunner(backend, variant, threads)
     if backend.family == "pt2":
         return Pt2Runner(backend, variant)
+    if backend.family == "openvino":
+        return OpenVINORunner(backend, variant, threads)
     return OrtRunner(backend, variant, threads)
 
 

@@ -40,6 +40,8 @@ class BenchConfig:
     # the first trained FP32 one, else the first trained one; random-init models only when nothing is trained)
     measure_quality: bool = True
     seed: int = 0
+    roofline: bool = True  # GEMM peaks of this CPU (cached) and per-row achieved GMAC/s (bench/roofline.py)
+    roofline_quick: bool = False  # small GEMMs (tests)
 
     def validate(self) -> list[BackendSpec]:
         specs = parse_backends(self.backends)
@@ -236,12 +238,12 @@ def run_benchmark(
     rows: list[BenchRow] = []
     live: list[tuple[BenchRow, Runner]] = []
     ref_logits: dict[int, torch.Tensor] = {}  # input size -> reference logits on that size's eval set
-    plan = [(v, b) for v in variants for b in specs if b.runs(v.kind)]
+    plan = [(v, b) for v in variants for b in specs if _selected(v, b)]
     # the reference goes first so its logits exist before the others are compared with it
     if reference is not None:
         plan.sort(key=lambda vb: 0 if vb[0] is reference else 1)
     for v in variants:
-        if not any(b.runs(v.kind) for b in specs):
+        if not any(_selected(v, b) for b in specs):
             rows.append(BenchRow(variant=v.name, backend="-", status=SKIPPED, precision=v.precision, kind=v.kind,
                                  reason=f"no selected backend runs {v.kind} variants "
                                         f"(selected: {', '.join(b.name for b in specs)})"))
@@ -269,6 +271,8 @@ def run_benchmark(
             continue
         row.provider = runner.provider_used
         row.notes += runner.notes
+        if getattr(runner, "ran_precision", None):  # what really ran (OpenVINO may run an FP32 model in BF16)
+            row.precision = runner.ran_precision
         try:
             bs0 = first_bs if (v.static_batch is None or v.static_batch == first_bs) else v.static_batch
             x0 = runner.prepare(bs0, cfg.seed)
@@ -335,7 +339,7 @@ def run_benchmark(
                 budget = None if t.time_budget_s is None else t.time_budget_s / t.rounds
                 s, d = timed_runs(call, t.per_round(), budget_s=budget,
                                   min_runs=max(1, -(-t.min_iterations // t.rounds)),
-                                  cuda_events=runner.backend.uses_cuda and runner.backend.family != "onnx")
+                                  cuda_events=runner.backend.uses_cuda and runner.backend.family == "torch")
                 samples.setdefault(key, []).extend(s)
                 dev_samples.setdefault(key, []).extend(d)
             except Exception as e:  # noqa: BLE001
@@ -360,12 +364,22 @@ def run_benchmark(
     env["threads"] = {"torch": torch.get_num_threads(), "onnxruntime_intra_op": cfg.threads}
     conf = asdict(cfg)
     conf["backends"] = [b.name for b in specs]
-    return BenchResult(
+    result = BenchResult(
         environment=env, config=conf, variants=[v.describe() for v in variants], rows=rows, backends=avail,
         reference=reference.name if reference is not None else None, data=cfg.data, labelled=labelled,
         created=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         seconds=time.perf_counter() - t_start, command=command or _command_line(), title=title,
     )
+    if cfg.roofline:
+        from resnet_opt.bench.roofline import attach_roofline
+
+        attach_roofline(result, variants, cfg.threads, quick=cfg.roofline_quick)
+    return result
+
+
+def _selected(v: Variant, b: BackendSpec) -> bool:
+    """``b`` runs ``v``'s kind and ``v`` does not restrict itself to other backends."""
+    return b.runs(v.kind) and (v.backends is None or b.name in v.backends)
 
 
 def _quality(row: BenchRow, runner: Runner, v: Variant, ev: _EvalSet, reference: Variant | None,

@@ -244,6 +244,9 @@ def render_markdown(result: BenchResult, plot_name: str | None = PLOT_PNG) -> st
             md.append(f"- {r.variant} on {r.backend} at batch {t.batch_size}: **{t.status}** — {t.reason}")
         for r, n in notes:
             md.append(f"- {r.variant} on {r.backend}: {n}")
+    from resnet_opt.bench.roofline import roofline_markdown
+
+    md += roofline_markdown(result)
     if plot_name:
         md += ["", "## Accuracy vs latency" if metric == "top1" else "## Agreement vs latency", "",
                f"![{metric} vs latency]({plot_name})"]

@@ -34,6 +34,9 @@ class Variant:
     depth: int | None = None  # for a random-init model built on demand
     cpu_only: str | None = None  # why this variant cannot run on a GPU (None: it can)
     cuda_only: str | None = None  # why this variant cannot run on the CPU (a CUDA-compiled .pt2 package)
+    macs: int | None = None  # multiply-accumulates per image (roofline); None: counted from the model/manifest
+    backends: list[str] | None = None  # restrict to these backend names (None: every selected backend that runs it)
+    inference_precision: str | None = None  # OpenVINO precision hint (f32 | bf16); None: f32
     optimize_on_cpu: bool = False  # TorchScript: apply optimize_for_inference when loading on CPU (as runtime.load does)
 
     def describe(self) -> dict[str, Any]:
@@ -106,6 +109,7 @@ def variant_from_path(path: str | os.PathLike, *, name: str | None = None) -> Va
         preprocessing=m.preprocessing or None, trained=m.trained, size_bytes=size_bytes, stage=m.stage,
         architecture=m.architecture_name, cpu_only=cpu_only, cuda_only=cuda_only,
         optimize_on_cpu=bool((m.details.get("export") or {}).get("optimize_for_inference_on_load")),
+        inference_precision=(m.details.get("openvino") or {}).get("inference_precision_hint"),
     )
 
 

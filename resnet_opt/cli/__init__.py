@@ -12,6 +12,7 @@ from resnet_opt.cli import export  # noqa: E402,F401
 from resnet_opt.cli import bench  # noqa: E402,F401
 from resnet_opt.cli import tools  # noqa: E402,F401
 from resnet_opt.cli import runner  # noqa: E402,F401
+from resnet_opt.cli import doctor  # noqa: E402,F401
 
 
 def main() -> None:

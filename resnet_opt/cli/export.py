@@ -17,8 +17,8 @@ from resnet_opt.core.artifact import to_json
 
 export_app = typer.Typer(
     name="export",
-    help="Export a model to a validated ONNX, TorchScript or PT2 (AOTInductor) artifact folder (model file + "
-         "manifest.json), or an artifact to a Triton model repository.",
+    help="Export a model to a validated ONNX, TorchScript, PT2 (AOTInductor) or OpenVINO IR artifact folder (model "
+         "file + manifest.json), or an artifact to a Triton model repository.",
     no_args_is_help=True,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
@@ -53,7 +53,7 @@ def _run_export(fmt: str, **kw: Any) -> dict[str, Any]:
     from resnet_opt.pipeline.export import ExportConfig, export_artifact
 
     as_json = kw.pop("as_json")
-    threads = kw.pop("threads")
+    threads = kw.pop("threads", None)
     check_threads(threads)
     ExportConfig(fmt=fmt, **{k: v for k, v in kw.items() if k in ExportConfig.__dataclass_fields__}).validate()
     set_threads(threads)
@@ -173,6 +173,42 @@ def export_triton_cmd(
     console.print(f"config.pbtxt schema check: {res.check.schema}; checked against {res.model_file.name}: "
                   f"{', '.join(res.check.checks)}", soft_wrap=True)
     console.print(f"serve: {res.serve_command}   (see {res.readme})", soft_wrap=True)
+@export_app.command("openvino")
+@handle_errors
+def export_openvino_cmd(
+    out: Path = OutOpt,
+    depth: Optional[str] = DepthOpt,
+    weights: Optional[Path] = WeightsOpt,
+    model: Optional[Path] = ModelDirOpt,
+    num_classes: Optional[int] = NumClassesOpt,
+    input_size: Optional[int] = InputSizeOpt,
+    opset: int = typer.Option(17, "--opset", help="ONNX opset of the intermediate export, 13..21."),
+    static_batch: bool = typer.Option(False, "--static-batch", help="Fix the batch axis at 1 (default: dynamic)."),
+    precision: str = typer.Option("fp32", "--precision", help="fp32, or bf16 (CPUs with AVX512_BF16 or AMX only)."),
+    data: Optional[str] = DataOpt,
+    preset: Optional[str] = PresetOpt,
+    count: int = CountOpt,
+    atol: Optional[float] = AtolOpt,
+    rtol: Optional[float] = RtolOpt,
+    min_agreement: Optional[float] = AgreeOpt,
+    threads: Optional[int] = ThreadsOpt,
+    as_json: bool = JsonOpt,
+) -> None:
+    """Export to an OpenVINO IR (model.xml + model.bin; needs the openvino extra), validate it with OpenVINO's CPU
+    plugin against PyTorch, write the folder."""
+    from resnet_opt.core.errors import ConfigError
+
+    set_threads(threads)
+    hints = {"fp32": "f32", "f32": "f32", "bf16": "bf16"}
+    if precision.lower() not in hints:
+        raise ConfigError(f"--precision must be fp32 or bf16, got {precision!r}")
+    res = _run_export("openvino", out=out, depth=depth, weights=path_or_none(weights), model_dir=path_or_none(model),
+                      num_classes=num_classes, input_size=input_size, opset=opset, dynamic_batch=not static_batch,
+                      data=data, preset=preset, count=count, atol=atol, rtol=rtol, min_top1_agreement=min_agreement,
+                      inference_precision=hints[precision.lower()], as_json=as_json)
+    _print_export(res, as_json)
+
+
 @export_app.command("pt2")
 @handle_errors
 def export_pt2_cmd(

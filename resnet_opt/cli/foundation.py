@@ -92,7 +92,7 @@ def eval_cmd(
     split: str = typer.Option("val", "--split", help="val, train or calib (calib draws from the training split)."),
     batch_size: int = typer.Option(64, "--batch-size"),
     limit: Optional[int] = typer.Option(None, "--limit", help="Evaluate a seeded subset of this many images."),
-    provider: str = typer.Option("cpu", "--provider", help="For ONNX artifacts: cpu, cuda, tensorrt or auto."),
+    provider: str = typer.Option("cpu", "--provider", help="For ONNX artifacts: cpu, cuda, tensorrt, openvino or auto."),
     threads: Optional[int] = ThreadsOpt,
     as_json: bool = JsonOpt,
 ) -> None:

@@ -37,7 +37,13 @@ def _fewer(b: float, a: float, word: str = "fewer") -> str:
 def summary_table(res: dict[str, Any]) -> Table:
     b, a = res["before"], res["after"]
     p = res["pruning"]
-    how = f"ratio {p['ratio']:.3g}" if p["mode"] == "ratio" else f"target {_si(p['target_macs'])} MACs"
+    if p["mode"] == "ratio":
+        how = f"ratio {p['ratio']:.3g}"
+    elif p["mode"] == "target_latency":
+        tl = p["hardware"]["target_latency"]
+        how = f"target {tl['target_ms']:g} ms on {tl['runtime']} {tl['precision']} -> ratio {p['ratio']:.3g}"
+    else:
+        how = f"target {_si(p['target_macs'])} MACs"
     t = Table(title=f"prune ({how}, {p['importance']} importance, {res['input_size']}×{res['input_size']})")
     for c in ("", "before", "after", "change"):
         t.add_column(c, justify="left" if not c else "right")
@@ -46,6 +52,10 @@ def summary_table(res: dict[str, Any]) -> Table:
     t.add_row("size on disk", _bytes(b["size_bytes"]), _bytes(a["size_bytes"]), _fewer(b["size_bytes"], a["size_bytes"], "smaller"))
     t.add_row(f"latency, batch 1, CPU, {res['threads']} thr", f"{b['latency_ms']:.2f} ms", f"{a['latency_ms']:.2f} ms",
               _fewer(b["latency_ms"], a["latency_ms"], "faster"))
+    tl = (p.get("hardware") or {}).get("target_latency")
+    if tl and a.get("deployed_latency_ms") is not None:
+        t.add_row(f"latency, batch 1, {tl['runtime']} {tl['precision']}", f"{tl['unpruned_ms']:.2f} ms",
+                  f"{a['deployed_latency_ms']:.2f} ms", _fewer(tl["unpruned_ms"], a["deployed_latency_ms"], "faster"))
     if "top1" in b:
         t.add_row(f"top-1 ({res['data']}, {b['count']} images)", f"{b['top1']:.2f} %", f"{a['top1']:.2f} %",
                   f"{a['top1'] - b['top1']:+.2f} pts")
@@ -80,7 +90,10 @@ def prune_cmd(
     target_macs: Optional[str] = typer.Option(None, "--target-macs", help="Prune to these MACs per image (±2 %): 2.0G, 500M, 2e9."),
     importance: str = typer.Option("l2", "--importance", help="l1, l2 (filter norm), group (group magnitude) or taylor."),
     global_pruning: bool = typer.Option(False, "--global/--local", help="Rank channels across all layers (global) or per layer."),
-    round_to: int = typer.Option(8, "--round-to", help="Keep a multiple of this many channels per group (1 = no rounding)."),
+    round_to: str = typer.Option("8", "--round-to", help="Keep a multiple of this many channels per group (1 = no rounding), or auto: the multiple (8/16/32/64) whose conv kernel runs best on this CPU for --target-runtime/--target-precision (measured, cached)."),
+    target_latency_ms: Optional[float] = typer.Option(None, "--target-latency-ms", help="Prune until the batch-1 latency measured on --target-runtime/--target-precision meets this (bisection on the ratio)."),
+    target_runtime: str = typer.Option("onnxruntime", "--target-runtime", help="Runtime the model will run on: onnxruntime or torch (for --round-to auto and --target-latency-ms)."),
+    target_precision: str = typer.Option("int8", "--target-precision", help="Precision it will run in: int8 (QDQ ONNX) or fp32."),
     iterative_steps: int = typer.Option(1, "--iterative-steps", help="Reach the ratio in this many pruning steps."),
     ignore: Optional[List[str]] = typer.Option(None, "--ignore", help="Layer whose output channels (and tied ones) are kept; repeatable, e.g. --ignore conv1."),
     data: Optional[str] = typer.Option(None, "--data", help="Labelled data for accuracy, Taylor importance and fine-tuning: digits[:SIZE] or imagefolder:PATH."),
@@ -107,7 +120,8 @@ def prune_cmd(
     check_threads(threads)
     kw = dict(out=out, depth=depth, weights=path_or_none(weights), model_dir=path_or_none(model),
               num_classes=num_classes, ratio=ratio, target_macs=target_macs, importance=importance,
-              round_to=round_to, iterative_steps=iterative_steps, data=data, preset=preset,
+              round_to=round_to, iterative_steps=iterative_steps, target_latency_ms=target_latency_ms,
+              target_runtime=target_runtime, target_precision=target_precision, data=data, preset=preset,
               finetune_epochs=finetune_epochs, distill=distill, lr=lr, batch_size=batch_size, train_limit=limit,
               eval_limit=eval_limit, seed=seed, device=device, input_size=input_size, latency_runs=latency_runs,
               overwrite=overwrite)
@@ -117,7 +131,8 @@ def prune_cmd(
     res = prune_model(
         out=out, depth=depth, weights=path_or_none(weights), model_dir=path_or_none(model), num_classes=num_classes,
         ratio=ratio, target_macs=target_macs, importance=importance, global_pruning=global_pruning,
-        round_to=None if round_to == 1 else round_to, iterative_steps=iterative_steps, ignored_layers=ignore or None,
+        round_to=round_to, iterative_steps=iterative_steps, target_latency_ms=target_latency_ms,
+        target_runtime=target_runtime, target_precision=target_precision, ignored_layers=ignore or None,
         data=data, preset=preset, finetune_epochs=finetune_epochs, distill=distill, lr=lr, batch_size=batch_size,
         train_limit=limit, eval_limit=eval_limit, seed=seed, device=device, input_size=input_size,
         latency_runs=latency_runs, overwrite=overwrite, progress=show_progress() and not as_json, log=log,

@@ -8,7 +8,8 @@ import os
 import platform
 from typing import Any
 
-_ISA_FLAGS = ("avx", "avx2", "fma", "avx512f", "avx512bw", "avx512_vnni", "avx_vnni", "amx_tile", "amx_int8", "amx_bf16")
+_ISA_FLAGS = ("avx", "avx2", "fma", "avx512f", "avx512bw", "avx512_vnni", "avx_vnni", "avx512_bf16", "amx_tile", "amx_int8",
+              "amx_bf16")
 
 
 @functools.lru_cache(maxsize=1)
@@ -105,3 +106,20 @@ def cpu_tag(cpu: dict[str, Any] | None = None) -> str:
     isa = {"AVX-512 VNNI + AMX": "avx512vnni-amx", "AMX": "amx", "AVX-512 VNNI": "avx512vnni",
            "AVX-512 (no VNNI)": "avx512", "AVX2 + AVX-VNNI": "avx2-avxvnni", "AVX2 only": "avx2"}.get(cpu_isa_label(c), "noavx2")
     return "-".join(words + [f"{c.get('cores', '?')}c", isa])
+CACHE_ENV = "RESNET_OPT_CACHE"
+
+
+def cache_dir() -> "os.PathLike[str]":
+    """Folder for measured, machine-specific results (GEMM peaks, kernel timings): ``$RESNET_OPT_CACHE``, else
+    ``~/.cache/resnet-opt``."""
+    from pathlib import Path
+
+    env = os.environ.get(CACHE_ENV)
+    return Path(env).expanduser() if env else Path.home() / ".cache" / "resnet-opt"
+
+
+def machine_key(threads: int) -> str:
+    """CPU model + ISA flags + threads + onnxruntime version: a measurement taken under another key does not apply."""
+    cpu = cpu_info()
+    isa = "+".join(f for f, on in sorted(cpu["flags"].items()) if on) or "none"
+    return f"{cpu['model']}|{isa}|threads={threads}|onnxruntime={library_versions().get('onnxruntime')}"

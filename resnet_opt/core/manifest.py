@@ -103,6 +103,8 @@ register_kind("triton-repo", family="triton", description="Triton Inference Serv
               "tritonserver; its model folder NAME/1 is the onnx or torchscript artifact)", loader=None)
 register_kind("pt2", family="pt2", description="AOTInductor package model.pt2 (FP32 export, or PT2E INT8)",
               loader="resnet_opt.runtime.pt2:load_pt2")
+register_kind("openvino", family="openvino", description="OpenVINO IR (model.xml + model.bin; openvino extra)",
+              loader="resnet_opt.runtime.openvino:load_openvino_artifact")
 
 
 def kind_info(kind: str) -> KindInfo:

@@ -76,6 +76,8 @@ class Tolerance:
 TOLERANCES: dict[str, Tolerance] = {
     "fp32": Tolerance(atol=1e-3, rtol=1e-4, min_top1_agreement=99.0),
     "fp16": Tolerance(atol=1e-2, rtol=1e-2, min_top1_agreement=90.0),
+    # BF16 keeps 8 mantissa bits (~2-3 significant digits): 3 % of the logit scale, top-1 as for FP16
+    "bf16": Tolerance(atol=5e-2, rtol=3e-2, min_top1_agreement=90.0),
 }
 
 
@@ -398,3 +400,32 @@ def validate_pt2(path: str | os.PathLike, model: nn.Module, inputs: ValidationIn
         checks["tf32"] = "disabled during validation"
     return _judge(runs, tolerance=tol, precision=precision, runtime=f"AOTInductor {torch.__version__} ({device})",
                   inputs=inputs, checks=checks, what=f"PT2 package {name}")
+
+
+# ------------------------------------------------------------------------------------------------ OpenVINO
+def validate_openvino(path: str | os.PathLike, model: nn.Module, inputs: ValidationInputs, *,
+                      precision: str = "fp32", tolerance: Tolerance | None = None,
+                      inference_precision: str | None = None, reference: torch.Tensor | None = None,
+                      name: str | None = None) -> ValidationReport:
+    """Compile an OpenVINO IR (or ONNX) file with OpenVINO's CPU plugin and compare it with ``model`` (FP32
+    PyTorch) on ``inputs`` at batch 1 and N (dynamic batch) — the same checks and tolerances as the ONNX export."""
+    from resnet_opt.engine.openvino_session import OpenVINOSession
+
+    x = inputs.tensors
+    name = name or Path(path).name
+    tol = tolerance or tolerance_for(precision)
+    ref = reference if reference is not None else reference_logits(model, x)
+    sess = OpenVINOSession(path, inference_precision=inference_precision)
+    n_cls = getattr(getattr(model, "arch", None), "num_classes", None) or int(ref.shape[1])
+    ishape, oshape = sess.input_shape, sess.output_shape
+    size = int(x.shape[-1])
+    if len(ishape) != 4 or ishape[1] != 3 or ishape[2:] != [size, size]:
+        raise ValidationError(f"{name} input shape {ishape} is not [batch, 3, {size}, {size}]")
+    if len(oshape) != 2 or oshape[1] != n_cls:
+        raise ValidationError(f"{name} output shape {oshape} is not [batch, {n_cls}]")
+    dynamic = sess.static_batch is None
+    runs = [(bs, ref, _run_batched(sess.run, x, bs))
+            for bs in _batch_sizes(x.shape[0], dynamic, sess.static_batch)]
+    checks = {"input_shape": ishape, "output_shape": oshape, **sess.info}
+    return _judge(runs, tolerance=tol, precision=precision, runtime=sess.info["runtime"], inputs=inputs,
+                  checks=checks, what=f"OpenVINO artifact {name} ({sess.info['ran_precision']})")

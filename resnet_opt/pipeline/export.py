@@ -23,7 +23,7 @@ from resnet_opt.export.validate import DEFAULT_COUNT
 from resnet_opt.resnet import ModelSource, load_source
 from resnet_opt.resnet.io import fit_preprocessing, nonstandard_widths
 
-FORMATS = ("onnx", "torchscript", "pt2")
+FORMATS = ("onnx", "torchscript", "pt2", "openvino")
 PROVIDER_NAMES = ("cpu", "cuda", "tensorrt", "auto")
 
 
@@ -81,7 +81,7 @@ class ExportConfig:
                               num_classes=self.num_classes)
         check_output_dir(self.out, overwrite=self.overwrite)
 FILE_NAMES = {("onnx", "fp32"): "model.onnx", ("onnx", "fp16"): "model_fp16.onnx", ("torchscript", "fp32"): "model.ts",
-              ("pt2", "fp32"): PT2_FILE}
+              ("pt2", "fp32"): PT2_FILE, ("openvino", "fp32"): "model.xml", ("openvino", "bf16"): "model.xml"}
 
 
 def _architecture(model: Any, num_classes: int) -> dict[str, Any]:
@@ -116,14 +116,16 @@ def export_artifact(
     provider: str = "cpu",
     overwrite: bool = True,
     pt2: Pt2Settings | None = None,
+    inference_precision: str = "f32",
     log: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     """Export a model (``source``, or the ``depth`` / ``weights`` / ``model_dir`` trio) to ``out``.
 
     ``data``: validate on real images of this data spec (else seeded random inputs). For a random or weights source
     it also sets the input size and preprocessing when ``input_size`` is not given. ``pt2``: the AOTInductor
-    settings of a ``pt2`` export (device, freezing, max_autotune; default :class:`Pt2Settings`). Returns the manifest
-    written (plus ``out``)."""
+    settings of a ``pt2`` export (device, freezing, max_autotune; default :class:`Pt2Settings`);
+    ``inference_precision``: the OpenVINO precision hint of an ``openvino`` export (f32 or bf16). Returns the
+    manifest written (plus ``out``)."""
     cfg = ExportConfig(fmt=fmt, out=out, depth=depth, weights=weights, model_dir=model_dir, num_classes=num_classes,
                        input_size=input_size, opset=opset, fp16=fp16, data=data, preset=preset, count=count, atol=atol,
                        rtol=rtol, min_top1_agreement=min_top1_agreement, optimize=optimize, provider=provider,
@@ -137,7 +139,19 @@ def export_artifact(
 
         pt2 = (pt2 or Pt2Settings()).validate()
         check_device(pt2.device)  # a CUDA package without a GPU: refused before any work
-    precision = "fp16" if fp16 else "fp32"
+    if str(inference_precision).lower() != "f32" and fmt != "openvino":
+        raise ConfigError("an inference precision hint (bf16) applies to the openvino format only")
+    if fmt == "openvino":
+        from resnet_opt.core.errors import BackendUnavailableError
+        from resnet_opt.engine.openvino_session import bf16_unavailable_reason, openvino_unavailable_reason
+
+        if str(inference_precision).lower() not in ("f32", "bf16"):
+            raise ConfigError(f"--precision must be fp32 or bf16, got {inference_precision!r}")
+        why = openvino_unavailable_reason() or (bf16_unavailable_reason() if inference_precision == "bf16" else None)
+        if why:
+            raise BackendUnavailableError(why)
+    precision = "fp16" if fp16 else ("bf16" if fmt == "openvino" and str(inference_precision).lower() == "bf16"
+                                     else "fp32")
     tol = tolerance_for(precision, atol=atol, rtol=rtol, min_top1_agreement=min_top1_agreement)
 
     say = log or (lambda _m: None)
@@ -166,6 +180,11 @@ def export_artifact(
                           inputs=vin, tolerance=tol, provider=provider)
         elif fmt == "pt2":
             res = to_pt2(model, tmp / fname, input_size=size, settings=pt2, inputs=vin, tolerance=tol, log=say)
+        elif fmt == "openvino":
+            from resnet_opt.export.openvino_export import to_openvino
+
+            res = to_openvino(model, tmp / fname, input_size=size, opset=opset, dynamic_batch=dynamic_batch,
+                              inference_precision=str(inference_precision).lower(), inputs=vin, tolerance=tol)
         else:
             res = to_torchscript(model, tmp / fname, frozen=frozen, optimize=optimize, input_size=size, inputs=vin,
                                  tolerance=tol)
@@ -191,6 +210,17 @@ def export_artifact(
         }
         if compile_info is not None:
             manifest["compile"] = compile_info
+        if fmt == "openvino":
+            wfile = tmp / res.details["weights_file"]
+            # both IR files are listed, so open_artifact checks model.bin against its sha256 too
+            manifest["files"] = [{"path": fname, "sha256": manifest["file_sha256"], "size": manifest["file_size"],
+                                  "role": "model"},
+                                 {"path": wfile.name, "sha256": sha256_file(wfile), "size": wfile.stat().st_size,
+                                  "role": "weights"}]
+            manifest["openvino"] = {"weights_file": wfile.name,
+                                    "inference_precision_hint": res.details["inference_precision_hint"],
+                                    "version": res.details["openvino"]}
+            manifest["versions"] = {**manifest["versions"], "openvino": res.details["openvino"]}
         write_manifest(tmp, manifest)
     manifest["out"] = str(Path(out))
     return manifest

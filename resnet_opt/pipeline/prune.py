@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import os
+import statistics
 import tempfile
 import time
 from dataclasses import dataclass
@@ -29,7 +30,8 @@ from resnet_opt.optimize.prune import IMPORTANCES, format_macs, parse_macs, prun
 from resnet_opt.resnet import ResNet, count_macs, count_params, load_model, load_source, read_config, save_model
 from resnet_opt.resnet.io import WEIGHTS_NAME
 
-__all__ = ["prune_model", "measure_latency_ms", "weights_bytes"]
+__all__ = ["prune_model", "measure_latency_ms", "weights_bytes", "deployed_latency_ms", "resolve_round_to",
+           "search_target_latency"]
 
 
 def weights_bytes(model: ResNet) -> int:
@@ -60,6 +62,97 @@ def measure_latency_ms(models: Sequence[nn.Module], input_size: int, *, runs: in
     return interleaved_latency_ms([call(m) for m in ms], runs=runs, warmup=warmup)
 
 
+def deployed_latency_ms(model: nn.Module, input_size: int, *, runtime: str = "onnxruntime", precision: str = "int8",
+                        threads: int | None = None, runs: int = 10, batch: int = 1) -> float:
+    """Median batch-``batch`` latency (ms) of ``model`` as it would be deployed: torch eager FP32, or exported to
+    ONNX and run with onnxruntime in FP32 or as INT8 QDQ (quantized with random calibration inputs: latency does not
+    depend on the calibration, accuracy is not measured here)."""
+    from resnet_opt.optimize.hardware import check_target
+
+    runtime, precision = check_target(runtime, precision)
+    if runs < 1:
+        raise ConfigError(f"latency runs must be at least 1, got {runs}")
+    if runtime == "torch":
+        return measure_latency_ms([model], input_size, runs=runs, warmup=2, batch=batch)[0]
+    import numpy as np
+
+    from resnet_opt.export import export_onnx
+    from resnet_opt.optimize.quantize_onnx import ImageDataReader, OnnxQuantConfig, ort_session, quantize_onnx
+
+    with tempfile.TemporaryDirectory(prefix="resnet-opt-lat-") as d:
+        path = export_onnx(copy.deepcopy(model).eval(), Path(d) / "fp32.onnx", input_size=input_size)
+        if precision == "int8":
+            g = torch.Generator().manual_seed(0)
+            calib = ImageDataReader([torch.randn(4, 3, input_size, input_size, generator=g)])
+            path = quantize_onnx(path, Path(d) / "int8.onnx", calib, OnnxQuantConfig(method="minmax"),
+                                 workdir=Path(d)).path
+        sess = ort_session(path, threads=threads)
+        name = sess.get_inputs()[0].name
+        x = np.random.default_rng(0).standard_normal((batch, 3, input_size, input_size)).astype(np.float32)
+        for _ in range(2):
+            sess.run(None, {name: x})
+        ts = []
+        for _ in range(runs):
+            t0 = time.perf_counter()
+            sess.run(None, {name: x})
+            ts.append((time.perf_counter() - t0) * 1e3)
+        return statistics.median(ts)
+
+
+def resolve_round_to(round_to: int | str | None, model: ResNet, input_size: int, *, runtime: str, precision: str,
+                     threads: int | None) -> tuple[int | None, dict[str, Any] | None]:
+    """``"auto"`` -> the channel multiple measured fastest on the target (optimize/hardware.py), capped at half the
+    narrowest prunable width so every layer can still lose channels; an int (or None) is used as given."""
+    if round_to is None or isinstance(round_to, int):
+        return round_to, None
+    text = str(round_to).strip().lower()
+    if text != "auto":
+        try:
+            n = int(text)
+        except ValueError:
+            raise ConfigError(f"--round-to must be a positive integer or auto, got {round_to!r}") from None
+        if n < 1:
+            raise ConfigError(f"--round-to must be at least 1, got {round_to}")
+        return (None if n == 1 else n), None
+    from resnet_opt.optimize.hardware import CANDIDATES, choose_round_to
+    from resnet_opt.resnet import conv_widths
+
+    narrowest = min(conv_widths(model).values())
+    cands = tuple(c for c in CANDIDATES if c <= max(narrowest // 2, CANDIDATES[0]))
+    spatial = int(min(max(input_size // 16, 4), 28))
+    choice = choose_round_to(runtime, precision, spatial=spatial, threads=threads, candidates=cands)
+    return choice.round_to, choice.to_dict()
+
+
+def search_target_latency(prune_at: Callable[[float], nn.Module], measure: Callable[[nn.Module], float],
+                          target_ms: float, *, max_ratio: float = 0.9, steps: int = 6,
+                          log: Callable[[str], None] | None = None) -> tuple[float, list[dict[str, float]]]:
+    """Bisection on the channel ratio for the smallest ratio whose measured latency meets ``target_ms``.
+
+    ``prune_at(r)`` prunes at ratio r; ``measure(model)`` times it on the target. Returns (ratio, trials). Raises
+    PruningError when even ``max_ratio`` does not meet the target."""
+    trials: list[dict[str, float]] = []
+
+    def trial(r: float) -> float:
+        ms = measure(prune_at(r))
+        trials.append({"ratio": r, "latency_ms": ms})
+        if log:
+            log(f"ratio {r:.3f}: {ms:.2f} ms (target {target_ms:.2f} ms)")
+        return ms
+
+    if trial(max_ratio) > target_ms:
+        raise PruningError(f"even pruning {max_ratio:.0%} of the channels gives {trials[-1]['latency_ms']:.2f} ms, "
+                           f"above the target {target_ms:.2f} ms on this CPU")
+    lo, hi = 0.0, max_ratio  # latency(lo) > target (checked by the caller), latency(hi) <= target
+    for _ in range(steps):
+        mid = round((lo + hi) / 2, 4)
+        if trial(mid) <= target_ms:
+            hi = mid
+        else:
+            lo = mid
+    return hi, trials
+
+
 def _accuracy(model: nn.Module, spec, limit: int | None) -> dict[str, Any]:
     loader = build_loader(spec, "val", batch_size=256, limit=limit)
     return evaluate(model, loader).to_dict()
@@ -77,7 +170,10 @@ class PruneConfig:
     ratio: float | None = None
     target_macs: int | float | str | None = None
     importance: str = "l2"
-    round_to: int | None = 8
+    round_to: int | str | None = 8  # a multiple, or "auto" (measured on this CPU for the target runtime/precision)
+    target_latency_ms: float | None = None
+    target_runtime: str = "onnxruntime"
+    target_precision: str = "int8"
     iterative_steps: int = 1
     data: str | None = None
     preset: str | None = None
@@ -100,8 +196,21 @@ class PruneConfig:
         )
         from resnet_opt.resnet import check_source_args
 
-        if (self.ratio is None) == (self.target_macs is None):
-            raise ConfigError("give exactly one of --ratio or --target-macs")
+        if sum(x is not None for x in (self.ratio, self.target_macs, self.target_latency_ms)) != 1:
+            raise ConfigError("give exactly one of --ratio, --target-macs or --target-latency-ms")
+        if self.target_latency_ms is not None:
+            check_float("--target-latency-ms", self.target_latency_ms, 0.0, 1e6, lo_open=True)
+        from resnet_opt.optimize.hardware import check_target
+
+        self.target_runtime, self.target_precision = check_target(self.target_runtime, self.target_precision)
+        if isinstance(self.round_to, str):
+            if self.round_to.strip().lower() == "auto":
+                self.round_to = "auto"
+            else:
+                try:
+                    self.round_to = int(self.round_to)
+                except ValueError:
+                    raise ConfigError(f"--round-to must be a positive integer or auto, got {self.round_to!r}") from None
         if self.ratio is not None:
             check_float("--ratio", self.ratio, 0.0, 1.0, lo_open=True, hi_open=True)
         if self.target_macs is not None:
@@ -115,7 +224,8 @@ class PruneConfig:
             raise ConfigError("--distill needs --finetune-epochs N (it distils the unpruned model during fine-tuning)")
         check_int("--latency-runs", self.latency_runs, 1, 100_000)
         check_int("--iterative-steps", self.iterative_steps, 1, 1000)
-        check_int("--round-to", self.round_to, 1, 4096, optional=True)
+        if self.round_to != "auto":
+            check_int("--round-to", self.round_to, 1, 4096, optional=True)
         check_float("--lr", self.lr, 0.0, 10.0, lo_open=True, optional=True)
         check_batch_size(self.batch_size)
         check_int("--limit", self.train_limit, 1, MAX_COUNT, optional=True)
@@ -154,8 +264,11 @@ def prune_model(
     target_macs: int | float | str | None = None,
     importance: str = "l2",
     global_pruning: bool = False,
-    round_to: int | None = 8,
+    round_to: int | str | None = 8,
     iterative_steps: int = 1,
+    target_latency_ms: float | None = None,
+    target_runtime: str = "onnxruntime",
+    target_precision: str = "int8",
     ignored_layers: Sequence[str] | None = None,
     data: str | None = None,
     preset: str | None = None,
@@ -186,11 +299,16 @@ def prune_model(
     t_start = time.perf_counter()
     say = log or (lambda _m: None)
     # ---- arguments first: fail before any slow work
-    PruneConfig(out=out, depth=depth, weights=weights, model_dir=model_dir, num_classes=num_classes, ratio=ratio,
-                target_macs=target_macs, importance=importance, round_to=round_to, iterative_steps=iterative_steps,
-                data=data, preset=preset, finetune_epochs=finetune_epochs, distill=distill, lr=lr,
-                batch_size=batch_size, train_limit=train_limit, eval_limit=eval_limit, seed=seed, device=device,
-                input_size=input_size, latency_runs=latency_runs, overwrite=overwrite).validate()
+    cfg = PruneConfig(out=out, depth=depth, weights=weights, model_dir=model_dir, num_classes=num_classes,
+                      ratio=ratio, target_macs=target_macs, importance=importance, round_to=round_to,
+                      iterative_steps=iterative_steps, target_latency_ms=target_latency_ms,
+                      target_runtime=target_runtime, target_precision=target_precision, data=data, preset=preset,
+                      finetune_epochs=finetune_epochs, distill=distill, lr=lr, batch_size=batch_size,
+                      train_limit=train_limit, eval_limit=eval_limit, seed=seed, device=device,
+                      input_size=input_size, latency_runs=latency_runs, overwrite=overwrite)
+    cfg.validate()
+    target_runtime, target_precision = cfg.target_runtime, cfg.target_precision
+    round_to = None if cfg.round_to == 1 else cfg.round_to
     target = parse_macs(target_macs) if target_macs is not None else None
     spec = parse_data_spec(data, preset=preset) if data is not None else None
     if spec is not None and model_dir is not None:  # the model has its own input size: the data must match it
@@ -220,10 +338,38 @@ def prune_model(
     if labelled:
         before.update({k: v for k, v in _accuracy(base, spec, eval_limit).items()})
 
-    # ---- prune
+    # ---- hardware-aware settings: channel multiple from kernel timings, ratio from the measured target latency
+    threads_now = torch.get_num_threads()
+    round_to, round_to_info = resolve_round_to(round_to, base, size, runtime=target_runtime,
+                                               precision=target_precision, threads=threads_now)
+    if round_to_info:
+        say(f"round_to auto: {round_to} (3x3 conv throughput on {target_runtime} {target_precision}: " + ", ".join(
+            f"x{t['multiple']} {t['gmacs_per_s']:.1f} GMAC/s" for t in round_to_info["timings"]) + ")")
     taylor_data = None
     if str(importance).lower() == "taylor" and labelled:
         taylor_data = build_loader(spec, "train", batch_size=32, shuffle=True, seed=seed, limit=train_limit)
+    latency_search: dict[str, Any] | None = None
+    if target_latency_ms is not None:
+        def measure(m: nn.Module) -> float:
+            return deployed_latency_ms(m, size, runtime=target_runtime, precision=target_precision,
+                                       threads=threads_now, runs=latency_runs)
+
+        base_ms = measure(base)
+        say(f"unpruned: {base_ms:.2f} ms on {target_runtime} {target_precision} (target {target_latency_ms:.2f} ms)")
+        if base_ms <= target_latency_ms:
+            raise ConfigError(f"the unpruned model already runs in {base_ms:.2f} ms on {target_runtime} "
+                              f"{target_precision}, within --target-latency-ms {target_latency_ms:g}: nothing to prune")
+
+        def prune_at(r: float) -> nn.Module:
+            return prune(base, torch.randn(1, 3, size, size), ratio=r, importance=importance,
+                         global_pruning=global_pruning, round_to=round_to, iterative_steps=iterative_steps,
+                         ignored_layers=ignored_layers, data=taylor_data)[0]
+
+        ratio, trials = search_target_latency(prune_at, measure, float(target_latency_ms), log=say)
+        latency_search = {"target_ms": float(target_latency_ms), "runtime": target_runtime,
+                          "precision": target_precision, "unpruned_ms": base_ms, "ratio": ratio, "trials": trials,
+                          "threads": threads_now, "runs": latency_runs}
+        say(f"ratio {ratio:.3f} meets {target_latency_ms:g} ms on {target_runtime} {target_precision}")
     pruned, result = prune(base, torch.randn(1, 3, size, size), ratio=ratio, target_macs=target,
                            importance=importance, global_pruning=global_pruning, round_to=round_to,
                            iterative_steps=iterative_steps, ignored_layers=ignored_layers, data=taylor_data,
@@ -264,6 +410,12 @@ def prune_model(
     # ---- save (atomic): model folder + manifest
     out = Path(out)
     pruning = result.to_dict()
+    pruning["hardware"] = {"round_to_auto": round_to_info, "target_latency": latency_search}
+    if latency_search is not None:
+        after["deployed_latency_ms"] = deployed_latency_ms(pruned, size, runtime=target_runtime,
+                                                           precision=target_precision, threads=threads_now,
+                                                           runs=latency_runs)
+        pruning["mode"] = "target_latency"
     # the data spec the model is for (used by later stages, e.g. quantize calibration): the one given, else the
     # source folder's
     data_for = str(spec) if labelled else (read_config(model_dir).get("data") if model_dir is not None else None)
@@ -271,7 +423,7 @@ def prune_model(
         save_model(pruned, tmp, input_size=size, preprocessing=src.preprocessing, class_names=class_names,
                    extra={"stage": "prune", "pruning": {k: pruning[k] for k in ("mode", "ratio", "target_macs",
                           "importance", "global_pruning", "round_to", "iterative_steps", "ignored_layers",
-                          "macs_before", "macs_after")}, "source": src.describe(),
+                          "macs_before", "macs_after", "hardware")}, "source": src.describe(),
                           **({"data": data_for} if data_for else {})}, in_place=True)
         after["size_bytes"] = (tmp / WEIGHTS_NAME).stat().st_size
         reloaded = load_model(tmp)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import os
 
-from resnet_opt.core.errors import ArtifactError
+from resnet_opt.core.errors import ArtifactError, BackendUnavailableError, ConfigError
 from resnet_opt.core.manifest import Artifact, open_artifact
 from resnet_opt.engine.onnx_session import (
     ORT_NAMES, PROVIDERS, OnnxSession, ProviderFallbackWarning, check_provider_name,
@@ -24,29 +24,51 @@ from resnet_opt.engine.onnx_session import (
 from resnet_opt.runtime.predictor import OnnxPredictor, Prediction, Predictor, TorchPredictor
 
 
-def load(path: str | os.PathLike, provider: str = "cpu", *, threads: int | None = None) -> Predictor:
-    """Load an artifact folder or model folder for inference on ``provider`` (cpu | cuda | tensorrt | auto).
+RUNTIME_PROVIDERS = (*PROVIDERS, "openvino")  # openvino: OpenVINO's CPU plugin (optional extra) for onnx/openvino
+
+
+def _provider(provider: str) -> str:
+    p = str(provider).strip().lower()
+    return p if p == "openvino" else check_provider_name(provider)
+
+
+def load(path: str | os.PathLike, provider: str = "cpu", *, threads: int | None = None,
+         inference_precision: str | None = None) -> Predictor:
+    """Load an artifact folder or model folder for inference on ``provider`` (cpu | cuda | tensorrt | auto |
+    openvino). ``openvino`` runs ONNX artifacts with OpenVINO (optional extra); OpenVINO IR artifacts run with it on
+    ``cpu``/``auto``/``openvino``. ``inference_precision`` (OpenVINO only): ``f32`` (default) or ``bf16``.
 
     The folder is opened with :func:`resnet_opt.core.manifest.open_artifact` (manifest parsed and checked, every file
     checked against its sha256), then handed to its kind's loader. A folder that records no preprocessing is
     refused: images could not be prepared for it. Raises ArtifactError (missing/corrupt artifact or manifest),
     BackendUnavailableError (an explicitly requested provider that does not work here), ConfigError (unknown
     provider). ``auto`` falls back to the CPU with a :class:`ProviderFallbackWarning`."""
-    provider = check_provider_name(provider)
+    provider = _provider(provider)
     art = open_artifact(path)
     art.require_preprocessing()
-    pred = load_artifact(art, provider=provider, threads=threads)
+    pred = load_artifact(art, provider=provider, threads=threads, inference_precision=inference_precision)
     if pred.preprocessing.crop != pred.input_size:
         raise ArtifactError(f"{pred.path}: preprocessing crops to {pred.preprocessing.crop} px but the model input is "
                             f"{pred.input_size} px")
     return pred
 
 
-def load_artifact(art: Artifact, provider: str = "cpu", *, threads: int | None = None) -> Predictor:
+def load_artifact(art: Artifact, provider: str = "cpu", *, threads: int | None = None,
+                  inference_precision: str | None = None) -> Predictor:
     """The predictor of an opened artifact, through its kind's registered loader (no preprocessing requirement:
-    ``eval`` brings the data spec's own)."""
-    return art.info.load_function()(art, provider=check_provider_name(provider), threads=threads)
+    ``eval`` brings the data spec's own). ``provider="openvino"`` runs an ONNX artifact with OpenVINO's loader."""
+    provider = _provider(provider)
+    if provider == "openvino" or art.kind == "openvino":
+        if art.kind not in ("onnx", "openvino"):
+            raise BackendUnavailableError(f"the openvino provider runs ONNX and OpenVINO IR artifacts, not {art.kind} "
+                                          "(export one first: resnet-opt export onnx|openvino)")
+        from resnet_opt.runtime.openvino import load_openvino_artifact
+
+        return load_openvino_artifact(art, provider=provider, threads=threads, inference_precision=inference_precision)
+    if inference_precision is not None:
+        raise ConfigError("inference precision hints apply to the openvino provider only")
+    return art.info.load_function()(art, provider=provider, threads=threads)
 
 
 __all__ = ["load", "load_artifact", "Predictor", "OnnxPredictor", "TorchPredictor", "Prediction", "OnnxSession",
-           "ProviderFallbackWarning", "PROVIDERS", "ORT_NAMES", "check_provider_name"]
+           "ProviderFallbackWarning", "PROVIDERS", "RUNTIME_PROVIDERS", "ORT_NAMES", "check_provider_name"]

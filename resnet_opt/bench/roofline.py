@@ -1,0 +1,306 @@
+"""The CPU's measured GEMM peaks (INT8 U8S8 / U8U8, FP32) and how close each benchmark row comes to them.
+
+A *peak* is the throughput of onnxruntime's own CPU GEMM kernels (MLAS, the kernels behind ``QLinearConv`` /
+``Conv``) on one large ``n × n × n`` product (fastest of several runs): ``MatMulInteger`` with U8 activations and S8 (or U8) weights, and FP32
+``MatMul``. It is what every multiply-accumulate of a convolution could at best run at on this CPU with these
+libraries; a model's *achieved* GMAC/s is ``MACs per image × images / latency``, and the ratio of the two says how
+much of the CPU the artifact uses (onnxruntime INT8 rows against the U8S8 peak — QDQ artifacts use S8 weights —,
+FP32 rows against the FP32 peak).
+
+The measurement takes about a second (``quick``: a fraction of it) and is cached as JSON keyed by CPU model, ISA
+flags, thread count, onnxruntime version and the sizes measured, in ``$RESNET_OPT_CACHE`` (default
+``~/.cache/resnet-opt``) / ``roofline.json``. ``gemm_peaks(refresh=True)`` measures again.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+import statistics
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
+
+import numpy as np
+
+from resnet_opt.core.errors import ConfigError
+
+KINDS = ("u8s8", "u8u8", "fp32")
+FULL_SIZES = (1024,)
+QUICK_SIZES = (384,)
+from resnet_opt.core.env import CACHE_ENV  # noqa: E402,F401 - re-exported
+CACHE_FILE = "roofline.json"
+# which peak a row of a given precision is compared with (fp16/bf16 run on the FP32 GEMM on CPUs without native
+# support; on BF16-capable CPUs the comparison with the FP32 peak overstates the fraction: labelled in the report)
+PEAK_FOR_PRECISION = {"int8": "u8s8", "fp32": "fp32", "fp16": "fp32", "bf16": "fp32"}
+
+
+@dataclass
+class GemmPeak:
+    kind: str  # u8s8 | u8u8 | fp32
+    n: int
+    median_ms: float
+    gmacs_per_s: float
+
+
+@dataclass
+class Peaks:
+    """Measured peaks in GMAC/s (best over the sizes measured) and what they were measured with."""
+
+    u8s8: float
+    u8u8: float
+    fp32: float
+    threads: int
+    key: str
+    gemm: list[GemmPeak] = field(default_factory=list)
+    measured: str = ""
+    quick: bool = False
+    cached: bool = False  # read from the cache rather than measured now
+    cache_file: str | None = None
+
+    def for_precision(self, precision: str | None) -> tuple[str, float] | None:
+        """(peak kind, GMAC/s) that a row of ``precision`` is compared with; None when no peak applies."""
+        kind = PEAK_FOR_PRECISION.get(str(precision or "").lower())
+        return (kind, float(getattr(self, kind))) if kind else None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "Peaks":
+        d = dict(d)
+        d["gemm"] = [GemmPeak(**g) for g in d.get("gemm") or []]
+        return cls(**{k: v for k, v in d.items() if k in cls.__dataclass_fields__})
+
+
+def cache_dir() -> Path:
+    from resnet_opt.core.env import cache_dir as _dir
+
+    return Path(_dir())
+
+
+def cache_key(threads: int) -> str:
+    """CPU model + ISA flags + threads + onnxruntime version: a peak measured under another key does not apply."""
+    from resnet_opt.core.env import machine_key
+
+    return machine_key(threads)
+
+
+def _session(model_bytes: bytes, threads: int):
+    import onnxruntime as ort
+
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = int(threads)
+    so.inter_op_num_threads = 1
+    so.log_severity_level = 3
+    return ort.InferenceSession(model_bytes, so, providers=["CPUExecutionProvider"])
+
+
+def gemm_model(kind: str, n: int) -> tuple[bytes, np.ndarray]:
+    """An ONNX model of one ``n × n × n`` product of ``kind`` and its input."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    if kind not in KINDS:
+        raise ConfigError(f"unknown GEMM kind {kind!r}; valid: {', '.join(KINDS)}")
+    rng = np.random.default_rng(0)
+    if kind == "fp32":
+        a = rng.random((n, n), dtype=np.float32)
+        w = rng.random((n, n), dtype=np.float32)
+        node, in_t, out_t = helper.make_node("MatMul", ["a", "w"], ["y"]), TensorProto.FLOAT, TensorProto.FLOAT
+    else:
+        a = rng.integers(0, 256, (n, n)).astype(np.uint8)
+        w = rng.integers(-64, 64, (n, n)).astype(np.int8 if kind == "u8s8" else np.uint8)
+        node, in_t, out_t = helper.make_node("MatMulInteger", ["a", "w"], ["y"]), TensorProto.UINT8, TensorProto.INT32
+    graph = helper.make_graph([node], "gemm", [helper.make_tensor_value_info("a", in_t, [n, n])],
+                              [helper.make_tensor_value_info("y", out_t, [n, n])], [numpy_helper.from_array(w, "w")])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+    return model.SerializeToString(), a
+
+
+def measure_gemm(kind: str, n: int, threads: int, runs: int = 10, warmup: int = 3, stat: str = "min") -> GemmPeak:
+    """GMAC/s of one ``n × n × n`` product through onnxruntime's CPU GEMM. ``stat``: ``min`` (default: a peak is
+    the best the kernel does; robust to other work on a shared machine) or ``median`` of ``runs``."""
+    from resnet_opt.bench.timing import timed_runs
+
+    if n < 16 or runs < 1:
+        raise ConfigError(f"GEMM size must be >= 16 and runs >= 1, got n={n}, runs={runs}")
+    model, a = gemm_model(kind, n)
+    sess = _session(model, threads)
+    for _ in range(warmup):
+        sess.run(None, {"a": a})
+    if stat not in ("min", "median"):
+        raise ConfigError(f"stat must be min or median, got {stat!r}")
+    samples = timed_runs(lambda: sess.run(None, {"a": a}), runs)[0]
+    ms = (min(samples) if stat == "min" else statistics.median(samples)) * 1e3
+    return GemmPeak(kind=kind, n=n, median_ms=ms, gmacs_per_s=n ** 3 / (ms * 1e-3) / 1e9)
+
+
+def _read_cache(path: Path) -> dict[str, Any]:
+    try:
+        d = json.loads(path.read_text())
+        return d if isinstance(d, dict) else {}
+    except (OSError, ValueError):
+        return {}
+
+
+def _write_cache(path: Path, data: dict[str, Any]) -> bool:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(data, indent=1) + "\n")
+        os.replace(tmp, path)
+        return True
+    except OSError:
+        return False  # a read-only home is not an error: the peak is just measured again next time
+
+
+def gemm_peaks(threads: int | None = None, *, quick: bool = False, sizes: Iterable[int] | None = None,
+               runs: int | None = None, cache: bool = True, refresh: bool = False) -> Peaks:
+    """This CPU's U8S8, U8U8 and FP32 GEMM peaks (GMAC/s) for ``threads`` intra-op threads, cached.
+
+    ``quick``: one small size and few runs (for tests); a cached full measurement is used for a quick request, never
+    the other way round. ``sizes`` / ``runs`` override the defaults (and are part of the cache entry)."""
+    threads = int(threads or os.cpu_count() or 1)
+    if threads < 1:
+        raise ConfigError(f"threads must be at least 1, got {threads}")
+    sizes_t = tuple(int(s) for s in (sizes or (QUICK_SIZES if quick else FULL_SIZES)))
+    if not sizes_t:
+        raise ConfigError("give at least one GEMM size")
+    runs = int(runs or (4 if quick else 10))
+    key = cache_key(threads)
+    path = cache_dir() / CACHE_FILE
+    if cache and not refresh:
+        entries = _read_cache(path).get(key) or {}
+        for mode in (("full", "quick") if quick else ("full",)):
+            e = entries.get(mode)
+            if e and (sizes is None or tuple(e.get("sizes") or ()) == sizes_t):
+                p = Peaks.from_dict(e["peaks"])
+                p.cached, p.cache_file = True, str(path)
+                return p
+    gemm = [measure_gemm(k, n, threads, runs) for n in sizes_t for k in KINDS]
+    best = {k: max(g.gmacs_per_s for g in gemm if g.kind == k) for k in KINDS}
+    peaks = Peaks(u8s8=best["u8s8"], u8u8=best["u8u8"], fp32=best["fp32"], threads=threads, key=key, gemm=gemm,
+                  measured=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"), quick=quick)
+    if cache:
+        data = _read_cache(path)
+        data.setdefault(key, {})["quick" if quick else "full"] = {"sizes": list(sizes_t), "peaks": peaks.to_dict()}
+        if _write_cache(path, data):
+            peaks.cache_file = str(path)
+    return peaks
+
+
+# ------------------------------------------------------------------ per-row figures
+def achieved_gmacs(macs_per_image: int | float, batch_size: int, latency_ms: float) -> float:
+    """GMAC/s of a run: MACs per image × images / time."""
+    if latency_ms <= 0:
+        raise ConfigError(f"latency must be positive, got {latency_ms}")
+    return float(macs_per_image) * batch_size / (latency_ms * 1e-3) / 1e9
+
+
+def variant_macs(variant: Any) -> int | None:
+    """MACs per image of a benchmark variant at its input size: given on the variant (``macs``), else counted on the
+    ResNet its manifest / config describes (depth, classes, per-conv widths) or on its in-memory model."""
+    import torch
+
+    given = getattr(variant, "macs", None)
+    if given:
+        return int(given)
+    from resnet_opt.resnet import ResNet, count_macs
+
+    size = int(variant.input_size)
+    model = None
+    try:
+        if getattr(variant, "model", None) is not None:
+            model = variant.model
+        elif variant.path:
+            arch = _arch_of(Path(variant.path))
+            if arch and arch.get("depth"):
+                model = ResNet(int(arch["depth"]), num_classes=int(arch.get("num_classes") or 1000),
+                               widths=arch.get("widths") or None)
+        elif getattr(variant, "depth", None):
+            model = ResNet(int(variant.depth), num_classes=int(variant.num_classes or 1000))
+        if model is None:
+            return None
+        with torch.no_grad():
+            macs = count_macs(model, size)
+        return int(macs) if macs > 0 else None
+    except Exception:  # noqa: BLE001 - a model the counter cannot trace (quantized modules) just has no figure
+        return None
+
+
+def _arch_of(folder: Path) -> dict[str, Any] | None:
+    cfg = folder / "config.json"
+    man = folder / "manifest.json"
+    for f in (cfg, man):
+        if f.is_file():
+            try:
+                d = json.loads(f.read_text())
+            except ValueError:
+                continue
+            if f is cfg:
+                return {"depth": d.get("depth"), "num_classes": d.get("num_classes"), "widths": d.get("widths")}
+            arch = d.get("architecture")
+            if isinstance(arch, dict):
+                return arch
+    return None
+
+
+def roofline_rows(result: Any, macs: dict[str, int | None], peaks: Peaks) -> list[dict[str, Any]]:
+    """Per working (variant, backend, batch size): achieved GMAC/s and the fraction of the relevant peak."""
+    out = []
+    for r in result.ok_rows():
+        m = macs.get(r.variant)
+        for t in r.timings:
+            if t.stats is None:
+                continue
+            prec = r.precision
+            peak = peaks.for_precision(prec)
+            g = achieved_gmacs(m, t.batch_size, t.stats.p50_ms) if m else None
+            out.append({"variant": r.variant, "backend": r.backend, "batch_size": t.batch_size, "precision": prec,
+                        "macs_per_image": m, "gmacs_per_s": g, "peak_kind": peak[0] if peak else None,
+                        "peak_gmacs_per_s": peak[1] if peak else None,
+                        "fraction_of_peak": (g / peak[1]) if (g is not None and peak and peak[1] > 0) else None})
+    return out
+
+
+def attach_roofline(result: Any, variants: list[Any], threads: int | None, *, quick: bool = False) -> None:
+    """Measure (or read the cached) peaks and store them with the per-row figures in ``result.extra['roofline']``.
+    Never raises: a failure is recorded as ``{"error": ...}``."""
+    try:
+        peaks = gemm_peaks(threads, quick=quick)
+        macs = {v.name: variant_macs(v) for v in variants}
+        result.extra["roofline"] = {"peaks": peaks.to_dict(), "macs": macs,
+                                    "rows": roofline_rows(result, macs, peaks)}
+    except Exception as e:  # noqa: BLE001 - the roofline is an addition to a report, not a reason to lose it
+        result.extra["roofline"] = {"error": f"{type(e).__name__}: {str(e).strip().splitlines()[0] if str(e).strip() else ''}"}
+
+
+def roofline_markdown(result: Any) -> list[str]:
+    """The report's "Roofline" section (empty when the result has none)."""
+    rf = (getattr(result, "extra", None) or {}).get("roofline")
+    if not rf:
+        return []
+    if rf.get("error"):
+        return ["", "## Roofline", "", f"_Peaks could not be measured: {rf['error']}_"]
+    p = rf["peaks"]
+    md = ["", "## Roofline", "",
+          f"Peaks of onnxruntime's CPU GEMM on this machine ({p['threads']} threads; "
+          f"{'cached ' + p['measured'] if p.get('cached') else 'measured ' + p['measured']}"
+          f"{', quick' if p.get('quick') else ''}): INT8 U8S8 **{p['u8s8']:.0f}**, U8U8 {p['u8u8']:.0f}, "
+          f"FP32 **{p['fp32']:.0f}** GMAC/s. Achieved = MACs per image × batch / p50; INT8 rows against the U8S8 "
+          "peak, FP32/FP16/BF16 rows against the FP32 peak.", ""]
+    md.append("| variant | backend | batch | GMACs/img | GMAC/s | % of peak |")
+    md.append("|---|---|---|---|---|---|")
+    for r in rf.get("rows") or []:
+        m = r.get("macs_per_image")
+        md.append(f"| {r['variant']} | {r['backend']} | {r['batch_size']} | {m / 1e9:.3f} | " if m else
+                  f"| {r['variant']} | {r['backend']} | {r['batch_size']} | — | ")
+        md[-1] += (f"{r['gmacs_per_s']:.1f} | " if r.get("gmacs_per_s") is not None else "— | ")
+        md[-1] += (f"{100 * r['fraction_of_peak']:.0f} % {r['peak_kind']} |" if r.get("fraction_of_peak") is not None
+                   else "— |")
+    return md
+
+
+__all__ = ["GemmPeak", "Peaks", "gemm_peaks", "measure_gemm", "gemm_model", "cache_dir", "cache_key",
+           "achieved_gmacs", "variant_macs", "roofline_rows", "attach_roofline", "roofline_markdown"]

@@ -1,0 +1,88 @@
+"""The roofline: measured GEMM peaks (cached) and achieved GMAC/s per benchmark row."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from resnet_opt.bench import roofline as R
+from resnet_opt.core.errors import ConfigError
+
+
+@pytest.fixture()
+def cache(tmp_path, monkeypatch):
+    monkeypatch.setenv(R.CACHE_ENV, str(tmp_path))
+    return tmp_path
+
+
+def test_gemm_peaks_measured_then_cached(cache):
+    p = R.gemm_peaks(1, quick=True, sizes=[64], runs=2)
+    assert not p.cached and p.u8s8 > 0 and p.u8u8 > 0 and p.fp32 > 0
+    assert {g.kind for g in p.gemm} == set(R.KINDS) and all(g.n == 64 for g in p.gemm)
+    assert p.u8s8 == max(g.gmacs_per_s for g in p.gemm if g.kind == "u8s8")
+    data = json.loads((cache / R.CACHE_FILE).read_text())
+    assert p.key in data and "threads=1" in p.key and "onnxruntime=" in p.key
+    again = R.gemm_peaks(1, quick=True, sizes=[64], runs=2)
+    assert again.cached and again.u8s8 == p.u8s8
+    # another thread count is another key: measured, not taken from the cache
+    other = R.gemm_peaks(2, quick=True, sizes=[64], runs=2)
+    assert not other.cached and other.key != p.key
+    fresh = R.gemm_peaks(1, quick=True, sizes=[64], runs=2, refresh=True)
+    assert not fresh.cached
+
+
+def test_quick_request_uses_a_cached_full_measurement_not_the_reverse(cache):
+    R.gemm_peaks(1, quick=True, sizes=[48], runs=1)
+    full = R.gemm_peaks(1, sizes=[48], runs=1)
+    assert not full.cached and not full.quick  # a quick entry never stands in for a full one
+    q = R.gemm_peaks(1, quick=True, sizes=[48], runs=1)
+    assert q.cached and not q.quick
+
+
+def test_peak_for_precision_and_achieved():
+    p = R.Peaks(u8s8=200.0, u8u8=150.0, fp32=90.0, threads=2, key="k")
+    assert p.for_precision("int8") == ("u8s8", 200.0)
+    assert p.for_precision("FP32") == ("fp32", 90.0)
+    assert p.for_precision("weird") is None
+    # 4.1 GMACs in 20.5 ms at batch 1 -> 200 GMAC/s; batch 8 in 164 ms -> the same
+    assert R.achieved_gmacs(4.1e9, 1, 20.5) == pytest.approx(200.0)
+    assert R.achieved_gmacs(4.1e9, 8, 164.0) == pytest.approx(200.0)
+    with pytest.raises(ConfigError):
+        R.achieved_gmacs(1e9, 1, 0.0)
+    with pytest.raises(ConfigError):
+        R.gemm_model("int4", 64)
+
+
+def test_bench_report_has_roofline_columns(cache, tmp_path):
+    from resnet_opt.bench import BenchConfig, TimingConfig, run_benchmark, variant_from_depth
+    from resnet_opt.bench.report import render_markdown
+    from resnet_opt.resnet import ResNet, count_macs
+
+    v = variant_from_depth(18, input_size=32, num_classes=10)
+    cfg = BenchConfig(backends=["torch-cpu"], batch_sizes=[1, 2], threads=1, agreement_images=2,
+                      timing=TimingConfig(warmup=0, iterations=2, time_budget_s=1.0), roofline_quick=True)
+    res = run_benchmark([v], cfg)
+    rf = res.extra["roofline"]
+    assert rf["peaks"]["fp32"] > 0
+    macs = count_macs(ResNet(18, num_classes=10), 32)
+    assert rf["macs"][v.name] == macs
+    rows = {r["batch_size"]: r for r in rf["rows"]}
+    assert set(rows) == {1, 2}
+    row = res.ok_rows()[0]
+    for bs, r in rows.items():
+        assert r["peak_kind"] == "fp32"
+        assert r["gmacs_per_s"] == pytest.approx(macs * bs / (row.timing(bs).p50_ms * 1e-3) / 1e9)
+        assert r["fraction_of_peak"] == pytest.approx(r["gmacs_per_s"] / rf["peaks"]["fp32"])
+    md = render_markdown(res)
+    assert "## Roofline" in md and "% of peak" in md and "fp32 |" in md
+
+
+def test_variant_macs_from_a_pruned_model_folder(tmp_path):
+    from resnet_opt.bench.variants import variant_from_path
+    from resnet_opt.resnet import ResNet, count_macs, save_model
+
+    m = ResNet(18, num_classes=10, widths={"layer1.0.conv1": 40, "layer2.1.conv1": 72})
+    save_model(m, tmp_path / "m", input_size=32, preprocessing="digits")
+    v = variant_from_path(tmp_path / "m")
+    assert R.variant_macs(v) == count_macs(m, 32) < count_macs(ResNet(18, num_classes=10), 32)
