@@ -17,7 +17,7 @@ from typing import Any
 
 import torch
 
-from resnet_opt.core.errors import ArtifactError, BackendUnavailableError, ConfigError
+from resnet_opt.core.errors import ArtifactError, BackendUnavailableError
 from resnet_opt.core.manifest import Artifact
 from resnet_opt.engine.openvino_session import (  # noqa: F401 - re-exported for users of the runtime
     HINTS, KIND, OpenVINOSession, bf16_unavailable_reason, compile_model, cpu_capabilities,
