@@ -10,9 +10,16 @@ from resnet_opt.cli import quantize  # noqa: E402,F401
 from resnet_opt.cli import prune  # noqa: E402,F401
 from resnet_opt.cli import export  # noqa: E402,F401
 from resnet_opt.cli import bench  # noqa: E402,F401
+from resnet_opt.cli import qat  # noqa: E402,F401
 
 
 def main() -> None:
+    import os
+    import sys
+
+    if os.environ.get("RANK", "0") not in ("", "0"):
+        # a torchrun worker other than rank 0: results are printed once, by rank 0 (errors still go to stderr)
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - for the life of the process
     app()
 
 

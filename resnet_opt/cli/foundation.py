@@ -10,7 +10,7 @@ from rich.table import Table
 
 from resnet_opt.cli.app import app
 from resnet_opt.cli.common import (
-    JsonOpt, ThreadsOpt, WeightsOpt, console, handle_errors, set_threads, show_progress,
+    JsonOpt, NprocOpt, ThreadsOpt, WeightsOpt, console, handle_errors, launched, set_threads, show_progress,
 )
 from resnet_opt.core.artifact import to_json
 
@@ -57,15 +57,22 @@ def train_cmd(
     resume: bool = typer.Option(False, "--resume", help="Continue from the run folder's train_state.pt."),
     limit: Optional[int] = typer.Option(None, "--limit", help="Train on a seeded subset of this many images."),
     threads: Optional[int] = ThreadsOpt,
+    nproc: Optional[int] = NprocOpt,
     as_json: bool = JsonOpt,
 ) -> None:
-    """Train a ResNet on labelled data (cosine schedule, best checkpoint kept, resumable, seeded)."""
+    """Train a ResNet on labelled data (cosine schedule, best checkpoint kept, resumable, seeded).
+
+    Multi-process: --nproc N, or torchrun --nproc-per-node N -m resnet_opt train ... (--batch-size is the global
+    batch, split across processes)."""
     from resnet_opt.engine import TrainConfig
     from resnet_opt.pipeline.train import train_model
 
     set_threads(threads)
     cfg = TrainConfig(epochs=epochs, batch_size=batch_size, optimizer=optimizer, lr=lr, weight_decay=weight_decay,
                       label_smoothing=label_smoothing, warmup_epochs=warmup_epochs, seed=seed, device=device)
+    cfg.validate()
+    if launched(nproc, threads):
+        return
     bars = show_progress() and not as_json
     log = None if as_json or bars else (lambda m: console.print(m))
     res = train_model(depth=depth, data=data, out=out, config=cfg, preset=preset, weights=weights, resume=resume,
@@ -88,12 +95,16 @@ def eval_cmd(
     limit: Optional[int] = typer.Option(None, "--limit", help="Evaluate a seeded subset of this many images."),
     provider: str = typer.Option("cpu", "--provider", help="For ONNX artifacts: cpu, cuda, tensorrt or auto."),
     threads: Optional[int] = ThreadsOpt,
+    nproc: Optional[int] = NprocOpt,
     as_json: bool = JsonOpt,
 ) -> None:
-    """Top-1, top-5 and image count of a model or artifact on labelled data."""
+    """Top-1, top-5 and image count of a model or artifact on labelled data (under torchrun / --nproc each process
+    evaluates a share of the images and the counts are summed)."""
     from resnet_opt.pipeline.evaluate import evaluate_path
 
     set_threads(threads)
+    if launched(nproc, threads):
+        return
     res = evaluate_path(model, data, preset=preset, split=split, batch_size=batch_size, limit=limit,
                         provider=provider, progress=show_progress() and not as_json)
     if as_json:

@@ -10,8 +10,8 @@ from rich.table import Table
 
 from resnet_opt.cli.app import app
 from resnet_opt.cli.common import (
-    DepthOpt, JsonOpt, ModelDirOpt, NumClassesOpt, ThreadsOpt, WeightsOpt, console, handle_errors, path_or_none,
-    set_threads, show_progress,
+    DepthOpt, JsonOpt, ModelDirOpt, NprocOpt, NumClassesOpt, ThreadsOpt, WeightsOpt, console, handle_errors, launched,
+    path_or_none, set_threads, show_progress,
 )
 from resnet_opt.core.artifact import to_json
 
@@ -81,6 +81,7 @@ def prune_cmd(
     seed: int = typer.Option(0, "--seed"),
     device: str = typer.Option("auto", "--device", help="Fine-tune device: auto, cpu or cuda."),
     threads: Optional[int] = ThreadsOpt,
+    nproc: Optional[int] = NprocOpt,
     as_json: bool = JsonOpt,
 ) -> None:
     """Structured channel pruning (Torch-Pruning dependency graph): residual-tied channels pruned together, the
@@ -91,6 +92,8 @@ def prune_cmd(
     set_threads(threads)
     if round_to < 1:
         raise ConfigError(f"--round-to must be at least 1, got {round_to}")
+    if launched(nproc, threads):
+        return
     log = None if as_json else (lambda m: console.print(m))
     res = prune_model(
         out=out, depth=depth, weights=path_or_none(weights), model_dir=path_or_none(model), num_classes=num_classes,
@@ -100,6 +103,8 @@ def prune_cmd(
         train_limit=limit, eval_limit=eval_limit, seed=seed, device=device, input_size=input_size,
         latency_runs=latency_runs, progress=show_progress() and not as_json, log=log,
     )
+    if "after" not in res:
+        return  # a torchrun worker other than rank 0: rank 0 reports
     if as_json:
         typer.echo(to_json(res))
         return

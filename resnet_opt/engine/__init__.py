@@ -1,8 +1,12 @@
 """Training and evaluation engine (bottom layer: builds only on torch; reused by later stages)."""
 
-from resnet_opt.engine.evaluate import EvalResult, accuracy_from_logits, agreement, collect_logits, evaluate, resolve_device
+from resnet_opt.engine import distributed
+from resnet_opt.engine.evaluate import (
+    EvalResult, accuracy_from_logits, agreement, collect_logits, evaluate, reduce_result, resolve_device,
+)
 from resnet_opt.engine.progress import progress_iter
-from resnet_opt.engine.train import TrainConfig, TrainResult, distillation_loss, seed_everything, train
+from resnet_opt.engine.train import TrainConfig, TrainResult, distillation_loss, seed_everything, train, unwrap
 
 __all__ = ["EvalResult", "accuracy_from_logits", "agreement", "collect_logits", "evaluate", "resolve_device",
-           "progress_iter", "TrainConfig", "TrainResult", "distillation_loss", "seed_everything", "train"]
+           "progress_iter", "TrainConfig", "TrainResult", "distillation_loss", "seed_everything", "train",
+           "unwrap", "reduce_result", "distributed"]

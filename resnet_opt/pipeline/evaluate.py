@@ -8,7 +8,7 @@ from typing import Any
 
 from resnet_opt.core.errors import ArtifactError, DataError
 from resnet_opt.data import build_loader, num_classes_for, parse_data_spec, require_labelled
-from resnet_opt.engine import evaluate
+from resnet_opt.engine import distributed, evaluate, reduce_result
 from resnet_opt.resnet import is_model_dir, load_model
 
 
@@ -35,6 +35,11 @@ def evaluate_path(path: str | os.PathLike, data: str = "digits", *, preset: str 
     n_data = num_classes_for(spec)
     if n_out is not None and n_data is not None and n_out != n_data:
         raise DataError(f"{p} predicts {n_out} classes but {spec} has {n_data}")
-    loader = build_loader(spec, split, batch_size=batch_size, limit=limit)
-    r = evaluate(fn, loader, progress=progress)
-    return {"model": str(p), "kind": kind, "data": str(spec), "split": split, **r.to_dict()}
+    with distributed.session("cpu") as ctx:
+        loader = build_loader(spec, split, batch_size=batch_size, limit=limit, replicas=ctx.world_size,
+                              rank=ctx.rank)
+        r = reduce_result(evaluate(fn, loader, progress=progress and ctx.is_main), ctx)
+    res = {"model": str(p), "kind": kind, "data": str(spec), "split": split, **r.to_dict()}
+    if ctx.enabled:
+        res["distributed"] = ctx.to_dict()
+    return res
