@@ -132,9 +132,10 @@ def main() -> None:
     ap.add_argument("--train-epochs", type=int, default=3)
     ap.add_argument("--qat-epochs", type=int, default=2)
     ap.add_argument("--qat-limit", type=int, default=None)
+    ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "qat_digits"))
     args = ap.parse_args()
-    torch.set_num_threads(2)
+    torch.set_num_threads(args.threads)
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="qat-digits-") as td:
         rows = [run_seed(s, args, Path(td)) for s in args.seeds]

@@ -222,12 +222,15 @@ def launch(nproc: int, argv: Sequence[str], *, threads: int | None = None) -> No
     import tempfile
     from pathlib import Path
 
+    os.environ.setdefault("LOGLEVEL", "ERROR")  # loggers torchrun creates from here on
     from torch.distributed import run as trun
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
 
-    # torchrun's agent logs restarts / SIGTERMs at WARNING; the failure is reported once, below
-    for name in ("torch.distributed.elastic", "torch.distributed.run", "torch.distributed.launcher"):
-        logging.getLogger(name).setLevel(logging.CRITICAL)
+    # torchrun's agent logs restarts / SIGTERMs at WARNING (each module's logger has its own level); the failure is
+    # reported once, below
+    for name in list(logging.root.manager.loggerDict):
+        if name.startswith("torch.distributed"):
+            logging.getLogger(name).setLevel(logging.CRITICAL)
     os.environ.setdefault("OMP_NUM_THREADS", str(threads or 1))  # torchrun would set 1 and warn about it
     with tempfile.TemporaryDirectory(prefix="resnet-opt-torchrun-") as logs:
         args = trun.parse_args(["--standalone", "--nproc-per-node", str(nproc), "--max-restarts", "0",

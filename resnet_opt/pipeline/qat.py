@@ -152,7 +152,8 @@ def qat_model(*, model_dir: str | os.PathLike, out: str | os.PathLike, config: Q
     sched = cfg.schedule()
     threads = int(cfg.threads or torch.get_num_threads())
 
-    with distributed.session(cfg.device) as ctx:
+    # QAT trains on the CPU unless --device cuda is given (NCCL then, one GPU per process; untested here)
+    with distributed.session(cfg.device if str(cfg.device).startswith("cuda") else "cpu") as ctx:
         say = say if ctx.is_main else (lambda _m: None)
         # ---- evaluation images (val split) and the FP32 reference
         val = build_loader(spec, "val", batch_size=256, limit=cfg.eval_size, seed=cfg.seed)
@@ -173,7 +174,7 @@ def qat_model(*, model_dir: str | os.PathLike, out: str | os.PathLike, config: Q
                               seed=cfg.seed, limit=cfg.limit, drop_last=True, replicas=ctx.world_size, rank=ctx.rank)
         tcfg = TrainConfig(epochs=cfg.epochs, batch_size=cfg.batch_size, optimizer="sgd", lr=cfg.lr,
                            weight_decay=cfg.weight_decay, momentum=cfg.momentum, label_smoothing=0.0,
-                           warmup_epochs=0.0, seed=cfg.seed, device="cpu" if not ctx.enabled else cfg.device)
+                           warmup_epochs=0.0, seed=cfg.seed, device=ctx.device)
         hook = qat_schedule_hook(sched["freeze_observers_after_epoch"], sched["freeze_bn_after_epoch"], log=say)
         # no per-epoch validation: the fake-quant observers would also learn from the val images
         res = train(prepared, loader, None, tcfg, progress=progress, log=say, dist=ctx, on_epoch_start=hook)
