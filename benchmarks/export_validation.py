@@ -16,18 +16,13 @@ top-1 of the source and of each exported artifact on the 360-image digits valida
 from __future__ import annotations
 
 import argparse
-import json
-import shlex
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import torch
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
+from common import ROOT, command, write_results  # noqa: E402
 from resnet_opt.core.env import cpu_info, library_versions  # noqa: E402
 from resnet_opt.pipeline.evaluate import evaluate_path  # noqa: E402
 from resnet_opt.pipeline.export import export_artifact  # noqa: E402
@@ -70,12 +65,9 @@ def main() -> None:
                 e = evaluate_path(out, "digits")
                 evals.append({"artifact": f"{fmt} {'fp16' if fp16 else 'fp32'}", **e})
                 print(evals[-1], flush=True)
-    result = {"command": "flock /tmp/resnet-opt-cpu.lock .venv/bin/python " + " ".join(shlex.quote(a) for a in sys.argv),
+    result = {"command": command(),
               "cpu": cpu_info(), "versions": library_versions(), "threads": torch.get_num_threads(),
               "validation": rows, "digits_eval": evals}
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.with_suffix(".json").write_text(json.dumps(result, indent=2) + "\n")
     md = ["# Export validation figures\n", f"Command: `{result['command']}`  ",
           f"CPU: {result['cpu']['model']} ({result['cpu']['cores']} cores, AVX-512 VNNI: {result['cpu']['vnni']}), "
           f"torch {result['versions']['torch']}, onnx {result['versions']['onnx']}, "
@@ -94,8 +86,7 @@ def main() -> None:
         md += ["", f"## Digits validation split ({evals[0]['count']} images), trained ResNet-18 `{args.digits_model}`\n",
                "| artifact | top-1 | top-5 |", "|---|---|---|"]
         md += [f"| {e['artifact']} | {e['top1']:.2f}% | {e['top5']:.2f}% |" for e in evals]
-    out.with_suffix(".md").write_text("\n".join(md) + "\n")
-    print("\n".join(md))
+    write_results(Path(args.out).name, result, "\n".join(md))
 
 
 if __name__ == "__main__":

@@ -15,61 +15,26 @@ Run each under the shared CPU lock, e.g.
 from __future__ import annotations
 
 import argparse
-import shlex
 import statistics
-import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from resnet_opt.core.artifact import to_json  # noqa: E402
+from common import block_timings, command, cpu_line, write_results  # noqa: E402
 from resnet_opt.core.env import cpu_info, library_versions  # noqa: E402
 
-RESULTS = ROOT / "benchmarks" / "results"
 THREADS = 2
 
 
-def _command() -> str:
-    return "flock /tmp/resnet-opt-cpu.lock .venv/bin/python " + " ".join(shlex.quote(a) for a in
-                                                                          ["benchmarks/prune_targets.py", *sys.argv[1:]])
-
-
-def _cpu_line(cpu: dict) -> str:
-    isa = ", ".join(k for k, v in cpu["flags"].items() if v)
-    return f"{cpu['model']} ({cpu['cores']} cores; {isa})"
-
-
-def _write(name: str, data: dict, md: str) -> None:
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / f"{name}.json").write_text(to_json(data) + "\n")
-    (RESULTS / f"{name}.md").write_text(md)
-    print(md)
+def _median_blocks(fns: list, runs: int, warmup: int, rounds: int = 3) -> list[float]:
+    """Median latency (ms) of each callable, in alternating blocks (see resnet_opt.bench.timing.block_timings)."""
+    res = block_timings(dict(enumerate(fns)), runs=runs, warmup=warmup, rounds=rounds, pause_s=0.0)
+    return [res[i]["median_ms"] for i in range(len(fns))]
 
 
 # --------------------------------------------------------------------------------------------- r50
-def _median_blocks(fns: list, runs: int, warmup: int, rounds: int = 3) -> list[float]:
-    """Median latency (ms) of each callable, measured in alternating blocks (A, B, A, B, ...): each block starts
-    with ``warmup`` discarded runs. Blocks rather than strict interleaving, because thread pools (onnxruntime's
-    intra-op threads, OpenMP) spin-wait after a call and would steal the cores from the other model's next call."""
-    times: list[list[float]] = [[] for _ in fns]
-    per = max(1, runs // rounds)
-    for _ in range(rounds):
-        for i, f in enumerate(fns):
-            for _ in range(warmup):
-                f()
-            for _ in range(per):
-                t0 = time.perf_counter()
-                f()
-                times[i].append((time.perf_counter() - t0) * 1e3)
-    return [statistics.median(t) for t in times]
-
-
 def bench_r50(args: argparse.Namespace) -> dict:
     import onnxruntime as ort
 
@@ -104,7 +69,7 @@ def bench_r50(args: argparse.Namespace) -> dict:
                  float(np.abs(sb.run(None, {"input": xn})[0] - pruned(x).numpy()).max())]
     eager_x, onnx_x = eager[0] / eager[1], onnx_ms[0] / onnx_ms[1]
     data = {
-        "benchmark": "prune_r50_latency", "command": _command(),
+        "benchmark": "prune_r50_latency", "command": command(),
         "setup": {"model": "resnet50, random weights", "input": [1, 3, size, size], "ratio": args.ratio,
                   "importance": "l2", "round_to": 8, "threads": THREADS, "runs": args.runs, "warmup": args.warmup,
                   "statistic": "median of all timed runs; alternating blocks A,B,A,B,A,B each after warm-up; one process", "onnx_provider": "CPUExecutionProvider",
@@ -124,7 +89,7 @@ def bench_r50(args: argparse.Namespace) -> dict:
 
 Command: `{data['command']}`
 
-CPU: {_cpu_line(data['cpu'])}. torch {data['versions']['torch']}, onnxruntime {data['versions']['onnxruntime']},
+CPU: {cpu_line(data['cpu'])}. torch {data['versions']['torch']}, onnxruntime {data['versions']['onnxruntime']},
 torch-pruning {data['versions']['torch-pruning']}. {THREADS} threads (torch.set_num_threads, ORT intra_op_num_threads),
 224×224, batch 1, random weights, L2 importance, round_to 8. One process; each model timed in 3 alternating blocks
 (unpruned, pruned, unpruned, ...) of {args.runs // 3} runs, each block after {args.warmup} discarded warm-up runs; median of
@@ -140,7 +105,7 @@ call, and strictly interleaving two sessions on 2 cores made both 4–6× slower
 
 ONNX vs torch max |diff| of logits: unpruned {diffs[0]:.2e}, pruned {diffs[1]:.2e}.
 """
-    _write("prune_r50_latency", data, md)
+    write_results("prune_r50_latency", data, md)
     return data
 
 
@@ -189,7 +154,7 @@ def bench_digits(args: argparse.Namespace) -> dict:
               f"({b['macs'] / a['macs']:.2f}x fewer MACs)", flush=True)
     prim = [r for r in rows if r["config"]["name"] == "primary"]
     met = all(r["drop_points"] <= 0.5 and r["macs_reduction"] >= 2.0 for r in prim)
-    data = {"benchmark": "prune_digits_r18", "command": _command(), "model": args.model,
+    data = {"benchmark": "prune_digits_r18", "command": command(), "model": args.model,
             "primary": PRIMARY, "seeds": args.seeds, "rows": rows,
             "primary_mean_drop_points": statistics.mean(r["drop_points"] for r in prim),
             "primary_max_drop_points": max(r["drop_points"] for r in prim),
@@ -210,7 +175,7 @@ best epoch was picked on the val split by the trainer). Accuracy: digits val spl
 Each row is the pipeline behind `resnet-opt prune` (see `cli` in the JSON), e.g.
 `{rows[0]['cli']}`.
 
-CPU: {_cpu_line(data['cpu'])}; {THREADS} threads. torch {data['versions']['torch']}, torch-pruning
+CPU: {cpu_line(data['cpu'])}; {THREADS} threads. torch {data['versions']['torch']}, torch-pruning
 {data['versions']['torch-pruning']}. Latency: batch 1, torch eager, median of 20 runs, before/after interleaved.
 
 Primary configuration (chosen after a short exploration on seed 0 of ratio 0.3 with l2/group/taylor and with/without
@@ -226,7 +191,7 @@ worst seed {-data['primary_max_drop_points']:+.2f} points (target: no worse than
 for every seed.
 One val image is {100 / rows[0]['val_images']:.2f} points.
 """
-    _write("prune_digits_r18", data, md)
+    write_results("prune_digits_r18", data, md)
     return data
 
 

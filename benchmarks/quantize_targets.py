@@ -26,7 +26,6 @@ import copy
 import json
 import os
 import shlex
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -37,47 +36,19 @@ from typing import Any, Callable
 
 import torch
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
+from common import ROOT, RESULTS, block_timings, ort_cpu_session  # noqa: E402
 from resnet_opt.core.artifact import atomic_write_text, to_json  # noqa: E402
-from resnet_opt.bench.timing import timed_runs  # noqa: E402
 from resnet_opt.core.env import cpu_info, library_versions  # noqa: E402
 
 warnings.filterwarnings("ignore")
 import logging  # noqa: E402
 
 logging.getLogger().setLevel(logging.ERROR)  # onnxruntime.quantization logs per-tensor warnings on the root logger
-RESULTS = ROOT / "benchmarks" / "results"
-
-
-def ort_session(path: Path, threads: int, level: str = "all"):
-    import onnxruntime as ort
-
-    so = ort.SessionOptions()
-    so.intra_op_num_threads = threads
-    so.inter_op_num_threads = 1
-    so.log_severity_level = 3
-    so.graph_optimization_level = {"all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
-                                   "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
-                                   "basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC}[level]
-    return ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+ort_session = ort_cpu_session
 
 
 def time_rows(rows: dict[str, Callable[[], Any]], runs: int, rounds: int = 2, warmup: int = 5) -> dict[str, dict]:
-    res: dict[str, dict] = {k: {"runs_ms": [], "round_medians_ms": []} for k in rows}
-    for _ in range(rounds):
-        for name, fn in rows.items():
-            time.sleep(0.3)
-            for _ in range(warmup):
-                fn()
-            t = [s * 1e3 for s in timed_runs(fn, runs)[0]]
-            res[name]["runs_ms"] += t
-            res[name]["round_medians_ms"].append(statistics.median(t))
-    for r in res.values():
-        v = r.pop("runs_ms")
-        r.update(median_ms=statistics.median(v), min_ms=min(v), max_ms=max(v), n=len(v))
-    return res
+    return block_timings(rows, runs=runs * rounds, warmup=warmup, rounds=rounds, pause_s=0.3)
 
 
 # ---------------------------------------------------------------- 1. end to end

@@ -43,7 +43,8 @@ sys.path.insert(0, str(ROOT))
 from resnet_opt.bench import BenchConfig, TimingConfig, run_benchmark  # noqa: E402
 from resnet_opt.bench.report import environment_lines, plot, speedup  # noqa: E402
 from resnet_opt.bench.variants import Variant, variant_from_model, variant_from_path  # noqa: E402
-from resnet_opt.core.artifact import atomic_write_text, to_json, write_manifest  # noqa: E402
+from resnet_opt.core.artifact import atomic_write_text, to_json  # noqa: E402
+from resnet_opt.core.manifest import write_manifest  # noqa: E402
 from resnet_opt.core.env import environment  # noqa: E402
 
 warnings.filterwarnings("ignore")

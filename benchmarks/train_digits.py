@@ -16,10 +16,7 @@ import tempfile
 import time
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent))
-
-from resnet_opt.core.env import environment  # noqa: E402
+from common import environment, write_results  # noqa: E402
 
 
 def main() -> None:
@@ -47,8 +44,6 @@ def main() -> None:
     env = environment()
     data = {"command": command, "script": f"python benchmarks/train_digits.py --epochs {args.epochs} --runs {args.runs}",
             "target": {"val_top1_min": 98.5, "wall_seconds_max": 120}, "runs": runs, "environment": env}
-    (HERE / "results").mkdir(exist_ok=True)
-    (HERE / "results" / "train_digits_r18.json").write_text(json.dumps(data, indent=2) + "\n")
     lines = [
         "# ResNet-18 trained on scikit-learn digits (real data, 1,437 train / 360 val, 32 px)",
         "",
@@ -67,8 +62,7 @@ def main() -> None:
     lines += ["", "The kept checkpoint is the epoch with the best val top-1 (digits has no separate test split, so this",
               "selection is mildly optimistic); per-epoch val top-1 is in the JSON file.",
               "", f"Target (>= 98.5 % val top-1 within 120 s wall on 2 cores): {'met' if ok else 'NOT met'} in every run."]
-    (HERE / "results" / "train_digits_r18.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    write_results("train_digits_r18", data, "\n".join(lines))
 
 
 if __name__ == "__main__":

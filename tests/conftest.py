@@ -38,3 +38,25 @@ def trained_digits_model(trained_digits_dir):
     from resnet_opt.resnet import load_model
 
     return load_model(trained_digits_dir)
+
+
+@pytest.fixture(scope="session")
+def digits_val_pngs(tmp_path_factory):
+    """The first 40 real digits of the validation split as 8×8 greyscale PNG files (light ink on a dark ground),
+    with their labels."""
+    import numpy as np
+    from PIL import Image
+    from sklearn.datasets import load_digits
+
+    from resnet_opt.data import digits_split_indices
+
+    d = load_digits()
+    _, va = digits_split_indices(32)
+    folder = tmp_path_factory.mktemp("val-pngs")
+    paths, labels = [], []
+    for i in va[:40]:
+        p = folder / f"digit_{i}.png"
+        Image.fromarray(np.clip(d.images[i] * 255 / 16, 0, 255).round().astype(np.uint8), mode="L").save(p)
+        paths.append(p)
+        labels.append(int(d.target[i]))
+    return paths, labels

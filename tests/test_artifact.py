@@ -7,7 +7,8 @@ import stat
 
 import pytest
 
-from resnet_opt.core.artifact import atomic_dir, read_manifest, write_manifest
+from resnet_opt.core.artifact import atomic_dir
+from resnet_opt.core.manifest import read_manifest, write_manifest
 from resnet_opt.core.errors import ArtifactError, OutputPathError
 
 

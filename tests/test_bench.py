@@ -18,7 +18,7 @@ from resnet_opt.bench import (
 )
 from resnet_opt.bench.harness import result_from_dict
 from resnet_opt.cli import app
-from resnet_opt.core.artifact import write_manifest
+from resnet_opt.core.manifest import write_manifest
 from resnet_opt.core.errors import ArtifactError, ConfigError, ModelFormatError
 from resnet_opt.resnet import ResNet
 from helpers import one_line_error
@@ -40,7 +40,7 @@ def artifacts(tmp_path_factory) -> dict[str, Path]:
 
     root = tmp_path_factory.mktemp("bench-art")
     m = _tiny()
-    save_model(m, root / "model", input_size=SIZE)
+    save_model(m, root / "model", preprocessing=f"digits:{SIZE}")
     onnx_dir = root / "onnx"
     onnx_dir.mkdir()
     export_onnx(m, onnx_dir / "model.onnx", input_size=SIZE)

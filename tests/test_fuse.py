@@ -66,7 +66,7 @@ def test_fuse_bn_pruned_widths_and_roundtrip(tmp_path):
     x = torch.randn(3, 3, 40, 40)
     assert max_rel_diff(model, fused, x) <= 1e-5
 
-    save_model(fused, tmp_path / "m")
+    save_model(fused, tmp_path / "m", preprocessing="v1")
     cfg = json.loads((tmp_path / "m" / "config.json").read_text())
     assert cfg["fused"] is True and cfg["widths"] == widths
     again = load_model(tmp_path / "m")
@@ -83,7 +83,7 @@ def test_fuse_bn_pruned_widths_and_roundtrip(tmp_path):
 def test_unfused_config_still_loads(tmp_path):
     """Backwards compatibility: folders written before the "fused" key load as unfused models."""
     model = ResNet(18, num_classes=3)
-    save_model(model, tmp_path / "m")
+    save_model(model, tmp_path / "m", preprocessing="v1")
     cfg_path = tmp_path / "m" / "config.json"
     cfg = json.loads(cfg_path.read_text())
     assert cfg["fused"] is False

@@ -136,7 +136,7 @@ def test_save_load_round_trip_is_exact(tmp_path):
     torch.manual_seed(6)
     model = ResNet(50, num_classes=10).eval()
     pruned, _ = prune(model, 64, ratio=0.4, round_to=None)  # odd widths too
-    save_model(pruned, tmp_path / "m", input_size=64)
+    save_model(pruned, tmp_path / "m", preprocessing="digits:64")
     cfg = json.loads((tmp_path / "m" / "config.json").read_text())
     assert cfg["widths"] == pruned.arch.widths and cfg["conv_widths"] == conv_widths(pruned)
     assert sorted(p.name for p in (tmp_path / "m").iterdir()) == ["config.json", "model.safetensors"]
@@ -199,7 +199,7 @@ def test_pruned_model_exports_to_onnx(tmp_path):
 
     torch.manual_seed(8)
     pruned, _ = prune(ResNet(18, num_classes=10).eval(), 32, ratio=0.5)
-    save_model(pruned, tmp_path / "m", input_size=32)
+    save_model(pruned, tmp_path / "m", preprocessing="digits:32")
     model = load_model(tmp_path / "m")  # the folder flows on like any other model
     path = export_onnx(model, tmp_path / "m.onnx", input_size=32)
     sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
@@ -243,7 +243,7 @@ def test_finetune_with_distillation_recovers_accuracy(trained_digits_dir, tmp_pa
     assert res["after"]["size_bytes"] < res["before"]["size_bytes"] / 3
     assert res["before"]["latency_ms"] > 0 and res["after"]["latency_ms"] > 0
     # the output is a model folder + manifest, and reloads to the reported accuracy
-    from resnet_opt.core.artifact import read_manifest
+    from resnet_opt.core.manifest import read_manifest
     from resnet_opt.pipeline.evaluate import evaluate_path
 
     from resnet_opt.resnet import read_config

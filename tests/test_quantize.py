@@ -186,7 +186,7 @@ def test_fused_and_pruned_model_folders(trained_digits_dir, tmp_path):
     assert man["validation"]["top1_agreement"] >= 97 and man["source"]["path"] == str(fused)
     # a pruned folder (narrower convs recorded in config "widths")
     pr = ResNet(18, num_classes=10, widths={"layer1.0.conv1": 32, "layer3.1.conv1": 128})
-    save_model(pr, tmp_path / "pruned", input_size=32, extra={"data": "digits"})
+    save_model(pr, tmp_path / "pruned", preprocessing="digits", extra={"data": "digits"})
     m = quantize_model(out=tmp_path / "qp", model_dir=tmp_path / "pruned",
                        config=QuantizeConfig(calib_size=8, eval_size=16, latency_runs=2, min_agreement=0))
     assert m["architecture"]["widths"] == {"layer1.0.conv1": 32, "layer3.1.conv1": 128}

@@ -76,7 +76,7 @@ def test_save_load_round_trip_exact(tmp_path):
     with torch.no_grad():
         for p in m.parameters():
             p.add_(torch.randn_like(p) * 0.01)
-    out = R.save_model(m, tmp_path / "m", input_size=32, preprocessing={"resize": 32}, class_names=list("abcdefghij"))
+    out = R.save_model(m, tmp_path / "m", preprocessing="digits:32", class_names=list("abcdefghij"))
     cfg = json.loads((out / "config.json").read_text())
     assert cfg["architecture"] == "resnet18" and cfg["num_classes"] == 10 and cfg["input_size"] == 32
     assert cfg["conv_widths"]["layer4.1.conv2"] == 512 and cfg["widths"] == {}
@@ -94,7 +94,7 @@ def test_round_trip_with_custom_widths(tmp_path):
               "layer2.0.conv1": 40, "layer2.0.conv2": 64, "layer2.0.downsample.0": 64, "layer2.1.conv2": 64}
     m = R.ResNet(18, num_classes=4, widths=widths).eval()
     assert m.fc.in_features == 512 and m.layer2[0].conv2.out_channels == 64
-    m2 = R.load_model(R.save_model(m, tmp_path / "p"))
+    m2 = R.load_model(R.save_model(m, tmp_path / "p", preprocessing="v1"))
     assert R.conv_widths(m2) == R.conv_widths(m)
     x = torch.randn(1, 3, 32, 32)
     with torch.no_grad():
@@ -147,7 +147,7 @@ def test_model_folder_errors(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(ModelFormatError, match="no config.json"):
         R.load_model(tmp_path / "empty")
-    out = R.save_model(R.resnet18(num_classes=3), tmp_path / "m")
+    out = R.save_model(R.resnet18(num_classes=3), tmp_path / "m", preprocessing="v1")
     (out / "model.safetensors").write_bytes(b"truncated")
     with pytest.raises(WeightsError, match="safetensors"):
         R.load_model(out)
@@ -159,6 +159,6 @@ def test_model_folder_errors(tmp_path):
 def test_load_source_kinds(tmp_path):
     src = R.load_source(depth=18)
     assert src.kind == "random" and not src.trained and src.model.arch.depth == 18
-    folder = R.save_model(R.resnet18(num_classes=10), tmp_path / "m", input_size=32, preprocessing={"crop": 32})
+    folder = R.save_model(R.resnet18(num_classes=10), tmp_path / "m", preprocessing="digits:32")
     src = R.load_source(model_dir=folder)
     assert src.kind == "model_dir" and src.trained and src.input_size == 32 and len(src.sha256) == 64

@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from conftest import requires_cuda
 from resnet_opt.cli import app
-from resnet_opt.core.artifact import write_manifest
+from resnet_opt.core.manifest import write_manifest
 from resnet_opt.core.errors import ArtifactError, BackendUnavailableError, ConfigError, DataError
 from resnet_opt.runtime import ProviderFallbackWarning, load
 from helpers import one_line_error
@@ -43,25 +43,12 @@ def artifacts(tmp_path_factory, trained_digits_dir):
 
 
 @pytest.fixture(scope="module")
-def digit_pngs(tmp_path_factory):
-    """Real digits (validation split) written as 8×8 greyscale PNG files, plus their labels."""
-    from PIL import Image
-    from sklearn.datasets import load_digits
-
-    from resnet_opt.data import digits_split_indices
-
-    d = load_digits()
-    _, va = digits_split_indices(32)
-    folder = tmp_path_factory.mktemp("pngs")
-    paths, labels = [], []
-    for i in va[:10]:
-        p = folder / f"digit_{i}.png"
-        Image.fromarray(np.clip(d.images[i] * 255 / 16, 0, 255).round().astype(np.uint8), mode="L").save(p)
-        paths.append(p)
-        labels.append(int(d.target[i]))
-    bad = folder / "not_an_image.png"
+def digit_pngs(digits_val_pngs, tmp_path_factory):
+    """Ten real digits (validation split) as 8×8 greyscale PNG files, their labels, and a file that is no image."""
+    paths, labels = digits_val_pngs
+    bad = tmp_path_factory.mktemp("bad") / "not_an_image.png"
     bad.write_text("this is not a PNG")
-    return paths, labels, bad
+    return paths[:10], labels[:10], bad
 
 
 # ------------------------------------------------------------------------------------------------ predict
@@ -172,7 +159,10 @@ def _copy(src: Path, dst: Path) -> Path:
 
 def _drop_sha(folder: Path) -> None:
     man = json.loads((folder / "manifest.json").read_text())
-    man.pop("file_sha256")
+    for key in ("file_sha256", "file_size"):
+        man.pop(key, None)
+    for f in man.get("files", []):
+        f["sha256"] = f["size"] = None
     (folder / "manifest.json").write_text(json.dumps(man))
 
 
@@ -181,37 +171,37 @@ def _truncate(f: Path) -> None:
     f.write_bytes(b[: len(b) // 2])
 
 
-def test_corrupted_artifacts_give_clear_errors(artifacts, tmp_path):
-    a = _copy(artifacts["onnx"], tmp_path / "trunc")
-    _truncate(a / "model.onnx")
-    with pytest.raises(ArtifactError, match="does not match the sha256"):
-        load(a)
-    _drop_sha(a)  # without the checksum, onnxruntime's own parse error is reported
-    with pytest.raises(ArtifactError, match="not a loadable ONNX model"):
-        load(a)
-    t = _copy(artifacts["ts"], tmp_path / "ts")
-    _truncate(t / "model.ts")
-    _drop_sha(t)
-    with pytest.raises(ArtifactError, match="not a loadable TorchScript file"):
-        load(t)
-    m = _copy(artifacts["onnx"], tmp_path / "nomanifest")
-    (m / "manifest.json").unlink()
-    with pytest.raises(ArtifactError, match="has no manifest.json"):
-        load(m)
-    j = _copy(artifacts["onnx"], tmp_path / "badjson")
-    (j / "manifest.json").write_text("{not json")
-    with pytest.raises(ArtifactError, match="not valid JSON"):
-        load(j)
-    f = _copy(artifacts["onnx"], tmp_path / "nofile")
-    (f / "model.onnx").unlink()
-    with pytest.raises(ArtifactError, match="missing its model file"):
-        load(f)
-    k = _copy(artifacts["onnx"], tmp_path / "kind")
-    man = json.loads((k / "manifest.json").read_text())
-    man["kind"] = "tflite"
-    (k / "manifest.json").write_text(json.dumps(man))
-    with pytest.raises(ArtifactError, match="unknown kind"):
-        load(k)
+def _set(folder: Path, **fields) -> None:
+    man = json.loads((folder / "manifest.json").read_text())
+    man.update(fields)
+    (folder / "manifest.json").write_text(json.dumps(man))
+
+
+CORRUPTIONS = {  # name: (artifact, how, message)
+    "truncated": ("onnx", lambda d: _truncate(d / "model.onnx"), "manifest says"),
+    "modified": ("onnx", lambda d: (d / "model.onnx").write_bytes(bytes(reversed((d / "model.onnx").read_bytes()))),
+                 "does not match the sha256"),
+    "truncated, no checksum": ("onnx", lambda d: (_truncate(d / "model.onnx"), _drop_sha(d)), "not a loadable ONNX model"),
+    "torchscript truncated, no checksum": ("ts", lambda d: (_truncate(d / "model.ts"), _drop_sha(d)),
+                                           "not a loadable TorchScript file"),
+    "no manifest": ("onnx", lambda d: (d / "manifest.json").unlink(), "not a resnet-opt artifact"),
+    "bad json": ("onnx", lambda d: (d / "manifest.json").write_text("{not json"), "not valid JSON"),
+    "no model file": ("onnx", lambda d: (d / "model.onnx").unlink(), "missing its file model.onnx"),
+    "unknown kind": ("onnx", lambda d: _set(d, kind="tflite"), "unknown artifact kind 'tflite'"),
+    "future version": ("onnx", lambda d: _set(d, format_version=7), "format_version"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CORRUPTIONS))
+def test_corrupted_artifacts_give_clear_errors(artifacts, tmp_path, case):
+    src, how, message = CORRUPTIONS[case]
+    d = _copy(artifacts[src], tmp_path / "a")
+    how(d)
+    with pytest.raises(ArtifactError, match=message):
+        load(d)
+
+
+def test_not_an_artifact_folder(artifacts, tmp_path):
     with pytest.raises(ArtifactError, match="is a file"):
         load(artifacts["onnx"] / "model.onnx")
     with pytest.raises(ArtifactError, match="does not exist"):

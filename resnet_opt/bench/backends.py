@@ -254,7 +254,7 @@ class TorchRunner(Runner):
 
 
 class OrtRunner(Runner):
-    """onnxruntime through :class:`resnet_opt.runtime.onnx_session.OnnxSession`, which refuses a GPU provider that
+    """onnxruntime through :class:`resnet_opt.engine.onnx_session.OnnxSession`, which refuses a GPU provider that
     does not really run nodes and reports nodes that silently fall back to the CPU."""
 
     _SHORT = {"CPUExecutionProvider": "cpu", "CUDAExecutionProvider": "cuda", "TensorrtExecutionProvider": "tensorrt"}
@@ -262,7 +262,7 @@ class OrtRunner(Runner):
     def __init__(self, backend: BackendSpec, variant: Variant, threads: int | None):
         import warnings
 
-        from resnet_opt.runtime.onnx_session import OnnxSession
+        from resnet_opt.engine.onnx_session import OnnxSession
 
         super().__init__(backend, variant)
         assert backend.provider is not None and variant.file is not None
@@ -326,7 +326,7 @@ def make_runner(backend: BackendSpec, variant: Variant, threads: int | None = No
     if backend.family == "torch":
         return TorchRunner(backend, variant, variant.build_torch_model())
     if backend.family == "torchscript":
-        from resnet_opt.export.torchscript_export import load_ts, optimize_loaded
+        from resnet_opt.export.common import load_ts, optimize_loaded
 
         mod = load_ts(variant.file, map_location="cuda" if backend.uses_cuda else "cpu")
         if variant.optimize_on_cpu and not backend.uses_cuda:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -113,3 +113,48 @@ def timed_runs(fn: Callable[[], Any], n: int, *, budget_s: float | None = None, 
         if budget_s is not None and i + 1 >= min_runs and time.perf_counter() - start >= budget_s:
             break
     return samples, dev
+
+
+def block_timings(fns: dict[str, Callable[[], Any]], *, runs: int, warmup: int = 3, rounds: int = 1,
+                  pause_s: float = 0.2) -> dict[str, dict[str, Any]]:
+    """Latency (ms) of each callable measured in blocks: for each round, every callable in turn gets ``warmup``
+    discarded runs then ``runs // rounds`` timed ones. Blocks rather than strict interleaving, because thread pools
+    (onnxruntime's intra-op threads, OpenMP) spin-wait after a call and would steal the cores from another runtime's
+    next call; the pause lets them go idle. Returns per callable: median, min, max, n and each round's median."""
+    import statistics
+
+    if runs < 1 or rounds < 1:
+        raise ConfigError(f"runs and rounds must be at least 1, got {runs} and {rounds}")
+    per = max(1, runs // rounds)
+    samples: dict[str, list[float]] = {k: [] for k in fns}
+    rounds_ms: dict[str, list[float]] = {k: [] for k in fns}
+    for _ in range(rounds):
+        for name, fn in fns.items():
+            time.sleep(pause_s)
+            for _ in range(warmup):
+                fn()
+            t = [s * 1e3 for s in timed_runs(fn, per)[0]]
+            samples[name] += t
+            rounds_ms[name].append(statistics.median(t))
+    return {k: {"median_ms": statistics.median(v), "min_ms": min(v), "max_ms": max(v), "n": len(v),
+                "round_medians_ms": rounds_ms[k]} for k, v in samples.items()}
+
+
+def median_latency_ms(fns: dict[str, Callable[[], Any]], runs: int, warmup: int = 3) -> dict[str, float]:
+    """Median latency (ms) of each callable, one block each (see :func:`block_timings`)."""
+    return {k: v["median_ms"] for k, v in block_timings(fns, runs=runs, warmup=warmup).items()}
+
+
+def interleaved_latency_ms(fns: Sequence[Callable[[], Any]], *, runs: int = 20, warmup: int = 3) -> list[float]:
+    """Median latency (ms) of each callable, measured interleaved (run i of every callable back to back), for
+    callables of the same runtime (e.g. two torch eager models)."""
+    import statistics
+
+    for fn in fns:
+        for _ in range(warmup):
+            fn()
+    times: list[list[float]] = [[] for _ in fns]
+    for _ in range(runs):
+        for i, fn in enumerate(fns):
+            times[i].append(time_call(fn) * 1e3)
+    return [statistics.median(t) for t in times]

@@ -5,16 +5,11 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-from resnet_opt.core.artifact import MANIFEST_NAME, dir_size, read_manifest
-from resnet_opt.core.errors import ArtifactError, ConfigError, ModelFormatError
-
-KINDS = ("torch", "torchscript", "onnx")
-# a model folder (Foundation format) holds these two files
-_CONFIG = "config.json"
-_WEIGHTS = "model.safetensors"
+from resnet_opt.core.artifact import dir_size
+from resnet_opt.core.errors import ArtifactError, ConfigError
+from resnet_opt.core.manifest import open_artifact
 
 
 @dataclass
@@ -22,7 +17,7 @@ class Variant:
     """One thing to measure. ``kind`` picks the backend family: torch (eager), torchscript or onnx."""
 
     name: str
-    kind: str  # torch | torchscript | onnx
+    kind: str  # the backend family: torch | torchscript | onnx | ... (core.manifest.KINDS[...].family)
     precision: str = "fp32"  # fp32 | fp16 | int8
     path: str | None = None  # artifact or model folder (None for an in-memory / random model)
     file: str | None = None  # the model file (ONNX / TorchScript)
@@ -68,18 +63,7 @@ class Variant:
         raise ConfigError(f"variant {self.name} has no model, folder or depth")
 
 
-def _shape_info(manifest: dict[str, Any]) -> tuple[int | None, int | None]:
-    """(static batch or None, input size) from ``manifest['input']['shape']`` = [N|-1, 3, H, W]."""
-    shape = (manifest.get("input") or {}).get("shape")
-    if not isinstance(shape, (list, tuple)) or len(shape) != 4:
-        return None, None
-    n, _, h, w = shape
-    batch = int(n) if isinstance(n, int) and n > 0 else None
-    size = int(h) if isinstance(h, int) and h > 0 else (int(w) if isinstance(w, int) and w > 0 else None)
-    return batch, size
-
-
-def _unique_name(base: str, taken: set[str]) -> str:
+def unique_name(base: str, taken: set[str]) -> str:
     name, i = base, 2
     while name in taken:
         name, i = f"{base}-{i}", i + 1
@@ -88,78 +72,34 @@ def _unique_name(base: str, taken: set[str]) -> str:
 
 
 def variant_from_path(path: str | os.PathLike, *, name: str | None = None) -> Variant:
-    """A variant from an artifact folder (manifest.json + model file) or a model folder (config.json + weights).
-
-    Raises a typed error naming what is missing when the folder is neither."""
-    p = Path(path)
-    if not p.exists():
-        raise ArtifactError(f"artifact folder {p} does not exist")
-    if not p.is_dir():
-        raise ArtifactError(f"{p} is not an artifact folder (expected a folder with {MANIFEST_NAME} and a model file, "
-                            f"or a model folder with {_CONFIG} and {_WEIGHTS})")
-    if (p / _CONFIG).is_file():  # a model folder (prune/fuse stages add a manifest.json of kind "model" to it)
-        return _variant_from_model_dir(p, name)
-    if (p / MANIFEST_NAME).is_file():
-        return _variant_from_artifact(p, name)
-    if (p / _WEIGHTS).is_file():
-        raise ModelFormatError(f"model folder {p} has no {_CONFIG}")
-    raise ArtifactError(f"{p} has neither {MANIFEST_NAME} (artifact folder) nor {_CONFIG} (model folder)")
-
-
-def _variant_from_artifact(p: Path, name: str | None) -> Variant:
-    m = read_manifest(p)
-    kind = m.get("kind")
-    if kind not in ("onnx", "torchscript"):
-        raise ArtifactError(f"{p / MANIFEST_NAME}: unsupported artifact kind {kind!r}; expected onnx or torchscript")
-    fname = m.get("file")
-    if not fname or not isinstance(fname, str):
-        raise ArtifactError(f"{p / MANIFEST_NAME} does not name its model file ('file')")
-    f = p / fname
-    if not f.is_file():
-        raise ArtifactError(f"artifact folder {p} is missing its model file {fname}")
-    batch, size = _shape_info(m)
-    pre = m.get("preprocessing") or None
-    if size is None and pre:
-        size = pre.get("crop")
-    arch = m.get("architecture") or {}
-    src = m.get("source") or {}
-    num_classes = arch.get("num_classes") or src.get("num_classes")
-    out_shape = (m.get("output") or {}).get("shape")
-    if num_classes is None and isinstance(out_shape, (list, tuple)) and len(out_shape) == 2 and isinstance(out_shape[1], int):
-        num_classes = out_shape[1]
-    depth = arch.get("depth")
-    architecture = f"resnet{depth}" if depth else src.get("architecture")
-    precision = str(m.get("precision") or "fp32").lower()
+    """A variant from any artifact folder or model folder, opened with
+    :func:`resnet_opt.core.manifest.open_artifact` (manifest checked, files checked against their sha256); the
+    kind's registered backend family decides which backends run it."""
+    art = open_artifact(path)
+    m = art.manifest
+    p = art.path
+    if art.info.loader is None:
+        raise ArtifactError(f"{p} is a {art.kind} artifact ({art.info.description}); it cannot be benchmarked itself")
+    family = art.info.family
+    precision = m.precision
     cpu_only = None
-    if kind == "torchscript" and precision == "int8":
+    if family == "torchscript" and precision == "int8":
         cpu_only = "INT8 TorchScript uses torch's x86 quantized kernels, which run on CPU only"
+    model_file = art.model_file
+    size_bytes = dir_size(model_file)
+    if family == "torch":  # a model folder: its config decides the classes and input size
+        cfg = art.config or {}
+        stage = m.stage if m.stage not in (None, "model") else cfg.get("stage") or "model"
+        return Variant(name=name or p.name, kind="torch", precision="fp32", path=str(p),
+                       input_size=int(m.input_size or 224), num_classes=m.num_classes,
+                       preprocessing=m.preprocessing or None, trained=True, size_bytes=size_bytes, stage=stage,
+                       architecture=m.architecture_name)
     return Variant(
-        name=name or p.name, kind=kind, precision=precision, path=str(p), file=str(f), input_size=int(size or 224),
-        static_batch=batch, num_classes=int(num_classes) if num_classes else None, preprocessing=pre,
-        trained=bool(src.get("trained", True)), size_bytes=f.stat().st_size, stage=m.get("stage"),
-        architecture=architecture, cpu_only=cpu_only,
-        optimize_on_cpu=bool((m.get("export") or {}).get("optimize_for_inference_on_load")),
-    )
-
-
-def _variant_from_model_dir(p: Path, name: str | None) -> Variant:
-    from resnet_opt.resnet import read_config
-
-    if not (p / _WEIGHTS).is_file():
-        raise ModelFormatError(f"model folder {p} has no {_WEIGHTS}")
-    cfg = read_config(p)
-    stage = cfg.get("stage")
-    if stage is None and (p / MANIFEST_NAME).is_file():
-        try:
-            stage = read_manifest(p).get("stage")
-        except ArtifactError:
-            stage = None
-    pre = cfg.get("preprocessing") or None
-    size = cfg.get("input_size") or (pre or {}).get("crop") or 224
-    return Variant(
-        name=name or p.name, kind="torch", precision="fp32", path=str(p), input_size=int(size),
-        num_classes=int(cfg["num_classes"]), preprocessing=pre, trained=True, size_bytes=dir_size(p / _WEIGHTS),
-        stage=stage or "model", architecture=cfg.get("architecture"),
+        name=name or p.name, kind=family, precision=precision, path=str(p), file=str(model_file),
+        input_size=int(m.input_size or 224), static_batch=m.static_batch, num_classes=m.num_classes,
+        preprocessing=m.preprocessing or None, trained=m.trained, size_bytes=size_bytes, stage=m.stage,
+        architecture=m.architecture_name, cpu_only=cpu_only,
+        optimize_on_cpu=bool((m.details.get("export") or {}).get("optimize_for_inference_on_load")),
     )
 
 
@@ -194,6 +134,6 @@ def variants_from_paths(paths: list[str | os.PathLike]) -> list[Variant]:
     out = []
     for p in paths:
         v = variant_from_path(p)
-        v.name = _unique_name(v.name, taken)
+        v.name = unique_name(v.name, taken)
         out.append(v)
     return out

@@ -1,9 +1,8 @@
-"""Atomic artifact folders and the manifest shared by every stage that writes an artifact."""
+"""Atomic artifact folders and files, hashing, JSON. The manifest lives in :mod:`resnet_opt.core.manifest`."""
 
 from __future__ import annotations
 
 import contextlib
-import datetime as _dt
 import hashlib
 import json
 import os
@@ -13,11 +12,6 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from resnet_opt.core.errors import ArtifactError, OutputPathError
-
-MANIFEST_NAME = "manifest.json"
-MANIFEST_FORMAT = "resnet-opt-artifact"
-MANIFEST_VERSION = 1
-
 
 def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
     h = hashlib.sha256()
@@ -134,29 +128,17 @@ def to_json(obj: Any) -> str:
     return json.dumps(_jsonable(obj), indent=2, sort_keys=False)
 
 
-def write_manifest(folder: str | os.PathLike, manifest: dict[str, Any]) -> Path:
-    """Write ``manifest.json`` into an artifact folder, adding the format header and creation time."""
-    data = {"format": MANIFEST_FORMAT, "format_version": MANIFEST_VERSION}
-    data.update(manifest)
-    data.setdefault("created", _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"))
-    path = Path(folder) / MANIFEST_NAME
-    atomic_write_text(path, to_json(data) + "\n")
-    return path
-
-
-def read_manifest(folder: str | os.PathLike) -> dict[str, Any]:
-    folder = Path(folder)
-    if not folder.exists():
-        raise ArtifactError(f"artifact {folder} does not exist")
-    if not folder.is_dir():
-        raise ArtifactError(f"artifact {folder} is not a folder")
-    path = folder / MANIFEST_NAME
-    if not path.is_file():
-        raise ArtifactError(f"artifact folder {folder} has no {MANIFEST_NAME}")
-    try:
-        data = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise ArtifactError(f"{path} is not valid JSON: {e}") from e
-    if not isinstance(data, dict) or data.get("format") != MANIFEST_FORMAT:
-        raise ArtifactError(f"{path} is not a resnet-opt manifest")
-    return data
+def check_output_path(out: str | os.PathLike) -> Path:
+    """Fail early (before minutes of work) when ``out`` cannot be written: a file in the way, or a parent folder
+    that cannot be created or written to."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise OutputPathError(f"output path {out} exists and is not a folder")
+    anc = out.parent if str(out.parent) else Path(".")
+    while not anc.exists():
+        if anc.parent == anc:
+            break
+        anc = anc.parent
+    if anc.exists() and (not anc.is_dir() or not os.access(anc, os.W_OK | os.X_OK)):
+        raise OutputPathError(f"cannot write the output folder {out}: {anc} is not a writable folder")
+    return out

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Iterable
+from typing import Any, Callable, Iterable
 
 import torch
 from torch import nn
@@ -102,3 +102,29 @@ def agreement(reference: torch.Tensor, other: torch.Tensor) -> dict[str, float]:
         "max_rel_diff": float(diff.max() / scale),
         "count": int(a.shape[0]),
     }
+
+
+def materialize(loader: Iterable, limit: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """All (or the first ``limit``) images and labels of a loader as two tensors."""
+    from resnet_opt.core.errors import DataError
+
+    xs, ys = [], []
+    n = 0
+    for x, y in loader:
+        xs.append(x.float())
+        ys.append(torch.as_tensor(y))
+        n += x.shape[0]
+        if limit is not None and n >= limit:
+            break
+    if not xs:
+        raise DataError("the evaluation data is empty")
+    return torch.cat(xs), torch.cat(ys)
+
+
+@torch.inference_mode()
+def batched_logits(fn: Callable[[torch.Tensor], Any], x: torch.Tensor, *, batch: int = 64, progress: bool = False,
+                   description: str = "evaluating") -> torch.Tensor:
+    """Float32 logits of ``fn`` (a module, a predictor, or any tensor -> logits callable) over ``x`` in batches."""
+    chunks = [x[i:i + batch] for i in range(0, len(x), batch)]
+    return torch.cat([torch.as_tensor(fn(c)).float()
+                      for c in progress_iter(chunks, description=description, enabled=progress)])

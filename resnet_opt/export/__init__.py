@@ -9,13 +9,11 @@ Fixed tensor names: input ``input`` (N×3×H×W float32, dynamic batch axis ``ba
 The artifact folder (model file + manifest.json) is written by :mod:`resnet_opt.pipeline.export`.
 """
 
+from resnet_opt.export.common import INPUT_NAME, OUTPUT_NAME, ExportResult
 from resnet_opt.export.fp16 import convert_float_to_float16
 from resnet_opt.export.onnx_export import (
     DEFAULT_OPSET,
-    INPUT_NAME,
-    OUTPUT_NAME,
     SUPPORTED_OPSETS,
-    ExportResult,
     check_opset,
     export_onnx,
     to_onnx,

@@ -7,10 +7,8 @@ float32 inputs and outputs (Cast nodes inside the graph), see :mod:`resnet_opt.e
 
 from __future__ import annotations
 
-import copy
 import os
 import warnings
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -18,9 +16,11 @@ import torch
 from torch import nn
 
 from resnet_opt.core.errors import ConfigError, ExportError
+from resnet_opt.export import validate as V
+from resnet_opt.export.common import (
+    INPUT_NAME, OUTPUT_NAME, ExportResult, export_target, num_classes_of, prepared, tmp_beside,
+)
 
-INPUT_NAME = "input"
-OUTPUT_NAME = "logits"
 DEFAULT_OPSET = 17
 SUPPORTED_OPSETS = range(13, 22)
 EXPORTER = "torch.onnx.export (TorchScript-based exporter, dynamo=False)"
@@ -56,52 +56,6 @@ def export_onnx(model: nn.Module, path: str | os.PathLike, *, input_size: int = 
     return path
 
 
-@dataclass
-class ExportResult:
-    """A validated export: the file written and what validation found. Usable as a path (``os.fspath``)."""
-
-    path: Path
-    format: str  # "onnx" | "torchscript"
-    precision: str  # "fp32" | "fp16"
-    input_shape: list[Any]  # [-1 or N, 3, H, W]
-    output_shape: list[Any]  # [-1 or N, classes]
-    validation: Any = None  # ValidationReport, or None when validate=False
-    details: dict[str, Any] = field(default_factory=dict)  # format-specific export settings (for the manifest)
-
-    def __fspath__(self) -> str:
-        return str(self.path)
-
-
-def _export_target(path: str | os.PathLike, input_size: int, suffix: str) -> Path:
-    """Check the arguments every exporter shares and create the target's parent folder."""
-    if input_size < 8:
-        raise ConfigError(f"input size must be at least 8 px, got {input_size}")
-    path = Path(path)
-    if path.exists() and path.is_dir():
-        raise ExportError(f"{path} is a folder; give the {suffix} file path")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return path
-
-
-def _tmp_beside(path: Path, suffix: str) -> Path:
-    return path.parent / f".{path.name}.tmp-{os.getpid()}{suffix}"
-
-
-def _prepared(model: nn.Module) -> nn.Module:
-    """A CPU float32 eval-mode copy, so the caller's model (device, dtype, mode) is left alone."""
-    if not isinstance(model, nn.Module):
-        raise ExportError(f"expected a torch nn.Module, got {type(model).__name__}")
-    return copy.deepcopy(model).eval().float().to("cpu")
-
-
-def _num_classes(model: nn.Module, input_size: int) -> int:
-    arch = getattr(model, "arch", None)
-    if arch is not None and getattr(arch, "num_classes", None):
-        return int(arch.num_classes)
-    with torch.no_grad():
-        return int(model(torch.zeros(1, 3, input_size, input_size)).shape[1])
-
-
 def to_onnx(model: nn.Module, path: str | os.PathLike, *, opset: int = DEFAULT_OPSET, dynamic_batch: bool = True,
             fp16: bool = False, input_size: int = 224, static_batch: int = 1, validate: bool = True,
             inputs: Any = None, tolerance: Any = None, provider: str = "cpu") -> ExportResult:
@@ -118,15 +72,14 @@ def to_onnx(model: nn.Module, path: str | os.PathLike, *, opset: int = DEFAULT_O
     raises (ExportError / ValidationError / AtolError) and leaves nothing at ``path``."""
     import onnx
 
-    from resnet_opt.export import validate as V
 
     check_opset(opset)
     if static_batch < 1:
         raise ConfigError(f"static batch must be at least 1, got {static_batch}")
-    path = _export_target(path, input_size, ".onnx")
-    m = _prepared(model)
+    path = export_target(path, input_size, ".onnx")
+    m = prepared(model)
     precision = "fp16" if fp16 else "fp32"
-    tmp = _tmp_beside(path, ".onnx")
+    tmp = tmp_beside(path, ".onnx")
     try:
         export_onnx(m, tmp, input_size=input_size, opset=opset, dynamic_batch=dynamic_batch,
                     batch=1 if dynamic_batch else static_batch)
@@ -150,7 +103,7 @@ def to_onnx(model: nn.Module, path: str | os.PathLike, *, opset: int = DEFAULT_O
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    n_cls = _num_classes(m, input_size)
+    n_cls = num_classes_of(m, input_size)
     b = -1 if dynamic_batch else static_batch
     return ExportResult(path=path, format="onnx", precision=precision, input_shape=[b, 3, input_size, input_size],
                         output_shape=[b, n_cls], validation=report, details=details)

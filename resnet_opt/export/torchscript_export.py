@@ -27,21 +27,10 @@ import torch
 from torch import nn
 
 from resnet_opt.core.errors import ConfigError, ExportError
-from resnet_opt.export.onnx_export import ExportResult, _export_target, _num_classes, _prepared, _tmp_beside
-
-
-def load_ts(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> Any:
-    """``torch.jit.load`` without its deprecation warning."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return torch.jit.load(str(path), map_location=map_location)
-
-
-def optimize_loaded(module: Any) -> Any:
-    """``torch.jit.optimize_for_inference`` of a loaded, frozen TorchScript module (CPU)."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return torch.jit.optimize_for_inference(module.eval())
+from resnet_opt.export import validate as V
+from resnet_opt.export.common import (
+    ExportResult, export_target, load_ts, num_classes_of, optimize_loaded, prepared, tmp_beside,
+)
 
 
 def _median_ms(fn: Any, x: torch.Tensor, runs: int = 5) -> float:
@@ -65,17 +54,15 @@ def to_torchscript(model: nn.Module, path: str | os.PathLike, *, frozen: bool = 
     ``optimize_for_inference`` when loading on the CPU (``details["optimize_for_inference_on_load"]``).
 
     Written under a temporary name and renamed only after validation passed; a failure leaves nothing at ``path``."""
-    from resnet_opt.export import validate as V
-
     if optimize not in (True, False, "auto"):
         raise ConfigError(f"optimize must be True, False or 'auto', got {optimize!r}")
-    path = _export_target(path, input_size, ".ts")
-    m = _prepared(model)
+    path = export_target(path, input_size, ".ts")
+    m = prepared(model)
     example = torch.randn(1, 3, input_size, input_size, generator=torch.Generator().manual_seed(0))
     details: dict[str, Any] = {"format": "torchscript", "method": "torch.jit.trace", "frozen": frozen,
                                "optimize_for_inference_on_load": False,
                                "saved": "traced + frozen module (portable: CPU or CUDA)" if frozen else "traced module"}
-    tmp = _tmp_beside(path, ".ts")
+    tmp = tmp_beside(path, ".ts")
     try:
         try:
             with warnings.catch_warnings(), torch.no_grad():
@@ -106,6 +93,6 @@ def to_torchscript(model: nn.Module, path: str | os.PathLike, *, frozen: bool = 
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    n_cls = _num_classes(m, input_size)
+    n_cls = num_classes_of(m, input_size)
     return ExportResult(path=path, format="torchscript", precision="fp32", input_shape=[-1, 3, input_size, input_size],
                         output_shape=[-1, n_cls], validation=report, details=details)

@@ -42,7 +42,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from resnet_opt.core.errors import AtolError, ConfigError, DataError, ValidationError
+from resnet_opt.core.errors import AtolError, ConfigError, DataError, ExportError, ValidationError
+from resnet_opt.export.common import INPUT_NAME, OUTPUT_NAME, load_ts, optimize_loaded
 
 DEFAULT_COUNT = 16
 DEFAULT_SEED = 0
@@ -183,6 +184,21 @@ def compare_logits(reference: torch.Tensor, other: torch.Tensor, tolerance: Tole
     }
 
 
+def check_close(reference: torch.Tensor, other: torch.Tensor, *, precision: str = "fp32",
+                what: str = "the export") -> dict[str, float]:
+    """THE acceptance rule for an artifact's logits against PyTorch's (every export, and the quantize stage's FP32
+    intermediate): within ``TOLERANCES[precision]`` and its top-1 agreement, else an :class:`AtolError`."""
+    tol = tolerance_for(precision)
+    c = compare_logits(reference, other, tol)
+    if c["max_abs_diff"] > c["allowed_abs_diff"]:
+        raise AtolError(f"{what} disagrees with PyTorch: max |diff| {c['max_abs_diff']:.3e} > allowed "
+                        f"{c['allowed_abs_diff']:.3e} (atol {tol.atol:g} + rtol {tol.rtol:g} × {c['logit_scale']:.3g})")
+    if c["top1_agreement"] < tol.min_top1_agreement:
+        raise AtolError(f"{what} agrees with PyTorch on only {c['top1_agreement']:.1f}% of top-1 predictions "
+                        f"(< {tol.min_top1_agreement:g}%)")
+    return c
+
+
 def _judge(runs: list[tuple[int, torch.Tensor, torch.Tensor]], *, tolerance: Tolerance, precision: str,
            runtime: str, inputs: ValidationInputs, checks: dict[str, Any], what: str) -> ValidationReport:
     """Combine the comparisons of several batch sizes into one report; raise when out of tolerance."""
@@ -236,8 +252,6 @@ def check_onnx_file(path: str | os.PathLike, *, input_size: int | None = None,
     Returns the facts found (opset, input/output shapes, dtypes); raises ValidationError when something is off."""
     import onnx
 
-    from resnet_opt.export.onnx_export import INPUT_NAME, OUTPUT_NAME
-
     path = Path(path)
     label = name or path.name
     try:
@@ -282,7 +296,7 @@ def validate_onnx(path: str | os.PathLike, model: nn.Module, inputs: ValidationI
                   precision: str = "fp32", tolerance: Tolerance | None = None, provider: str = "cpu",
                   reference: torch.Tensor | None = None, name: str | None = None) -> ValidationReport:
     """Check an ONNX file and compare it with ``model`` (FP32 PyTorch) on ``inputs`` with onnxruntime."""
-    from resnet_opt.runtime.onnx_session import OnnxSession
+    from resnet_opt.engine.onnx_session import OnnxSession
 
     x = inputs.tensors
     n_cls = getattr(getattr(model, "arch", None), "num_classes", None)
@@ -314,9 +328,6 @@ def validate_torchscript(path: str | os.PathLike, model: nn.Module, inputs: Vali
                          optimize: bool = False) -> ValidationReport:
     """Load the saved TorchScript file with ``torch.jit.load`` and compare it with ``model`` at batch 1 and N; with
     ``optimize`` also the loaded module after ``torch.jit.optimize_for_inference`` (what the runtime runs on CPU)."""
-    from resnet_opt.core.errors import ExportError
-    from resnet_opt.export.torchscript_export import load_ts, optimize_loaded
-
     x = inputs.tensors
     name = name or Path(path).name
     tol = tolerance or tolerance_for(precision)

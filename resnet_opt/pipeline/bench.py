@@ -8,7 +8,7 @@ from typing import Any, Callable, Sequence
 
 from resnet_opt.bench import BenchConfig, BenchResult, run_benchmark, write_report
 from resnet_opt.bench.variants import (
-    Variant, _unique_name, variant_from_depth, variant_from_model, variant_from_path,
+    Variant, unique_name, variant_from_depth, variant_from_model, variant_from_path,
 )
 from resnet_opt.core.errors import ConfigError
 
@@ -37,19 +37,19 @@ def bench_variants(
     out: list[Variant] = []
     for p in list(paths) + ([model_dir] if model_dir is not None else []):
         v = variant_from_path(p)
-        v.name = _unique_name(v.name, taken)
+        v.name = unique_name(v.name, taken)
         out.append(v)
     size = input_size or (input_size_for(spec) if spec is not None else 224)
     if weights is not None:
         from resnet_opt.resnet import load_source
 
         src = load_source(depth=depth, weights=weights, num_classes=num_classes, input_size=size)
-        out.append(variant_from_model(src.model, _unique_name(Path(weights).stem, taken), input_size=size,
+        out.append(variant_from_model(src.model, unique_name(Path(weights).stem, taken), input_size=size,
                                       trained=True, preprocessing=src.preprocessing, stage="weights"))
     elif depth is not None:
         n = num_classes or (num_classes_for(spec) if spec is not None else None) or 1000
         v = variant_from_depth(depth, input_size=size, num_classes=n)
-        v.name = _unique_name(v.name, taken)
+        v.name = unique_name(v.name, taken)
         out.append(v)
     if not out:
         raise ConfigError("nothing to benchmark: give ARTIFACT_DIR..., --model DIR, --weights FILE or --depth N")

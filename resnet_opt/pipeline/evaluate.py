@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import Any
 
-from resnet_opt.core.errors import ArtifactError, DataError
-from resnet_opt.data import build_loader, num_classes_for, parse_data_spec, require_labelled
+from resnet_opt.core.errors import DataError
+from resnet_opt.core.manifest import open_artifact
+from resnet_opt.data import build_loader, input_size_for, num_classes_for, parse_data_spec, require_labelled
 from resnet_opt.engine import distributed, evaluate, reduce_result
-from resnet_opt.resnet import is_model_dir, load_model
+from resnet_opt.runtime import load_artifact
 
 
 def evaluate_path(path: str | os.PathLike, data: str = "digits", *, preset: str | None = None, split: str = "val",
@@ -17,21 +17,17 @@ def evaluate_path(path: str | os.PathLike, data: str = "digits", *, preset: str 
                   progress: bool = False) -> dict[str, Any]:
     spec = parse_data_spec(data, preset=preset)
     require_labelled(spec, "evaluation")
-    p = Path(path)
-    if not p.exists():
-        raise ArtifactError(f"model or artifact {p} does not exist")
-    if is_model_dir(p):
-        model = load_model(p)
-        fn: Any = model
-        n_out = model.arch.num_classes
-        kind = "model"
-    else:
-        from resnet_opt.runtime import load as load_artifact  # exported artifacts (ONNX / TorchScript)
-
-        pred = load_artifact(p, provider=provider)
-        fn = pred.logits
-        n_out = pred.num_classes
-        kind = pred.kind
+    art = open_artifact(path)  # every kind, one opener (manifest and file hashes checked)
+    want, given = art.manifest.input_size, input_size_for(spec)
+    if want is not None and given is not None and want != given:
+        raise DataError(f"{art.path} takes {want} px images but {spec} gives {given} px; evaluate it with data of "
+                        f"its own size (e.g. digits:{want})" if spec.kind == "digits" else
+                        f"{art.path} takes {want} px images but {spec} gives {given} px")
+    pred = load_artifact(art, provider=provider)  # the data spec brings its own preprocessing
+    fn: Any = pred.logits
+    n_out = pred.num_classes
+    kind = art.kind
+    p = art.path
     n_data = num_classes_for(spec)
     if n_out is not None and n_data is not None and n_out != n_data:
         raise DataError(f"{p} predicts {n_out} classes but {spec} has {n_data}")

@@ -9,7 +9,8 @@ import os
 from pathlib import Path
 from typing import Any, Callable
 
-from resnet_opt.core.artifact import atomic_dir, sha256_file, write_manifest
+from resnet_opt.core.artifact import atomic_dir, sha256_file
+from resnet_opt.core.manifest import write_manifest
 from resnet_opt.core.env import cpu_info, library_versions
 from resnet_opt.core.errors import ConfigError
 from resnet_opt.export import (

@@ -33,7 +33,7 @@ def fuse_model(
 
     The fused model is compared with the unfused one on ``check_images`` seeded random inputs at the source's input
     size; a relative difference above ``FUSE_RTOL`` is a ValidationError (nothing is written)."""
-    from resnet_opt.pipeline.quantize import check_output_path
+    from resnet_opt.core.artifact import check_output_path
 
     say = log or (lambda _m: None)
     check_output_path(out)

@@ -173,7 +173,7 @@ def run_pipeline(cfg: PipelineConfig, *, progress: bool = False,
     import torch
 
     from resnet_opt.data import parse_data_spec
-    from resnet_opt.pipeline.quantize import check_output_path
+    from resnet_opt.core.artifact import check_output_path
 
     cfg.validate()
     out = check_output_path(cfg.out)

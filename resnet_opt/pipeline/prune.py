@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import copy
 import os
-import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -18,7 +17,9 @@ from typing import Any, Callable, Sequence
 import torch
 from torch import nn
 
-from resnet_opt.core.artifact import atomic_dir, write_manifest
+from resnet_opt.bench.timing import interleaved_latency_ms
+from resnet_opt.core.artifact import atomic_dir
+from resnet_opt.core.manifest import write_manifest
 from resnet_opt.core.env import cpu_info, library_versions
 from resnet_opt.core.errors import ConfigError, DataError, PruningError
 from resnet_opt.data import build_loader, class_names_for, num_classes_for, parse_data_spec
@@ -41,25 +42,21 @@ def weights_bytes(model: ResNet) -> int:
         return p.stat().st_size
 
 
-@torch.inference_mode()
 def measure_latency_ms(models: Sequence[nn.Module], input_size: int, *, runs: int = 20, warmup: int = 3,
                        batch: int = 1) -> list[float]:
-    """Median batch-``batch`` CPU latency (ms) of each model in torch eager, measured interleaved in one process
-    (run i of every model back to back), after ``warmup`` runs each."""
+    """Median batch-``batch`` CPU latency (ms) of each model in torch eager, measured interleaved in one process."""
     if runs < 1:
         raise ConfigError(f"latency runs must be at least 1, got {runs}")
     ms = [m.eval().to("cpu") for m in models]
     x = torch.randn(batch, 3, input_size, input_size)
-    for m in ms:
-        for _ in range(warmup):
-            m(x)
-    times: list[list[float]] = [[] for _ in ms]
-    for _ in range(runs):
-        for i, m in enumerate(ms):
-            t0 = time.perf_counter()
-            m(x)
-            times[i].append((time.perf_counter() - t0) * 1e3)
-    return [statistics.median(t) for t in times]
+
+    def call(m: nn.Module):
+        def run() -> None:
+            with torch.inference_mode():
+                m(x)
+        return run
+
+    return interleaved_latency_ms([call(m) for m in ms], runs=runs, warmup=warmup)
 
 
 def _accuracy(model: nn.Module, spec, limit: int | None) -> dict[str, Any]:

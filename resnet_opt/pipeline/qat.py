@@ -22,12 +22,12 @@ from typing import Any, Callable
 import torch
 
 from resnet_opt.bench.timing import timed_runs
-from resnet_opt.core.artifact import atomic_dir, sha256_file, write_manifest
+from resnet_opt.core.artifact import atomic_dir, check_output_path, sha256_file
+from resnet_opt.core.manifest import write_manifest
 from resnet_opt.core.env import cpu_info, library_versions
 from resnet_opt.core.errors import ConfigError, DataError, ValidationError
 from resnet_opt.data import build_loader, class_names_for, num_classes_for, parse_data_spec, preprocessing_for
 from resnet_opt.engine import TrainConfig, accuracy_from_logits, agreement, distributed, train
-from resnet_opt.pipeline.quantize import check_output_path
 from resnet_opt.resnet import load_source, read_config
 from resnet_opt.resnet.io import nonstandard_widths
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 import math
 import os
 import shutil
-import statistics
 import tempfile
 import time
 from dataclasses import dataclass
@@ -27,25 +26,25 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from resnet_opt.core.artifact import atomic_dir, sha256_file, write_manifest
+from resnet_opt.core.artifact import atomic_dir, check_output_path, sha256_file
+from resnet_opt.core.manifest import write_manifest
 from resnet_opt.core.env import cpu_info, library_versions
-from resnet_opt.core.errors import ConfigError, DataError, OutputPathError, ValidationError
+from resnet_opt.core.errors import ConfigError, DataError, ValidationError
 from resnet_opt.data import (
     DataSpec, build_loader, class_names_for, num_classes_for, parse_data_spec, preprocessing_for, require_labelled,
 )
-from resnet_opt.engine import accuracy_from_logits, agreement
-from resnet_opt.engine.progress import progress_iter
+from resnet_opt.engine import accuracy_from_logits, agreement, batched_logits, materialize
+from resnet_opt.engine.onnx_session import ort_logits_fn
 from resnet_opt.resnet import ModelSource, load_source, read_config
 from resnet_opt.resnet.io import nonstandard_widths
-from resnet_opt.bench.timing import timed_runs
+from resnet_opt.bench.timing import median_latency_ms
 
-__all__ = ["TARGETS", "FILE_NAMES", "QuantizeConfig", "quantize_model", "check_output_path"]
+__all__ = ["TARGETS", "FILE_NAMES", "QuantizeConfig", "quantize_model"]
 
 TARGETS = ("onnx", "torch")
 FILE_NAMES = {"onnx": "model_int8.onnx", "torch": "model_int8.ts"}
 DEFAULT_EVAL_LABELLED = 1000
 DEFAULT_EVAL_SYNTHETIC = 32
-FP32_EXPORT_RTOL = 1e-3  # FP32 ONNX vs PyTorch, relative to the largest |logit|
 
 
 @dataclass
@@ -116,22 +115,6 @@ class QuantizeConfig:
         check_opset(self.opset)
 
 
-def check_output_path(out: str | os.PathLike) -> Path:
-    """Fail early (before minutes of work) when ``out`` cannot be written: a file in the way, or a parent folder
-    that cannot be created or written to."""
-    out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise OutputPathError(f"output path {out} exists and is not a folder")
-    anc = out.parent if str(out.parent) else Path(".")
-    while not anc.exists():
-        if anc.parent == anc:
-            break
-        anc = anc.parent
-    if anc.exists() and (not anc.is_dir() or not os.access(anc, os.W_OK | os.X_OK)):
-        raise OutputPathError(f"cannot write the output folder {out}: {anc} is not a writable folder")
-    return out
-
-
 # ---------------------------------------------------------------- helpers
 def _resolve_data(cfg: QuantizeConfig, src: ModelSource, model_dir: str | os.PathLike | None) -> tuple[DataSpec, str]:
     """The data spec and where it came from ("option", "model folder", "synthetic")."""
@@ -147,53 +130,6 @@ def _resolve_data(cfg: QuantizeConfig, src: ModelSource, model_dir: str | os.Pat
         raise ConfigError("--weights needs --data to calibrate on real images (e.g. --data imagefolder:PATH); "
                           "--data synthetic calibrates on noise (latency only)")
     return parse_data_spec(f"synthetic:{src.input_size}"), "synthetic (random-init model)"
-
-
-def _materialize(loader, limit: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    xs, ys = [], []
-    n = 0
-    for x, y in loader:
-        xs.append(x.float())
-        ys.append(torch.as_tensor(y))
-        n += x.shape[0]
-        if limit is not None and n >= limit:
-            break
-    if not xs:
-        raise DataError("the evaluation data is empty")
-    return torch.cat(xs), torch.cat(ys)
-
-
-@torch.inference_mode()
-def _torch_logits(fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, *, batch: int = 64,
-                  progress: bool = False, description: str = "evaluating") -> torch.Tensor:
-    chunks = [x[i:i + batch] for i in range(0, len(x), batch)]
-    return torch.cat([fn(c).float() for c in progress_iter(chunks, description=description, enabled=progress)])
-
-
-def _onnx_logits(sess, x: torch.Tensor, *, batch: int = 64, progress: bool = False,
-                 description: str = "evaluating") -> torch.Tensor:
-    name = sess.get_inputs()[0].name
-    arr = x.numpy()
-    chunks = [arr[i:i + batch] for i in range(0, len(arr), batch)]
-    outs = [sess.run(None, {name: np.ascontiguousarray(c)})[0] for c in progress_iter(chunks, description=description,
-                                                                                       enabled=progress)]
-    return torch.from_numpy(np.concatenate(outs))
-
-
-def _latency_ms(fns: dict[str, Callable[[], Any]], runs: int, warmup: int = 3) -> dict[str, float]:
-    """Median batch-1 latency of each callable, measured back to back in this process (all runs of one, then the
-    next: interleaving torch and onnxruntime thread pools makes each wait on the other's spinning threads)."""
-    out = {}
-    for name, fn in fns.items():
-        time.sleep(0.2)  # let the previous runtime's worker threads go idle
-        for _ in range(warmup):
-            fn()
-        out[name] = statistics.median(timed_runs(fn, runs)[0]) * 1e3
-    return out
-
-
-def _rel(a: torch.Tensor, b: torch.Tensor) -> float:
-    return float((a.double() - b.double()).abs().max() / a.double().abs().max().clamp_min(1e-12))
 
 
 # ---------------------------------------------------------------- the stage
@@ -252,14 +188,14 @@ def quantize_model(
 
     calib = ImageDataReader(build_loader(spec, "calib", batch_size=32, limit=cfg.calib_size, seed=cfg.seed),
                             limit=cfg.calib_size)
-    x_eval, y_eval = _materialize(build_loader(spec, "val", batch_size=64, limit=eval_size, seed=cfg.seed))
+    x_eval, y_eval = materialize(build_loader(spec, "val", batch_size=64, limit=eval_size, seed=cfg.seed))
     if int(x_eval.shape[-1]) != size or int(calib.images[0].shape[-1]) != size:
         raise DataError(f"data {spec} gives {int(x_eval.shape[-1])} px images but the model input is {size} px")
 
     from resnet_opt.optimize import fuse_bn
 
     fused = fuse_bn(model)
-    fp32_ref = _torch_logits(model, x_eval, progress=progress, description="evaluating FP32 (PyTorch)")
+    fp32_ref = batched_logits(model, x_eval, progress=progress, description="evaluating FP32 (PyTorch)")
     if not torch.isfinite(fp32_ref).all():
         raise ValidationError("the FP32 model produces non-finite logits on the eval images")
 
@@ -316,7 +252,7 @@ def quantize_model(
                 model(xb)
 
         lat_fns = {"fp32_torch_eager": torch_fp32, **extra_lat, "int8": q_lat_fn(xb)}
-        lat = _latency_ms(lat_fns, cfg.latency_runs)
+        lat = median_latency_ms(lat_fns, cfg.latency_runs)
         measurements = {
             "size_bytes": {"fp32": fp32_size, "int8": int8_size, "ratio": fp32_size / max(int8_size, 1),
                            "fp32_file": "model.onnx (FP32 export)" if cfg.target == "onnx" else "model.ts (FP32 TorchScript)"},
@@ -367,6 +303,7 @@ def quantize_model(
 def _onnx_target(cfg, method, fused, size, work, qpath, calib, x_eval, y_eval, fp32_ref, meaningful, threads,
                  progress, say):
     from resnet_opt.export import export_onnx
+    from resnet_opt.export.validate import check_close
     from resnet_opt.optimize.quantize_onnx import (
         OnnxQuantConfig, choose_quant_types, gate_accuracy, node_to_module, ort_session, qdq_summary, quantize_onnx,
     )
@@ -376,10 +313,8 @@ def _onnx_target(cfg, method, fused, size, work, qpath, calib, x_eval, y_eval, f
     export_onnx(fused, fp32_path, input_size=size, opset=cfg.opset, dynamic_batch=True)
     fp32_sess = ort_session(fp32_path, threads=threads)
     k = min(8, int(x_eval.shape[0]))
-    fp32_check = _rel(fp32_ref[:k], _onnx_logits(fp32_sess, x_eval[:k]))
-    if fp32_check > FP32_EXPORT_RTOL:
-        raise ValidationError(f"the FP32 ONNX export disagrees with PyTorch (max relative logit difference "
-                              f"{fp32_check:.2e} > {FP32_EXPORT_RTOL:g})")
+    fp32_check = check_close(fp32_ref[:k], batched_logits(ort_logits_fn(fp32_sess), x_eval[:k]),
+                             what="the FP32 ONNX export of the fused model")["max_rel_diff"]
     qcfg = OnnxQuantConfig(method=method, per_channel=cfg.per_channel, activation_type=cfg.activation_type,
                            reduce_range=cfg.reduce_range)
     types = choose_quant_types(activation_type=cfg.activation_type, reduce_range=cfg.reduce_range)
@@ -387,14 +322,14 @@ def _onnx_target(cfg, method, fused, size, work, qpath, calib, x_eval, y_eval, f
         f"{types.activation_type} activations, int8 weights, reduce_range={types.reduce_range}")
     res = quantize_onnx(fp32_path, qpath, calib, qcfg, workdir=work, types=types, progress=progress)
     sess = ort_session(qpath, threads=threads)
-    int8_logits = _onnx_logits(sess, x_eval, progress=progress, description="evaluating INT8")
+    int8_logits = batched_logits(ort_logits_fn(sess), x_eval, progress=progress, description="evaluating INT8")
     gate = None
     if cfg.max_accuracy_drop is not None:
         fp32_top1 = accuracy_from_logits(fp32_ref, y_eval).top1
         int8_top1 = accuracy_from_logits(int8_logits, y_eval).top1
 
         def top1_of(path: Path) -> float:
-            return accuracy_from_logits(_onnx_logits(ort_session(path, threads=threads), x_eval), y_eval).top1
+            return accuracy_from_logits(batched_logits(ort_logits_fn(ort_session(path, threads=threads)), x_eval), y_eval).top1
 
         g = gate_accuracy(res.preprocessed_path, qpath, res.cache_path, method=method, types=types,
                           per_channel=cfg.per_channel, budget=float(cfg.max_accuracy_drop), fp32_top1=fp32_top1,
@@ -405,7 +340,7 @@ def _onnx_target(cfg, method, fused, size, work, qpath, calib, x_eval, y_eval, f
         gate["measured_on"] = "the labelled eval images (val split); ranking on calibration images"
         if g.excluded:
             sess = ort_session(qpath, threads=threads)
-            int8_logits = _onnx_logits(sess, x_eval, progress=progress, description="evaluating INT8")
+            int8_logits = batched_logits(ort_logits_fn(sess), x_eval, progress=progress, description="evaluating INT8")
     summary = qdq_summary(qpath)
     excluded = list(gate["excluded"]) if gate else []
     qinfo = {**res.settings, "calibration_seconds": res.calibration_seconds, "nodes_to_exclude": excluded,
@@ -434,7 +369,7 @@ def _torch_target(cfg, method, fused, size, work, qpath, calib, x_eval, progress
     q = quantize_torch(fused, batches, method=method, input_size=size, progress=progress)
     secs = time.perf_counter() - t0
     ts = to_torchscript(q, qpath, input_size=size)
-    int8_logits = _torch_logits(ts, x_eval, progress=progress, description="evaluating INT8")
+    int8_logits = batched_logits(ts, x_eval, progress=progress, description="evaluating INT8")
     fp32_path = work / "model_fp32.ts"
     to_torchscript(fused, fp32_path, input_size=size, freeze=False)
     qinfo = {**torch_settings(method), "calibration_seconds": secs, "nodes_to_exclude": [], "excluded_layers": []}

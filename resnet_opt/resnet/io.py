@@ -13,11 +13,10 @@ from torch import nn
 
 from resnet_opt.core.artifact import atomic_dir, atomic_write_text, to_json
 from resnet_opt.core.errors import ConfigError, ModelFormatError, ResNetOptError, WeightsError
+from resnet_opt.core.manifest import MODEL_CONFIG_NAME as CONFIG_NAME
+from resnet_opt.core.manifest import MODEL_FORMAT, open_artifact
+from resnet_opt.core.manifest import MODEL_WEIGHTS_NAME as WEIGHTS_NAME
 from resnet_opt.resnet.model import DEPTHS, ResNet, conv_widths, parse_depth
-
-CONFIG_NAME = "config.json"
-WEIGHTS_NAME = "model.safetensors"
-MODEL_FORMAT = "resnet-opt-model"
 
 
 def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
@@ -123,12 +122,41 @@ def model_from_weights(path: str | os.PathLike, depth: int | None = None, num_cl
     return model
 
 
+def resolve_preprocessing(preprocessing: Any, input_size: int | None = None) -> dict[str, Any]:
+    """The preprocessing dict to record: a :class:`~resnet_opt.data.Preprocessing`, a dict, a data spec
+    (``"digits"``, ``"digits:64"``) or an ImageNet preset name (``"v1"``, ``"v2"``). ``input_size``, when given,
+    must equal its crop. Never guessed: None is an error naming the choices."""
+    from resnet_opt.data import PRESETS, Preprocessing, parse_data_spec, preprocessing_for
+
+    if preprocessing is None or (isinstance(preprocessing, dict) and not preprocessing):
+        raise ConfigError("the model's preprocessing must be recorded so its images are prepared the way it was "
+                          "trained: pass preprocessing='digits' (or 'digits:64'), 'v1'/'v2' (ImageNet presets), "
+                          "a data spec, or a resnet_opt.data.Preprocessing")
+    if isinstance(preprocessing, Preprocessing):
+        pre = preprocessing
+    elif isinstance(preprocessing, dict):
+        try:
+            pre = Preprocessing.from_dict(preprocessing)
+        except (TypeError, ValueError) as e:
+            raise ConfigError(f"invalid preprocessing {preprocessing!r}: {e}") from e
+    elif isinstance(preprocessing, str):
+        if preprocessing in PRESETS:
+            pre = PRESETS[preprocessing]
+        else:
+            pre = preprocessing_for(parse_data_spec(preprocessing))
+    else:
+        raise ConfigError(f"preprocessing must be a Preprocessing, dict or spec string, got {type(preprocessing).__name__}")
+    if input_size is not None and int(input_size) != pre.crop:
+        raise ConfigError(f"input size {input_size} does not match the preprocessing crop {pre.crop} px")
+    return pre.to_dict()
+
+
 def save_model(
     model: ResNet,
     out: str | os.PathLike,
     *,
-    input_size: int = 224,
-    preprocessing: dict[str, Any] | None = None,
+    preprocessing: Any = None,
+    input_size: int | None = None,
     class_names: list[str] | None = None,
     extra: dict[str, Any] | None = None,
     in_place: bool = False,
@@ -136,12 +164,19 @@ def save_model(
     """Save ``model`` as a folder: ``config.json`` (architecture, classes, input size, preprocessing,
     per-layer widths) + ``model.safetensors``.
 
+    ``preprocessing`` is required (see :func:`resolve_preprocessing`: ``"digits"``, ``"v1"``, a dict...), so every
+    model folder can be used by ``predict``; the input size is its crop.
+
     Written atomically: a new folder is renamed into place when complete. ``in_place=True`` (a training run
     folder that holds other files) replaces the two files one by one, each atomically, weights first."""
     from safetensors.torch import save_file
 
     if not isinstance(model, ResNet):
         raise ModelFormatError(f"save_model expects a resnet_opt ResNet, got {type(model).__name__}")
+    pre = resolve_preprocessing(preprocessing, input_size)
+    input_size = int(pre["crop"])
+    if class_names is not None and len(class_names) != model.arch.num_classes:
+        raise ConfigError(f"{len(class_names)} class names for a model with {model.arch.num_classes} classes")
     config = {
         "format": MODEL_FORMAT,
         "format_version": 1,
@@ -149,7 +184,7 @@ def save_model(
         "depth": model.arch.depth,
         "num_classes": model.arch.num_classes,
         "input_size": input_size,
-        "preprocessing": preprocessing or {},
+        "preprocessing": pre,
         "class_names": class_names,
         "widths": nonstandard_widths(model),
         "fused": bool(getattr(model.arch, "fused", False)),
@@ -256,6 +291,10 @@ def load_source(
     if model_dir is not None and weights is not None:
         raise ConfigError("give either --weights FILE or --model DIR, not both")
     if model_dir is not None:
+        art = open_artifact(model_dir)
+        if not art.info.model_input:
+            raise ModelFormatError(f"{model_dir} is a {art.kind} artifact ({art.info.description}); this stage takes "
+                                   "a model folder (config.json + model.safetensors: train, prune or fuse output)")
         cfg = read_config(model_dir)
         model = load_model(model_dir)
         if depth is not None and parse_depth(depth) != model.arch.depth:

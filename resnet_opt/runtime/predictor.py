@@ -18,7 +18,7 @@ import torch
 
 from resnet_opt.core.errors import ArtifactError, BackendUnavailableError, ConfigError, DataError
 from resnet_opt.data import Preprocessing, load_image
-from resnet_opt.runtime.onnx_session import ORT_NAMES, OnnxSession, ProviderFallbackWarning, check_provider_name
+from resnet_opt.engine.onnx_session import ORT_NAMES, OnnxSession, ProviderFallbackWarning, check_provider_name
 
 PREDICT_BATCH = 32
 

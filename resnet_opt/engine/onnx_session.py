@@ -252,3 +252,13 @@ class OnnxSession:
 
 def provider_label(session: OnnxSession) -> str:
     return SHORT_NAMES.get(session.providers[0], session.providers[0])
+
+
+def ort_logits_fn(sess: Any) -> Any:
+    """A tensor -> logits callable over an onnxruntime ``InferenceSession`` (its first input and output)."""
+    name = sess.get_inputs()[0].name
+
+    def run(x: torch.Tensor) -> torch.Tensor:
+        return torch.from_numpy(sess.run(None, {name: np.ascontiguousarray(x.detach().cpu().float().numpy())})[0])
+
+    return run

@@ -1,0 +1,50 @@
+"""Runtime loaders, one per artifact kind: ``fn(artifact, provider=..., threads=...) -> Predictor``.
+
+Each kind names its loader in the kinds registry (:mod:`resnet_opt.core.manifest`); :func:`resnet_opt.runtime.load`
+opens the folder with :func:`resnet_opt.core.manifest.open_artifact` and calls it."""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+import torch
+
+from resnet_opt.core.errors import ArtifactError
+from resnet_opt.core.manifest import Artifact
+from resnet_opt.runtime.predictor import OnnxPredictor, Predictor, TorchPredictor
+
+__all__ = ["load_onnx", "load_torchscript", "load_model_folder"]
+
+
+def load_onnx(art: Artifact, *, provider: str = "cpu", threads: int | None = None) -> Predictor:
+    return OnnxPredictor(art.path, art.model_file, art.manifest.to_dict(), provider, threads=threads)
+
+
+def load_torchscript(art: Artifact, *, provider: str = "cpu", threads: int | None = None) -> Predictor:
+    f = art.model_file
+    m = art.manifest
+
+    def load_module(device: torch.device) -> Any:
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # torch.jit.load's deprecation notice
+                return torch.jit.load(str(f), map_location=device)
+        except Exception as e:  # noqa: BLE001 - torch raises RuntimeError and others for corrupt archives
+            msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            raise ArtifactError(f"{f} is not a loadable TorchScript file: {msg.split('. ')[0]}") from e
+
+    return TorchPredictor(art.path, load_module, m.to_dict(), "torchscript", provider,
+                          preprocessing=m.preprocessing, class_names=m.class_names, num_classes=m.num_classes,
+                          input_size=m.input_size,
+                          optimize_on_cpu=bool((m.details.get("export") or {}).get("optimize_for_inference_on_load")))
+
+
+def load_model_folder(art: Artifact, *, provider: str = "cpu", threads: int | None = None) -> Predictor:
+    from resnet_opt.resnet import load_model
+
+    model = load_model(art.path)
+    m = art.manifest
+    return TorchPredictor(art.path, lambda device: model.to(device), m.to_dict(), "model", provider,
+                          preprocessing=m.preprocessing, class_names=m.class_names,
+                          num_classes=model.arch.num_classes, input_size=m.input_size)
