@@ -111,7 +111,7 @@ def markdown(res: dict[str, Any]) -> str:
              f"{res['cpu'].get('vnni')}); weights are 7-bit where there is no VNNI (onnxruntime's reduce_range) in "
              "both PTQ and QAT. Other work shared the machine (accuracy figures only, no timings).", "",
              f"Per seed: ResNet-18 trained {res['args']['train_epochs']} epochs on digits:{res['args']['size']}; "
-             f"QAT {res['args']['qat_epochs']} epochs (SGD lr 1e-3, cosine; observers and BN frozen per the "
+             f"QAT {res['args']['qat_epochs']} epoch(s) on {res['args']['qat_limit'] or 'all'} training images (SGD lr 1e-3, cosine; observers and BN frozen per the "
              "schedule in the JSON) on the training split; every INT8 number is the ONNX file in onnxruntime on all "
              "360 val images (top-1 %).", "",
              "| seed | " + " | ".join(c for _, c in COLS) + " |", "|" + "---|" * (len(COLS) + 1)]
@@ -125,6 +125,24 @@ def markdown(res: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def render(parts: list[dict[str, Any]], out: Path, command: str) -> dict[str, Any]:
+    rows = sorted((r for p in parts for r in p["rows"]), key=lambda r: r["seed"])
+    args = parts[0]["args"]
+    worst_ptq = max(statistics.mean(r["fp32_top1"] - r[k] for r in rows) for k in ("ptq_asymmetric", "ptq_symmetric"))
+    if worst_ptq > 0.3:
+        verdict = (f"PTQ loses up to {worst_ptq:.2f} points (mean); compare the QAT column of the same scheme for how "
+                   "much QAT recovers.")
+    else:
+        verdict = (f"No setting tried made PTQ lose more than 0.3 points (worst mean drop {worst_ptq:.2f}): settings "
+                   "tried: uint8 asymmetric and int8 symmetric per-tensor activations, per-channel weights, "
+                   f"digits at {args['size']} px, ResNet-18 trained {args['train_epochs']} epochs.")
+    res = {"command": command, "args": args, "rows": rows, "verdict": verdict,
+           "seconds_per_seed": [r["seconds"] for r in rows], "cpu": parts[0]["cpu"], "versions": parts[0]["versions"]}
+    atomic_write_text(out.with_suffix(".json"), to_json(res) + "\n")
+    atomic_write_text(out.with_suffix(".md"), markdown(res))
+    return res
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[1])
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
@@ -134,26 +152,24 @@ def main() -> None:
     ap.add_argument("--qat-limit", type=int, default=None)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "qat_digits"))
+    ap.add_argument("--merge", nargs="+", default=None, help="render --out from per-seed JSON files written by runs "
+                    "with --seeds S --out PART (seeds run as separate processes)")
     args = ap.parse_args()
+    command = "python benchmarks/qat_digits.py " + shlex.join(sys.argv[1:])
+    if args.merge:
+        import json
+
+        parts = [json.loads(Path(p).read_text()) for p in args.merge]
+        cmds = "; ".join(p["command"] for p in parts)
+        print(markdown(render(parts, Path(args.out), f"{cmds}; then {command}")))
+        return
     torch.set_num_threads(args.threads)
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="qat-digits-") as td:
         rows = [run_seed(s, args, Path(td)) for s in args.seeds]
-    worst_ptq = max(statistics.mean(r["fp32_top1"] - r[k] for r in rows) for k in ("ptq_asymmetric", "ptq_symmetric"))
-    if worst_ptq > 0.3:
-        verdict = (f"PTQ loses up to {worst_ptq:.2f} points (mean); compare the QAT column of the same scheme for how "
-                   "much QAT recovers.")
-    else:
-        verdict = (f"No setting tried made PTQ lose more than 0.3 points (worst mean drop {worst_ptq:.2f}): settings "
-                   "tried: uint8 asymmetric and int8 symmetric per-tensor activations, per-channel weights, "
-                   f"digits at {args.size} px, ResNet-18 trained {args.train_epochs} epochs.")
-    res = {"command": "python benchmarks/qat_digits.py " + shlex.join(sys.argv[1:]), "args": vars(args),
-           "rows": rows, "verdict": verdict, "seconds": time.perf_counter() - t0, "cpu": cpu_info(),
-           "versions": library_versions()}
-    out = Path(args.out)
-    atomic_write_text(out.with_suffix(".json"), to_json(res) + "\n")
-    atomic_write_text(out.with_suffix(".md"), markdown(res))
-    print(markdown(res))
+    part = {"command": command, "args": {k: v for k, v in vars(args).items() if k not in ("merge", "out", "seeds")},
+            "rows": rows, "seconds": time.perf_counter() - t0, "cpu": cpu_info(), "versions": library_versions()}
+    print(markdown(render([part], Path(args.out), command)))
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@ from typer.testing import CliRunner
 
 from helpers import one_line_error
 from resnet_opt.cli import app
-from resnet_opt.core.artifact import read_manifest
+from resnet_opt.core.manifest import read_manifest
 from resnet_opt.core.errors import ConfigError
 from resnet_opt.pipeline.qat import QatConfig
 

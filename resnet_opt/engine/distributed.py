@@ -245,13 +245,14 @@ def launch(nproc: int, argv: Sequence[str], *, threads: int | None = None) -> No
         try:
             trun.run(args)
         except ChildFailedError as e:
-            first = min(e.failures.values(), key=lambda f: f.timestamp)
+            rank, first = e.get_first_failure()  # torchrun's root cause: the earliest failure
             code = first.exitcode
             why = f"signal {-code}" if code is not None and code < 0 else f"exit code {code}"
             errs = [ln.strip() for ln in stderr_of(first.local_rank).splitlines() if ln.startswith("error:")]
             detail = errs[-1][len("error:"):].strip() if errs else "it ended without an error message (killed?)"
-            others = sorted(r for r in e.failures if r != first.global_rank)
+            # ranks that failed on their own (not the SIGTERM torchrun sends to stop the rest)
+            others = sorted(r for r, f in e.failures.items() if r != rank and (f.exitcode or 0) > 0)
             more = f"; ranks {', '.join(map(str, others))} also failed" if others else ""
-            raise DistributedError(f"{nproc}-process run failed: rank {first.global_rank} ({why}): {detail}"
-                                   f"{more}; the other ranks were stopped") from None
+            raise DistributedError(f"{nproc}-process run failed: rank {rank} ({why}): {detail}{more}; "
+                                   "the other ranks were stopped") from None
         sys.stderr.write(stderr_of(0))
