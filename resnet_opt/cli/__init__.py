@@ -13,9 +13,16 @@ from resnet_opt.cli import bench  # noqa: E402,F401
 from resnet_opt.cli import tools  # noqa: E402,F401
 from resnet_opt.cli import runner  # noqa: E402,F401
 from resnet_opt.cli import doctor  # noqa: E402,F401
+from resnet_opt.cli import qat  # noqa: E402,F401
 
 
 def main() -> None:
+    import os
+    import sys
+
+    if os.environ.get("RANK", "0") not in ("", "0"):
+        # a torchrun worker other than rank 0: results are printed once, by rank 0 (errors still go to stderr)
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - for the life of the process
     app()
 
 

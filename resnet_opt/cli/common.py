@@ -103,3 +103,17 @@ OverwriteOpt = typer.Option(False, "--overwrite", help="Replace an existing outp
 
 def path_or_none(p: Optional[Path]) -> Optional[str]:
     return str(p) if p is not None else None
+NprocOpt = typer.Option(None, "--nproc", help="Run in N processes on this machine through torchrun "
+                        "(DistributedDataParallel; gloo on CPU, NCCL on GPU). For several machines run torchrun "
+                        "yourself: see docs/distributed.md.")
+
+
+def launched(nproc: Optional[int], threads: Optional[int] = None) -> bool:
+    """With ``--nproc N``: run this same command in N torchrun workers (torch.distributed.run) and return True when
+    they all succeeded (a failure raises DistributedError); False without ``--nproc``."""
+    if nproc is None:
+        return False
+    from resnet_opt.engine.distributed import launch, strip_nproc
+
+    launch(nproc, strip_nproc(sys.argv[1:]), threads=threads)
+    return True

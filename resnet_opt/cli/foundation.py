@@ -10,7 +10,7 @@ from rich.table import Table
 
 from resnet_opt.cli.app import app
 from resnet_opt.cli.common import (
-    JsonOpt, ThreadsOpt, WeightsOpt, console, handle_errors, set_threads, show_progress,
+    JsonOpt, NprocOpt, ThreadsOpt, WeightsOpt, console, handle_errors, launched, set_threads, show_progress,
 )
 from resnet_opt.core.artifact import to_json
 
@@ -61,9 +61,13 @@ def train_cmd(
                                    "temporary folder; the old run is replaced only when the new one is complete)."),
     limit: Optional[int] = typer.Option(None, "--limit", help="Train on a seeded subset of this many images."),
     threads: Optional[int] = ThreadsOpt,
+    nproc: Optional[int] = NprocOpt,
     as_json: bool = JsonOpt,
 ) -> None:
-    """Train a ResNet on labelled data (cosine schedule, best checkpoint kept, resumable, seeded)."""
+    """Train a ResNet on labelled data (cosine schedule, best checkpoint kept, resumable, seeded).
+
+    Multi-process: --nproc N, or torchrun --nproc-per-node N -m resnet_opt train ... (--batch-size is the global
+    batch, split across processes)."""
     from resnet_opt.engine import TrainConfig
     from resnet_opt.pipeline.train import TrainStageConfig, train_model
 
@@ -71,6 +75,8 @@ def train_cmd(
                       label_smoothing=label_smoothing, warmup_epochs=warmup_epochs, seed=seed, device=device)
     TrainStageConfig(out=out, depth=depth, data=data, preset=preset, weights=weights, resume=resume,
                      overwrite=overwrite, limit=limit, threads=threads, train=cfg).validate()
+    if launched(nproc, threads):
+        return
     set_threads(threads)
     bars = show_progress() and not as_json
     log = None if as_json or bars else (lambda m: console.print(m))
@@ -94,14 +100,18 @@ def eval_cmd(
     limit: Optional[int] = typer.Option(None, "--limit", help="Evaluate a seeded subset of this many images."),
     provider: str = typer.Option("cpu", "--provider", help="For ONNX artifacts: cpu, cuda, tensorrt, openvino or auto."),
     threads: Optional[int] = ThreadsOpt,
+    nproc: Optional[int] = NprocOpt,
     as_json: bool = JsonOpt,
 ) -> None:
-    """Top-1, top-5 and image count of a model or artifact on labelled data."""
+    """Top-1, top-5 and image count of a model or artifact on labelled data (under torchrun / --nproc each process
+    evaluates a share of the images and the counts are summed)."""
     from resnet_opt.pipeline.evaluate import EvalConfig, evaluate_path
 
     EvalConfig(model=model, data=data, preset=preset, split=split, batch_size=batch_size, limit=limit,
                provider=provider, threads=threads).validate()
     set_threads(threads)
+    if launched(nproc, threads):
+        return
     res = evaluate_path(model, data, preset=preset, split=split, batch_size=batch_size, limit=limit,
                         provider=provider, progress=show_progress() and not as_json)
     if as_json:

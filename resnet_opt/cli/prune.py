@@ -10,7 +10,8 @@ from rich.table import Table
 
 from resnet_opt.cli.app import app
 from resnet_opt.cli.common import (
-    DepthOpt, JsonOpt, ModelDirOpt, NumClassesOpt, OverwriteOpt, ThreadsOpt, WeightsOpt, console, handle_errors,
+    DepthOpt, JsonOpt, ModelDirOpt, NprocOpt, NumClassesOpt, OverwriteOpt, ThreadsOpt, WeightsOpt, console,
+    handle_errors, launched,
     path_or_none, set_threads, show_progress,
 )
 from resnet_opt.core.artifact import to_json
@@ -110,6 +111,7 @@ def prune_cmd(
     device: str = typer.Option("auto", "--device", help="Fine-tune device: auto, cpu or cuda."),
     threads: Optional[int] = ThreadsOpt,
     overwrite: bool = OverwriteOpt,
+    nproc: Optional[int] = NprocOpt,
     as_json: bool = JsonOpt,
 ) -> None:
     """Structured channel pruning (Torch-Pruning dependency graph): residual-tied channels pruned together, the
@@ -127,6 +129,8 @@ def prune_cmd(
               overwrite=overwrite)
     PruneConfig(**kw).validate()
     set_threads(threads)
+    if launched(nproc, threads):
+        return
     log = None if as_json else (lambda m: console.print(m))
     res = prune_model(
         out=out, depth=depth, weights=path_or_none(weights), model_dir=path_or_none(model), num_classes=num_classes,
@@ -137,6 +141,8 @@ def prune_cmd(
         train_limit=limit, eval_limit=eval_limit, seed=seed, device=device, input_size=input_size,
         latency_runs=latency_runs, overwrite=overwrite, progress=show_progress() and not as_json, log=log,
     )
+    if "after" not in res:
+        return  # a torchrun worker other than rank 0: rank 0 reports
     if as_json:
         typer.echo(to_json(res))
         return

@@ -103,3 +103,7 @@ class NothingMeasuredError(ResNetOptError):
 
 class ResNetOptWarning(UserWarning):
     """Base class of warnings meant for the user (the CLI prints them as one ``warning: ...`` line)."""
+
+
+class DistributedError(ResNetOptError):
+    """A multi-process (torchrun) run failed: a rank died, or the process group could not be joined."""

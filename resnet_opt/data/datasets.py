@@ -204,11 +204,28 @@ def build_dataset(spec: DataSpec | str, split: str = "val", *, limit: int | None
 
 
 def build_loader(spec: DataSpec | str, split: str = "val", *, batch_size: int = 64, limit: int | None = None,
-                 shuffle: bool = False, seed: int = 0, num_workers: int = 0, drop_last: bool = False) -> DataLoader:
+                 shuffle: bool = False, seed: int = 0, num_workers: int = 0, drop_last: bool = False,
+                 replicas: int = 1, rank: int = 0) -> DataLoader:
+    """A DataLoader over ``split``. With ``replicas`` > 1 (one per torchrun process) this rank gets its share: for
+    training (``shuffle``) through torch's DistributedSampler (seeded, reshuffled by ``set_epoch``), for evaluation
+    every ``replicas``-th image from ``rank`` on, without DistributedSampler's padding (so summed counts are exact)."""
     if batch_size < 1:
         raise DataSpecError(f"batch size must be at least 1, got {batch_size}")
+    if replicas < 1 or not 0 <= rank < replicas:
+        raise DataSpecError(f"bad data shard: rank {rank} of {replicas}")
     ds = build_dataset(spec, split, limit=limit, seed=seed)
     g = torch.Generator().manual_seed(seed)
+    if replicas > 1 and shuffle:
+        from torch.utils.data.distributed import DistributedSampler
+
+        n = len(ds)  # type: ignore[arg-type]
+        if n < replicas:
+            raise DataError(f"{n} images cannot be shared among {replicas} processes")
+        sampler = DistributedSampler(ds, num_replicas=replicas, rank=rank, shuffle=True, seed=seed, drop_last=True)
+        return DataLoader(ds, batch_size=batch_size, sampler=sampler, num_workers=num_workers,
+                          drop_last=drop_last and n // replicas > batch_size)
+    if replicas > 1:
+        ds = Subset(ds, list(range(rank, len(ds), replicas)))  # type: ignore[arg-type]
     return DataLoader(ds, batch_size=batch_size, shuffle=shuffle, generator=g, num_workers=num_workers,
                       drop_last=drop_last and len(ds) > batch_size)  # type: ignore[arg-type]
 

@@ -19,6 +19,7 @@ class EvalResult:
     top5: float  # percent
     count: int
     correct1: int = 0
+    correct5: int = 0
 
     def to_dict(self) -> dict:
         return {"top1": self.top1, "top5": self.top5, "count": self.count}
@@ -64,13 +65,28 @@ def accuracy_from_logits(logits: torch.Tensor, labels: torch.Tensor) -> EvalResu
     topk = logits.topk(k, dim=1).indices
     c1 = int((topk[:, 0] == labels).sum())
     c5 = int((topk == labels[:, None]).any(dim=1).sum())
-    return EvalResult(top1=100.0 * c1 / n, top5=100.0 * c5 / n, count=n, correct1=c1)
+    return EvalResult(top1=100.0 * c1 / n, top5=100.0 * c5 / n, count=n, correct1=c1, correct5=c5)
 
 
 def evaluate(model: nn.Module | Predictor, loader: Iterable, *, device: str | torch.device | None = "cpu",
              progress: bool = False) -> EvalResult:
     logits, labels = collect_logits(model, loader, device=device, progress=progress)
     return accuracy_from_logits(logits, labels)
+
+
+def reduce_result(res: EvalResult, ctx=None) -> EvalResult:
+    """Sum the correct / count figures of every rank's shard (torch.distributed all_reduce); identity with one
+    process."""
+    from resnet_opt.engine.distributed import all_reduce_sum, current
+
+    ctx = ctx or current()
+    if not ctx.enabled:
+        return res
+    c1, c5, n = all_reduce_sum([res.correct1, res.correct5, res.count], ctx)
+    n = int(n)
+    if n == 0:
+        return EvalResult(0.0, 0.0, 0)
+    return EvalResult(top1=100.0 * c1 / n, top5=100.0 * c5 / n, count=n, correct1=int(c1), correct5=int(c5))
 
 
 def agreement(reference: torch.Tensor, other: torch.Tensor) -> dict[str, float]:

@@ -18,8 +18,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from resnet_opt.core.artifact import atomic_write_text
-from resnet_opt.core.errors import ConfigError, ResNetOptError
-from resnet_opt.engine.evaluate import EvalResult, evaluate, resolve_device
+from resnet_opt.core.errors import ConfigError, DistributedError, ResNetOptError
+from resnet_opt.engine.distributed import DistContext, all_reduce_sum, fail_point
+from resnet_opt.engine.evaluate import EvalResult, evaluate, reduce_result, resolve_device
 
 __all__ = ["TrainConfig", "TrainResult", "EpochRecord", "train", "load_train_state", "seed_everything",
            "distillation_loss", "STATE_NAME", "HISTORY_NAME"]
@@ -156,6 +157,11 @@ def distillation_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor
                     reduction="batchmean") * (t * t)
 
 
+def unwrap(model: nn.Module) -> nn.Module:
+    """The model inside a DistributedDataParallel wrapper (the model itself otherwise)."""
+    return model.module if isinstance(model, nn.parallel.DistributedDataParallel) else model
+
+
 def train(
     model: nn.Module,
     train_loader: Iterable,
@@ -169,6 +175,8 @@ def train(
     progress: bool = False,
     log: Callable[[str], None] | None = None,
     on_epoch: Callable[[EpochRecord], Any] | None = None,
+    dist: DistContext | None = None,
+    on_epoch_start: Callable[[nn.Module, int], None] | None = None,
 ) -> TrainResult:
     """Train ``model`` in place. With ``out_dir`` and ``save_fn`` (e.g. a closure over ``save_model``) the best
     model by val top-1 is written there and a resumable ``train_state.pt`` is kept beside it.
@@ -178,11 +186,17 @@ def train(
     :class:`EpochRecord` (epoch, train_loss, val_top1, val_top5, lr, seconds) as soon as the epoch ends.
 
     The model left in memory is the LAST epoch's; the one saved with ``save_fn`` is the BEST by val top-1
-    (``TrainResult.best_epoch``)."""
+    (``TrainResult.best_epoch``).
+
+    ``dist`` (a :class:`~resnet_opt.engine.distributed.DistContext` of a torchrun process group): the model is wrapped
+    in DistributedDataParallel, ``train_loader`` should use a DistributedSampler (its epoch is set here) and
+    ``val_loader`` this rank's shard; losses and val counts are summed over ranks, and only rank 0 writes, logs and
+    shows progress. ``on_epoch_start(model, epoch)`` runs after ``model.train()`` each epoch (QAT schedules)."""
     cfg = config or TrainConfig()
     cfg.validate()
+    dist = dist or DistContext()
     seed_everything(cfg.seed)
-    device = resolve_device(cfg.device)
+    device = resolve_device(dist.device if dist.enabled else cfg.device)
     model.to(device)
     if teacher is not None:
         teacher.to(device).eval()
@@ -192,17 +206,27 @@ def train(
         raise ConfigError("the training loader must have a length") from e
     if steps == 0:
         raise ConfigError("the training loader is empty")
-    opt = _make_optimizer(model, cfg)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, _lr_lambda(cfg, steps))
-    crit = nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
+    main = dist.is_main
+    log = log if main else None
+    progress = progress and main
     out = Path(out_dir) if out_dir is not None else None
     history: list[EpochRecord] = []
     best_top1, best_epoch, start_epoch = None, None, 0
-
+    state = None
     if resume and out is not None and (out / STATE_NAME).is_file():
         state = load_train_state(out / STATE_NAME, map_location=device)
         try:
             model.load_state_dict(state["model"])
+        except (RuntimeError, KeyError, ValueError) as e:
+            raise ResNetOptError(f"cannot resume from {out / STATE_NAME}: {str(e).splitlines()[0]}") from e
+    net = model
+    if dist.enabled:
+        net = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+    opt = _make_optimizer(model, cfg)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, _lr_lambda(cfg, steps))
+    crit = nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
+    if state is not None:
+        try:
             opt.load_state_dict(state["optimizer"])
             sched.load_state_dict(state["scheduler"])
             torch.set_rng_state(state["rng"].cpu())
@@ -221,28 +245,43 @@ def train(
         if log:
             log(f"resuming from epoch {start_epoch} of {cfg.epochs}")
 
+    sampler = getattr(train_loader, "sampler", None)
     t_start = time.perf_counter()
     for epoch in range(start_epoch, cfg.epochs):
         t0 = time.perf_counter()
-        model.train()
+        if hasattr(sampler, "set_epoch"):
+            sampler.set_epoch(epoch)  # type: ignore[union-attr]
+        net.train()
+        if on_epoch_start is not None:
+            on_epoch_start(model, epoch)
         total, count = 0.0, 0
         bar = _EpochBar(progress, f"epoch {epoch + 1}/{cfg.epochs}", train_loader, steps)
-        for x, y in bar:
-            x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
-            logits = model(x)
-            loss = crit(logits, y)
-            if teacher is not None:
-                with torch.no_grad():
-                    t_logits = teacher(x)
-                loss = (1 - cfg.distill_alpha) * loss + cfg.distill_alpha * distillation_loss(logits, t_logits, cfg.distill_temperature)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            sched.step()
-            total += float(loss.detach()) * x.shape[0]
-            count += x.shape[0]
-            bar.update(loss=total / max(count, 1))
-        val = evaluate(model, val_loader, device=device) if val_loader is not None else None
+        try:
+            for i, (x, y) in enumerate(bar):
+                if dist.enabled:
+                    fail_point(epoch * steps + i, dist)
+                x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+                logits = net(x)
+                loss = crit(logits, y)
+                if teacher is not None:
+                    with torch.no_grad():
+                        t_logits = teacher(x)
+                    loss = (1 - cfg.distill_alpha) * loss + cfg.distill_alpha * distillation_loss(
+                        logits, t_logits, cfg.distill_temperature)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                sched.step()
+                total += float(loss.detach()) * x.shape[0]
+                count += x.shape[0]
+                bar.update(loss=total / max(count, 1))
+        except RuntimeError as e:
+            if not dist.enabled:
+                raise
+            raise DistributedError(f"rank {dist.rank}: lost contact with the other ranks during epoch {epoch + 1}: "
+                                   f"{str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__}") from e
+        total, count = all_reduce_sum([total, count], dist)
+        val = reduce_result(evaluate(model, val_loader, device=device), dist) if val_loader is not None else None
         rec = EpochRecord(epoch=epoch + 1, train_loss=total / max(count, 1), val_top1=val.top1 if val else None,
                           val_top5=val.top5 if val else None, lr=opt.param_groups[0]["lr"], seconds=time.perf_counter() - t0)
         history.append(rec)
@@ -257,7 +296,7 @@ def train(
             improved = True  # no validation: keep the last
         if improved:
             best_top1, best_epoch = (val.top1 if val else None), epoch + 1
-        if out is not None:
+        if out is not None and main:
             out.mkdir(parents=True, exist_ok=True)
             if improved and save_fn is not None:
                 save_fn(model, out)

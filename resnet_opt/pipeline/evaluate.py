@@ -10,7 +10,7 @@ from typing import Any
 from resnet_opt.core.errors import ArtifactError, DataError
 from resnet_opt.core.manifest import open_artifact
 from resnet_opt.data import build_loader, fit_data_to_model, num_classes_for, parse_data_spec, require_labelled
-from resnet_opt.engine import evaluate
+from resnet_opt.engine import distributed, evaluate, reduce_result
 from resnet_opt.runtime import load_artifact
 
 __all__ = ["EvalConfig", "evaluate_path"]
@@ -71,6 +71,11 @@ def evaluate_path(path: str | os.PathLike, data: str = "digits", *, preset: str 
     size = art.manifest.input_size or pred.input_size
     if size is not None:  # data of another size is refused, never resized silently
         spec = fit_data_to_model(spec, int(size), f"{art.kind} {art.path}")
-    loader = build_loader(spec, cfg.split, batch_size=batch_size, limit=limit)
-    r = evaluate(fn, loader, progress=progress)
-    return {"model": str(p), "kind": kind, "data": str(spec), "split": cfg.split, **r.to_dict()}
+    with distributed.session("cpu") as ctx:
+        loader = build_loader(spec, cfg.split, batch_size=batch_size, limit=limit, replicas=ctx.world_size,
+                              rank=ctx.rank)
+        r = reduce_result(evaluate(fn, loader, progress=progress and ctx.is_main), ctx)
+    res = {"model": str(p), "kind": kind, "data": str(spec), "split": cfg.split, **r.to_dict()}
+    if ctx.enabled:
+        res["distributed"] = ctx.to_dict()
+    return res

@@ -25,7 +25,7 @@ from resnet_opt.core.manifest import write_manifest
 from resnet_opt.core.env import cpu_info, library_versions
 from resnet_opt.core.errors import ConfigError, DataError, PruningError
 from resnet_opt.data import build_loader, class_names_for, num_classes_for, parse_data_spec
-from resnet_opt.engine import TrainConfig, evaluate
+from resnet_opt.engine import TrainConfig, distributed, evaluate
 from resnet_opt.optimize.prune import IMPORTANCES, format_macs, parse_macs, prune, resolve_ignored_layers
 from resnet_opt.resnet import ResNet, count_macs, count_params, load_model, load_source, read_config, save_model
 from resnet_opt.resnet.io import WEIGHTS_NAME
@@ -397,6 +397,9 @@ def prune_model(
                     "seconds": res["seconds"], "history": res["history"]}
         if distill:
             finetune.update(distill_temperature=cfg.distill_temperature, distill_alpha=cfg.distill_alpha)
+
+    if distributed.env_rank() != 0:
+        return {"out": str(out), "rank": distributed.env_rank()}  # under torchrun rank 0 alone measures and writes
 
     # ---- after
     after: dict[str, Any] = {"parameters": count_params(pruned), "macs": count_macs(pruned, size)}

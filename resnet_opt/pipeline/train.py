@@ -11,7 +11,7 @@ from typing import Any, Callable
 from resnet_opt.core.artifact import atomic_dir, check_output_dir
 from resnet_opt.core.errors import ConfigError, DataError
 from resnet_opt.data import build_loader, class_names_for, parse_data_spec, preprocessing_for, require_labelled
-from resnet_opt.engine import TrainConfig, load_train_state, seed_everything, train
+from resnet_opt.engine import TrainConfig, distributed, load_train_state, seed_everything, train
 from resnet_opt.resnet import ResNet, model_from_weights, parse_depth, save_model
 
 __all__ = ["TrainStageConfig", "train_model"]
@@ -111,9 +111,6 @@ def train_model(
     elif model.arch.num_classes != len(names):
         raise DataError(f"the model has {model.arch.num_classes} classes but {spec} has {len(names)}")
     pre = preprocessing_for(spec)
-    train_loader = build_loader(spec, "train", batch_size=cfg.batch_size, shuffle=True, seed=cfg.seed, limit=limit,
-                                drop_last=True)
-    val_loader = build_loader(spec, "val", batch_size=256)
     out = Path(out)
 
     def save(m: ResNet, folder: Path) -> None:
@@ -122,9 +119,32 @@ def train_model(
 
     # an existing run replaced with --overwrite: train into a temporary folder, swapped in when complete
     replace = not resume and out.exists() and any(out.iterdir())
-    with (atomic_dir(out, overwrite=overwrite) if replace else contextlib.nullcontext(out)) as work:
-        res = train(model, train_loader, val_loader, cfg, out_dir=Path(work), save_fn=save, resume=resume,
-                    teacher=teacher, progress=progress, log=log, on_epoch=on_epoch)
-    return {"out": str(out), "best_top1": res.best_top1, "best_epoch": res.best_epoch, "epochs_run": res.epochs_run,
-            "seconds": res.seconds, "data": str(spec), "architecture": model.arch.name,
-            "history": [h.__dict__ for h in res.history], "config": cfg.__dict__}
+    with distributed.session(cfg.device) as ctx:
+        per_rank = per_rank_batch(cfg.batch_size, ctx)
+        train_loader = build_loader(spec, "train", batch_size=per_rank, shuffle=True, seed=cfg.seed, limit=limit,
+                                    drop_last=True, replicas=ctx.world_size, rank=ctx.rank)
+        val_loader = build_loader(spec, "val", batch_size=256, replicas=ctx.world_size, rank=ctx.rank)
+        if log and ctx.enabled and ctx.is_main:
+            log(f"{ctx.world_size} processes ({ctx.backend}): {per_rank} images per process per step "
+                f"(global batch {cfg.batch_size})")
+        # only rank 0 writes: the other ranks never touch the run folder
+        swap = replace and ctx.is_main
+        with (atomic_dir(out, overwrite=overwrite) if swap else contextlib.nullcontext(out)) as work:
+            res = train(model, train_loader, val_loader, cfg, out_dir=Path(work), save_fn=save, resume=resume,
+                        teacher=teacher, progress=progress, log=log, on_epoch=on_epoch, dist=ctx)
+    summary = {"out": str(out), "best_top1": res.best_top1, "best_epoch": res.best_epoch,
+               "epochs_run": res.epochs_run, "seconds": res.seconds, "data": str(spec),
+               "architecture": model.arch.name, "history": [h.__dict__ for h in res.history],
+               "config": cfg.__dict__}
+    if ctx.enabled:
+        summary["distributed"] = ctx.to_dict()
+    return summary
+
+
+def per_rank_batch(batch_size: int, ctx: distributed.DistContext) -> int:
+    """``--batch-size`` is the global batch: each of the ``world_size`` processes takes an equal part of it, so a
+    multi-process run follows the same recipe (learning rate, steps per epoch) as one process."""
+    if batch_size % ctx.world_size:
+        raise ConfigError(f"--batch-size {batch_size} (the global batch) must be divisible by the number of "
+                          f"processes ({ctx.world_size})")
+    return batch_size // ctx.world_size

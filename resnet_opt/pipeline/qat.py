@@ -1,0 +1,275 @@
+"""QAT stage: trained model folder -> fake-quantized fine-tuning (torchao PT2E) -> INT8 ONNX QDQ artifact carrying the
+learned scales, validated like the PTQ artifact (against the FP32 source on the val split, and the ONNX file against
+the PyTorch QAT model it was exported from), with the same manifest plus ``"qat": true`` and the schedule.
+
+The schedule follows torchvision's reference QAT recipe (references/classification/train_quantization.py): SGD with
+a small learning rate, the quantization observers frozen after a few epochs, BatchNorm statistics frozen after a few
+epochs. Runs under torchrun (DistributedDataParallel, rank 0 writes the artifact).
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import shutil
+import statistics
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+
+from resnet_opt.bench.timing import timed_runs
+from resnet_opt.core.artifact import atomic_dir, check_output_path, sha256_file
+from resnet_opt.core.manifest import write_manifest
+from resnet_opt.core.env import cpu_info, library_versions
+from resnet_opt.core.errors import ConfigError, DataError, ValidationError
+from resnet_opt.data import build_loader, class_names_for, num_classes_for, parse_data_spec, preprocessing_for
+from resnet_opt.engine import TrainConfig, accuracy_from_logits, agreement, distributed, train
+from resnet_opt.resnet import load_source, read_config
+from resnet_opt.resnet.io import nonstandard_widths
+
+__all__ = ["QatConfig", "qat_model", "FILE_NAME"]
+
+FILE_NAME = "model_int8.onnx"
+# the ONNX file against the PyTorch QAT model it came from: onnxruntime's integer kernels requantize with rounding
+# where PyTorch's simulation stays in float, so logits differ slightly; top-1 must agree on nearly every image
+MIN_EXPORT_AGREEMENT = 98.0
+MAX_EXPORT_REL_DIFF = 0.1
+
+
+@dataclass
+class QatConfig:
+    epochs: int = 3
+    batch_size: int = 64  # global batch (split across torchrun processes)
+    lr: float = 1e-3  # SGD; torchvision's recipe uses 1e-4 for ImageNet fine-tuning from a converged model
+    weight_decay: float = 1e-4
+    momentum: float = 0.9
+    freeze_observers_epoch: int | None = None  # 0-based epoch; default min(4, epochs - 1) (torchvision: 4)
+    freeze_bn_epoch: int | None = None  # default min(3, epochs - 1) (torchvision: 3)
+    activation: str = "asymmetric"  # asymmetric (uint8) | symmetric (int8, TensorRT's form)
+    weight_bits: int | None = None  # 8, or 7 on CPUs without VNNI (None: from the CPU, as onnxruntime's reduce_range)
+    data: str | None = None  # default: the model folder's data spec
+    limit: int | None = None  # training images (seeded subset)
+    eval_size: int | None = None  # val images for validation (default: all)
+    min_agreement: float = 90.0
+    latency_runs: int = 30
+    threads: int | None = None
+    opset: int = 20  # the dynamo exporter's own opset (down-converting its QDQ graph to 17 fails)
+    seed: int = 0
+    device: str = "auto"
+
+    def validate(self) -> None:
+        from resnet_opt.optimize.qat import ACTIVATION_SCHEMES
+
+        if self.epochs < 1:
+            raise ConfigError(f"--epochs must be at least 1, got {self.epochs}")
+        if self.batch_size < 1:
+            raise ConfigError(f"--batch-size must be at least 1, got {self.batch_size}")
+        if not self.lr > 0:
+            raise ConfigError(f"--lr must be positive, got {self.lr}")
+        if self.weight_decay < 0:
+            raise ConfigError(f"--weight-decay must be at least 0, got {self.weight_decay}")
+        for name, v in (("--freeze-observers-epoch", self.freeze_observers_epoch),
+                        ("--freeze-bn-epoch", self.freeze_bn_epoch)):
+            if v is not None and v < 1:
+                raise ConfigError(f"{name} must be at least 1 (observers and BN statistics first learn from "
+                                  f"data), got {v}")
+        if self.activation not in ACTIVATION_SCHEMES:
+            raise ConfigError(f"unknown activation scheme {self.activation!r}; valid: {', '.join(ACTIVATION_SCHEMES)}")
+        if self.weight_bits is not None and self.weight_bits not in (7, 8):
+            raise ConfigError(f"--weight-bits must be 7 or 8, got {self.weight_bits}")
+        if self.limit is not None and self.limit < 1:
+            raise ConfigError(f"--limit must be at least 1, got {self.limit}")
+        if self.eval_size is not None and self.eval_size < 1:
+            raise ConfigError(f"--eval-size must be at least 1, got {self.eval_size}")
+        if not 0.0 <= self.min_agreement <= 100.0:
+            raise ConfigError(f"--min-agreement must be a percentage, got {self.min_agreement}")
+        if self.latency_runs < 1:
+            raise ConfigError(f"--latency-runs must be at least 1, got {self.latency_runs}")
+        if self.threads is not None and self.threads < 1:
+            raise ConfigError(f"--threads must be at least 1, got {self.threads}")
+
+    def schedule(self) -> dict[str, Any]:
+        """Freeze epochs (1-based: "frozen from the start of epoch N+1"), None when the run is too short."""
+        def pick(v: int | None, default: int) -> int | None:
+            if v is not None:
+                return v if v < self.epochs else None
+            d = min(default, self.epochs - 1)
+            return d if d >= 1 else None
+
+        return {"epochs": self.epochs, "freeze_observers_after_epoch": pick(self.freeze_observers_epoch, 4),
+                "freeze_bn_after_epoch": pick(self.freeze_bn_epoch, 3), "optimizer": "sgd (nesterov)",
+                "lr": self.lr, "lr_schedule": "cosine, no warm-up", "weight_decay": self.weight_decay,
+                "momentum": self.momentum, "batch_size": self.batch_size, "seed": self.seed,
+                "recipe": "torchvision references/classification/train_quantization.py"}
+
+
+def _logits(fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, batch: int = 64) -> torch.Tensor:
+    with torch.no_grad():
+        return torch.cat([fn(x[i:i + batch]).float() for i in range(0, len(x), batch)])
+
+
+def qat_model(*, model_dir: str | os.PathLike, out: str | os.PathLike, config: QatConfig | None = None,
+              progress: bool = False, log: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """Quantization-aware fine-tuning of a trained model folder; writes the INT8 ONNX QDQ artifact ``out``.
+
+    Returns the manifest plus ``out`` (on every rank; only rank 0 writes)."""
+    from resnet_opt.optimize.qat import (
+        QatScheme, convert_qat, export_qat_onnx, prepare_qat, qat_schedule_hook, require_torchao,
+    )
+    from resnet_opt.optimize.quantize_onnx import choose_quant_types, ort_session, qdq_summary, run_onnx
+
+    cfg = config or QatConfig()
+    cfg.validate()
+    require_torchao()
+    check_output_path(out)
+    say = log or (lambda _m: None)
+    t_start = time.perf_counter()
+    src = load_source(model_dir=model_dir)
+    if cfg.data:
+        spec = parse_data_spec(cfg.data)
+    else:
+        recorded = read_config(model_dir).get("data")
+        if not recorded:
+            raise ConfigError(f"model folder {model_dir} does not record its data spec; pass --data")
+        spec = parse_data_spec(str(recorded))
+    if not spec.labelled:
+        raise DataError(f"QAT trains on labelled data; {spec} has no labels (use digits or imagefolder:PATH)")
+    model = src.model
+    n_data = num_classes_for(spec)
+    if n_data is not None and n_data != model.arch.num_classes:
+        raise DataError(f"the model predicts {model.arch.num_classes} classes but {spec} has {n_data}")
+    pre = preprocessing_for(spec)
+    size = int(pre.crop)
+    if src.input_size and int(src.input_size) != size:
+        raise DataError(f"data {spec} gives {size} px images but the model was trained at {src.input_size} px")
+    types = choose_quant_types()
+    bits = cfg.weight_bits or (7 if types.reduce_range else 8)
+    scheme = QatScheme(activation=cfg.activation, weight_bits=bits)
+    sched = cfg.schedule()
+    threads = int(cfg.threads or torch.get_num_threads())
+
+    # QAT trains on the CPU unless --device cuda is given (NCCL then, one GPU per process; untested here)
+    with distributed.session(cfg.device if str(cfg.device).startswith("cuda") else "cpu") as ctx:
+        say = say if ctx.is_main else (lambda _m: None)
+        # ---- evaluation images (val split) and the FP32 reference
+        val = build_loader(spec, "val", batch_size=256, limit=cfg.eval_size, seed=cfg.seed)
+        xs, ys = zip(*[(x.float(), y) for x, y in val])
+        x_eval, y_eval = torch.cat(xs), torch.cat(ys)
+        model.eval()
+        fp32_ref = _logits(model, x_eval)
+        say(f"QAT of {model.arch.name} on {spec} ({size} px): {scheme.activation} activations, {bits}-bit "
+            f"per-channel weights; {cfg.epochs} epochs, lr {cfg.lr:g}, observers frozen after epoch "
+            f"{sched['freeze_observers_after_epoch']}, BN after epoch {sched['freeze_bn_after_epoch']}")
+
+        # ---- fake-quantized fine-tuning
+        prepared = prepare_qat(copy.deepcopy(model), size, scheme)
+        if cfg.batch_size % ctx.world_size:
+            raise ConfigError(f"--batch-size {cfg.batch_size} (the global batch) must be divisible by the number "
+                              f"of processes ({ctx.world_size})")
+        loader = build_loader(spec, "train", batch_size=cfg.batch_size // ctx.world_size, shuffle=True,
+                              seed=cfg.seed, limit=cfg.limit, drop_last=True, replicas=ctx.world_size, rank=ctx.rank)
+        tcfg = TrainConfig(epochs=cfg.epochs, batch_size=cfg.batch_size, optimizer="sgd", lr=cfg.lr,
+                           weight_decay=cfg.weight_decay, momentum=cfg.momentum, label_smoothing=0.0,
+                           warmup_epochs=0.0, seed=cfg.seed, device=ctx.device)
+        hook = qat_schedule_hook(sched["freeze_observers_after_epoch"], sched["freeze_bn_after_epoch"], log=say)
+        # no per-epoch validation: the fake-quant observers would also learn from the val images
+        res = train(prepared, loader, None, tcfg, progress=progress, log=say, dist=ctx, on_epoch_start=hook)
+        prepared.to("cpu")
+        converted = convert_qat(prepared)
+        if not ctx.is_main:
+            return {"out": str(Path(out)), "rank": ctx.rank}
+        qat_torch = _logits(converted, x_eval)
+
+        with tempfile.TemporaryDirectory(prefix="resnet-opt-qat-") as td:
+            qpath = export_qat_onnx(converted, Path(td) / FILE_NAME, input_size=size, opset=cfg.opset)
+            sess = ort_session(qpath, threads=threads)
+            int8 = torch.from_numpy(run_onnx(sess, x_eval.numpy()))
+            if not torch.isfinite(int8).all():
+                raise ValidationError("the QAT INT8 model produces non-finite logits on the eval images")
+            exp = agreement(qat_torch, int8)
+            if exp["top1_agreement"] < MIN_EXPORT_AGREEMENT or exp["max_rel_diff"] > MAX_EXPORT_REL_DIFF:
+                raise ValidationError(
+                    f"the INT8 ONNX file disagrees with the PyTorch QAT model it was exported from (top-1 agreement "
+                    f"{exp['top1_agreement']:.1f}% < {MIN_EXPORT_AGREEMENT:g}% or max relative logit difference "
+                    f"{exp['max_rel_diff']:.3f} > {MAX_EXPORT_REL_DIFF:g})")
+            agr = agreement(fp32_ref, int8)
+            a32, a8, aq = (accuracy_from_logits(fp32_ref, y_eval), accuracy_from_logits(int8, y_eval),
+                           accuracy_from_logits(qat_torch, y_eval))
+            validation = {
+                "reference": "PyTorch FP32 (source model, before QAT)",
+                "eval": {"data": str(spec), "split": "val", "images": int(x_eval.shape[0])},
+                "top1_agreement": agr["top1_agreement"], "max_abs_diff": agr["max_abs_diff"],
+                "max_rel_diff": agr["max_rel_diff"], "accuracy_meaningful": True, "min_agreement": cfg.min_agreement,
+                "fp32_top1": a32.top1, "int8_top1": a8.top1, "top1_drop": a32.top1 - a8.top1,
+                "fp32_top5": a32.top5, "int8_top5": a8.top5,
+                "export_check": {"reference": "the PyTorch QAT model (converted, fake-quant simulation)",
+                                 "qat_torch_top1": aq.top1, "top1_agreement": exp["top1_agreement"],
+                                 "max_rel_diff": exp["max_rel_diff"], "min_agreement": MIN_EXPORT_AGREEMENT,
+                                 "max_rel_diff_allowed": MAX_EXPORT_REL_DIFF},
+            }
+            if agr["top1_agreement"] < cfg.min_agreement:
+                raise ValidationError(
+                    f"the QAT INT8 model agrees with FP32 on only {agr['top1_agreement']:.1f}% of "
+                    f"{int(x_eval.shape[0])} val images (< --min-agreement {cfg.min_agreement:g}%)")
+            say(f"top-1 FP32 {a32.top1:.2f}% -> QAT INT8 {a8.top1:.2f}% (ONNX; PyTorch QAT model {aq.top1:.2f}%)")
+
+            # ---- size and latency (batch 1, this process)
+            say(f"measuring batch-1 latency ({cfg.latency_runs} runs each, {threads} threads) ...")
+            xb = torch.randn(1, 3, size, size, generator=torch.Generator().manual_seed(1))
+            a = xb.numpy()
+
+            def fp32_eager() -> None:
+                with torch.inference_mode():
+                    model(xb)
+
+            lat = {}
+            for name, fn in (("fp32_torch_eager", fp32_eager), ("int8", lambda: sess.run(None, {"input": a}))):
+                for _ in range(3):
+                    fn()
+                lat[name] = statistics.median(timed_runs(fn, cfg.latency_runs)[0]) * 1e3
+            fp32_bytes = sum(p.numel() * 4 for p in model.state_dict().values() if p.is_floating_point())
+            int8_size = qpath.stat().st_size
+            summary = qdq_summary(qpath)
+            quant = {
+                "qat": True, "flow": "torchao PT2E: torch.export -> prepare_qat_pt2e -> convert_pt2e",
+                "quantizer": "X86InductorQuantizer annotation, QAT quantization config below",
+                "format": "QDQ", "scheme": scheme.to_dict(), "target": "onnx",
+                "scales": "learned during QAT (fake-quant observers), exported as QuantizeLinear/DequantizeLinear",
+                "weight_bits_reason": (f"{bits}-bit weights: " + ("chosen" if cfg.weight_bits else "from the CPU: ")
+                                       + ("" if cfg.weight_bits else types.reason)),
+                "schedule": sched,
+                "training": {"data": str(spec), "split": "train", "limit": cfg.limit, "epochs_run": res.epochs_run,
+                             "seconds": res.seconds, "history": [asdict(h) for h in res.history],
+                             **({"distributed": ctx.to_dict()} if ctx.enabled else {})},
+                "quantized_layers": summary["quantized_layers"], "fp32_layers": summary["fp32_layers"],
+                "op_counts": summary["op_counts"], "onnx_opset": cfg.opset,
+                "runtime_note": "run with onnxruntime graph optimizations enabled (ORT_ENABLE_ALL) so QDQ groups "
+                                "become QLinearConv / QLinearAdd kernels",
+            }
+            manifest: dict[str, Any] = {
+                "kind": "onnx", "file": FILE_NAME, "precision": "int8", "stage": "qat", "source": src.describe(),
+                "architecture": {"depth": model.arch.depth, "num_classes": model.arch.num_classes,
+                                 "widths": nonstandard_widths(model), "fused": True},
+                "input": {"name": "input", "shape": [-1, 3, size, size], "dtype": "float32"},
+                "output": {"name": "logits", "shape": [-1, model.arch.num_classes], "dtype": "float32"},
+                "preprocessing": pre.to_dict(), "class_names": src.class_names or class_names_for(spec),
+                "quantization": quant, "validation": validation,
+                "measurements": {
+                    "size_bytes": {"fp32": fp32_bytes, "int8": int8_size, "ratio": fp32_bytes / max(int8_size, 1),
+                                   "fp32_file": "FP32 parameters and buffers (4 bytes each)"},
+                    "latency_ms": {**lat, "batch": 1, "input_size": size, "threads": threads,
+                                   "runs": cfg.latency_runs, "statistic": "median after 3 warm-up runs, one process"},
+                    "speedup_int8_vs_fp32_torch_eager": lat["fp32_torch_eager"] / lat["int8"],
+                },
+                "file_sha256": sha256_file(qpath), "file_size": int8_size,
+                "seconds": time.perf_counter() - t_start, "versions": library_versions(), "cpu": cpu_info(),
+            }
+            with atomic_dir(out) as tmp:
+                shutil.copyfile(qpath, tmp / FILE_NAME)
+                write_manifest(tmp, manifest)
+    manifest["out"] = str(Path(out))
+    return manifest
