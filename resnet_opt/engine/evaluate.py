@@ -128,3 +128,16 @@ def batched_logits(fn: Callable[[torch.Tensor], Any], x: torch.Tensor, *, batch:
     chunks = [x[i:i + batch] for i in range(0, len(x), batch)]
     return torch.cat([torch.as_tensor(fn(c)).float()
                       for c in progress_iter(chunks, description=description, enabled=progress)])
+
+
+def run_in_fixed_batches(fn: Callable[[torch.Tensor], Any], x: torch.Tensor, bs: int) -> torch.Tensor:
+    """Run ``fn`` over ``x`` in batches of exactly ``bs`` (a static batch axis; the last batch padded by repeating the
+    final input, its padding dropped from the output). Float32 CPU logits."""
+    outs = []
+    for i in range(0, x.shape[0], bs):
+        chunk = x[i:i + bs]
+        k = chunk.shape[0]
+        if k < bs:
+            chunk = torch.cat([chunk, chunk[-1:].expand(bs - k, *chunk.shape[1:])])
+        outs.append(torch.as_tensor(fn(chunk))[:k].float().cpu())
+    return torch.cat(outs)

@@ -238,14 +238,9 @@ def _batch_sizes(n: int, dynamic_batch: bool, static_batch: int | None) -> list[
 
 def _run_batched(fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, bs: int) -> torch.Tensor:
     """Run ``fn`` over ``x`` in batches of exactly ``bs`` (the last one padded by repeating the final input)."""
-    outs = []
-    for i in range(0, x.shape[0], bs):
-        chunk = x[i:i + bs]
-        k = chunk.shape[0]
-        if k < bs:
-            chunk = torch.cat([chunk, chunk[-1:].expand(bs - k, *chunk.shape[1:])])
-        outs.append(torch.as_tensor(fn(chunk))[:k].float().cpu())
-    return torch.cat(outs)
+    from resnet_opt.engine.evaluate import run_in_fixed_batches
+
+    return run_in_fixed_batches(fn, x, bs)
 
 
 # ------------------------------------------------------------------------------------------------ ONNX

@@ -85,12 +85,11 @@ class QatConfig:
             raise ConfigError(f"--limit must be at least 1, got {self.limit}")
         if self.eval_size is not None and self.eval_size < 1:
             raise ConfigError(f"--eval-size must be at least 1, got {self.eval_size}")
-        if not 0.0 <= self.min_agreement <= 100.0:
-            raise ConfigError(f"--min-agreement must be a percentage, got {self.min_agreement}")
-        if self.latency_runs < 1:
-            raise ConfigError(f"--latency-runs must be at least 1, got {self.latency_runs}")
-        if self.threads is not None and self.threads < 1:
-            raise ConfigError(f"--threads must be at least 1, got {self.threads}")
+        from resnet_opt.core.checks import check_float, check_int, check_threads
+
+        check_float("--min-agreement", self.min_agreement, 0.0, 100.0)
+        check_int("--latency-runs", self.latency_runs, 1, 100_000)
+        check_threads(self.threads)
 
     def schedule(self) -> dict[str, Any]:
         """Freeze epochs (1-based: "frozen from the start of epoch N+1"), None when the run is too short."""

@@ -112,12 +112,11 @@ class QuantizeConfig:
         if t == "torch" and (self.activation_type not in (None, "uint8") or not self.per_channel):
             raise ConfigError("the torch (PT2E) target uses uint8 activations and per-channel weights "
                               "(X86InductorQuantizer); --activation-type / --per-tensor apply to the ONNX target")
-        if not 0.0 <= self.min_agreement <= 100.0:
-            raise ConfigError(f"--min-agreement must be a percentage, got {self.min_agreement}")
-        if self.latency_runs < 1:
-            raise ConfigError(f"--latency-runs must be at least 1, got {self.latency_runs}")
-        if self.threads is not None and self.threads < 1:
-            raise ConfigError(f"--threads must be at least 1, got {self.threads}")
+        from resnet_opt.core.checks import check_float, check_int, check_threads
+
+        check_float("--min-agreement", self.min_agreement, 0.0, 100.0)
+        check_int("--latency-runs", self.latency_runs, 1, 100_000)
+        check_threads(self.threads)
         if self.sensitivity_images < 1:
             raise ConfigError(f"sensitivity images must be at least 1, got {self.sensitivity_images}")
         from resnet_opt.export import check_opset

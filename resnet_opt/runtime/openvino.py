@@ -17,6 +17,7 @@ from typing import Any
 
 import torch
 
+from resnet_opt.engine.evaluate import run_in_fixed_batches
 from resnet_opt.core.errors import ArtifactError, BackendUnavailableError
 from resnet_opt.core.manifest import Artifact
 from resnet_opt.engine.openvino_session import (  # noqa: F401 - re-exported for users of the runtime
@@ -59,14 +60,7 @@ class OpenVINOPredictor(Predictor):
         bs = self.static_batch
         if bs is None:
             return self.session.run(x)
-        outs = []
-        for i in range(0, x.shape[0], bs):
-            chunk = x[i:i + bs]
-            k = chunk.shape[0]
-            if k < bs:
-                chunk = torch.cat([chunk, chunk[-1:].expand(bs - k, *chunk.shape[1:])])
-            outs.append(self.session.run(chunk)[:k])
-        return torch.cat(outs)
+        return run_in_fixed_batches(self.session.run, x, bs)  # a static batch axis: fixed-size, padded chunks
 
     def describe(self) -> dict[str, Any]:
         d = super().describe()

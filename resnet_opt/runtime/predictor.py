@@ -16,6 +16,7 @@ from typing import Any, Callable, Iterable, Sequence
 import numpy as np
 import torch
 
+from resnet_opt.engine.evaluate import run_in_fixed_batches
 from resnet_opt.core.errors import ArtifactError, BackendUnavailableError, ConfigError, DataError
 from resnet_opt.data import Preprocessing, load_image
 from resnet_opt.engine.onnx_session import ORT_NAMES, OnnxSession, ProviderFallbackWarning, check_provider_name
@@ -188,14 +189,7 @@ class OnnxPredictor(Predictor):
         bs = self.static_batch
         if bs is None:
             return self.session.run(x)
-        outs = []
-        for i in range(0, x.shape[0], bs):  # a static batch axis: fixed-size chunks, the last one padded
-            chunk = x[i:i + bs]
-            k = chunk.shape[0]
-            if k < bs:
-                chunk = torch.cat([chunk, chunk[-1:].expand(bs - k, *chunk.shape[1:])])
-            outs.append(self.session.run(chunk)[:k])
-        return torch.cat(outs)
+        return run_in_fixed_batches(self.session.run, x, bs)  # a static batch axis: fixed-size, padded chunks
 
 
 class TorchPredictor(Predictor):
