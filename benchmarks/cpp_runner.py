@@ -137,11 +137,9 @@ def render(r: dict) -> str:
     lines += [
         "",
         "Both sides run the same libtorch kernels on the same TorchScript graph (the runner applies "
-        "`optimize_for_inference` exactly when the manifest records it, as the Python runtime does), so the "
-        "difference is the per-call overhead of the Python layer; ratios near 1 are the expected outcome.",
+        "`optimize_for_inference` exactly when the manifest records it, as the Python runtime does).",
         "",
-        "Other helpers' jobs shared this 2-core machine while this ran (the lock serialises only the timed jobs that "
-        "take it), so absolute figures are noisy; compare the ratio within one row.",
+        "Other helpers' jobs may share the machine (the lock serialises only jobs that take it): check the absolute figures against a quiet run before trusting the ratios.",
         "",
     ]
     return "\n".join(lines)
