@@ -7,14 +7,13 @@ import json
 import shutil
 import subprocess
 import sys
-import warnings
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-from resnet_opt.core.artifact import atomic_write_text, sha256_file
+from resnet_opt.core.artifact import atomic_write_text
 from resnet_opt.core.errors import BuildError
 
 # Probabilities from the runner and from the Python runtime: same libtorch kernels on the same preprocessed tensors
@@ -80,67 +79,25 @@ def digit_pngs(tmp_path_factory) -> list[Path]:
     return out
 
 
-def _pt2_artifact(model: torch.nn.Module, out: Path, like: Path, size: int, precision: str) -> Path:
-    """An AOTInductor .pt2 artifact folder with the keys export.py writes (until `resnet-opt export pt2` lands)."""
-    from torch.export import Dim
-
-    out.mkdir(parents=True)
-    x = torch.randn(2, 3, size, size)  # batch >= 2, else the dynamic batch specialises to 1
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        ep = torch.export.export(model, (x,), dynamic_shapes=({0: Dim("batch", min=1, max=64)},))
-        torch._inductor.aoti_compile_and_package(ep, package_path=str(out / "model.pt2"),
-                                                 inductor_configs={"freezing": True})
-    base = read_manifest(like)
-    manifest = {k: base[k] for k in ("source", "architecture", "input", "output", "preprocessing", "class_names")}
-    manifest.update(kind="pt2", file="model.pt2", precision=precision, stage="export",
-                    file_sha256=sha256_file(out / "model.pt2"), file_size=(out / "model.pt2").stat().st_size)
-    write_manifest(out, manifest)
-    return out
-
-
-def _pt2e_int8(model: torch.nn.Module, calib: torch.Tensor) -> torch.nn.Module:
-    from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
-    import torchao.quantization.pt2e.quantizer.x86_inductor_quantizer as xiq
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        gm = torch.export.export(model, (calib[:2],),
-                                 dynamic_shapes=({0: torch.export.Dim("batch", min=1, max=64)},)).module()
-        q = xiq.X86InductorQuantizer()
-        q.set_global(xiq.get_default_x86_inductor_quantization_config())
-        p = prepare_pt2e(gm, q)
-        with torch.no_grad():
-            for i in range(0, calib.shape[0], 16):
-                p(calib[i:i + 16])
-        return convert_pt2e(p)
-
-
 @pytest.fixture(scope="session")
 def artifacts(trained_digits_dir, tmp_path_factory) -> dict[str, Path]:
-    """TorchScript FP32, FX INT8 TorchScript (`quantize --target torch`), .pt2 FP32 and (torchao) .pt2 INT8."""
-    from resnet_opt.data import build_dataset
+    """TorchScript FP32, FX INT8 TorchScript (`quantize --target torchscript-fx`), .pt2 FP32 (`export pt2`) and PT2E
+    INT8 .pt2 (`quantize --target torch`), each made by resnet-opt's own stages."""
     from resnet_opt.pipeline.export import export_artifact
     from resnet_opt.pipeline.quantize import QuantizeConfig, quantize_model
-    from resnet_opt.resnet import load_model
 
     root = tmp_path_factory.mktemp("cpp-artifacts")
     arts: dict[str, Path] = {}
     export_artifact("torchscript", out=root / "ts", model_dir=trained_digits_dir, count=8)
     arts["ts-fp32"] = root / "ts"
     quantize_model(out=root / "ts-int8", model_dir=trained_digits_dir,
-                   config=QuantizeConfig(target="torch", calib_size=32, eval_size=64, latency_runs=1))
+                   config=QuantizeConfig(target="torchscript-fx", calib_size=32, eval_size=64, latency_runs=1))
     arts["ts-int8"] = root / "ts-int8"
-    model = load_model(trained_digits_dir).eval()
-    size = int(read_manifest(root / "ts")["input"]["shape"][-1])
-    arts["pt2-fp32"] = _pt2_artifact(model, root / "pt2", root / "ts", size, "fp32")
-    try:
-        import torchao  # noqa: F401
-    except ImportError:
-        return arts
-    ds = build_dataset("digits", "train", limit=64)
-    calib = torch.stack([ds[i][0] for i in range(len(ds))])
-    arts["pt2-int8"] = _pt2_artifact(_pt2e_int8(model, calib), root / "pt2-int8", root / "ts", size, "int8")
+    export_artifact("pt2", out=root / "pt2", model_dir=trained_digits_dir, count=8)  # resnet-opt export pt2
+    arts["pt2-fp32"] = root / "pt2"
+    quantize_model(out=root / "pt2-int8", model_dir=trained_digits_dir,  # resnet-opt quantize --target torch (PT2E)
+                   config=QuantizeConfig(target="torch", calib_size=32, eval_size=64, latency_runs=1))
+    arts["pt2-int8"] = root / "pt2-int8"
     return arts
 
 
