@@ -229,6 +229,7 @@ def export_pt2_cmd(
     atol: Optional[float] = AtolOpt,
     rtol: Optional[float] = RtolOpt,
     min_agreement: Optional[float] = AgreeOpt,
+    overwrite: bool = OverwriteOpt,
     threads: Optional[int] = ThreadsOpt,
     as_json: bool = JsonOpt,
 ) -> None:
@@ -236,11 +237,11 @@ def export_pt2_cmd(
     package against PyTorch and write the folder. Compilation takes a while; loading the package takes milliseconds."""
     from resnet_opt.export.pt2_export import Pt2Settings
 
-    set_threads(threads)
     settings = Pt2Settings(device=device, freezing=not no_freeze, max_autotune=max_autotune).validate()
     res = _run_export("pt2", out=out, depth=depth, weights=path_or_none(weights), model_dir=path_or_none(model),
                       num_classes=num_classes, input_size=input_size, data=data, preset=preset, count=count,
-                      atol=atol, rtol=rtol, min_top1_agreement=min_agreement, pt2=settings, as_json=as_json)
+                      atol=atol, rtol=rtol, min_top1_agreement=min_agreement, pt2=settings, overwrite=overwrite,
+                      threads=threads, as_json=as_json)
     _print_export(res, as_json)
     if not as_json:
         c = res["compile"]
