@@ -60,3 +60,45 @@ def digits_val_pngs(tmp_path_factory):
         paths.append(p)
         labels.append(int(d.target[i]))
     return paths, labels
+
+
+def deprecated_entry_points() -> list[tuple[object, str]]:
+    """The TorchScript and torch.ao.quantization calls the default paths must not make."""
+    import torch.ao.quantization.quantize_fx as qfx
+
+    return [(torch.jit, n) for n in ("trace", "script", "freeze", "save", "load", "optimize_for_inference")] + \
+        [(qfx, "prepare_fx"), (qfx, "convert_fx")]
+
+
+@pytest.fixture(scope="session")
+def pt2_artifacts(trained_digits_dir, tmp_path_factory):
+    """The two AOTInductor packages of the trained digits model, compiled ONCE for the whole suite (tests/test_pt2.py,
+    test_kinds.py, test_cpp_runner.py): FP32 through ``export pt2`` and PT2E INT8 through ``quantize --target torch``,
+    both through the CLI with DeprecationWarning / FutureWarning as errors and the deprecated TorchScript /
+    torch.ao.quantization entry points patched to raise (what test_pt2 checks)."""
+    import warnings
+    from types import SimpleNamespace
+
+    from typer.testing import CliRunner
+
+    from resnet_opt.cli import app
+
+    pytest.importorskip("torchao", reason="the PT2E INT8 target needs torchao")
+    root = tmp_path_factory.mktemp("pt2")
+    called: list[str] = []
+    with pytest.MonkeyPatch.context() as mp, warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        warnings.filterwarnings("error", category=DeprecationWarning)
+        warnings.filterwarnings("error", category=FutureWarning)
+        for mod, name in deprecated_entry_points():
+            def boom(*a, _n=f"{getattr(mod, '__name__', mod)}.{name}", **k):
+                called.append(_n)
+                raise AssertionError(f"default path called the deprecated {_n}")
+            mp.setattr(mod, name, boom)
+        fp32 = CliRunner().invoke(app, ["export", "pt2", "--model", str(trained_digits_dir), "--data", "digits",
+                                   "--count", "16", "--out", str(root / "pt2-fp32")])
+        int8 = CliRunner().invoke(app, ["quantize", "--target", "torch", "--model", str(trained_digits_dir),
+                                   "--calib-size", "64", "--eval-size", "120", "--latency-runs", "3",
+                                   "--out", str(root / "pt2-int8"), "--json"])
+    return SimpleNamespace(fp32=root / "pt2-fp32", int8=root / "pt2-int8", fp32_result=fp32, int8_result=int8,
+                           called=called, caught=[(w.category.__name__, str(w.message)[:200]) for w in caught])

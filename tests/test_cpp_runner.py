@@ -80,7 +80,7 @@ def digit_pngs(tmp_path_factory) -> list[Path]:
 
 
 @pytest.fixture(scope="session")
-def artifacts(trained_digits_dir, tmp_path_factory) -> dict[str, Path]:
+def artifacts(trained_digits_dir, tmp_path_factory, pt2_artifacts) -> dict[str, Path]:
     """TorchScript FP32, FX INT8 TorchScript (`quantize --target torchscript-fx`), .pt2 FP32 (`export pt2`) and PT2E
     INT8 .pt2 (`quantize --target torch`), each made by resnet-opt's own stages."""
     from resnet_opt.pipeline.export import export_artifact
@@ -93,11 +93,7 @@ def artifacts(trained_digits_dir, tmp_path_factory) -> dict[str, Path]:
     quantize_model(out=root / "ts-int8", model_dir=trained_digits_dir,
                    config=QuantizeConfig(target="torchscript-fx", calib_size=32, eval_size=64, latency_runs=1))
     arts["ts-int8"] = root / "ts-int8"
-    export_artifact("pt2", out=root / "pt2", model_dir=trained_digits_dir, count=8)  # resnet-opt export pt2
-    arts["pt2-fp32"] = root / "pt2"
-    quantize_model(out=root / "pt2-int8", model_dir=trained_digits_dir,  # resnet-opt quantize --target torch (PT2E)
-                   config=QuantizeConfig(target="torch", calib_size=32, eval_size=64, latency_runs=1))
-    arts["pt2-int8"] = root / "pt2-int8"
+    arts["pt2-fp32"], arts["pt2-int8"] = pt2_artifacts.fp32, pt2_artifacts.int8  # export pt2 / quantize --target torch
     return arts
 
 

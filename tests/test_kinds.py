@@ -1,7 +1,8 @@
 """The artifact contract, end to end: every artifact kind the tool writes × every consumer, through the CLI.
 
 Kinds: model folder (train), Python-saved folder (save_model), pruned, fused, ONNX FP32 / FP16 / static batch /
-INT8, TorchScript FP32 / INT8 — all from one small trained digits model. Consumers: ``runtime.load``, ``predict``,
+INT8, TorchScript FP32 / FX INT8, PT2 (AOTInductor) FP32 / PT2E INT8 — all from one small trained digits model
+(OpenVINO IR and Triton repositories: tests/test_openvino.py, tests/test_triton.py). Consumers: ``runtime.load``, ``predict``,
 ``eval``, ``bench``, and ``export``/``fuse``/``quantize`` where the kind is a valid input. The same image gets the
 same top-1 from every kind of the same weights.
 """
@@ -21,7 +22,8 @@ from resnet_opt.runtime import load
 
 runner = CliRunner()
 
-SAME_WEIGHTS = ["model", "python-saved", "fused", "onnx", "onnx-fp16", "onnx-static", "onnx-int8", "ts", "ts-int8"]
+SAME_WEIGHTS = ["model", "python-saved", "fused", "onnx", "onnx-fp16", "onnx-static", "onnx-int8", "ts", "ts-int8",
+                "pt2", "pt2-int8"]
 MODEL_KINDS = ["model", "python-saved", "pruned", "fused"]  # valid --model inputs of the model-rebuilding stages
 ALL = SAME_WEIGHTS + ["pruned"]
 
@@ -33,12 +35,12 @@ def _ok(args: list[str]) -> str:
 
 
 @pytest.fixture(scope="module")
-def kinds(tmp_path_factory, trained_digits_dir) -> dict[str, Path]:
+def kinds(tmp_path_factory, trained_digits_dir, pt2_artifacts) -> dict[str, Path]:
     from resnet_opt.resnet import load_model, save_model
 
     root = tmp_path_factory.mktemp("kinds")
     t = str(trained_digits_dir)
-    out = {"model": trained_digits_dir}
+    out = {"model": trained_digits_dir, "pt2": pt2_artifacts.fp32, "pt2-int8": pt2_artifacts.int8}  # compiled once
     out["python-saved"] = save_model(load_model(trained_digits_dir), root / "python-saved", preprocessing="digits")
     q = ["--data", "digits", "--calib-size", "16", "--eval-size", "32", "--latency-runs", "1"]
     cmds = {
@@ -50,7 +52,7 @@ def kinds(tmp_path_factory, trained_digits_dir) -> dict[str, Path]:
         "onnx-static": ["export", "onnx", "--model", t, "--static-batch", "--count", "4"],
         "onnx-int8": ["quantize", "--model", t, *q],
         "ts": ["export", "torchscript", "--model", t, "--count", "4", "--optimize", "off"],
-        "ts-int8": ["quantize", "--model", t, "--target", "torch", *q],
+        "ts-int8": ["quantize", "--model", t, "--target", "torchscript-fx", *q],
     }
     for name, args in cmds.items():
         _ok([*args, "--out", str(root / name)])
@@ -124,7 +126,7 @@ def test_model_kinds_feed_the_model_stages(kinds, tmp_path, name):
         assert open_artifact(tmp_path / "f").manifest.architecture["fused"] is True
 
 
-@pytest.mark.parametrize("name", ["onnx", "onnx-int8", "ts", "ts-int8"])
+@pytest.mark.parametrize("name", ["onnx", "onnx-int8", "ts", "pt2"])
 @pytest.mark.parametrize("stage", [["fuse"], ["export", "onnx"], ["quantize"]])
 def test_inference_kinds_are_refused_as_model_input_with_one_line(kinds, tmp_path, name, stage):
     r = runner.invoke(app, [*stage, "--model", str(kinds[name]), "--out", str(tmp_path / "x")])

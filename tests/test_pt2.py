@@ -12,7 +12,6 @@ import json
 import shutil
 import warnings
 from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -20,6 +19,7 @@ import torch
 from typer.testing import CliRunner
 
 from helpers import one_line_error
+from conftest import deprecated_entry_points as _deprecated_entry_points
 from resnet_opt.cli import app
 
 pytest.importorskip("torchao", reason="the PT2E INT8 target needs torchao")
@@ -28,36 +28,6 @@ runner = CliRunner()
 EVAL = 120  # val images for the INT8 stage's own accuracy figures
 MANIFEST_KEYS = {"kind", "file", "precision", "stage", "source", "architecture", "input", "output", "preprocessing",
                  "class_names", "validation", "file_sha256", "file_size", "versions", "cpu", "compile"}
-
-
-def _deprecated_entry_points() -> list[tuple[object, str]]:
-    """The TorchScript and torch.ao.quantization calls the default paths must not make."""
-    import torch.ao.quantization.quantize_fx as qfx
-
-    return [(torch.jit, n) for n in ("trace", "script", "freeze", "save", "load", "optimize_for_inference")] + \
-        [(qfx, "prepare_fx"), (qfx, "convert_fx")]
-
-
-@pytest.fixture(scope="session")
-def pt2_artifacts(trained_digits_dir, tmp_path_factory):
-    root = tmp_path_factory.mktemp("pt2")
-    called: list[str] = []
-    with pytest.MonkeyPatch.context() as mp, warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        warnings.filterwarnings("error", category=DeprecationWarning)
-        warnings.filterwarnings("error", category=FutureWarning)
-        for mod, name in _deprecated_entry_points():
-            def boom(*a, _n=f"{getattr(mod, '__name__', mod)}.{name}", **k):
-                called.append(_n)
-                raise AssertionError(f"default path called the deprecated {_n}")
-            mp.setattr(mod, name, boom)
-        fp32 = runner.invoke(app, ["export", "pt2", "--model", str(trained_digits_dir), "--data", "digits",
-                                   "--count", "16", "--out", str(root / "pt2-fp32")])
-        int8 = runner.invoke(app, ["quantize", "--target", "torch", "--model", str(trained_digits_dir),
-                                   "--calib-size", "64", "--eval-size", str(EVAL), "--latency-runs", "3",
-                                   "--out", str(root / "pt2-int8"), "--json"])
-    return SimpleNamespace(fp32=root / "pt2-fp32", int8=root / "pt2-int8", fp32_result=fp32, int8_result=int8,
-                           called=called, caught=[(w.category.__name__, str(w.message)[:200]) for w in caught])
 
 
 @pytest.fixture(scope="module")
