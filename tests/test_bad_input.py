@@ -324,7 +324,7 @@ CASES: list[tuple[str, str, str]] = [
     ("pipeline-model-and-weights", "pipeline --out {OUT} --model {MODEL} --weights {W}", "not both"),
     ("pipeline-distill", "pipeline --out {OUT} --distill", "--distill"),
     ("pipeline-model-missing", "pipeline --out {OUT} --model {ROOT}/nope", "does not exist"),
-    ("pipeline-model-is-onnx", "pipeline --out {OUT} --model {ONNX}", "config.json"),
+    ("pipeline-model-is-onnx", "pipeline --out {OUT} --model {ONNX}", "not a model folder"),
     ("pipeline-out-proc", "pipeline --out /proc/resnet-opt-x", "/proc"),
     # ---- usage errors and --debug placement
     ("usage-unknown-command", "nosuchcommand", "nosuchcommand"),

@@ -295,6 +295,10 @@ def check_source_args(*, depth: int | str | None = None, weights: str | os.PathL
         if not p.is_file():
             raise WeightsError(f"weights path {p} is not a file; use --model for a model folder")
     if model_dir is not None:
+        d = Path(model_dir)
+        if (d / "manifest.json").is_file() and not (d / CONFIG_NAME).is_file():
+            raise ModelFormatError(f"{d} is an exported artifact, not a model folder; --model takes a model folder "
+                                   f"({CONFIG_NAME} + {WEIGHTS_NAME}, written by train, prune, fuse or save_model)")
         cfg = read_config(model_dir)
         if not (Path(model_dir) / WEIGHTS_NAME).is_file():
             raise ModelFormatError(f"model folder {model_dir} has no {WEIGHTS_NAME}")
