@@ -19,7 +19,7 @@ from resnet_opt.bench import (
 from resnet_opt.bench.harness import result_from_dict
 from resnet_opt.cli import app
 from resnet_opt.core.manifest import write_manifest
-from resnet_opt.core.errors import ArtifactError, ConfigError, ModelFormatError
+from resnet_opt.core.errors import ArtifactError, ConfigError
 from resnet_opt.resnet import ResNet
 from helpers import one_line_error
 
@@ -101,7 +101,7 @@ def test_variant_from_path_errors(tmp_path, artifacts):
     half = tmp_path / "half"
     half.mkdir()
     (half / "config.json").write_text((artifacts["model"] / "config.json").read_text())
-    with pytest.raises(ModelFormatError, match="model.safetensors"):
+    with pytest.raises(ArtifactError, match="missing its file model.safetensors"):
         variant_from_path(half)
     v = variant_from_path(artifacts["onnx"])
     assert (v.kind, v.precision, v.input_size, v.num_classes, v.static_batch) == ("onnx", "fp32", SIZE, 10, None)
