@@ -314,7 +314,7 @@ struct Image8 {
 };
 
 // Decode, then convert as PIL does: Grayscale -> img.convert("L") (ITU-R 601-2 luma, PIL's fixed-point rounding),
-// else img.convert("RGB") (grey replicated, alpha dropped).
+// else img.convert("RGB") (grey replicated); alpha is applied first (premultiplied), as the Python runtime does.
 Image8 decode(const std::string& path, bool grayscale) {
   std::error_code ec;
   if (!fs::exists(path, ec)) throw InputError("image " + path + " does not exist");
@@ -332,8 +332,17 @@ Image8 decode(const std::string& path, bool grayscale) {
   img.c = grayscale ? 1 : 3;
   img.px.resize(static_cast<size_t>(w) * h * img.c);
   const size_t npx = static_cast<size_t>(w) * h;
+  const bool has_alpha = n == 2 || n == 4;
   for (size_t i = 0; i < npx; ++i) {
-    const unsigned char* s = data + i * n;
+    const unsigned char* raw = data + i * n;
+    unsigned char s[4] = {raw[0], n > 1 ? raw[1] : raw[0], n > 2 ? raw[2] : raw[0], 255};
+    if (has_alpha) {
+      // as the Python runtime (resnet_opt.data.preprocessing): alpha applied, a transparent pixel is black;
+      // float64 product, rounded half to even like numpy.round
+      const double a = raw[n - 1] / 255.0;
+      for (int k = 0; k < (n == 2 ? 1 : 3); ++k)
+        s[k] = static_cast<unsigned char>(std::nearbyint(std::clamp(raw[k] * a, 0.0, 255.0)));
+    }
     uint8_t* d = img.px.data() + i * img.c;
     const bool color = n >= 3;
     if (grayscale) {

@@ -273,8 +273,8 @@ def test_cli_prune_json_and_table(tmp_path):
 
 
 @pytest.mark.parametrize("args,needle", [
-    (["--ratio", "1.5"], "between 0 and 1"),
-    (["--ratio", "0"], "between 0 and 1"),
+    (["--ratio", "1.5"], "--ratio must be less than 1"),
+    (["--ratio", "0"], "--ratio must be greater than 0"),
     (["--target-macs", "1G"], "not below"),
     (["--target-macs", "lots"], "cannot read MACs"),
     (["--ratio", "0.5", "--importance", "magic"], "unknown importance"),

@@ -255,7 +255,7 @@ def test_bad_input_one_line_nothing_written(trained_digits_dir, tmp_path):
         "empty data": (["--depth", "18", "--data", f"imagefolder:{empty}", "--num-classes", "1"], "empty"),
         "class count": (md + ["--data", f"imagefolder:{empty}"], ""),
         "negative budget": (md + ["--max-accuracy-drop", "-1"], "non-negative"),
-        "unwritable out": (md, "not a writable folder"),
+        "unwritable out": (md, "is not a folder"),
     }
     for name, (args, msg) in cases.items():
         o = out if name != "unwritable out" else notmodel / "sub"

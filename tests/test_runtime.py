@@ -212,8 +212,8 @@ def test_corrupted_artifact_cli(artifacts, digit_pngs, tmp_path):
     paths, _, _ = digit_pngs
     a = _copy(artifacts["onnx"], tmp_path / "trunc")
     _truncate(a / "model.onnx")
-    one_line_error(runner.invoke(app, ["predict", str(a), str(paths[0])]), "sha256")
-    one_line_error(runner.invoke(app, ["eval", "--model", str(a)]), "sha256")
+    one_line_error(runner.invoke(app, ["predict", str(a), str(paths[0])]), "modified or truncated")
+    one_line_error(runner.invoke(app, ["eval", "--model", str(a)]), "modified or truncated")
 
 
 # ------------------------------------------------------------------------------------------------ providers

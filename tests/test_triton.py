@@ -196,8 +196,8 @@ def test_bad_input_gives_one_error_line(artifacts, trained_digits_dir, tmp_path)
     other = tmp_path / "other"
     other.mkdir()
     (other / "manifest.json").write_text(json.dumps({"format": "resnet-opt-artifact", "format_version": 2,
-                                                    "kind": "openvino"}))
-    one_line_error(run(other), "unknown artifact kind 'openvino'")
+                                                    "kind": "tflite"}))
+    one_line_error(run(other), "unknown artifact kind 'tflite'")
     tampered = tmp_path / "tampered"
     shutil.copytree(artifacts["onnx-fp32"], tampered)
     data = bytearray((tampered / "model.onnx").read_bytes())

@@ -25,7 +25,7 @@ import torch
 
 from resnet_opt.core.errors import ConfigError, DistributedError
 
-__all__ = ["DistContext", "session", "current", "all_reduce_sum", "barrier", "shard_indices", "launch",
+__all__ = ["DistContext", "session", "current", "all_reduce_sum", "broadcast_buffers", "barrier", "shard_indices", "launch",
            "fail_point", "FAIL_ENV", "strip_nproc", "env_rank"]
 
 FAIL_ENV = "RESNET_OPT_TEST_FAIL"  # "RANK:STEP": that rank exits (code 17) at that training step; tests only
@@ -157,6 +157,15 @@ def all_reduce_sum(values: Sequence[float], ctx: DistContext | None = None) -> l
     except Exception as e:  # noqa: BLE001
         raise DistributedError(f"rank {ctx.rank}: lost contact with the other ranks: {_first_line(e)}") from e
     return [float(v) for v in t.cpu().tolist()]
+
+
+def broadcast_buffers(model: "torch.nn.Module", src: int = 0) -> None:
+    """Copy rank ``src``'s buffers (BatchNorm running statistics) to every rank: after the last training step each
+    rank has updated them on its own shard, and the model rank 0 saves is rank 0's."""
+    import torch.distributed as dist
+
+    for b in model.buffers():
+        dist.broadcast(b.data, src=src)
 
 
 def barrier(ctx: DistContext | None = None) -> None:

@@ -19,7 +19,7 @@ from torch import nn
 
 from resnet_opt.core.artifact import atomic_write_text
 from resnet_opt.core.errors import ConfigError, DistributedError, ResNetOptError
-from resnet_opt.engine.distributed import DistContext, all_reduce_sum, fail_point
+from resnet_opt.engine.distributed import broadcast_buffers, DistContext, all_reduce_sum, fail_point
 from resnet_opt.engine.evaluate import EvalResult, evaluate, reduce_result, resolve_device
 
 __all__ = ["TrainConfig", "TrainResult", "EpochRecord", "train", "load_train_state", "seed_everything",
@@ -281,6 +281,8 @@ def train(
             raise DistributedError(f"rank {dist.rank}: lost contact with the other ranks during epoch {epoch + 1}: "
                                    f"{str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__}") from e
         total, count = all_reduce_sum([total, count], dist)
+        if dist.enabled:
+            broadcast_buffers(model)  # BN running statistics of rank 0 (what it saves), so every shard is scored alike
         val = reduce_result(evaluate(model, val_loader, device=device), dist) if val_loader is not None else None
         rec = EpochRecord(epoch=epoch + 1, train_loss=total / max(count, 1), val_top1=val.top1 if val else None,
                           val_top5=val.top5 if val else None, lr=opt.param_groups[0]["lr"], seconds=time.perf_counter() - t0)

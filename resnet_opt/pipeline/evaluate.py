@@ -33,13 +33,13 @@ class EvalConfig:
 
     def validate(self) -> None:
         from resnet_opt.core.checks import MAX_COUNT, check_batch_size, check_choice, check_int, check_threads
-        from resnet_opt.runtime import check_provider_name
+        from resnet_opt.runtime import check_runtime_provider
 
         self.split = check_choice("split", self.split, SPLITS)
         check_batch_size(self.batch_size)
         check_int("--limit", self.limit, 1, MAX_COUNT, optional=True)
         check_threads(self.threads)
-        self.provider = check_provider_name(self.provider)
+        self.provider = check_runtime_provider(self.provider)
         require_labelled(parse_data_spec(self.data, preset=self.preset), "evaluation")
         p = Path(self.model)
         if not p.exists():

@@ -26,11 +26,11 @@ class PredictConfig:
 
     def validate(self) -> None:
         from resnet_opt.core.checks import check_int, check_threads
-        from resnet_opt.runtime import check_provider_name
+        from resnet_opt.runtime import check_runtime_provider
 
         check_int("--top-k", self.top_k, 1, 100_000)
         check_threads(self.threads)
-        self.provider = check_provider_name(self.provider)
+        self.provider = check_runtime_provider(self.provider)
         a = Path(self.artifact)
         if not a.exists():
             raise ArtifactError(f"artifact {a} does not exist")

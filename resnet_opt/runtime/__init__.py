@@ -27,7 +27,8 @@ from resnet_opt.runtime.predictor import OnnxPredictor, Prediction, Predictor, T
 RUNTIME_PROVIDERS = (*PROVIDERS, "openvino")  # openvino: OpenVINO's CPU plugin (optional extra) for onnx/openvino
 
 
-def _provider(provider: str) -> str:
+def check_runtime_provider(provider: str) -> str:
+    """A provider name for ``load``/``eval``/``predict``: onnxruntime's (cpu, cuda, tensorrt, auto) or ``openvino``."""
     p = str(provider).strip().lower()
     return p if p == "openvino" else check_provider_name(provider)
 
@@ -43,7 +44,7 @@ def load(path: str | os.PathLike, provider: str = "cpu", *, threads: int | None 
     refused: images could not be prepared for it. Raises ArtifactError (missing/corrupt artifact or manifest),
     BackendUnavailableError (an explicitly requested provider that does not work here), ConfigError (unknown
     provider). ``auto`` falls back to the CPU with a :class:`ProviderFallbackWarning`."""
-    provider = _provider(provider)
+    provider = check_runtime_provider(provider)
     art = open_artifact(path)
     art.require_preprocessing()
     pred = load_artifact(art, provider=provider, threads=threads, inference_precision=inference_precision)
@@ -57,7 +58,7 @@ def load_artifact(art: Artifact, provider: str = "cpu", *, threads: int | None =
                   inference_precision: str | None = None) -> Predictor:
     """The predictor of an opened artifact, through its kind's registered loader (no preprocessing requirement:
     ``eval`` brings the data spec's own). ``provider="openvino"`` runs an ONNX artifact with OpenVINO's loader."""
-    provider = _provider(provider)
+    provider = check_runtime_provider(provider)
     if provider == "openvino" or art.kind == "openvino":
         if art.kind not in ("onnx", "openvino"):
             raise BackendUnavailableError(f"the openvino provider runs ONNX and OpenVINO IR artifacts, not {art.kind} "
@@ -71,4 +72,5 @@ def load_artifact(art: Artifact, provider: str = "cpu", *, threads: int | None =
 
 
 __all__ = ["load", "load_artifact", "Predictor", "OnnxPredictor", "TorchPredictor", "Prediction", "OnnxSession",
-           "ProviderFallbackWarning", "PROVIDERS", "RUNTIME_PROVIDERS", "ORT_NAMES", "check_provider_name"]
+           "ProviderFallbackWarning", "PROVIDERS", "RUNTIME_PROVIDERS", "ORT_NAMES", "check_provider_name",
+           "check_runtime_provider"]
