@@ -15,16 +15,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import torch
 
-from resnet_opt.engine.evaluate import run_in_fixed_batches
 from resnet_opt.core.errors import ArtifactError, BackendUnavailableError
 from resnet_opt.core.manifest import Artifact
 from resnet_opt.engine.openvino_session import (  # noqa: F401 - re-exported for users of the runtime
     HINTS, KIND, OpenVINOSession, bf16_unavailable_reason, compile_model, cpu_capabilities,
     openvino_unavailable_reason, openvino_version,
 )
-from resnet_opt.runtime.predictor import Predictor
+from resnet_opt.runtime.predictor import SessionPredictor
 
 
 def _manifest_input_size(manifest: dict[str, Any]) -> int | None:
@@ -34,7 +32,7 @@ def _manifest_input_size(manifest: dict[str, Any]) -> int | None:
     return None
 
 
-class OpenVINOPredictor(Predictor):
+class OpenVINOPredictor(SessionPredictor):
     """An ONNX or OpenVINO IR artifact run by OpenVINO on the CPU."""
 
     def __init__(self, path: Path, model_file: Path, manifest: dict[str, Any], *, threads: int | None = None,
@@ -47,20 +45,7 @@ class OpenVINOPredictor(Predictor):
         self.session = OpenVINOSession(model_file, threads=threads, inference_precision=hint)
         self.provider = "openvino"
         self.ran_precision = self.session.ran_precision
-        out_c = self.session.output_shape[1] if len(self.session.output_shape) == 2 else -1
-        if out_c > 0:
-            if self.num_classes is not None and self.num_classes != out_c:
-                raise ArtifactError(f"manifest of {path} says {self.num_classes} classes but the model outputs {out_c}")
-            self.num_classes = out_c
-        if len(self.session.input_shape) == 4 and self.session.input_shape[-1] > 0:
-            self.input_size = int(self.session.input_shape[-1])
-        self.static_batch = self.session.static_batch
-
-    def _forward(self, x: torch.Tensor) -> torch.Tensor:
-        bs = self.static_batch
-        if bs is None:
-            return self.session.run(x)
-        return run_in_fixed_batches(self.session.run, x, bs)  # a static batch axis: fixed-size, padded chunks
+        self.adopt_session_shapes()
 
     def describe(self) -> dict[str, Any]:
         d = super().describe()

@@ -163,7 +163,32 @@ class Predictor:
         return f"<{type(self).__name__} {self.kind} {self.precision} {self.path} on {self.provider}>"
 
 
-class OnnxPredictor(Predictor):
+class SessionPredictor(Predictor):
+    """A predictor over an inference session with ``run(x)``, ``input_shape``, ``output_shape`` and ``static_batch``
+    (onnxruntime, OpenVINO): the session's shapes are checked against the manifest and decide the input size."""
+
+    session: Any
+
+    def adopt_session_shapes(self) -> None:
+        shp, oshp = list(self.session.input_shape), list(self.session.output_shape)
+        out_c = oshp[1] if len(oshp) == 2 and isinstance(oshp[1], int) and oshp[1] > 0 else None
+        if out_c is not None:
+            if self.num_classes is not None and self.num_classes != out_c:
+                raise ArtifactError(f"manifest of {self.path} says {self.num_classes} classes but the model outputs "
+                                    f"{out_c}")
+            self.num_classes = out_c
+        if len(shp) == 4 and isinstance(shp[-1], int) and shp[-1] > 0:
+            self.input_size = int(shp[-1])
+        self.static_batch = self.session.static_batch
+
+    def _forward(self, x: torch.Tensor) -> torch.Tensor:
+        bs = self.static_batch
+        if bs is None:
+            return self.session.run(x)
+        return run_in_fixed_batches(self.session.run, x, bs)  # a static batch axis: fixed-size, padded chunks
+
+
+class OnnxPredictor(SessionPredictor):
     kind = "onnx"
 
     def __init__(self, path: Path, model_file: Path, manifest: dict[str, Any], provider: str,
@@ -175,21 +200,7 @@ class OnnxPredictor(Predictor):
         self.provider = self.session.provider
         self.node_providers = self.session.node_providers
         self.warnings = list(self.session.warnings)
-        out_c = self.session.output_shape[1] if len(self.session.output_shape) == 2 else None
-        if isinstance(out_c, int):
-            if self.num_classes is not None and self.num_classes != out_c:
-                raise ArtifactError(f"manifest of {path} says {self.num_classes} classes but the model outputs {out_c}")
-            self.num_classes = out_c
-        shp = self.session.input_shape
-        if len(shp) == 4 and isinstance(shp[-1], int):
-            self.input_size = int(shp[-1])
-        self.static_batch = self.session.static_batch
-
-    def _forward(self, x: torch.Tensor) -> torch.Tensor:
-        bs = self.static_batch
-        if bs is None:
-            return self.session.run(x)
-        return run_in_fixed_batches(self.session.run, x, bs)  # a static batch axis: fixed-size, padded chunks
+        self.adopt_session_shapes()
 
 
 class TorchPredictor(Predictor):
@@ -244,4 +255,4 @@ def input_size_of(manifest: dict[str, Any]) -> int | None:
 
 
 
-__all__ = ["Prediction", "Predictor", "OnnxPredictor", "TorchPredictor", "ORT_NAMES", "input_size_of"]
+__all__ = ["Prediction", "Predictor", "SessionPredictor", "OnnxPredictor", "TorchPredictor", "ORT_NAMES", "input_size_of"]
