@@ -341,8 +341,9 @@ def _onnx_target(cfg, method, fused, size, work, qpath, calib, x_eval, y_eval, f
     qcfg = OnnxQuantConfig(method=method, per_channel=cfg.per_channel, activation_type=cfg.activation_type,
                            reduce_range=cfg.reduce_range)
     types = choose_quant_types(activation_type=cfg.activation_type, reduce_range=cfg.reduce_range)
-    say(f"quantizing: QDQ, {method} calibration on {len(calib)} images, per-channel={cfg.per_channel}, "
-        f"{types.activation_type} activations, int8 weights, reduce_range={types.reduce_range}")
+    say(f"quantizing to INT8 for onnxruntime: activation ranges measured on {len(calib)} training images "
+        f"({method}), weights {'per output channel' if cfg.per_channel else 'per tensor'}"
+        + ("; 7-bit weights, as this CPU has no VNNI (reduce_range)" if types.reduce_range else ""))
     res = quantize_onnx(fp32_path, qpath, calib, qcfg, workdir=work, types=types, progress=progress)
     sess = ort_session(qpath, threads=threads)
     int8_logits = batched_logits(ort_logits_fn(sess), x_eval, progress=progress, description="evaluating INT8")
