@@ -102,18 +102,12 @@ def deployed_latency_ms(model: nn.Module, input_size: int, *, runtime: str = "on
 def resolve_round_to(round_to: int | str | None, model: ResNet, input_size: int, *, runtime: str, precision: str,
                      threads: int | None) -> tuple[int | None, dict[str, Any] | None]:
     """``"auto"`` -> the channel multiple measured fastest on the target (optimize/hardware.py), capped at half the
-    narrowest prunable width so every layer can still lose channels; an int (or None) is used as given."""
+    narrowest prunable width so every layer can still lose channels; an int (or None) is used as given. The value
+    is the one :meth:`PruneConfig.validate` parsed (an int, None or ``"auto"``)."""
     if round_to is None or isinstance(round_to, int):
         return round_to, None
-    text = str(round_to).strip().lower()
-    if text != "auto":
-        try:
-            n = int(text)
-        except ValueError:
-            raise ConfigError(f"--round-to must be a positive integer or auto, got {round_to!r}") from None
-        if n < 1:
-            raise ConfigError(f"--round-to must be at least 1, got {round_to}")
-        return (None if n == 1 else n), None
+    if round_to != "auto":
+        raise ConfigError(f"--round-to must be a positive integer or auto, got {round_to!r}")
     from resnet_opt.optimize.hardware import CANDIDATES, choose_round_to
     from resnet_opt.resnet import conv_widths
 
