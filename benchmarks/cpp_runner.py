@@ -1,8 +1,10 @@
 #!/usr/bin/env python
 """C++ runner (libtorch) vs the Python runtime: ResNet-50, batch 1, 224 px, the same artifact, one run.
 
-Artifacts: TorchScript FP32 (`export torchscript`, random-init ResNet-50: latency does not depend on the weights) and
-the FX INT8 TorchScript of `quantize --target torch` (synthetic calibration). Each is timed by the runner's own
+Artifacts (random-init ResNet-50: latency does not depend on the weights; synthetic calibration for INT8):
+TorchScript FP32 (`export torchscript`), the `.pt2` FP32 package (`export pt2`), the PT2E INT8 `.pt2` package
+(`quantize --target torch`, the default PyTorch target) and the legacy FX INT8 TorchScript
+(`quantize --target torchscript-fx`). Each is timed by the runner's own
 ``--bench`` (warm-up, then timed runs inside the C++ process) and by the Python runtime (``resnet_opt.runtime.load``
 + ``predictor.logits`` on the same random batch), in alternating rounds so drift of a shared machine hits both.
 
@@ -15,6 +17,7 @@ Writes benchmarks/results/cpp_runner.md and .json.
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import tempfile
 import time
@@ -50,6 +53,7 @@ def main() -> None:
     ap.add_argument("--iters", type=int, default=50)
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--no-int8", action="store_true")
+    ap.add_argument("--no-pt2", action="store_true", help="TorchScript artifacts only (no AOTInductor compile)")
     ap.add_argument("--work", type=Path, default=None,
                     help="folder for the artifacts; existing ones are reused (prepare them outside the CPU lock "
                          "with --prepare-only, then time under it)")
@@ -71,13 +75,21 @@ def main() -> None:
         print("exporting TorchScript FP32 ...", flush=True)
         export_artifact("torchscript", out=work / "ts-fp32", depth=args.depth, input_size=args.size, count=4)
     arts["TorchScript FP32"] = work / "ts-fp32"
+    if not args.no_pt2:
+        if not (work / "pt2-fp32" / "manifest.json").is_file():
+            print("exporting .pt2 FP32 (AOTInductor) ...", flush=True)
+            export_artifact("pt2", out=work / "pt2-fp32", depth=args.depth, input_size=args.size, count=4)
+        arts[".pt2 FP32"] = work / "pt2-fp32"
     if not args.no_int8:
-        if not (work / "ts-int8" / "manifest.json").is_file():
-            print("quantizing (FX INT8 TorchScript) ...", flush=True)
-            quantize_model(out=work / "ts-int8", depth=args.depth,
-                           config=QuantizeConfig(target="torch", data=f"synthetic:{args.size}", calib_size=16,
-                                                 eval_size=8, latency_runs=1, threads=args.threads))
-        arts["FX INT8 TorchScript"] = work / "ts-int8"
+        targets = ([] if args.no_pt2 else [("pt2-int8", "torch", "PT2E INT8 .pt2")]) + \
+            [("ts-int8-fx", "torchscript-fx", "FX INT8 TorchScript (legacy)")]
+        for folder, target, name in targets:
+            if not (work / folder / "manifest.json").is_file():
+                print(f"quantizing ({name}) ...", flush=True)
+                quantize_model(out=work / folder, depth=args.depth,
+                               config=QuantizeConfig(target=target, data=f"synthetic:{args.size}", calib_size=16,
+                                                     eval_size=8, latency_runs=1, threads=args.threads))
+            arts[name] = work / folder
     if args.prepare_only:
         print(f"artifacts ready in {work}")
         return
@@ -110,7 +122,7 @@ def main() -> None:
     result = {"command": command(), "cpu": cpu_info(), "versions": library_versions(), "depth": args.depth,
               "input": [1, 3, args.size, args.size], "threads": args.threads, "warmup": args.warmup,
               "iters_per_round": args.iters, "rounds": args.rounds, "runner_build_or_cache_s": build_s,
-              "runner_binary": str(binary), "rows": rows,
+              "runner_binary": str(binary), "rows": rows, "load_average_1min_at_end": os.getloadavg()[0],
               "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     write_results("cpp_runner", result, render(result))
 
@@ -136,10 +148,14 @@ def render(r: dict) -> str:
                      f"{p['p90_ms']:.2f} | {p['p99_ms']:.2f} | {row['python_over_cpp_p50']:.2f} |")
     lines += [
         "",
-        "Both sides run the same libtorch kernels on the same TorchScript graph (the runner applies "
-        "`optimize_for_inference` exactly when the manifest records it, as the Python runtime does).",
+        "Both sides run the same libtorch kernels on the same graph: `torch::jit::load` / `torch.jit.load` for "
+        "TorchScript (the runner applies `optimize_for_inference` exactly when the manifest records it, as the "
+        "Python runtime does), `AOTIModelPackageLoader` / `aoti_load_package` for `.pt2` (the same compiled "
+        "kernels in the package). Python's extra cost is the interpreter and the runtime's input checks around "
+        "each call.",
         "",
-        "Other helpers' jobs may share the machine (the lock serialises only jobs that take it): check the absolute figures against a quiet run before trusting the ratios.",
+        f"1-minute load average when the run ended: {r.get('load_average_1min_at_end', float('nan')):.2f} "
+        "(2 cores; timing ran under the CPU lock).",
         "",
     ]
     return "\n".join(lines)

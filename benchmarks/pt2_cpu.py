@@ -28,8 +28,6 @@ import fcntl
 import importlib
 import json
 import os
-import shlex
-import statistics
 import sys
 import tempfile
 import time
@@ -41,10 +39,9 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from resnet_opt.core.artifact import atomic_write_text, to_json  # noqa: E402
+from common import block_timings, command, cpu_line, write_results  # noqa: E402
 from resnet_opt.core.env import cpu_info, library_versions  # noqa: E402
 
-OUT = ROOT / "benchmarks" / "results" / "pt2_cpu"
 LOCK = "/tmp/resnet-opt-cpu.lock"
 
 
@@ -118,6 +115,7 @@ def part1(args, cache: Path) -> dict:
     pk[".pt2 PT2E INT8 (quantize --target torch)"] = cached_package(cache, "r50_int8_pt2e", int8_build)
     for k, (_, info) in pk.items():
         res["compile_s"][k] = info["compile_seconds"]
+        res.setdefault("load_average_at_compile", {})[k] = info.get("load_average_1min_at_compile", float("nan"))
 
     # TorchScript builds (the "compile" of TorchScript: trace + freeze; FX: prepare/calibrate/convert + trace + freeze)
     with warnings.catch_warnings():
@@ -165,18 +163,11 @@ def part1(args, cache: Path) -> dict:
         res["load_average_1min_at_timing_start"] = os.getloadavg()[0]
         for bs in args.batch_sizes:
             x = torch.randn(bs, 3, 224, 224, generator=g)
-            samples: dict[str, list[float]] = {k: [] for k in runners}
-            for rnd in range(args.rounds):
-                for k, r in runners.items():
-                    if ("static batch 1" in k and bs != 1) or ("static batch 8" in k and bs != 8):
-                        continue
-                    time.sleep(0.2)
-                    r(x)
-                    for _ in range(args.runs):
-                        t0 = time.perf_counter()
-                        r(x)
-                        samples[k].append((time.perf_counter() - t0) * 1e3)
-            res["latency_ms"][str(bs)] = {k: statistics.median(v) for k, v in samples.items() if v}
+            fns = {k: (lambda r=r: r(x)) for k, r in runners.items()
+                   if not (("static batch 1" in k and bs != 1) or ("static batch 8" in k and bs != 8))}
+            t = block_timings(fns, runs=args.runs * args.rounds, warmup=1, rounds=args.rounds)
+            res["latency_ms"][str(bs)] = {k: v["median_ms"] for k, v in t.items()}
+            res.setdefault("round_medians_ms", {})[str(bs)] = {k: v["round_medians_ms"] for k, v in t.items()}
         res["load_average_1min_at_timing_end"] = os.getloadavg()[0]
     return res
 
@@ -212,15 +203,12 @@ def render(res: dict) -> str:
     L = ["# PT2 (AOTInductor) packages vs TorchScript on the CPU, and PT2E INT8 on digits", "", "Command:", "", "```",
          res["command"], "```", ""]
     cpu = res["cpu"]
-    L += [f"CPU: {cpu['model']}, {cpu['cores']} cores, AVX2 {'yes' if cpu['flags']['avx2'] else 'no'}, AVX-512 "
-          f"{'yes' if cpu['flags']['avx512f'] else 'no'}, VNNI {'yes' if cpu['vnni'] else 'no'}, AMX "
-          f"{'yes' if cpu['amx'] else 'no'}; torch {res['versions']['torch']}, torchao {res['versions']['torchao']}; "
+    L += [f"CPU: {cpu_line(cpu)}; torch {res['versions']['torch']}, torchao {res['versions']['torchao']}; "
           f"{res['threads']} threads.", "",
-          "**Shared machine**: seven other sessions used these 2 cores at the same time (1-minute load average "
-          f"{res['part1'].get('load_average_1min_at_timing_start', float('nan')):.1f} when timing started, "
-          f"{res['part1'].get('load_average_1min_at_timing_end', float('nan')):.1f} when it ended); absolute "
-          "milliseconds are inflated and noisy, only ratios within this run mean anything, and compile seconds "
-          "are far above what an idle machine needs.", ""]
+          f"1-minute load average {res['part1'].get('load_average_1min_at_timing_start', float('nan')):.1f} when "
+          f"timing started, {res['part1'].get('load_average_1min_at_timing_end', float('nan')):.1f} when it ended "
+          f"(compile: {', '.join(sorted({f'{v:.1f}' for v in res['part1'].get('load_average_at_compile', {}).values()})) or 'cached'}); "
+          "each timing is the median of interleaved rounds of blocks (bench.timing.block_timings) in one process.", ""]
     p1 = res["part1"]
     L += ["## ResNet-50, 224 px, random weights: latency (median ms, interleaved rounds, one process)", "",
           "| path | " + " | ".join(f"batch {b} ms" for b in p1["latency_ms"]) + " | × eager @1 | compile / build s | "
@@ -271,21 +259,13 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     args.cache.mkdir(parents=True, exist_ok=True)
-    res = {"command": "python benchmarks/pt2_cpu.py " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
-           "cpu": cpu_info(), "versions": library_versions(), "threads": args.threads}
-    OUT.parent.mkdir(parents=True, exist_ok=True)
-
-    def write() -> str:
-        atomic_write_text(OUT.with_suffix(".json"), to_json(res) + "\n")
-        md = render(res)
-        atomic_write_text(OUT.with_suffix(".md"), md + "\n")
-        return md
+    res = {"command": command(lock=False), "cpu": cpu_info(), "versions": library_versions(), "threads": args.threads}
 
     res["part1"] = part1(args, args.cache)
-    print(write(), flush=True)  # part 1 is kept even if part 2 is interrupted
+    write_results("pt2_cpu", res, render(res))  # part 1 is kept even if part 2 is interrupted
     if not args.skip_digits:
         res["part2"] = part2(args)
-        print(write())
+        write_results("pt2_cpu", res, render(res))
 
 
 if __name__ == "__main__":

@@ -1,44 +1,35 @@
 #!/usr/bin/env python
-"""Why the PyTorch INT8 target uses torch.ao FX + TorchScript and not PT2E: the check behind that choice.
+"""PT2E (torchao) against torch.ao FX for the PyTorch INT8 target: the check behind moving the default to PT2E.
 
-torch 2.14 no longer ships PT2E (``torch.ao.quantization.quantize_pt2e`` is gone); it lives in torchao, which is NOT a
-resnet-opt dependency. This script needs torchao importable (e.g. ``pip install --target /tmp/torchao_pkg --no-deps
-torchao==0.18.0`` and ``PYTHONPATH=/tmp/torchao_pkg``) and records, on ResNet-50 at 224 px, batch 1, 2 threads:
+torch 2.14 no longer ships PT2E (``torch.ao.quantization.quantize_pt2e`` is gone); it lives in torchao, a resnet-opt
+dependency since issue 12. This script records, on ResNet-50 at 224 px, batch 1, 2 threads:
 
 * whether PT2E annotation (``X86InductorQuantizer``) works on torchvision's resnet50 and on resnet-opt's ResNet-50;
 * PT2E latency without and with ``torch.compile`` (Inductor, ``freezing=True``) and the compile time, against torch
   eager FP32 and resnet-opt's FX -> traced + frozen TorchScript INT8, in the same process.
 
-    PYTHONPATH=/tmp/torchao_pkg flock /tmp/resnet-opt-cpu.lock .venv/bin/python benchmarks/quantize_pt2e_check.py
+    flock /tmp/resnet-opt-cpu.lock .venv/bin/python benchmarks/quantize_pt2e_check.py
+
+The shipped artifact (``quantize --target torch``) compiles the PT2E graph ahead of time into a ``.pt2`` package; its
+timings against TorchScript are in benchmarks/results/pt2_cpu.md.
 """
 
 from __future__ import annotations
 
-import shlex
-import statistics
-import sys
 import time
 import warnings
-from pathlib import Path
 
 import torch
+from common import command, cpu_line, median_ms, write_results
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from resnet_opt.core.artifact import atomic_write_text, to_json  # noqa: E402
-from resnet_opt.bench.timing import timed_runs  # noqa: E402
-from resnet_opt.core.env import cpu_info, library_versions  # noqa: E402
+from resnet_opt.core.env import cpu_info, library_versions
 
 warnings.filterwarnings("ignore")
-OUT = ROOT / "benchmarks" / "results" / "quantize_pt2e_check"
 
 
 def med_ms(fn, runs=20, warmup=3) -> float:
     with torch.no_grad():
-        for _ in range(warmup):
-            fn()
-        return statistics.median(timed_runs(fn, runs)[0]) * 1e3
+        return median_ms(fn, runs=runs, warmup=warmup)
 
 
 def pt2e(model, calib):
@@ -97,22 +88,18 @@ def main() -> None:
     res["latency_ms"]["PT2E + torch.compile (Inductor, freezing)"] = med_ms(lambda: qc(x))
     fx = to_torchscript(quantize_torch(fuse_bn(ours), [torch.cat(calib)], method="histogram"))
     res["latency_ms"]["resnet-opt FX INT8, traced + frozen TorchScript"] = med_ms(lambda: fx(x))
-    res.update(cpu=cpu_info(), versions=library_versions(),
-               command="PYTHONPATH=/tmp/torchao_pkg flock /tmp/resnet-opt-cpu.lock .venv/bin/python "
-                       "benchmarks/quantize_pt2e_check.py " + " ".join(shlex.quote(a) for a in sys.argv[1:]))
+    res.update(cpu=cpu_info(), versions=library_versions(), command=command())
     lines = ["# PT2E vs FX for the PyTorch INT8 target", "", "Command:", "", "```", res["command"], "```", "",
-             f"CPU: {res['cpu']['model']}, VNNI {'yes' if res['cpu']['vnni'] else 'no'}, AMX "
-             f"{'yes' if res['cpu']['amx'] else 'no'}; torch {res['versions']['torch']}, torchao {torchao_version}; "
+             f"CPU: {cpu_line(res['cpu'])}; torch {res['versions']['torch']}, torchao {torchao_version}; "
              "2 threads; ResNet-50 224 px batch 1, random weights; median of 20 runs (5 for the uncompiled PT2E row).", "",
              "## PT2E annotation (X86InductorQuantizer)", ""]
     lines += [f"- {k}: {v}" for k, v in res["annotation"].items()]
     lines += ["", "## Latency", "", "| path | ms |", "|---|---|"]
     lines += [f"| {k} | {v:.1f} |" for k, v in res["latency_ms"].items()]
     lines += ["", f"torch.compile time (Inductor, freezing): {res['compile_s_inductor_freezing']:.1f} s, paid in every "
-              "new process; the compiled module cannot be saved as TorchScript.", ""]
-    atomic_write_text(OUT.with_suffix(".json"), to_json(res) + "\n")
-    atomic_write_text(OUT.with_suffix(".md"), "\n".join(lines))
-    print("\n".join(lines))
+              "new process; `quantize --target torch` pays it once at export instead (an AOTInductor `.pt2` package, "
+              "see pt2_cpu.md).", ""]
+    write_results("quantize_pt2e_check", res, "\n".join(lines))
 
 
 if __name__ == "__main__":

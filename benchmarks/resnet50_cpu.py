@@ -13,7 +13,9 @@ reference paths (what a user would pick without resnet-opt)
 resnet-opt artifacts
   * export stage: ONNX FP32 and TorchScript (validated artifact folders); the ONNX FP32 model also on OpenVINO, with
     an explicit f32 precision hint, and with the bf16 hint (skipped with the reason on CPUs without BF16)
-  * quantize stage: INT8 ONNX on onnxruntime and on OpenVINO (and the PyTorch-target INT8 TorchScript)
+  * export stage: the .pt2 FP32 package (AOTInductor)
+  * quantize stage: INT8 ONNX on onnxruntime and on OpenVINO, the default PyTorch target (PT2E INT8 .pt2) and the
+    legacy FX INT8 TorchScript (``--target torchscript-fx``)
   * prune stage 0.5 (l2, no fine-tune: latency only) -> quantize stage: INT8 ONNX on onnxruntime and OpenVINO
 
 Every row also gets the roofline figures (resnet_opt.bench.roofline): achieved GMAC/s = MACs x batch / p50 and the
@@ -75,13 +77,16 @@ LABELS = {
     ("ours-ts-fp32", "torchscript-cpu"): ("resnet-opt", "export stage: TorchScript FP32 artifact"),
     ("ours-onnx-int8", "ort-cpu"): ("resnet-opt", "quantize stage: INT8 ONNX artifact (onnxruntime)"),
     ("ours-onnx-int8", "openvino-cpu"): ("resnet-opt", "quantize stage: INT8 ONNX artifact on OpenVINO"),
-    ("ours-ts-int8-fx", "torchscript-cpu"): ("resnet-opt", "quantize stage: PyTorch INT8 TorchScript artifact"),
+    ("ours-pt2-fp32", "pt2-cpu"): ("resnet-opt", "export stage: .pt2 FP32 package (AOTInductor)"),
+    ("ours-pt2-int8", "pt2-cpu"): ("resnet-opt", "quantize stage: PT2E INT8 .pt2 package (default torch target)"),
+    ("ours-ts-int8-fx", "torchscript-cpu"): ("resnet-opt", "quantize stage: legacy FX INT8 TorchScript (torchscript-fx)"),
     ("ours-pruned50-int8", "ort-cpu"): ("resnet-opt", "prune 0.5 -> quantize: INT8 ONNX (onnxruntime)"),
     ("ours-pruned50-int8", "openvino-cpu"): ("resnet-opt", "prune 0.5 -> quantize: INT8 ONNX on OpenVINO"),
 }
 # issue 15's peers for "our fastest INT8 row is no slower than every peer row" (unpruned, like ours)
 PEER_INT8 = [("tv-quant-int8", "torch-cpu"), ("ort-qstatic-default", "ort-cpu"), ("ort-qstatic-default", "openvino-cpu")]
-OURS_INT8 = [("ours-onnx-int8", "ort-cpu"), ("ours-onnx-int8", "openvino-cpu"), ("ours-ts-int8-fx", "torchscript-cpu")]
+OURS_INT8 = [("ours-onnx-int8", "ort-cpu"), ("ours-onnx-int8", "openvino-cpu"), ("ours-pt2-int8", "pt2-cpu"),
+             ("ours-ts-int8-fx", "torchscript-cpu")]
 PRUNED_INT8 = [("ours-pruned50-int8", "ort-cpu"), ("ours-pruned50-int8", "openvino-cpu")]
 
 
@@ -237,7 +242,10 @@ def build_variants(size: int, calib_n: int, work: Path, log: Callable[[str], Non
     add("ours-ts-fp32", lambda: variant_from_path(ours_export(src, work / "ours-ts-fp32", "torchscript")))
     add("ours-onnx-int8", lambda: on(variant_from_path(ours_quantize(work / "ours-onnx-int8", size, calib_n, "onnx",
                                                                      threads)), "ort-cpu", "openvino-cpu"))
-    add("ours-ts-int8-fx", lambda: variant_from_path(ours_quantize(work / "ours-ts-int8", size, calib_n, "torch", threads)))
+    add("ours-pt2-fp32", lambda: variant_from_path(ours_export(src, work / "ours-pt2-fp32", "pt2")))
+    add("ours-pt2-int8", lambda: variant_from_path(ours_quantize(work / "ours-pt2-int8", size, calib_n, "torch", threads)))
+    add("ours-ts-int8-fx", lambda: variant_from_path(ours_quantize(work / "ours-ts-int8", size, calib_n, "torchscript-fx",
+                                                                   threads)))
     add("ours-pruned50-int8", lambda: on(variant_from_path(ours_pruned_int8(work / "ours-pruned50", size, calib_n,
                                                                             threads)), "ort-cpu", "openvino-cpu"))
     from resnet_opt.resnet import count_macs
@@ -274,7 +282,8 @@ def render(result: Any, missing: dict[str, str], args: argparse.Namespace, comma
            "in this same run.",
            f"- Agreement: top-1 agreement with torch eager FP32 on {result.config['agreement_images']} other synthetic "
            "images, and the largest absolute logit difference (relative to the largest FP32 logit). "
-           "A random-weight ResNet-50 predicts the same class for "
+           "The pruned rows are another model (half the channels removed from the random weights, no fine-tune), so "
+           "they have no agreement figure. A random-weight ResNet-50 predicts the same class for "
            "almost every input, so top-1 agreement here only catches a broken model; the logit difference is the "
            "finer check. Accuracy on real data is measured by the quantize stage (its own results file) and by "
            "`resnet-opt pipeline` on digits.",
@@ -308,10 +317,13 @@ def render(result: Any, missing: dict[str, str], args: argparse.Namespace, comma
         cells += [f"{q['gmacs_per_s']:.0f}" if q.get("gmacs_per_s") is not None else "—",
                   f"{100 * q['fraction_of_peak']:.0f} % {q['peak_kind']}" if q.get("fraction_of_peak") is not None
                   else "—"]
-        cells += [f"{r.agreement:.1f}" if r.agreement is not None else "—",
-                  (f"{r.max_abs_diff:.2g}" + (f" ({100 * r.max_rel_diff:.2g}%)" if r.max_rel_diff is not None else ""))
-                  if r.max_abs_diff is not None else "—",
-                  f"{REFERENCE_MS[key[0]]}" if key[0] in REFERENCE_MS and key[1] != "openvino-cpu" else ""]
+        if key in PRUNED_INT8:  # half the channels removed without fine-tuning: another model, nothing to agree with
+            cells += ["n/a (pruned)", "n/a (pruned)"]
+        else:
+            cells += [f"{r.agreement:.1f}" if r.agreement is not None else "—",
+                      (f"{r.max_abs_diff:.2g}" + (f" ({100 * r.max_rel_diff:.2g}%)" if r.max_rel_diff is not None else ""))
+                      if r.max_abs_diff is not None else "—"]
+        cells.append(f"{REFERENCE_MS[key[0]]}" if key[0] in REFERENCE_MS and key[1] != "openvino-cpu" else "")
         md.append("| " + " | ".join(cells) + " |")
     md += targets_markdown(result, rows_by, rf_rows, bss)
     problems = [(r.variant, r.backend, f"{r.status} — {r.reason}") for r in result.rows if r.status != "ok"
