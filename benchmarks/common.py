@@ -20,7 +20,7 @@ from resnet_opt.bench.timing import block_timings  # noqa: E402
 from resnet_opt.core.artifact import atomic_write_text, to_json  # noqa: E402
 from resnet_opt.core.env import environment  # noqa: E402
 
-__all__ = ["ROOT", "RESULTS", "command", "cpu_line", "results_name", "write_results", "block_timings", "median_ms", "ort_cpu_session",
+__all__ = ["ROOT", "RESULTS", "command", "cpu_line", "results_name", "write_results", "block_timings", "median_ms", "ort_cpu_session", "torchvision_quantized",
            "environment"]
 
 
@@ -78,9 +78,34 @@ def ort_cpu_session(path: str | Path | bytes, threads: int, level: str = "all", 
     so.inter_op_num_threads = 1
     so.log_severity_level = 3
     so.enable_profiling = profile
+    if profile:  # the profile JSON goes to the temp folder, not the working directory
+        import tempfile
+
+        so.profile_file_prefix = str(Path(tempfile.gettempdir()) / "resnet_opt_ort_profile")
     so.graph_optimization_level = {"all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
                                    "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
                                    "basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
                                    "none": ort.GraphOptimizationLevel.ORT_DISABLE_ALL}[level]
     model = path if isinstance(path, bytes) else str(path)
     return ort.InferenceSession(model, so, providers=["CPUExecutionProvider"])
+
+
+def torchvision_quantized(state_dict: dict[str, Any], calib: list[Any]) -> Any:
+    """torchvision's quantizable resnet50 with our weights: fuse, prepare, calibrate, convert (x86 backend)."""
+    import torch
+    import torch.ao.quantization as tq
+    from torchvision.models.quantization import resnet50 as qresnet50
+
+    torch.backends.quantized.engine = "x86"
+    m = qresnet50(weights=None, quantize=False).eval()
+    missing, unexpected = m.load_state_dict(state_dict, strict=False)
+    if [k for k in missing if not k.endswith("num_batches_tracked")] or unexpected:
+        raise RuntimeError(f"state dict mismatch: missing {missing[:3]}, unexpected {unexpected[:3]}")
+    m.fuse_model(is_qat=False)
+    m.qconfig = tq.get_default_qconfig("x86")
+    tq.prepare(m, inplace=True)
+    with torch.inference_mode():
+        for x in calib:
+            m(x)
+    tq.convert(m, inplace=True)
+    return m.eval()

@@ -20,8 +20,6 @@ from __future__ import annotations
 import argparse
 import collections
 import json
-import shlex
-import statistics
 import sys
 import tempfile
 import time
@@ -35,9 +33,10 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from resnet_opt.bench.timing import timed_runs  # noqa: E402
-from resnet_opt.core.artifact import atomic_write_text, to_json  # noqa: E402
+from common import command as bench_command  # noqa: E402
+from common import median_ms, ort_cpu_session, write_results  # noqa: E402
 from resnet_opt.core.env import cpu_info, library_versions  # noqa: E402
+from resnet_opt.resnet import ModelSpec  # noqa: E402
 
 warnings.filterwarnings("ignore")
 import logging  # noqa: E402
@@ -47,23 +46,12 @@ RESULTS = ROOT / "benchmarks" / "results"
 
 
 def _session(model_or_path: Any, threads: int, profile: bool = False):
-    import onnxruntime as ort
-
-    so = ort.SessionOptions()
-    so.intra_op_num_threads = threads
-    so.inter_op_num_threads = 1
-    so.log_severity_level = 3
-    so.enable_profiling = profile
-    if profile:
-        so.profile_file_prefix = str(Path(tempfile.gettempdir()) / "resnet_opt_int8_ceiling")
-    src = model_or_path.SerializeToString() if hasattr(model_or_path, "SerializeToString") else str(model_or_path)
-    return ort.InferenceSession(src, so, providers=["CPUExecutionProvider"])
+    src = model_or_path.SerializeToString() if hasattr(model_or_path, "SerializeToString") else model_or_path
+    return ort_cpu_session(src, threads, profile=profile)
 
 
 def _median_ms(fn, runs: int, warmup: int = 3) -> float:
-    for _ in range(warmup):
-        fn()
-    return statistics.median(timed_runs(fn, runs)[0]) * 1e3
+    return median_ms(fn, runs, warmup=warmup)
 
 
 def gemm_peak(n: int, kind: str, threads: int, runs: int) -> dict[str, Any]:
@@ -104,8 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--target", type=float, default=5.0, help="speed-up vs torch eager FP32 to check (issue 3: 5x)")
     ap.add_argument("--out", default=str(RESULTS / "int8_ceiling"))
     args = ap.parse_args(argv)
-    command = "flock /tmp/resnet-opt-cpu.lock .venv/bin/python benchmarks/int8_ceiling.py " + shlex.join(
-        (argv if argv is not None else sys.argv[1:]))
+    command = bench_command()
     torch.set_num_threads(args.threads)
 
     from resnet_opt.pipeline.quantize import QuantizeConfig, quantize_model
@@ -124,8 +111,8 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         print("quantize --depth 50 ...", flush=True)
         art = Path(tmp) / "q50"
-        manifest = quantize_model(out=art, depth=50, config=QuantizeConfig(threads=args.threads, latency_runs=5))
-        onnx_path = art / manifest["file"]
+        manifest = quantize_model(QuantizeConfig(out=art, source=ModelSpec(depth=50), threads=args.threads, latency_runs=5))
+        onnx_path = art / manifest.file
         x = torch.randn(1, 3, 224, 224)
         xn = x.numpy()
         sess = _session(onnx_path, args.threads)
@@ -135,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
             eager_ms = _median_ms(lambda: model(x), args.runs, warmup=5)
         time.sleep(0.3)
         int8_ms = _median_ms(lambda: sess.run(None, {iname: xn}), args.runs, warmup=5)
-        res["quantize_settings"] = manifest.get("quantization")
+        res["quantize_settings"] = manifest.manifest.details.get('quantization')
         res["profile"] = op_profile(onnx_path, xn, args.threads, 20)
     peak = max(g["gmacs_per_s"] for g in res["gemm"] if g["kind"] == "u8s8")
     fp32_peak = max(g["gmacs_per_s"] for g in res["gemm"] if g["kind"] == "fp32")
@@ -149,10 +136,7 @@ def main(argv: list[str] | None = None) -> int:
         target=args.target, target_ms=need_ms, target_gmacs=macs / (need_ms * 1e-3) / 1e9,
         target_reachable=floor_ms <= need_ms,
     )
-    out = Path(args.out)
-    atomic_write_text(out.with_suffix(".json"), to_json(res) + "\n")
-    atomic_write_text(out.with_suffix(".md"), markdown(res))
-    print(markdown(res))
+    write_results(Path(args.out).name, res, markdown(res))
     return 0
 
 

@@ -24,6 +24,8 @@ import torch
 
 from common import block_timings, command, cpu_line, write_results  # noqa: E402
 from resnet_opt.core.env import cpu_info, library_versions  # noqa: E402
+from resnet_opt.resnet import ModelSpec  # noqa: E402
+from resnet_opt.pipeline.prune import PruneConfig  # noqa: E402
 
 THREADS = 2
 
@@ -136,11 +138,8 @@ def bench_digits(args: argparse.Namespace) -> dict:
     rows = []
     for c in configs:
         with tempfile.TemporaryDirectory() as d:
-            res = prune_model(out=Path(d) / "out", model_dir=args.model, ratio=c.get("ratio"),
-                              target_macs=c.get("target_macs"), importance=c["importance"], data="digits",
-                              finetune_epochs=c["finetune_epochs"], distill=c["distill"], seed=c["seed"],
-                              latency_runs=20, log=print)
-        b, a, ft = res["before"], res["after"], res["finetune"]
+            res = prune_model(PruneConfig(out=Path(d) / "out", ratio=c.get("ratio"), target_macs=c.get("target_macs"), importance=c["importance"], data="digits", finetune_epochs=c["finetune_epochs"], distill=c["distill"], seed=c["seed"], latency_runs=20, source=ModelSpec(model_dir=args.model)), log=print)
+        b, a, ft = res.before, res.after, res.finetune
         rows.append({
             "config": c, "cli": _cli(args.model, c), "top1_before": b["top1"], "top1_pruned_no_finetune":
             ft["top1_before_finetune"], "top1_after": a["top1"], "drop_points": b["top1"] - a["top1"],

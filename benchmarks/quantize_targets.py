@@ -39,6 +39,7 @@ import torch
 from common import ROOT, RESULTS, block_timings, ort_cpu_session  # noqa: E402
 from resnet_opt.core.artifact import atomic_write_text, to_json  # noqa: E402
 from resnet_opt.core.env import cpu_info, library_versions  # noqa: E402
+from resnet_opt.resnet import ModelSpec  # noqa: E402
 
 warnings.filterwarnings("ignore")
 import logging  # noqa: E402
@@ -139,19 +140,9 @@ def r50_latency(work: Path, artifact: Path, threads: int, runs: int, calib_n: in
                                             qdq("u8s8_pc_rr_stem", "uint8", "int8", True, excl=["/conv1/Conv"]))
 
     # torch rows
-    import torch.ao.quantization as tq
-    from torchvision.models.quantization import resnet50 as tv_qresnet50
+    from common import torchvision_quantized
 
-    torch.backends.quantized.engine = "x86"
-    tv = tv_qresnet50(weights=None, quantize=False).eval()
-    tv.load_state_dict(model.state_dict(), strict=False)
-    tv.fuse_model(is_qat=False)
-    tv.qconfig = tq.get_default_qconfig("x86")
-    tq.prepare(tv, inplace=True)
-    with torch.no_grad():
-        for t in calib_t:
-            tv(t)
-    tq.convert(tv, inplace=True)
+    tv = torchvision_quantized(model.state_dict(), calib_t)
     x1 = torch.randn(1, 3, 224, 224, generator=torch.Generator().manual_seed(1))
     with torch.no_grad():
         tv_ts = torch.jit.freeze(torch.jit.trace(tv, x1).eval())
@@ -218,19 +209,18 @@ def digits(work: Path, model_dir: Path) -> dict[str, Any]:
               ("torch", "histogram", {}), ("torch", "minmax", {})]
     for i, (target, method, over) in enumerate(combos):
         t0 = time.perf_counter()
-        m = quantize_model(out=work / f"digits-{i}", model_dir=model_dir,
-                           config=QuantizeConfig(target=target, method=method, latency_runs=20, min_agreement=0, **over))
-        v = m["validation"]
-        q = m["quantization"]
+        m = quantize_model(QuantizeConfig(out=work / f"digits-{i}", source=ModelSpec(model_dir=model_dir), target=target, method=method, latency_runs=20, min_agreement=0, **over))
+        v = m.manifest.validation
+        q = m.manifest.details['quantization']
         variant = (f"{q.get('activation_type', 'uint8')} act, reduce_range={q.get('reduce_range', q.get('activation_reduce_range'))}"
                    if target == "onnx" else "x86 qconfig")
         rows.append({"target": target, "method": method, "variant": variant,
                      "default": not over and method == ("percentile" if target == "onnx" else "histogram"),
-                     "calibration_images": m["quantization"]["calibration"]["images"], "eval_images": v["eval"]["images"],
+                     "calibration_images": m.manifest.details['quantization']["calibration"]["images"], "eval_images": v["eval"]["images"],
                      "fp32_top1": v["fp32_top1"], "int8_top1": v["int8_top1"], "top1_drop": v["top1_drop"],
                      "top1_agreement": v["top1_agreement"], "max_abs_diff": v["max_abs_diff"],
                      "met": v["top1_drop"] <= 0.3 and v["top1_agreement"] >= 99.0,
-                     "latency_ms": m["measurements"]["latency_ms"], "seconds": time.perf_counter() - t0})
+                     "latency_ms": m.manifest.measurements["latency_ms"], "seconds": time.perf_counter() - t0})
     out["rows"] = rows
     return out
 

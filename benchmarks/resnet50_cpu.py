@@ -49,12 +49,16 @@ from torch import nn
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from common import torchvision_quantized  # noqa: E402
 from resnet_opt.bench import BenchConfig, TimingConfig, run_benchmark  # noqa: E402
 from resnet_opt.bench.report import environment_lines, plot, speedup  # noqa: E402
 from resnet_opt.bench.variants import Variant, variant_from_model, variant_from_path  # noqa: E402
 from resnet_opt.core.artifact import atomic_write_text, to_json  # noqa: E402
 from resnet_opt.core.manifest import write_manifest  # noqa: E402
 from resnet_opt.core.env import environment  # noqa: E402
+from resnet_opt.resnet import ModelSpec  # noqa: E402
+from resnet_opt.pipeline.export import ExportConfig  # noqa: E402
+from resnet_opt.pipeline.prune import PruneConfig  # noqa: E402
 
 warnings.filterwarnings("ignore")
 
@@ -140,31 +144,11 @@ def ort_quantize_static_default(fp32: Path, folder: Path, calib: list[torch.Tens
     return folder
 
 
-def torchvision_quantized(state_dict: dict[str, torch.Tensor], calib: list[torch.Tensor]) -> nn.Module:
-    """torchvision's quantizable resnet50 with our weights: fuse, prepare, calibrate, convert (x86 backend)."""
-    import torch.ao.quantization as tq
-    from torchvision.models.quantization import resnet50 as qresnet50
-
-    torch.backends.quantized.engine = "x86"
-    m = qresnet50(weights=None, quantize=False).eval()
-    missing, unexpected = m.load_state_dict(state_dict, strict=False)
-    if [k for k in missing if not k.endswith("num_batches_tracked")] or unexpected:
-        raise RuntimeError(f"state dict mismatch: missing {missing[:3]}, unexpected {unexpected[:3]}")
-    m.fuse_model(is_qat=False)
-    m.qconfig = tq.get_default_qconfig("x86")
-    tq.prepare(m, inplace=True)
-    with torch.inference_mode():
-        for x in calib:
-            m(x)
-    tq.convert(m, inplace=True)
-    return m.eval()
-
-
 # ------------------------------------------------------------------ resnet-opt stages (composed, not re-implemented)
 def ours_export(source: Any, folder: Path, fmt: str) -> Path:
     from resnet_opt.pipeline.export import export_artifact
 
-    export_artifact(fmt, out=folder, source=source)
+    export_artifact(ExportConfig(fmt, out=folder), loaded=source)
     return folder
 
 
@@ -174,8 +158,7 @@ def ours_quantize(folder: Path, size: int, calib_n: int, target: str, threads: i
     from resnet_opt.pipeline.quantize import QuantizeConfig, quantize_model
 
     torch.manual_seed(0)  # the stage builds ResNet(50) itself: same seed, same constructor -> same weights
-    quantize_model(out=folder, depth=50, config=QuantizeConfig(target=target, data=f"synthetic:{size}",
-                                                              calib_size=calib_n, latency_runs=3, threads=threads))
+    quantize_model(QuantizeConfig(out=folder, source=ModelSpec(depth=50), target=target, data=f"synthetic:{size}", calib_size=calib_n, latency_runs=3, threads=threads))
     return folder
 
 
@@ -186,10 +169,8 @@ def ours_pruned_int8(folder: Path, size: int, calib_n: int, threads: int) -> Pat
     from resnet_opt.pipeline.quantize import QuantizeConfig, quantize_model
 
     torch.manual_seed(0)
-    prune_model(out=folder / "pruned", depth=50, ratio=0.5, input_size=size, latency_runs=1)
-    quantize_model(out=folder / "int8", model_dir=folder / "pruned",
-                   config=QuantizeConfig(target="onnx", data=f"synthetic:{size}", calib_size=calib_n, latency_runs=3,
-                                         threads=threads))
+    prune_model(PruneConfig(out=folder / "pruned", ratio=0.5, input_size=size, latency_runs=1, source=ModelSpec(depth=50)))
+    quantize_model(QuantizeConfig(out=folder / "int8", source=ModelSpec(model_dir=folder / "pruned"), target="onnx", data=f"synthetic:{size}", calib_size=calib_n, latency_runs=3, threads=threads))
     return folder / "int8"
 
 

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 import torch
+from resnet_opt.resnet import ModelSpec
+from resnet_opt.pipeline.train import TrainStageConfig
 
 torch.set_num_threads(min(2, os.cpu_count() or 1))
 
@@ -27,8 +29,8 @@ def trained_digits_dir(tmp_path_factory) -> Path:
     from resnet_opt.pipeline.train import train_model
 
     out = tmp_path_factory.mktemp("digits-r18") / "run"
-    res = train_model(depth=18, data="digits", out=out, config=TrainConfig(epochs=3, seed=0))
-    assert res["best_top1"] is not None and res["best_top1"] > 90.0, res
+    res = train_model(TrainStageConfig(data="digits", out=out, train=TrainConfig(epochs=3, seed=0), source=ModelSpec(depth=18)))
+    assert res.best_top1 is not None and res.best_top1 > 90.0, res
     return out
 
 

@@ -142,3 +142,34 @@ def test_stale_temporary_folders_of_dead_runs_are_cleaned(tmp_path):
         _mark(tmp, "new")
     assert _kind(out) == "new"
     assert sorted(p.name for p in tmp_path.iterdir()) == [alive.name, "art"]
+
+
+def test_work_folders_of_killed_runs_are_cleaned(tmp_path, monkeypatch):
+    """Stages keep intermediate files in $TMPDIR/resnet-opt-STAGE-PID-*: the next run removes those of dead
+    processes (SIGKILL leaves them), never a live run's, another program's, a link or a file."""
+    import subprocess
+    import sys
+    import tempfile
+
+    from resnet_opt.core.artifact import work_dir
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                          text=True).stdout.strip()
+    stale = tmp_path / f"resnet-opt-quantize-{dead}-abc123"
+    (stale / "sub").mkdir(parents=True)
+    live = tmp_path / f"resnet-opt-calib-{os.getpid()}-xyz"
+    live.mkdir()
+    other = tmp_path / "resnet-opt-notes"  # not a work folder name: left alone
+    other.mkdir()
+    afile = tmp_path / f"resnet-opt-lat-{dead}-file"
+    afile.write_text("x")
+    with work_dir("export") as d:
+        assert d.is_dir() and d.parent == tmp_path and d.name.startswith(f"resnet-opt-export-{os.getpid()}-")
+        (d / "x.onnx").write_bytes(b"1")
+        assert not stale.exists() and live.is_dir() and other.is_dir() and afile.is_file()
+    assert not d.exists()  # removed on exit
+    with pytest.raises(RuntimeError):
+        with work_dir("export") as d2:
+            raise RuntimeError("boom")
+    assert not d2.exists()  # and on an error

@@ -17,6 +17,8 @@ import torch
 from typer.testing import CliRunner
 
 from resnet_opt.cli import app
+from resnet_opt.resnet import ModelSpec
+from resnet_opt.pipeline.export import ExportConfig
 
 runner = CliRunner()
 
@@ -78,7 +80,7 @@ def fx(tmp_path_factory) -> dict[str, str]:
     from resnet_opt.pipeline.export import export_artifact
 
     f["ONNX"] = root / "onnx"
-    export_artifact("onnx", out=f["ONNX"], model_dir=f["MODEL"], count=2)
+    export_artifact(ExportConfig("onnx", out=f["ONNX"], count=2, source=ModelSpec(model_dir=f["MODEL"])))
     f["BADMANIFEST"] = root / "bad-manifest"
     f["BADMANIFEST"].mkdir()
     (f["BADMANIFEST"] / "manifest.json").write_text("{not json")
@@ -440,3 +442,31 @@ def test_safetensors_weights_follow_umask(tmp_path):
         assert stat.S_IMODE(f.stat().st_mode) == 0o644
     finally:
         os.umask(old)
+
+
+def test_skip_bad_images_is_opt_in_with_a_warning_and_a_count(tmp_path):
+    """A corrupt image inside an image folder is an error naming the file; with --skip-bad-images (anywhere on the
+    command line) it is skipped, with one warning line giving the count, and the readable images are used."""
+    from PIL import Image
+
+    from resnet_opt.resnet import ResNet, save_model
+
+    root = tmp_path / "imgs"
+    for i, cls in enumerate(("a", "b")):
+        (root / cls).mkdir(parents=True)
+        Image.new("RGB", (40, 40), (200 * i, 50, 90)).save(root / cls / "good.png")
+        (root / cls / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
+    model = tmp_path / "m2"
+    torch.manual_seed(0)
+    save_model(ResNet(18, num_classes=2), model, input_size=224, preprocessing="v1", class_names=["a", "b"])
+    args = ["eval", "--model", str(model), "--data", f"imagefolder:{root}", "--json"]
+    r = runner.invoke(app, args)
+    assert r.exit_code != 0 and "broken.jpg" in r.stderr and "Traceback" not in r.output
+    r = runner.invoke(app, args + ["--skip-bad-images"])
+    assert r.exit_code == 0, r.output
+    warn = [ln for ln in r.stderr.splitlines() if ln.startswith("warning:")]
+    assert len(warn) == 1 and "skipped 2 unreadable image(s) of 4" in warn[0] and "broken.jpg" in warn[0], r.stderr
+    assert json.loads(r.stdout)["count"] == 2
+    assert "RESNET_OPT_SKIP_BAD_IMAGES" not in os.environ  # the flag held for that command only
+    r = runner.invoke(app, args)
+    assert r.exit_code != 0 and "broken.jpg" in r.stderr

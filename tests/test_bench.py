@@ -22,6 +22,7 @@ from resnet_opt.core.manifest import write_manifest
 from resnet_opt.core.errors import ArtifactError, ConfigError
 from resnet_opt.resnet import ResNet
 from helpers import one_line_error
+from resnet_opt.pipeline.evaluate import EvalConfig
 
 SIZE = 32
 FAST = TimingConfig(warmup=1, iterations=3, min_iterations=1, time_budget_s=2.0, settle_s=0.0)
@@ -153,8 +154,8 @@ def test_harness_accuracy_on_labelled_digits(trained_digits_dir, tmp_path):
                                         eval_limit=120, timing=FAST))
     assert res.labelled
     by = {r.variant: r for r in res.rows}
-    ref = evaluate_path(trained_digits_dir, "digits", limit=120)
-    assert by["fp32"].top1 == pytest.approx(ref["top1"]) and by["fp32"].eval_count == 120
+    ref = evaluate_path(EvalConfig(trained_digits_dir, "digits", limit=120))
+    assert by["fp32"].top1 == pytest.approx(ref.top1) and by["fp32"].eval_count == 120
     assert by["fp32"].top1 > 85.0
     assert abs(by["onnx"].top1 - by["fp32"].top1) <= 100.0 / 120 + 1e-9  # at most one image apart
     assert by["onnx"].top5 >= by["onnx"].top1

@@ -15,6 +15,8 @@ import torch
 
 from resnet_opt.core.artifact import atomic_write_text
 from resnet_opt.core.errors import BuildError
+from resnet_opt.resnet import ModelSpec
+from resnet_opt.pipeline.export import ExportConfig
 
 # Probabilities from the runner and from the Python runtime: same libtorch kernels on the same preprocessed tensors
 # (the runner re-implements Pillow's resize exactly), so they agree to float32 rounding. Measured max |diff|: see
@@ -88,10 +90,9 @@ def artifacts(trained_digits_dir, tmp_path_factory, pt2_artifacts) -> dict[str, 
 
     root = tmp_path_factory.mktemp("cpp-artifacts")
     arts: dict[str, Path] = {}
-    export_artifact("torchscript", out=root / "ts", model_dir=trained_digits_dir, count=8)
+    export_artifact(ExportConfig("torchscript", out=root / "ts", count=8, source=ModelSpec(model_dir=trained_digits_dir)))
     arts["ts-fp32"] = root / "ts"
-    quantize_model(out=root / "ts-int8", model_dir=trained_digits_dir,
-                   config=QuantizeConfig(target="torchscript-fx", calib_size=32, eval_size=64, latency_runs=1))
+    quantize_model(QuantizeConfig(out=root / "ts-int8", source=ModelSpec(model_dir=trained_digits_dir), target="torchscript-fx", calib_size=32, eval_size=64, latency_runs=1))
     arts["ts-int8"] = root / "ts-int8"
     arts["pt2-fp32"], arts["pt2-int8"] = pt2_artifacts.fp32, pt2_artifacts.int8  # export pt2 / quantize --target torch
     return arts

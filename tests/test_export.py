@@ -20,6 +20,8 @@ from resnet_opt.export import (
 )
 from resnet_opt.resnet import ResNet
 from helpers import one_line_error
+from resnet_opt.resnet import ModelSpec
+from resnet_opt.pipeline.export import ExportConfig
 
 runner = CliRunner()
 
@@ -127,7 +129,7 @@ def test_pipeline_failure_leaves_no_folder(tmp_path):
 
     out = tmp_path / "art"
     with pytest.raises(AtolError):
-        export_artifact("onnx", depth=18, num_classes=10, input_size=32, fp16=True, atol=0.0, rtol=0.0, out=out)
+        export_artifact(ExportConfig("onnx", input_size=32, fp16=True, atol=0.0, rtol=0.0, out=out, source=ModelSpec(depth=18, num_classes=10)))
     assert not out.exists() and not list(tmp_path.iterdir())
 
 
@@ -201,11 +203,11 @@ def test_export_artifact_folder_from_trained_model(tmp_path, trained_digits_dir)
 def test_export_random_model_at_small_size_fits_preprocessing(tmp_path):
     from resnet_opt.pipeline.export import export_artifact
 
-    man = export_artifact("onnx", depth=18, input_size=64, out=tmp_path / "a", count=2, fp16=True)
-    assert man["input"]["shape"] == [-1, 3, 64, 64] and man["file"] == "model_fp16.onnx"
-    assert man["preprocessing"]["crop"] == 64 and man["preprocessing"]["resize"] == 73  # 256/224 kept
-    assert man["source"]["trained"] is False and man["output"]["shape"] == [-1, 1000]
-    assert man["export"]["fp16"]["io_dtype"].startswith("float32")
+    man = export_artifact(ExportConfig("onnx", input_size=64, out=tmp_path / "a", count=2, fp16=True, source=ModelSpec(depth=18)))
+    assert man.manifest.input.shape == [-1, 3, 64, 64] and man.file == "model_fp16.onnx"
+    assert man.manifest.preprocessing["crop"] == 64 and man.manifest.preprocessing["resize"] == 73  # 256/224 kept
+    assert man.manifest.source["trained"] is False and man.manifest.output.shape == [-1, 1000]
+    assert man.manifest.details['export']["fp16"]["io_dtype"].startswith("float32")
 
 
 @pytest.mark.parametrize("args,needle", [

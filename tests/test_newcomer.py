@@ -20,6 +20,9 @@ from resnet_opt.bench.harness import BatchTiming, BenchResult, BenchRow, choose_
 from resnet_opt.bench.timing import LatencyStats
 from resnet_opt.bench.variants import variant_from_depth, variant_from_path
 from resnet_opt.cli import app
+from resnet_opt.resnet import ModelSpec
+from resnet_opt.pipeline.prune import PruneConfig
+from resnet_opt.pipeline.train import TrainStageConfig
 
 runner = CliRunner()
 ROOT = Path(__file__).resolve().parents[1]
@@ -107,14 +110,19 @@ def test_reference_may_be_given_as_a_folder(tiny_model_dir):
 # ------------------------------------------------------------------ quantize: like for like first
 def test_quantize_headline_compares_int8_with_fp32_on_the_same_runtime():
     from resnet_opt.cli.quantize import latency_headline
+    from resnet_opt.core.manifest import Manifest
+    from resnet_opt.pipeline.quantize import QuantizeResult
 
-    res = {"measurements": {"latency_ms": {"fp32_torch_eager": 11.9, "fp32_onnx": 0.5, "int8": 0.294, "threads": 2}}}
-    line = latency_headline(res)
+    def result(kind: str, lat: dict) -> QuantizeResult:
+        return QuantizeResult(out=Path("q"), manifest=Manifest(kind=kind, precision="int8"), seconds=1.0,
+                              latency_ms=lat, threads=2)
+
+    line = latency_headline(result("onnx", {"fp32_torch_eager": 11.9, "fp32_onnx": 0.5, "int8": 0.294}))
     same, cross = line.index("1.70×"), line.index("40.48×")
     assert same < cross and "on onnxruntime" in line[:same] and "torch eager" in line[same:], line
-    torch_line = latency_headline({"measurements": {"latency_ms": {"fp32_torch_eager": 20.0, "int8": 10.0,
-                                                                   "threads": 2}}})
+    torch_line = latency_headline(result("torchscript", {"fp32_torch_eager": 20.0, "int8": 10.0}))
     assert "2.00× faster" in torch_line and "TorchScript" in torch_line
+    assert "INT8 .pt2" in latency_headline(result("pt2", {"fp32_torch_eager": 20.0, "int8": 10.0}))
 
 
 # ------------------------------------------------------------------ bench: median throughput, spread, warning
@@ -311,14 +319,12 @@ def test_train_and_prune_report_progress_through_a_callback(tmp_path):
     from resnet_opt.pipeline.train import train_model
 
     seen: list = []
-    res = train_model(depth=18, data="digits:8", out=tmp_path / "t", config=TrainConfig(epochs=1), limit=64,
-                      on_epoch=seen.append)
+    res = train_model(TrainStageConfig(data="digits:8", out=tmp_path / "t", train=TrainConfig(epochs=1), limit=64, source=ModelSpec(depth=18)), on_epoch=seen.append)
     assert [r.epoch for r in seen] == [1] and seen[0].val_top1 is not None
     seen.clear()
     lines: list[str] = []
-    out = prune_model(out=tmp_path / "p", model_dir=res["out"], ratio=0.5, data="digits:8", finetune_epochs=1,
-                      train_limit=64, eval_limit=64, latency_runs=1, on_epoch=seen.append, log=lines.append)
-    assert len(seen) == 1 and out["finetune"]["kept"] == "last epoch"
+    out = prune_model(PruneConfig(out=tmp_path / "p", ratio=0.5, data="digits:8", finetune_epochs=1, train_limit=64, eval_limit=64, latency_runs=1, source=ModelSpec(model_dir=res.out)), on_epoch=seen.append, log=lines.append)
+    assert len(seen) == 1 and out.finetune["kept"] == "last epoch"
     said = " ".join(lines)
     assert "saved" not in said and "model_dir" not in said and "from model folder" in said, lines  # `prune` says saved
     assert "LAST epoch is kept" in finetune_line(out)

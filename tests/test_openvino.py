@@ -9,6 +9,8 @@ import pytest
 import torch
 
 from resnet_opt.core.errors import BackendUnavailableError
+from resnet_opt.resnet import ModelSpec
+from resnet_opt.pipeline.export import ExportConfig
 
 ov = pytest.importorskip("openvino")
 
@@ -18,7 +20,7 @@ def ir_dir(tmp_path_factory, trained_digits_dir):
     from resnet_opt.pipeline.export import export_artifact
 
     out = tmp_path_factory.mktemp("ov") / "ir"
-    export_artifact("openvino", out=out, model_dir=trained_digits_dir, data="digits", count=16)
+    export_artifact(ExportConfig("openvino", out=out, data="digits", count=16, source=ModelSpec(model_dir=trained_digits_dir)))
     return out
 
 
@@ -27,8 +29,7 @@ def int8_dir(tmp_path_factory, trained_digits_dir):
     from resnet_opt.pipeline.quantize import QuantizeConfig, quantize_model
 
     out = tmp_path_factory.mktemp("ov") / "int8"
-    quantize_model(out=out, model_dir=trained_digits_dir,
-                   config=QuantizeConfig(calib_size=32, eval_size=64, latency_runs=1, threads=1))
+    quantize_model(QuantizeConfig(out=out, source=ModelSpec(model_dir=trained_digits_dir), calib_size=32, eval_size=64, latency_runs=1, threads=1))
     return out
 
 
@@ -60,7 +61,7 @@ def test_load_ir_and_onnx_with_openvino_match_torch(ir_dir, trained_digits_dir, 
     assert ir.provider == "openvino" and ir.kind == "openvino" and ir.ran_precision == "fp32"
     assert torch.allclose(ir.logits(x), ref, atol=1e-3, rtol=1e-3)
     onnx_dir = tmp_path / "onnx"
-    export_artifact("onnx", out=onnx_dir, model_dir=trained_digits_dir)
+    export_artifact(ExportConfig("onnx", out=onnx_dir, source=ModelSpec(model_dir=trained_digits_dir)))
     p = load(onnx_dir, provider="openvino", threads=1)
     assert p.provider == "openvino" and p.kind == "onnx"
     assert torch.allclose(p.logits(x), ref, atol=1e-3, rtol=1e-3)
@@ -121,15 +122,13 @@ def test_bf16_needs_a_bf16_cpu(ir_dir, tmp_path, trained_digits_dir):
 
     why = bf16_unavailable_reason()
     if why is None:  # a BF16 CPU: the BF16 variant is exported, validated and labelled bf16
-        m = export_artifact("openvino", out=tmp_path / "bf16", model_dir=trained_digits_dir, data="digits",
-                            inference_precision="bf16")
-        assert m["precision"] == "bf16" and m["validation"]["checks"]["ran_precision"] == "bf16"
+        m = export_artifact(ExportConfig("openvino", out=tmp_path / "bf16", data="digits", inference_precision="bf16", source=ModelSpec(model_dir=trained_digits_dir)))
+        assert m.precision == "bf16" and m.manifest.validation["checks"]["ran_precision"] == "bf16"
         assert load(tmp_path / "bf16").ran_precision == "bf16"
     else:
         assert "BF16" in why
         with pytest.raises(BackendUnavailableError, match="BF16"):
-            export_artifact("openvino", out=tmp_path / "bf16", model_dir=trained_digits_dir,
-                            inference_precision="bf16")
+            export_artifact(ExportConfig("openvino", out=tmp_path / "bf16", inference_precision="bf16", source=ModelSpec(model_dir=trained_digits_dir)))
         assert not (tmp_path / "bf16").exists()
         with pytest.raises(BackendUnavailableError, match="BF16"):
             load(ir_dir, provider="openvino", inference_precision="bf16")

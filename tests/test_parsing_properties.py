@@ -8,6 +8,8 @@ import shutil
 from pathlib import Path
 
 import pytest
+from resnet_opt.resnet import ModelSpec
+from resnet_opt.pipeline.export import ExportConfig
 
 hypothesis = pytest.importorskip("hypothesis")
 from hypothesis import HealthCheck, given, settings  # noqa: E402
@@ -130,7 +132,7 @@ def onnx_dir(model_dir, tmp_path_factory) -> Path:
     from resnet_opt.pipeline.export import export_artifact
 
     out = tmp_path_factory.mktemp("props-onnx") / "onnx"
-    export_artifact("onnx", out=out, model_dir=model_dir, count=2)
+    export_artifact(ExportConfig("onnx", out=out, count=2, source=ModelSpec(model_dir=model_dir)))
     return out
 
 

@@ -16,6 +16,9 @@ from resnet_opt.optimize import parse_macs, prune
 from resnet_opt.resnet import ResNet, count_macs, load_model, load_source, save_model
 from resnet_opt.resnet.model import conv_widths
 from helpers import one_line_error
+from resnet_opt.resnet import ModelSpec
+from resnet_opt.pipeline.evaluate import EvalConfig
+from resnet_opt.pipeline.prune import PruneConfig
 
 runner = CliRunner()
 
@@ -234,14 +237,13 @@ def test_pruned_fused_model_exports_to_onnx(tmp_path):
 def test_finetune_with_distillation_recovers_accuracy(trained_digits_dir, tmp_path):
     from resnet_opt.pipeline.prune import prune_model
 
-    res = prune_model(out=tmp_path / "p", model_dir=trained_digits_dir, ratio=0.5, data="digits", finetune_epochs=2,
-                      distill=True, train_limit=640, latency_runs=2)
-    ft = res["finetune"]
+    res = prune_model(PruneConfig(out=tmp_path / "p", ratio=0.5, data="digits", finetune_epochs=2, distill=True, train_limit=640, latency_runs=2, source=ModelSpec(model_dir=trained_digits_dir)))
+    ft = res.finetune
     assert ft["distill"] and ft["epochs"] == 2 and len(ft["history"]) == 2
-    assert res["after"]["top1"] > ft["top1_before_finetune"] + 20, (ft["top1_before_finetune"], res["after"]["top1"])
-    assert res["after"]["macs"] < res["before"]["macs"] / 3
-    assert res["after"]["size_bytes"] < res["before"]["size_bytes"] / 3
-    assert res["before"]["latency_ms"] > 0 and res["after"]["latency_ms"] > 0
+    assert res.after["top1"] > ft["top1_before_finetune"] + 20, (ft["top1_before_finetune"], res.after["top1"])
+    assert res.after["macs"] < res.before["macs"] / 3
+    assert res.after["size_bytes"] < res.before["size_bytes"] / 3
+    assert res.before["latency_ms"] > 0 and res.after["latency_ms"] > 0
     # the output is a model folder + manifest, and reloads to the reported accuracy
     from resnet_opt.core.manifest import read_manifest
     from resnet_opt.pipeline.evaluate import evaluate_path
@@ -251,7 +253,7 @@ def test_finetune_with_distillation_recovers_accuracy(trained_digits_dir, tmp_pa
     assert read_config(tmp_path / "p")["data"] == "digits"  # later stages (quantize calibration) find its data
     man = read_manifest(tmp_path / "p")
     assert man["stage"] == "prune" and man["architecture"]["widths"] == load_model(tmp_path / "p").arch.widths
-    assert evaluate_path(tmp_path / "p", "digits")["top1"] == pytest.approx(res["after"]["top1"])
+    assert evaluate_path(EvalConfig(tmp_path / "p", "digits")).top1 == pytest.approx(res.after["top1"])
 
 
 # ------------------------------------------------------------------------------------------------ CLI

@@ -10,6 +10,8 @@ import torch
 
 from resnet_opt.core.errors import ConfigError, PruningError
 from resnet_opt.optimize import hardware as H
+from resnet_opt.resnet import ModelSpec
+from resnet_opt.pipeline.prune import PruneConfig
 
 
 @pytest.fixture()
@@ -72,11 +74,10 @@ def test_prune_model_round_to_auto_and_target_latency(cache, tmp_path, r18_dir):
     from resnet_opt.pipeline.prune import deployed_latency_ms, prune_model
 
     torch.set_num_threads(1)
-    res = prune_model(out=tmp_path / "auto", model_dir=r18_dir, ratio=0.5, round_to="auto",
-                      target_runtime="onnxruntime", target_precision="fp32", latency_runs=2)
-    hw = res["pruning"]["hardware"]["round_to_auto"]
-    assert res["pruning"]["round_to"] == hw["round_to"] in (8, 16, 32)  # capped at half the narrowest width (64)
-    assert all(w % hw["round_to"] == 0 for w in res["pruning"]["widths"].values())
+    res = prune_model(PruneConfig(out=tmp_path / "auto", ratio=0.5, round_to="auto", target_runtime="onnxruntime", target_precision="fp32", latency_runs=2, source=ModelSpec(model_dir=r18_dir)))
+    hw = res.pruning["hardware"]["round_to_auto"]
+    assert res.pruning["round_to"] == hw["round_to"] in (8, 16, 32)  # capped at half the narrowest width (64)
+    assert all(w % hw["round_to"] == 0 for w in res.pruning["widths"].values())
     cfg = json.loads((tmp_path / "auto" / "config.json").read_text())
     assert cfg["pruning"]["hardware"]["round_to_auto"]["round_to"] == hw["round_to"]
 
@@ -87,14 +88,12 @@ def test_prune_model_round_to_auto_and_target_latency(cache, tmp_path, r18_dir):
     assert base_ms > 0
     # an unreachably low target fails with the reason, before anything is written
     with pytest.raises(PruningError, match="above the target"):
-        prune_model(out=tmp_path / "never", model_dir=r18_dir, target_latency_ms=1e-6,
-                    target_runtime="onnxruntime", target_precision="fp32", latency_runs=2)
+        prune_model(PruneConfig(out=tmp_path / "never", target_latency_ms=1e-6, target_runtime="onnxruntime", target_precision="fp32", latency_runs=2, source=ModelSpec(model_dir=r18_dir)))
     assert not (tmp_path / "never").exists()
     with pytest.raises(ConfigError, match="nothing to prune"):
-        prune_model(out=tmp_path / "x", model_dir=r18_dir, target_latency_ms=1e6,
-                    target_precision="fp32", latency_runs=2)
+        prune_model(PruneConfig(out=tmp_path / "x", target_latency_ms=1e6, target_precision="fp32", latency_runs=2, source=ModelSpec(model_dir=r18_dir)))
     with pytest.raises(ConfigError, match="exactly one"):
-        prune_model(out=tmp_path / "x", depth=18, ratio=0.5, target_latency_ms=5.0)
+        prune_model(PruneConfig(out=tmp_path / "x", ratio=0.5, target_latency_ms=5.0, source=ModelSpec(depth=18)))
 
 
 def test_prune_model_target_latency_search_plumbing(cache, tmp_path, monkeypatch, r18_dir):
@@ -109,12 +108,11 @@ def test_prune_model_target_latency_search_plumbing(cache, tmp_path, monkeypatch
     fake = lambda m, size, **kw: count_macs(m, size) / 1e6  # noqa: E731
     monkeypatch.setattr(P, "deployed_latency_ms", fake)
     base = fake(ResNet(18, num_classes=10), 32)
-    res = P.prune_model(out=tmp_path / "lat", model_dir=r18_dir, target_latency_ms=0.5 * base,
-                        target_runtime="onnxruntime", target_precision="int8", latency_runs=1)
-    tl = res["pruning"]["hardware"]["target_latency"]
-    assert res["pruning"]["mode"] == "target_latency" and 0 < tl["ratio"] < 0.9
+    res = P.prune_model(PruneConfig(out=tmp_path / "lat", target_latency_ms=0.5 * base, target_runtime="onnxruntime", target_precision="int8", latency_runs=1, source=ModelSpec(model_dir=r18_dir)))
+    tl = res.pruning["hardware"]["target_latency"]
+    assert res.pruning["mode"] == "target_latency" and 0 < tl["ratio"] < 0.9
     assert tl["unpruned_ms"] == pytest.approx(base)
-    assert res["after"]["deployed_latency_ms"] <= 0.5 * base  # the saved model meets the target
+    assert res.after["deployed_latency_ms"] <= 0.5 * base  # the saved model meets the target
     ratios = sorted(t["ratio"] for t in tl["trials"] if t["latency_ms"] > 0.5 * base)
     assert all(r < tl["ratio"] for r in ratios)  # every ratio below the chosen one missed the target
     cfg = json.loads((tmp_path / "lat" / "config.json").read_text())

@@ -21,6 +21,7 @@ from typer.testing import CliRunner
 from helpers import one_line_error
 from conftest import deprecated_entry_points as _deprecated_entry_points
 from resnet_opt.cli import app
+from resnet_opt.pipeline.evaluate import EvalConfig
 
 pytest.importorskip("torchao", reason="the PT2E INT8 target needs torchao")
 
@@ -107,8 +108,8 @@ def test_eval_and_predict_cli_agree_with_the_source_model(pt2_artifacts, trained
     from resnet_opt.pipeline.evaluate import evaluate_path
     from resnet_opt.runtime import load
 
-    src, art = evaluate_path(trained_digits_dir, "digits"), evaluate_path(pt2_artifacts.fp32, "digits")
-    assert art["kind"] == "pt2" and art["count"] == src["count"] == 360 and art["top1"] == src["top1"]
+    src, art = evaluate_path(EvalConfig(trained_digits_dir, "digits")), evaluate_path(EvalConfig(pt2_artifacts.fp32, "digits"))
+    assert art.kind == "pt2" and art.count == src.count == 360 and art.top1 == src.top1
     r = runner.invoke(app, ["eval", "--model", str(pt2_artifacts.fp32), "--data", "digits", "--json", "--limit", "64"])
     _ok(r)
     assert json.loads(r.output)["kind"] == "pt2"
@@ -160,7 +161,7 @@ def test_pt2e_int8_package_accuracy_close_to_fp32(pt2_artifacts, digits_val):
     assert m["compile"]["compile_seconds"] > 0 and m["compile"]["load_ms"] > 0
     from resnet_opt.pipeline.evaluate import evaluate_path
 
-    assert abs(evaluate_path(pt2_artifacts.int8, "digits")["top1"] - evaluate_path(pt2_artifacts.fp32, "digits")["top1"]) <= 2.0
+    assert abs(evaluate_path(EvalConfig(pt2_artifacts.int8, "digits")).top1 - evaluate_path(EvalConfig(pt2_artifacts.fp32, "digits")).top1) <= 2.0
 
 
 # ------------------------------------------------------------------------------------------------ bad input
@@ -257,3 +258,28 @@ def test_pipeline_config_pt2_switches(tmp_path):
     assert cfg.pt2 and cfg.torch_int8 and cfg.torch_int8_target == "torch"  # the .pt2 stages are on by default
     with pytest.raises(ConfigError, match="torchscript-fx"):
         PipelineConfig(out=tmp_path, torch_int8_target="tflite").validate()
+
+
+def test_static_batch_package_runs_other_batch_sizes_in_chunks(tmp_path):
+    """`export pt2 --batch 1`: a package compiled for one batch size (the FP32 CPU speed-up of pre-packed weights,
+    benchmarks/results/pt2_cpu.md); the manifest records the fixed batch and the runtime runs any batch in chunks."""
+    from typer.testing import CliRunner
+
+    from resnet_opt.cli import app
+    from resnet_opt.runtime import load
+
+    out = tmp_path / "s1"
+    r = CliRunner().invoke(app, ["export", "pt2", "--depth", "18", "--num-classes", "10", "--input-size", "16",
+                                 "--batch", "1", "--count", "3", "--out", str(out), "--json"])
+    assert r.exit_code == 0, r.output
+    m = json.loads(r.stdout)
+    assert m["input"]["shape"] == [1, 3, 16, 16] and m["export"]["dynamic_batch"] is False
+    assert m["validation"]["batch_sizes"] == [1] and m["validation"]["passed"]
+    pred = load(out)
+    assert pred.static_batch == 1
+    x = torch.randn(3, 3, 16, 16, generator=torch.Generator().manual_seed(0))
+    together = pred.logits(x)
+    one_by_one = torch.cat([pred.logits(x[i:i + 1]) for i in range(3)])
+    assert together.shape == (3, 10) and torch.allclose(together, one_by_one)
+    bad = CliRunner().invoke(app, ["export", "pt2", "--depth", "18", "--batch", "0", "--out", str(tmp_path / "b")])
+    assert bad.exit_code != 0 and "--batch" in bad.stderr and not (tmp_path / "b").exists()

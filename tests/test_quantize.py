@@ -22,6 +22,8 @@ from resnet_opt.optimize.quantize_onnx import (
 from resnet_opt.pipeline.quantize import QuantizeConfig, quantize_model
 from resnet_opt.resnet import ResNet, load_model, read_config, save_model
 from helpers import one_line_error
+import dataclasses
+from resnet_opt.resnet import ModelSpec
 
 runner = CliRunner()
 FAST = dict(calib_size=32, latency_runs=2)
@@ -32,7 +34,7 @@ FAST = dict(calib_size=32, latency_runs=2)
 @pytest.fixture(scope="module")
 def onnx_artifact(trained_digits_dir, tmp_path_factory):
     out = tmp_path_factory.mktemp("q") / "int8"
-    m = quantize_model(out=out, model_dir=trained_digits_dir, config=QuantizeConfig(**FAST))
+    m = quantize_model(QuantizeConfig(out=out, source=ModelSpec(model_dir=trained_digits_dir), **FAST))
     return out, m
 
 
@@ -110,9 +112,9 @@ def test_onnx_artifact_loads_is_quantized_and_matches_fp32(onnx_artifact, traine
         fp = load_model(trained_digits_dir)(x).numpy()
     top1_q, top1_f = 100 * (q.argmax(1) == y.numpy()).mean(), 100 * (fp.argmax(1) == y.numpy()).mean()
     assert abs(top1_q - top1_f) <= 1.0
-    v = m["validation"]
-    assert v["int8_top1"] == pytest.approx(top1_q) and v["fp32_top1"] == pytest.approx(top1_f)
-    assert v["top1_agreement"] >= 99.0 and v["accuracy_meaningful"] is True
+    assert m.int8_top1 == pytest.approx(top1_q) and m.fp32_top1 == pytest.approx(top1_f)
+    assert m.top1_agreement >= 99.0 and m.accuracy_meaningful is True
+    assert m.manifest.validation["int8_top1"] == m.int8_top1  # the typed result and the manifest agree
 
 
 def test_onnx_manifest_fields_present_and_true(onnx_artifact, trained_digits_dir):
@@ -152,28 +154,26 @@ def test_onnx_manifest_fields_present_and_true(onnx_artifact, trained_digits_dir
 def test_torchscript_fx_target(trained_digits_dir, tmp_path):
     """The legacy torch.ao FX + TorchScript target (the torch target is PT2E .pt2 now: test_pt2.py)."""
     out = tmp_path / "ts"
-    m = quantize_model(out=out, model_dir=trained_digits_dir,
-                       config=QuantizeConfig(target="torchscript-fx", eval_size=120, **FAST))
-    assert m["kind"] == "torchscript" and m["file"] == "model_int8.ts"
-    assert m["quantization"]["backend"] == "x86" and m["quantization"]["method"] == "histogram"
+    m = quantize_model(QuantizeConfig(out=out, source=ModelSpec(model_dir=trained_digits_dir), target="torchscript-fx", eval_size=120, **FAST))
+    assert m.kind == "torchscript" and m.file == "model_int8.ts"
+    assert m.manifest.details['quantization']["backend"] == "x86" and m.manifest.details['quantization']["method"] == "histogram"
     ts = torch.jit.load(str(out / "model_int8.ts"))
     assert "quantized::" in str(ts.inlined_graph) or "quantized::" in str(ts.graph)
     x, y = next(iter(build_loader("digits", "val", batch_size=8)))
     with torch.no_grad():
         assert ts(x).shape == (8, 10)
-    assert m["validation"]["top1_agreement"] >= 97.0
+    assert m.manifest.validation["top1_agreement"] >= 97.0
     with pytest.raises(ConfigError, match="torch target"):
-        quantize_model(out=tmp_path / "x", model_dir=trained_digits_dir,
-                       config=QuantizeConfig(target="torchscript-fx", method="entropy"))
+        quantize_model(QuantizeConfig(out=tmp_path / "x", source=ModelSpec(model_dir=trained_digits_dir), target="torchscript-fx", method="entropy"))
     assert not (tmp_path / "x").exists()
 
 
 def test_random_init_reports_agreement_only(tmp_path):
-    m = quantize_model(out=tmp_path / "r", depth=18, config=QuantizeConfig(calib_size=4, eval_size=4, latency_runs=2))
-    v, q = m["validation"], m["quantization"]
-    assert m["source"]["trained"] is False and v["accuracy_meaningful"] is False
+    m = quantize_model(QuantizeConfig(out=tmp_path / "r", source=ModelSpec(depth=18), calib_size=4, eval_size=4, latency_runs=2))
+    v, q = m.manifest.validation, m.manifest.details['quantization']
+    assert m.manifest.source["trained"] is False and v["accuracy_meaningful"] is False
     assert "not meaningful" in v["note"] and "fp32_top1" not in v and "top1_agreement" in v
-    assert q["calibration"]["data"] == "synthetic:224" and m["input"]["shape"] == [-1, 3, 224, 224]
+    assert q["calibration"]["data"] == "synthetic:224" and m.manifest.input.shape == [-1, 3, 224, 224]
 
 
 def test_fused_and_pruned_model_folders(trained_digits_dir, tmp_path):
@@ -189,9 +189,8 @@ def test_fused_and_pruned_model_folders(trained_digits_dir, tmp_path):
     # a pruned folder (narrower convs recorded in config "widths")
     pr = ResNet(18, num_classes=10, widths={"layer1.0.conv1": 32, "layer3.1.conv1": 128})
     save_model(pr, tmp_path / "pruned", preprocessing="digits", extra={"data": "digits"})
-    m = quantize_model(out=tmp_path / "qp", model_dir=tmp_path / "pruned",
-                       config=QuantizeConfig(calib_size=8, eval_size=16, latency_runs=2, min_agreement=0))
-    assert m["architecture"]["widths"] == {"layer1.0.conv1": 32, "layer3.1.conv1": 128}
+    m = quantize_model(QuantizeConfig(out=tmp_path / "qp", source=ModelSpec(model_dir=tmp_path / "pruned"), calib_size=8, eval_size=16, latency_runs=2, min_agreement=0))
+    assert m.manifest.architecture["widths"] == {"layer1.0.conv1": 32, "layer3.1.conv1": 128}
 
 
 # ---------------------------------------------------------------- accuracy gate
@@ -211,12 +210,12 @@ def fragile_dir(trained_digits_dir, tmp_path_factory):
 
 def test_gate_keeps_sensitive_layer_in_fp32(fragile_dir, tmp_path):
     cfg = QuantizeConfig(max_accuracy_drop=0.3, min_agreement=0, **FAST)
-    m = quantize_model(out=tmp_path / "g", model_dir=fragile_dir, config=cfg)
-    gate = m["quantization"]["accuracy_gate"]
+    m = quantize_model(dataclasses.replace(cfg, out=tmp_path / "g", source=ModelSpec(model_dir=fragile_dir)))
+    gate = m.manifest.details['quantization']["accuracy_gate"]
     assert gate["steps"][0]["drop"] > 0.3  # the fully quantized model misses the budget ...
     assert gate["excluded"] and gate["excluded"][0] == "/fc/Gemm" and gate["ranking"][0]["layer"] == "fc"
-    assert gate["drop"] <= 0.3 and m["validation"]["top1_drop"] <= 0.3  # ... and the gated one meets it
-    assert m["quantization"]["excluded_layers"] == ["fc"] and "/fc/Gemm" in m["quantization"]["fp32_layers"]
+    assert gate["drop"] <= 0.3 and m.manifest.validation["top1_drop"] <= 0.3  # ... and the gated one meets it
+    assert m.manifest.details['quantization']["excluded_layers"] == ["fc"] and "/fc/Gemm" in m.manifest.details['quantization']["fp32_layers"]
     g = onnx.load(str(tmp_path / "g" / "model_int8.onnx"))
     fc = next(n for n in g.graph.node if n.name == "/fc/Gemm")
     inits = {i.name for i in g.graph.initializer}
@@ -227,7 +226,7 @@ def test_gate_impossible_budget_fails_clearly(fragile_dir, tmp_path):
     out = tmp_path / "g"
     cfg = QuantizeConfig(max_accuracy_drop=0.3, max_excluded=0, min_agreement=0, **FAST)
     with pytest.raises(AccuracyBudgetError, match="cannot meet --max-accuracy-drop 0.3"):
-        quantize_model(out=out, model_dir=fragile_dir, config=cfg)
+        quantize_model(dataclasses.replace(cfg, out=out, source=ModelSpec(model_dir=fragile_dir)))
     assert not out.exists() and not any(p.name.startswith(".g") for p in tmp_path.iterdir())
     r = runner.invoke(app, ["quantize", "--model", str(fragile_dir), "--out", str(out), "--max-accuracy-drop", "0.3",
                             "--max-excluded", "0", "--min-agreement", "0", "--calib-size", "16", "--latency-runs", "1"])
@@ -268,5 +267,4 @@ def test_bad_input_one_line_nothing_written(trained_digits_dir, tmp_path):
 
 def test_unlabelled_accuracy_request_library(trained_digits_dir, tmp_path):
     with pytest.raises(DataError):
-        quantize_model(out=tmp_path / "o", model_dir=trained_digits_dir,
-                       config=QuantizeConfig(data="synthetic:32", max_accuracy_drop=1.0))
+        quantize_model(QuantizeConfig(out=tmp_path / "o", source=ModelSpec(model_dir=trained_digits_dir), data="synthetic:32", max_accuracy_drop=1.0))

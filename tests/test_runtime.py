@@ -18,6 +18,9 @@ from resnet_opt.core.manifest import write_manifest
 from resnet_opt.core.errors import ArtifactError, BackendUnavailableError, ConfigError, DataError
 from resnet_opt.runtime import ProviderFallbackWarning, load
 from helpers import one_line_error
+from resnet_opt.resnet import ModelSpec
+from resnet_opt.pipeline.evaluate import EvalConfig
+from resnet_opt.pipeline.export import ExportConfig
 
 runner = CliRunner()
 
@@ -35,10 +38,10 @@ def artifacts(tmp_path_factory, trained_digits_dir):
     root = tmp_path_factory.mktemp("artifacts")
     src = str(trained_digits_dir)
     return {
-        "onnx": Path(export_artifact("onnx", model_dir=src, data="digits", count=8, out=root / "onnx")["out"]),
-        "static": Path(export_artifact("onnx", model_dir=src, dynamic_batch=False, count=4, out=root / "static")["out"]),
-        "fp16": Path(export_artifact("onnx", model_dir=src, fp16=True, data="digits", count=8, out=root / "fp16")["out"]),
-        "ts": Path(export_artifact("torchscript", model_dir=src, data="digits", count=8, out=root / "ts")["out"]),
+        "onnx": Path(export_artifact(ExportConfig("onnx", data="digits", count=8, out=root / "onnx", source=ModelSpec(model_dir=src))).out),
+        "static": Path(export_artifact(ExportConfig("onnx", dynamic_batch=False, count=4, out=root / "static", source=ModelSpec(model_dir=src))).out),
+        "fp16": Path(export_artifact(ExportConfig("onnx", fp16=True, data="digits", count=8, out=root / "fp16", source=ModelSpec(model_dir=src))).out),
+        "ts": Path(export_artifact(ExportConfig("torchscript", data="digits", count=8, out=root / "ts", source=ModelSpec(model_dir=src))).out),
     }
 
 
@@ -121,13 +124,13 @@ def test_model_folder_predicts_like_its_artifact(artifacts, digit_pngs, trained_
 def test_eval_of_onnx_artifact_equals_source_within_one_image(artifacts, trained_digits_dir):
     from resnet_opt.pipeline.evaluate import evaluate_path
 
-    src = evaluate_path(trained_digits_dir, "digits")
+    src = evaluate_path(EvalConfig(trained_digits_dir, "digits"))
     for name in ("onnx", "ts", "fp16"):
-        art = evaluate_path(artifacts[name], "digits")
-        assert art["count"] == src["count"] == 360
-        assert abs(art["top1"] - src["top1"]) * art["count"] / 100.0 <= 1.0 + 1e-9, (name, art, src)
-        assert art["kind"] == ("torchscript" if name == "ts" else "onnx")
-    assert src["top1"] > 90.0
+        art = evaluate_path(EvalConfig(artifacts[name], "digits"))
+        assert art.count == src.count == 360
+        assert abs(art.top1 - src.top1) * art.count / 100.0 <= 1.0 + 1e-9, (name, art, src)
+        assert art.kind == ("torchscript" if name == "ts" else "onnx")
+    assert src.top1 > 90.0
 
 
 def test_eval_cli_on_artifact(artifacts):

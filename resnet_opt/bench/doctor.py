@@ -47,18 +47,10 @@ def _isa(cpu: dict[str, Any]) -> dict[str, bool]:
 
 
 def cpu_class(isa: dict[str, bool]) -> str:
-    """``amx`` | ``avx512-vnni`` | ``avx-vnni`` | ``avx512`` | ``avx2`` | ``baseline``: what INT8/BF16 speed to expect."""
-    if isa.get("AMX-INT8"):
-        return "amx"
-    if isa.get("AVX-512 VNNI"):
-        return "avx512-vnni"
-    if isa.get("AVX-VNNI"):
-        return "avx-vnni"
-    if isa.get("AVX-512F"):
-        return "avx512"
-    if isa.get("AVX2"):
-        return "avx2"
-    return "baseline"
+    """:func:`resnet_opt.core.env.cpu_class` of the flags shown (``ISA_SHOWN`` labels -> ``/proc/cpuinfo`` flags)."""
+    from resnet_opt.core.env import cpu_class as classify
+
+    return classify({"flags": {flag: bool(isa.get(label)) for flag, label in ISA_SHOWN.items()}})
 
 
 def advise(isa: dict[str, bool], gpu_ok: bool, trt_ok: bool, openvino_ok: bool) -> tuple[dict[str, str], list[str]]:

@@ -7,6 +7,7 @@ the command line, and SIGTERM runs the same clean-up as Ctrl-C (exit 143).
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 from typing import Any, Sequence
@@ -40,8 +41,17 @@ def one_line(text: Any) -> str:
     return " ".join(str(text).split())
 
 
+def _skip_bad_images() -> None:
+    """``--skip-bad-images``: unreadable images inside image folders are skipped with one warning line and a count
+    (the data layer reads the variable, so torchrun workers inherit it) instead of being an error."""
+    from resnet_opt.data.datasets import SKIP_BAD_IMAGES_ENV
+
+    os.environ[SKIP_BAD_IMAGES_ENV] = "1"
+
+
 def _pop_debug(args: list[str]) -> list[str]:
-    """Remove every ``--debug`` before a ``--`` separator (so it works after the command name too)."""
+    """Remove every ``--debug`` and ``--skip-bad-images`` before a ``--`` separator (so they work after the command
+    name too)."""
     out: list[str] = []
     for i, a in enumerate(args):
         if a == "--":
@@ -49,6 +59,9 @@ def _pop_debug(args: list[str]) -> list[str]:
             break
         if a == "--debug":
             STATE.debug = True
+            continue
+        if a == "--skip-bad-images":
+            _skip_bad_images()
             continue
         out.append(a)
     return out
@@ -59,6 +72,19 @@ class RootGroup(TyperGroup):
 
     def main(self, args: Sequence[str] | None = None, prog_name: str | None = None, complete_var: str | None = None,
              standalone_mode: bool = True, **extra: Any) -> Any:
+        from resnet_opt.data.datasets import SKIP_BAD_IMAGES_ENV
+
+        saved = os.environ.get(SKIP_BAD_IMAGES_ENV)
+        try:
+            return self._main(args, prog_name, complete_var, standalone_mode, **extra)
+        finally:  # --skip-bad-images holds for this command only (in-process callers run several)
+            if saved is None:
+                os.environ.pop(SKIP_BAD_IMAGES_ENV, None)
+            else:
+                os.environ[SKIP_BAD_IMAGES_ENV] = saved
+
+    def _main(self, args: Sequence[str] | None, prog_name: str | None, complete_var: str | None,
+              standalone_mode: bool, **extra: Any) -> Any:
         STATE.debug = False
         argv = _pop_debug(list(sys.argv[1:] if args is None else args))
         if not standalone_mode:
@@ -131,7 +157,12 @@ def _version(value: bool) -> None:
 @app.callback()
 def _root(debug: bool = typer.Option(False, "--debug", help="Show full tracebacks on errors (accepted anywhere on "
                                                             "the command line)."),
+          skip_bad: bool = typer.Option(False, "--skip-bad-images", help="Skip corrupt, truncated or oversized images "
+                                        "inside image folders with one warning and a count (default: an error naming "
+                                        "the file). Accepted anywhere on the command line."),
           version: bool = typer.Option(False, "--version", "-V", callback=_version, is_eager=True,
                                        help="Print the version (and torch / onnxruntime versions) and exit.")) -> None:
     if debug:
         STATE.debug = True
+    if skip_bad:
+        _skip_bad_images()

@@ -238,7 +238,10 @@ def pipeline_cmd(
 
     specs = parse_backends(backends)
     bss = parse_batch_sizes(batch_sizes)
-    cfg = PipelineConfig(out=out, depth=depth, data=data, model_dir=model, weights=weights, epochs=epochs,
+    from resnet_opt.resnet import ModelSpec
+
+    cfg = PipelineConfig(out=out, source=ModelSpec(depth=depth, model_dir=model, weights=weights), data=data,
+                         epochs=epochs,
                          limit=limit, prune=prune, finetune_epochs=finetune_epochs, distill=distill,
                          importance=importance,
                          calib_size=calib_size, method=method, torch_int8=torch_int8, triton=triton, pt2=pt2,

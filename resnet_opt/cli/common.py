@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import inspect
 import sys
 import warnings
 from pathlib import Path
@@ -103,6 +104,51 @@ OverwriteOpt = typer.Option(False, "--overwrite", help="Replace an existing outp
 
 def path_or_none(p: Optional[Path]) -> Optional[str]:
     return str(p) if p is not None else None
+
+
+def options_into(name: str, params: list[inspect.Parameter], build: Callable[..., Any]) -> Callable[[F], F]:
+    """A decorator that gives a command the Typer options ``params`` (declared once, shared by every command that
+    takes them) and passes their values to the function as ONE keyword argument ``name`` = ``build(**values)``.
+
+    Typer reads the decorated function's ``__signature__``: ``params`` followed by the function's own parameters (minus
+    ``name``), so ``--help`` lists the shared options first."""
+
+    def deco(fn: F) -> F:
+        sig = inspect.signature(fn, eval_str=True)
+        own = [p for p in sig.parameters.values() if p.name != name]
+        extra = [p.name for p in params]
+
+        @functools.wraps(fn)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            kwargs[name] = build(**{k: kwargs.pop(k) for k in extra})
+            return fn(*args, **kwargs)
+
+        wrapper.__signature__ = sig.replace(parameters=list(params) + own)  # type: ignore[attr-defined]
+        wrapper.__annotations__ = {**{p.name: p.annotation for p in own}, **{p.name: p.annotation for p in params}}
+        return wrapper  # type: ignore[return-value]
+
+    return deco
+
+
+def option_param(name: str, annotation: Any, default: Any) -> inspect.Parameter:
+    return inspect.Parameter(name, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=default, annotation=annotation)
+
+
+def _model_spec(depth: Optional[str], weights: Optional[Path], model: Optional[Path],
+                num_classes: Optional[int]) -> Any:
+    from resnet_opt.resnet import ModelSpec
+
+    return ModelSpec(depth=depth, weights=path_or_none(weights), model_dir=path_or_none(model),
+                     num_classes=num_classes)
+
+
+def model_source(model_help: Optional[str] = None) -> Callable[[F], F]:
+    """``--depth`` / ``--weights`` / ``--model`` / ``--num-classes``, passed to the command as ``source``
+    (a :class:`resnet_opt.resnet.ModelSpec`, checked by the stage config's ``validate()``)."""
+    model_opt = ModelDirOpt if model_help is None else typer.Option(None, "--model", help=model_help)
+    return options_into("source", [option_param("depth", Optional[str], DepthOpt), option_param("weights", Optional[Path], WeightsOpt),
+                                   option_param("model", Optional[Path], model_opt),
+                                   option_param("num_classes", Optional[int], NumClassesOpt)], _model_spec)
 NprocOpt = typer.Option(None, "--nproc", help="Run in N processes on this machine through torchrun "
                         "(DistributedDataParallel; gloo on CPU, NCCL on GPU). For several machines run torchrun "
                         "yourself: see docs/distributed.md.")

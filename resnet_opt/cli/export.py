@@ -10,8 +10,9 @@ from rich.table import Table
 
 from resnet_opt.cli.app import app
 from resnet_opt.cli.common import (
-    DepthOpt, JsonOpt, ModelDirOpt, NumClassesOpt, OverwriteOpt, ThreadsOpt, WeightsOpt, console, handle_errors,
-    path_or_none, err_console, set_threads, show_progress,
+    JsonOpt, OverwriteOpt, ThreadsOpt, console, err_console, handle_errors, model_source, option_param, options_into,
+    set_threads,
+    show_progress,
 )
 from resnet_opt.core.artifact import to_json
 
@@ -34,86 +35,70 @@ RtolOpt = typer.Option(None, "--rtol", help="Tolerance relative to the largest l
 AgreeOpt = typer.Option(None, "--min-agreement", help="Minimum top-1 agreement with PyTorch, percent (default: 99 fp32, 90 fp16).")
 
 
+def _export_args(**kw: Any) -> dict[str, Any]:
+    return kw
 
 
-def _print_export(res: dict[str, Any], as_json: bool) -> None:
-    if as_json:
-        typer.echo(to_json(res))
-        return
-    v = res["validation"]
-    console.print(f"{res['kind']} {res['precision']} resnet{res['architecture']['depth']} "
-                  f"input {res['input']['shape']} -> {res['out']}/{res['file']}")
-    console.print(f"validated against PyTorch on {v['inputs']}: max abs diff {v['max_abs_diff']:.3g} "
-                  f"(allowed {v['allowed_abs_diff']:.3g}), max rel diff {v['max_rel_diff']:.3g}, "
-                  f"top-1 agreement {v['top1_agreement']:.1f}%, batch sizes {v['batch_sizes']}")
+# what every `export FORMAT` command takes besides the model source: output, input size, validation, threads, JSON
+export_options = options_into("common", [
+    option_param("out", Path, OutOpt), option_param("input_size", Optional[int], InputSizeOpt), option_param("data", Optional[str], DataOpt),
+    option_param("preset", Optional[str], PresetOpt), option_param("count", int, CountOpt), option_param("atol", Optional[float], AtolOpt),
+    option_param("rtol", Optional[float], RtolOpt), option_param("min_agreement", Optional[float], AgreeOpt),
+    option_param("threads", Optional[int], ThreadsOpt), option_param("overwrite", bool, OverwriteOpt), option_param("as_json", bool, JsonOpt),
+], _export_args)
 
 
-def _run_export(fmt: str, **kw: Any) -> dict[str, Any]:
+def _export(fmt: str, source: Any, common: dict[str, Any], **settings: Any) -> Any:
+    """Check every setting (ExportConfig.validate), run the export stage, print its result (or JSON)."""
     from resnet_opt.core.checks import check_threads
     from resnet_opt.pipeline.export import ExportConfig, export_artifact
 
-    as_json = kw.pop("as_json")
-    threads = kw.pop("threads", None)
+    c = dict(common)
+    as_json, threads = c.pop("as_json"), c.pop("threads")
+    c["min_top1_agreement"] = c.pop("min_agreement")
     check_threads(threads)
-    ExportConfig(fmt=fmt, **{k: v for k, v in kw.items() if k in ExportConfig.__dataclass_fields__}).validate()
+    cfg = ExportConfig(fmt=fmt, source=source, **c, **settings)
+    cfg.validate()
     set_threads(threads)
     log = (lambda m: err_console.print(f"[dim]{m}[/dim]")) if show_progress() and not as_json else None
-    return export_artifact(fmt, log=log, **kw)
+    res = export_artifact(cfg, log=log)
+    if as_json:
+        typer.echo(to_json(res))
+        return res
+    m, v = res.manifest, res.validation
+    console.print(f"{m.kind} {m.precision} resnet{m.architecture.get('depth')} input {m.input.shape if m.input else '?'}"
+                  f" -> {res.out}/{res.file}")
+    if v is not None:
+        console.print(f"validated against PyTorch on {v.inputs}: max abs diff {v.max_abs_diff:.3g} "
+                      f"(allowed {v.allowed_abs_diff:.3g}), max rel diff {v.max_rel_diff:.3g}, "
+                      f"top-1 agreement {v.top1_agreement:.1f}%, batch sizes {v.batch_sizes}")
+    return res
 
 
 @export_app.command("onnx")
 @handle_errors
+@model_source()
+@export_options
 def export_onnx_cmd(
-    out: Path = OutOpt,
-    depth: Optional[str] = DepthOpt,
-    weights: Optional[Path] = WeightsOpt,
-    model: Optional[Path] = ModelDirOpt,
-    num_classes: Optional[int] = NumClassesOpt,
-    input_size: Optional[int] = InputSizeOpt,
     opset: int = typer.Option(17, "--opset", help="ONNX opset, 13..21."),
     static_batch: bool = typer.Option(False, "--static-batch", help="Fix the batch axis at 1 (default: dynamic 'batch' axis)."),
     fp16: bool = typer.Option(False, "--fp16", help="FP16 weights and compute, float32 input/output (for GPUs)."),
-    data: Optional[str] = DataOpt,
-    preset: Optional[str] = PresetOpt,
-    count: int = CountOpt,
-    atol: Optional[float] = AtolOpt,
-    rtol: Optional[float] = RtolOpt,
-    min_agreement: Optional[float] = AgreeOpt,
     provider: str = typer.Option("cpu", "--provider", help="onnxruntime provider used for validation: cpu, cuda, tensorrt."),
-    threads: Optional[int] = ThreadsOpt,
-    overwrite: bool = OverwriteOpt,
-    as_json: bool = JsonOpt,
+    *, source: Any = None, common: Any = None,
 ) -> None:
     """Export to ONNX (input 'input', output 'logits'), validate with onnxruntime against PyTorch, write the folder."""
-    res = _run_export("onnx", out=out, depth=depth, weights=path_or_none(weights), model_dir=path_or_none(model),
-                      num_classes=num_classes, input_size=input_size, opset=opset, dynamic_batch=not static_batch,
-                      fp16=fp16, data=data, preset=preset, count=count, atol=atol, rtol=rtol,
-                      min_top1_agreement=min_agreement, provider=provider, overwrite=overwrite, threads=threads,
-                      as_json=as_json)
-    _print_export(res, as_json)
+    _export("onnx", source, common, opset=opset, dynamic_batch=not static_batch, fp16=fp16, provider=provider)
 
 
 @export_app.command("torchscript")
 @handle_errors
+@model_source()
+@export_options
 def export_torchscript_cmd(
-    out: Path = OutOpt,
-    depth: Optional[str] = DepthOpt,
-    weights: Optional[Path] = WeightsOpt,
-    model: Optional[Path] = ModelDirOpt,
-    num_classes: Optional[int] = NumClassesOpt,
-    input_size: Optional[int] = InputSizeOpt,
     no_freeze: bool = typer.Option(False, "--no-freeze", help="Keep the traced module unfrozen."),
     optimize: str = typer.Option("auto", "--optimize", help="optimize_for_inference: auto (keep it when faster here), on, off."),
     fp16: bool = typer.Option(False, "--fp16", help="Not available for TorchScript (ONNX only)."),
-    data: Optional[str] = DataOpt,
-    preset: Optional[str] = PresetOpt,
-    count: int = CountOpt,
-    atol: Optional[float] = AtolOpt,
-    rtol: Optional[float] = RtolOpt,
-    min_agreement: Optional[float] = AgreeOpt,
-    threads: Optional[int] = ThreadsOpt,
-    overwrite: bool = OverwriteOpt,
-    as_json: bool = JsonOpt,
+    *, source: Any = None, common: Any = None,
 ) -> None:
     """Export to TorchScript (trace + freeze), validate the saved file with torch.jit.load, write the folder."""
     from resnet_opt.core.errors import ConfigError
@@ -121,11 +106,7 @@ def export_torchscript_cmd(
     opt_map = {"auto": "auto", "on": True, "off": False, "true": True, "false": False}
     if optimize.lower() not in opt_map:
         raise ConfigError(f"--optimize must be auto, on or off, got {optimize!r}")
-    res = _run_export("torchscript", out=out, depth=depth, weights=path_or_none(weights), model_dir=path_or_none(model),
-                      num_classes=num_classes, input_size=input_size, fp16=fp16, data=data, preset=preset, count=count,
-                      atol=atol, rtol=rtol, min_top1_agreement=min_agreement, frozen=not no_freeze,
-                      optimize=opt_map[optimize.lower()], overwrite=overwrite, threads=threads, as_json=as_json)
-    _print_export(res, as_json)
+    _export("torchscript", source, common, fp16=fp16, frozen=not no_freeze, optimize=opt_map[optimize.lower()])
 
 
 @export_app.command("triton")
@@ -173,78 +154,52 @@ def export_triton_cmd(
     console.print(f"config.pbtxt schema check: {res.check.schema}; checked against {res.model_file.name}: "
                   f"{', '.join(res.check.checks)}", soft_wrap=True)
     console.print(f"serve: {res.serve_command}   (see {res.readme})", soft_wrap=True)
+
+
 @export_app.command("openvino")
 @handle_errors
+@model_source()
+@export_options
 def export_openvino_cmd(
-    out: Path = OutOpt,
-    depth: Optional[str] = DepthOpt,
-    weights: Optional[Path] = WeightsOpt,
-    model: Optional[Path] = ModelDirOpt,
-    num_classes: Optional[int] = NumClassesOpt,
-    input_size: Optional[int] = InputSizeOpt,
     opset: int = typer.Option(17, "--opset", help="ONNX opset of the intermediate export, 13..21."),
     static_batch: bool = typer.Option(False, "--static-batch", help="Fix the batch axis at 1 (default: dynamic)."),
     precision: str = typer.Option("fp32", "--precision", help="fp32, or bf16 (CPUs with AVX512_BF16 or AMX only)."),
-    data: Optional[str] = DataOpt,
-    preset: Optional[str] = PresetOpt,
-    count: int = CountOpt,
-    atol: Optional[float] = AtolOpt,
-    rtol: Optional[float] = RtolOpt,
-    min_agreement: Optional[float] = AgreeOpt,
-    threads: Optional[int] = ThreadsOpt,
-    as_json: bool = JsonOpt,
+    *, source: Any = None, common: Any = None,
 ) -> None:
     """Export to an OpenVINO IR (model.xml + model.bin; needs the openvino extra), validate it with OpenVINO's CPU
     plugin against PyTorch, write the folder."""
     from resnet_opt.core.errors import ConfigError
 
-    set_threads(threads)
     hints = {"fp32": "f32", "f32": "f32", "bf16": "bf16"}
     if precision.lower() not in hints:
         raise ConfigError(f"--precision must be fp32 or bf16, got {precision!r}")
-    res = _run_export("openvino", out=out, depth=depth, weights=path_or_none(weights), model_dir=path_or_none(model),
-                      num_classes=num_classes, input_size=input_size, opset=opset, dynamic_batch=not static_batch,
-                      data=data, preset=preset, count=count, atol=atol, rtol=rtol, min_top1_agreement=min_agreement,
-                      inference_precision=hints[precision.lower()], as_json=as_json)
-    _print_export(res, as_json)
+    _export("openvino", source, common, opset=opset, dynamic_batch=not static_batch,
+            inference_precision=hints[precision.lower()])
 
 
 @export_app.command("pt2")
 @handle_errors
+@model_source()
+@export_options
 def export_pt2_cmd(
-    out: Path = OutOpt,
-    depth: Optional[str] = DepthOpt,
-    weights: Optional[Path] = WeightsOpt,
-    model: Optional[Path] = ModelDirOpt,
-    num_classes: Optional[int] = NumClassesOpt,
-    input_size: Optional[int] = InputSizeOpt,
     device: str = typer.Option("cpu", "--device", help="Compile the package for cpu or cuda (cuda needs a GPU here)."),
     no_freeze: bool = typer.Option(False, "--no-freeze", help="Skip Inductor freezing (no oneDNN weight prepacking; "
                                    "slower, for comparison)."),
     max_autotune: bool = typer.Option(False, "--max-autotune", help="Let Inductor benchmark kernel choices while "
                                       "compiling (much longer compile; see docs/pt2.md)."),
-    data: Optional[str] = DataOpt,
-    preset: Optional[str] = PresetOpt,
-    count: int = CountOpt,
-    atol: Optional[float] = AtolOpt,
-    rtol: Optional[float] = RtolOpt,
-    min_agreement: Optional[float] = AgreeOpt,
-    overwrite: bool = OverwriteOpt,
-    threads: Optional[int] = ThreadsOpt,
-    as_json: bool = JsonOpt,
+    batch: Optional[int] = typer.Option(None, "--batch", help="Compile for this one batch size (static batch): "
+                                        "faster FP32 on the CPU (weights pre-packed at compile time); other batch "
+                                        "sizes run in chunks of it. Default: one package for every batch size."),
+    *, source: Any = None, common: Any = None,
 ) -> None:
     """Export with torch.export (dynamic batch) and compile an AOTInductor package (model.pt2); validate the loaded
     package against PyTorch and write the folder. Compilation takes a while; loading the package takes milliseconds."""
     from resnet_opt.export.pt2_export import Pt2Settings
 
-    settings = Pt2Settings(device=device, freezing=not no_freeze, max_autotune=max_autotune).validate()
-    res = _run_export("pt2", out=out, depth=depth, weights=path_or_none(weights), model_dir=path_or_none(model),
-                      num_classes=num_classes, input_size=input_size, data=data, preset=preset, count=count,
-                      atol=atol, rtol=rtol, min_top1_agreement=min_agreement, pt2=settings, overwrite=overwrite,
-                      threads=threads, as_json=as_json)
-    _print_export(res, as_json)
-    if not as_json:
-        c = res["compile"]
+    settings = Pt2Settings(device=device, freezing=not no_freeze, max_autotune=max_autotune, batch=batch).validate()
+    res = _export("pt2", source, common, pt2=settings)
+    c = res.manifest.details.get("compile")
+    if not common["as_json"] and c:
         console.print(f"compiled for {c['device']} in {c['compile_seconds']:.1f}s "
                       f"(inductor {', '.join(f'{k}={v}' for k, v in c['inductor_configs'].items())})")
 

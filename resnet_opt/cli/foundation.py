@@ -73,20 +73,22 @@ def train_cmd(
 
     cfg = TrainConfig(epochs=epochs, batch_size=batch_size, optimizer=optimizer, lr=lr, weight_decay=weight_decay,
                       label_smoothing=label_smoothing, warmup_epochs=warmup_epochs, seed=seed, device=device)
-    TrainStageConfig(out=out, depth=depth, data=data, preset=preset, weights=weights, resume=resume,
-                     overwrite=overwrite, limit=limit, threads=threads, train=cfg).validate()
+    from resnet_opt.resnet import ModelSpec
+
+    stage = TrainStageConfig(out=out, source=ModelSpec(depth=depth, weights=weights), data=data, preset=preset,
+                             resume=resume, overwrite=overwrite, limit=limit, threads=threads, train=cfg)
+    stage.validate()
     if launched(nproc, threads):
         return
     set_threads(threads)
     bars = show_progress() and not as_json
     log = None if as_json or bars else (lambda m: console.print(m))
-    res = train_model(depth=depth, data=data, out=out, config=cfg, preset=preset, weights=weights, resume=resume,
-                      overwrite=overwrite, limit=limit, progress=bars, log=log)
+    res = train_model(stage, progress=bars, log=log)
     if as_json:
         typer.echo(to_json(res))
         return
-    console.print(f"best val top-1 {res['best_top1']:.2f}% at epoch {res['best_epoch']} of {res['epochs_run']} (that epoch is kept) "
-                  f"({res['seconds']:.1f}s) -> {res['out']}")
+    console.print(f"best val top-1 {res.best_top1:.2f}% at epoch {res.best_epoch} of {res.epochs_run} (that epoch is "
+                  f"kept) ({res.seconds:.1f}s) -> {res.out}")
 
 
 @app.command("eval")
@@ -107,14 +109,14 @@ def eval_cmd(
     evaluates a share of the images and the counts are summed)."""
     from resnet_opt.pipeline.evaluate import EvalConfig, evaluate_path
 
-    EvalConfig(model=model, data=data, preset=preset, split=split, batch_size=batch_size, limit=limit,
-               provider=provider, threads=threads).validate()
+    cfg = EvalConfig(model=model, data=data, preset=preset, split=split, batch_size=batch_size, limit=limit,
+                     provider=provider, threads=threads)
+    cfg.validate()
     set_threads(threads)
     if launched(nproc, threads):
         return
-    res = evaluate_path(model, data, preset=preset, split=split, batch_size=batch_size, limit=limit,
-                        provider=provider, progress=show_progress() and not as_json)
+    res = evaluate_path(cfg, progress=show_progress() and not as_json)
     if as_json:
         typer.echo(to_json(res))
         return
-    console.print(f"top-1 {res['top1']:.2f}%  top-5 {res['top5']:.2f}%  images {res['count']}  ({res['model']} on {res['data']})")
+    console.print(f"top-1 {res.top1:.2f}%  top-5 {res.top5:.2f}%  images {res.count}  ({res.model} on {res.data})")

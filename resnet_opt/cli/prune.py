@@ -10,9 +10,8 @@ from rich.table import Table
 
 from resnet_opt.cli.app import app
 from resnet_opt.cli.common import (
-    DepthOpt, JsonOpt, ModelDirOpt, NprocOpt, NumClassesOpt, OverwriteOpt, ThreadsOpt, WeightsOpt, console,
-    handle_errors, launched,
-    path_or_none, set_threads, show_progress,
+    JsonOpt, NprocOpt, OverwriteOpt, ThreadsOpt, console, handle_errors, launched, model_source, set_threads,
+    show_progress,
 )
 from resnet_opt.core.artifact import to_json
 
@@ -35,9 +34,10 @@ def _fewer(b: float, a: float, word: str = "fewer") -> str:
     return f"{b / a:.2f}× {word}" if a else "-"
 
 
-def summary_table(res: dict[str, Any]) -> Table:
-    b, a = res["before"], res["after"]
-    p = res["pruning"]
+def summary_table(res: Any) -> Table:
+    """The before / after table of a :class:`~resnet_opt.pipeline.prune.PruneStageResult`."""
+    b, a = res.before, res.after
+    p = res.pruning
     if p["mode"] == "ratio":
         how = f"ratio {p['ratio']:.3g}"
     elif p["mode"] == "target_latency":
@@ -45,35 +45,35 @@ def summary_table(res: dict[str, Any]) -> Table:
         how = f"target {tl['target_ms']:g} ms on {tl['runtime']} {tl['precision']} -> ratio {p['ratio']:.3g}"
     else:
         how = f"target {_si(p['target_macs'])} MACs"
-    t = Table(title=f"prune ({how}, {p['importance']} importance, {res['input_size']}×{res['input_size']})")
+    t = Table(title=f"prune ({how}, {p['importance']} importance, {res.input_size}×{res.input_size})")
     for c in ("", "before", "after", "change"):
         t.add_column(c, justify="left" if not c else "right")
     t.add_row("parameters", f"{b['parameters']:,}", f"{a['parameters']:,}", _fewer(b["parameters"], a["parameters"]))
     t.add_row("MACs", _si(b["macs"]), _si(a["macs"]), _fewer(b["macs"], a["macs"]))
     t.add_row("size on disk", _bytes(b["size_bytes"]), _bytes(a["size_bytes"]), _fewer(b["size_bytes"], a["size_bytes"], "smaller"))
-    t.add_row(f"latency, batch 1, CPU, {res['threads']} thr", f"{b['latency_ms']:.2f} ms", f"{a['latency_ms']:.2f} ms",
+    t.add_row(f"latency, batch 1, CPU, {res.threads} thr", f"{b['latency_ms']:.2f} ms", f"{a['latency_ms']:.2f} ms",
               _fewer(b["latency_ms"], a["latency_ms"], "faster"))
     tl = (p.get("hardware") or {}).get("target_latency")
     if tl and a.get("deployed_latency_ms") is not None:
         t.add_row(f"latency, batch 1, {tl['runtime']} {tl['precision']}", f"{tl['unpruned_ms']:.2f} ms",
                   f"{a['deployed_latency_ms']:.2f} ms", _fewer(tl["unpruned_ms"], a["deployed_latency_ms"], "faster"))
     if "top1" in b:
-        t.add_row(f"top-1 ({res['data']}, {b['count']} images)", f"{b['top1']:.2f} %", f"{a['top1']:.2f} %",
+        t.add_row(f"top-1 ({res.data}, {b['count']} images)", f"{b['top1']:.2f} %", f"{a['top1']:.2f} %",
                   f"{a['top1'] - b['top1']:+.2f} pts")
         t.add_row("top-5", f"{b['top5']:.2f} %", f"{a['top5']:.2f} %", f"{a['top5'] - b['top5']:+.2f} pts")
     return t
 
 
-def finetune_line(res: dict[str, Any]) -> str | None:
+def finetune_line(res: Any) -> str | None:
     """What fine-tuning did, and which epoch was kept (the last: unlike train, which keeps the best)."""
-    ft = res.get("finetune")
+    ft = res.finetune
     if not ft:
         return None
     kd = " with distillation" if ft["distill"] else ""
     best = ""
     if ft.get("best_val_top1") is not None and ft.get("best_epoch") != ft["epochs"]:
         best = f"; the best epoch, {ft['best_epoch']}, reached {ft['best_val_top1']:.2f} %"
-    after = res["after"].get("top1")
+    after = res.after.get("top1")
     return (f"fine-tuned {ft['epochs']} epoch(s){kd}: top-1 {ft['top1_before_finetune']:.2f} % right after pruning -> "
             + (f"{after:.2f} %" if after is not None else "?")
             + f". The LAST epoch is kept (train keeps the best; prune does not pick on the val split it reports){best}")
@@ -81,12 +81,9 @@ def finetune_line(res: dict[str, Any]) -> str | None:
 
 @app.command("prune")
 @handle_errors
+@model_source()
 def prune_cmd(
     out: Path = typer.Option(..., "--out", help="Output model folder (config.json + model.safetensors + manifest.json)."),
-    depth: Optional[str] = DepthOpt,
-    weights: Optional[Path] = WeightsOpt,
-    model: Optional[Path] = ModelDirOpt,
-    num_classes: Optional[int] = NumClassesOpt,
     ratio: Optional[float] = typer.Option(None, "--ratio", help="Fraction of channels removed per group, in (0, 1)."),
     target_macs: Optional[str] = typer.Option(None, "--target-macs", help="Prune to these MACs per image (±2 %): 2.0G, 500M, 2e9."),
     importance: str = typer.Option("l2", "--importance", help="l1, l2 (filter norm), group (group magnitude) or taylor."),
@@ -113,6 +110,7 @@ def prune_cmd(
     overwrite: bool = OverwriteOpt,
     nproc: Optional[int] = NprocOpt,
     as_json: bool = JsonOpt,
+    *, source: Any = None,
 ) -> None:
     """Structured channel pruning (Torch-Pruning dependency graph): residual-tied channels pruned together, the
     classifier kept whole; optional fine-tune (--distill: from the unpruned model); before/after table."""
@@ -120,28 +118,20 @@ def prune_cmd(
     from resnet_opt.pipeline.prune import PruneConfig, prune_model
 
     check_threads(threads)
-    kw = dict(out=out, depth=depth, weights=path_or_none(weights), model_dir=path_or_none(model),
-              num_classes=num_classes, ratio=ratio, target_macs=target_macs, importance=importance,
-              round_to=round_to, iterative_steps=iterative_steps, target_latency_ms=target_latency_ms,
-              target_runtime=target_runtime, target_precision=target_precision, data=data, preset=preset,
-              finetune_epochs=finetune_epochs, distill=distill, lr=lr, batch_size=batch_size, train_limit=limit,
-              eval_limit=eval_limit, seed=seed, device=device, input_size=input_size, latency_runs=latency_runs,
-              overwrite=overwrite)
-    PruneConfig(**kw).validate()
+    cfg = PruneConfig(out=out, source=source, ratio=ratio, target_macs=target_macs, importance=importance,
+                      global_pruning=global_pruning, ignored_layers=ignore or None, round_to=round_to,
+                      iterative_steps=iterative_steps, target_latency_ms=target_latency_ms,
+                      target_runtime=target_runtime, target_precision=target_precision, data=data, preset=preset,
+                      finetune_epochs=finetune_epochs, distill=distill, lr=lr, batch_size=batch_size,
+                      train_limit=limit, eval_limit=eval_limit, seed=seed, device=device, input_size=input_size,
+                      latency_runs=latency_runs, overwrite=overwrite)
+    cfg.validate()
     set_threads(threads)
     if launched(nproc, threads):
         return
     log = None if as_json else (lambda m: console.print(m))
-    res = prune_model(
-        out=out, depth=depth, weights=path_or_none(weights), model_dir=path_or_none(model), num_classes=num_classes,
-        ratio=ratio, target_macs=target_macs, importance=importance, global_pruning=global_pruning,
-        round_to=round_to, iterative_steps=iterative_steps, target_latency_ms=target_latency_ms,
-        target_runtime=target_runtime, target_precision=target_precision, ignored_layers=ignore or None,
-        data=data, preset=preset, finetune_epochs=finetune_epochs, distill=distill, lr=lr, batch_size=batch_size,
-        train_limit=limit, eval_limit=eval_limit, seed=seed, device=device, input_size=input_size,
-        latency_runs=latency_runs, overwrite=overwrite, progress=show_progress() and not as_json, log=log,
-    )
-    if "after" not in res:
+    res = prune_model(cfg, progress=show_progress() and not as_json, log=log)
+    if res.rank != 0:
         return  # a torchrun worker other than rank 0: rank 0 reports
     if as_json:
         typer.echo(to_json(res))
@@ -150,4 +140,4 @@ def prune_cmd(
     line = finetune_line(res)
     if line:
         console.print(line)
-    console.print(f"saved {res['out']} ({res['seconds']:.1f}s)")
+    console.print(f"saved {res.out} ({res.seconds:.1f}s)")

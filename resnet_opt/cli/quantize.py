@@ -3,60 +3,55 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import typer
 
 from resnet_opt.cli.app import app
 from resnet_opt.cli.common import (
-    DepthOpt, JsonOpt, ModelDirOpt, NumClassesOpt, OverwriteOpt, ThreadsOpt, WeightsOpt, console, handle_errors,
-    path_or_none, set_threads, show_progress,
+    JsonOpt, OverwriteOpt, ThreadsOpt, console, handle_errors, model_source, set_threads, show_progress,
 )
 from resnet_opt.core.artifact import to_json
 
 
 @app.command("fuse")
 @handle_errors
+@model_source()
 def fuse_cmd(
     out: Path = typer.Option(..., "--out", help="Model folder to write (config.json with \"fused\": true + model.safetensors)."),
-    depth: Optional[str] = DepthOpt,
-    weights: Optional[Path] = WeightsOpt,
-    model: Optional[Path] = ModelDirOpt,
-    num_classes: Optional[int] = NumClassesOpt,
     overwrite: bool = OverwriteOpt,
     as_json: bool = JsonOpt,
+    *, source: Any = None,
 ) -> None:
     """Fold every BatchNorm into its conv (stem, blocks, downsample paths); checked against the unfused model."""
     from resnet_opt.pipeline.fuse import FuseConfig, fuse_model
 
-    FuseConfig(out=out, depth=depth, weights=weights, model_dir=model, num_classes=num_classes,
-               overwrite=overwrite).validate()
-    res = fuse_model(out=out, depth=depth, weights=path_or_none(weights), model_dir=path_or_none(model),
-                     num_classes=num_classes, overwrite=overwrite)  # its result is printed once, below
+    cfg = FuseConfig(out=out, source=source, overwrite=overwrite)
+    cfg.validate()
+    res = fuse_model(cfg)  # its result is printed once, below
     if as_json:
         typer.echo(to_json(res))
         return
-    console.print(f"{res['architecture']}: {res['folded']} BatchNorms folded, parameters {res['parameters_before']:,} "
-                  f"-> {res['parameters_after']:,}, max relative difference {res['max_rel_diff']:.1e} -> {res['out']}")
+    console.print(f"{res.architecture}: {res.folded} BatchNorms folded, parameters {res.parameters_before:,} "
+                  f"-> {res.parameters_after:,}, max relative difference {res.max_rel_diff:.1e} -> {res.out}")
 
 
 def _ms(v: float) -> str:
     return f"{v:.2f} ms" if v < 10 else f"{v:.1f} ms"
 
 
-def latency_headline(res: dict) -> str:
+def latency_headline(res: Any) -> str:
     """The batch-1 latency line of a quantize result: INT8 against FP32 on the same runtime first (what INT8 itself
     gains), then against FP32 torch eager (runtime and INT8 together) beside it."""
-    m = res["measurements"]
-    lat = m["latency_ms"]
+    lat = res.latency_ms
     int8, eager = lat["int8"], lat["fp32_torch_eager"]
-    head = f"batch-1 latency ({lat['threads']} threads): "
+    head = f"batch-1 latency ({res.threads} threads): "
     if "fp32_onnx" in lat:
         same = f"INT8 {_ms(int8)} vs FP32 {_ms(lat['fp32_onnx'])} on onnxruntime = {lat['fp32_onnx'] / int8:.2f}× faster"
         cross = f"vs FP32 torch eager {_ms(eager)}: {eager / int8:.2f}× (runtime change + INT8)"
         return head + same + "; " + cross
     # torch targets: the INT8 .pt2 package (torch) or TorchScript (torchscript-fx) against FP32 torch eager
-    what = "INT8 .pt2" if res.get("kind") == "pt2" else "INT8 TorchScript"
+    what = "INT8 .pt2" if res.kind == "pt2" else "INT8 TorchScript"
     return head + f"{what} {_ms(int8)} vs FP32 torch eager {_ms(eager)} = {eager / int8:.2f}× faster"
 
 
@@ -73,36 +68,11 @@ def _tri(value: str, name: str) -> Optional[bool]:
     raise ConfigError(f"{name} must be auto, on or off, got {value!r}")
 
 
-def _check_quantize_io(out: Path, overwrite: bool, *, depth, weights, model, num_classes, threads, data,  # noqa: ANN001
-                       preset) -> None:
-    """The quantize command's output folder, model source and data, checked before any work."""
-    from resnet_opt.core.artifact import check_output_dir
-    from resnet_opt.core.checks import check_threads
-    from resnet_opt.resnet import check_source_args
-
-    check_threads(threads)
-    check_source_args(depth=depth, weights=weights, model_dir=model, num_classes=num_classes)
-    if data is not None:
-        from resnet_opt.data import parse_data_spec
-
-        spec = parse_data_spec(data, preset=preset)
-        if model is not None:
-            from resnet_opt.data import fit_data_to_model
-            from resnet_opt.resnet import read_config
-
-            fit_data_to_model(spec, int(read_config(model).get("input_size") or 224), f"the model {model}")
-    check_output_dir(out, overwrite=overwrite)
-    set_threads(threads)
-
-
 @app.command("quantize")
 @handle_errors
+@model_source("A model folder (written by train, prune or fuse).")
 def quantize_cmd(
     out: Path = typer.Option(..., "--out", help="Artifact folder to write (INT8 model file + manifest.json)."),
-    depth: Optional[str] = DepthOpt,
-    weights: Optional[Path] = WeightsOpt,
-    model: Optional[Path] = typer.Option(None, "--model", help="A model folder (written by train, prune or fuse)."),
-    num_classes: Optional[int] = NumClassesOpt,
     data: Optional[str] = typer.Option(None, "--data", help="Data spec for calibration (train split) and evaluation "
                                        "(val split): digits[:SIZE], imagefolder:PATH or synthetic[:SIZE]. Default: the "
                                        "model folder's data; synthetic for a random-init model."),
@@ -129,39 +99,37 @@ def quantize_cmd(
     threads: Optional[int] = ThreadsOpt,
     overwrite: bool = OverwriteOpt,
     as_json: bool = JsonOpt,
+    *, source: Any = None,
 ) -> None:
     """Static INT8 post-training quantization with real calibration, measured against FP32."""
     from resnet_opt.pipeline.quantize import QuantizeConfig, quantize_model
 
     act = activation_type.strip().lower()
-    cfg = QuantizeConfig(target=target, data=data, preset=preset, calib_size=calib_size, eval_size=eval_size,
+    cfg = QuantizeConfig(out=out, source=source, overwrite=overwrite, target=target, data=data, preset=preset, calib_size=calib_size, eval_size=eval_size,
                          method=method, max_accuracy_drop=max_accuracy_drop, max_excluded=max_excluded,
                          per_channel=per_channel, activation_type=None if act == "auto" else act,
                          reduce_range=_tri(reduce_range, "--reduce-range"), min_agreement=min_agreement,
                          latency_runs=latency_runs, threads=threads, seed=seed)
-    cfg.validate()
-    _check_quantize_io(out, overwrite, depth=depth, weights=weights, model=model, num_classes=num_classes,
-                       threads=threads, data=data, preset=preset)
+    cfg.validate()  # every setting, the model source, the data against the model and the output folder
+    set_threads(threads)
     log = None if as_json else (lambda m: console.print(m))
-    res = quantize_model(out=out, depth=depth, weights=path_or_none(weights), model_dir=path_or_none(model),
-                         num_classes=num_classes, config=cfg, progress=show_progress() and not as_json, log=log)
+    res = quantize_model(cfg, progress=show_progress() and not as_json, log=log)
     if as_json:
         typer.echo(to_json(res))
         return
-    v, m, q = res["validation"], res["measurements"], res["quantization"]
-    if "fp32_top1" in v and v["accuracy_meaningful"]:
-        console.print(f"top-1 FP32 {v['fp32_top1']:.2f}% -> INT8 {v['int8_top1']:.2f}% (drop {v['top1_drop']:.2f} "
-                      f"points, {v['eval']['images']} val images)")
+    if res.int8_top1 is not None and res.accuracy_meaningful:
+        console.print(f"top-1 FP32 {res.fp32_top1:.2f}% -> INT8 {res.int8_top1:.2f}% (drop {res.top1_drop:.2f} "
+                      f"points, {res.eval_images} val images)")
     else:
-        console.print(f"[yellow]{v.get('note', 'accuracy not measured')}[/yellow]")
-    console.print(f"agreement with FP32 {v['top1_agreement']:.2f}%, max abs logit difference {v['max_abs_diff']:.4g} "
-                  f"({v['eval']['images']} eval images)")
-    if q.get("excluded_layers"):
-        console.print(f"kept in FP32: {', '.join(q['excluded_layers'])}")
+        console.print(f"[yellow]{res.note or 'accuracy not measured'}[/yellow]")
+    console.print(f"agreement with FP32 {res.top1_agreement:.2f}%, max abs logit difference {res.max_abs_diff:.4g} "
+                  f"({res.eval_images} eval images)")
+    if res.excluded_layers:
+        console.print(f"kept in FP32: {', '.join(res.excluded_layers)}")
     console.print(latency_headline(res))
-    sz = m["size_bytes"]
+    sz = res.size_bytes
     console.print(f"size: FP32 {sz['fp32'] / 1e6:.1f} MB -> INT8 {sz['int8'] / 1e6:.1f} MB; "
-                  f"{res['seconds']:.1f}s -> {res['out']}")
-    if res.get("compile"):
-        console.print(f"compiled ({res['kind']}) in {res['compile']['compile_seconds']:.1f}s; package load "
-                      f"{res['compile'].get('load_ms', 0):.0f} ms")
+                  f"{res.seconds:.1f}s -> {res.out}")
+    if res.compile:
+        console.print(f"compiled ({res.kind}) in {res.compile['compile_seconds']:.1f}s; package load "
+                      f"{res.compile.get('load_ms', 0):.0f} ms")

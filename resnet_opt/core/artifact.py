@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import json
 import os
@@ -77,6 +78,43 @@ def _pid_alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+WORK_PREFIX = "resnet-opt-"
+
+
+def clean_stale_work_dirs(root: str | os.PathLike | None = None) -> list[Path]:
+    """Remove the work folders that killed runs left in the system temp folder (``resnet-opt-STAGE-PID-*`` whose
+    process is gone). Folders of live runs, of other names, links and files are left alone. Returns what was
+    removed."""
+    root = Path(root or tempfile.gettempdir())
+    removed: list[Path] = []
+    try:
+        entries = list(root.iterdir())
+    except OSError:
+        return removed
+    for e in entries:
+        if not e.name.startswith(WORK_PREFIX) or e.is_symlink() or not e.is_dir():
+            continue
+        parts = e.name[len(WORK_PREFIX):].split("-")
+        if len(parts) < 3 or not parts[1].isdigit() or _pid_alive(int(parts[1])):
+            continue
+        shutil.rmtree(e, ignore_errors=True)
+        removed.append(e)
+    return removed
+
+
+@contextlib.contextmanager
+def work_dir(stage: str) -> Iterator[Path]:
+    """A private work folder ``$TMPDIR/resnet-opt-STAGE-PID-XXXX`` for intermediate files, removed on exit (errors,
+    Ctrl-C and SIGTERM unwind through it). The PID in the name lets the next run remove what a SIGKILLed run left:
+    stale work folders are cleaned before a new one is made."""
+    clean_stale_work_dirs()
+    d = Path(tempfile.mkdtemp(prefix=f"{WORK_PREFIX}{stage}-{os.getpid()}-"))
+    try:
+        yield d
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
 
 
 def _json_format(path: Path) -> Any:
@@ -257,15 +295,18 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> None:
         raise
 
 
-def _jsonable(o: Any) -> Any:
-    import dataclasses
-
+def plain(o: Any) -> Any:
+    """``o`` as JSON-able Python: dataclasses (and :class:`StageResult`) as dicts, paths as strings, tuples as lists,
+    numpy / torch scalars as numbers."""
+    to_dict = getattr(o, "to_dict", None)
+    if dataclasses.is_dataclass(o) and not isinstance(o, type) and callable(to_dict) and hasattr(o, "__stage_result__"):
+        return to_dict()  # a typed stage result: its own JSON form (an artifact result: the manifest + out)
     if dataclasses.is_dataclass(o) and not isinstance(o, type):
-        return _jsonable(dataclasses.asdict(o))
+        return {f.name: plain(getattr(o, f.name)) for f in dataclasses.fields(o)}
     if isinstance(o, dict):
-        return {str(k): _jsonable(v) for k, v in o.items()}
+        return {str(k): plain(v) for k, v in o.items()}
     if isinstance(o, (list, tuple)):
-        return [_jsonable(v) for v in o]
+        return [plain(v) for v in o]
     if isinstance(o, Path):
         return str(o)
     if hasattr(o, "item") and callable(o.item):  # numpy / torch scalars
@@ -277,7 +318,7 @@ def _jsonable(o: Any) -> Any:
 
 
 def to_json(obj: Any) -> str:
-    return json.dumps(_jsonable(obj), indent=2, sort_keys=False)
+    return json.dumps(plain(obj), indent=2, sort_keys=False)
 
 
 def check_output_path(out: str | os.PathLike) -> Path:

@@ -79,10 +79,12 @@ def check_batch_size(value: Any, name: str = "--batch-size") -> Any:
     return check_int(name, value, 1, BATCH_SIZE_MAX)
 
 
-def check_choice(name: str, value: Any, choices: tuple[str, ...] | list[str]) -> str:
+def check_choice(name: str, value: Any, choices: tuple[str, ...] | list[str], *, where: str = "",
+                 hint: str = "") -> str:
+    """``value`` lower-cased when it is one of ``choices``; else ``unknown NAME 'value' WHERE; valid: ... HINT``."""
     v = str(value).strip().lower()
     if v not in choices:
-        raise ConfigError(f"unknown {name} {value!r}; valid: {', '.join(choices)}")
+        raise ConfigError(f"unknown {name} {value!r}{where}; valid: {', '.join(choices)}{hint}")
     return v
 
 

@@ -80,19 +80,32 @@ def environment() -> dict[str, Any]:
     return {"cpu": cpu_info(), "gpu": gpu_info(), "versions": library_versions(), "platform": platform.platform()}
 
 
-def cpu_isa_label(cpu: dict[str, Any] | None = None) -> str:
-    """The instruction sets that decide INT8/FP32 speed, in words: "AVX2 only", "AVX-512 VNNI", "AVX-512 VNNI + AMX"."""
-    c = cpu or cpu_info()
-    f = c.get("flags") or {}
+def cpu_class(cpu: dict[str, Any] | None = None) -> str:
+    """The one CPU classifier (``doctor``, bench reports and result tags use it): ``amx`` | ``avx512-vnni`` |
+    ``avx-vnni`` | ``avx512`` | ``avx2`` | ``baseline``, i.e. which INT8 dot-product instructions there are, which
+    decides INT8 speed more than anything else."""
+    f = (cpu or cpu_info()).get("flags") or {}
     if f.get("amx_int8"):
-        return "AVX-512 VNNI + AMX" if f.get("avx512_vnni") else "AMX"
+        return "amx"
     if f.get("avx512_vnni"):
-        return "AVX-512 VNNI"
-    if f.get("avx512f"):
-        return "AVX-512 (no VNNI)"
+        return "avx512-vnni"
     if f.get("avx_vnni"):
-        return "AVX2 + AVX-VNNI"
-    return "AVX2 only" if f.get("avx2") else "no AVX2"
+        return "avx-vnni"
+    if f.get("avx512f"):
+        return "avx512"
+    return "avx2" if f.get("avx2") else "baseline"
+
+
+def cpu_isa_label(cpu: dict[str, Any] | None = None) -> str:
+    """The instruction sets that decide INT8/FP32 speed, in words: "AVX2 only", "AVX-512 VNNI", "AVX-512 VNNI + AMX"
+    (the words for :func:`cpu_class`)."""
+    c = cpu or cpu_info()
+    f, cls = c.get("flags") or {}, cpu_class(c)
+    if cls == "amx":
+        return "AVX-512 VNNI + AMX" if f.get("avx512_vnni") else "AMX"
+    if cls == "avx-vnni":
+        return "AVX-512 + AVX-VNNI" if f.get("avx512f") else "AVX2 + AVX-VNNI"
+    return {"avx512-vnni": "AVX-512 VNNI", "avx512": "AVX-512 (no VNNI)", "avx2": "AVX2 only"}.get(cls, "no AVX2")
 
 
 def cpu_tag(cpu: dict[str, Any] | None = None) -> str:
@@ -104,7 +117,8 @@ def cpu_tag(cpu: dict[str, Any] | None = None) -> str:
     model = re.sub(r"\((r|tm)\)|cpu|processor|@.*$", " ", str(c.get("model", "cpu")).lower())
     words = [w for w in re.split(r"[^a-z0-9]+", model) if w][:3] or ["cpu"]
     isa = {"AVX-512 VNNI + AMX": "avx512vnni-amx", "AMX": "amx", "AVX-512 VNNI": "avx512vnni",
-           "AVX-512 (no VNNI)": "avx512", "AVX2 + AVX-VNNI": "avx2-avxvnni", "AVX2 only": "avx2"}.get(cpu_isa_label(c), "noavx2")
+           "AVX-512 (no VNNI)": "avx512", "AVX-512 + AVX-VNNI": "avx512-avxvnni", "AVX2 + AVX-VNNI": "avx2-avxvnni",
+           "AVX2 only": "avx2"}.get(cpu_isa_label(c), "noavx2")
     return "-".join(words + [f"{c.get('cores', '?')}c", isa])
 CACHE_ENV = "RESNET_OPT_CACHE"
 

@@ -590,14 +590,16 @@ def open_artifact(path: str | os.PathLike, *, verify: bool = True) -> Artifact:
                     config=cfg if isinstance(cfg, dict) else None)
 
 
-def write_manifest(folder: str | os.PathLike, manifest: Manifest | dict[str, Any]) -> Path:
-    """Write ``manifest.json`` into an artifact folder. A dict (today's stage sections included) is parsed into a
-    :class:`Manifest` first, so a malformed one fails at write time, not when a user opens it."""
+def write_manifest(folder: str | os.PathLike, manifest: Manifest | dict[str, Any]) -> Manifest:
+    """Write ``manifest.json`` into an artifact folder and return the typed manifest written. A dict (today's stage
+    sections included) is parsed into a :class:`Manifest` first, so a malformed one fails at write time, not when a
+    user opens it."""
     if not isinstance(manifest, Manifest):
         data = {"format": MANIFEST_FORMAT, "format_version": MANIFEST_VERSION, **manifest}
         data.pop("out", None)
         manifest = Manifest.from_dict(data, where=f"manifest for {folder}")
-    return manifest.write(folder)
+    manifest.write(folder)
+    return manifest
 
 
 def read_manifest(folder: str | os.PathLike) -> dict[str, Any]:

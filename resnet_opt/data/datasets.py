@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -142,6 +143,49 @@ def _safe_loader(path: str):
     return open_image(path)
 
 
+SKIP_BAD_IMAGES_ENV = "RESNET_OPT_SKIP_BAD_IMAGES"  # set by ``resnet-opt --skip-bad-images`` (any command)
+
+
+def skip_bad_images() -> bool:
+    """True when the user asked to skip unreadable images in image folders (default: such an image is an error
+    naming the file)."""
+    return os.environ.get(SKIP_BAD_IMAGES_ENV, "").strip().lower() in ("1", "true", "yes", "on")
+
+
+@functools.lru_cache(maxsize=32)
+def _unreadable(paths: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
+    """(path, reason) of every file among ``paths`` that :func:`open_image` refuses (decoded once per process)."""
+    bad = []
+    for path in paths:
+        try:
+            open_image(path)
+        except DataError as e:
+            bad.append((path, str(e)))
+    return tuple(bad)
+
+
+_WARNED: set[tuple[str, int]] = set()  # one warning per folder and process, however often it is opened
+
+
+def _drop_unreadable(ds, root: Path):  # noqa: ANN001, ANN202 - a torchvision ImageFolder
+    bad = _unreadable(tuple(p for p, _ in ds.samples))
+    if not bad:
+        return ds
+    gone = {p for p, _ in bad}
+    ds.samples = [s for s in ds.samples if s[0] not in gone]
+    ds.imgs, ds.targets = ds.samples, [t for _, t in ds.samples]
+    if (str(root), len(bad)) in _WARNED:
+        return ds
+    _WARNED.add((str(root), len(bad)))
+    import warnings
+
+    from resnet_opt.core.errors import ResNetOptWarning
+
+    warnings.warn(f"skipped {len(bad)} unreadable image(s) of {len(bad) + len(ds.samples)} in {root} "
+                  f"(--skip-bad-images); first: {bad[0][1]}", ResNetOptWarning, stacklevel=2)
+    return ds
+
+
 def _imagefolder(spec: DataSpec, split: str):
     from torchvision.datasets import ImageFolder
 
@@ -153,9 +197,10 @@ def _imagefolder(spec: DataSpec, split: str):
     elif split == "val" and (root / "validation").is_dir():
         root = root / "validation"
     try:
-        return ImageFolder(str(root), transform=PRESETS[spec.preset].transform(), loader=_safe_loader)
+        ds = ImageFolder(str(root), transform=PRESETS[spec.preset].transform(), loader=_safe_loader)
     except FileNotFoundError as e:
         raise DataError(f"image folder {root} is empty or has no class subfolders with images ({e})") from e
+    return _drop_unreadable(ds, root) if skip_bad_images() else ds
 
 
 # ---------------------------------------------------------------- public API

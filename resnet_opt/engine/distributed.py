@@ -23,6 +23,7 @@ from typing import Iterator, Sequence
 
 import torch
 
+from resnet_opt.core.artifact import work_dir
 from resnet_opt.core.errors import ConfigError, DistributedError
 
 __all__ = ["DistContext", "session", "current", "all_reduce_sum", "broadcast_buffers", "barrier", "shard_indices", "launch",
@@ -228,7 +229,6 @@ def launch(nproc: int, argv: Sequence[str], *, threads: int | None = None) -> No
         raise ConfigError(f"--nproc must be at least 1, got {nproc}")
     if os.environ.get("TORCHELASTIC_RUN_ID") or _env_int("WORLD_SIZE", 1) > 1:
         raise ConfigError("--nproc inside a torchrun worker: use either torchrun or --nproc, not both")
-    import tempfile
     from pathlib import Path
 
     os.environ.setdefault("LOGLEVEL", "ERROR")  # loggers torchrun creates from here on
@@ -241,9 +241,9 @@ def launch(nproc: int, argv: Sequence[str], *, threads: int | None = None) -> No
         if name.startswith("torch.distributed"):
             logging.getLogger(name).setLevel(logging.CRITICAL)
     os.environ.setdefault("OMP_NUM_THREADS", str(threads or 1))  # torchrun would set 1 and warn about it
-    with tempfile.TemporaryDirectory(prefix="resnet-opt-torchrun-") as logs:
+    with work_dir("torchrun") as logs:
         args = trun.parse_args(["--standalone", "--nproc-per-node", str(nproc), "--max-restarts", "0",
-                                "--log-dir", logs, "--redirects", "2", "-m", "resnet_opt", *argv])
+                                "--log-dir", str(logs), "--redirects", "2", "-m", "resnet_opt", *argv])
 
         def stderr_of(local_rank: int) -> str:
             for f in sorted(Path(logs).rglob("stderr.log")):

@@ -124,10 +124,15 @@ def materialize(loader: Iterable, limit: int | None = None) -> tuple[torch.Tenso
 @torch.inference_mode()
 def batched_logits(fn: Callable[[torch.Tensor], Any], x: torch.Tensor, *, batch: int = 64, progress: bool = False,
                    description: str = "evaluating") -> torch.Tensor:
-    """Float32 logits of ``fn`` (a module, a predictor, or any tensor -> logits callable) over ``x`` in batches."""
-    chunks = [x[i:i + batch] for i in range(0, len(x), batch)]
-    return torch.cat([torch.as_tensor(fn(c)).float()
-                      for c in progress_iter(chunks, description=description, enabled=progress)])
+    """Float32 CPU logits of ``fn`` (a module, a predictor, a compiled package, or any tensor -> logits callable; a
+    tuple or list output gives its first element) over ``x`` in batches, without autograd."""
+    chunks = [x[i:i + batch].contiguous() for i in range(0, len(x), batch)]
+    outs = []
+    with torch.no_grad():
+        for c in progress_iter(chunks, description=description, enabled=progress):
+            y = fn(c)
+            outs.append(torch.as_tensor(y[0] if isinstance(y, (list, tuple)) else y).float().cpu())
+    return torch.cat(outs)
 
 
 def run_in_fixed_batches(fn: Callable[[torch.Tensor], Any], x: torch.Tensor, bs: int) -> torch.Tensor:

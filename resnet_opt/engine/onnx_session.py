@@ -32,6 +32,7 @@ from typing import Any, Iterator
 import numpy as np
 import torch
 
+from resnet_opt.core.artifact import work_dir
 from resnet_opt.core.errors import ArtifactError, BackendUnavailableError, ConfigError, ResNetOptWarning
 
 PROVIDERS = ("cpu", "cuda", "tensorrt", "auto")
@@ -157,7 +158,7 @@ class OnnxSession:
                                           f"(available: {', '.join(ort.get_available_providers())})")
         chain = [want] + (["CUDAExecutionProvider"] if provider == "tensorrt" else []) + ["CPUExecutionProvider"]
         chain = list(dict.fromkeys(chain))
-        with tempfile.TemporaryDirectory(prefix="resnet-opt-ort-") as prof:
+        with work_dir("ort") as prof:
             so = self._options(threads, prof if probe else None)
             with _captured_output() as log:
                 try:

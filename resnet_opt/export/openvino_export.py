@@ -9,12 +9,12 @@ optional extra: without it the export raises BackendUnavailableError naming the 
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 from torch import nn
 
+from resnet_opt.core.artifact import work_dir
 from resnet_opt.core.errors import BackendUnavailableError, ConfigError, ExportError
 from resnet_opt.export.common import ExportResult
 from resnet_opt.export.onnx_export import DEFAULT_OPSET, check_opset, export_onnx
@@ -53,7 +53,7 @@ def to_openvino(model: nn.Module, path: str | os.PathLike, *, input_size: int = 
     tmp_bin = tmp_xml.with_suffix(".bin")
     final_bin = path.with_suffix(".bin")
     try:
-        with tempfile.TemporaryDirectory(prefix="resnet-opt-ov-") as d:
+        with work_dir("ov") as d:
             onnx_path = export_onnx(m, Path(d) / "model.onnx", input_size=input_size, opset=opset,
                                     dynamic_batch=dynamic_batch)
             try:

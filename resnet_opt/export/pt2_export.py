@@ -47,11 +47,15 @@ class Pt2Settings:
     ``freezing``: Inductor folds the weights into constants and (CPU) pre-packs the convolution weights into oneDNN's
     blocked layout once, at compile time, fusing bias/add/ReLU into the convolutions; without it every convolution
     is an ATen call on plain weights. ``max_autotune``: benchmark kernel choices at compile time (much longer compile;
-    see docs/pt2.md). ``extra``: further ``inductor_configs`` entries, passed through unchanged."""
+    see docs/pt2.md). ``batch``: compile for this one batch size (a static batch: on the CPU, FP32 oneDNN weights are
+    pre-packed at compile time, which a dynamic batch defers to run time; the runtime runs other batch sizes in
+    chunks of it); ``None``: a dynamic batch 1..MAX_BATCH. ``extra``: further ``inductor_configs`` entries, passed
+    through unchanged."""
 
     device: str = "cpu"
     freezing: bool = True
     max_autotune: bool = False
+    batch: int | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     def validate(self) -> "Pt2Settings":
@@ -59,6 +63,10 @@ class Pt2Settings:
         if d not in DEVICES:
             raise ConfigError(f"unknown device {self.device!r} for a .pt2 package; valid: {', '.join(DEVICES)}")
         self.device = d
+        if self.batch is not None:
+            from resnet_opt.core.checks import check_int
+
+            check_int("--batch", self.batch, 1, MAX_BATCH)
         if not isinstance(self.extra, dict):
             raise ConfigError("extra inductor settings must be a dict")
         return self
@@ -215,8 +223,11 @@ def to_pt2(model: nn.Module, path: str | os.PathLike, *, input_size: int = 224, 
     tmp = path.parent / f".{path.stem}.tmp-{os.getpid()}.pt2"
     try:
         t0 = time.perf_counter()
-        say(f"torch.export (dynamic batch 1..{MAX_BATCH}, example batch {EXAMPLE_BATCH}) ...")
-        program = export_program(m, input_size=input_size, device=device)
+        static = settings.batch
+        say(f"torch.export (dynamic batch 1..{MAX_BATCH}, example batch {EXAMPLE_BATCH}) ..." if static is None else
+            f"torch.export (static batch {static}) ...")
+        program = export_program(m, input_size=input_size, device=device, dynamic_batch=static is None,
+                                 example_batch=EXAMPLE_BATCH if static is None else static)
         export_s = time.perf_counter() - t0
         say(f"AOTInductor compile for {device} (freezing={settings.freezing}, max_autotune={settings.max_autotune}); "
             "this takes a while ...")
@@ -229,16 +240,18 @@ def to_pt2(model: nn.Module, path: str | os.PathLike, *, input_size: int = 224, 
                 raise ConfigError(f"validation inputs are {vin.tensors.shape[-1]} px but the export input is {input_size} px")
             ref_model = (reference if reference is not None else model)
             report = V.validate_pt2(tmp, ref_model, vin, precision=precision, tolerance=tolerance, device=device,
-                                    load=load_package, name=path.name)
+                                    load=load_package, name=path.name, static_batch=static)
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
     n_cls = _classes(m, input_size)
     info = {"format": "pt2", "method": "torch.export.export -> torch._inductor.aoti_compile_and_package",
-            "dynamic_batch": True, "batch_range": [1, MAX_BATCH], "example_batch": EXAMPLE_BATCH,
+            "dynamic_batch": static is None, "batch_range": [1, MAX_BATCH] if static is None else [static, static],
+            "example_batch": EXAMPLE_BATCH if static is None else static,
             "input_name": "input", "output_name": "logits",
             "package_model_name": "model",
             "loader": "torch._inductor.aoti_load_package (Python) / torch::inductor::AOTIModelPackageLoader (C++)"}
-    return ExportResult(path=path, format="pt2", precision=precision, input_shape=[-1, 3, input_size, input_size],
-                        output_shape=[-1, n_cls], validation=report, details={**info, "compile": details})
+    b = -1 if static is None else static
+    return ExportResult(path=path, format="pt2", precision=precision, input_shape=[b, 3, input_size, input_size],
+                        output_shape=[b, n_cls], validation=report, details={**info, "compile": details})

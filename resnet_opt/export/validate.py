@@ -360,11 +360,11 @@ def np_float32(x: torch.Tensor) -> np.ndarray:
 # ------------------------------------------------------------------------------------------------ PT2 (AOTInductor)
 def validate_pt2(path: str | os.PathLike, model: nn.Module, inputs: ValidationInputs, *, precision: str = "fp32",
                  tolerance: Tolerance | None = None, reference: torch.Tensor | None = None, name: str | None = None,
-                 device: str = "cpu", load: Callable[[Any, str], Any] | None = None) -> ValidationReport:
+                 device: str = "cpu", load: Callable[[Any, str], Any] | None = None,
+                 static_batch: int | None = None) -> ValidationReport:
     """Load the AOTInductor package with ``load(path, device)`` (the exporter passes
     :func:`resnet_opt.export.pt2_export.load_package`, ``torch._inductor.aoti_load_package`` as the runtime does) and
-    compare it
-    with ``model`` (FP32 PyTorch on the CPU) at batch 1 and N. On CUDA, TF32 is disabled while comparing (strict
+    compare it with ``model`` (FP32 PyTorch on the CPU) at batch 1 and N, or at its ``static_batch``. On CUDA, TF32 is disabled while comparing (strict
     FP32; torch enables TF32 for cuDNN convolutions by default, which a user may keep for speed)."""
     import contextlib
 
@@ -389,7 +389,8 @@ def validate_pt2(path: str | os.PathLike, model: nn.Module, inputs: ValidationIn
         return out.float().cpu()
 
     with ctx:
-        runs = [(bs, ref, _run_batched(run, x, bs)) for bs in _batch_sizes(x.shape[0], True, None)]
+        runs = [(bs, ref, _run_batched(run, x, bs)) for bs in _batch_sizes(x.shape[0], static_batch is None,
+                                                                            static_batch)]
     checks = {"aoti_load_package": "passed", "device": device, "output_shape": [None, int(ref.shape[1])]}
     if dev.type == "cuda":
         checks["tf32"] = "disabled during validation"

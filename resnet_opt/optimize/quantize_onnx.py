@@ -24,7 +24,6 @@ import math
 import os
 import platform
 import shutil
-import tempfile
 import time
 from collections import Counter
 from dataclasses import asdict, dataclass, field
@@ -33,6 +32,7 @@ from typing import Any, Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 
+from resnet_opt.core.artifact import work_dir
 from resnet_opt.core.errors import AccuracyBudgetError, ConfigError, QuantizationError
 from resnet_opt.engine.progress import progress_iter
 
@@ -288,7 +288,7 @@ def calibrate(model_path: str | os.PathLike, data: ImageDataReader, cache_path: 
     items = data.items()
     cache_path = Path(cache_path)
     try:
-        with tempfile.TemporaryDirectory(prefix="resnet-opt-calib-") as td, _quiet():
+        with work_dir("calib") as td, _quiet():
             cal = create_calibrator(Path(model_path), _op_types(), augmented_model_path=str(Path(td) / "augmented.onnx"),
                                     calibrate_method=_ort_method(m), extra_options=extra)
             try:
@@ -469,7 +469,7 @@ def rank_sensitivity(model_path: str | os.PathLike, cache_path: str | os.PathLik
     cands = list(candidates) if candidates is not None else quantizable_nodes(model_path)
     ref = run_onnx(ort_session(model_path, threads=threads), sample)
     scores: list[tuple[str, float]] = []
-    with tempfile.TemporaryDirectory(prefix="resnet-opt-sens-") as td:
+    with work_dir("sens") as td:
         probe = Path(td) / "probe.onnx"
         for name in progress_iter(cands, description="ranking layer sensitivity", enabled=progress):
             quantize_from_cache(model_path, probe, cache_path, method=method, types=types, per_channel=per_channel,

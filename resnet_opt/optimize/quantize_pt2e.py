@@ -25,7 +25,8 @@ from typing import Any, Iterable
 import torch
 from torch import nn
 
-from resnet_opt.core.errors import ConfigError, QuantizationError
+from resnet_opt.core.checks import check_choice
+from resnet_opt.core.errors import QuantizationError
 from resnet_opt.engine.progress import progress_iter
 
 __all__ = ["PT2E_METHODS", "DEFAULT_PT2E_METHOD", "check_pt2e_method", "torchao_version", "pt2e_settings",
@@ -36,12 +37,8 @@ DEFAULT_PT2E_METHOD = "histogram"
 
 
 def check_pt2e_method(method: str) -> str:
-    m = str(method).strip().lower()
-    if m not in PT2E_METHODS:
-        raise ConfigError(f"unknown calibration method {method!r} for the torch (PT2E) target; valid: "
-                          f"{', '.join(PT2E_METHODS)} (percentile and entropy are onnxruntime calibrators: use "
-                          "--target onnx)")
-    return m
+    return check_choice("calibration method", method, PT2E_METHODS, where=" for the torch (PT2E) target",
+                        hint=" (percentile and entropy are onnxruntime calibrators: use --target onnx)")
 
 
 def torchao_version() -> str | None:

@@ -33,7 +33,8 @@ from typing import Any, Iterable
 import torch
 from torch import nn
 
-from resnet_opt.core.errors import ConfigError, QuantizationError
+from resnet_opt.core.checks import check_choice
+from resnet_opt.core.errors import QuantizationError
 from resnet_opt.engine.progress import progress_iter
 
 __all__ = ["TORCH_METHODS", "DEFAULT_TORCH_METHOD", "quantize_torch", "to_torchscript", "torch_settings"]
@@ -43,11 +44,8 @@ DEFAULT_TORCH_METHOD = "histogram"
 
 
 def check_torch_method(method: str) -> str:
-    m = str(method).strip().lower()
-    if m not in TORCH_METHODS:
-        raise ConfigError(f"unknown calibration method {method!r} for the torch target; valid: {', '.join(TORCH_METHODS)} "
-                          "(percentile and entropy are onnxruntime calibrators: use --target onnx)")
-    return m
+    return check_choice("calibration method", method, TORCH_METHODS, where=" for the torch target",
+                        hint=" (percentile and entropy are onnxruntime calibrators: use --target onnx)")
 
 
 def _qconfig_mapping(method: str, backend: str):

@@ -9,11 +9,12 @@ from typing import Any
 
 from resnet_opt.core.errors import ArtifactError, DataError
 from resnet_opt.core.manifest import open_artifact
+from resnet_opt.core.results import StageResult
 from resnet_opt.data import build_loader, fit_data_to_model, num_classes_for, parse_data_spec, require_labelled
 from resnet_opt.engine import distributed, evaluate, reduce_result
 from resnet_opt.runtime import load_artifact
 
-__all__ = ["EvalConfig", "evaluate_path"]
+__all__ = ["EvalConfig", "EvalResult", "evaluate_path"]
 
 SPLITS = ("val", "train", "calib")
 
@@ -52,18 +53,31 @@ class EvalConfig:
             check_source_args(model_dir=p)  # a model folder: its config and weights file, named precisely
 
 
-def evaluate_path(path: str | os.PathLike, data: str = "digits", *, preset: str | None = None, split: str = "val",
-                  batch_size: int = 64, limit: int | None = None, provider: str = "cpu",
-                  progress: bool = False) -> dict[str, Any]:
-    cfg = EvalConfig(model=path, data=data, preset=preset, split=split, batch_size=batch_size, limit=limit,
-                     provider=provider)
+@dataclass
+class EvalResult(StageResult):
+    """Top-1 / top-5 of one model or artifact on one split of a data spec."""
+
+    model: Path
+    kind: str
+    data: str
+    split: str
+    top1: float
+    top5: float
+    count: int
+    distributed: dict[str, Any] | None = None  # under torchrun: world size, backend, launcher
+
+    omit_when_none = ("distributed",)
+
+
+def evaluate_path(config: EvalConfig, *, progress: bool = False) -> EvalResult:
+    """Evaluate the model folder or artifact ``config.model`` on ``config.data`` (its ``split``)."""
+    cfg = config
     cfg.validate()
-    spec = parse_data_spec(data, preset=preset)
-    art = open_artifact(path)  # every kind, one opener (manifest and file hashes checked)
+    spec = parse_data_spec(cfg.data, preset=cfg.preset)
+    art = open_artifact(cfg.model)  # every kind, one opener (manifest and file hashes checked)
     pred = load_artifact(art, provider=cfg.provider)  # the data spec brings its own preprocessing
     fn: Any = pred.logits
     n_out = pred.num_classes
-    kind = art.kind
     p = art.path
     n_data = num_classes_for(spec)
     if n_out is not None and n_data is not None and n_out != n_data:
@@ -72,10 +86,8 @@ def evaluate_path(path: str | os.PathLike, data: str = "digits", *, preset: str 
     if size is not None:  # data of another size is refused, never resized silently
         spec = fit_data_to_model(spec, int(size), f"{art.kind} {art.path}")
     with distributed.session("cpu") as ctx:
-        loader = build_loader(spec, cfg.split, batch_size=batch_size, limit=limit, replicas=ctx.world_size,
+        loader = build_loader(spec, cfg.split, batch_size=cfg.batch_size, limit=cfg.limit, replicas=ctx.world_size,
                               rank=ctx.rank)
         r = reduce_result(evaluate(fn, loader, progress=progress and ctx.is_main), ctx)
-    res = {"model": str(p), "kind": kind, "data": str(spec), "split": cfg.split, **r.to_dict()}
-    if ctx.enabled:
-        res["distributed"] = ctx.to_dict()
-    return res
+    return EvalResult(model=Path(p), kind=art.kind, data=str(spec), split=cfg.split, top1=r.top1, top5=r.top5,
+                      count=r.count, distributed=ctx.to_dict() if ctx.enabled else None)

@@ -7,7 +7,8 @@ The folder is written with :func:`resnet_opt.core.artifact.atomic_dir`: a failed
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
@@ -15,12 +16,13 @@ from resnet_opt.core.artifact import atomic_dir, sha256_file
 from resnet_opt.core.manifest import write_manifest
 from resnet_opt.core.env import cpu_info, library_versions
 from resnet_opt.core.errors import ConfigError
+from resnet_opt.core.results import ArtifactResult
 from resnet_opt.export import (
     DEFAULT_OPSET, INPUT_NAME, OUTPUT_NAME, PT2_FILE, Pt2Settings, ValidationInputs, check_opset, to_onnx, to_pt2,
     to_torchscript, tolerance_for, validation_inputs,
 )
-from resnet_opt.export.validate import DEFAULT_COUNT
-from resnet_opt.resnet import ModelSource, load_source
+from resnet_opt.export.validate import DEFAULT_COUNT, ValidationReport
+from resnet_opt.resnet import ModelSource, ModelSpec
 from resnet_opt.resnet.io import fit_preprocessing, nonstandard_widths
 
 FORMATS = ("onnx", "torchscript", "pt2", "openvino")
@@ -29,16 +31,19 @@ PROVIDER_NAMES = ("cpu", "cuda", "tensorrt", "auto")
 
 @dataclass
 class ExportConfig:
-    """The export stage's settings, each checked once in :meth:`validate` before the model is loaded."""
+    """The export stage's settings, each checked once in :meth:`validate` before the model is loaded.
+
+    ``data``: validate on real images of this data spec (else seeded random inputs); for a random or weights source
+    it also sets the input size and preprocessing when ``input_size`` is not given. ``pt2``: the AOTInductor settings
+    of a ``pt2`` export (device, freezing, max_autotune; default :class:`Pt2Settings`); ``inference_precision``: the
+    OpenVINO precision hint of an ``openvino`` export (f32 or bf16)."""
 
     fmt: str
     out: str | os.PathLike
-    depth: int | str | None = None
-    weights: str | os.PathLike | None = None
-    model_dir: str | os.PathLike | None = None
-    num_classes: int | None = None
+    source: ModelSpec = field(default_factory=ModelSpec)
     input_size: int | None = None
     opset: int = DEFAULT_OPSET
+    dynamic_batch: bool = True
     fp16: bool = False
     data: str | None = None
     preset: str | None = None
@@ -46,15 +51,23 @@ class ExportConfig:
     atol: float | None = None
     rtol: float | None = None
     min_top1_agreement: float | None = None
+    frozen: bool = True
     optimize: bool | str = "auto"
     provider: str = "cpu"
+    pt2: Pt2Settings | None = None
+    inference_precision: str = "f32"
     overwrite: bool = True  # the library replaces a previous resnet-opt folder; the CLI asks for --overwrite
-    check_source: bool = True  # False when the caller passes a loaded ModelSource
 
-    def validate(self) -> None:
+    @property
+    def precision(self) -> str:
+        if self.fp16:
+            return "fp16"
+        return "bf16" if self.fmt == "openvino" and str(self.inference_precision).lower() == "bf16" else "fp32"
+
+    def validate(self, *, check_source: bool = True) -> None:
+        """``check_source=False`` when the caller passes a loaded model (``export_artifact(..., loaded=...)``)."""
         from resnet_opt.core.artifact import check_output_dir
-        from resnet_opt.core.checks import MAX_CLASSES, check_input_size, check_int
-        from resnet_opt.resnet import check_source_args
+        from resnet_opt.core.checks import check_input_size, check_int
 
         self.fmt = str(self.fmt).lower()
         if self.fmt not in FORMATS:
@@ -65,21 +78,47 @@ class ExportConfig:
             raise ConfigError("FP16 export is available for ONNX only (the FP16 variant targets GPU onnxruntime/TensorRT)")
         check_int("--count", self.count, 1, 10_000)
         check_input_size(self.input_size)
-        check_int("--num-classes", self.num_classes, 1, MAX_CLASSES, optional=True)
-        tolerance_for("fp16" if self.fp16 else "fp32", atol=self.atol, rtol=self.rtol,
-                      min_top1_agreement=self.min_top1_agreement)
+        tolerance_for(self.precision, atol=self.atol, rtol=self.rtol, min_top1_agreement=self.min_top1_agreement)
         if self.optimize not in ("auto", True, False):
             raise ConfigError(f"--optimize must be auto, on or off, got {self.optimize!r}")
         if str(self.provider).strip().lower() not in PROVIDER_NAMES:
             raise ConfigError(f"unknown provider {self.provider!r}; valid: {', '.join(PROVIDER_NAMES)}")
+        if self.pt2 is not None and self.fmt != "pt2":
+            raise ConfigError("AOTInductor settings apply to the pt2 format only")
+        if self.fmt == "pt2":
+            from resnet_opt.export.pt2_export import check_device
+
+            self.pt2 = (self.pt2 or Pt2Settings()).validate()
+            check_device(self.pt2.device)  # a CUDA package without a GPU: refused before any work
+        if str(self.inference_precision).lower() != "f32" and self.fmt != "openvino":
+            raise ConfigError("an inference precision hint (bf16) applies to the openvino format only")
+        if self.fmt == "openvino":
+            from resnet_opt.core.errors import BackendUnavailableError
+            from resnet_opt.engine.openvino_session import bf16_unavailable_reason, openvino_unavailable_reason
+
+            self.inference_precision = str(self.inference_precision).lower()
+            if self.inference_precision not in ("f32", "bf16"):
+                raise ConfigError(f"--precision must be fp32 or bf16, got {self.inference_precision!r}")
+            why = openvino_unavailable_reason() or (bf16_unavailable_reason() if self.inference_precision == "bf16"
+                                                    else None)
+            if why:
+                raise BackendUnavailableError(why)
         if self.data is not None:
             from resnet_opt.data import parse_data_spec
 
             parse_data_spec(self.data, preset=self.preset)
-        if self.check_source:
-            check_source_args(depth=self.depth, weights=self.weights, model_dir=self.model_dir,
-                              num_classes=self.num_classes)
+        if check_source:
+            self.source.validate()
         check_output_dir(self.out, overwrite=self.overwrite)
+
+
+@dataclass
+class ExportStageResult(ArtifactResult):
+    """The validated artifact folder: its typed manifest and the validation report (also in the manifest)."""
+
+    validation: ValidationReport | None = None
+
+
 FILE_NAMES = {("onnx", "fp32"): "model.onnx", ("onnx", "fp16"): "model_fp16.onnx", ("torchscript", "fp32"): "model.ts",
               ("pt2", "fp32"): PT2_FILE, ("openvino", "fp32"): "model.xml", ("openvino", "bf16"): "model.xml"}
 
@@ -92,71 +131,19 @@ def _architecture(model: Any, num_classes: int) -> dict[str, Any]:
             "widths": nonstandard_widths(model) if isinstance(model, ResNet) else {}}
 
 
-def export_artifact(
-    fmt: str,
-    *,
-    out: str | os.PathLike,
-    depth: int | str | None = None,
-    weights: str | os.PathLike | None = None,
-    model_dir: str | os.PathLike | None = None,
-    source: ModelSource | None = None,
-    num_classes: int | None = None,
-    input_size: int | None = None,
-    opset: int = DEFAULT_OPSET,
-    dynamic_batch: bool = True,
-    fp16: bool = False,
-    data: str | None = None,
-    preset: str | None = None,
-    count: int = DEFAULT_COUNT,
-    atol: float | None = None,
-    rtol: float | None = None,
-    min_top1_agreement: float | None = None,
-    frozen: bool = True,
-    optimize: bool | str = "auto",
-    provider: str = "cpu",
-    overwrite: bool = True,
-    pt2: Pt2Settings | None = None,
-    inference_precision: str = "f32",
-    log: Callable[[str], None] | None = None,
-) -> dict[str, Any]:
-    """Export a model (``source``, or the ``depth`` / ``weights`` / ``model_dir`` trio) to ``out``.
-
-    ``data``: validate on real images of this data spec (else seeded random inputs). For a random or weights source
-    it also sets the input size and preprocessing when ``input_size`` is not given. ``pt2``: the AOTInductor
-    settings of a ``pt2`` export (device, freezing, max_autotune; default :class:`Pt2Settings`);
-    ``inference_precision``: the OpenVINO precision hint of an ``openvino`` export (f32 or bf16). Returns the
-    manifest written (plus ``out``)."""
-    cfg = ExportConfig(fmt=fmt, out=out, depth=depth, weights=weights, model_dir=model_dir, num_classes=num_classes,
-                       input_size=input_size, opset=opset, fp16=fp16, data=data, preset=preset, count=count, atol=atol,
-                       rtol=rtol, min_top1_agreement=min_top1_agreement, optimize=optimize, provider=provider,
-                       overwrite=overwrite, check_source=source is None)
-    cfg.validate()
-    fmt = cfg.fmt
-    if pt2 is not None and fmt != "pt2":
-        raise ConfigError("AOTInductor settings apply to the pt2 format only")
-    if fmt == "pt2":
-        from resnet_opt.export.pt2_export import check_device
-
-        pt2 = (pt2 or Pt2Settings()).validate()
-        check_device(pt2.device)  # a CUDA package without a GPU: refused before any work
-    if str(inference_precision).lower() != "f32" and fmt != "openvino":
-        raise ConfigError("an inference precision hint (bf16) applies to the openvino format only")
-    if fmt == "openvino":
-        from resnet_opt.core.errors import BackendUnavailableError
-        from resnet_opt.engine.openvino_session import bf16_unavailable_reason, openvino_unavailable_reason
-
-        if str(inference_precision).lower() not in ("f32", "bf16"):
-            raise ConfigError(f"--precision must be fp32 or bf16, got {inference_precision!r}")
-        why = openvino_unavailable_reason() or (bf16_unavailable_reason() if inference_precision == "bf16" else None)
-        if why:
-            raise BackendUnavailableError(why)
-    precision = "fp16" if fp16 else ("bf16" if fmt == "openvino" and str(inference_precision).lower() == "bf16"
-                                     else "fp32")
-    tol = tolerance_for(precision, atol=atol, rtol=rtol, min_top1_agreement=min_top1_agreement)
-
+def export_artifact(config: ExportConfig, *, loaded: ModelSource | None = None,
+                    log: Callable[[str], None] | None = None) -> ExportStageResult:
+    """Export ``loaded`` (a model already in memory), or the model of ``config.source``, to ``config.out``, validated
+    against PyTorch. Returns the typed manifest written and the validation report."""
+    t0 = time.perf_counter()
+    cfg = config
+    cfg.validate(check_source=loaded is None)
+    fmt, precision, input_size, data, preset = cfg.fmt, cfg.precision, cfg.input_size, cfg.data, cfg.preset
+    tol = tolerance_for(precision, atol=cfg.atol, rtol=cfg.rtol, min_top1_agreement=cfg.min_top1_agreement)
+    source = loaded
     say = log or (lambda _m: None)
     if source is None:
-        source = load_source(depth=depth, weights=weights, model_dir=model_dir, num_classes=num_classes)
+        source = cfg.source.load()
     pre = dict(source.preprocessing or {})
     size = int(input_size or source.input_size)
     spec_pre = None
@@ -170,24 +157,24 @@ def export_artifact(
     pre = fit_preprocessing(pre, size)
 
     say(f"the export will be checked against PyTorch on {data + ' val images' if data else 'random inputs'} at {size} px")
-    vin: ValidationInputs = validation_inputs(input_size=size, data=data, count=count, preset=preset)
+    vin: ValidationInputs = validation_inputs(input_size=size, data=data, count=cfg.count, preset=preset)
     model = source.model
     fname = FILE_NAMES[(fmt, precision)]
-    with atomic_dir(out) as tmp:
+    with atomic_dir(cfg.out) as tmp:
         say(f"exporting {getattr(getattr(model, 'arch', None), 'name', type(model).__name__)} to {fmt} ({precision}) ...")
         if fmt == "onnx":
-            res = to_onnx(model, tmp / fname, opset=opset, dynamic_batch=dynamic_batch, fp16=fp16, input_size=size,
-                          inputs=vin, tolerance=tol, provider=provider)
+            res = to_onnx(model, tmp / fname, opset=cfg.opset, dynamic_batch=cfg.dynamic_batch, fp16=cfg.fp16,
+                          input_size=size, inputs=vin, tolerance=tol, provider=cfg.provider)
         elif fmt == "pt2":
-            res = to_pt2(model, tmp / fname, input_size=size, settings=pt2, inputs=vin, tolerance=tol, log=say)
+            res = to_pt2(model, tmp / fname, input_size=size, settings=cfg.pt2, inputs=vin, tolerance=tol, log=say)
         elif fmt == "openvino":
             from resnet_opt.export.openvino_export import to_openvino
 
-            res = to_openvino(model, tmp / fname, input_size=size, opset=opset, dynamic_batch=dynamic_batch,
-                              inference_precision=str(inference_precision).lower(), inputs=vin, tolerance=tol)
+            res = to_openvino(model, tmp / fname, input_size=size, opset=cfg.opset, dynamic_batch=cfg.dynamic_batch,
+                              inference_precision=cfg.inference_precision, inputs=vin, tolerance=tol)
         else:
-            res = to_torchscript(model, tmp / fname, frozen=frozen, optimize=optimize, input_size=size, inputs=vin,
-                                 tolerance=tol)
+            res = to_torchscript(model, tmp / fname, frozen=cfg.frozen, optimize=cfg.optimize, input_size=size,
+                                 inputs=vin, tolerance=tol)
         details = dict(res.details)
         compile_info = details.pop("compile", None)
         manifest: dict[str, Any] = {
@@ -221,6 +208,6 @@ def export_artifact(
                                     "inference_precision_hint": res.details["inference_precision_hint"],
                                     "version": res.details["openvino"]}
             manifest["versions"] = {**manifest["versions"], "openvino": res.details["openvino"]}
-        write_manifest(tmp, manifest)
-    manifest["out"] = str(Path(out))
-    return manifest
+        written = write_manifest(tmp, manifest)
+    return ExportStageResult(out=Path(cfg.out), manifest=written, seconds=time.perf_counter() - t0,
+                             validation=res.validation)

@@ -5,17 +5,18 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
 import torch
 
 from resnet_opt.core.errors import ValidationError
+from resnet_opt.core.results import StageResult
 from resnet_opt.optimize.fuse import fuse_bn, fused_pairs, max_rel_diff
-from resnet_opt.resnet import count_params, load_source, read_config, save_model
+from resnet_opt.resnet import ModelSpec, count_params, read_config, save_model
 
-__all__ = ["FuseConfig", "fuse_model", "FUSE_RTOL"]
+__all__ = ["FuseConfig", "FuseResult", "fuse_model", "FUSE_RTOL"]
 
 FUSE_RTOL = 1e-5  # max |fused - unfused| / max |unfused| on the check inputs
 
@@ -25,45 +26,44 @@ class FuseConfig:
     """The fuse stage's settings, checked once in :meth:`validate` (before the model is loaded)."""
 
     out: str | os.PathLike
-    depth: int | str | None = None
-    weights: str | os.PathLike | None = None
-    model_dir: str | os.PathLike | None = None
-    num_classes: int | None = None
+    source: ModelSpec = field(default_factory=ModelSpec)
     check_images: int = 4
     overwrite: bool = True  # the library replaces a previous resnet-opt folder; the CLI asks for --overwrite
 
     def validate(self) -> None:
         from resnet_opt.core.artifact import check_output_dir
-        from resnet_opt.core.checks import MAX_CLASSES, check_int
-        from resnet_opt.resnet import check_source_args
+        from resnet_opt.core.checks import check_int
 
-        check_int("--num-classes", self.num_classes, 1, MAX_CLASSES, optional=True)
         check_int("check images", self.check_images, 1, 1024)
-        check_source_args(depth=self.depth, weights=self.weights, model_dir=self.model_dir,
-                          num_classes=self.num_classes)
+        self.source.validate()
         check_output_dir(self.out, overwrite=self.overwrite)
 
 
-def fuse_model(
-    *,
-    out: str | os.PathLike,
-    depth: int | str | None = None,
-    weights: str | os.PathLike | None = None,
-    model_dir: str | os.PathLike | None = None,
-    num_classes: int | None = None,
-    check_images: int = 4,
-    overwrite: bool = True,
-    log: Callable[[str], None] | None = None,
-) -> dict[str, Any]:
-    """Fold every BN of the source model and save the result as a model folder at ``out`` (written atomically).
+@dataclass
+class FuseResult(StageResult):
+    """The fused model folder and what the check found."""
+
+    out: Path
+    architecture: str
+    folded: int  # BatchNorms folded into their convs
+    max_rel_diff: float  # fused vs unfused logits, relative to the largest unfused logit
+    parameters_before: int
+    parameters_after: int
+    seconds: float
+    source: dict[str, Any]
+
+
+def fuse_model(config: FuseConfig, *, log: Callable[[str], None] | None = None) -> FuseResult:
+    """Fold every BN of the source model and save the result as a model folder at ``config.out`` (written
+    atomically).
 
     The fused model is compared with the unfused one on ``check_images`` seeded random inputs at the source's input
     size; a relative difference above ``FUSE_RTOL`` is a ValidationError (nothing is written)."""
     say = log or (lambda _m: None)
-    FuseConfig(out=out, depth=depth, weights=weights, model_dir=model_dir, num_classes=num_classes,
-               check_images=check_images, overwrite=overwrite).validate()
+    config.validate()
+    out, check_images = Path(config.out), config.check_images
     t0 = time.perf_counter()
-    src = load_source(depth=depth, weights=weights, model_dir=model_dir, num_classes=num_classes)
+    src = config.source.load()
     model = src.model.eval()
     pairs = fused_pairs(model)
     fused = fuse_bn(model)
@@ -76,12 +76,12 @@ def fuse_model(
                              "fusion": {"folded": len(pairs), "pairs": [list(p) for p in pairs],
                                         "check": {"inputs": int(x.shape[0]), "input_size": src.input_size,
                                                   "max_rel_diff": rel, "rtol": FUSE_RTOL}}}
-    if model_dir is not None:
-        recorded = read_config(model_dir).get("data")
+    if config.source.model_dir is not None:
+        recorded = read_config(config.source.model_dir).get("data")
         if recorded:
             extra["data"] = recorded  # so quantize --model on the fused folder calibrates on the same data
     save_model(fused, out, input_size=src.input_size, preprocessing=src.preprocessing, class_names=src.class_names,
                extra=extra)
-    return {"out": str(Path(out)), "architecture": model.arch.name, "folded": len(pairs), "max_rel_diff": rel,
-            "parameters_before": count_params(model), "parameters_after": count_params(fused),
-            "seconds": time.perf_counter() - t0, "source": src.describe()}
+    return FuseResult(out=out, architecture=model.arch.name, folded=len(pairs), max_rel_diff=rel,
+                      parameters_before=count_params(model), parameters_after=count_params(fused),
+                      seconds=time.perf_counter() - t0, source=src.describe())

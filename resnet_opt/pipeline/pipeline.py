@@ -33,16 +33,19 @@ from resnet_opt.bench import BenchConfig, BenchResult, TimingConfig
 from resnet_opt.bench.variants import Variant, variant_from_path
 from resnet_opt.core.artifact import atomic_write_text, to_json
 from resnet_opt.core.errors import ConfigError, DataError, ResNetOptError
+from resnet_opt.core.results import StageResult
+from resnet_opt.resnet import ModelSpec
 
 
 @dataclass
 class PipelineConfig:
+    """Everything ``resnet-opt pipeline`` is asked, checked once in :meth:`validate` before any stage runs.
+    ``source``: train a ``depth`` from scratch (the default), or start from ``model_dir`` or ``weights``."""
+
     out: str | os.PathLike
-    depth: int | str | None = 18
+    source: ModelSpec = field(default_factory=lambda: ModelSpec(depth=18))
     data: str = "digits"
     preset: str | None = None
-    model_dir: str | os.PathLike | None = None
-    weights: str | os.PathLike | None = None
     # training (when neither model_dir nor weights is given)
     epochs: int = 8
     batch_size: int = 64
@@ -78,9 +81,12 @@ class PipelineConfig:
 
         spec = parse_data_spec(self.data, preset=self.preset)
         require_labelled(spec, "the pipeline (training, fine-tuning and accuracy)")
-        if self.model_dir is not None and self.weights is not None:
+        src = self.source
+        if src.model_dir is not None and src.weights is not None:
             raise ConfigError("give either --model DIR or --weights FILE, not both")
-        if self.model_dir is None and self.weights is None and self.epochs < 1:
+        if src.num_classes is not None:
+            raise ConfigError("the pipeline takes the class count from its data; leave --num-classes out")
+        if src.model_dir is None and src.weights is None and self.epochs < 1:
             raise ConfigError(f"--epochs must be at least 1, got {self.epochs}")
         if self.prune is not None and not 0.0 < float(self.prune) < 1.0:
             raise ConfigError(f"--prune must be strictly between 0 and 1, got {self.prune}")
@@ -107,11 +113,9 @@ class PipelineConfig:
         check_int("--eval-limit", self.eval_limit, 1, MAX_COUNT, optional=True)
         check_int("--seed", self.seed, 0, 2**32 - 1)
         self.device = check_device(self.device)
-        if self.model_dir is not None or self.weights is not None:
-            from resnet_opt.resnet import check_source_args
-
-            check_source_args(depth=self.depth if self.weights is not None else None, weights=self.weights,
-                              model_dir=self.model_dir)
+        if src.model_dir is not None or src.weights is not None:
+            ModelSpec(depth=src.depth if src.weights is not None else None, weights=src.weights,
+                      model_dir=src.model_dir).validate()
         check_output_dir(self.out, overwrite=False)  # a pipeline folder is never replaced: name a new one
         self.bench_config().validate()
         parse_backends(self.backends)
@@ -142,7 +146,7 @@ class StageRecord:
 
 
 @dataclass
-class PipelineResult:
+class PipelineResult(StageResult):
     out: str
     stages: list[StageRecord]
     bench: BenchResult
@@ -159,6 +163,9 @@ class PipelineResult:
         return {"out": self.out, "seconds": self.seconds, "stages": [asdict(s) for s in self.stages],
                 "report": {k: str(v) for k, v in self.report_paths.items()}, "comparison": summary_rows(self.bench)}
 
+    def to_dict(self) -> dict[str, Any]:
+        return self.summary()
+
 
 def _short(e: BaseException) -> str:
     s = str(e).strip()
@@ -173,12 +180,14 @@ class _Stages:
         self.records: list[StageRecord] = []
         self.say = say
 
-    def run(self, name: str, fn: Callable[[], dict[str, Any]], *, out: Path | None, required: bool,
+    def run(self, name: str, fn: Callable[[], Any], *, out: Path | None, required: bool,
             keep: tuple[str, ...] | None = None) -> StageRecord:
         self.say(f"[bold]{name}[/bold] ..." if "[" not in name else name)
         t0 = time.perf_counter()
         try:
             res = fn() or {}
+            if isinstance(res, StageResult):
+                res = res.to_dict()
         except Exception as e:  # noqa: BLE001 - typed errors and an optional stage's bug alike must not lose the others' work
             rec = StageRecord(name, "failed", time.perf_counter() - t0, str(out) if out else None, error=_short(e))
             self.records.append(rec)
@@ -239,18 +248,19 @@ def _run_stages(cfg: PipelineConfig, out: Path, *, progress: bool,
     st = _Stages(say)
 
     # ---- 1. source model: train, or take --model / --weights
-    if cfg.model_dir is not None:
-        src_dir = Path(cfg.model_dir)
+    source = cfg.source
+    if source.model_dir is not None:
+        src_dir = Path(source.model_dir)
         variant_from_path(src_dir)  # a clear error now if it is not a model folder
         st.skip("train", f"using the model folder {src_dir}")
-    elif cfg.weights is not None:
+    elif source.weights is not None:
         src_dir = out / "model"
 
         def load_weights() -> dict[str, Any]:
             from resnet_opt.data import class_names_for, preprocessing_for
-            from resnet_opt.resnet import load_source, save_model
+            from resnet_opt.resnet import save_model
 
-            src = load_source(depth=cfg.depth, weights=cfg.weights)
+            src = ModelSpec(depth=source.depth, weights=source.weights).load()
             pre = preprocessing_for(spec)
             names = class_names_for(spec)
             if names and len(names) != src.model.arch.num_classes:
@@ -263,19 +273,20 @@ def _run_stages(cfg: PipelineConfig, out: Path, *, progress: bool,
     else:
         src_dir = out / "model"
 
-        def train() -> dict[str, Any]:
+        def train() -> Any:
             from resnet_opt.engine import TrainConfig
-            from resnet_opt.pipeline.train import train_model
+            from resnet_opt.pipeline.train import TrainStageConfig, train_model
 
             tc = TrainConfig(epochs=cfg.epochs, batch_size=cfg.batch_size, seed=cfg.seed, device=cfg.device)
-            depth = cfg.depth if cfg.depth is not None else 18
-            return train_model(depth=depth, data=cfg.data, preset=cfg.preset, out=src_dir, config=tc,
-                               limit=cfg.limit, progress=progress, log=say)
+            depth = source.depth if source.depth is not None else 18
+            return train_model(TrainStageConfig(out=src_dir, source=ModelSpec(depth=depth), data=cfg.data,
+                                                preset=cfg.preset, limit=cfg.limit, train=tc),
+                               progress=progress, log=say)
 
         st.run("train", train, out=src_dir, required=True,
                keep=("best_top1", "best_epoch", "epochs_run", "architecture", "seconds"))
     variants: list[Variant] = [variant_from_path(src_dir, name="fp32-eager")]
-    variants[0].stage = "trained" if cfg.model_dir is None and cfg.weights is None else "source"
+    variants[0].stage = "trained" if source.model_dir is None and source.weights is None else "source"
 
     # ---- 2. prune + fine-tune
     model_dir = src_dir
@@ -283,17 +294,18 @@ def _run_stages(cfg: PipelineConfig, out: Path, *, progress: bool,
         pruned_dir = out / "pruned"
 
         def prune() -> dict[str, Any]:
-            from resnet_opt.pipeline.prune import prune_model
+            from resnet_opt.pipeline.prune import PruneConfig, prune_model
 
-            res = prune_model(out=pruned_dir, model_dir=src_dir, ratio=float(cfg.prune), importance=cfg.importance,
-                              data=cfg.data, preset=cfg.preset, finetune_epochs=cfg.finetune_epochs,
-                              distill=cfg.distill, batch_size=cfg.batch_size, train_limit=cfg.limit,
-                              eval_limit=cfg.eval_limit, seed=cfg.seed, device=cfg.device, latency_runs=5,
+            res = prune_model(PruneConfig(out=pruned_dir, source=ModelSpec(model_dir=src_dir), ratio=float(cfg.prune),
+                                          importance=cfg.importance, data=cfg.data, preset=cfg.preset,
+                                          finetune_epochs=cfg.finetune_epochs, distill=cfg.distill,
+                                          batch_size=cfg.batch_size, train_limit=cfg.limit, eval_limit=cfg.eval_limit,
+                                          seed=cfg.seed, device=cfg.device, latency_runs=5),
                               progress=progress, log=say)
-            return {"ratio": cfg.prune, "macs_before": res["before"]["macs"], "macs_after": res["after"]["macs"],
-                    "params_before": res["before"]["parameters"], "params_after": res["after"]["parameters"],
-                    "top1_before": res["before"].get("top1"), "top1_after": res["after"].get("top1"),
-                    "top1_before_finetune": (res.get("finetune") or {}).get("top1_before_finetune")}
+            return {"ratio": cfg.prune, "macs_before": res.before["macs"], "macs_after": res.after["macs"],
+                    "params_before": res.before["parameters"], "params_after": res.after["parameters"],
+                    "top1_before": res.before.get("top1"), "top1_after": res.after.get("top1"),
+                    "top1_before_finetune": (res.finetune or {}).get("top1_before_finetune")}
 
         st.run(f"prune {cfg.prune:g}" + (f" + fine-tune {cfg.finetune_epochs} epoch" + ("s" if cfg.finetune_epochs != 1 else "") if cfg.finetune_epochs else ""),
                prune, out=pruned_dir, required=True)
@@ -303,10 +315,10 @@ def _run_stages(cfg: PipelineConfig, out: Path, *, progress: bool,
     # ---- 3. fuse
     fused_dir = out / "fused"
 
-    def fuse() -> dict[str, Any]:
-        from resnet_opt.pipeline.fuse import fuse_model
+    def fuse() -> Any:
+        from resnet_opt.pipeline.fuse import FuseConfig, fuse_model
 
-        return fuse_model(out=fused_dir, model_dir=model_dir, log=say)
+        return fuse_model(FuseConfig(out=fused_dir, source=ModelSpec(model_dir=model_dir)), log=say)
 
     if st.run("fuse BatchNorm", fuse, out=fused_dir, required=False, keep=("folded", "max_rel_diff")).status == "ok":
         variants.append(variant_from_path(fused_dir, name="fused-fp32-eager"))
@@ -317,10 +329,11 @@ def _run_stages(cfg: PipelineConfig, out: Path, *, progress: bool,
         folder = out / name
 
         def export(fmt: str = fmt, folder: Path = folder) -> dict[str, Any]:
-            from resnet_opt.pipeline.export import export_artifact
+            from resnet_opt.pipeline.export import ExportConfig, export_artifact
 
-            m = export_artifact(fmt, out=folder, model_dir=model_dir, data=cfg.data, preset=cfg.preset, log=say)
-            return {"validation": m.get("validation")}
+            m = export_artifact(ExportConfig(fmt, out=folder, source=ModelSpec(model_dir=model_dir), data=cfg.data,
+                                             preset=cfg.preset), log=say)
+            return {"validation": m.manifest.validation}
 
         if st.run(f"export {fmt}", export, out=folder, required=False, keep=("validation",)).status == "ok":
             variants.append(variant_from_path(folder, name=f"{name}-fp32" if fmt == "torchscript" else name))
@@ -337,12 +350,13 @@ def _run_stages(cfg: PipelineConfig, out: Path, *, progress: bool,
         def quantize(target: str = target, folder: Path = folder) -> dict[str, Any]:
             from resnet_opt.pipeline.quantize import QuantizeConfig, quantize_model
 
-            qc = QuantizeConfig(target=target, data=cfg.data, preset=cfg.preset, calib_size=cfg.calib_size,
+            qc = QuantizeConfig(out=folder, source=ModelSpec(model_dir=model_dir), target=target, data=cfg.data,
+                                preset=cfg.preset, calib_size=cfg.calib_size,
                                 method=cfg.method if target == "onnx" else None, eval_size=cfg.eval_limit,
                                 latency_runs=5, threads=cfg.threads, seed=cfg.seed)
-            m = quantize_model(out=folder, model_dir=model_dir, config=qc, progress=progress, log=say)
-            return {"validation": m.get("validation"),
-                    "quantization": {k: (m.get("quantization") or {}).get(k) for k in
+            m = quantize_model(qc, progress=progress, log=say)
+            return {"validation": m.manifest.validation,
+                    "quantization": {k: (m.manifest.details.get("quantization") or {}).get(k) for k in
                                      ("method", "activation_type", "weight_type", "reduce_range", "per_channel",
                                       "format", "target")}}
 

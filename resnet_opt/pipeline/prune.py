@@ -10,9 +10,8 @@ from __future__ import annotations
 import copy
 import os
 import statistics
-import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -20,17 +19,18 @@ import torch
 from torch import nn
 
 from resnet_opt.bench.timing import interleaved_latency_ms
-from resnet_opt.core.artifact import atomic_dir
+from resnet_opt.core.artifact import atomic_dir, work_dir
 from resnet_opt.core.manifest import write_manifest
 from resnet_opt.core.env import cpu_info, library_versions
 from resnet_opt.core.errors import ConfigError, DataError, PruningError
+from resnet_opt.core.results import StageResult
 from resnet_opt.data import build_loader, class_names_for, num_classes_for, parse_data_spec
 from resnet_opt.engine import TrainConfig, distributed, evaluate
 from resnet_opt.optimize.prune import IMPORTANCES, format_macs, parse_macs, prune, resolve_ignored_layers
-from resnet_opt.resnet import ResNet, count_macs, count_params, load_model, load_source, read_config, save_model
+from resnet_opt.resnet import ModelSpec, ResNet, count_macs, count_params, load_model, read_config, save_model
 from resnet_opt.resnet.io import WEIGHTS_NAME
 
-__all__ = ["prune_model", "measure_latency_ms", "weights_bytes", "deployed_latency_ms", "resolve_round_to",
+__all__ = ["PruneConfig", "PruneStageResult", "prune_model", "measure_latency_ms", "weights_bytes", "deployed_latency_ms", "resolve_round_to",
            "search_target_latency"]
 
 
@@ -38,7 +38,7 @@ def weights_bytes(model: ResNet) -> int:
     """Size on disk of the model's weights as our format stores them (safetensors)."""
     from safetensors.torch import save_file
 
-    with tempfile.TemporaryDirectory(prefix="resnet-opt-size-") as d:
+    with work_dir("size") as d:
         p = Path(d) / WEIGHTS_NAME
         save_file({k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}, str(p),
                   metadata={"format": "pt"})
@@ -79,7 +79,7 @@ def deployed_latency_ms(model: nn.Module, input_size: int, *, runtime: str = "on
     from resnet_opt.export import export_onnx
     from resnet_opt.optimize.quantize_onnx import ImageDataReader, OnnxQuantConfig, ort_session, quantize_onnx
 
-    with tempfile.TemporaryDirectory(prefix="resnet-opt-lat-") as d:
+    with work_dir("lat") as d:
         path = export_onnx(copy.deepcopy(model).eval(), Path(d) / "fp32.onnx", input_size=input_size)
         if precision == "int8":
             g = torch.Generator().manual_seed(0)
@@ -157,13 +157,12 @@ class PruneConfig:
     """The prune stage's settings, each checked once in :meth:`validate` before the model is loaded."""
 
     out: str | os.PathLike
-    depth: int | str | None = None
-    weights: str | os.PathLike | None = None
-    model_dir: str | os.PathLike | None = None
-    num_classes: int | None = None
+    source: ModelSpec = field(default_factory=ModelSpec)
     ratio: float | None = None
     target_macs: int | float | str | None = None
     importance: str = "l2"
+    global_pruning: bool = False
+    ignored_layers: Sequence[str] | None = None
     round_to: int | str | None = 8  # a multiple, or "auto" (measured on this CPU for the target runtime/precision)
     target_latency_ms: float | None = None
     target_runtime: str = "onnxruntime"
@@ -186,10 +185,8 @@ class PruneConfig:
     def validate(self) -> None:
         from resnet_opt.core.artifact import check_output_dir
         from resnet_opt.core.checks import (
-            MAX_CLASSES, MAX_COUNT, MAX_EPOCHS, check_batch_size, check_float, check_input_size, check_int,
+            MAX_COUNT, MAX_EPOCHS, check_batch_size, check_float, check_input_size, check_int,
         )
-        from resnet_opt.resnet import check_source_args
-
         if sum(x is not None for x in (self.ratio, self.target_macs, self.target_latency_ms)) != 1:
             raise ConfigError("give exactly one of --ratio, --target-macs or --target-latency-ms")
         if self.target_latency_ms is not None:
@@ -226,7 +223,6 @@ class PruneConfig:
         check_int("--eval-limit", self.eval_limit, 1, MAX_COUNT, optional=True)
         check_int("--seed", self.seed, 0, 2**32 - 1)
         check_input_size(self.input_size)
-        check_int("--num-classes", self.num_classes, 1, MAX_CLASSES, optional=True)
         if self.finetune_epochs > 0:
             TrainConfig(epochs=self.finetune_epochs, batch_size=self.batch_size, lr=self.lr, seed=self.seed,
                         device=self.device).validate()
@@ -242,50 +238,34 @@ class PruneConfig:
             if self.finetune_epochs > 0 and not spec.labelled:
                 raise DataError(f"data spec {spec} has no labels; fine-tuning needs labelled data (digits or "
                                 "imagefolder:PATH)")
-        check_source_args(depth=self.depth, weights=self.weights, model_dir=self.model_dir,
-                          num_classes=self.num_classes)
+        self.source.validate()
         check_output_dir(self.out, overwrite=self.overwrite)
 
 
-def prune_model(
-    *,
-    out: str | os.PathLike,
-    depth: int | str | None = None,
-    weights: str | os.PathLike | None = None,
-    model_dir: str | os.PathLike | None = None,
-    num_classes: int | None = None,
-    ratio: float | None = None,
-    target_macs: int | float | str | None = None,
-    importance: str = "l2",
-    global_pruning: bool = False,
-    round_to: int | str | None = 8,
-    iterative_steps: int = 1,
-    target_latency_ms: float | None = None,
-    target_runtime: str = "onnxruntime",
-    target_precision: str = "int8",
-    ignored_layers: Sequence[str] | None = None,
-    data: str | None = None,
-    preset: str | None = None,
-    finetune_epochs: int = 0,
-    distill: bool = False,
-    lr: float | None = None,
-    batch_size: int = 64,
-    train_limit: int | None = None,
-    eval_limit: int | None = None,
-    seed: int = 0,
-    device: str = "auto",
-    input_size: int | None = None,
-    latency_runs: int = 20,
-    overwrite: bool = True,
-    progress: bool = False,
-    log: Callable[[str], None] | None = None,
-    on_epoch: Callable[[Any], Any] | None = None,
-) -> dict[str, Any]:
-    """Prune a model (``depth`` / ``weights`` / ``model_dir``), optionally fine-tune it on ``data`` for
-    ``finetune_epochs`` (``distill``: knowledge distillation from the unpruned model), and save it to ``out``.
+@dataclass
+class PruneStageResult(StageResult):
+    """The pruned model folder and its figures before / after (parameters, MACs, weights size, batch-1 CPU latency,
+    top-1/top-5 on labelled data), the pruning record and the fine-tune run. Under torchrun only rank 0 measures and
+    writes: the other ranks return ``out`` and their ``rank`` alone."""
 
-    Returns a summary with ``before`` / ``after`` figures (parameters, MACs, weights size, batch-1 CPU latency,
-    top-1/top-5 on ``data`` when labelled), the :class:`~resnet_opt.optimize.PruneResult` and the fine-tune run.
+    out: Path
+    rank: int = 0
+    input_size: int | None = None
+    threads: int | None = None
+    data: str | None = None
+    before: dict[str, Any] = field(default_factory=dict)
+    after: dict[str, Any] = field(default_factory=dict)
+    pruning: dict[str, Any] = field(default_factory=dict)
+    finetune: dict[str, Any] | None = None
+    source: dict[str, Any] = field(default_factory=dict)
+    seconds: float = 0.0
+
+
+def prune_model(config: PruneConfig, *, progress: bool = False, log: Callable[[str], None] | None = None,
+                on_epoch: Callable[[Any], Any] | None = None) -> PruneStageResult:
+    """Prune the model of ``config.source``, optionally fine-tune it on ``data`` for ``finetune_epochs``
+    (``distill``: knowledge distillation from the unpruned model), and save it to ``config.out``.
+
     The fine-tuned model kept is the LAST epoch's, unlike ``train``, which keeps the best epoch by val top-1: the
     pruned model's accuracy is then not picked on the split it is reported on. ``finetune["best_val_top1"]`` /
     ``["best_epoch"]`` say what the best epoch reached. Progress: ``progress`` (bars), ``log`` (lines) and
@@ -293,24 +273,23 @@ def prune_model(
     t_start = time.perf_counter()
     say = log or (lambda _m: None)
     # ---- arguments first: fail before any slow work
-    cfg = PruneConfig(out=out, depth=depth, weights=weights, model_dir=model_dir, num_classes=num_classes,
-                      ratio=ratio, target_macs=target_macs, importance=importance, round_to=round_to,
-                      iterative_steps=iterative_steps, target_latency_ms=target_latency_ms,
-                      target_runtime=target_runtime, target_precision=target_precision, data=data, preset=preset,
-                      finetune_epochs=finetune_epochs, distill=distill, lr=lr, batch_size=batch_size,
-                      train_limit=train_limit, eval_limit=eval_limit, seed=seed, device=device,
-                      input_size=input_size, latency_runs=latency_runs, overwrite=overwrite)
+    cfg = config
     cfg.validate()
+    out, model_dir, data, preset, ratio = cfg.out, cfg.source.model_dir, cfg.data, cfg.preset, cfg.ratio
+    importance, global_pruning, iterative_steps = cfg.importance, cfg.global_pruning, cfg.iterative_steps
+    ignored_layers, target_latency_ms, latency_runs = cfg.ignored_layers, cfg.target_latency_ms, cfg.latency_runs
+    finetune_epochs, distill, seed, train_limit, eval_limit = (cfg.finetune_epochs, cfg.distill, cfg.seed,
+                                                               cfg.train_limit, cfg.eval_limit)
     target_runtime, target_precision = cfg.target_runtime, cfg.target_precision
     round_to = None if cfg.round_to == 1 else cfg.round_to
-    target = parse_macs(target_macs) if target_macs is not None else None
+    target = parse_macs(cfg.target_macs) if cfg.target_macs is not None else None
     spec = parse_data_spec(data, preset=preset) if data is not None else None
     if spec is not None and model_dir is not None:  # the model has its own input size: the data must match it
         from resnet_opt.data import fit_data_to_model
 
         spec = fit_data_to_model(spec, int(read_config(model_dir).get("input_size") or 224), f"the model {model_dir}")
 
-    src = load_source(depth=depth, weights=weights, model_dir=model_dir, num_classes=num_classes, input_size=input_size)
+    src = cfg.source.load(input_size=cfg.input_size)
     base = src.model.eval()
     size = int(src.input_size)
     resolve_ignored_layers(base, ignored_layers)  # unknown names -> one clear error, before measuring anything
@@ -377,23 +356,27 @@ def prune_model(
         from resnet_opt.pipeline.train import train_model
 
         pruned_acc = _accuracy(pruned, spec, eval_limit)
-        cfg = TrainConfig(epochs=finetune_epochs, batch_size=batch_size, lr=lr, seed=seed, device=device,
-                          warmup_epochs=min(1.0, finetune_epochs / 5))
+        from resnet_opt.pipeline.train import TrainStageConfig
+
+        pruned_acc = _accuracy(pruned, spec, eval_limit)
+        tcfg = TrainConfig(epochs=finetune_epochs, batch_size=cfg.batch_size, lr=cfg.lr, seed=seed, device=cfg.device,
+                           warmup_epochs=min(1.0, finetune_epochs / 5))
         teacher = copy.deepcopy(base).eval() if distill else None
-        with tempfile.TemporaryDirectory(prefix="resnet-opt-finetune-") as run_dir:
-            res = train_model(model=pruned, data=str(spec), preset=preset, out=Path(run_dir) / "run", config=cfg,
-                              limit=train_limit, teacher=teacher, progress=progress, log=log, on_epoch=on_epoch)
+        with work_dir("finetune") as run_dir:
+            res = train_model(TrainStageConfig(out=Path(run_dir) / "run", data=str(spec), preset=preset,
+                                               limit=train_limit, train=tcfg),
+                              model=pruned, teacher=teacher, progress=progress, log=log, on_epoch=on_epoch)
         pruned = pruned.to("cpu").eval()  # the last epoch's weights
         finetune = {"epochs": finetune_epochs, "distill": bool(distill), "data": str(spec), "train_limit": train_limit,
-                    "lr": cfg.resolved_lr(), "batch_size": batch_size, "seed": seed,
+                    "lr": tcfg.resolved_lr(), "batch_size": cfg.batch_size, "seed": seed,
                     "top1_before_finetune": pruned_acc["top1"], "top5_before_finetune": pruned_acc["top5"],
-                    "best_val_top1": res["best_top1"], "best_epoch": res["best_epoch"], "kept": "last epoch",
-                    "seconds": res["seconds"], "history": res["history"]}
+                    "best_val_top1": res.best_top1, "best_epoch": res.best_epoch, "kept": "last epoch",
+                    "seconds": res.seconds, "history": res.history}
         if distill:
-            finetune.update(distill_temperature=cfg.distill_temperature, distill_alpha=cfg.distill_alpha)
+            finetune.update(distill_temperature=tcfg.distill_temperature, distill_alpha=tcfg.distill_alpha)
 
-    if distributed.env_rank() != 0:
-        return {"out": str(out), "rank": distributed.env_rank()}  # under torchrun rank 0 alone measures and writes
+    if distributed.env_rank() != 0:  # under torchrun rank 0 alone measures and writes
+        return PruneStageResult(out=Path(out), rank=distributed.env_rank())
 
     # ---- after
     after: dict[str, Any] = {"parameters": count_params(pruned), "macs": count_macs(pruned, size)}
@@ -444,6 +427,6 @@ def prune_model(
             "versions": library_versions(), "cpu": cpu_info(),
         }
         write_manifest(tmp, summary)
-    return {"out": str(out), "input_size": size, "threads": threads, "data": str(spec) if spec else None,
-            "before": before, "after": after, "pruning": pruning, "finetune": finetune, "source": src.describe(),
-            "seconds": time.perf_counter() - t_start}
+    return PruneStageResult(out=out, input_size=size, threads=threads, data=str(spec) if spec else None,
+                            before=before, after=after, pruning=pruning, finetune=finetune, source=src.describe(),
+                            seconds=time.perf_counter() - t_start)

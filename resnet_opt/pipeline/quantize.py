@@ -20,29 +20,29 @@ from __future__ import annotations
 import math
 import os
 import shutil
-import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
 import torch
 
-from resnet_opt.core.artifact import atomic_dir, check_output_path, sha256_file
+from resnet_opt.core.artifact import atomic_dir, sha256_file, work_dir
 from resnet_opt.core.manifest import write_manifest
 from resnet_opt.core.env import cpu_info, library_versions
 from resnet_opt.core.errors import ConfigError, DataError, ValidationError
+from resnet_opt.core.results import ArtifactResult
 from resnet_opt.data import (
     DataSpec, build_loader, class_names_for, num_classes_for, parse_data_spec, preprocessing_for, require_labelled,
 )
 from resnet_opt.engine import accuracy_from_logits, agreement, batched_logits, materialize
 from resnet_opt.engine.onnx_session import ort_logits_fn
-from resnet_opt.resnet import ModelSource, load_source, read_config
+from resnet_opt.resnet import ModelSource, ModelSpec, read_config
 from resnet_opt.resnet.io import nonstandard_widths
 from resnet_opt.bench.timing import median_latency_ms
 
-__all__ = ["TARGETS", "FILE_NAMES", "QuantizeConfig", "quantize_model"]
+__all__ = ["TARGETS", "FILE_NAMES", "QuantizeConfig", "QuantizeResult", "quantize_model"]
 
 TARGETS = ("onnx", "torch", "torchscript-fx")
 FILE_NAMES = {"onnx": "model_int8.onnx", "torch": "model.pt2", "torchscript-fx": "model_int8.ts"}
@@ -53,6 +53,13 @@ DEFAULT_EVAL_SYNTHETIC = 32
 
 @dataclass
 class QuantizeConfig:
+    """The quantize stage's settings, each checked once in :meth:`validate` before the model is loaded. ``out`` and
+    ``source`` are required by :func:`quantize_model`; a config without them still checks the quantization
+    settings (the pipeline builds one before its source exists)."""
+
+    out: str | os.PathLike | None = None
+    source: ModelSpec = field(default_factory=ModelSpec)
+    overwrite: bool = True  # the library replaces a previous resnet-opt folder; the CLI asks for --overwrite
     target: str = "onnx"
     data: str | None = None  # data spec; default: the model folder's, else synthetic for a random model
     preset: str | None = None  # imagefolder preprocessing preset (v1 / v2)
@@ -122,6 +129,38 @@ class QuantizeConfig:
         from resnet_opt.export import check_opset
 
         check_opset(self.opset)
+        if self.data is not None:
+            spec = parse_data_spec(self.data, preset=self.preset)
+        self.source.validate()
+        if self.data is not None and self.source.model_dir is not None:
+            from resnet_opt.data import fit_data_to_model
+
+            fit_data_to_model(spec, int(read_config(self.source.model_dir).get("input_size") or 224),
+                              f"the model {self.source.model_dir}")
+        if self.out is not None:
+            from resnet_opt.core.artifact import check_output_dir
+
+            check_output_dir(self.out, overwrite=self.overwrite)
+
+
+@dataclass
+class QuantizeResult(ArtifactResult):
+    """The INT8 artifact folder, its typed manifest, and the headline figures (all also in the manifest):
+    accuracy on the val split (``None`` without labels), agreement with FP32, batch-1 latencies (ms, by model)."""
+
+    top1_agreement: float = 0.0
+    max_abs_diff: float = 0.0
+    eval_images: int = 0
+    accuracy_meaningful: bool = False
+    fp32_top1: float | None = None
+    int8_top1: float | None = None
+    top1_drop: float | None = None
+    latency_ms: dict[str, float] = field(default_factory=dict)
+    threads: int = 0
+    size_bytes: dict[str, float] = field(default_factory=dict)
+    excluded_layers: list[str] = field(default_factory=list)
+    note: str | None = None
+    compile: dict[str, Any] | None = None
 
 
 # ---------------------------------------------------------------- helpers
@@ -142,29 +181,22 @@ def _resolve_data(cfg: QuantizeConfig, src: ModelSource, model_dir: str | os.Pat
 
 
 # ---------------------------------------------------------------- the stage
-def quantize_model(
-    *,
-    out: str | os.PathLike,
-    depth: int | str | None = None,
-    weights: str | os.PathLike | None = None,
-    model_dir: str | os.PathLike | None = None,
-    num_classes: int | None = None,
-    config: QuantizeConfig | None = None,
-    progress: bool = False,
-    log: Callable[[str], None] | None = None,
-) -> dict[str, Any]:
-    """Quantize a model (``depth`` / ``weights`` / ``model_dir``) to INT8 and write the artifact folder ``out``.
+def quantize_model(config: QuantizeConfig, *, progress: bool = False,
+                   log: Callable[[str], None] | None = None) -> QuantizeResult:
+    """Quantize the model of ``config.source`` to INT8 and write the artifact folder ``config.out``.
 
-    Returns the manifest written, plus ``out``. Raises typed errors (nothing is written then)."""
-    cfg = config or QuantizeConfig()
+    Returns the typed manifest written and the headline figures. Raises typed errors (nothing is written then)."""
+    cfg = config
     cfg.validate()
+    if cfg.out is None:
+        raise ConfigError("quantize needs an output folder (--out)")
+    out, model_dir = Path(cfg.out), cfg.source.model_dir
     method = cfg.resolved_method()
     say = log or (lambda _m: None)
-    check_output_path(out)
     threads = int(cfg.threads or torch.get_num_threads())
     t_start = time.perf_counter()
 
-    src = load_source(depth=depth, weights=weights, model_dir=model_dir, num_classes=num_classes)
+    src = cfg.source.load()
     model = src.model.eval()
     spec, data_from = _resolve_data(cfg, src, model_dir)
     if src.kind == "model_dir":  # the model has its own input size: the data must match it (never a silent resize)
@@ -213,7 +245,7 @@ def quantize_model(
     if not torch.isfinite(fp32_ref).all():
         raise ValidationError("the FP32 model produces non-finite logits on the eval images")
 
-    with tempfile.TemporaryDirectory(prefix="resnet-opt-quantize-") as td:
+    with work_dir("quantize") as td:
         work = Path(td)
         fname = FILE_NAMES[cfg.target]
         qpath = work / fname
@@ -318,9 +350,16 @@ def quantize_model(
             manifest["measurements"]["load_ms"] = compile_info.get("load_ms")
         with atomic_dir(out) as tmp:
             shutil.copyfile(qpath, tmp / fname)
-            write_manifest(tmp, manifest)
-    manifest["out"] = str(Path(out))
-    return manifest
+            written = write_manifest(tmp, manifest)
+    return QuantizeResult(
+        out=out, manifest=written, seconds=manifest["seconds"], top1_agreement=agr["top1_agreement"],
+        max_abs_diff=agr["max_abs_diff"], eval_images=int(x_eval.shape[0]), accuracy_meaningful=meaningful,
+        fp32_top1=validation.get("fp32_top1"), int8_top1=validation.get("int8_top1"),
+        top1_drop=validation.get("top1_drop"),
+        latency_ms={k: v for k, v in lat.items()}, threads=threads,
+        size_bytes={k: v for k, v in measurements["size_bytes"].items() if k != "fp32_file"},
+        excluded_layers=list(quant.get("excluded_layers") or []), note=validation.get("note"),
+        compile=manifest.get("compile"))
 
 
 def _onnx_target(cfg, method, fused, size, work, qpath, calib, x_eval, y_eval, fp32_ref, meaningful, threads,

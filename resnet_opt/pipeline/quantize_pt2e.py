@@ -16,17 +16,9 @@ from typing import Any, Callable
 import torch
 
 from resnet_opt.core.errors import ValidationError
+from resnet_opt.engine import batched_logits
 
 REFERENCE_IMAGES = 64
-
-
-def _logits(fn: Callable[[torch.Tensor], Any], x: torch.Tensor, batch: int = 64) -> torch.Tensor:
-    outs = []
-    with torch.no_grad():
-        for i in range(0, len(x), batch):
-            y = fn(x[i:i + batch].contiguous())
-            outs.append((y[0] if isinstance(y, (list, tuple)) else y).float().cpu())
-    return torch.cat(outs)
 
 
 def _param_bytes(model: torch.nn.Module) -> int:
@@ -58,10 +50,10 @@ def pt2e_target(cfg: Any, method: str, fused: torch.nn.Module, size: int, qpath:
     t0 = time.perf_counter()
     pkg = load_package(qpath, "cpu")
     compile_info["load_ms"] = (time.perf_counter() - t0) * 1e3
-    int8_logits = _logits(pkg, x_eval)
+    int8_logits = batched_logits(pkg, x_eval)
 
     k = min(REFERENCE_IMAGES, int(x_eval.shape[0]))
-    ref = _logits(q, x_eval[:k])
+    ref = batched_logits(q, x_eval[:k])
     a = agreement(ref, int8_logits[:k])
     if not torch.isfinite(int8_logits).all():
         raise ValidationError("the compiled INT8 package produces non-finite logits on the eval images")

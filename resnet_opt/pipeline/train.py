@@ -10,11 +10,12 @@ from typing import Any, Callable
 
 from resnet_opt.core.artifact import atomic_dir, check_output_dir
 from resnet_opt.core.errors import ConfigError, DataError
+from resnet_opt.core.results import StageResult
 from resnet_opt.data import build_loader, class_names_for, parse_data_spec, preprocessing_for, require_labelled
 from resnet_opt.engine import TrainConfig, distributed, load_train_state, seed_everything, train
-from resnet_opt.resnet import ResNet, model_from_weights, parse_depth, save_model
+from resnet_opt.resnet import ModelSpec, ResNet, model_from_weights, parse_depth, save_model
 
-__all__ = ["TrainStageConfig", "train_model"]
+__all__ = ["TrainStageConfig", "TrainResult", "train_model"]
 
 STATE_FILE = "train_state.pt"
 
@@ -30,10 +31,9 @@ class TrainStageConfig:
     is never replaced."""
 
     out: str | os.PathLike
-    depth: int | str | None = 18
+    source: ModelSpec = field(default_factory=lambda: ModelSpec(depth=18))  # --depth or --weights
     data: str = "digits"
     preset: str | None = None
-    weights: str | os.PathLike | None = None
     resume: bool = False
     overwrite: bool = False
     limit: int | None = None
@@ -46,12 +46,12 @@ class TrainStageConfig:
         self.train.validate()
         check_int("--limit", self.limit, 1, MAX_COUNT, optional=True)
         check_threads(self.threads)
-        if self.depth is not None:
-            parse_depth(self.depth)
-        if self.weights is not None and not Path(self.weights).is_file():
-            from resnet_opt.core.errors import WeightsError
-
-            raise WeightsError(f"weights file {self.weights} does not exist")
+        if self.source.model_dir is not None:
+            raise ConfigError("train starts from --depth (random init) or --weights FILE; to fine-tune a model "
+                              "folder use prune --finetune-epochs or qat")
+        if self.source.num_classes is not None:
+            raise ConfigError("train takes the class count from its data; leave --num-classes out")
+        self.source.validate()
         if self.resume and self.overwrite:
             raise ConfigError("give --resume (continue the run) or --overwrite (start again), not both")
         out = Path(self.out)
@@ -68,34 +68,46 @@ class TrainStageConfig:
         parse_data_spec(self.data, preset=self.preset)
 
 
+@dataclass
+class TrainResult(StageResult):
+    """The run folder and its best epoch."""
+
+    out: Path
+    best_top1: float
+    best_epoch: int
+    epochs_run: int
+    seconds: float
+    data: str
+    architecture: str
+    history: list[dict[str, Any]]
+    config: dict[str, Any]
+    distributed: dict[str, Any] | None = None  # under torchrun: world size, backend, launcher
+
+    omit_when_none = ("distributed",)
+
+
 def train_model(
+    config: TrainStageConfig,
     *,
-    depth: int | str | None = 18,
-    data: str = "digits",
-    out: str | os.PathLike,
-    config: TrainConfig | None = None,
-    preset: str | None = None,
-    weights: str | os.PathLike | None = None,
     model: ResNet | None = None,
-    resume: bool = False,
-    limit: int | None = None,
-    overwrite: bool = False,
     teacher: Any = None,
     progress: bool = False,
     log: Callable[[str], None] | None = None,
     on_epoch: Callable[[Any], Any] | None = None,
-) -> dict[str, Any]:
-    """Train (or fine-tune ``model``) on ``data`` and keep the best epoch in ``out``. Returns a summary.
+) -> TrainResult:
+    """Train (or fine-tune ``model``) on ``config.data`` and keep the best epoch in ``config.out``.
 
-    ``progress``: a bar per epoch on stderr; ``log``: a line per epoch; ``on_epoch``: called with each
-    :class:`~resnet_opt.engine.train.EpochRecord` (see :func:`resnet_opt.engine.train`)."""
-    cfg = config or TrainConfig()
+    ``model``: fine-tune this model instead of building one from ``config.source`` (the prune stage's fine-tune; the
+    run folder is then not checked); ``teacher``: distil from it. ``progress``: a bar per epoch on stderr; ``log``: a
+    line per epoch; ``on_epoch``: called with each :class:`~resnet_opt.engine.train.EpochRecord` (see
+    :func:`resnet_opt.engine.train`)."""
+    cfg = config.train
     if model is None:  # a stage run (the CLI): check the run folder and every setting before any work
-        TrainStageConfig(out=out, depth=depth, data=data, preset=preset, weights=weights, resume=resume,
-                         overwrite=overwrite, limit=limit, train=cfg).validate()
+        config.validate()
     else:
         cfg.validate()
-    spec = parse_data_spec(data, preset=preset)
+    resume, overwrite, weights, depth = config.resume, config.overwrite, config.source.weights, config.source.depth
+    spec = parse_data_spec(config.data, preset=config.preset)
     require_labelled(spec, "training")
     names = class_names_for(spec)
     if not names:
@@ -111,7 +123,7 @@ def train_model(
     elif model.arch.num_classes != len(names):
         raise DataError(f"the model has {model.arch.num_classes} classes but {spec} has {len(names)}")
     pre = preprocessing_for(spec)
-    out = Path(out)
+    out = Path(config.out)
 
     def save(m: ResNet, folder: Path) -> None:
         save_model(m, folder, input_size=pre.crop, preprocessing=pre.to_dict(), class_names=names,
@@ -121,8 +133,8 @@ def train_model(
     replace = not resume and out.exists() and any(out.iterdir())
     with distributed.session(cfg.device) as ctx:
         per_rank = per_rank_batch(cfg.batch_size, ctx)
-        train_loader = build_loader(spec, "train", batch_size=per_rank, shuffle=True, seed=cfg.seed, limit=limit,
-                                    drop_last=True, replicas=ctx.world_size, rank=ctx.rank)
+        train_loader = build_loader(spec, "train", batch_size=per_rank, shuffle=True, seed=cfg.seed,
+                                    limit=config.limit, drop_last=True, replicas=ctx.world_size, rank=ctx.rank)
         val_loader = build_loader(spec, "val", batch_size=256, replicas=ctx.world_size, rank=ctx.rank)
         if log and ctx.enabled and ctx.is_main:
             log(f"{ctx.world_size} processes ({ctx.backend}): {per_rank} images per process per step "
@@ -132,13 +144,10 @@ def train_model(
         with (atomic_dir(out, overwrite=overwrite) if swap else contextlib.nullcontext(out)) as work:
             res = train(model, train_loader, val_loader, cfg, out_dir=Path(work), save_fn=save, resume=resume,
                         teacher=teacher, progress=progress, log=log, on_epoch=on_epoch, dist=ctx)
-    summary = {"out": str(out), "best_top1": res.best_top1, "best_epoch": res.best_epoch,
-               "epochs_run": res.epochs_run, "seconds": res.seconds, "data": str(spec),
-               "architecture": model.arch.name, "history": [h.__dict__ for h in res.history],
-               "config": cfg.__dict__}
-    if ctx.enabled:
-        summary["distributed"] = ctx.to_dict()
-    return summary
+    return TrainResult(out=out, best_top1=res.best_top1, best_epoch=res.best_epoch, epochs_run=res.epochs_run,
+                       seconds=res.seconds, data=str(spec), architecture=model.arch.name,
+                       history=[dict(h.__dict__) for h in res.history], config=dict(cfg.__dict__),
+                       distributed=ctx.to_dict() if ctx.enabled else None)
 
 
 def per_rank_batch(batch_size: int, ctx: distributed.DistContext) -> int:

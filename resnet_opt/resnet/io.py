@@ -307,6 +307,37 @@ def check_source_args(*, depth: int | str | None = None, weights: str | os.PathL
                               "classes); leave it out")
 
 
+@dataclass
+class ModelSpec:
+    """Where a stage's model comes from, as every command gives it: ``--model DIR`` (our model folder),
+    ``--weights FILE`` (torchvision ``.pth`` / ``.safetensors``, depth inferred unless given) or ``--depth`` alone
+    (random initialisation: latency and agreement only), plus ``--num-classes``. Stage configs hold one; its checks
+    live in :meth:`validate`, and :meth:`load` resolves it into a :class:`ModelSource`."""
+
+    depth: int | str | None = None
+    weights: str | os.PathLike | None = None
+    model_dir: str | os.PathLike | None = None
+    num_classes: int | None = None
+
+    def validate(self) -> "ModelSpec":
+        """The cheap checks (no tensor is read): both ``weights`` and ``model_dir``, a missing file, a depth or class
+        count out of range, an exported artifact given where a model folder is expected."""
+        from resnet_opt.core.checks import MAX_CLASSES, check_int
+
+        check_int("--num-classes", self.num_classes, 1, MAX_CLASSES, optional=True)
+        check_source_args(depth=self.depth, weights=self.weights, model_dir=self.model_dir,
+                          num_classes=self.num_classes)
+        return self
+
+    def load(self, *, input_size: int | None = None, preprocessing: dict[str, Any] | None = None) -> "ModelSource":
+        return load_source(depth=self.depth, weights=self.weights, model_dir=self.model_dir,
+                           num_classes=self.num_classes, input_size=input_size, preprocessing=preprocessing)
+
+    @property
+    def is_model_dir(self) -> bool:
+        return self.model_dir is not None
+
+
 def is_model_dir(path: str | os.PathLike) -> bool:
     p = Path(path)
     return p.is_dir() and (p / CONFIG_NAME).is_file() and (p / WEIGHTS_NAME).is_file()

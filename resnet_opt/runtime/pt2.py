@@ -52,6 +52,8 @@ class Pt2Predictor(Predictor):
         if pkg_dev not in ("cpu", "cuda"):
             raise ArtifactError(f"{path}: the manifest's compile.device is {pkg_dev!r}; expected cpu or cuda")
         self.package_device = pkg_dev
+        shape = (manifest.get("input") or {}).get("shape") or [-1]
+        self.static_batch = int(shape[0]) if isinstance(shape[0], int) and shape[0] > 0 else None
         p = check_provider_name(provider)
         if p == "tensorrt":
             raise BackendUnavailableError("the TensorRT provider applies to ONNX artifacts, not pt2 (use cpu or cuda)")
@@ -87,15 +89,22 @@ class Pt2Predictor(Predictor):
         self.provider = p
 
     @torch.no_grad()
-    def _forward(self, x: torch.Tensor) -> torch.Tensor:
+    def _call(self, x: torch.Tensor) -> torch.Tensor:
         out = self.module(x.to(self.device).contiguous())
         if isinstance(out, (list, tuple)):
             out = out[0]
         return out
 
+    def _forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.static_batch and x.shape[0] != self.static_batch:  # a static-batch package: chunks of its batch
+            from resnet_opt.engine.evaluate import run_in_fixed_batches
+
+            return run_in_fixed_batches(self._call, x, self.static_batch)
+        return self._call(x)
+
     def describe(self) -> dict[str, Any]:
         return {**super().describe(), "load_ms": self.load_ms, "import_ms": self.import_ms,
-                "package_device": self.package_device}
+                "package_device": self.package_device, "static_batch": self.static_batch}
 
 
 def load_pt2(art: Any, *, provider: str = "cpu", threads: int | None = None) -> Predictor:
