@@ -477,7 +477,7 @@ def main(argv: list[str] | None = None) -> int:
         log(f"built {len(variants)} rows in {time.perf_counter() - t0:.0f}s; measuring ...")
         cfg = BenchConfig(backends=["cpu", "openvino"], batch_sizes=[int(b) for b in args.batch_sizes.split(",")],
                           threads=args.threads, data=f"synthetic:{args.size}", agreement_images=args.agreement_images,
-                          eval_batch_size=8, reference="torch-eager-fp32",
+                          eval_batch_size=8, reference="torch-eager-fp32", roofline_refresh=True,
                           timing=TimingConfig(warmup=args.warmup, iterations=args.iterations, rounds=args.rounds,
                                               time_budget_s=args.time_budget))
         result = run_benchmark(variants, cfg, log=log, command=command,

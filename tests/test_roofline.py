@@ -13,6 +13,7 @@ from resnet_opt.core.errors import ConfigError
 @pytest.fixture()
 def cache(tmp_path, monkeypatch):
     monkeypatch.setenv(R.CACHE_ENV, str(tmp_path))
+    monkeypatch.setattr(R, "machine_load", lambda: 0.0)  # an idle machine, whatever else the test run is doing
     return tmp_path
 
 
@@ -86,3 +87,33 @@ def test_variant_macs_from_a_pruned_model_folder(tmp_path):
     save_model(m, tmp_path / "m", input_size=32, preprocessing="digits")
     v = variant_from_path(tmp_path / "m")
     assert R.variant_macs(v) == count_macs(m, 32) < count_macs(ResNet(18, num_classes=10), 32)
+
+
+def test_peaks_measured_on_a_busy_machine_are_never_cached(cache, monkeypatch):
+    """A peak measured under load is too low: it is returned marked busy and not cached, so it cannot make later
+    reports claim more than 100 % of it; an idle measurement is cached (with the load it was taken at)."""
+    import os
+
+    monkeypatch.setattr(R, "machine_load", lambda: 10.0 * (os.cpu_count() or 1))
+    busy = R.gemm_peaks(1, quick=True, sizes=[48], runs=1)
+    assert busy.busy and not busy.cached and not (cache / R.CACHE_FILE).exists()
+    monkeypatch.setattr(R, "machine_load", lambda: 0.0)
+    idle = R.gemm_peaks(1, quick=True, sizes=[48], runs=1)
+    assert not idle.busy and json.loads((cache / R.CACHE_FILE).read_text())[idle.key]["quick"]["v"] == R.CACHE_VERSION
+    assert R.gemm_peaks(1, quick=True, sizes=[48], runs=1).cached
+
+
+def test_a_row_above_its_peak_marks_the_peaks_suspect(cache, monkeypatch):
+    from types import SimpleNamespace
+
+    monkeypatch.setattr(R, "machine_load", lambda: 0.0)
+    stats = SimpleNamespace(p50_ms=1.0)
+    row = SimpleNamespace(variant="v", backend="ort-cpu", precision="int8",
+                          timings=[SimpleNamespace(batch_size=1, stats=stats)])
+    result = SimpleNamespace(extra={}, ok_rows=lambda: [row])
+    variant = SimpleNamespace(name="v", macs=10 ** 12)  # 1 TMAC in 1 ms: far above any CPU's peak
+    monkeypatch.setattr(R, "variant_macs", lambda v: v.macs)
+    R.attach_roofline(result, [variant], 1, quick=True)
+    rf = result.extra["roofline"]
+    assert rf["suspect"] and "v on ort-cpu @1" in rf["suspect"][0]
+    assert any("suspect" in line for line in R.roofline_markdown(result))

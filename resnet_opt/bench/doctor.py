@@ -94,7 +94,7 @@ def advise(isa: dict[str, bool], gpu_ok: bool, trt_ok: bool, openvino_ok: bool) 
 
 def diagnose(*, peaks: bool = False, threads: int | None = None) -> DoctorReport:
     """Inspect this machine (a few seconds: each GPU provider is tried with a tiny session). ``peaks``: also the
-    GEMM peaks of the roofline (cached after the first time)."""
+    GEMM peaks of the roofline, measured now (and cached for bench reports when the machine is idle)."""
     from resnet_opt.bench.backends import BACKENDS, unavailable_reason
     from resnet_opt.core.env import cpu_info, gpu_info, library_versions
     from resnet_opt.engine.openvino_session import cpu_capabilities, openvino_unavailable_reason, openvino_version
@@ -134,7 +134,7 @@ def diagnose(*, peaks: bool = False, threads: int | None = None) -> DoctorReport
     if peaks:
         from resnet_opt.bench.roofline import gemm_peaks
 
-        rep.peaks = gemm_peaks(threads).to_dict()
+        rep.peaks = gemm_peaks(threads, refresh=True).to_dict()  # asked for: measured now (and cached when idle)
     return rep
 
 

@@ -42,6 +42,7 @@ class BenchConfig:
     seed: int = 0
     roofline: bool = True  # GEMM peaks of this CPU (cached) and per-row achieved GMAC/s (bench/roofline.py)
     roofline_quick: bool = False  # small GEMMs (tests)
+    roofline_refresh: bool = False  # measure the peaks now instead of reading the cache (benchmark scripts)
 
     def validate(self) -> list[BackendSpec]:
         specs = parse_backends(self.backends)
@@ -373,7 +374,7 @@ def run_benchmark(
     if cfg.roofline:
         from resnet_opt.bench.roofline import attach_roofline
 
-        attach_roofline(result, variants, cfg.threads, quick=cfg.roofline_quick)
+        attach_roofline(result, variants, cfg.threads, quick=cfg.roofline_quick, refresh=cfg.roofline_refresh)
     return result
 
 

@@ -58,6 +58,8 @@ class Peaks:
     quick: bool = False
     cached: bool = False  # read from the cache rather than measured now
     cache_file: str | None = None
+    load_average: float | None = None  # 1-minute load average just before measuring (busy machine: not cached)
+    busy: bool = False  # measured while other work loaded the CPU: likely too low, never cached
 
     def for_precision(self, precision: str | None) -> tuple[str, float] | None:
         """(peak kind, GMAC/s) that a row of ``precision`` is compared with; None when no peak applies."""
@@ -155,12 +157,27 @@ def _write_cache(path: Path, data: dict[str, Any]) -> bool:
         return False  # a read-only home is not an error: the peak is just measured again next time
 
 
+CACHE_VERSION = 2  # entries of older versions (no load record) are measured again
+BUSY_LOAD_PER_CORE = 0.75  # a 1-minute load average above this × cores before measuring: the machine is busy
+
+
+def machine_load() -> float | None:
+    """The 1-minute load average (None where the OS has none)."""
+    try:
+        return float(os.getloadavg()[0])
+    except (OSError, AttributeError):
+        return None
+
+
 def gemm_peaks(threads: int | None = None, *, quick: bool = False, sizes: Iterable[int] | None = None,
                runs: int | None = None, cache: bool = True, refresh: bool = False) -> Peaks:
     """This CPU's U8S8, U8U8 and FP32 GEMM peaks (GMAC/s) for ``threads`` intra-op threads, cached.
 
     ``quick``: one small size and few runs (for tests); a cached full measurement is used for a quick request, never
-    the other way round. ``sizes`` / ``runs`` override the defaults (and are part of the cache entry)."""
+    the other way round. ``sizes`` / ``runs`` override the defaults (and are part of the cache entry). A peak
+    measured while the machine is busy (1-minute load average above ``BUSY_LOAD_PER_CORE`` × cores) is returned
+    marked ``busy`` and never cached: a low peak measured under load would make every later report claim more than
+    100 % of it."""
     threads = int(threads or os.cpu_count() or 1)
     if threads < 1:
         raise ConfigError(f"threads must be at least 1, got {threads}")
@@ -174,17 +191,21 @@ def gemm_peaks(threads: int | None = None, *, quick: bool = False, sizes: Iterab
         entries = _read_cache(path).get(key) or {}
         for mode in (("full", "quick") if quick else ("full",)):
             e = entries.get(mode)
-            if e and (sizes is None or tuple(e.get("sizes") or ()) == sizes_t):
+            if e and e.get("v") == CACHE_VERSION and (sizes is None or tuple(e.get("sizes") or ()) == sizes_t):
                 p = Peaks.from_dict(e["peaks"])
                 p.cached, p.cache_file = True, str(path)
                 return p
+    load = machine_load()
+    busy = load is not None and load > BUSY_LOAD_PER_CORE * (os.cpu_count() or 1)
     gemm = [measure_gemm(k, n, threads, runs) for n in sizes_t for k in KINDS]
     best = {k: max(g.gmacs_per_s for g in gemm if g.kind == k) for k in KINDS}
     peaks = Peaks(u8s8=best["u8s8"], u8u8=best["u8u8"], fp32=best["fp32"], threads=threads, key=key, gemm=gemm,
-                  measured=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"), quick=quick)
-    if cache:
+                  measured=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"), quick=quick,
+                  load_average=load, busy=busy)
+    if cache and not busy:
         data = _read_cache(path)
-        data.setdefault(key, {})["quick" if quick else "full"] = {"sizes": list(sizes_t), "peaks": peaks.to_dict()}
+        data.setdefault(key, {})["quick" if quick else "full"] = {"v": CACHE_VERSION, "sizes": list(sizes_t),
+                                                                   "peaks": peaks.to_dict()}
         if _write_cache(path, data):
             peaks.cache_file = str(path)
     return peaks
@@ -264,14 +285,20 @@ def roofline_rows(result: Any, macs: dict[str, int | None], peaks: Peaks) -> lis
     return out
 
 
-def attach_roofline(result: Any, variants: list[Any], threads: int | None, *, quick: bool = False) -> None:
-    """Measure (or read the cached) peaks and store them with the per-row figures in ``result.extra['roofline']``.
-    Never raises: a failure is recorded as ``{"error": ...}``."""
+def attach_roofline(result: Any, variants: list[Any], threads: int | None, *, quick: bool = False,
+                    refresh: bool = False) -> None:
+    """Measure (or read the cached; ``refresh``: measure again) peaks and store them with the per-row figures in
+    ``result.extra['roofline']``. A row above its peak means the peak is wrong (measured on a busy machine, or a
+    GEMM size that does not reach it): ``suspect`` then names the rows and the fractions are not to be read as
+    efficiency. Never raises: a failure is recorded as ``{"error": ...}``."""
     try:
-        peaks = gemm_peaks(threads, quick=quick)
+        peaks = gemm_peaks(threads, quick=quick, refresh=refresh)
         macs = {v.name: variant_macs(v) for v in variants}
-        result.extra["roofline"] = {"peaks": peaks.to_dict(), "macs": macs,
-                                    "rows": roofline_rows(result, macs, peaks)}
+        rows = roofline_rows(result, macs, peaks)
+        over = [f"{r['variant']} on {r['backend']} @{r['batch_size']}: {100 * r['fraction_of_peak']:.0f} %"
+                for r in rows if r.get("fraction_of_peak") is not None and r["fraction_of_peak"] > 1.05]
+        result.extra["roofline"] = {"peaks": peaks.to_dict(), "macs": macs, "rows": rows,
+                                    "suspect": over or (["peaks measured on a busy machine"] if peaks.busy else [])}
     except Exception as e:  # noqa: BLE001 - the roofline is an addition to a report, not a reason to lose it
         result.extra["roofline"] = {"error": f"{type(e).__name__}: {str(e).strip().splitlines()[0] if str(e).strip() else ''}"}
 
@@ -290,6 +317,11 @@ def roofline_markdown(result: Any) -> list[str]:
           f"{', quick' if p.get('quick') else ''}): INT8 U8S8 **{p['u8s8']:.0f}**, U8U8 {p['u8u8']:.0f}, "
           f"FP32 **{p['fp32']:.0f}** GMAC/s. Achieved = MACs per image × batch / p50; INT8 rows against the U8S8 "
           "peak, FP32/FP16/BF16 rows against the FP32 peak.", ""]
+    if rf.get("suspect"):
+        md += [f"**The peaks are suspect, do not read the % column as efficiency**: {'; '.join(rf['suspect'][:4])}"
+               f"{' …' if len(rf['suspect']) > 4 else ''} (a row cannot beat the CPU's peak: it was measured while the "
+               "machine was busy, or too small a GEMM). Measure again on an idle machine: `resnet-opt doctor --peaks`.",
+               ""]
     md.append("| variant | backend | batch | GMACs/img | GMAC/s | % of peak |")
     md.append("|---|---|---|---|---|---|")
     for r in rf.get("rows") or []:
@@ -302,5 +334,5 @@ def roofline_markdown(result: Any) -> list[str]:
     return md
 
 
-__all__ = ["GemmPeak", "Peaks", "gemm_peaks", "measure_gemm", "gemm_model", "cache_dir", "cache_key",
+__all__ = ["GemmPeak", "Peaks", "gemm_peaks", "machine_load", "CACHE_VERSION", "BUSY_LOAD_PER_CORE", "measure_gemm", "gemm_model", "cache_dir", "cache_key",
            "achieved_gmacs", "variant_macs", "roofline_rows", "attach_roofline", "roofline_markdown"]

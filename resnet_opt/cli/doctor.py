@@ -15,7 +15,8 @@ from resnet_opt.core.artifact import to_json
 @app.command("doctor")
 @handle_errors
 def doctor_cmd(
-    peaks: bool = typer.Option(False, "--peaks", help="Also measure (or read the cached) INT8/FP32 GEMM peaks."),
+    peaks: bool = typer.Option(False, "--peaks", help="Also measure the INT8/FP32 GEMM peaks (cached for bench reports "
+                               "when the machine is idle)."),
     threads: Optional[int] = ThreadsOpt,
     as_json: bool = JsonOpt,
 ) -> None:
@@ -36,8 +37,10 @@ def doctor_cmd(
     t.add_row("versions", "", ", ".join(f"{k} {v}" for k, v in rep.versions.items() if v))
     if rep.peaks:
         p = rep.peaks
+        busy = (f"; measured while the machine was busy (load {p['load_average']:.1f}): too low, not cached"
+                if p.get("busy") else "")
         t.add_row("GEMM peaks", "", f"INT8 U8S8 {p['u8s8']:.0f}, U8U8 {p['u8u8']:.0f}, FP32 {p['fp32']:.0f} GMAC/s "
-                                    f"({p['threads']} threads)")
+                                    f"({p['threads']} threads{busy})")
     console.print(t)
     r = rep.recommendation
     console.print(f"recommended: {r['precision'].upper()} on {r['runtime']} (bench backend {r['backend']}): {r['why']}")
