@@ -58,7 +58,7 @@ class Peaks:
     quick: bool = False
     cached: bool = False  # read from the cache rather than measured now
     cache_file: str | None = None
-    load_average: float | None = None  # 1-minute load average just before measuring (busy machine: not cached)
+    other_cpu_share: float | None = None  # share of all cores other processes used just before measuring
     busy: bool = False  # measured while other work loaded the CPU: likely too low, never cached
 
     def for_precision(self, precision: str | None) -> tuple[str, float] | None:
@@ -158,15 +158,35 @@ def _write_cache(path: Path, data: dict[str, Any]) -> bool:
 
 
 CACHE_VERSION = 2  # entries of older versions (no load record) are measured again
-BUSY_LOAD_PER_CORE = 0.75  # a 1-minute load average above this × cores before measuring: the machine is busy
+BUSY_SHARE = 0.25  # other processes using more than this share of all cores before measuring: the machine is busy
 
 
-def machine_load() -> float | None:
-    """The 1-minute load average (None where the OS has none)."""
+def machine_load(window_s: float = 0.3) -> float | None:
+    """The share (0..1) of all cores that OTHER processes used during ``window_s`` (Linux ``/proc/stat`` minus this
+    process's own CPU time, so a benchmark's own earlier work does not count, unlike the load average); None where
+    ``/proc`` is not available."""
+    import time
+
+    def total() -> tuple[int, int]:
+        with open("/proc/stat") as f:
+            vals = [int(v) for v in f.readline().split()[1:9]]
+        return sum(vals), vals[3] + vals[4]  # all jiffies, idle + iowait
+
+    def own() -> int:
+        with open("/proc/self/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return int(fields[11]) + int(fields[12])  # utime + stime, all threads
+
     try:
-        return float(os.getloadavg()[0])
-    except (OSError, AttributeError):
+        (t0, i0), o0 = total(), own()
+        time.sleep(window_s)
+        (t1, i1), o1 = total(), own()
+    except (OSError, ValueError, IndexError):
         return None
+    dt = t1 - t0
+    if dt <= 0:
+        return None
+    return max(0.0, min(1.0, ((dt - (i1 - i0)) - (o1 - o0)) / dt))
 
 
 def gemm_peaks(threads: int | None = None, *, quick: bool = False, sizes: Iterable[int] | None = None,
@@ -175,8 +195,8 @@ def gemm_peaks(threads: int | None = None, *, quick: bool = False, sizes: Iterab
 
     ``quick``: one small size and few runs (for tests); a cached full measurement is used for a quick request, never
     the other way round. ``sizes`` / ``runs`` override the defaults (and are part of the cache entry). A peak
-    measured while the machine is busy (1-minute load average above ``BUSY_LOAD_PER_CORE`` × cores) is returned
-    marked ``busy`` and never cached: a low peak measured under load would make every later report claim more than
+    measured while the machine is busy (other processes using more than ``BUSY_SHARE`` of all cores, see
+    :func:`machine_load`) is returned marked ``busy`` and never cached: a low peak measured under load would make every later report claim more than
     100 % of it."""
     threads = int(threads or os.cpu_count() or 1)
     if threads < 1:
@@ -196,12 +216,12 @@ def gemm_peaks(threads: int | None = None, *, quick: bool = False, sizes: Iterab
                 p.cached, p.cache_file = True, str(path)
                 return p
     load = machine_load()
-    busy = load is not None and load > BUSY_LOAD_PER_CORE * (os.cpu_count() or 1)
+    busy = load is not None and load > BUSY_SHARE
     gemm = [measure_gemm(k, n, threads, runs) for n in sizes_t for k in KINDS]
     best = {k: max(g.gmacs_per_s for g in gemm if g.kind == k) for k in KINDS}
     peaks = Peaks(u8s8=best["u8s8"], u8u8=best["u8u8"], fp32=best["fp32"], threads=threads, key=key, gemm=gemm,
                   measured=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"), quick=quick,
-                  load_average=load, busy=busy)
+                  other_cpu_share=load, busy=busy)
     if cache and not busy:
         data = _read_cache(path)
         data.setdefault(key, {})["quick" if quick else "full"] = {"v": CACHE_VERSION, "sizes": list(sizes_t),
@@ -334,5 +354,5 @@ def roofline_markdown(result: Any) -> list[str]:
     return md
 
 
-__all__ = ["GemmPeak", "Peaks", "gemm_peaks", "machine_load", "CACHE_VERSION", "BUSY_LOAD_PER_CORE", "measure_gemm", "gemm_model", "cache_dir", "cache_key",
+__all__ = ["GemmPeak", "Peaks", "gemm_peaks", "machine_load", "CACHE_VERSION", "BUSY_SHARE", "measure_gemm", "gemm_model", "cache_dir", "cache_key",
            "achieved_gmacs", "variant_macs", "roofline_rows", "attach_roofline", "roofline_markdown"]

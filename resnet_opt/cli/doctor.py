@@ -37,8 +37,8 @@ def doctor_cmd(
     t.add_row("versions", "", ", ".join(f"{k} {v}" for k, v in rep.versions.items() if v))
     if rep.peaks:
         p = rep.peaks
-        busy = (f"; measured while the machine was busy (load {p['load_average']:.1f}): too low, not cached"
-                if p.get("busy") else "")
+        busy = (f"; measured while other processes used {100 * p['other_cpu_share']:.0f} % of the CPU: too low, "
+                "not cached" if p.get("busy") else "")
         t.add_row("GEMM peaks", "", f"INT8 U8S8 {p['u8s8']:.0f}, U8U8 {p['u8u8']:.0f}, FP32 {p['fp32']:.0f} GMAC/s "
                                     f"({p['threads']} threads{busy})")
     console.print(t)
