@@ -1,6 +1,8 @@
-"""Quantization-aware training (torchao PT2E) into an INT8 ONNX QDQ artifact."""
+"""Quantization-aware training (torchao PT2E) into the INT8 artifacts of PTQ: ONNX QDQ and a PT2E INT8 ``.pt2``."""
 
 from __future__ import annotations
+
+import json
 
 import pytest
 from typer.testing import CliRunner
@@ -9,9 +11,24 @@ from helpers import one_line_error
 from resnet_opt.cli import app
 from resnet_opt.core.manifest import read_manifest
 from resnet_opt.core.errors import ConfigError
-from resnet_opt.pipeline.qat import QatConfig
+from resnet_opt.pipeline.qat import QatConfig, QatResult
+from resnet_opt.pipeline.evaluate import EvalConfig
 
 runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def digits16_dir(tmp_path_factory):
+    """The smallest trained model the .pt2 test can use: ResNet-18 on digits at 16 px, one epoch (AOTInductor's
+    compile time does not depend on the image size, the training and evaluation do)."""
+    from resnet_opt.data import build_loader
+    from resnet_opt.engine import TrainConfig, train
+    from resnet_opt.resnet import get_model, save_model
+
+    model = get_model("resnet18", num_classes=10)
+    train(model, build_loader("digits:16", "train", batch_size=64, shuffle=True, seed=0, drop_last=True), None,
+          TrainConfig(epochs=1, seed=0))
+    return save_model(model.eval(), tmp_path_factory.mktemp("digits16") / "r18", preprocessing="digits:16")
 
 
 def test_schedule_follows_torchvision_and_short_runs():
@@ -46,9 +63,59 @@ def test_qat_writes_a_validated_int8_onnx_artifact(trained_digits_dir, tmp_path)
     assert v["int8_top1"] > 85.0 and abs(v["fp32_top1"] - v["int8_top1"]) < 5.0, v
     assert v["export_check"]["top1_agreement"] >= 98.0
     # the artifact loads through the runtime like any ONNX artifact and gives the recorded accuracy
-    ev = evaluate_path(out, "digits")
-    assert ev["count"] == 360 and abs(ev["top1"] - v["int8_top1"]) < 1e-9
-    assert res["out"] == str(out)
+    ev = evaluate_path(EvalConfig(out, "digits"))
+    assert ev.count == 360 and abs(ev.top1 - v["int8_top1"]) < 1e-9
+    assert isinstance(res, QatResult) and res.written and res.out == out
+    assert (res.kind, res.target, res.file) == ("onnx", "onnx", "model_int8.onnx")
+    assert res.int8_top1 == v["int8_top1"] and res.fp32_top1 == v["fp32_top1"] and res.images == 360
+    assert res.quantization["method"] == "qat" and res.schedule == q["schedule"]
+    assert json.loads(json.dumps(res.to_dict()))["validation"] == v
+
+
+def test_qat_torch_target_writes_a_pt2_package_every_consumer_opens(digits16_dir, tmp_path):
+    """qat --target torch: prepare_qat_pt2e with the x86 Inductor QAT config -> convert_pt2e -> AOTInductor model.pt2,
+    checked against the converted graph, opened by runtime.load / eval / predict / bench like the PTQ .pt2."""
+    pytest.importorskip("torchao")
+    from resnet_opt.core.manifest import open_artifact
+    from resnet_opt.runtime import load
+
+    out = tmp_path / "qat-pt2"
+    r = runner.invoke(app, ["qat", "--model", str(digits16_dir), "--data", "digits:16", "--target", "torch",
+                            "--epochs", "1", "--batch-size", "32", "--limit", "128", "--latency-runs", "2",
+                            "--min-agreement", "0", "--out", str(out), "--json"])
+    assert r.exit_code == 0, r.output
+    res = json.loads(r.stdout)
+    assert (res["kind"], res["target"], res["file"], res["written"]) == ("pt2", "torch", "model.pt2", True)
+    assert sorted(p.name for p in out.iterdir()) == ["manifest.json", "model.pt2"]
+    m = read_manifest(out)
+    assert m["kind"] == "pt2" and m["precision"] == "int8" and m["stage"] == "qat" and m["file"] == "model.pt2"
+    q = m["quantization"]
+    assert q["method"] == "qat" and q["target"] == "torch" and q["schedule"]["epochs"] == 1
+    assert q["scheme"]["quantizer_config"].startswith("torchao get_default_x86_inductor_quantization_config(is_qat=True")
+    assert q["quantized_layers"] == 21  # 20 convolutions + fc
+    assert m["compile"]["device"] == "cpu" and m["compile"]["inductor_configs"]["freezing"] is True
+    v = m["validation"]
+    assert v["eval"]["images"] == 360 and res["int8_top1"] == v["int8_top1"]
+    ex = v["export_check"]  # the compiled package against the converted PT2E graph, every val image
+    assert ex["images"] == 360 and ex["top1_agreement"] >= 98.0 and ex["max_rel_diff"] <= 0.1, ex
+    assert v["int8_top1"] > 50.0, v
+    # the same consumers as the PTQ .pt2: the opener, runtime.load, eval, predict, bench
+    assert open_artifact(out).kind == "pt2"
+    pred = load(out)
+    assert pred.kind == "pt2"
+    ev = json.loads(runner.invoke(app, ["eval", "--model", str(out), "--data", "digits:16", "--json"]).stdout)
+    assert ev["count"] == 360 and abs(ev["top1"] - v["int8_top1"]) < 1e-9, ev
+    png = tmp_path / "png"
+    assert runner.invoke(app, ["digits-images", "--out", str(png)]).exit_code == 0
+    r = runner.invoke(app, ["predict", str(out), str(png), "--top-k", "1", "--json"])
+    assert r.exit_code == 0, r.output
+    assert len(json.loads(r.stdout)["predictions"]) == 20
+    report = tmp_path / "report"
+    r = runner.invoke(app, ["bench", str(out), "--backends", "cpu", "--batch-sizes", "1", "--iterations", "2",
+                            "--warmup", "1", "--time-budget", "0.5", "--data", "digits:16", "--limit", "32",
+                            "--report", str(report)])
+    assert r.exit_code == 0, r.output
+    assert "qat-pt2" in (report / "results.json").read_text()
 
 
 def test_qat_bad_input_is_one_line(tmp_path, trained_digits_dir):
@@ -59,4 +126,13 @@ def test_qat_bad_input_is_one_line(tmp_path, trained_digits_dir):
     r = runner.invoke(app, ["qat", "--model", str(trained_digits_dir), "--out", str(tmp_path / "q"),
                             "--activation", "cubic"])
     one_line_error(r, "activation")
+    r = runner.invoke(app, ["qat", "--model", str(trained_digits_dir), "--out", str(tmp_path / "q"),
+                            "--target", "tflite"])
+    one_line_error(r, "--target")
+    r = runner.invoke(app, ["qat", "--model", str(trained_digits_dir), "--out", str(tmp_path / "q"),
+                            "--target", "torch", "--activation", "symmetric"])
+    one_line_error(r, "onnx target")
+    r = runner.invoke(app, ["qat", "--model", str(trained_digits_dir), "--out", str(tmp_path / "q"),
+                            "--target", "torch", "--weight-bits", "7"])
+    one_line_error(r, "onnx target")
     assert not (tmp_path / "q").exists()

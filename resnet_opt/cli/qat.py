@@ -1,4 +1,4 @@
-"""qat command: quantization-aware fine-tuning into an INT8 ONNX QDQ artifact."""
+"""qat command: quantization-aware fine-tuning into an INT8 artifact (ONNX QDQ, or a PT2E INT8 ``.pt2`` package)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,10 @@ from resnet_opt.core.artifact import to_json
 @handle_errors
 def qat_cmd(
     model: Path = typer.Option(..., "--model", help="A trained model folder (written by train, prune or fuse)."),
-    out: Path = typer.Option(..., "--out", help="Artifact folder to write (model_int8.onnx + manifest.json)."),
+    out: Path = typer.Option(..., "--out", help="Artifact folder to write (model_int8.onnx or model.pt2, + "
+                             "manifest.json)."),
+    target: str = typer.Option("onnx", "--target", help="onnx (ONNX QDQ model_int8.onnx, onnxruntime) or torch (PT2E "
+                               "INT8 compiled by AOTInductor into model.pt2, like quantize --target torch)."),
     epochs: int = typer.Option(3, "--epochs", help="QAT fine-tuning epochs."),
     batch_size: int = typer.Option(64, "--batch-size", help="Global batch (split across --nproc processes)."),
     lr: float = typer.Option(1e-3, "--lr", help="Peak learning rate (SGD, cosine; small: the model is trained)."),
@@ -26,9 +29,9 @@ def qat_cmd(
     freeze_bn: Optional[int] = typer.Option(None, "--freeze-bn-after", help="Freeze BatchNorm statistics after this "
                                             "many epochs (default min(3, epochs-1))."),
     activation: str = typer.Option("asymmetric", "--activation", help="asymmetric (uint8) or symmetric (int8 "
-                                   "per-tensor, TensorRT's form)."),
-    weight_bits: Optional[int] = typer.Option(None, "--weight-bits", help="8, or 7 (default: 7 on CPUs without "
-                                              "VNNI, like onnxruntime's reduce_range)."),
+                                   "per-tensor, TensorRT's form; onnx target)."),
+    weight_bits: Optional[int] = typer.Option(None, "--weight-bits", help="8, or 7 (onnx target; default: 7 on CPUs "
+                                              "without VNNI, like onnxruntime's reduce_range)."),
     data: Optional[str] = typer.Option(None, "--data", help="Labelled data spec (default: the model folder's)."),
     limit: Optional[int] = typer.Option(None, "--limit", help="Train on a seeded subset of this many images."),
     eval_size: Optional[int] = typer.Option(None, "--eval-size", help="Val images for validation (default all)."),
@@ -41,27 +44,27 @@ def qat_cmd(
     nproc: Optional[int] = NprocOpt,
     as_json: bool = JsonOpt,
 ) -> None:
-    """Quantization-aware training (torchao PT2E, torchvision's recipe) into an INT8 ONNX QDQ artifact with the
-    learned scales, validated and described like the quantize stage's."""
+    """Quantization-aware training (torchao PT2E, torchvision's recipe) into an INT8 artifact with the learned
+    scales (ONNX QDQ, or with --target torch a PT2E INT8 .pt2 package), validated and described like the quantize
+    stage's."""
     from resnet_opt.pipeline.qat import QatConfig, qat_model
 
     set_threads(threads)
     cfg = QatConfig(epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay,
                     freeze_observers_epoch=freeze_observers, freeze_bn_epoch=freeze_bn, activation=activation.lower(),
                     weight_bits=weight_bits, data=data, limit=limit, eval_size=eval_size, min_agreement=min_agreement,
-                    latency_runs=latency_runs, threads=threads, seed=seed, device=device)
+                    latency_runs=latency_runs, threads=threads, seed=seed, device=device, target=target)
     cfg.validate()
     if launched(nproc, threads):
         return
     bars = show_progress() and not as_json
     log = None if as_json else (lambda m: console.print(m))
     res = qat_model(model_dir=model, out=out, config=cfg, progress=bars, log=log)
-    if "validation" not in res:
+    if not res.written:
         return  # a torchrun worker other than rank 0
     if as_json:
         typer.echo(to_json(res))
         return
-    v = res["validation"]
-    console.print(f"top-1 FP32 {v['fp32_top1']:.2f}% -> QAT INT8 {v['int8_top1']:.2f}% (drop {v['top1_drop']:.2f} "
-                  f"points, {v['eval']['images']} val images); agreement with FP32 {v['top1_agreement']:.2f}% "
-                  f"-> {res['out']}")
+    console.print(f"top-1 FP32 {res.fp32_top1:.2f}% -> QAT INT8 {res.int8_top1:.2f}% (drop {res.top1_drop:.2f} points, "
+                  f"{res.images} val images); agreement with FP32 {res.agreement:.2f}%; {res.kind} artifact "
+                  f"{res.file} -> {res.out}")

@@ -11,6 +11,11 @@ folding simulated) -> fine-tune -> ``convert_pt2e`` -> ONNX QDQ carrying the LEA
 * :func:`convert_qat` gives a graph of quantize/dequantize ops with int8 weights; :func:`export_qat_onnx` writes it as
   an ONNX QDQ model (QuantizeLinear / DequantizeLinear with the learned scales and zero points), which onnxruntime
   runs as QLinearConv / QLinearAdd kernels like the PTQ artifact.
+* Target ``torch`` (:attr:`QatScheme.target`): the quantizer is the x86 Inductor quantizer's own QAT configuration
+  (``get_default_x86_inductor_quantization_config(is_qat=True)``: uint8 activations, 7-bit ``[0, 127]`` with
+  ``reduce_range`` on CPUs without VNNI as the PTQ torch target; int8 per-channel symmetric weights), so the
+  converted graph is the one Inductor's x86 passes lower to oneDNN INT8 convolutions: the pipeline compiles it into
+  an AOTInductor ``.pt2`` package exactly like ``quantize --target torch`` does.
 
 Needs torchao (``pip install resnet-opt[qat]``); :func:`require_torchao` raises a BackendUnavailableError without it.
 """
@@ -23,40 +28,103 @@ import os
 import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import torch
 from torch import nn
 
 from resnet_opt.core.errors import BackendUnavailableError, ConfigError, ExportError, QuantizationError
 
-__all__ = ["ACTIVATION_SCHEMES", "QatScheme", "require_torchao", "prepare_qat", "freeze_observers", "freeze_bn",
-           "convert_qat", "export_qat_onnx", "qat_schedule_hook"]
+__all__ = ["ACTIVATION_SCHEMES", "TARGETS", "QatScheme", "require_torchao", "prepare_qat", "freeze_observers",
+           "freeze_bn", "convert_qat", "export_qat_onnx", "qat_schedule_hook", "quantized_layer_count",
+           "only_present_conv_kinds"]
 
 ACTIVATION_SCHEMES = ("asymmetric", "symmetric")
+TARGETS = ("onnx", "torch")  # onnx: ONNX QDQ file; torch: PT2E graph for Inductor (compiled into a .pt2 package)
 
 
 @dataclass
 class QatScheme:
     activation: str = "asymmetric"  # asymmetric: uint8 per-tensor affine; symmetric: int8 per-tensor symmetric
-    weight_bits: int = 8  # 8: [-128, 127]; 7: [-64, 63] (CPUs without VNNI)
+    weight_bits: int = 8  # 8: [-128, 127]; 7: [-64, 63] (CPUs without VNNI; onnx target)
+    target: str = "onnx"  # onnx | torch (the x86 Inductor quantizer's own QAT configuration)
+    reduce_range: bool = False  # torch target: 7-bit activations [0, 127] (CPUs without VNNI, as the PTQ torch target)
 
     def validate(self) -> None:
+        if self.target not in TARGETS:
+            raise ConfigError(f"unknown QAT target {self.target!r}; valid: {', '.join(TARGETS)}")
         if self.activation not in ACTIVATION_SCHEMES:
             raise ConfigError(f"unknown activation scheme {self.activation!r}; valid: {', '.join(ACTIVATION_SCHEMES)}")
         if self.weight_bits not in (7, 8):
             raise ConfigError(f"weight bits must be 7 or 8, got {self.weight_bits}")
+        if self.target == "torch" and (self.activation != "asymmetric" or self.weight_bits != 8):
+            raise ConfigError("the torch (PT2E / Inductor) target uses the x86 Inductor quantizer's scheme: uint8 "
+                              "asymmetric activations and 8-bit per-channel weights")
+        if self.target == "onnx" and self.reduce_range:
+            raise ConfigError("reduce_range (7-bit activations) applies to the torch target; the onnx target uses "
+                              "7-bit weights instead (weight_bits=7)")
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         qmin, qmax = self.weight_range()
         d.update(activation_type="uint8" if self.activation == "asymmetric" else "int8",
                  activation_qscheme="per_tensor_affine" if self.activation == "asymmetric" else "per_tensor_symmetric",
+                 activation_range=list(self.activation_range()),
                  weight_type="int8", weight_qscheme="per_channel_symmetric", weight_range=[qmin, qmax])
+        if self.target == "torch":
+            d["quantizer_config"] = ("torchao get_default_x86_inductor_quantization_config(is_qat=True, "
+                                     f"reduce_range={self.reduce_range})")
         return d
 
     def weight_range(self) -> tuple[int, int]:
         return (-64, 63) if self.weight_bits == 7 else (-128, 127)
+
+    def activation_range(self) -> tuple[int, int]:
+        if self.activation == "symmetric":
+            return (-128, 127)
+        return (0, 127) if self.reduce_range else (0, 255)
+
+
+@contextlib.contextmanager
+def only_present_conv_kinds() -> Iterator[None]:
+    """While active, torchao's QAT conv+BN passes (``prepare_qat_pt2e``'s fuse, ``convert_pt2e``'s fold) skip the
+    conv kinds the graph does not contain.
+
+    Each pass runs once per conv kind (conv1d, conv2d, conv_transpose1d, conv_transpose2d) and exports every pattern
+    variant of that kind with ``torch.export`` (32 exports per kind in the fold) whether or not the graph has such a
+    convolution: on a 2-core CPU that is ~40 s of ``convert_pt2e`` for a ResNet, which has only conv2d. A kind with
+    no node in the graph cannot match, so its pass is skipped; the conv2d pass runs unchanged. If torchao's internals
+    are not as expected (another version), nothing is patched."""
+    try:
+        from torchao.quantization.pt2e import qat_utils
+    except ImportError:
+        yield
+        return
+    names = ("_fuse_conv_bn_qat_helper", "_fold_conv_bn_qat_helper")
+    originals = {n: getattr(qat_utils, n, None) for n in names}
+    if any(f is None for f in originals.values()):
+        yield
+        return
+    F = torch.nn.functional
+    aten = torch.ops.aten
+    op_of = {F.conv1d: aten.conv1d, F.conv2d: aten.conv2d, F.conv_transpose1d: aten.conv_transpose1d,
+             F.conv_transpose2d: aten.conv_transpose2d}
+
+    def skipping(original):
+        def helper(m, conv_fn, *args, **kwargs):
+            op = op_of.get(conv_fn)
+            if op is not None and not any(getattr(n.target, "overloadpacket", None) is op for n in m.graph.nodes):
+                return m
+            return original(m, conv_fn, *args, **kwargs)
+        return helper
+
+    for n, f in originals.items():
+        setattr(qat_utils, n, skipping(f))
+    try:
+        yield
+    finally:
+        for n, f in originals.items():
+            setattr(qat_utils, n, f)
 
 
 def require_torchao():
@@ -81,7 +149,13 @@ def require_torchao():
 def _quantizer(scheme: QatScheme):
     from torchao.quantization.pt2e import FusedMovingAvgObsFakeQuantize, MovingAveragePerChannelMinMaxObserver
     from torchao.quantization.pt2e.quantizer import QuantizationSpec
-    from torchao.quantization.pt2e.quantizer.x86_inductor_quantizer import QuantizationConfig, X86InductorQuantizer
+    from torchao.quantization.pt2e.quantizer.x86_inductor_quantizer import (
+        QuantizationConfig, X86InductorQuantizer, get_default_x86_inductor_quantization_config,
+    )
+
+    if scheme.target == "torch":  # exactly what Inductor's x86 lowering expects (the PTQ torch target's, is_qat=True)
+        return X86InductorQuantizer().set_global(
+            get_default_x86_inductor_quantization_config(is_qat=True, reduce_range=scheme.reduce_range))
 
     eps = 2 ** -12
     if scheme.activation == "asymmetric":
@@ -111,7 +185,7 @@ def prepare_qat(model: nn.Module, input_size: int, scheme: QatScheme | None = No
     model = model.to("cpu").train()
     try:
         gm = torch.export.export(model, (x,), dynamic_shapes=({0: batch},)).module()
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), only_present_conv_kinds():
             warnings.simplefilter("ignore")
             prepared = qpt2e.prepare_qat_pt2e(gm, _quantizer(scheme))
     except Exception as e:  # noqa: BLE001 - export / annotation failures come as many types
@@ -159,13 +233,25 @@ def convert_qat(prepared: nn.Module) -> torch.fx.GraphModule:
 
     move_exported_model_to_eval(prepared)
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), only_present_conv_kinds():
             warnings.simplefilter("ignore")
             converted = qpt2e.convert_pt2e(prepared)
     except Exception as e:  # noqa: BLE001
         raise QuantizationError(f"convert_pt2e failed: {_first_line(e)}") from e
     move_exported_model_to_eval(converted)
     return converted
+
+
+def quantized_layer_count(converted: torch.fx.GraphModule) -> int:
+    """Convolutions and linear layers of a converted PT2E graph whose weight comes through a dequantize op."""
+    n = 0
+    for node in converted.graph.nodes:
+        name = str(node.target)
+        if node.op == "call_function" and ("conv" in name or "linear" in name):
+            w = node.args[1] if len(node.args) > 1 else None
+            if isinstance(w, torch.fx.Node) and "dequantize" in str(w.target):
+                n += 1
+    return n
 
 
 def export_qat_onnx(converted: nn.Module, path: str | os.PathLike, *, input_size: int, opset: int = 17) -> Path:

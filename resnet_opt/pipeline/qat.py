@@ -1,6 +1,13 @@
-"""QAT stage: trained model folder -> fake-quantized fine-tuning (torchao PT2E) -> INT8 ONNX QDQ artifact carrying the
-learned scales, validated like the PTQ artifact (against the FP32 source on the val split, and the ONNX file against
-the PyTorch QAT model it was exported from), with the same manifest plus ``"qat": true`` and the schedule.
+"""QAT stage: trained model folder -> fake-quantized fine-tuning (torchao PT2E) -> an INT8 artifact carrying the
+learned scales, the same kinds as PTQ writes:
+
+* ``target="onnx"`` (default): ONNX QDQ ``model_int8.onnx`` (kind ``onnx``), as ``quantize --target onnx``;
+* ``target="torch"``: the converted PT2E graph compiled by AOTInductor into ``model.pt2`` (kind ``pt2``), as
+  ``quantize --target torch``.
+
+Validated like the PTQ artifact (against the FP32 source on the val split), and the written file against the PyTorch
+QAT model it came from (the converted PT2E graph run eagerly), with the same manifest plus ``"stage": "qat"``,
+``quantization.method = "qat"`` and the schedule.
 
 The schedule follows torchvision's reference QAT recipe (references/classification/train_quantization.py): SGD with
 a small learning rate, the quantization observers frozen after a few epochs, BatchNorm statistics frozen after a few
@@ -15,9 +22,9 @@ import shutil
 import statistics
 import tempfile
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, ClassVar
 
 import torch
 
@@ -26,16 +33,20 @@ from resnet_opt.core.artifact import atomic_dir, check_output_path, sha256_file
 from resnet_opt.core.manifest import write_manifest
 from resnet_opt.core.env import cpu_info, library_versions
 from resnet_opt.core.errors import ConfigError, DataError, ValidationError
+from resnet_opt.core.results import StageResult
 from resnet_opt.data import build_loader, class_names_for, num_classes_for, parse_data_spec, preprocessing_for
 from resnet_opt.engine import TrainConfig, accuracy_from_logits, agreement, distributed, train
 from resnet_opt.resnet import load_source, read_config
 from resnet_opt.resnet.io import nonstandard_widths
 
-__all__ = ["QatConfig", "qat_model", "FILE_NAME"]
+__all__ = ["QatConfig", "QatResult", "qat_model", "FILE_NAME", "FILE_NAMES", "KIND_OF_TARGET"]
 
-FILE_NAME = "model_int8.onnx"
-# the ONNX file against the PyTorch QAT model it came from: onnxruntime's integer kernels requantize with rounding
-# where PyTorch's simulation stays in float, so logits differ slightly; top-1 must agree on nearly every image
+FILE_NAMES = {"onnx": "model_int8.onnx", "torch": "model.pt2"}
+KIND_OF_TARGET = {"onnx": "onnx", "torch": "pt2"}
+FILE_NAME = FILE_NAMES["onnx"]
+# the written file against the PyTorch QAT model it came from: onnxruntime's integer kernels (and Inductor's oneDNN
+# INT8 convolutions) requantize with rounding where PyTorch's simulation stays in float, so logits differ slightly;
+# top-1 must agree on nearly every image
 MIN_EXPORT_AGREEMENT = 98.0
 MAX_EXPORT_REL_DIFF = 0.1
 
@@ -60,10 +71,21 @@ class QatConfig:
     opset: int = 20  # the dynamo exporter's own opset (down-converting its QDQ graph to 17 fails)
     seed: int = 0
     device: str = "auto"
+    target: str = "onnx"  # onnx (model_int8.onnx, QDQ) | torch (PT2E INT8 compiled into an AOTInductor model.pt2)
 
     def validate(self) -> None:
-        from resnet_opt.optimize.qat import ACTIVATION_SCHEMES
+        from resnet_opt.optimize.qat import ACTIVATION_SCHEMES, TARGETS
 
+        t = str(self.target).strip().lower()
+        if t not in TARGETS:
+            raise ConfigError(f"unknown --target {self.target!r}; valid: {', '.join(TARGETS)}")
+        self.target = t
+        if t == "torch" and self.activation != "asymmetric":
+            raise ConfigError("--activation symmetric applies to the onnx target; the torch (PT2E / Inductor) target "
+                              "uses the x86 Inductor quantizer's uint8 asymmetric activations")
+        if t == "torch" and self.weight_bits not in (None, 8):
+            raise ConfigError("--weight-bits 7 applies to the onnx target; the torch (PT2E / Inductor) target uses "
+                              "8-bit weights and, on CPUs without VNNI, 7-bit activations (reduce_range)")
         if self.epochs < 1:
             raise ConfigError(f"--epochs must be at least 1, got {self.epochs}")
         if self.batch_size < 1:
@@ -106,20 +128,53 @@ class QatConfig:
                 "recipe": "torchvision references/classification/train_quantization.py"}
 
 
-def _logits(fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, batch: int = 64) -> torch.Tensor:
+@dataclass
+class QatResult(StageResult):
+    """What :func:`qat_model` returns. On torchrun ranks other than 0 only ``out``, ``rank`` and ``written`` (False)
+    are set: rank 0 alone validates and writes. Top-1 figures are percent on the val split (``images`` images);
+    ``agreement`` is the INT8 artifact's top-1 agreement with the FP32 source, ``export_agreement`` with the PyTorch
+    QAT model it came from. ``validation`` / ``quantization`` / ``measurements`` / ``compile`` are the manifest's
+    sections as written (``compile``: the torch target's AOTInductor compile, None for onnx)."""
+
+    omit_when_none: ClassVar[tuple[str, ...]] = ("compile",)
+
+    out: Path
+    written: bool = True
+    rank: int = 0
+    target: str | None = None
+    kind: str | None = None
+    file: str | None = None
+    images: int | None = None
+    fp32_top1: float | None = None
+    int8_top1: float | None = None
+    top1_drop: float | None = None
+    agreement: float | None = None
+    qat_torch_top1: float | None = None
+    export_agreement: float | None = None
+    speedup: float | None = None  # INT8 artifact vs FP32 PyTorch eager, batch 1
+    seconds: float | None = None
+    schedule: dict[str, Any] = field(default_factory=dict)
+    validation: dict[str, Any] = field(default_factory=dict)
+    quantization: dict[str, Any] = field(default_factory=dict)
+    measurements: dict[str, Any] = field(default_factory=dict)
+    compile: dict[str, Any] | None = None
+
+
+def _logits(fn: Callable[[torch.Tensor], Any], x: torch.Tensor, batch: int = 64) -> torch.Tensor:
+    outs = []
     with torch.no_grad():
-        return torch.cat([fn(x[i:i + batch]).float() for i in range(0, len(x), batch)])
+        for i in range(0, len(x), batch):
+            y = fn(x[i:i + batch].contiguous())
+            outs.append((y[0] if isinstance(y, (list, tuple)) else y).float().cpu())
+    return torch.cat(outs)
 
 
 def qat_model(*, model_dir: str | os.PathLike, out: str | os.PathLike, config: QatConfig | None = None,
-              progress: bool = False, log: Callable[[str], None] | None = None) -> dict[str, Any]:
-    """Quantization-aware fine-tuning of a trained model folder; writes the INT8 ONNX QDQ artifact ``out``.
-
-    Returns the manifest plus ``out`` (on every rank; only rank 0 writes)."""
-    from resnet_opt.optimize.qat import (
-        QatScheme, convert_qat, export_qat_onnx, prepare_qat, qat_schedule_hook, require_torchao,
-    )
-    from resnet_opt.optimize.quantize_onnx import choose_quant_types, ort_session, qdq_summary, run_onnx
+              progress: bool = False, log: Callable[[str], None] | None = None) -> QatResult:
+    """Quantization-aware fine-tuning of a trained model folder; writes the INT8 artifact ``out`` (ONNX QDQ, or a
+    ``.pt2`` package with ``config.target="torch"``). Returns a :class:`QatResult` on every rank (rank 0 writes)."""
+    from resnet_opt.optimize.qat import QatScheme, convert_qat, prepare_qat, qat_schedule_hook, require_torchao
+    from resnet_opt.optimize.quantize_onnx import choose_quant_types
 
     cfg = config or QatConfig()
     cfg.validate()
@@ -146,8 +201,20 @@ def qat_model(*, model_dir: str | os.PathLike, out: str | os.PathLike, config: Q
     if src.input_size and int(src.input_size) != size:
         raise DataError(f"data {spec} gives {size} px images but the model was trained at {src.input_size} px")
     types = choose_quant_types()
-    bits = cfg.weight_bits or (7 if types.reduce_range else 8)
-    scheme = QatScheme(activation=cfg.activation, weight_bits=bits)
+    if cfg.target == "torch":
+        from resnet_opt.optimize.quantize_pt2e import default_reduce_range
+
+        bits, rr = 8, default_reduce_range()
+        scheme = QatScheme(activation="asymmetric", weight_bits=8, target="torch", reduce_range=rr)
+        bits_reason = ("8-bit weights and " + ("7-bit activations [0, 127] (reduce_range): this CPU has no VNNI, "
+                                               "as the PTQ torch target" if rr else "8-bit activations (VNNI)"))
+        scheme_words = f"uint8 activations{' (7-bit)' if rr else ''}, 8-bit per-channel weights"
+    else:
+        bits = cfg.weight_bits or (7 if types.reduce_range else 8)
+        scheme = QatScheme(activation=cfg.activation, weight_bits=bits)
+        bits_reason = (f"{bits}-bit weights: " + ("chosen" if cfg.weight_bits else "from the CPU: ")
+                       + ("" if cfg.weight_bits else types.reason))
+        scheme_words = f"{scheme.activation} activations, {bits}-bit per-channel weights"
     sched = cfg.schedule()
     threads = int(cfg.threads or torch.get_num_threads())
 
@@ -160,8 +227,8 @@ def qat_model(*, model_dir: str | os.PathLike, out: str | os.PathLike, config: Q
         x_eval, y_eval = torch.cat(xs), torch.cat(ys)
         model.eval()
         fp32_ref = _logits(model, x_eval)
-        say(f"QAT of {model.arch.name} on {spec} ({size} px): {scheme.activation} activations, {bits}-bit "
-            f"per-channel weights; {cfg.epochs} epochs, lr {cfg.lr:g}, observers frozen after epoch "
+        say(f"QAT of {model.arch.name} on {spec} ({size} px) for the {cfg.target} target: {scheme_words}; "
+            f"{cfg.epochs} epochs, lr {cfg.lr:g}, observers frozen after epoch "
             f"{sched['freeze_observers_after_epoch']}, BN after epoch {sched['freeze_bn_after_epoch']}")
 
         # ---- fake-quantized fine-tuning
@@ -180,19 +247,21 @@ def qat_model(*, model_dir: str | os.PathLike, out: str | os.PathLike, config: Q
         prepared.to("cpu")
         converted = convert_qat(prepared)
         if not ctx.is_main:
-            return {"out": str(Path(out)), "rank": ctx.rank}
+            return QatResult(out=Path(out), written=False, rank=ctx.rank, target=cfg.target)
         qat_torch = _logits(converted, x_eval)
+        fname = FILE_NAMES[cfg.target]
 
         with tempfile.TemporaryDirectory(prefix="resnet-opt-qat-") as td:
-            qpath = export_qat_onnx(converted, Path(td) / FILE_NAME, input_size=size, opset=cfg.opset)
-            sess = ort_session(qpath, threads=threads)
-            int8 = torch.from_numpy(run_onnx(sess, x_eval.numpy()))
+            qpath = Path(td) / fname
+            make = _onnx_artifact if cfg.target == "onnx" else _pt2_artifact
+            art = make(converted, qpath, size=size, cfg=cfg, threads=threads, say=say)
+            int8 = _logits(art["logits_of"], x_eval)
             if not torch.isfinite(int8).all():
                 raise ValidationError("the QAT INT8 model produces non-finite logits on the eval images")
             exp = agreement(qat_torch, int8)
             if exp["top1_agreement"] < MIN_EXPORT_AGREEMENT or exp["max_rel_diff"] > MAX_EXPORT_REL_DIFF:
                 raise ValidationError(
-                    f"the INT8 ONNX file disagrees with the PyTorch QAT model it was exported from (top-1 agreement "
+                    f"the INT8 {art['what']} disagrees with the PyTorch QAT model it was made from (top-1 agreement "
                     f"{exp['top1_agreement']:.1f}% < {MIN_EXPORT_AGREEMENT:g}% or max relative logit difference "
                     f"{exp['max_rel_diff']:.3f} > {MAX_EXPORT_REL_DIFF:g})")
             agr = agreement(fp32_ref, int8)
@@ -205,70 +274,141 @@ def qat_model(*, model_dir: str | os.PathLike, out: str | os.PathLike, config: Q
                 "max_rel_diff": agr["max_rel_diff"], "accuracy_meaningful": True, "min_agreement": cfg.min_agreement,
                 "fp32_top1": a32.top1, "int8_top1": a8.top1, "top1_drop": a32.top1 - a8.top1,
                 "fp32_top5": a32.top5, "int8_top5": a8.top5,
-                "export_check": {"reference": "the PyTorch QAT model (converted, fake-quant simulation)",
+                "export_check": {"reference": "the PyTorch QAT model (converted PT2E graph run eagerly: "
+                                              "quantize/dequantize simulated in FP32)",
+                                 "checked": art["what"], "images": int(x_eval.shape[0]),
                                  "qat_torch_top1": aq.top1, "top1_agreement": exp["top1_agreement"],
-                                 "max_rel_diff": exp["max_rel_diff"], "min_agreement": MIN_EXPORT_AGREEMENT,
-                                 "max_rel_diff_allowed": MAX_EXPORT_REL_DIFF},
+                                 "max_abs_diff": exp["max_abs_diff"], "max_rel_diff": exp["max_rel_diff"],
+                                 "min_agreement": MIN_EXPORT_AGREEMENT, "max_rel_diff_allowed": MAX_EXPORT_REL_DIFF},
             }
             if agr["top1_agreement"] < cfg.min_agreement:
                 raise ValidationError(
                     f"the QAT INT8 model agrees with FP32 on only {agr['top1_agreement']:.1f}% of "
                     f"{int(x_eval.shape[0])} val images (< --min-agreement {cfg.min_agreement:g}%)")
-            say(f"top-1 FP32 {a32.top1:.2f}% -> QAT INT8 {a8.top1:.2f}% (ONNX; PyTorch QAT model {aq.top1:.2f}%)")
+            say(f"top-1 FP32 {a32.top1:.2f}% -> QAT INT8 {a8.top1:.2f}% ({art['what']}; PyTorch QAT model "
+                f"{aq.top1:.2f}%)")
 
             # ---- size and latency (batch 1, this process)
             say(f"measuring batch-1 latency ({cfg.latency_runs} runs each, {threads} threads) ...")
             xb = torch.randn(1, 3, size, size, generator=torch.Generator().manual_seed(1))
-            a = xb.numpy()
 
             def fp32_eager() -> None:
                 with torch.inference_mode():
                     model(xb)
 
             lat = {}
-            for name, fn in (("fp32_torch_eager", fp32_eager), ("int8", lambda: sess.run(None, {"input": a}))):
+            for name, fn in (("fp32_torch_eager", fp32_eager), ("int8", art["latency_fn"](xb))):
                 for _ in range(3):
                     fn()
                 lat[name] = statistics.median(timed_runs(fn, cfg.latency_runs)[0]) * 1e3
             fp32_bytes = sum(p.numel() * 4 for p in model.state_dict().values() if p.is_floating_point())
             int8_size = qpath.stat().st_size
-            summary = qdq_summary(qpath)
             quant = {
-                "qat": True, "flow": "torchao PT2E: torch.export -> prepare_qat_pt2e -> convert_pt2e",
+                "method": "qat", "qat": True,
+                "flow": "torchao PT2E: torch.export -> prepare_qat_pt2e -> fine-tuning -> convert_pt2e",
                 "quantizer": "X86InductorQuantizer annotation, QAT quantization config below",
-                "format": "QDQ", "scheme": scheme.to_dict(), "target": "onnx",
-                "scales": "learned during QAT (fake-quant observers), exported as QuantizeLinear/DequantizeLinear",
-                "weight_bits_reason": (f"{bits}-bit weights: " + ("chosen" if cfg.weight_bits else "from the CPU: ")
-                                       + ("" if cfg.weight_bits else types.reason)),
+                **art["quant"], "scheme": scheme.to_dict(), "target": cfg.target,
+                ("weight_bits_reason" if cfg.target == "onnx" else "bits_reason"): bits_reason,
                 "schedule": sched,
                 "training": {"data": str(spec), "split": "train", "limit": cfg.limit, "epochs_run": res.epochs_run,
                              "seconds": res.seconds, "history": [asdict(h) for h in res.history],
                              **({"distributed": ctx.to_dict()} if ctx.enabled else {})},
-                "quantized_layers": summary["quantized_layers"], "fp32_layers": summary["fp32_layers"],
-                "op_counts": summary["op_counts"], "onnx_opset": cfg.opset,
-                "runtime_note": "run with onnxruntime graph optimizations enabled (ORT_ENABLE_ALL) so QDQ groups "
-                                "become QLinearConv / QLinearAdd kernels",
+            }
+            measurements = {
+                "size_bytes": {"fp32": fp32_bytes, "int8": int8_size, "ratio": fp32_bytes / max(int8_size, 1),
+                               "fp32_file": "FP32 parameters and buffers (4 bytes each)"},
+                "latency_ms": {**lat, "batch": 1, "input_size": size, "threads": threads,
+                               "runs": cfg.latency_runs, "statistic": "median after 3 warm-up runs, one process"},
+                "speedup_int8_vs_fp32_torch_eager": lat["fp32_torch_eager"] / lat["int8"],
             }
             manifest: dict[str, Any] = {
-                "kind": "onnx", "file": FILE_NAME, "precision": "int8", "stage": "qat", "source": src.describe(),
+                "kind": KIND_OF_TARGET[cfg.target], "file": fname, "precision": "int8", "stage": "qat",
+                "source": src.describe(),
                 "architecture": {"depth": model.arch.depth, "num_classes": model.arch.num_classes,
                                  "widths": nonstandard_widths(model), "fused": True},
                 "input": {"name": "input", "shape": [-1, 3, size, size], "dtype": "float32"},
                 "output": {"name": "logits", "shape": [-1, model.arch.num_classes], "dtype": "float32"},
                 "preprocessing": pre.to_dict(), "class_names": src.class_names or class_names_for(spec),
-                "quantization": quant, "validation": validation,
-                "measurements": {
-                    "size_bytes": {"fp32": fp32_bytes, "int8": int8_size, "ratio": fp32_bytes / max(int8_size, 1),
-                                   "fp32_file": "FP32 parameters and buffers (4 bytes each)"},
-                    "latency_ms": {**lat, "batch": 1, "input_size": size, "threads": threads,
-                                   "runs": cfg.latency_runs, "statistic": "median after 3 warm-up runs, one process"},
-                    "speedup_int8_vs_fp32_torch_eager": lat["fp32_torch_eager"] / lat["int8"],
-                },
+                "quantization": quant, "validation": validation, "measurements": measurements,
                 "file_sha256": sha256_file(qpath), "file_size": int8_size,
                 "seconds": time.perf_counter() - t_start, "versions": library_versions(), "cpu": cpu_info(),
             }
+            if art["compile"] is not None:
+                manifest["compile"] = art["compile"]
+                measurements["load_ms"] = art["compile"].get("load_ms")
             with atomic_dir(out) as tmp:
-                shutil.copyfile(qpath, tmp / FILE_NAME)
+                shutil.copyfile(qpath, tmp / fname)
                 write_manifest(tmp, manifest)
-    manifest["out"] = str(Path(out))
-    return manifest
+    return QatResult(out=Path(out), written=True, rank=ctx.rank, target=cfg.target, kind=manifest["kind"],
+                     file=fname, images=int(x_eval.shape[0]), fp32_top1=a32.top1, int8_top1=a8.top1,
+                     top1_drop=a32.top1 - a8.top1, agreement=agr["top1_agreement"], qat_torch_top1=aq.top1,
+                     export_agreement=exp["top1_agreement"],
+                     speedup=measurements["speedup_int8_vs_fp32_torch_eager"], seconds=time.perf_counter() - t_start,
+                     schedule=sched, validation=validation, quantization=quant, measurements=measurements,
+                     compile=art["compile"])
+
+
+def _onnx_artifact(converted: torch.nn.Module, qpath: Path, *, size: int, cfg: QatConfig, threads: int,
+                   say: Callable[[str], None]) -> dict[str, Any]:
+    """The converted graph as an ONNX QDQ file at ``qpath``, run on the eval images by onnxruntime."""
+    from resnet_opt.optimize.qat import export_qat_onnx
+    from resnet_opt.optimize.quantize_onnx import ort_session, qdq_summary, run_onnx
+
+    say("exporting the converted model to ONNX QDQ (learned scales as QuantizeLinear / DequantizeLinear) ...")
+    export_qat_onnx(converted, qpath, input_size=size, opset=cfg.opset)
+    sess = ort_session(qpath, threads=threads)
+
+    def logits_of(x: torch.Tensor) -> torch.Tensor:
+        return torch.from_numpy(run_onnx(sess, x.numpy()))
+
+    def latency_fn(xb: torch.Tensor) -> Callable[[], Any]:
+        a = xb.numpy()
+        return lambda: sess.run(None, {"input": a})
+
+    summary = qdq_summary(qpath)
+    return {
+        "what": "ONNX file (onnxruntime)", "logits_of": logits_of, "latency_fn": latency_fn, "compile": None,
+        "quant": {"format": "QDQ",
+                  "scales": "learned during QAT (fake-quant observers), exported as QuantizeLinear/DequantizeLinear",
+                  "quantized_layers": summary["quantized_layers"], "fp32_layers": summary["fp32_layers"],
+                  "op_counts": summary["op_counts"], "onnx_opset": cfg.opset,
+                  "runtime_note": "run with onnxruntime graph optimizations enabled (ORT_ENABLE_ALL) so QDQ groups "
+                                  "become QLinearConv / QLinearAdd kernels"},
+    }
+
+
+def _pt2_artifact(converted: torch.nn.Module, qpath: Path, *, size: int, cfg: QatConfig, threads: int,
+                  say: Callable[[str], None]) -> dict[str, Any]:
+    """The converted graph compiled into an AOTInductor package at ``qpath`` (as ``quantize --target torch``)."""
+    from resnet_opt.export.pt2_export import Pt2Settings, compile_package, export_program, load_package
+    from resnet_opt.optimize.qat import quantized_layer_count
+    from resnet_opt.optimize.quantize_pt2e import torchao_version
+
+    say("compiling the INT8 package (torch.export + AOTInductor, freezing); this takes a while ...")
+    t0 = time.perf_counter()
+    program = export_program(converted, input_size=size, device="cpu")
+    export_s = time.perf_counter() - t0
+    info = compile_package(program, qpath, Pt2Settings(device="cpu"))
+    info["export_seconds"] = export_s
+    t0 = time.perf_counter()
+    pkg = load_package(qpath, "cpu")
+    info["load_ms"] = (time.perf_counter() - t0) * 1e3
+
+    def latency_fn(xb: torch.Tensor) -> Callable[[], Any]:
+        xc = xb.contiguous()
+
+        def run() -> None:
+            with torch.no_grad():
+                pkg(xc)
+        return run
+
+    return {
+        "what": ".pt2 package (AOTInductor)", "logits_of": pkg, "latency_fn": latency_fn, "compile": info,
+        "quant": {"format": "PT2E (torchao prepare_qat_pt2e / convert_pt2e, X86InductorQuantizer), AOTInductor .pt2 "
+                            "package",
+                  "torchao": torchao_version(),
+                  "scales": "learned during QAT (fake-quant observers), kept in the converted PT2E graph; Inductor's "
+                            "x86 passes lower each dequantize -> conv -> (add) -> relu -> quantize group to oneDNN "
+                            "INT8 convolutions",
+                  "quantized_layers": quantized_layer_count(converted)},
+    }
