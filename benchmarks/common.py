@@ -20,8 +20,19 @@ from resnet_opt.bench.timing import block_timings  # noqa: E402
 from resnet_opt.core.artifact import atomic_write_text, to_json  # noqa: E402
 from resnet_opt.core.env import environment  # noqa: E402
 
-__all__ = ["ROOT", "RESULTS", "command", "cpu_line", "results_name", "write_results", "block_timings", "median_ms", "ort_cpu_session", "torchvision_quantized",
-           "environment"]
+__all__ = [
+    "ROOT",
+    "RESULTS",
+    "command",
+    "cpu_line",
+    "results_name",
+    "write_results",
+    "block_timings",
+    "median_ms",
+    "ort_cpu_session",
+    "torchvision_quantized",
+    "environment",
+]
 
 
 def command(script: str | None = None, lock: bool = True) -> str:

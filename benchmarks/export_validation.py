@@ -46,16 +46,37 @@ def main() -> None:
         for depth in [int(d) for d in args.depths.split(",")]:
             for fmt, fp16 in VARIANTS:
                 t = time.perf_counter()
-                man = export_artifact(ExportConfig(fmt, input_size=args.size, fp16=fp16, out=Path(tmp) / f"r{depth}-{fmt}-{fp16}", source=ModelSpec(depth=depth)))
+                man = export_artifact(
+                    ExportConfig(
+                        fmt,
+                        input_size=args.size,
+                        fp16=fp16,
+                        out=Path(tmp) / f"r{depth}-{fmt}-{fp16}",
+                        source=ModelSpec(depth=depth),
+                    )
+                )
                 secs = time.perf_counter() - t
                 v = man.manifest.validation
-                rows.append({"model": f"resnet{depth}", "size": args.size, "format": fmt, "precision": man.precision,
-                             "max_abs_diff": v["max_abs_diff"], "max_rel_diff": v["max_rel_diff"],
-                             "allowed_abs_diff": v["allowed_abs_diff"], "logit_scale": v["logit_scale"],
-                             "top1_agreement": v["top1_agreement"], "batch_sizes": v["batch_sizes"],
-                             "file_mb": man.manifest.files[0].size / 1e6, "export_seconds": secs,
-                             "optimize_for_inference_on_load": man.manifest.details['export'].get("optimize_for_inference_on_load"),
-                             "ts_auto_timing_ms": man.manifest.details['export'].get("auto_timing_ms")})
+                rows.append(
+                    {
+                        "model": f"resnet{depth}",
+                        "size": args.size,
+                        "format": fmt,
+                        "precision": man.precision,
+                        "max_abs_diff": v["max_abs_diff"],
+                        "max_rel_diff": v["max_rel_diff"],
+                        "allowed_abs_diff": v["allowed_abs_diff"],
+                        "logit_scale": v["logit_scale"],
+                        "top1_agreement": v["top1_agreement"],
+                        "batch_sizes": v["batch_sizes"],
+                        "file_mb": man.manifest.files[0].size / 1e6,
+                        "export_seconds": secs,
+                        "optimize_for_inference_on_load": man.manifest.details['export'].get(
+                            "optimize_for_inference_on_load"
+                        ),
+                        "ts_auto_timing_ms": man.manifest.details['export'].get("auto_timing_ms"),
+                    }
+                )
                 print(rows[-1], flush=True)
         src = Path(args.digits_model)
         if src.is_dir():
@@ -63,7 +84,9 @@ def main() -> None:
             evals.append({"artifact": "source model folder", **e.to_dict()})
             for fmt, fp16 in VARIANTS:
                 out = Path(tmp) / f"digits-{fmt}-{fp16}"
-                export_artifact(ExportConfig(fmt, data="digits", fp16=fp16, out=out, source=ModelSpec(model_dir=str(src))))
+                export_artifact(
+                    ExportConfig(fmt, data="digits", fp16=fp16, out=out, source=ModelSpec(model_dir=str(src)))
+                )
                 e = evaluate_path(EvalConfig(out, "digits"))
                 evals.append({"artifact": f"{fmt} {'fp16' if fp16 else 'fp32'}", **e.to_dict()})
                 print(evals[-1], flush=True)

@@ -111,7 +111,9 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         print("quantize --depth 50 ...", flush=True)
         art = Path(tmp) / "q50"
-        manifest = quantize_model(QuantizeConfig(out=art, source=ModelSpec(depth=50), threads=args.threads, latency_runs=5))
+        manifest = quantize_model(
+            QuantizeConfig(out=art, source=ModelSpec(depth=50), threads=args.threads, latency_runs=5)
+        )
         onnx_path = art / manifest.file
         x = torch.randn(1, 3, 224, 224)
         xn = x.numpy()

@@ -188,18 +188,51 @@ def part2(args) -> dict:
         from resnet_opt.pipeline.train import train_model
 
         model_dir = work / "model"
-        train_model(TrainStageConfig(data="digits", out=model_dir, train=TrainConfig(epochs=8, seed=0), source=ModelSpec(depth=18)))
-    fp = export_artifact(ExportConfig("pt2", out=work / "pt2-fp32", data="digits", count=64, source=ModelSpec(model_dir=model_dir)))
-    q = quantize_model(QuantizeConfig(out=work / "pt2-int8", source=ModelSpec(model_dir=model_dir), target="torch", data="digits", calib_size=128, latency_runs=5))
-    ev = {name: evaluate_path(EvalConfig(p, "digits")) for name, p in (("PyTorch FP32", model_dir), (".pt2 FP32", work / "pt2-fp32"),
-                                                              (".pt2 PT2E INT8", work / "pt2-int8"))}
+        train_model(
+            TrainStageConfig(
+                data="digits", out=model_dir, train=TrainConfig(epochs=8, seed=0), source=ModelSpec(depth=18)
+            )
+        )
+    fp = export_artifact(
+        ExportConfig("pt2", out=work / "pt2-fp32", data="digits", count=64, source=ModelSpec(model_dir=model_dir))
+    )
+    q = quantize_model(
+        QuantizeConfig(
+            out=work / "pt2-int8",
+            source=ModelSpec(model_dir=model_dir),
+            target="torch",
+            data="digits",
+            calib_size=128,
+            latency_runs=5,
+        )
+    )
+    ev = {
+        name: evaluate_path(EvalConfig(p, "digits"))
+        for name, p in (
+            ("PyTorch FP32", model_dir),
+            (".pt2 FP32", work / "pt2-fp32"),
+            (".pt2 PT2E INT8", work / "pt2-int8"),
+        )
+    }
     v = q.manifest.validation
-    return {"model": str(model_dir), "eval_top1": {k: e.top1 for k, e in ev.items()}, "val_images": ev[".pt2 FP32"].count,
-            "fp32_pt2_validation": fp.manifest.validation, "fp32_pt2_compile_s": fp.manifest.details['compile']["compile_seconds"],
-            "int8": {"fp32_top1": v["fp32_top1"], "int8_top1": v["int8_top1"], "top1_drop": v["top1_drop"],
-                     "top1_agreement_with_fp32": v["top1_agreement"], "eval_images": v["eval"]["images"],
-                     "pt2e_reference": q.manifest.details['quantization']["pt2e_reference"], "reduce_range": q.manifest.details['quantization']["reduce_range"],
-                     "compile_s": q.manifest.details['compile']["compile_seconds"], "load_ms": q.manifest.details['compile']["load_ms"]}}
+    return {
+        "model": str(model_dir),
+        "eval_top1": {k: e.top1 for k, e in ev.items()},
+        "val_images": ev[".pt2 FP32"].count,
+        "fp32_pt2_validation": fp.manifest.validation,
+        "fp32_pt2_compile_s": fp.manifest.details['compile']["compile_seconds"],
+        "int8": {
+            "fp32_top1": v["fp32_top1"],
+            "int8_top1": v["int8_top1"],
+            "top1_drop": v["top1_drop"],
+            "top1_agreement_with_fp32": v["top1_agreement"],
+            "eval_images": v["eval"]["images"],
+            "pt2e_reference": q.manifest.details['quantization']["pt2e_reference"],
+            "reduce_range": q.manifest.details['quantization']["reduce_range"],
+            "compile_s": q.manifest.details['compile']["compile_seconds"],
+            "load_ms": q.manifest.details['compile']["load_ms"],
+        },
+    }
 
 
 def render(res: dict) -> str:

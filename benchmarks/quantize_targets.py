@@ -209,18 +209,39 @@ def digits(work: Path, model_dir: Path) -> dict[str, Any]:
               ("torch", "histogram", {}), ("torch", "minmax", {})]
     for i, (target, method, over) in enumerate(combos):
         t0 = time.perf_counter()
-        m = quantize_model(QuantizeConfig(out=work / f"digits-{i}", source=ModelSpec(model_dir=model_dir), target=target, method=method, latency_runs=20, min_agreement=0, **over))
+        m = quantize_model(
+            QuantizeConfig(
+                out=work / f"digits-{i}",
+                source=ModelSpec(model_dir=model_dir),
+                target=target,
+                method=method,
+                latency_runs=20,
+                min_agreement=0,
+                **over,
+            )
+        )
         v = m.manifest.validation
         q = m.manifest.details['quantization']
         variant = (f"{q.get('activation_type', 'uint8')} act, reduce_range={q.get('reduce_range', q.get('activation_reduce_range'))}"
                    if target == "onnx" else "x86 qconfig")
-        rows.append({"target": target, "method": method, "variant": variant,
-                     "default": not over and method == ("percentile" if target == "onnx" else "histogram"),
-                     "calibration_images": m.manifest.details['quantization']["calibration"]["images"], "eval_images": v["eval"]["images"],
-                     "fp32_top1": v["fp32_top1"], "int8_top1": v["int8_top1"], "top1_drop": v["top1_drop"],
-                     "top1_agreement": v["top1_agreement"], "max_abs_diff": v["max_abs_diff"],
-                     "met": v["top1_drop"] <= 0.3 and v["top1_agreement"] >= 99.0,
-                     "latency_ms": m.manifest.measurements["latency_ms"], "seconds": time.perf_counter() - t0})
+        rows.append(
+            {
+                "target": target,
+                "method": method,
+                "variant": variant,
+                "default": not over and method == ("percentile" if target == "onnx" else "histogram"),
+                "calibration_images": m.manifest.details['quantization']["calibration"]["images"],
+                "eval_images": v["eval"]["images"],
+                "fp32_top1": v["fp32_top1"],
+                "int8_top1": v["int8_top1"],
+                "top1_drop": v["top1_drop"],
+                "top1_agreement": v["top1_agreement"],
+                "max_abs_diff": v["max_abs_diff"],
+                "met": v["top1_drop"] <= 0.3 and v["top1_agreement"] >= 99.0,
+                "latency_ms": m.manifest.measurements["latency_ms"],
+                "seconds": time.perf_counter() - t0,
+            }
+        )
     out["rows"] = rows
     return out
 

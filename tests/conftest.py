@@ -29,7 +29,9 @@ def trained_digits_dir(tmp_path_factory) -> Path:
     from resnet_opt.pipeline.train import train_model
 
     out = tmp_path_factory.mktemp("digits-r18") / "run"
-    res = train_model(TrainStageConfig(data="digits", out=out, train=TrainConfig(epochs=3, seed=0), source=ModelSpec(depth=18)))
+    res = train_model(
+        TrainStageConfig(data="digits", out=out, train=TrainConfig(epochs=3, seed=0), source=ModelSpec(depth=18))
+    )
     assert res.best_top1 is not None and res.best_top1 > 90.0, res
     return out
 

@@ -129,7 +129,17 @@ def test_pipeline_failure_leaves_no_folder(tmp_path):
 
     out = tmp_path / "art"
     with pytest.raises(AtolError):
-        export_artifact(ExportConfig("onnx", input_size=32, fp16=True, atol=0.0, rtol=0.0, out=out, source=ModelSpec(depth=18, num_classes=10)))
+        export_artifact(
+            ExportConfig(
+                "onnx",
+                input_size=32,
+                fp16=True,
+                atol=0.0,
+                rtol=0.0,
+                out=out,
+                source=ModelSpec(depth=18, num_classes=10),
+            )
+        )
     assert not out.exists() and not list(tmp_path.iterdir())
 
 
@@ -203,7 +213,9 @@ def test_export_artifact_folder_from_trained_model(tmp_path, trained_digits_dir)
 def test_export_random_model_at_small_size_fits_preprocessing(tmp_path):
     from resnet_opt.pipeline.export import export_artifact
 
-    man = export_artifact(ExportConfig("onnx", input_size=64, out=tmp_path / "a", count=2, fp16=True, source=ModelSpec(depth=18)))
+    man = export_artifact(
+        ExportConfig("onnx", input_size=64, out=tmp_path / "a", count=2, fp16=True, source=ModelSpec(depth=18))
+    )
     assert man.manifest.input.shape == [-1, 3, 64, 64] and man.file == "model_fp16.onnx"
     assert man.manifest.preprocessing["crop"] == 64 and man.manifest.preprocessing["resize"] == 73  # 256/224 kept
     assert man.manifest.source["trained"] is False and man.manifest.output.shape == [-1, 1000]

@@ -92,7 +92,9 @@ def test_export_interrupted_rerun_keeps_previous(sig, small_model, tmp_path):
     from resnet_opt.pipeline.export import export_artifact
 
     out = tmp_path / "onnx"
-    export_artifact(ExportConfig("onnx", out=out, count=2, source=ModelSpec(model_dir=small_model)))  # the previous complete artifact
+    export_artifact(
+        ExportConfig("onnx", out=out, count=2, source=ModelSpec(model_dir=small_model))
+    )  # the previous complete artifact
     before = _tree_hash(out)
     systmp = tmp_path / "systmp"
     systmp.mkdir()
@@ -143,7 +145,15 @@ def test_train_overwrite_interrupted_keeps_previous_run(sig, tmp_path):
     from resnet_opt.pipeline.train import train_model
 
     run = tmp_path / "run"
-    train_model(TrainStageConfig(data=f"digits:{SIZE}", out=run, train=TrainConfig(epochs=1, batch_size=32), limit=32, source=ModelSpec(depth=18)))
+    train_model(
+        TrainStageConfig(
+            data=f"digits:{SIZE}",
+            out=run,
+            train=TrainConfig(epochs=1, batch_size=32),
+            limit=32,
+            source=ModelSpec(depth=18),
+        )
+    )
     before = _tree_hash(run)
     systmp = tmp_path / "systmp"
     systmp.mkdir()

@@ -319,11 +319,29 @@ def test_train_and_prune_report_progress_through_a_callback(tmp_path):
     from resnet_opt.pipeline.train import train_model
 
     seen: list = []
-    res = train_model(TrainStageConfig(data="digits:8", out=tmp_path / "t", train=TrainConfig(epochs=1), limit=64, source=ModelSpec(depth=18)), on_epoch=seen.append)
+    res = train_model(
+        TrainStageConfig(
+            data="digits:8", out=tmp_path / "t", train=TrainConfig(epochs=1), limit=64, source=ModelSpec(depth=18)
+        ),
+        on_epoch=seen.append,
+    )
     assert [r.epoch for r in seen] == [1] and seen[0].val_top1 is not None
     seen.clear()
     lines: list[str] = []
-    out = prune_model(PruneConfig(out=tmp_path / "p", ratio=0.5, data="digits:8", finetune_epochs=1, train_limit=64, eval_limit=64, latency_runs=1, source=ModelSpec(model_dir=res.out)), on_epoch=seen.append, log=lines.append)
+    out = prune_model(
+        PruneConfig(
+            out=tmp_path / "p",
+            ratio=0.5,
+            data="digits:8",
+            finetune_epochs=1,
+            train_limit=64,
+            eval_limit=64,
+            latency_runs=1,
+            source=ModelSpec(model_dir=res.out),
+        ),
+        on_epoch=seen.append,
+        log=lines.append,
+    )
     assert len(seen) == 1 and out.finetune["kept"] == "last epoch"
     said = " ".join(lines)
     assert "saved" not in said and "model_dir" not in said and "from model folder" in said, lines  # `prune` says saved

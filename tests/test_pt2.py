@@ -108,7 +108,9 @@ def test_eval_and_predict_cli_agree_with_the_source_model(pt2_artifacts, trained
     from resnet_opt.pipeline.evaluate import evaluate_path
     from resnet_opt.runtime import load
 
-    src, art = evaluate_path(EvalConfig(trained_digits_dir, "digits")), evaluate_path(EvalConfig(pt2_artifacts.fp32, "digits"))
+    src, art = evaluate_path(EvalConfig(trained_digits_dir, "digits")), evaluate_path(
+        EvalConfig(pt2_artifacts.fp32, "digits")
+    )
     assert art.kind == "pt2" and art.count == src.count == 360 and art.top1 == src.top1
     r = runner.invoke(app, ["eval", "--model", str(pt2_artifacts.fp32), "--data", "digits", "--json", "--limit", "64"])
     _ok(r)
@@ -161,7 +163,13 @@ def test_pt2e_int8_package_accuracy_close_to_fp32(pt2_artifacts, digits_val):
     assert m["compile"]["compile_seconds"] > 0 and m["compile"]["load_ms"] > 0
     from resnet_opt.pipeline.evaluate import evaluate_path
 
-    assert abs(evaluate_path(EvalConfig(pt2_artifacts.int8, "digits")).top1 - evaluate_path(EvalConfig(pt2_artifacts.fp32, "digits")).top1) <= 2.0
+    assert (
+        abs(
+            evaluate_path(EvalConfig(pt2_artifacts.int8, "digits")).top1
+            - evaluate_path(EvalConfig(pt2_artifacts.fp32, "digits")).top1
+        )
+        <= 2.0
+    )
 
 
 # ------------------------------------------------------------------------------------------------ bad input

@@ -154,9 +154,16 @@ def test_onnx_manifest_fields_present_and_true(onnx_artifact, trained_digits_dir
 def test_torchscript_fx_target(trained_digits_dir, tmp_path):
     """The legacy torch.ao FX + TorchScript target (the torch target is PT2E .pt2 now: test_pt2.py)."""
     out = tmp_path / "ts"
-    m = quantize_model(QuantizeConfig(out=out, source=ModelSpec(model_dir=trained_digits_dir), target="torchscript-fx", eval_size=120, **FAST))
+    m = quantize_model(
+        QuantizeConfig(
+            out=out, source=ModelSpec(model_dir=trained_digits_dir), target="torchscript-fx", eval_size=120, **FAST
+        )
+    )
     assert m.kind == "torchscript" and m.file == "model_int8.ts"
-    assert m.manifest.details['quantization']["backend"] == "x86" and m.manifest.details['quantization']["method"] == "histogram"
+    assert (
+        m.manifest.details['quantization']["backend"] == "x86"
+        and m.manifest.details['quantization']["method"] == "histogram"
+    )
     ts = torch.jit.load(str(out / "model_int8.ts"))
     assert "quantized::" in str(ts.inlined_graph) or "quantized::" in str(ts.graph)
     x, y = next(iter(build_loader("digits", "val", batch_size=8)))
@@ -164,12 +171,21 @@ def test_torchscript_fx_target(trained_digits_dir, tmp_path):
         assert ts(x).shape == (8, 10)
     assert m.manifest.validation["top1_agreement"] >= 97.0
     with pytest.raises(ConfigError, match="torch target"):
-        quantize_model(QuantizeConfig(out=tmp_path / "x", source=ModelSpec(model_dir=trained_digits_dir), target="torchscript-fx", method="entropy"))
+        quantize_model(
+            QuantizeConfig(
+                out=tmp_path / "x",
+                source=ModelSpec(model_dir=trained_digits_dir),
+                target="torchscript-fx",
+                method="entropy",
+            )
+        )
     assert not (tmp_path / "x").exists()
 
 
 def test_random_init_reports_agreement_only(tmp_path):
-    m = quantize_model(QuantizeConfig(out=tmp_path / "r", source=ModelSpec(depth=18), calib_size=4, eval_size=4, latency_runs=2))
+    m = quantize_model(
+        QuantizeConfig(out=tmp_path / "r", source=ModelSpec(depth=18), calib_size=4, eval_size=4, latency_runs=2)
+    )
     v, q = m.manifest.validation, m.manifest.details['quantization']
     assert m.manifest.source["trained"] is False and v["accuracy_meaningful"] is False
     assert "not meaningful" in v["note"] and "fp32_top1" not in v and "top1_agreement" in v
@@ -189,7 +205,16 @@ def test_fused_and_pruned_model_folders(trained_digits_dir, tmp_path):
     # a pruned folder (narrower convs recorded in config "widths")
     pr = ResNet(18, num_classes=10, widths={"layer1.0.conv1": 32, "layer3.1.conv1": 128})
     save_model(pr, tmp_path / "pruned", preprocessing="digits", extra={"data": "digits"})
-    m = quantize_model(QuantizeConfig(out=tmp_path / "qp", source=ModelSpec(model_dir=tmp_path / "pruned"), calib_size=8, eval_size=16, latency_runs=2, min_agreement=0))
+    m = quantize_model(
+        QuantizeConfig(
+            out=tmp_path / "qp",
+            source=ModelSpec(model_dir=tmp_path / "pruned"),
+            calib_size=8,
+            eval_size=16,
+            latency_runs=2,
+            min_agreement=0,
+        )
+    )
     assert m.manifest.architecture["widths"] == {"layer1.0.conv1": 32, "layer3.1.conv1": 128}
 
 
@@ -215,7 +240,10 @@ def test_gate_keeps_sensitive_layer_in_fp32(fragile_dir, tmp_path):
     assert gate["steps"][0]["drop"] > 0.3  # the fully quantized model misses the budget ...
     assert gate["excluded"] and gate["excluded"][0] == "/fc/Gemm" and gate["ranking"][0]["layer"] == "fc"
     assert gate["drop"] <= 0.3 and m.manifest.validation["top1_drop"] <= 0.3  # ... and the gated one meets it
-    assert m.manifest.details['quantization']["excluded_layers"] == ["fc"] and "/fc/Gemm" in m.manifest.details['quantization']["fp32_layers"]
+    assert (
+        m.manifest.details['quantization']["excluded_layers"] == ["fc"]
+        and "/fc/Gemm" in m.manifest.details['quantization']["fp32_layers"]
+    )
     g = onnx.load(str(tmp_path / "g" / "model_int8.onnx"))
     fc = next(n for n in g.graph.node if n.name == "/fc/Gemm")
     inits = {i.name for i in g.graph.initializer}
@@ -267,4 +295,11 @@ def test_bad_input_one_line_nothing_written(trained_digits_dir, tmp_path):
 
 def test_unlabelled_accuracy_request_library(trained_digits_dir, tmp_path):
     with pytest.raises(DataError):
-        quantize_model(QuantizeConfig(out=tmp_path / "o", source=ModelSpec(model_dir=trained_digits_dir), data="synthetic:32", max_accuracy_drop=1.0))
+        quantize_model(
+            QuantizeConfig(
+                out=tmp_path / "o",
+                source=ModelSpec(model_dir=trained_digits_dir),
+                data="synthetic:32",
+                max_accuracy_drop=1.0,
+            )
+        )

@@ -38,10 +38,28 @@ def artifacts(tmp_path_factory, trained_digits_dir):
     root = tmp_path_factory.mktemp("artifacts")
     src = str(trained_digits_dir)
     return {
-        "onnx": Path(export_artifact(ExportConfig("onnx", data="digits", count=8, out=root / "onnx", source=ModelSpec(model_dir=src))).out),
-        "static": Path(export_artifact(ExportConfig("onnx", dynamic_batch=False, count=4, out=root / "static", source=ModelSpec(model_dir=src))).out),
-        "fp16": Path(export_artifact(ExportConfig("onnx", fp16=True, data="digits", count=8, out=root / "fp16", source=ModelSpec(model_dir=src))).out),
-        "ts": Path(export_artifact(ExportConfig("torchscript", data="digits", count=8, out=root / "ts", source=ModelSpec(model_dir=src))).out),
+        "onnx": Path(
+            export_artifact(
+                ExportConfig("onnx", data="digits", count=8, out=root / "onnx", source=ModelSpec(model_dir=src))
+            ).out
+        ),
+        "static": Path(
+            export_artifact(
+                ExportConfig("onnx", dynamic_batch=False, count=4, out=root / "static", source=ModelSpec(model_dir=src))
+            ).out
+        ),
+        "fp16": Path(
+            export_artifact(
+                ExportConfig(
+                    "onnx", fp16=True, data="digits", count=8, out=root / "fp16", source=ModelSpec(model_dir=src)
+                )
+            ).out
+        ),
+        "ts": Path(
+            export_artifact(
+                ExportConfig("torchscript", data="digits", count=8, out=root / "ts", source=ModelSpec(model_dir=src))
+            ).out
+        ),
     }
 
 

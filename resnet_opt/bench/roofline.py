@@ -354,5 +354,20 @@ def roofline_markdown(result: Any) -> list[str]:
     return md
 
 
-__all__ = ["GemmPeak", "Peaks", "gemm_peaks", "machine_load", "CACHE_VERSION", "BUSY_SHARE", "measure_gemm", "gemm_model", "cache_dir", "cache_key",
-           "achieved_gmacs", "variant_macs", "roofline_rows", "attach_roofline", "roofline_markdown"]
+__all__ = [
+    "GemmPeak",
+    "Peaks",
+    "gemm_peaks",
+    "machine_load",
+    "CACHE_VERSION",
+    "BUSY_SHARE",
+    "measure_gemm",
+    "gemm_model",
+    "cache_dir",
+    "cache_key",
+    "achieved_gmacs",
+    "variant_macs",
+    "roofline_rows",
+    "attach_roofline",
+    "roofline_markdown",
+]

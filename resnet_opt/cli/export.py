@@ -40,12 +40,23 @@ def _export_args(**kw: Any) -> dict[str, Any]:
 
 
 # what every `export FORMAT` command takes besides the model source: output, input size, validation, threads, JSON
-export_options = options_into("common", [
-    option_param("out", Path, OutOpt), option_param("input_size", Optional[int], InputSizeOpt), option_param("data", Optional[str], DataOpt),
-    option_param("preset", Optional[str], PresetOpt), option_param("count", int, CountOpt), option_param("atol", Optional[float], AtolOpt),
-    option_param("rtol", Optional[float], RtolOpt), option_param("min_agreement", Optional[float], AgreeOpt),
-    option_param("threads", Optional[int], ThreadsOpt), option_param("overwrite", bool, OverwriteOpt), option_param("as_json", bool, JsonOpt),
-], _export_args)
+export_options = options_into(
+    "common",
+    [
+        option_param("out", Path, OutOpt),
+        option_param("input_size", Optional[int], InputSizeOpt),
+        option_param("data", Optional[str], DataOpt),
+        option_param("preset", Optional[str], PresetOpt),
+        option_param("count", int, CountOpt),
+        option_param("atol", Optional[float], AtolOpt),
+        option_param("rtol", Optional[float], RtolOpt),
+        option_param("min_agreement", Optional[float], AgreeOpt),
+        option_param("threads", Optional[int], ThreadsOpt),
+        option_param("overwrite", bool, OverwriteOpt),
+        option_param("as_json", bool, JsonOpt),
+    ],
+    _export_args,
+)
 
 
 def _export(fmt: str, source: Any, common: dict[str, Any], **settings: Any) -> Any:
@@ -66,8 +77,10 @@ def _export(fmt: str, source: Any, common: dict[str, Any], **settings: Any) -> A
         typer.echo(to_json(res))
         return res
     m, v = res.manifest, res.validation
-    console.print(f"{m.kind} {m.precision} resnet{m.architecture.get('depth')} input {m.input.shape if m.input else '?'}"
-                  f" -> {res.out}/{res.file}")
+    console.print(
+        f"{m.kind} {m.precision} resnet{m.architecture.get('depth')} input {m.input.shape if m.input else '?'}"
+        f" -> {res.out}/{res.file}"
+    )
     if v is not None:
         console.print(f"validated against PyTorch on {v.inputs}: max abs diff {v.max_abs_diff:.3g} "
                       f"(allowed {v.allowed_abs_diff:.3g}), max rel diff {v.max_rel_diff:.3g}, "

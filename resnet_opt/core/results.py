@@ -25,7 +25,9 @@ class StageResult:
     for stages that write nothing) and ``seconds`` its wall-clock time."""
 
     __stage_result__ = True  # core.artifact.plain (and so to_json) use to_dict() for these
-    omit_when_none: ClassVar[tuple[str, ...]] = ()  # optional sections left out of to_dict() when absent (e.g. distributed)
+    omit_when_none: ClassVar[
+        tuple[str, ...]
+    ] = ()  # optional sections left out of to_dict() when absent (e.g. distributed)
 
     def to_dict(self) -> dict[str, Any]:
         return {f.name: plain(getattr(self, f.name)) for f in dataclasses.fields(self)

@@ -30,8 +30,16 @@ from resnet_opt.optimize.prune import IMPORTANCES, format_macs, parse_macs, prun
 from resnet_opt.resnet import ModelSpec, ResNet, count_macs, count_params, load_model, read_config, save_model
 from resnet_opt.resnet.io import WEIGHTS_NAME
 
-__all__ = ["PruneConfig", "PruneStageResult", "prune_model", "measure_latency_ms", "weights_bytes", "deployed_latency_ms", "resolve_round_to",
-           "search_target_latency"]
+__all__ = [
+    "PruneConfig",
+    "PruneStageResult",
+    "prune_model",
+    "measure_latency_ms",
+    "weights_bytes",
+    "deployed_latency_ms",
+    "resolve_round_to",
+    "search_target_latency",
+]
 
 
 def weights_bytes(model: ResNet) -> int:
