@@ -38,7 +38,8 @@ def test_schedule_follows_torchvision_and_short_runs():
     assert (s["freeze_observers_after_epoch"], s["freeze_bn_after_epoch"]) == (1, 1)
     s = QatConfig(epochs=1).schedule()
     assert (s["freeze_observers_after_epoch"], s["freeze_bn_after_epoch"]) == (None, None)
-    for bad in (dict(epochs=0), dict(lr=0.0), dict(activation="cubic"), dict(weight_bits=4), dict(freeze_bn_epoch=0)):
+    for bad in (dict(epochs=0), dict(lr=0.0), dict(activation="cubic"), dict(weight_bits=4), dict(freeze_bn_epoch=0),
+                dict(target="torch", weight_bits=7)):
         with pytest.raises(ConfigError):
             QatConfig(**bad).validate()
 

@@ -35,18 +35,19 @@ from torch import nn
 
 from resnet_opt.core.errors import BackendUnavailableError, ConfigError, ExportError, QuantizationError
 
-__all__ = ["ACTIVATION_SCHEMES", "TARGETS", "QatScheme", "require_torchao", "prepare_qat", "freeze_observers",
-           "freeze_bn", "convert_qat", "export_qat_onnx", "qat_schedule_hook", "quantized_layer_count",
+__all__ = ["ACTIVATION_SCHEMES", "WEIGHT_BITS", "TARGETS", "QatScheme", "require_torchao", "prepare_qat",
+           "freeze_observers", "freeze_bn", "convert_qat", "export_qat_onnx", "qat_schedule_hook", "quantized_layer_count",
            "only_present_conv_kinds"]
 
 ACTIVATION_SCHEMES = ("asymmetric", "symmetric")
+WEIGHT_BITS = (7, 8)  # symmetric ranges [-2^(b-1), 2^(b-1)-1] stored as int8
 TARGETS = ("onnx", "torch")  # onnx: ONNX QDQ file; torch: PT2E graph for Inductor (compiled into a .pt2 package)
 
 
 @dataclass
 class QatScheme:
     activation: str = "asymmetric"  # asymmetric: uint8 per-tensor affine; symmetric: int8 per-tensor symmetric
-    weight_bits: int = 8  # 8: [-128, 127]; 7: [-64, 63] (CPUs without VNNI; onnx target)
+    weight_bits: int = 8  # 8: [-128, 127]; 7: [-64, 63] (CPUs without VNNI); onnx target
     target: str = "onnx"  # onnx | torch (the x86 Inductor quantizer's own QAT configuration)
     reduce_range: bool = False  # torch target: 7-bit activations [0, 127] (CPUs without VNNI, as the PTQ torch target)
 
@@ -55,7 +56,7 @@ class QatScheme:
             raise ConfigError(f"unknown QAT target {self.target!r}; valid: {', '.join(TARGETS)}")
         if self.activation not in ACTIVATION_SCHEMES:
             raise ConfigError(f"unknown activation scheme {self.activation!r}; valid: {', '.join(ACTIVATION_SCHEMES)}")
-        if self.weight_bits not in (7, 8):
+        if self.weight_bits not in WEIGHT_BITS:
             raise ConfigError(f"weight bits must be 7 or 8, got {self.weight_bits}")
         if self.target == "torch" and (self.activation != "asymmetric" or self.weight_bits != 8):
             raise ConfigError("the torch (PT2E / Inductor) target uses the x86 Inductor quantizer's scheme: uint8 "
@@ -77,7 +78,8 @@ class QatScheme:
         return d
 
     def weight_range(self) -> tuple[int, int]:
-        return (-64, 63) if self.weight_bits == 7 else (-128, 127)
+        half = 2 ** (self.weight_bits - 1)
+        return (-half, half - 1)
 
     def activation_range(self) -> tuple[int, int]:
         if self.activation == "symmetric":

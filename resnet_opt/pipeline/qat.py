@@ -61,7 +61,7 @@ class QatConfig:
     freeze_observers_epoch: int | None = None  # 0-based epoch; default min(4, epochs - 1) (torchvision: 4)
     freeze_bn_epoch: int | None = None  # default min(3, epochs - 1) (torchvision: 3)
     activation: str = "asymmetric"  # asymmetric (uint8) | symmetric (int8, TensorRT's form)
-    weight_bits: int | None = None  # 8, or 7 on CPUs without VNNI (None: from the CPU, as onnxruntime's reduce_range)
+    weight_bits: int | None = None  # 8 or 7; None: 7 on CPUs without VNNI (onnxruntime's reduce_range), else 8
     data: str | None = None  # default: the model folder's data spec
     limit: int | None = None  # training images (seeded subset)
     eval_size: int | None = None  # val images for validation (default: all)
@@ -74,7 +74,7 @@ class QatConfig:
     target: str = "onnx"  # onnx (model_int8.onnx, QDQ) | torch (PT2E INT8 compiled into an AOTInductor model.pt2)
 
     def validate(self) -> None:
-        from resnet_opt.optimize.qat import ACTIVATION_SCHEMES, TARGETS
+        from resnet_opt.optimize.qat import ACTIVATION_SCHEMES, TARGETS, WEIGHT_BITS
 
         t = str(self.target).strip().lower()
         if t not in TARGETS:
@@ -101,7 +101,7 @@ class QatConfig:
                                   f"data), got {v}")
         if self.activation not in ACTIVATION_SCHEMES:
             raise ConfigError(f"unknown activation scheme {self.activation!r}; valid: {', '.join(ACTIVATION_SCHEMES)}")
-        if self.weight_bits is not None and self.weight_bits not in (7, 8):
+        if self.weight_bits is not None and self.weight_bits not in WEIGHT_BITS:
             raise ConfigError(f"--weight-bits must be 7 or 8, got {self.weight_bits}")
         if self.limit is not None and self.limit < 1:
             raise ConfigError(f"--limit must be at least 1, got {self.limit}")
