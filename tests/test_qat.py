@@ -92,7 +92,8 @@ def test_qat_torch_target_writes_a_pt2_package_every_consumer_opens(digits16_dir
     assert m["kind"] == "pt2" and m["precision"] == "int8" and m["stage"] == "qat" and m["file"] == "model.pt2"
     q = m["quantization"]
     assert q["method"] == "qat" and q["target"] == "torch" and q["schedule"]["epochs"] == 1
-    assert q["scheme"]["quantizer_config"].startswith("torchao get_default_x86_inductor_quantization_config(is_qat=True")
+    assert q["scheme"]["quantizer_config"].startswith(
+        "torchao get_default_x86_inductor_quantization_config(is_qat=True")
     assert q["quantized_layers"] == 21  # 20 convolutions + fc
     assert m["compile"]["device"] == "cpu" and m["compile"]["inductor_configs"]["freezing"] is True
     v = m["validation"]

@@ -36,8 +36,8 @@ from torch import nn
 from resnet_opt.core.errors import BackendUnavailableError, ConfigError, ExportError, QuantizationError
 
 __all__ = ["ACTIVATION_SCHEMES", "WEIGHT_BITS", "TARGETS", "QatScheme", "require_torchao", "prepare_qat",
-           "freeze_observers", "freeze_bn", "convert_qat", "export_qat_onnx", "qat_schedule_hook", "quantized_layer_count",
-           "only_present_conv_kinds"]
+           "freeze_observers", "freeze_bn", "convert_qat", "export_qat_onnx", "qat_schedule_hook",
+           "quantized_layer_count", "only_present_conv_kinds"]
 
 ACTIVATION_SCHEMES = ("asymmetric", "symmetric")
 WEIGHT_BITS = (7, 8)  # symmetric ranges [-2^(b-1), 2^(b-1)-1] stored as int8
