@@ -73,41 +73,23 @@ def main() -> None:
     build_s = time.perf_counter() - t0
     work = args.work or Path(tempfile.mkdtemp(prefix="cpp-runner-bench-"))
     arts = {}
-    if not (work / "ts-fp32" / "manifest.json").is_file():
-        print("exporting TorchScript FP32 ...", flush=True)
-        export_artifact(
-            ExportConfig(
-                "torchscript", out=work / "ts-fp32", input_size=args.size, count=4, source=ModelSpec(depth=args.depth)
-            )
-        )
-    arts["TorchScript FP32"] = work / "ts-fp32"
-    if not args.no_pt2:
-        if not (work / "pt2-fp32" / "manifest.json").is_file():
-            print("exporting .pt2 FP32 (AOTInductor) ...", flush=True)
-            export_artifact(
-                ExportConfig(
-                    "pt2", out=work / "pt2-fp32", input_size=args.size, count=4, source=ModelSpec(depth=args.depth)
-                )
-            )
-        arts[".pt2 FP32"] = work / "pt2-fp32"
+    exports = [("ts-fp32", "torchscript", "TorchScript FP32")]
+    exports += [] if args.no_pt2 else [("pt2-fp32", "pt2", ".pt2 FP32")]
+    for folder, fmt, name in exports:
+        if not (work / folder / "manifest.json").is_file():
+            print(f"exporting {name} ...", flush=True)
+            export_artifact(ExportConfig(fmt, out=work / folder, input_size=args.size, count=4,
+                                         source=ModelSpec(depth=args.depth)))
+        arts[name] = work / folder
     if not args.no_int8:
         targets = ([] if args.no_pt2 else [("pt2-int8", "torch", "PT2E INT8 .pt2")]) + \
             [("ts-int8-fx", "torchscript-fx", "FX INT8 TorchScript (legacy)")]
         for folder, target, name in targets:
             if not (work / folder / "manifest.json").is_file():
                 print(f"quantizing ({name}) ...", flush=True)
-                quantize_model(
-                    QuantizeConfig(
-                        out=work / folder,
-                        source=ModelSpec(depth=args.depth),
-                        target=target,
-                        data=f"synthetic:{args.size}",
-                        calib_size=16,
-                        eval_size=8,
-                        latency_runs=1,
-                        threads=args.threads,
-                    )
-                )
+                quantize_model(QuantizeConfig(out=work / folder, source=ModelSpec(depth=args.depth), target=target,
+                               data=f"synthetic:{args.size}", calib_size=16, eval_size=8, latency_runs=1,
+                               threads=args.threads))
             arts[name] = work / folder
     if args.prepare_only:
         print(f"artifacts ready in {work}")

@@ -46,15 +46,8 @@ def main() -> None:
         for depth in [int(d) for d in args.depths.split(",")]:
             for fmt, fp16 in VARIANTS:
                 t = time.perf_counter()
-                man = export_artifact(
-                    ExportConfig(
-                        fmt,
-                        input_size=args.size,
-                        fp16=fp16,
-                        out=Path(tmp) / f"r{depth}-{fmt}-{fp16}",
-                        source=ModelSpec(depth=depth),
-                    )
-                )
+                man = export_artifact(ExportConfig(fmt, input_size=args.size, fp16=fp16,
+                                      out=Path(tmp) / f"r{depth}-{fmt}-{fp16}", source=ModelSpec(depth=depth)))
                 secs = time.perf_counter() - t
                 v = man.manifest.validation
                 rows.append(

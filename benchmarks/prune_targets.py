@@ -138,21 +138,10 @@ def bench_digits(args: argparse.Namespace) -> dict:
     rows = []
     for c in configs:
         with tempfile.TemporaryDirectory() as d:
-            res = prune_model(
-                PruneConfig(
-                    out=Path(d) / "out",
-                    ratio=c.get("ratio"),
-                    target_macs=c.get("target_macs"),
-                    importance=c["importance"],
-                    data="digits",
-                    finetune_epochs=c["finetune_epochs"],
-                    distill=c["distill"],
-                    seed=c["seed"],
-                    latency_runs=20,
-                    source=ModelSpec(model_dir=args.model),
-                ),
-                log=print,
-            )
+            res = prune_model(PruneConfig(out=Path(d) / "out", ratio=c.get("ratio"), target_macs=c.get("target_macs"),
+                              importance=c["importance"], data="digits", finetune_epochs=c["finetune_epochs"],
+                              distill=c["distill"], seed=c["seed"], latency_runs=20,
+                              source=ModelSpec(model_dir=args.model)), log=print)
         b, a, ft = res.before, res.after, res.finetune
         rows.append({
             "config": c, "cli": _cli(args.model, c), "top1_before": b["top1"], "top1_pruned_no_finetune":

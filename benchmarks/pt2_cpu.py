@@ -196,16 +196,8 @@ def part2(args) -> dict:
     fp = export_artifact(
         ExportConfig("pt2", out=work / "pt2-fp32", data="digits", count=64, source=ModelSpec(model_dir=model_dir))
     )
-    q = quantize_model(
-        QuantizeConfig(
-            out=work / "pt2-int8",
-            source=ModelSpec(model_dir=model_dir),
-            target="torch",
-            data="digits",
-            calib_size=128,
-            latency_runs=5,
-        )
-    )
+    q = quantize_model(QuantizeConfig(out=work / "pt2-int8", source=ModelSpec(model_dir=model_dir), target="torch",
+                       data="digits", calib_size=128, latency_runs=5))
     ev = {
         name: evaluate_path(EvalConfig(p, "digits"))
         for name, p in (

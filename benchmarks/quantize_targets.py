@@ -209,17 +209,8 @@ def digits(work: Path, model_dir: Path) -> dict[str, Any]:
               ("torch", "histogram", {}), ("torch", "minmax", {})]
     for i, (target, method, over) in enumerate(combos):
         t0 = time.perf_counter()
-        m = quantize_model(
-            QuantizeConfig(
-                out=work / f"digits-{i}",
-                source=ModelSpec(model_dir=model_dir),
-                target=target,
-                method=method,
-                latency_runs=20,
-                min_agreement=0,
-                **over,
-            )
-        )
+        m = quantize_model(QuantizeConfig(out=work / f"digits-{i}", source=ModelSpec(model_dir=model_dir),
+                           target=target, method=method, latency_runs=20, min_agreement=0, **over))
         v = m.manifest.validation
         q = m.manifest.details['quantization']
         variant = (f"{q.get('activation_type', 'uint8')} act, reduce_range={q.get('reduce_range', q.get('activation_reduce_range'))}"

@@ -158,17 +158,8 @@ def ours_quantize(folder: Path, size: int, calib_n: int, target: str, threads: i
     from resnet_opt.pipeline.quantize import QuantizeConfig, quantize_model
 
     torch.manual_seed(0)  # the stage builds ResNet(50) itself: same seed, same constructor -> same weights
-    quantize_model(
-        QuantizeConfig(
-            out=folder,
-            source=ModelSpec(depth=50),
-            target=target,
-            data=f"synthetic:{size}",
-            calib_size=calib_n,
-            latency_runs=3,
-            threads=threads,
-        )
-    )
+    quantize_model(QuantizeConfig(out=folder, source=ModelSpec(depth=50), target=target, data=f"synthetic:{size}",
+                   calib_size=calib_n, latency_runs=3, threads=threads))
     return folder
 
 
@@ -182,17 +173,8 @@ def ours_pruned_int8(folder: Path, size: int, calib_n: int, threads: int) -> Pat
     prune_model(
         PruneConfig(out=folder / "pruned", ratio=0.5, input_size=size, latency_runs=1, source=ModelSpec(depth=50))
     )
-    quantize_model(
-        QuantizeConfig(
-            out=folder / "int8",
-            source=ModelSpec(model_dir=folder / "pruned"),
-            target="onnx",
-            data=f"synthetic:{size}",
-            calib_size=calib_n,
-            latency_runs=3,
-            threads=threads,
-        )
-    )
+    quantize_model(QuantizeConfig(out=folder / "int8", source=ModelSpec(model_dir=folder / "pruned"), target="onnx",
+                   data=f"synthetic:{size}", calib_size=calib_n, latency_runs=3, threads=threads))
     return folder / "int8"
 
 

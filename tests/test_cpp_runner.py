@@ -94,16 +94,8 @@ def artifacts(trained_digits_dir, tmp_path_factory, pt2_artifacts) -> dict[str, 
         ExportConfig("torchscript", out=root / "ts", count=8, source=ModelSpec(model_dir=trained_digits_dir))
     )
     arts["ts-fp32"] = root / "ts"
-    quantize_model(
-        QuantizeConfig(
-            out=root / "ts-int8",
-            source=ModelSpec(model_dir=trained_digits_dir),
-            target="torchscript-fx",
-            calib_size=32,
-            eval_size=64,
-            latency_runs=1,
-        )
-    )
+    quantize_model(QuantizeConfig(out=root / "ts-int8", source=ModelSpec(model_dir=trained_digits_dir),
+                   target="torchscript-fx", calib_size=32, eval_size=64, latency_runs=1))
     arts["ts-int8"] = root / "ts-int8"
     arts["pt2-fp32"], arts["pt2-int8"] = pt2_artifacts.fp32, pt2_artifacts.int8  # export pt2 / quantize --target torch
     return arts

@@ -129,17 +129,8 @@ def test_pipeline_failure_leaves_no_folder(tmp_path):
 
     out = tmp_path / "art"
     with pytest.raises(AtolError):
-        export_artifact(
-            ExportConfig(
-                "onnx",
-                input_size=32,
-                fp16=True,
-                atol=0.0,
-                rtol=0.0,
-                out=out,
-                source=ModelSpec(depth=18, num_classes=10),
-            )
-        )
+        export_artifact(ExportConfig("onnx", input_size=32, fp16=True, atol=0.0, rtol=0.0, out=out,
+                        source=ModelSpec(depth=18, num_classes=10)))
     assert not out.exists() and not list(tmp_path.iterdir())
 
 

@@ -145,15 +145,8 @@ def test_train_overwrite_interrupted_keeps_previous_run(sig, tmp_path):
     from resnet_opt.pipeline.train import train_model
 
     run = tmp_path / "run"
-    train_model(
-        TrainStageConfig(
-            data=f"digits:{SIZE}",
-            out=run,
-            train=TrainConfig(epochs=1, batch_size=32),
-            limit=32,
-            source=ModelSpec(depth=18),
-        )
-    )
+    train_model(TrainStageConfig(data=f"digits:{SIZE}", out=run, train=TrainConfig(epochs=1, batch_size=32), limit=32,
+                source=ModelSpec(depth=18)))
     before = _tree_hash(run)
     systmp = tmp_path / "systmp"
     systmp.mkdir()

@@ -328,20 +328,9 @@ def test_train_and_prune_report_progress_through_a_callback(tmp_path):
     assert [r.epoch for r in seen] == [1] and seen[0].val_top1 is not None
     seen.clear()
     lines: list[str] = []
-    out = prune_model(
-        PruneConfig(
-            out=tmp_path / "p",
-            ratio=0.5,
-            data="digits:8",
-            finetune_epochs=1,
-            train_limit=64,
-            eval_limit=64,
-            latency_runs=1,
-            source=ModelSpec(model_dir=res.out),
-        ),
-        on_epoch=seen.append,
-        log=lines.append,
-    )
+    out = prune_model(PruneConfig(out=tmp_path / "p", ratio=0.5, data="digits:8", finetune_epochs=1, train_limit=64,
+                      eval_limit=64, latency_runs=1, source=ModelSpec(model_dir=res.out)), on_epoch=seen.append,
+                      log=lines.append)
     assert len(seen) == 1 and out.finetune["kept"] == "last epoch"
     said = " ".join(lines)
     assert "saved" not in said and "model_dir" not in said and "from model folder" in said, lines  # `prune` says saved

@@ -31,16 +31,8 @@ def int8_dir(tmp_path_factory, trained_digits_dir):
     from resnet_opt.pipeline.quantize import QuantizeConfig, quantize_model
 
     out = tmp_path_factory.mktemp("ov") / "int8"
-    quantize_model(
-        QuantizeConfig(
-            out=out,
-            source=ModelSpec(model_dir=trained_digits_dir),
-            calib_size=32,
-            eval_size=64,
-            latency_runs=1,
-            threads=1,
-        )
-    )
+    quantize_model(QuantizeConfig(out=out, source=ModelSpec(model_dir=trained_digits_dir), calib_size=32,
+                   eval_size=64, latency_runs=1, threads=1))
     return out
 
 
@@ -133,28 +125,15 @@ def test_bf16_needs_a_bf16_cpu(ir_dir, tmp_path, trained_digits_dir):
 
     why = bf16_unavailable_reason()
     if why is None:  # a BF16 CPU: the BF16 variant is exported, validated and labelled bf16
-        m = export_artifact(
-            ExportConfig(
-                "openvino",
-                out=tmp_path / "bf16",
-                data="digits",
-                inference_precision="bf16",
-                source=ModelSpec(model_dir=trained_digits_dir),
-            )
-        )
+        m = export_artifact(ExportConfig("openvino", out=tmp_path / "bf16", data="digits", inference_precision="bf16",
+                            source=ModelSpec(model_dir=trained_digits_dir)))
         assert m.precision == "bf16" and m.manifest.validation["checks"]["ran_precision"] == "bf16"
         assert load(tmp_path / "bf16").ran_precision == "bf16"
     else:
         assert "BF16" in why
         with pytest.raises(BackendUnavailableError, match="BF16"):
-            export_artifact(
-                ExportConfig(
-                    "openvino",
-                    out=tmp_path / "bf16",
-                    inference_precision="bf16",
-                    source=ModelSpec(model_dir=trained_digits_dir),
-                )
-            )
+            export_artifact(ExportConfig("openvino", out=tmp_path / "bf16", inference_precision="bf16",
+                            source=ModelSpec(model_dir=trained_digits_dir)))
         assert not (tmp_path / "bf16").exists()
         with pytest.raises(BackendUnavailableError, match="BF16"):
             load(ir_dir, provider="openvino", inference_precision="bf16")

@@ -26,18 +26,8 @@ def _rows(res):
 
 def test_pipeline_train_prune_quantize_export_bench(tmp_path):
     out = tmp_path / "run"
-    res = run_pipeline(
-        PipelineConfig(
-            source=ModelSpec(depth=18),
-            out=out,
-            data="digits",
-            epochs=1,
-            limit=200,
-            prune=0.5,
-            finetune_epochs=1,
-            **FAST,
-        )
-    )
+    res = run_pipeline(PipelineConfig(source=ModelSpec(depth=18), out=out, data="digits", epochs=1, limit=200,
+                       prune=0.5, finetune_epochs=1, **FAST))
     assert not res.failed, [(s.name, s.error) for s in res.failed]
     names = [s.name for s in res.stages]
     assert names[0] == "train" and names[1].startswith("prune 0.5") and names[-1] == "benchmark"

@@ -237,18 +237,8 @@ def test_pruned_fused_model_exports_to_onnx(tmp_path):
 def test_finetune_with_distillation_recovers_accuracy(trained_digits_dir, tmp_path):
     from resnet_opt.pipeline.prune import prune_model
 
-    res = prune_model(
-        PruneConfig(
-            out=tmp_path / "p",
-            ratio=0.5,
-            data="digits",
-            finetune_epochs=2,
-            distill=True,
-            train_limit=640,
-            latency_runs=2,
-            source=ModelSpec(model_dir=trained_digits_dir),
-        )
-    )
+    res = prune_model(PruneConfig(out=tmp_path / "p", ratio=0.5, data="digits", finetune_epochs=2, distill=True,
+                      train_limit=640, latency_runs=2, source=ModelSpec(model_dir=trained_digits_dir)))
     ft = res.finetune
     assert ft["distill"] and ft["epochs"] == 2 and len(ft["history"]) == 2
     assert res.after["top1"] > ft["top1_before_finetune"] + 20, (ft["top1_before_finetune"], res.after["top1"])

@@ -74,17 +74,8 @@ def test_prune_model_round_to_auto_and_target_latency(cache, tmp_path, r18_dir):
     from resnet_opt.pipeline.prune import deployed_latency_ms, prune_model
 
     torch.set_num_threads(1)
-    res = prune_model(
-        PruneConfig(
-            out=tmp_path / "auto",
-            ratio=0.5,
-            round_to="auto",
-            target_runtime="onnxruntime",
-            target_precision="fp32",
-            latency_runs=2,
-            source=ModelSpec(model_dir=r18_dir),
-        )
-    )
+    res = prune_model(PruneConfig(out=tmp_path / "auto", ratio=0.5, round_to="auto", target_runtime="onnxruntime",
+                      target_precision="fp32", latency_runs=2, source=ModelSpec(model_dir=r18_dir)))
     hw = res.pruning["hardware"]["round_to_auto"]
     assert res.pruning["round_to"] == hw["round_to"] in (8, 16, 32)  # capped at half the narrowest width (64)
     assert all(w % hw["round_to"] == 0 for w in res.pruning["widths"].values())
@@ -98,27 +89,12 @@ def test_prune_model_round_to_auto_and_target_latency(cache, tmp_path, r18_dir):
     assert base_ms > 0
     # an unreachably low target fails with the reason, before anything is written
     with pytest.raises(PruningError, match="above the target"):
-        prune_model(
-            PruneConfig(
-                out=tmp_path / "never",
-                target_latency_ms=1e-6,
-                target_runtime="onnxruntime",
-                target_precision="fp32",
-                latency_runs=2,
-                source=ModelSpec(model_dir=r18_dir),
-            )
-        )
+        prune_model(PruneConfig(out=tmp_path / "never", target_latency_ms=1e-6, target_runtime="onnxruntime",
+                    target_precision="fp32", latency_runs=2, source=ModelSpec(model_dir=r18_dir)))
     assert not (tmp_path / "never").exists()
     with pytest.raises(ConfigError, match="nothing to prune"):
-        prune_model(
-            PruneConfig(
-                out=tmp_path / "x",
-                target_latency_ms=1e6,
-                target_precision="fp32",
-                latency_runs=2,
-                source=ModelSpec(model_dir=r18_dir),
-            )
-        )
+        prune_model(PruneConfig(out=tmp_path / "x", target_latency_ms=1e6, target_precision="fp32", latency_runs=2,
+                    source=ModelSpec(model_dir=r18_dir)))
     with pytest.raises(ConfigError, match="exactly one"):
         prune_model(PruneConfig(out=tmp_path / "x", ratio=0.5, target_latency_ms=5.0, source=ModelSpec(depth=18)))
 
@@ -135,16 +111,8 @@ def test_prune_model_target_latency_search_plumbing(cache, tmp_path, monkeypatch
     fake = lambda m, size, **kw: count_macs(m, size) / 1e6  # noqa: E731
     monkeypatch.setattr(P, "deployed_latency_ms", fake)
     base = fake(ResNet(18, num_classes=10), 32)
-    res = P.prune_model(
-        PruneConfig(
-            out=tmp_path / "lat",
-            target_latency_ms=0.5 * base,
-            target_runtime="onnxruntime",
-            target_precision="int8",
-            latency_runs=1,
-            source=ModelSpec(model_dir=r18_dir),
-        )
-    )
+    res = P.prune_model(PruneConfig(out=tmp_path / "lat", target_latency_ms=0.5 * base, target_runtime="onnxruntime",
+                        target_precision="int8", latency_runs=1, source=ModelSpec(model_dir=r18_dir)))
     tl = res.pruning["hardware"]["target_latency"]
     assert res.pruning["mode"] == "target_latency" and 0 < tl["ratio"] < 0.9
     assert tl["unpruned_ms"] == pytest.approx(base)

@@ -171,14 +171,8 @@ def test_torchscript_fx_target(trained_digits_dir, tmp_path):
         assert ts(x).shape == (8, 10)
     assert m.manifest.validation["top1_agreement"] >= 97.0
     with pytest.raises(ConfigError, match="torch target"):
-        quantize_model(
-            QuantizeConfig(
-                out=tmp_path / "x",
-                source=ModelSpec(model_dir=trained_digits_dir),
-                target="torchscript-fx",
-                method="entropy",
-            )
-        )
+        quantize_model(QuantizeConfig(out=tmp_path / "x", source=ModelSpec(model_dir=trained_digits_dir),
+                       target="torchscript-fx", method="entropy"))
     assert not (tmp_path / "x").exists()
 
 
@@ -205,16 +199,8 @@ def test_fused_and_pruned_model_folders(trained_digits_dir, tmp_path):
     # a pruned folder (narrower convs recorded in config "widths")
     pr = ResNet(18, num_classes=10, widths={"layer1.0.conv1": 32, "layer3.1.conv1": 128})
     save_model(pr, tmp_path / "pruned", preprocessing="digits", extra={"data": "digits"})
-    m = quantize_model(
-        QuantizeConfig(
-            out=tmp_path / "qp",
-            source=ModelSpec(model_dir=tmp_path / "pruned"),
-            calib_size=8,
-            eval_size=16,
-            latency_runs=2,
-            min_agreement=0,
-        )
-    )
+    m = quantize_model(QuantizeConfig(out=tmp_path / "qp", source=ModelSpec(model_dir=tmp_path / "pruned"),
+                       calib_size=8, eval_size=16, latency_runs=2, min_agreement=0))
     assert m.manifest.architecture["widths"] == {"layer1.0.conv1": 32, "layer3.1.conv1": 128}
 
 
@@ -295,11 +281,5 @@ def test_bad_input_one_line_nothing_written(trained_digits_dir, tmp_path):
 
 def test_unlabelled_accuracy_request_library(trained_digits_dir, tmp_path):
     with pytest.raises(DataError):
-        quantize_model(
-            QuantizeConfig(
-                out=tmp_path / "o",
-                source=ModelSpec(model_dir=trained_digits_dir),
-                data="synthetic:32",
-                max_accuracy_drop=1.0,
-            )
-        )
+        quantize_model(QuantizeConfig(out=tmp_path / "o", source=ModelSpec(model_dir=trained_digits_dir),
+                       data="synthetic:32", max_accuracy_drop=1.0))

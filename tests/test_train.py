@@ -33,16 +33,8 @@ def test_train_model_keeps_best_and_resumes(tmp_path):
     )
     assert (out / "config.json").is_file() and (out / "model.safetensors").is_file()
     assert (out / "train_state.pt").is_file() and r1.epochs_run == 1
-    r2 = train_model(
-        TrainStageConfig(
-            data="digits:16",
-            out=out,
-            train=TrainConfig(epochs=2, seed=0),
-            limit=96,
-            resume=True,
-            source=ModelSpec(depth=18),
-        )
-    )
+    r2 = train_model(TrainStageConfig(data="digits:16", out=out, train=TrainConfig(epochs=2, seed=0), limit=96,
+                     resume=True, source=ModelSpec(depth=18)))
     assert r2.epochs_run == 2  # history carried over: one epoch resumed, one new
     hist = json.loads((out / "history.json").read_text())
     assert [h["epoch"] for h in hist] == [1, 2]
@@ -79,14 +71,7 @@ def test_train_model_is_reproducible(tmp_path):
     """Same seed, same data -> bit-identical weights (the initial weights are seeded too)."""
     runs = []
     for name in ("a", "b"):
-        train_model(
-            TrainStageConfig(
-                data="digits:16",
-                out=tmp_path / name,
-                train=TrainConfig(epochs=1, seed=3),
-                limit=64,
-                source=ModelSpec(depth=18),
-            )
-        )
+        train_model(TrainStageConfig(data="digits:16", out=tmp_path / name, train=TrainConfig(epochs=1, seed=3),
+                    limit=64, source=ModelSpec(depth=18)))
         runs.append(load_model(tmp_path / name).state_dict())
     assert all(torch.equal(runs[0][k], runs[1][k]) for k in runs[0])

@@ -40,34 +40,12 @@ def artifacts(trained_digits_dir, tmp_path_factory):
             "onnx", out=root / "onnx-fp32", data="digits", count=8, source=ModelSpec(model_dir=trained_digits_dir)
         )
     )
-    export_artifact(
-        ExportConfig(
-            "onnx",
-            out=root / "onnx-static",
-            dynamic_batch=False,
-            count=2,
-            source=ModelSpec(model_dir=trained_digits_dir),
-        )
-    )
-    export_artifact(
-        ExportConfig(
-            "torchscript",
-            out=root / "torchscript",
-            data="digits",
-            count=8,
-            optimize=False,
-            source=ModelSpec(model_dir=trained_digits_dir),
-        )
-    )
-    quantize_model(
-        QuantizeConfig(
-            out=root / "onnx-int8",
-            source=ModelSpec(model_dir=trained_digits_dir),
-            calib_size=32,
-            eval_size=32,
-            latency_runs=1,
-        )
-    )
+    export_artifact(ExportConfig("onnx", out=root / "onnx-static", dynamic_batch=False, count=2,
+                    source=ModelSpec(model_dir=trained_digits_dir)))
+    export_artifact(ExportConfig("torchscript", out=root / "torchscript", data="digits", count=8, optimize=False,
+                    source=ModelSpec(model_dir=trained_digits_dir)))
+    quantize_model(QuantizeConfig(out=root / "onnx-int8", source=ModelSpec(model_dir=trained_digits_dir),
+                   calib_size=32, eval_size=32, latency_runs=1))
     return {p.name: p for p in root.iterdir()}
 
 
@@ -261,22 +239,9 @@ def test_pipeline_ends_with_a_triton_repository(trained_digits_dir, tmp_path):
     from resnet_opt.pipeline.pipeline import PipelineConfig, run_pipeline
 
     out = tmp_path / "run"
-    res = run_pipeline(
-        PipelineConfig(
-            source=ModelSpec(model_dir=trained_digits_dir),
-            out=out,
-            triton=True,
-            onnx_int8=False,
-            torch_int8=False,
-            backends=["cpu"],
-            batch_sizes=[1],
-            iterations=1,
-            warmup=1,
-            time_budget_s=0.5,
-            eval_limit=32,
-            threads=2,
-        )
-    )
+    res = run_pipeline(PipelineConfig(source=ModelSpec(model_dir=trained_digits_dir), out=out, triton=True,
+                       onnx_int8=False, torch_int8=False, backends=["cpu"], batch_sizes=[1], iterations=1, warmup=1,
+                       time_budget_s=0.5, eval_limit=32, threads=2))
     stage = next(s for s in res.stages if s.name == "triton repository")
     assert stage.status == "ok", stage.error
     assert stage.summary["triton"]["platform"] == "onnxruntime_onnx"

@@ -146,16 +146,10 @@ def model_source(model_help: Optional[str] = None) -> Callable[[F], F]:
     """``--depth`` / ``--weights`` / ``--model`` / ``--num-classes``, passed to the command as ``source``
     (a :class:`resnet_opt.resnet.ModelSpec`, checked by the stage config's ``validate()``)."""
     model_opt = ModelDirOpt if model_help is None else typer.Option(None, "--model", help=model_help)
-    return options_into(
-        "source",
-        [
-            option_param("depth", Optional[str], DepthOpt),
-            option_param("weights", Optional[Path], WeightsOpt),
-            option_param("model", Optional[Path], model_opt),
-            option_param("num_classes", Optional[int], NumClassesOpt),
-        ],
-        _model_spec,
-    )
+    return options_into("source", [option_param("depth", Optional[str], DepthOpt),
+                                   option_param("weights", Optional[Path], WeightsOpt),
+                                   option_param("model", Optional[Path], model_opt),
+                                   option_param("num_classes", Optional[int], NumClassesOpt)], _model_spec)
 NprocOpt = typer.Option(None, "--nproc", help="Run in N processes on this machine through torchrun "
                         "(DistributedDataParallel; gloo on CPU, NCCL on GPU). For several machines run torchrun "
                         "yourself: see docs/distributed.md.")

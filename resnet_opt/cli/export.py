@@ -32,6 +32,8 @@ PresetOpt = typer.Option(None, "--preset", help="ImageNet preprocessing preset f
 CountOpt = typer.Option(16, "--count", help="Number of validation inputs.")
 AtolOpt = typer.Option(None, "--atol", help="Absolute logit tolerance (default: 1e-3 fp32, 1e-2 fp16).")
 RtolOpt = typer.Option(None, "--rtol", help="Tolerance relative to the largest logit (default: 1e-4 fp32, 1e-2 fp16).")
+OpsetOpt = typer.Option(17, "--opset", help="ONNX opset, 13..21 (openvino: of the intermediate ONNX export).")
+StaticBatchOpt = typer.Option(False, "--static-batch", help="Fix the batch axis at 1 (default: a dynamic 'batch' axis).")
 AgreeOpt = typer.Option(None, "--min-agreement", help="Minimum top-1 agreement with PyTorch, percent (default: 99 fp32, 90 fp16).")
 
 
@@ -40,23 +42,14 @@ def _export_args(**kw: Any) -> dict[str, Any]:
 
 
 # what every `export FORMAT` command takes besides the model source: output, input size, validation, threads, JSON
-export_options = options_into(
-    "common",
-    [
-        option_param("out", Path, OutOpt),
-        option_param("input_size", Optional[int], InputSizeOpt),
-        option_param("data", Optional[str], DataOpt),
-        option_param("preset", Optional[str], PresetOpt),
-        option_param("count", int, CountOpt),
-        option_param("atol", Optional[float], AtolOpt),
-        option_param("rtol", Optional[float], RtolOpt),
-        option_param("min_agreement", Optional[float], AgreeOpt),
-        option_param("threads", Optional[int], ThreadsOpt),
-        option_param("overwrite", bool, OverwriteOpt),
-        option_param("as_json", bool, JsonOpt),
-    ],
-    _export_args,
-)
+export_options = options_into("common", [
+    option_param("out", Path, OutOpt), option_param("input_size", Optional[int], InputSizeOpt),
+    option_param("data", Optional[str], DataOpt), option_param("preset", Optional[str], PresetOpt),
+    option_param("count", int, CountOpt), option_param("atol", Optional[float], AtolOpt),
+    option_param("rtol", Optional[float], RtolOpt), option_param("min_agreement", Optional[float], AgreeOpt),
+    option_param("threads", Optional[int], ThreadsOpt), option_param("overwrite", bool, OverwriteOpt),
+    option_param("as_json", bool, JsonOpt),
+], _export_args)
 
 
 def _export(fmt: str, source: Any, common: dict[str, Any], **settings: Any) -> Any:
@@ -93,8 +86,8 @@ def _export(fmt: str, source: Any, common: dict[str, Any], **settings: Any) -> A
 @model_source()
 @export_options
 def export_onnx_cmd(
-    opset: int = typer.Option(17, "--opset", help="ONNX opset, 13..21."),
-    static_batch: bool = typer.Option(False, "--static-batch", help="Fix the batch axis at 1 (default: dynamic 'batch' axis)."),
+    opset: int = OpsetOpt,
+    static_batch: bool = StaticBatchOpt,
     fp16: bool = typer.Option(False, "--fp16", help="FP16 weights and compute, float32 input/output (for GPUs)."),
     provider: str = typer.Option("cpu", "--provider", help="onnxruntime provider used for validation: cpu, cuda, tensorrt."),
     *, source: Any = None, common: Any = None,
@@ -174,8 +167,8 @@ def export_triton_cmd(
 @model_source()
 @export_options
 def export_openvino_cmd(
-    opset: int = typer.Option(17, "--opset", help="ONNX opset of the intermediate export, 13..21."),
-    static_batch: bool = typer.Option(False, "--static-batch", help="Fix the batch axis at 1 (default: dynamic)."),
+    opset: int = OpsetOpt,
+    static_batch: bool = StaticBatchOpt,
     precision: str = typer.Option("fp32", "--precision", help="fp32, or bf16 (CPUs with AVX512_BF16 or AMX only)."),
     *, source: Any = None, common: Any = None,
 ) -> None:

@@ -8,7 +8,9 @@ from typing import Optional
 import typer
 
 from resnet_opt.cli.app import app
-from resnet_opt.cli.common import JsonOpt, NprocOpt, ThreadsOpt, console, handle_errors, launched, set_threads, show_progress
+from resnet_opt.cli.common import (
+    JsonOpt, NprocOpt, ThreadsOpt, console, handle_errors, launched, set_threads, show_progress,
+)
 from resnet_opt.core.artifact import to_json
 
 

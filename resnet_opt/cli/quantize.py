@@ -105,26 +105,12 @@ def quantize_cmd(
     from resnet_opt.pipeline.quantize import QuantizeConfig, quantize_model
 
     act = activation_type.strip().lower()
-    cfg = QuantizeConfig(
-        out=out,
-        source=source,
-        overwrite=overwrite,
-        target=target,
-        data=data,
-        preset=preset,
-        calib_size=calib_size,
-        eval_size=eval_size,
-        method=method,
-        max_accuracy_drop=max_accuracy_drop,
-        max_excluded=max_excluded,
-        per_channel=per_channel,
-        activation_type=None if act == "auto" else act,
-        reduce_range=_tri(reduce_range, "--reduce-range"),
-        min_agreement=min_agreement,
-        latency_runs=latency_runs,
-        threads=threads,
-        seed=seed,
-    )
+    cfg = QuantizeConfig(out=out, source=source, overwrite=overwrite, target=target, data=data, preset=preset,
+                         calib_size=calib_size, eval_size=eval_size, method=method,
+                         max_accuracy_drop=max_accuracy_drop, max_excluded=max_excluded, per_channel=per_channel,
+                         activation_type=None if act == "auto" else act,
+                         reduce_range=_tri(reduce_range, "--reduce-range"), min_agreement=min_agreement,
+                         latency_runs=latency_runs, threads=threads, seed=seed)
     cfg.validate()  # every setting, the model source, the data against the model and the output folder
     set_threads(threads)
     log = None if as_json else (lambda m: console.print(m))

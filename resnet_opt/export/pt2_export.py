@@ -185,6 +185,20 @@ def load_package(path: str | os.PathLike, device: str = "cpu") -> Callable[[torc
         raise ExportError(f"the package {Path(path).name} does not load: {_first_line(e)}") from e
 
 
+def package_latency_fn(pkg: Callable[[torch.Tensor], Any]) -> Callable[[torch.Tensor], Callable[[], Any]]:
+    """``xb -> (() -> None)``: one timed call of a loaded package on ``xb`` (the quantize stages' latency hook)."""
+
+    def latency_fn(xb: torch.Tensor) -> Callable[[], Any]:
+        xc = xb.contiguous()
+
+        def run() -> None:
+            with torch.no_grad():
+                pkg(xc)
+        return run
+
+    return latency_fn
+
+
 def _classes(model: nn.Module, input_size: int) -> int:
     n = getattr(getattr(model, "arch", None), "num_classes", None)
     if n:

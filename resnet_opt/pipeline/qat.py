@@ -380,7 +380,9 @@ def _onnx_artifact(converted: torch.nn.Module, qpath: Path, *, size: int, cfg: Q
 def _pt2_artifact(converted: torch.nn.Module, qpath: Path, *, size: int, cfg: QatConfig, threads: int,
                   say: Callable[[str], None]) -> dict[str, Any]:
     """The converted graph compiled into an AOTInductor package at ``qpath`` (as ``quantize --target torch``)."""
-    from resnet_opt.export.pt2_export import Pt2Settings, compile_package, export_program, load_package
+    from resnet_opt.export.pt2_export import (
+        Pt2Settings, compile_package, export_program, load_package, package_latency_fn,
+    )
     from resnet_opt.optimize.qat import quantized_layer_count
     from resnet_opt.optimize.quantize_pt2e import torchao_version
 
@@ -394,16 +396,8 @@ def _pt2_artifact(converted: torch.nn.Module, qpath: Path, *, size: int, cfg: Qa
     pkg = load_package(qpath, "cpu")
     info["load_ms"] = (time.perf_counter() - t0) * 1e3
 
-    def latency_fn(xb: torch.Tensor) -> Callable[[], Any]:
-        xc = xb.contiguous()
-
-        def run() -> None:
-            with torch.no_grad():
-                pkg(xc)
-        return run
-
     return {
-        "what": ".pt2 package (AOTInductor)", "logits_of": pkg, "latency_fn": latency_fn, "compile": info,
+        "what": ".pt2 package (AOTInductor)", "logits_of": pkg, "latency_fn": package_latency_fn(pkg), "compile": info,
         "quant": {"format": "PT2E (torchao prepare_qat_pt2e / convert_pt2e, X86InductorQuantizer), AOTInductor .pt2 "
                             "package",
                   "torchao": torchao_version(),

@@ -32,7 +32,9 @@ def pt2e_target(cfg: Any, method: str, fused: torch.nn.Module, size: int, qpath:
     ``quantize_model`` needs: (quantization facts, INT8 logits, FP32 size, extra latency callables, INT8 latency
     factory, FP32-export check (None), compile facts for the manifest)."""
     from resnet_opt.engine import agreement
-    from resnet_opt.export.pt2_export import Pt2Settings, compile_package, export_program, load_package
+    from resnet_opt.export.pt2_export import (
+        Pt2Settings, compile_package, export_program, load_package, package_latency_fn,
+    )
     from resnet_opt.optimize.quantize_pt2e import default_reduce_range, quantize_pt2e
 
     rr = default_reduce_range() if cfg.reduce_range is None else bool(cfg.reduce_range)
@@ -64,12 +66,4 @@ def pt2e_target(cfg: Any, method: str, fused: torch.nn.Module, size: int, qpath:
     }
     facts["nodes_to_exclude"], facts["excluded_layers"] = [], []
 
-    def q_lat_fn(xb: torch.Tensor) -> Callable[[], Any]:
-        xc = xb.contiguous()
-
-        def run() -> None:
-            with torch.no_grad():
-                pkg(xc)
-        return run
-
-    return facts, int8_logits, _param_bytes(fused), {}, q_lat_fn, None, compile_info
+    return facts, int8_logits, _param_bytes(fused), {}, package_latency_fn(pkg), None, compile_info
