@@ -1,7 +1,7 @@
 #!/bin/bash
 # The heavily-pruned PTQ vs QAT rows of benchmarks/results/qat_digits.md (one seed). MODEL: a digits ResNet-18
 # trained 8 epochs at 32 px (resnet-opt train --depth 18 --data digits --epochs 8 --seed 0 --out MODEL).
-cd /work/main
+cd "$(dirname "$0")/.."
 R=.venv/bin/resnet-opt
 M=${MODEL:-/tmp/qatw/r18-32-s0}
 for ratio in 0.7 0.9; do
