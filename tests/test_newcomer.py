@@ -282,8 +282,11 @@ def test_training_bar_shows_no_nan_before_the_first_step():
 
 
 def test_torchscript_int8_predict_prints_no_deprecation_warning(tiny_model_dir, tmp_path):
+    """The legacy FX INT8 TorchScript artifact loads without torch's deprecation chatter (the default torch target,
+    PT2E .pt2, is checked deprecation-free in test_pt2.py)."""
     art = tmp_path / "ts8"
-    r = runner.invoke(app, ["quantize", "--model", str(tiny_model_dir), "--target", "torch", "--data", "synthetic:16",
+    r = runner.invoke(app, ["quantize", "--model", str(tiny_model_dir), "--target", "torchscript-fx", "--data",
+                            "synthetic:16",
                             "--calib-size", "4", "--eval-size", "4", "--latency-runs", "1", "--out", str(art)])
     assert r.exit_code == 0, r.output
     said = " ".join(r.output.split())  # the console wraps at 80 columns
