@@ -37,10 +37,6 @@ StaticBatchOpt = typer.Option(False, "--static-batch", help="Fix the batch axis 
 AgreeOpt = typer.Option(None, "--min-agreement", help="Minimum top-1 agreement with PyTorch, percent (default: 99 fp32, 90 fp16).")
 
 
-def _export_args(**kw: Any) -> dict[str, Any]:
-    return kw
-
-
 # what every `export FORMAT` command takes besides the model source: output, input size, validation, threads, JSON
 export_options = options_into("common", [
     option_param("out", Path, OutOpt), option_param("input_size", Optional[int], InputSizeOpt),
@@ -49,21 +45,19 @@ export_options = options_into("common", [
     option_param("rtol", Optional[float], RtolOpt), option_param("min_agreement", Optional[float], AgreeOpt),
     option_param("threads", Optional[int], ThreadsOpt), option_param("overwrite", bool, OverwriteOpt),
     option_param("as_json", bool, JsonOpt),
-], _export_args)
+], dict)
 
 
 def _export(fmt: str, source: Any, common: dict[str, Any], **settings: Any) -> Any:
-    """Check every setting (ExportConfig.validate), run the export stage, print its result (or JSON)."""
-    from resnet_opt.core.checks import check_threads
+    """Run the export stage (it checks every setting, ExportConfig.validate, before any work) and print its result
+    (or JSON)."""
     from resnet_opt.pipeline.export import ExportConfig, export_artifact
 
     c = dict(common)
     as_json, threads = c.pop("as_json"), c.pop("threads")
     c["min_top1_agreement"] = c.pop("min_agreement")
-    check_threads(threads)
     cfg = ExportConfig(fmt=fmt, source=source, **c, **settings)
-    cfg.validate()
-    set_threads(threads)
+    set_threads(threads)  # checked against the CPU's bound first
     log = (lambda m: err_console.print(f"[dim]{m}[/dim]")) if show_progress() and not as_json else None
     res = export_artifact(cfg, log=log)
     if as_json:
@@ -202,7 +196,7 @@ def export_pt2_cmd(
     package against PyTorch and write the folder. Compilation takes a while; loading the package takes milliseconds."""
     from resnet_opt.export.pt2_export import Pt2Settings
 
-    settings = Pt2Settings(device=device, freezing=not no_freeze, max_autotune=max_autotune, batch=batch).validate()
+    settings = Pt2Settings(device=device, freezing=not no_freeze, max_autotune=max_autotune, batch=batch)
     res = _export("pt2", source, common, pt2=settings)
     c = res.manifest.details.get("compile")
     if not common["as_json"] and c:

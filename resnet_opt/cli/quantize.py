@@ -26,9 +26,7 @@ def fuse_cmd(
     """Fold every BatchNorm into its conv (stem, blocks, downsample paths); checked against the unfused model."""
     from resnet_opt.pipeline.fuse import FuseConfig, fuse_model
 
-    cfg = FuseConfig(out=out, source=source, overwrite=overwrite)
-    cfg.validate()
-    res = fuse_model(cfg)  # its result is printed once, below
+    res = fuse_model(FuseConfig(out=out, source=source, overwrite=overwrite))  # validated there before any work
     if as_json:
         typer.echo(to_json(res))
         return
@@ -111,9 +109,9 @@ def quantize_cmd(
                          activation_type=None if act == "auto" else act,
                          reduce_range=_tri(reduce_range, "--reduce-range"), min_agreement=min_agreement,
                          latency_runs=latency_runs, threads=threads, seed=seed)
-    cfg.validate()  # every setting, the model source, the data against the model and the output folder
     set_threads(threads)
     log = None if as_json else (lambda m: console.print(m))
+    # quantize_model checks every setting, the model source, the data against the model and the output folder first
     res = quantize_model(cfg, progress=show_progress() and not as_json, log=log)
     if as_json:
         typer.echo(to_json(res))

@@ -298,10 +298,9 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> None:
 def plain(o: Any) -> Any:
     """``o`` as JSON-able Python: dataclasses (and :class:`StageResult`) as dicts, paths as strings, tuples as lists,
     numpy / torch scalars as numbers."""
-    to_dict = getattr(o, "to_dict", None)
-    if dataclasses.is_dataclass(o) and not isinstance(o, type) and callable(to_dict) and hasattr(o, "__stage_result__"):
-        return to_dict()  # a typed stage result: its own JSON form (an artifact result: the manifest + out)
     if dataclasses.is_dataclass(o) and not isinstance(o, type):
+        if getattr(o, "__stage_result__", False):
+            return o.to_dict()  # a typed stage result: its own JSON form (an artifact result: the manifest + out)
         return {f.name: plain(getattr(o, f.name)) for f in dataclasses.fields(o)}
     if isinstance(o, dict):
         return {str(k): plain(v) for k, v in o.items()}

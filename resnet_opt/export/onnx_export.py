@@ -94,9 +94,7 @@ def to_onnx(model: nn.Module, path: str | os.PathLike, *, opset: int = DEFAULT_O
                                "io_dtype": "float32 (Cast nodes at input and output)"}
         report = None
         if validate:
-            vin = inputs if inputs is not None else V.validation_inputs(input_size=input_size)
-            if int(vin.tensors.shape[-1]) != input_size:
-                raise ConfigError(f"validation inputs are {vin.tensors.shape[-1]} px but the export input is {input_size} px")
+            vin = V.inputs_for(inputs, input_size)
             report = V.validate_onnx(tmp, m, vin, precision=precision, tolerance=tolerance, provider=provider,
                                      name=path.name)
         os.replace(tmp, path)

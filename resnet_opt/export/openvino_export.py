@@ -63,9 +63,7 @@ def to_openvino(model: nn.Module, path: str | os.PathLike, *, input_size: int = 
                 raise ExportError(f"OpenVINO conversion failed: {str(e).strip().splitlines()[0][:300]}") from e
         report = None
         if validate:
-            vin = inputs if inputs is not None else V.validation_inputs(input_size=input_size)
-            if int(vin.tensors.shape[-1]) != input_size:
-                raise ConfigError(f"validation inputs are {vin.tensors.shape[-1]} px but the export input is {input_size} px")
+            vin = V.inputs_for(inputs, input_size)
             report = V.validate_openvino(tmp_xml, m, vin, precision=precision, tolerance=tolerance,
                                          inference_precision=hint, name=path.name)
         os.replace(tmp_bin, final_bin)

@@ -249,9 +249,7 @@ def to_pt2(model: nn.Module, path: str | os.PathLike, *, input_size: int = 224, 
         details["export_seconds"] = export_s
         report = None
         if validate:
-            vin = inputs if inputs is not None else V.validation_inputs(input_size=input_size)
-            if int(vin.tensors.shape[-1]) != input_size:
-                raise ConfigError(f"validation inputs are {vin.tensors.shape[-1]} px but the export input is {input_size} px")
+            vin = V.inputs_for(inputs, input_size)
             ref_model = (reference if reference is not None else model)
             report = V.validate_pt2(tmp, ref_model, vin, precision=precision, tolerance=tolerance, device=device,
                                     load=load_package, name=path.name, static_batch=static)

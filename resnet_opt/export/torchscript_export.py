@@ -84,9 +84,7 @@ def to_torchscript(model: nn.Module, path: str | os.PathLike, *, frozen: bool = 
             raise ExportError(f"TorchScript export failed: {str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__}") from e
         report = None
         if validate:
-            vin = inputs if inputs is not None else V.validation_inputs(input_size=input_size)
-            if int(vin.tensors.shape[-1]) != input_size:
-                raise ConfigError(f"validation inputs are {vin.tensors.shape[-1]} px but the export input is {input_size} px")
+            vin = V.inputs_for(inputs, input_size)
             report = V.validate_torchscript(tmp, m, vin, tolerance=tolerance, name=path.name,
                                             optimize=bool(details["optimize_for_inference_on_load"]))
         os.replace(tmp, path)

@@ -130,6 +130,15 @@ class ValidationReport:
 
 
 # ------------------------------------------------------------------------------------------------ inputs
+def inputs_for(inputs: ValidationInputs | None, input_size: int) -> ValidationInputs:
+    """The validation inputs of an export: ``inputs`` when given (they must be ``input_size`` px, else ConfigError),
+    else seeded N(0, 1) tensors of that size."""
+    vin = inputs if inputs is not None else validation_inputs(input_size=input_size)
+    if int(vin.tensors.shape[-1]) != input_size:
+        raise ConfigError(f"validation inputs are {vin.tensors.shape[-1]} px but the export input is {input_size} px")
+    return vin
+
+
 def validation_inputs(*, input_size: int, data: str | None = None, count: int = DEFAULT_COUNT,
                       seed: int = DEFAULT_SEED, preset: str | None = None) -> ValidationInputs:
     """Real images from a data spec (its ``val`` split, a seeded subset of ``count``) or seeded N(0, 1) tensors.

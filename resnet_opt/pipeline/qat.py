@@ -35,7 +35,7 @@ from resnet_opt.core.env import cpu_info, library_versions
 from resnet_opt.core.errors import ConfigError, DataError, ValidationError
 from resnet_opt.core.results import StageResult
 from resnet_opt.data import build_loader, class_names_for, num_classes_for, parse_data_spec, preprocessing_for
-from resnet_opt.engine import TrainConfig, accuracy_from_logits, agreement, distributed, train
+from resnet_opt.engine import TrainConfig, accuracy_from_logits, agreement, batched_logits, distributed, train
 from resnet_opt.resnet import load_source, read_config
 from resnet_opt.resnet.io import nonstandard_widths
 
@@ -160,15 +160,6 @@ class QatResult(StageResult):
     compile: dict[str, Any] | None = None
 
 
-def _logits(fn: Callable[[torch.Tensor], Any], x: torch.Tensor, batch: int = 64) -> torch.Tensor:
-    outs = []
-    with torch.no_grad():
-        for i in range(0, len(x), batch):
-            y = fn(x[i:i + batch].contiguous())
-            outs.append((y[0] if isinstance(y, (list, tuple)) else y).float().cpu())
-    return torch.cat(outs)
-
-
 def qat_model(*, model_dir: str | os.PathLike, out: str | os.PathLike, config: QatConfig | None = None,
               progress: bool = False, log: Callable[[str], None] | None = None) -> QatResult:
     """Quantization-aware fine-tuning of a trained model folder; writes the INT8 artifact ``out`` (ONNX QDQ, or a
@@ -226,7 +217,7 @@ def qat_model(*, model_dir: str | os.PathLike, out: str | os.PathLike, config: Q
         xs, ys = zip(*[(x.float(), y) for x, y in val])
         x_eval, y_eval = torch.cat(xs), torch.cat(ys)
         model.eval()
-        fp32_ref = _logits(model, x_eval)
+        fp32_ref = batched_logits(model, x_eval)
         say(f"QAT of {model.arch.name} on {spec} ({size} px) for the {cfg.target} target: {scheme_words}; "
             f"{cfg.epochs} epochs, lr {cfg.lr:g}, observers frozen after epoch "
             f"{sched['freeze_observers_after_epoch']}, BN after epoch {sched['freeze_bn_after_epoch']}")
@@ -248,14 +239,14 @@ def qat_model(*, model_dir: str | os.PathLike, out: str | os.PathLike, config: Q
         converted = convert_qat(prepared)
         if not ctx.is_main:
             return QatResult(out=Path(out), written=False, rank=ctx.rank, target=cfg.target)
-        qat_torch = _logits(converted, x_eval)
+        qat_torch = batched_logits(converted, x_eval)
         fname = FILE_NAMES[cfg.target]
 
         with tempfile.TemporaryDirectory(prefix="resnet-opt-qat-") as td:
             qpath = Path(td) / fname
             make = _onnx_artifact if cfg.target == "onnx" else _pt2_artifact
             art = make(converted, qpath, size=size, cfg=cfg, threads=threads, say=say)
-            int8 = _logits(art["logits_of"], x_eval)
+            int8 = batched_logits(art["logits_of"], x_eval)
             if not torch.isfinite(int8).all():
                 raise ValidationError("the QAT INT8 model produces non-finite logits on the eval images")
             exp = agreement(qat_torch, int8)

@@ -41,7 +41,8 @@ class Pt2Predictor(Predictor):
 
     kind = "pt2"
 
-    def __init__(self, path: Path, model_file: Path, manifest: dict[str, Any], provider: str) -> None:
+    def __init__(self, path: Path, model_file: Path, manifest: dict[str, Any], provider: str,
+                 static_batch: int | None = None) -> None:
         arch = manifest.get("architecture") or {}
         from resnet_opt.runtime.predictor import input_size_of
 
@@ -52,8 +53,7 @@ class Pt2Predictor(Predictor):
         if pkg_dev not in ("cpu", "cuda"):
             raise ArtifactError(f"{path}: the manifest's compile.device is {pkg_dev!r}; expected cpu or cuda")
         self.package_device = pkg_dev
-        shape = (manifest.get("input") or {}).get("shape") or [-1]
-        self.static_batch = int(shape[0]) if isinstance(shape[0], int) and shape[0] > 0 else None
+        self.static_batch = static_batch  # a package compiled for one batch size (export pt2 --batch N)
         p = check_provider_name(provider)
         if p == "tensorrt":
             raise BackendUnavailableError("the TensorRT provider applies to ONNX artifacts, not pt2 (use cpu or cuda)")
@@ -112,4 +112,5 @@ def load_pt2(art: Any, *, provider: str = "cpu", threads: int | None = None) -> 
     (:class:`resnet_opt.core.manifest.Artifact`, files already checked against their sha256) -> a
     :class:`Pt2Predictor`. ``threads``: the package's kernels follow torch's thread count (set it with
     ``torch.set_num_threads``; the CLI's ``--threads`` does)."""
-    return Pt2Predictor(Path(art.path), Path(art.model_file), art.manifest.to_dict(), provider)
+    return Pt2Predictor(Path(art.path), Path(art.model_file), art.manifest.to_dict(), provider,
+                        static_batch=art.manifest.static_batch)
