@@ -128,3 +128,35 @@ def test_machine_load_counts_other_processes_only():
     share = R.machine_load(0.3)
     t.join()
     assert share is None or 0.0 <= share <= 1.0
+
+
+def test_combine_peaks_takes_the_median_of_the_rounds_and_keeps_them(cache):
+    mk = lambda u, busy=False: R.Peaks(u8s8=u, u8u8=u / 2, fp32=u / 4, threads=1, key="k", busy=busy,  # noqa: E731
+                                       gemm=[R.GemmPeak("u8s8", 64, 1.0, u)])
+    p = R.combine_peaks([mk(100.0), mk(300.0), mk(120.0)])
+    assert (p.u8s8, p.u8u8, p.fp32) == (120.0, 60.0, 30.0)
+    assert [r["u8s8"] for r in p.rounds] == [100.0, 300.0, 120.0] and not p.busy
+    assert "3 timing rounds" in R.when_measured(p.to_dict()) and "100–300" in R.when_measured(p.to_dict())
+    assert R.Peaks.from_dict(p.to_dict()).rounds == p.rounds
+    # one busy round: the combination is busy, and is not cached
+    b = R.combine_peaks([mk(100.0), mk(50.0, busy=True)])
+    assert b.busy and b.cache_file is None
+    with pytest.raises(ConfigError):
+        R.combine_peaks([])
+
+
+def test_fresh_peaks_are_measured_in_every_timing_round_beside_the_rows(cache):
+    """A shared VM's speed drifts: with roofline_refresh the peaks come from the same rounds as the rows."""
+    from resnet_opt.bench import BenchConfig, TimingConfig, run_benchmark, variant_from_depth
+    from resnet_opt.bench.report import render_markdown
+
+    v = variant_from_depth(18, input_size=32, num_classes=10)
+    cfg = BenchConfig(backends=["torch-cpu"], batch_sizes=[1, 2], threads=1, agreement_images=2,
+                      timing=TimingConfig(warmup=0, iterations=2, time_budget_s=1.0, rounds=2),
+                      roofline_quick=True, roofline_refresh=True)
+    res = run_benchmark([v], cfg)
+    peaks = res.extra["roofline"]["peaks"]
+    assert len(peaks["rounds"]) == 4  # 2 batch sizes x 2 rounds
+    assert peaks["u8s8"] == pytest.approx(sorted(r["u8s8"] for r in peaks["rounds"])[1:3][0] / 2
+                                          + sorted(r["u8s8"] for r in peaks["rounds"])[1:3][1] / 2)
+    assert "measured in each of the 4 timing rounds" in render_markdown(res)

@@ -42,7 +42,7 @@ class BenchConfig:
     seed: int = 0
     roofline: bool = True  # GEMM peaks of this CPU (cached) and per-row achieved GMAC/s (bench/roofline.py)
     roofline_quick: bool = False  # small GEMMs (tests)
-    roofline_refresh: bool = False  # measure the peaks now instead of reading the cache (benchmark scripts)
+    roofline_refresh: bool = False  # measure the peaks in every timing round, beside the rows (benchmark scripts)
 
     def validate(self) -> list[BackendSpec]:
         specs = parse_backends(self.backends)
@@ -305,7 +305,16 @@ def run_benchmark(
     failed: dict[tuple[int, int], str] = {}
     inputs: dict[tuple[int, int], Any] = {}
     previous: Runner | None = None
+    round_peaks: list[Any] = []  # roofline_refresh: the GEMM peaks measured at the start of every round
     for bs, rnd in progress_iter(cells, description="latency", enabled=progress and bool(live)):
+        if cfg.roofline and cfg.roofline_refresh and live:
+            from resnet_opt.bench.roofline import gemm_peaks
+
+            try:
+                round_peaks.append(gemm_peaks(cfg.threads, quick=cfg.roofline_quick, cache=False))
+            except Exception as e:  # noqa: BLE001 - the roofline is an addition; attach_roofline records a failure
+                say(f"GEMM peaks (round {rnd + 1}): {_short(e)}")
+            previous = None
         order = live[rnd % len(live):] + live[:rnd % len(live)] if live else []
         for row, runner in order:
             key = (id(row), bs)
@@ -374,7 +383,8 @@ def run_benchmark(
     if cfg.roofline:
         from resnet_opt.bench.roofline import attach_roofline
 
-        attach_roofline(result, variants, cfg.threads, quick=cfg.roofline_quick, refresh=cfg.roofline_refresh)
+        attach_roofline(result, variants, cfg.threads, quick=cfg.roofline_quick, refresh=cfg.roofline_refresh,
+                        measured=round_peaks or None)
     return result
 
 

@@ -10,6 +10,11 @@ FP32 rows against the FP32 peak).
 The measurement takes about a second (``quick``: a fraction of it) and is cached as JSON keyed by CPU model, ISA
 flags, thread count, onnxruntime version and the sizes measured, in ``$RESNET_OPT_CACHE`` (default
 ``~/.cache/resnet-opt``) / ``roofline.json``. ``gemm_peaks(refresh=True)`` measures again.
+
+A shared VM's speed drifts (on our 2-core test VM, the same model ran 2x slower in one hour than in the next), so a
+peak measured minutes before or after the rows says little about them. With ``BenchConfig.roofline_refresh`` the
+harness measures the peaks once per timing round, interleaved with the rows (:func:`combine_peaks` takes the
+median of the rounds and keeps each round's figures); a row and its peak then see the same machine.
 """
 
 from __future__ import annotations
@@ -60,6 +65,7 @@ class Peaks:
     cache_file: str | None = None
     other_cpu_share: float | None = None  # share of all cores other processes used just before measuring
     busy: bool = False  # measured while other work loaded the CPU: likely too low, never cached
+    rounds: list[dict[str, float]] = field(default_factory=list)  # per-round peaks when measured within the run
 
     def for_precision(self, precision: str | None) -> tuple[str, float] | None:
         """(peak kind, GMAC/s) that a row of ``precision`` is compared with; None when no peak applies."""
@@ -222,12 +228,39 @@ def gemm_peaks(threads: int | None = None, *, quick: bool = False, sizes: Iterab
     peaks = Peaks(u8s8=best["u8s8"], u8u8=best["u8u8"], fp32=best["fp32"], threads=threads, key=key, gemm=gemm,
                   measured=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"), quick=quick,
                   other_cpu_share=load, busy=busy)
-    if cache and not busy:
-        data = _read_cache(path)
-        data.setdefault(key, {})["quick" if quick else "full"] = {"v": CACHE_VERSION, "sizes": list(sizes_t),
-                                                                   "peaks": peaks.to_dict()}
-        if _write_cache(path, data):
-            peaks.cache_file = str(path)
+    if cache:
+        _store(peaks, sizes_t)
+    return peaks
+
+
+def _store(peaks: Peaks, sizes: tuple[int, ...]) -> None:
+    """Cache ``peaks`` (never busy ones) under their key; a read-only cache folder is not an error."""
+    if peaks.busy:
+        return
+    path = cache_dir() / CACHE_FILE
+    data = _read_cache(path)
+    data.setdefault(peaks.key, {})["quick" if peaks.quick else "full"] = {"v": CACHE_VERSION, "sizes": list(sizes),
+                                                                         "peaks": peaks.to_dict()}
+    if _write_cache(path, data):
+        peaks.cache_file = str(path)
+
+
+def combine_peaks(rounds: list[Peaks], *, cache: bool = True) -> Peaks:
+    """One :class:`Peaks` from peaks measured in each timing round of a run: per kind the median of the rounds
+    (the rows' p50 pools their rounds the same way); ``rounds`` keeps each round's figures, ``busy`` is set when any
+    round was busy (then nothing is cached)."""
+    if not rounds:
+        raise ConfigError("no peaks to combine")
+    med = {k: statistics.median(float(getattr(p, k)) for p in rounds) for k in KINDS}
+    first = rounds[0]
+    loads = [p.other_cpu_share for p in rounds if p.other_cpu_share is not None]
+    peaks = Peaks(u8s8=med["u8s8"], u8u8=med["u8u8"], fp32=med["fp32"], threads=first.threads, key=first.key,
+                  gemm=[g for p in rounds for g in p.gemm], measured=rounds[-1].measured, quick=first.quick,
+                  other_cpu_share=max(loads) if loads else None, busy=any(p.busy for p in rounds),
+                  rounds=[{k: float(getattr(p, k)) for k in KINDS} | {"busy": p.busy, "measured": p.measured}
+                          for p in rounds])
+    if cache:
+        _store(peaks, tuple(sorted({g.n for g in first.gemm})))
     return peaks
 
 
@@ -306,13 +339,14 @@ def roofline_rows(result: Any, macs: dict[str, int | None], peaks: Peaks) -> lis
 
 
 def attach_roofline(result: Any, variants: list[Any], threads: int | None, *, quick: bool = False,
-                    refresh: bool = False) -> None:
-    """Measure (or read the cached; ``refresh``: measure again) peaks and store them with the per-row figures in
+                    refresh: bool = False, measured: list[Peaks] | None = None) -> None:
+    """Measure (or read the cached; ``refresh``: measure again; ``measured``: peaks measured in the run's timing
+    rounds, combined by :func:`combine_peaks`) peaks and store them with the per-row figures in
     ``result.extra['roofline']``. A row above its peak means the peak is wrong (measured on a busy machine, or a
     GEMM size that does not reach it): ``suspect`` then names the rows and the fractions are not to be read as
     efficiency. Never raises: a failure is recorded as ``{"error": ...}``."""
     try:
-        peaks = gemm_peaks(threads, quick=quick, refresh=refresh)
+        peaks = combine_peaks(measured) if measured else gemm_peaks(threads, quick=quick, refresh=refresh)
         macs = {v.name: variant_macs(v) for v in variants}
         rows = roofline_rows(result, macs, peaks)
         over = [f"{r['variant']} on {r['backend']} @{r['batch_size']}: {100 * r['fraction_of_peak']:.0f} %"
@@ -321,6 +355,17 @@ def attach_roofline(result: Any, variants: list[Any], threads: int | None, *, qu
                                     "suspect": over or (["peaks measured on a busy machine"] if peaks.busy else [])}
     except Exception as e:  # noqa: BLE001 - the roofline is an addition to a report, not a reason to lose it
         result.extra["roofline"] = {"error": f"{type(e).__name__}: {str(e).strip().splitlines()[0] if str(e).strip() else ''}"}
+
+
+def when_measured(p: dict[str, Any]) -> str:
+    """How the peaks in a report were measured, for its text: in the run's rounds (with their range), fresh, or
+    read from the cache."""
+    rounds = p.get("rounds") or []
+    if rounds:
+        lo, hi = min(r["u8s8"] for r in rounds), max(r["u8s8"] for r in rounds)
+        return (f"measured in each of the {len(rounds)} timing rounds, interleaved with the rows, median of the rounds;"
+                f" U8S8 {lo:.0f}–{hi:.0f} GMAC/s across them")
+    return ("cached " if p.get("cached") else "measured ") + str(p.get("measured"))
 
 
 def roofline_markdown(result: Any) -> list[str]:
@@ -332,8 +377,7 @@ def roofline_markdown(result: Any) -> list[str]:
         return ["", "## Roofline", "", f"_Peaks could not be measured: {rf['error']}_"]
     p = rf["peaks"]
     md = ["", "## Roofline", "",
-          f"Peaks of onnxruntime's CPU GEMM on this machine ({p['threads']} threads; "
-          f"{'cached ' + p['measured'] if p.get('cached') else 'measured ' + p['measured']}"
+          f"Peaks of onnxruntime's CPU GEMM on this machine ({p['threads']} threads; {when_measured(p)}"
           f"{', quick' if p.get('quick') else ''}): INT8 U8S8 **{p['u8s8']:.0f}**, U8U8 {p['u8u8']:.0f}, "
           f"FP32 **{p['fp32']:.0f}** GMAC/s. Achieved = MACs per image × batch / p50; INT8 rows against the U8S8 "
           "peak, FP32/FP16/BF16 rows against the FP32 peak.", ""]
@@ -358,6 +402,8 @@ __all__ = [
     "GemmPeak",
     "Peaks",
     "gemm_peaks",
+    "combine_peaks",
+    "when_measured",
     "machine_load",
     "CACHE_VERSION",
     "BUSY_SHARE",

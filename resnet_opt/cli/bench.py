@@ -174,6 +174,10 @@ def bench_cmd(
     reference: Optional[str] = typer.Option(None, "--reference", help="The reference for agreement and speed-ups: a variant name or one of "
                                                   "the folders given (default: the first trained FP32 model folder; a "
                                                   "random --depth model only when nothing is trained)."),
+    fresh_peaks: bool = typer.Option(False, "--fresh-peaks",
+                                     help="Measure the CPU's GEMM peaks (the roofline) in every timing round, beside the "
+                                          "rows (about 1 s a round), instead of reading the cached ones: on a VM whose "
+                                          "speed drifts, % of peak then compares figures measured at the same time."),
     as_json: bool = JsonOpt,
 ) -> None:
     """Latency (p50/p90/p99, throughput, first inference) and accuracy or agreement of every variant on every backend."""
@@ -182,7 +186,7 @@ def bench_cmd(
     from resnet_opt.pipeline.bench import bench_paths
 
     cfg = BenchConfig(backends=[b.strip() for b in backends.split(",")], batch_sizes=parse_batch_sizes(batch_sizes),
-                      threads=threads, data=data, eval_limit=limit, reference=reference,
+                      threads=threads, data=data, eval_limit=limit, reference=reference, roofline_refresh=fresh_peaks,
                       timing=TimingConfig(warmup=warmup, iterations=iterations, time_budget_s=time_budget, rounds=rounds))
     cfg.validate()
     check_writable(report, what="report folder")
