@@ -173,3 +173,38 @@ def test_work_folders_of_killed_runs_are_cleaned(tmp_path, monkeypatch):
         with work_dir("export") as d2:
             raise RuntimeError("boom")
     assert not d2.exists()  # and on an error
+
+
+def test_replaced_in_place_keeps_the_old_folder_until_the_new_one_is_complete(tmp_path):
+    """The pipeline rebuilds its folder in place (its manifests record final paths): the old folder is moved aside
+    and put back when the new run fails, is interrupted, or was SIGKILLed (next run)."""
+    import subprocess
+    import sys
+
+    from resnet_opt.core.artifact import INCOMPLETE_MARK, clean_stale, replaced_in_place
+
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "old.txt").write_text("old")
+    for exc in (RuntimeError("stage failed"), KeyboardInterrupt()):
+        with pytest.raises(type(exc)):
+            with replaced_in_place(out) as d:
+                assert d == out and (out / INCOMPLETE_MARK).is_file() and not (out / "old.txt").exists()
+                (out / "new.txt").write_text("half")
+                raise exc
+        assert (out / "old.txt").read_text() == "old" and not (out / "new.txt").exists()
+        assert [p.name for p in tmp_path.iterdir()] == ["run"]
+    # SIGKILL: the dead run's unfinished folder and its .old- folder are left; the next run puts the old one back
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                          text=True).stdout.strip()
+    os.replace(out, tmp_path / f".run.old-{dead}")
+    out.mkdir()
+    (out / INCOMPLETE_MARK).write_text("x")
+    (out / "new.txt").write_text("half")
+    clean_stale(out)
+    assert (out / "old.txt").read_text() == "old" and not (out / "new.txt").exists()
+    # success: the new folder, without the mark; the old one is gone
+    with replaced_in_place(out):
+        (out / "new.txt").write_text("new")
+    assert sorted(p.name for p in out.iterdir()) == ["new.txt"]
+    assert [p.name for p in tmp_path.iterdir()] == ["run"]

@@ -78,6 +78,40 @@ def test_pipeline_from_trained_model_keeps_accuracy(trained_digits_dir, tmp_path
     assert not (tmp_path / "run" / "model").exists()  # --model is used in place, not copied
 
 
+def test_pipeline_overwrite_replaces_only_its_own_folder_and_keeps_it_on_failure(tmp_path, monkeypatch):
+    """Without --overwrite an existing folder is refused (the message names the option, which pipeline has);
+    with it, a pipeline folder is rebuilt and the old one survives a failed or interrupted run."""
+    import resnet_opt.pipeline.pipeline as P
+    from resnet_opt.core.errors import OutputPathError
+
+    out = tmp_path / "run"
+    stub = lambda cfg, o, **kw: (o / "stage.txt").write_text(str(cfg.seed)) and P._write_record(o, cfg, {})  # noqa: E731
+    monkeypatch.setattr(P, "_run_stages", stub)
+    run_pipeline(PipelineConfig(out=out, seed=1, **FAST))
+    assert json.loads((out / "pipeline.json").read_text())["format"] == "resnet-opt-pipeline"
+    with pytest.raises(OutputPathError, match="pass --overwrite"):
+        PipelineConfig(out=out, **FAST).validate()
+
+    def fail(cfg, o, **kw):
+        (o / "stage.txt").write_text("half")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(P, "_run_stages", fail)
+    with pytest.raises(KeyboardInterrupt):
+        run_pipeline(PipelineConfig(out=out, seed=2, overwrite=True, **FAST))
+    assert (out / "stage.txt").read_text() == "1" and sorted(p.name for p in tmp_path.iterdir()) == ["run"]
+    monkeypatch.setattr(P, "_run_stages", stub)
+    run_pipeline(PipelineConfig(out=out, seed=3, overwrite=True, **FAST))
+    assert (out / "stage.txt").read_text() == "3" and sorted(p.name for p in out.iterdir()) == ["pipeline.json",
+                                                                                              "stage.txt"]
+    # a folder resnet-opt did not write is never replaced
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "thesis.tex").write_text("x")
+    res = runner.invoke(app, ["pipeline", "--out", str(mine), "--overwrite"])
+    assert res.exit_code != 0 and "did not write" in res.output and (mine / "thesis.tex").is_file()
+
+
 def test_pipeline_config_rejects_bad_input(tmp_path):
     with pytest.raises(ConfigError, match="--prune must be strictly between 0 and 1"):
         PipelineConfig(out=tmp_path, prune=1.5).validate()

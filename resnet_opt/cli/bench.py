@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from resnet_opt.cli.app import app
-from resnet_opt.cli.common import JsonOpt, ModelDirOpt, ThreadsOpt, WeightsOpt, console, handle_errors, show_progress
+from resnet_opt.cli.common import JsonOpt, ModelDirOpt, OverwriteOpt, ThreadsOpt, WeightsOpt, console, handle_errors, show_progress
 from resnet_opt.core.artifact import to_json
 from resnet_opt.core.errors import ConfigError
 
@@ -234,6 +234,7 @@ def pipeline_cmd(
     eval_limit: Optional[int] = typer.Option(None, "--eval-limit", help="Validation images for accuracy (default: all)."),
     seed: int = typer.Option(0, "--seed"),
     threads: Optional[int] = ThreadsOpt,
+    overwrite: bool = OverwriteOpt,
     as_json: bool = JsonOpt,
 ) -> None:
     """Train (or load), prune, fine-tune, quantize, export, validate and benchmark; one report comparing every variant."""
@@ -245,6 +246,7 @@ def pipeline_cmd(
     from resnet_opt.resnet import ModelSpec
 
     cfg = PipelineConfig(out=out, source=ModelSpec(depth=depth, model_dir=model, weights=weights), data=data,
+                         overwrite=overwrite,
                          epochs=epochs,
                          limit=limit, prune=prune, finetune_epochs=finetune_epochs, distill=distill,
                          importance=importance,

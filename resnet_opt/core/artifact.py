@@ -65,6 +65,8 @@ def _umask_mode(mode: int) -> int:
 
 _MODEL_CONFIG_NAME = "config.json"  # a model folder's config (resnet_opt.resnet.io writes it)
 _MODEL_FORMAT = "resnet-opt-model"
+PIPELINE_FILE, PIPELINE_FORMAT = "pipeline.json", "resnet-opt-pipeline"  # a pipeline folder's record (pipeline stage)
+INCOMPLETE_MARK = ".resnet-opt-incomplete"  # inside a folder being rebuilt in place (see replaced_in_place)
 TMP_TAG, OLD_TAG = ".tmp-", ".old-"
 
 
@@ -126,13 +128,15 @@ def _json_format(path: Path) -> Any:
 
 
 def is_resnet_opt_folder(folder: str | os.PathLike) -> bool:
-    """True for a folder this tool wrote: an artifact (``manifest.json``) or a model / training run folder
-    (``config.json`` of our model format). Only such folders are ever replaced by ``--overwrite``."""
+    """True for a folder this tool wrote: an artifact (``manifest.json``), a model / training run folder
+    (``config.json`` of our model format) or a pipeline folder (``pipeline.json``). Only such folders are ever
+    replaced by ``--overwrite``."""
     f = Path(folder)
     if f.is_symlink() or not f.is_dir():
         return False
     return (_json_format(f / _MANIFEST_NAME) == _MANIFEST_FORMAT
-            or _json_format(f / _MODEL_CONFIG_NAME) == _MODEL_FORMAT)
+            or _json_format(f / _MODEL_CONFIG_NAME) == _MODEL_FORMAT
+            or _json_format(f / PIPELINE_FILE) == PIPELINE_FORMAT)
 
 
 def _is_empty_dir(p: Path) -> bool:
@@ -145,8 +149,9 @@ def _is_empty_dir(p: Path) -> bool:
 def clean_stale(out: str | os.PathLike) -> list[Path]:
     """Remove the temporary folders that killed runs (SIGKILL, power loss) left beside ``out``:
     ``.NAME.tmp-PID-*`` whose process is gone. A ``.NAME.old-PID`` of a dead run is the previous artifact, moved
-    aside just before the new one was renamed in: it is put back when ``out`` is missing, else removed.
-    Returns what was removed."""
+    aside before the new one was complete: it is put back when ``out`` is missing or is the dead run's unfinished
+    folder (it holds :data:`INCOMPLETE_MARK`, see :func:`replaced_in_place`), else removed (the new one was
+    complete). Returns what was removed."""
     out = Path(out)
     parent = out.parent if str(out.parent) else Path(".")
     removed: list[Path] = []
@@ -164,8 +169,12 @@ def clean_stale(out: str | os.PathLike) -> list[Path]:
             pid_text = e.name[len(prefix):].split("-", 1)[0]
             if not pid_text.isdigit() or _pid_alive(int(pid_text)):
                 continue
-            if tag == OLD_TAG and not out.exists():
+            unfinished = out.is_dir() and not out.is_symlink() and (out / INCOMPLETE_MARK).is_file()
+            if tag == OLD_TAG and (not out.exists() or unfinished):
                 with contextlib.suppress(OSError):
+                    if unfinished:
+                        shutil.rmtree(out)  # the killed run's own, unfinished folder
+                        removed.append(out)
                     os.replace(e, out)  # the killed run had moved the old artifact aside: restore it
                     continue
             shutil.rmtree(e, ignore_errors=True)
@@ -277,6 +286,35 @@ def atomic_dir(out: str | os.PathLike, overwrite: bool = True) -> Iterator[Path]
         raise
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def replaced_in_place(out: str | os.PathLike) -> Iterator[Path]:
+    """Rebuild the existing folder ``out`` (already checked by :func:`check_output_dir` with ``overwrite``) in place,
+    for a stage whose outputs record their final paths (the pipeline): the old folder is moved aside to
+    ``.NAME.old-PID`` and ``out`` is created anew holding :data:`INCOMPLETE_MARK`. When the block succeeds the mark
+    and then the old folder are removed; when it fails or is interrupted, the new folder is removed and the old one
+    put back. After a SIGKILL, :func:`clean_stale` (next run) puts the old folder back. So the old folder survives,
+    under another name, until the new one is complete."""
+    out = Path(out)
+    parent = out.parent if str(out.parent) else Path(".")
+    clean_stale(out)
+    old = parent / f".{out.name}{OLD_TAG}{os.getpid()}"
+    try:
+        os.replace(out, old)
+    except OSError as e:
+        raise OutputPathError(f"cannot move {out} aside to replace it: {e.strerror or e}") from e
+    try:
+        out.mkdir(mode=_umask_mode(0o777))
+        (out / INCOMPLETE_MARK).write_text(f"being rebuilt by process {os.getpid()}; the previous folder is {old}\n")
+        yield out
+        (out / INCOMPLETE_MARK).unlink()
+    except BaseException:
+        shutil.rmtree(out, ignore_errors=True)
+        with contextlib.suppress(OSError):
+            os.replace(old, out)
+        raise
+    shutil.rmtree(old, ignore_errors=True)
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:

@@ -19,6 +19,11 @@ it re-implements none of them. Each stage writes its own folder under ``out`` at
 
 A stage that fails after the model exists is recorded (and shown in the report) and the others go on; the result
 says which failed, so the CLI can exit non-zero.
+
+``overwrite`` rebuilds an existing pipeline folder (one with our ``pipeline.json``) in place: the stage manifests
+record final paths, so the old folder is moved aside (``.NAME.old-PID``) rather than the new one built elsewhere, and
+it is put back if the new run fails or is interrupted (``core.artifact.replaced_in_place``). Without
+``overwrite``, an interrupted run keeps its finished stages' folders.
 """
 
 from __future__ import annotations
@@ -45,6 +50,7 @@ class PipelineConfig:
     out: str | os.PathLike
     source: ModelSpec = field(default_factory=lambda: ModelSpec(depth=18))
     data: str = "digits"
+    overwrite: bool = False  # rebuild an existing pipeline folder; the old one survives until the new one is complete
     preset: str | None = None
     # training (when neither model_dir nor weights is given)
     epochs: int = 8
@@ -102,7 +108,7 @@ class PipelineConfig:
             raise ConfigError(f"--calib-size must be at least 1, got {self.calib_size}")
         if self.limit is not None and self.limit < 1:
             raise ConfigError(f"--limit must be at least 1, got {self.limit}")
-        from resnet_opt.core.artifact import check_output_dir
+        from resnet_opt.core.artifact import check_output_dir, clean_stale
         from resnet_opt.core.checks import MAX_COUNT, MAX_EPOCHS, check_device, check_int, check_threads
 
         check_threads(self.threads)
@@ -116,7 +122,8 @@ class PipelineConfig:
         if src.model_dir is not None or src.weights is not None:
             ModelSpec(depth=src.depth if src.weights is not None else None, weights=src.weights,
                       model_dir=src.model_dir).validate()
-        check_output_dir(self.out, overwrite=False)  # a pipeline folder is never replaced: name a new one
+        clean_stale(self.out)  # puts back a folder that a killed --overwrite run had moved aside
+        check_output_dir(self.out, overwrite=self.overwrite)
         self.bench_config().validate()
         parse_backends(self.backends)
         if self.torch_int8_target not in ("torch", "torchscript-fx"):
@@ -210,8 +217,13 @@ def run_pipeline(cfg: PipelineConfig, *, progress: bool = False,
     """Run every stage into ``cfg.out`` and write one report comparing every variant (see the module doc)."""
     from resnet_opt.core.artifact import check_output_path
 
+    from resnet_opt.core.artifact import replaced_in_place
+
     cfg.validate()
     out = check_output_path(cfg.out)
+    if cfg.overwrite and out.is_dir() and any(out.iterdir()):
+        with replaced_in_place(out):  # validate() checked it is a folder this tool wrote
+            return _run_stages(cfg, out, progress=progress, log=log)
     created = not out.exists()
     try:
         out.mkdir(parents=True, exist_ok=True)
@@ -246,6 +258,7 @@ def _run_stages(cfg: PipelineConfig, out: Path, *, progress: bool,
     spec = parse_data_spec(cfg.data, preset=cfg.preset)
     data = str(spec)
     st = _Stages(say)
+    _write_record(out, cfg, {"status": "running"})  # marks the folder as ours from the start (for --overwrite)
 
     # ---- 1. source model: train, or take --model / --weights
     source = cfg.source
@@ -398,8 +411,14 @@ def _run_stages(cfg: PipelineConfig, out: Path, *, progress: bool,
     paths = write_report(result, out / "report")
     res = PipelineResult(out=str(out), stages=st.records, bench=result, report_paths=paths,
                          seconds=time.perf_counter() - t_start)
-    atomic_write_text(out / "pipeline.json", to_json({"config": asdict(cfg), **res.summary()}) + "\n")
+    _write_record(out, cfg, {"status": "complete", **res.summary()})
     return res
+
+
+def _write_record(out: Path, cfg: PipelineConfig, body: dict[str, Any]) -> None:
+    from resnet_opt.core.artifact import PIPELINE_FILE, PIPELINE_FORMAT
+
+    atomic_write_text(out / PIPELINE_FILE, to_json({"format": PIPELINE_FORMAT, "config": asdict(cfg), **body}) + "\n")
 
 
 def _stages_markdown(records: list[StageRecord]) -> str:
