@@ -29,6 +29,8 @@ __all__ = [
     "write_results",
     "block_timings",
     "median_ms",
+    "roofline_cells",
+    "roofline_sentence",
     "ort_cpu_session",
     "torchvision_quantized",
     "environment",
@@ -74,6 +76,27 @@ def write_results(name: str, data: dict[str, Any], markdown: str, *, echo: bool 
     if echo:
         print(markdown)
     return RESULTS / f"{name}.md"
+
+
+def roofline_sentence(peaks: dict[str, Any]) -> str:
+    """The report line naming the CPU's GEMM peaks and how they were measured (``Peaks.to_dict()``)."""
+    from resnet_opt.bench.roofline import when_measured
+
+    return (f"Roofline: onnxruntime GEMM peaks on this CPU ({peaks['threads']} threads, {when_measured(peaks)}; "
+            f"`resnet_opt.bench.roofline`): INT8 U8S8 **{peaks['u8s8']:.0f}**, FP32 **{peaks['fp32']:.0f}** GMAC/s. "
+            "Achieved = MACs per image x batch / median; INT8 rows against U8S8, FP32 rows against FP32.")
+
+
+def roofline_cells(macs: int | float | None, batch: int, ms: float | None, precision: str,
+                   peaks: dict[str, Any] | None) -> list[str]:
+    """``[GMAC/s, % of peak]`` table cells of one timing (dashes where a figure is missing)."""
+    from resnet_opt.bench.roofline import Peaks, share_of_peak
+
+    if not macs or not ms or not peaks:
+        return ["—", "—"]
+    s = share_of_peak(macs, batch, ms, precision, Peaks.from_dict(peaks))
+    frac = s["fraction_of_peak"]
+    return [f"{s['gmacs_per_s']:.0f}", "—" if frac is None else f"{100 * frac:.0f} % {s['peak_kind']}"]
 
 
 def median_ms(fn: Callable[[], Any], runs: int, warmup: int = 3) -> float:

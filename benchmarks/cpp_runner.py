@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from common import command, cpu_line, write_results
+from common import command, cpu_line, roofline_cells, roofline_sentence, write_results
 
 from resnet_opt.bench.timing import timed_runs
 from resnet_opt.core.env import cpu_info, library_versions
@@ -97,6 +97,10 @@ def main() -> None:
 
     g = torch.Generator().manual_seed(0)
     x = torch.randn(1, 3, args.size, args.size, generator=g)
+    from resnet_opt.bench.roofline import PeakProbe
+    from resnet_opt.resnet import ResNet, count_macs
+
+    probe = PeakProbe(args.threads)  # the GEMM peaks, measured at the start of every timing round
     rows = []
     for name, art in arts.items():
         pred = load(art)
@@ -105,6 +109,7 @@ def main() -> None:
         info = {}
         for rnd in range(args.rounds):
             print(f"{name}: round {rnd + 1}/{args.rounds}", flush=True)
+            probe()
             info = run_runner(binary, art, bench=True, batch=1, warmup=args.warmup, iters=args.iters,
                               threads=args.threads)
             cpp += info["bench"]["samples_ms"]
@@ -123,7 +128,8 @@ def main() -> None:
     result = {"command": command(), "cpu": cpu_info(), "versions": library_versions(), "depth": args.depth,
               "input": [1, 3, args.size, args.size], "threads": args.threads, "warmup": args.warmup,
               "iters_per_round": args.iters, "rounds": args.rounds, "runner_build_or_cache_s": build_s,
-              "runner_binary": str(binary), "rows": rows, "load_average_1min_at_end": os.getloadavg()[0],
+              "runner_binary": str(binary), "rows": rows,
+              "roofline": {"peaks": probe.peaks().to_dict(), "macs_per_image": count_macs(ResNet(args.depth), args.size)}, "load_average_1min_at_end": os.getloadavg()[0],
               "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     write_results("cpp_runner", result, render(result))
 
@@ -139,16 +145,21 @@ def render(r: dict) -> str:
         "for the C++ runner (its own `--bench`, timed inside the C++ process) and for the Python runtime "
         "(`resnet_opt.runtime.load(...).logits(x)`, same random input), one process each, same artifact file.",
         "",
-        "| artifact | C++ p50 ms | C++ p90 | C++ p99 | Python p50 ms | Python p90 | Python p99 | Python / C++ (p50) |",
-        "|---|---|---|---|---|---|---|---|",
+        "| artifact | C++ p50 ms | C++ p90 | C++ p99 | Python p50 ms | Python p90 | Python p99 | Python / C++ (p50) "
+        "| C++ GMAC/s | % of peak |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
+    rf = r.get("roofline") or {}
     for row in r["rows"]:
         c, p = row["cpp"], row["python"]
+        rc = roofline_cells(rf.get("macs_per_image"), 1, c["p50_ms"], "int8" if "INT8" in row["artifact"] else "fp32",
+                            rf.get("peaks"))
         lines.append(f"| {row['artifact']}{' (optimize_for_inference on load)' if row['optimized_for_inference_on_load'] else ''} "
                      f"| {c['p50_ms']:.2f} | {c['p90_ms']:.2f} | {c['p99_ms']:.2f} | {p['p50_ms']:.2f} | "
-                     f"{p['p90_ms']:.2f} | {p['p99_ms']:.2f} | {row['python_over_cpp_p50']:.2f} |")
+                     f"{p['p90_ms']:.2f} | {p['p99_ms']:.2f} | {row['python_over_cpp_p50']:.2f} | {' | '.join(rc)} |")
     lines += [
         "",
+        *([roofline_sentence(rf["peaks"]), ""] if rf.get("peaks") else []),
         "Both sides run the same libtorch kernels on the same graph: `torch::jit::load` / `torch.jit.load` for "
         "TorchScript (the runner applies `optimize_for_inference` exactly when the manifest records it, as the "
         "Python runtime does), `AOTIModelPackageLoader` / `aoti_load_package` for `.pt2` (the same compiled "

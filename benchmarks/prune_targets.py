@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from common import block_timings, command, cpu_line, write_results  # noqa: E402
+from common import block_timings, command, cpu_line, roofline_cells, roofline_sentence, write_results  # noqa: E402
 from resnet_opt.core.env import cpu_info, library_versions  # noqa: E402
 from resnet_opt.resnet import ModelSpec  # noqa: E402
 from resnet_opt.pipeline.prune import PruneConfig  # noqa: E402
@@ -30,9 +30,10 @@ from resnet_opt.pipeline.prune import PruneConfig  # noqa: E402
 THREADS = 2
 
 
-def _median_blocks(fns: list, runs: int, warmup: int, rounds: int = 3) -> list[float]:
+def _median_blocks(fns: list, runs: int, warmup: int, rounds: int = 3, each_round=None) -> list[float]:
     """Median latency (ms) of each callable, in alternating blocks (see resnet_opt.bench.timing.block_timings)."""
-    res = block_timings(dict(enumerate(fns)), runs=runs, warmup=warmup, rounds=rounds, pause_s=0.0)
+    res = block_timings(dict(enumerate(fns)), runs=runs, warmup=warmup, rounds=rounds, pause_s=0.0,
+                        each_round=each_round)
     return [res[i]["median_ms"] for i in range(len(fns))]
 
 
@@ -51,8 +52,11 @@ def bench_r50(args: argparse.Namespace) -> dict:
     pruned, res = prune(base, torch.randn(1, 3, size, size), ratio=args.ratio, importance="l2", round_to=8)
     pruned.eval()
     x = torch.randn(1, 3, size, size)
+    from resnet_opt.bench.roofline import PeakProbe
+
+    probe = PeakProbe(THREADS)  # the GEMM peaks, measured at the start of every timing round
     with torch.inference_mode():
-        eager = _median_blocks([lambda: base(x), lambda: pruned(x)], args.runs, args.warmup)
+        eager = _median_blocks([lambda: base(x), lambda: pruned(x)], args.runs, args.warmup, each_round=probe)
 
     so = ort.SessionOptions()
     so.intra_op_num_threads = THREADS
@@ -65,7 +69,7 @@ def bench_r50(args: argparse.Namespace) -> dict:
         onnx_sizes = [pa.stat().st_size, pb.stat().st_size]
     xn = x.numpy()
     onnx_ms = _median_blocks([lambda: sa.run(None, {"input": xn}), lambda: sb.run(None, {"input": xn})],
-                                  args.runs, args.warmup)
+                             args.runs, args.warmup, each_round=probe)
     with torch.no_grad():
         diffs = [float(np.abs(sa.run(None, {"input": xn})[0] - base(x).numpy()).max()),
                  float(np.abs(sb.run(None, {"input": xn})[0] - pruned(x).numpy()).max())]
@@ -84,9 +88,12 @@ def bench_r50(args: argparse.Namespace) -> dict:
         "onnx_vs_torch_max_abs_diff": {"unpruned": diffs[0], "pruned": diffs[1]},
         "targets": {"eager_speedup_min": 2.5, "onnx_speedup_min": 1.5,
                     "eager_met": eager_x >= 2.5, "onnx_met": onnx_x >= 1.5},
-        "cpu": cpu_info(), "versions": library_versions(),
+        "cpu": cpu_info(), "versions": library_versions(), "roofline_peaks": probe.peaks().to_dict(),
     }
     m = data["macs"]
+    pk = data["roofline_peaks"]
+    rf = {k: [roofline_cells(m[w], 1, ms, "fp32", pk) for w, ms in zip(("unpruned", "pruned"), v)]
+          for k, v in (("eager", eager), ("onnx", onnx_ms))}
     md = f"""# ResNet-50 pruned at ratio {args.ratio}: batch-1 CPU latency
 
 Command: `{data['command']}`
@@ -104,6 +111,10 @@ call, and strictly interleaving two sessions on 2 cores made both 4–6× slower
 | parameters | {data['parameters']['unpruned']:,} | {data['parameters']['pruned']:,} | {data['parameters']['unpruned'] / data['parameters']['pruned']:.2f}× fewer | |
 | torch eager FP32, ms | {eager[0]:.1f} | {eager[1]:.1f} | **{eager_x:.2f}× faster** | ≥ 2.5× — {'met' if eager_x >= 2.5 else 'NOT met'} |
 | onnxruntime CPU FP32, ms | {onnx_ms[0]:.1f} | {onnx_ms[1]:.1f} | **{onnx_x:.2f}× faster** | ≥ 1.5× — {'met' if onnx_x >= 1.5 else 'NOT met'} |
+| torch eager: GMAC/s (share of the FP32 peak) | {rf['eager'][0][0]} ({rf['eager'][0][1]}) | {rf['eager'][1][0]} ({rf['eager'][1][1]}) | | |
+| onnxruntime: GMAC/s (share of the FP32 peak) | {rf['onnx'][0][0]} ({rf['onnx'][0][1]}) | {rf['onnx'][1][0]} ({rf['onnx'][1][1]}) | | |
+
+{roofline_sentence(pk)}
 
 ONNX vs torch max |diff| of logits: unpruned {diffs[0]:.2e}, pruned {diffs[1]:.2e}.
 """

@@ -39,7 +39,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from common import block_timings, command, cpu_line, write_results  # noqa: E402
+from common import block_timings, command, cpu_line, roofline_cells, roofline_sentence, write_results  # noqa: E402
 from resnet_opt.core.env import cpu_info, library_versions  # noqa: E402
 from resnet_opt.resnet import ModelSpec  # noqa: E402
 from resnet_opt.pipeline.evaluate import EvalConfig  # noqa: E402
@@ -163,16 +163,21 @@ def part1(args, cache: Path) -> dict:
                                    "top1_agreement": 100.0 * float((out.argmax(1) == ref.argmax(1)).float().mean())}
 
     print("timing (waiting for, then holding", LOCK, ") ...", flush=True)
+    from resnet_opt.bench.roofline import PeakProbe
+    from resnet_opt.resnet import count_macs
+
+    probe = PeakProbe(args.threads)  # the GEMM peaks, measured at the start of every timing round
     with cpu_lock(), torch.no_grad():
         res["load_average_1min_at_timing_start"] = os.getloadavg()[0]
         for bs in args.batch_sizes:
             x = torch.randn(bs, 3, 224, 224, generator=g)
             fns = {k: (lambda r=r: r(x)) for k, r in runners.items()
                    if not (("static batch 1" in k and bs != 1) or ("static batch 8" in k and bs != 8))}
-            t = block_timings(fns, runs=args.runs * args.rounds, warmup=1, rounds=args.rounds)
+            t = block_timings(fns, runs=args.runs * args.rounds, warmup=1, rounds=args.rounds, each_round=probe)
             res["latency_ms"][str(bs)] = {k: v["median_ms"] for k, v in t.items()}
             res.setdefault("round_medians_ms", {})[str(bs)] = {k: v["round_medians_ms"] for k, v in t.items()}
         res["load_average_1min_at_timing_end"] = os.getloadavg()[0]
+    res["roofline"] = {"peaks": probe.peaks().to_dict(), "macs_per_image": count_macs(model, 224)}
     return res
 
 
@@ -239,8 +244,10 @@ def render(res: dict) -> str:
           "each timing is the median of interleaved rounds of blocks (bench.timing.block_timings) in one process.", ""]
     p1 = res["part1"]
     L += ["## ResNet-50, 224 px, random weights: latency (median ms, interleaved rounds, one process)", "",
-          "| path | " + " | ".join(f"batch {b} ms" for b in p1["latency_ms"]) + " | × eager @1 | compile / build s | "
-          "load ms | max abs diff vs eager | top-1 agree % |", "|---|" + "---|" * (len(p1["latency_ms"]) + 5)]
+          "| path | " + " | ".join(f"batch {b} ms" for b in p1["latency_ms"]) + " | × eager @1 | GMAC/s @1 | % peak @1 | "
+          "compile / build s | load ms | max abs diff vs eager | top-1 agree % |",
+          "|---|" + "---|" * (len(p1["latency_ms"]) + 7)]
+    rf = p1.get("roofline") or {}
     eager1 = p1["latency_ms"].get("1", {}).get("torch eager FP32")
     for k in p1["agreement"]:
         cells = [f"{p1['latency_ms'][b].get(k, float('nan')):.1f}" if k in p1["latency_ms"][b] else "—"
@@ -250,9 +257,12 @@ def render(res: dict) -> str:
         cs = p1["compile_s"].get(k)
         lm = p1["load_ms"].get(k)
         a = p1["agreement"][k]
-        L.append(f"| {k} | " + " | ".join(cells) + f" | {sp} | {'—' if cs is None else f'{cs:.1f}'} | "
+        rc = roofline_cells(rf.get("macs_per_image"), 1, l1, "int8" if "INT8" in k else "fp32", rf.get("peaks"))
+        L.append(f"| {k} | " + " | ".join(cells) + f" | {sp} | {' | '.join(rc)} | {'—' if cs is None else f'{cs:.1f}'} | "
                  f"{'—' if lm is None else f'{lm:.0f}'} | {a['max_abs_diff']:.2g} | {a['top1_agreement']:.0f} |")
     L += ["", "INT8 rows differ from FP32 eager by quantization (random weights: agreement is not accuracy).", ""]
+    if rf.get("peaks"):
+        L += [roofline_sentence(rf["peaks"]), ""]
     p2 = res.get("part2")
     if p2:
         i8 = p2["int8"]

@@ -36,7 +36,7 @@ from typing import Any, Callable
 
 import torch
 
-from common import ROOT, RESULTS, block_timings, ort_cpu_session  # noqa: E402
+from common import ROOT, RESULTS, block_timings, ort_cpu_session, roofline_cells, roofline_sentence  # noqa: E402
 from resnet_opt.core.artifact import atomic_write_text, to_json  # noqa: E402
 from resnet_opt.core.env import cpu_info, library_versions  # noqa: E402
 from resnet_opt.resnet import ModelSpec  # noqa: E402
@@ -48,8 +48,12 @@ logging.getLogger().setLevel(logging.ERROR)  # onnxruntime.quantization logs per
 ort_session = ort_cpu_session
 
 
-def time_rows(rows: dict[str, Callable[[], Any]], runs: int, rounds: int = 2, warmup: int = 5) -> dict[str, dict]:
-    return block_timings(rows, runs=runs * rounds, warmup=warmup, rounds=rounds, pause_s=0.3)
+FP32_ROWS = ("torch-eager-fp32", "torch-eager-fp32-cl", "ort-fp32")  # every other latency row is INT8
+
+
+def time_rows(rows: dict[str, Callable[[], Any]], runs: int, rounds: int = 2, warmup: int = 5,
+              each_round: Callable[[], Any] | None = None) -> dict[str, dict]:
+    return block_timings(rows, runs=runs * rounds, warmup=warmup, rounds=rounds, pause_s=0.3, each_round=each_round)
 
 
 # ---------------------------------------------------------------- 1. end to end
@@ -186,7 +190,11 @@ def r50_latency(work: Path, artifact: Path, threads: int, runs: int, calib_n: in
     rows["resnet-opt-int8-torch"] = tfn(fx_ts, x1)
     labels["resnet-opt-int8-torch"] = "resnet-opt PyTorch target: torch.ao FX x86 INT8, traced + frozen TorchScript"
 
-    timing = time_rows(rows, runs)
+    from resnet_opt.bench.roofline import PeakProbe
+    from resnet_opt.resnet import count_macs
+
+    probe = PeakProbe(threads)  # the GEMM peaks, measured at the start of every timing round
+    timing = time_rows(rows, runs, each_round=probe)
     base = timing["torch-eager-fp32"]["median_ms"]
     for k, r in timing.items():
         r["label"] = labels[k]
@@ -195,7 +203,8 @@ def r50_latency(work: Path, artifact: Path, threads: int, runs: int, calib_n: in
     sizes["resnet-opt-int8-onnx"] = (artifact / "model_int8.onnx").stat().st_size
     sizes["ort-fp32"] = fp32.stat().st_size
     return {"timing": timing, "sizes_bytes": sizes, "calibration_images_for_variants": calib_n,
-            "threads": threads, "runs_per_round": runs, "rounds": 2}
+            "threads": threads, "runs_per_round": runs, "rounds": 2,
+            "roofline": {"peaks": probe.peaks().to_dict(), "macs_per_image": count_macs(model, 224)}}
 
 
 # ---------------------------------------------------------------- 3. digits accuracy
@@ -276,14 +285,18 @@ def markdown(res: dict[str, Any]) -> str:
           "row's runs back to back; same process. Random weights (latency does not depend on them). The resnet-opt "
           "artifact is the one the end-to-end command above wrote; the QDQ variants share one MinMax calibration "
           f"({lat['calibration_images_for_variants']} synthetic images).", "",
-          "| row | median ms | min ms | round medians | x vs torch eager | size MB |", "|---|---|---|---|---|---|"]
+          "| row | median ms | min ms | round medians | x vs torch eager | GMAC/s | % of peak | size MB |",
+          "|---|---|---|---|---|---|---|---|"]
+    rf = lat.get("roofline") or {}
     for k, r in t.items():
         sz = lat["sizes_bytes"].get(k)
+        rc = roofline_cells(rf.get("macs_per_image"), 1, r["median_ms"], "fp32" if k in FP32_ROWS else "int8",
+                            rf.get("peaks"))
         L.append(f"| {r['label']} | {r['median_ms']:.1f} | {r['min_ms']:.1f} | "
                  f"{' / '.join(f'{x:.1f}' for x in r['round_medians_ms'])} | {r['x_vs_torch_eager']:.2f}x | "
-                 f"{sz / 1e6:.1f} |" if sz else
-                 f"| {r['label']} | {r['median_ms']:.1f} | {r['min_ms']:.1f} | "
-                 f"{' / '.join(f'{x:.1f}' for x in r['round_medians_ms'])} | {r['x_vs_torch_eager']:.2f}x | |")
+                 f"{' | '.join(rc)} | " + (f"{sz / 1e6:.1f} |" if sz else "|"))
+    if rf.get("peaks"):
+        L += ["", roofline_sentence(rf["peaks"])]
     q = e2e["manifest"]["quantization"]
     L += ["", f"Settings chosen for this CPU (recorded in the manifest): {q['activation_type']} activations, "
           f"{q['weight_type']} weights, per-channel={q['per_channel']}, reduce_range={q['reduce_range']} — "

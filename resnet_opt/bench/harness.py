@@ -305,13 +305,15 @@ def run_benchmark(
     failed: dict[tuple[int, int], str] = {}
     inputs: dict[tuple[int, int], Any] = {}
     previous: Runner | None = None
-    round_peaks: list[Any] = []  # roofline_refresh: the GEMM peaks measured at the start of every round
-    for bs, rnd in progress_iter(cells, description="latency", enabled=progress and bool(live)):
-        if cfg.roofline and cfg.roofline_refresh and live:
-            from resnet_opt.bench.roofline import gemm_peaks
+    probe = None  # roofline_refresh: the GEMM peaks measured at the start of every round
+    if cfg.roofline and cfg.roofline_refresh and live:
+        from resnet_opt.bench.roofline import PeakProbe
 
+        probe = PeakProbe(cfg.threads, quick=cfg.roofline_quick)
+    for bs, rnd in progress_iter(cells, description="latency", enabled=progress and bool(live)):
+        if probe is not None:
             try:
-                round_peaks.append(gemm_peaks(cfg.threads, quick=cfg.roofline_quick, cache=False))
+                probe()
             except Exception as e:  # noqa: BLE001 - the roofline is an addition; attach_roofline records a failure
                 say(f"GEMM peaks (round {rnd + 1}): {_short(e)}")
             previous = None
@@ -384,7 +386,7 @@ def run_benchmark(
         from resnet_opt.bench.roofline import attach_roofline
 
         attach_roofline(result, variants, cfg.threads, quick=cfg.roofline_quick, refresh=cfg.roofline_refresh,
-                        measured=round_peaks or None)
+                        measured=(probe.measured or None) if probe else None)
     return result
 
 

@@ -264,12 +264,39 @@ def combine_peaks(rounds: list[Peaks], *, cache: bool = True) -> Peaks:
     return peaks
 
 
+class PeakProbe:
+    """Peaks measured beside a benchmark's rows: call the probe at the start of every timing round (it measures
+    the GEMM peaks then, cache off); :meth:`peaks` combines the rounds (:func:`combine_peaks`). Used by the bench
+    harness (``roofline_refresh``) and, through ``bench.timing.block_timings(each_round=...)``, by the scripts in
+    ``benchmarks/``."""
+
+    def __init__(self, threads: int | None = None, *, quick: bool = False) -> None:
+        self.threads, self.quick = threads, quick
+        self.measured: list[Peaks] = []
+
+    def __call__(self) -> None:
+        self.measured.append(gemm_peaks(self.threads, quick=self.quick, cache=False))
+
+    def peaks(self) -> Peaks:
+        return combine_peaks(self.measured)
+
+
 # ------------------------------------------------------------------ per-row figures
 def achieved_gmacs(macs_per_image: int | float, batch_size: int, latency_ms: float) -> float:
     """GMAC/s of a run: MACs per image × images / time."""
     if latency_ms <= 0:
         raise ConfigError(f"latency must be positive, got {latency_ms}")
     return float(macs_per_image) * batch_size / (latency_ms * 1e-3) / 1e9
+
+
+def share_of_peak(macs_per_image: int | float, batch_size: int, latency_ms: float, precision: str | None,
+                  peaks: Peaks) -> dict[str, Any]:
+    """Achieved GMAC/s of one timing and its fraction of the peak for ``precision`` (``peak_kind`` and
+    ``fraction_of_peak`` are None when no peak applies)."""
+    g = achieved_gmacs(macs_per_image, batch_size, latency_ms)
+    peak = peaks.for_precision(precision)
+    return {"gmacs_per_s": g, "peak_kind": peak[0] if peak else None, "peak_gmacs_per_s": peak[1] if peak else None,
+            "fraction_of_peak": g / peak[1] if peak and peak[1] > 0 else None}
 
 
 def variant_macs(variant: Any) -> int | None:
@@ -330,11 +357,11 @@ def roofline_rows(result: Any, macs: dict[str, int | None], peaks: Peaks) -> lis
                 continue
             prec = r.precision
             peak = peaks.for_precision(prec)
-            g = achieved_gmacs(m, t.batch_size, t.stats.p50_ms) if m else None
+            share = share_of_peak(m, t.batch_size, t.stats.p50_ms, prec, peaks) if m else {
+                "gmacs_per_s": None, "peak_kind": peak[0] if peak else None,
+                "peak_gmacs_per_s": peak[1] if peak else None, "fraction_of_peak": None}
             out.append({"variant": r.variant, "backend": r.backend, "batch_size": t.batch_size, "precision": prec,
-                        "macs_per_image": m, "gmacs_per_s": g, "peak_kind": peak[0] if peak else None,
-                        "peak_gmacs_per_s": peak[1] if peak else None,
-                        "fraction_of_peak": (g / peak[1]) if (g is not None and peak and peak[1] > 0) else None})
+                        "macs_per_image": m, **share})
     return out
 
 
@@ -403,6 +430,8 @@ __all__ = [
     "Peaks",
     "gemm_peaks",
     "combine_peaks",
+    "PeakProbe",
+    "share_of_peak",
     "when_measured",
     "machine_load",
     "CACHE_VERSION",

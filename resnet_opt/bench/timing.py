@@ -137,11 +137,13 @@ def timed_runs(fn: Callable[[], Any], n: int, *, budget_s: float | None = None, 
 
 
 def block_timings(fns: dict[str, Callable[[], Any]], *, runs: int, warmup: int = 3, rounds: int = 1,
-                  pause_s: float = 0.2) -> dict[str, dict[str, Any]]:
+                  pause_s: float = 0.2, each_round: Callable[[], Any] | None = None) -> dict[str, dict[str, Any]]:
     """Latency (ms) of each callable measured in blocks: for each round, every callable in turn gets ``warmup``
     discarded runs then ``runs // rounds`` timed ones. Blocks rather than strict interleaving, because thread pools
     (onnxruntime's intra-op threads, OpenMP) spin-wait after a call and would steal the cores from another runtime's
-    next call; the pause lets them go idle. Returns per callable: median, min, max, n and each round's median."""
+    next call; the pause lets them go idle. ``each_round`` is called at the start of every round (e.g. a
+    ``bench.roofline.PeakProbe``, so the CPU's peaks are measured beside the rows). Returns per callable: median,
+    min, max, n and each round's median."""
     import statistics
 
     if runs < 1 or rounds < 1:
@@ -150,6 +152,9 @@ def block_timings(fns: dict[str, Callable[[], Any]], *, runs: int, warmup: int =
     samples: dict[str, list[float]] = {k: [] for k in fns}
     rounds_ms: dict[str, list[float]] = {k: [] for k in fns}
     for _ in range(rounds):
+        if each_round is not None:
+            time.sleep(pause_s)
+            each_round()
         for name, fn in fns.items():
             time.sleep(pause_s)
             for _ in range(warmup):
