@@ -160,3 +160,26 @@ def test_fresh_peaks_are_measured_in_every_timing_round_beside_the_rows(cache):
     assert peaks["u8s8"] == pytest.approx(sorted(r["u8s8"] for r in peaks["rounds"])[1:3][0] / 2
                                           + sorted(r["u8s8"] for r in peaks["rounds"])[1:3][1] / 2)
     assert "measured in each of the 4 timing rounds" in render_markdown(res)
+
+
+def test_block_timings_calls_the_peak_probe_once_per_round(cache):
+    """The benchmark scripts measure the peaks beside their rows: a PeakProbe passed as each_round runs at the start
+    of every round, before that round's blocks."""
+    from resnet_opt.bench.timing import block_timings
+
+    order: list[str] = []
+    probe = R.PeakProbe(1, quick=True)
+
+    def each_round():
+        order.append("probe")
+        probe()
+
+    t = block_timings({"a": lambda: order.append("a"), "b": lambda: order.append("b")}, runs=4, warmup=0, rounds=2,
+                      pause_s=0.0, each_round=each_round)
+    assert order == ["probe", "a", "a", "b", "b", "probe", "a", "a", "b", "b"]
+    assert t["a"]["n"] == 4 and len(t["a"]["round_medians_ms"]) == 2
+    peaks = probe.peaks()
+    assert len(peaks.rounds) == 2 and peaks.u8s8 > 0
+    share = R.share_of_peak(peaks.u8s8 * 1e9 * 1e-3, 1, 1.0, "int8", peaks)  # exactly the peak's MACs in 1 ms
+    assert share["peak_kind"] == "u8s8" and share["fraction_of_peak"] == pytest.approx(1.0)
+    assert R.share_of_peak(1e9, 1, 1.0, "weird", peaks)["fraction_of_peak"] is None
