@@ -312,6 +312,7 @@ def run_benchmark(
         probe = PeakProbe(cfg.threads, quick=cfg.roofline_quick)
     for bs, rnd in progress_iter(cells, description="latency", enabled=progress and bool(live)):
         if probe is not None:
+            time.sleep(t.settle_s)  # the last runner's thread pools go idle before the GEMMs are timed
             try:
                 probe()
             except Exception as e:  # noqa: BLE001 - the roofline is an addition; attach_roofline records a failure

@@ -153,7 +153,7 @@ def block_timings(fns: dict[str, Callable[[], Any]], *, runs: int, warmup: int =
     rounds_ms: dict[str, list[float]] = {k: [] for k in fns}
     for _ in range(rounds):
         if each_round is not None:
-            time.sleep(pause_s)
+            time.sleep(max(pause_s, 0.2))  # the previous block's thread pools go idle before the probe measures
             each_round()
         for name, fn in fns.items():
             time.sleep(pause_s)
