@@ -130,11 +130,11 @@ def test_machine_load_counts_other_processes_only():
     assert share is None or 0.0 <= share <= 1.0
 
 
-def test_combine_peaks_takes_the_median_of_the_rounds_and_keeps_them(cache):
+def test_combine_peaks_takes_the_best_of_the_rounds_and_keeps_them(cache):
     mk = lambda u, busy=False: R.Peaks(u8s8=u, u8u8=u / 2, fp32=u / 4, threads=1, key="k", busy=busy,  # noqa: E731
                                        gemm=[R.GemmPeak("u8s8", 64, 1.0, u)])
     p = R.combine_peaks([mk(100.0), mk(300.0), mk(120.0)])
-    assert (p.u8s8, p.u8u8, p.fp32) == (120.0, 60.0, 30.0)
+    assert (p.u8s8, p.u8u8, p.fp32) == (300.0, 150.0, 75.0)  # a slow round never makes a row look efficient
     assert [r["u8s8"] for r in p.rounds] == [100.0, 300.0, 120.0] and not p.busy
     assert "3 timing rounds" in R.when_measured(p.to_dict()) and "100–300" in R.when_measured(p.to_dict())
     assert R.Peaks.from_dict(p.to_dict()).rounds == p.rounds
@@ -157,8 +157,7 @@ def test_fresh_peaks_are_measured_in_every_timing_round_beside_the_rows(cache):
     res = run_benchmark([v], cfg)
     peaks = res.extra["roofline"]["peaks"]
     assert len(peaks["rounds"]) == 4  # 2 batch sizes x 2 rounds
-    assert peaks["u8s8"] == pytest.approx(sorted(r["u8s8"] for r in peaks["rounds"])[1:3][0] / 2
-                                          + sorted(r["u8s8"] for r in peaks["rounds"])[1:3][1] / 2)
+    assert peaks["u8s8"] == max(r["u8s8"] for r in peaks["rounds"])
     assert "measured in each of the 4 timing rounds" in render_markdown(res)
 
 

@@ -14,7 +14,7 @@ flags, thread count, onnxruntime version and the sizes measured, in ``$RESNET_OP
 A shared VM's speed drifts (on our 2-core test VM, the same model ran 2x slower in one hour than in the next), so a
 peak measured minutes before or after the rows says little about them. With ``BenchConfig.roofline_refresh`` the
 harness measures the peaks once per timing round, interleaved with the rows (:func:`combine_peaks` takes the
-median of the rounds and keeps each round's figures); a row and its peak then see the same machine.
+best of the rounds and keeps each round's figures); a row and its peak then see the same machine.
 """
 
 from __future__ import annotations
@@ -246,15 +246,16 @@ def _store(peaks: Peaks, sizes: tuple[int, ...]) -> None:
 
 
 def combine_peaks(rounds: list[Peaks], *, cache: bool = True) -> Peaks:
-    """One :class:`Peaks` from peaks measured in each timing round of a run: per kind the median of the rounds
-    (the rows' p50 pools their rounds the same way); ``rounds`` keeps each round's figures, ``busy`` is set when any
-    round was busy (then nothing is cached)."""
+    """One :class:`Peaks` from peaks measured in each timing round of a run: per kind the best of the rounds (a
+    peak is the best the kernel does, as one probe takes the fastest of its runs; interference only slows a probe
+    down, so a lower round is the machine having a slow moment, and taking it would overstate every row's share);
+    ``rounds`` keeps each round's figures, ``busy`` is set when any round was busy (then nothing is cached)."""
     if not rounds:
         raise ConfigError("no peaks to combine")
-    med = {k: statistics.median(float(getattr(p, k)) for p in rounds) for k in KINDS}
+    best = {k: max(float(getattr(p, k)) for p in rounds) for k in KINDS}
     first = rounds[0]
     loads = [p.other_cpu_share for p in rounds if p.other_cpu_share is not None]
-    peaks = Peaks(u8s8=med["u8s8"], u8u8=med["u8u8"], fp32=med["fp32"], threads=first.threads, key=first.key,
+    peaks = Peaks(u8s8=best["u8s8"], u8u8=best["u8u8"], fp32=best["fp32"], threads=first.threads, key=first.key,
                   gemm=[g for p in rounds for g in p.gemm], measured=rounds[-1].measured, quick=first.quick,
                   other_cpu_share=max(loads) if loads else None, busy=any(p.busy for p in rounds),
                   rounds=[{k: float(getattr(p, k)) for k in KINDS} | {"busy": p.busy, "measured": p.measured}
@@ -390,7 +391,7 @@ def when_measured(p: dict[str, Any]) -> str:
     rounds = p.get("rounds") or []
     if rounds:
         lo, hi = min(r["u8s8"] for r in rounds), max(r["u8s8"] for r in rounds)
-        return (f"measured in each of the {len(rounds)} timing rounds, interleaved with the rows, median of the rounds;"
+        return (f"measured in each of the {len(rounds)} timing rounds, interleaved with the rows, best of the rounds;"
                 f" U8S8 {lo:.0f}–{hi:.0f} GMAC/s across them")
     return ("cached " if p.get("cached") else "measured ") + str(p.get("measured"))
 
