@@ -301,7 +301,8 @@ def markdown(res: dict[str, Any]) -> str:
     L += ["", f"Settings chosen for this CPU (recorded in the manifest): {q['activation_type']} activations, "
           f"{q['weight_type']} weights, per-channel={q['per_channel']}, reduce_range={q['reduce_range']} — "
           f"{q['type_choice_reason']}.", "",
-          "## ResNet-18 trained on digits (runs/digits-r18): accuracy", "",
+          f"## ResNet-18 trained on digits (`{res['digits'].get('model', 'runs/digits-r18')}`, trained by "
+          "`resnet-opt train --depth 18 --data digits --epochs 8`): accuracy", "",
           "Calibration: 128 images of the digits TRAINING split; evaluation: the 360 images of the val split (none used "
           "for calibration). Drop = FP32 top-1 - INT8 top-1 in points.", "",
           "| target | method | types | FP32 top-1 | INT8 top-1 | drop | agreement | max abs logit diff | INT8 ms (32 px) | met |",
