@@ -104,6 +104,9 @@ def test_pipeline_overwrite_replaces_only_its_own_folder_and_keeps_it_on_failure
     run_pipeline(PipelineConfig(out=out, seed=3, overwrite=True, **FAST))
     assert (out / "stage.txt").read_text() == "3" and sorted(p.name for p in out.iterdir()) == ["pipeline.json",
                                                                                               "stage.txt"]
+    # the source model cannot live in the folder --overwrite replaces
+    with pytest.raises(ConfigError, match="inside --out"):
+        PipelineConfig(out=out, source=ModelSpec(model_dir=out), overwrite=True, **FAST).validate()
     # a folder resnet-opt did not write is never replaced
     mine = tmp_path / "mine"
     mine.mkdir()

@@ -119,6 +119,12 @@ class PipelineConfig:
         check_int("--eval-limit", self.eval_limit, 1, MAX_COUNT, optional=True)
         check_int("--seed", self.seed, 0, 2**32 - 1)
         self.device = check_device(self.device)
+        if self.overwrite:
+            out_r = Path(self.out).resolve()
+            for what, p in (("--model", src.model_dir), ("--weights", src.weights)):
+                if p is not None and (Path(p).resolve() == out_r or out_r in Path(p).resolve().parents):
+                    raise ConfigError(f"{what} {p} is inside --out {self.out}, which --overwrite replaces; copy it "
+                                      "elsewhere first or choose another --out")
         if src.model_dir is not None or src.weights is not None:
             ModelSpec(depth=src.depth if src.weights is not None else None, weights=src.weights,
                       model_dir=src.model_dir).validate()
