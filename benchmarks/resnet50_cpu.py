@@ -49,10 +49,9 @@ from torch import nn
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from common import torchvision_quantized  # noqa: E402
+from common import roofline_sentence, torchvision_quantized  # noqa: E402
 from resnet_opt.bench import BenchConfig, TimingConfig, run_benchmark  # noqa: E402
 from resnet_opt.bench.report import environment_lines, plot, speedup  # noqa: E402
-from resnet_opt.bench.roofline import when_measured  # noqa: E402
 from resnet_opt.bench.variants import Variant, variant_from_model, variant_from_path  # noqa: E402
 from resnet_opt.core.artifact import atomic_write_text, to_json  # noqa: E402
 from resnet_opt.core.manifest import write_manifest  # noqa: E402
@@ -281,9 +280,7 @@ def render(result: Any, missing: dict[str, str], args: argparse.Namespace, comma
     peaks = rf.get("peaks") or {}
     rf_rows = {(r["variant"], r["backend"], r["batch_size"]): r for r in rf.get("rows") or []}
     if peaks:
-        md += [f"Roofline: onnxruntime GEMM peaks on this CPU ({peaks['threads']} threads, {when_measured(peaks)}; "
-               f"`resnet_opt.bench.roofline`): INT8 U8S8 "
-               f"**{peaks['u8s8']:.0f}**, U8U8 {peaks['u8u8']:.0f}, FP32 **{peaks['fp32']:.0f}** GMAC/s.", ""]
+        md += [roofline_sentence(peaks), ""]
     md += ["## Results", ""]
     head = ["row", "by", "backend", "ran as"]
     for bs in bss:

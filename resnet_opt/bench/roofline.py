@@ -290,14 +290,14 @@ def achieved_gmacs(macs_per_image: int | float, batch_size: int, latency_ms: flo
     return float(macs_per_image) * batch_size / (latency_ms * 1e-3) / 1e9
 
 
-def share_of_peak(macs_per_image: int | float, batch_size: int, latency_ms: float, precision: str | None,
+def share_of_peak(macs_per_image: int | float | None, batch_size: int, latency_ms: float, precision: str | None,
                   peaks: Peaks) -> dict[str, Any]:
-    """Achieved GMAC/s of one timing and its fraction of the peak for ``precision`` (``peak_kind`` and
-    ``fraction_of_peak`` are None when no peak applies)."""
-    g = achieved_gmacs(macs_per_image, batch_size, latency_ms)
+    """Achieved GMAC/s of one timing and its fraction of the peak for ``precision`` (``gmacs_per_s`` and
+    ``fraction_of_peak`` are None without MACs; ``peak_kind`` and the fraction are None when no peak applies)."""
+    g = achieved_gmacs(macs_per_image, batch_size, latency_ms) if macs_per_image else None
     peak = peaks.for_precision(precision)
     return {"gmacs_per_s": g, "peak_kind": peak[0] if peak else None, "peak_gmacs_per_s": peak[1] if peak else None,
-            "fraction_of_peak": g / peak[1] if peak and peak[1] > 0 else None}
+            "fraction_of_peak": g / peak[1] if g is not None and peak and peak[1] > 0 else None}
 
 
 def variant_macs(variant: Any) -> int | None:
@@ -356,13 +356,8 @@ def roofline_rows(result: Any, macs: dict[str, int | None], peaks: Peaks) -> lis
         for t in r.timings:
             if t.stats is None:
                 continue
-            prec = r.precision
-            peak = peaks.for_precision(prec)
-            share = share_of_peak(m, t.batch_size, t.stats.p50_ms, prec, peaks) if m else {
-                "gmacs_per_s": None, "peak_kind": peak[0] if peak else None,
-                "peak_gmacs_per_s": peak[1] if peak else None, "fraction_of_peak": None}
-            out.append({"variant": r.variant, "backend": r.backend, "batch_size": t.batch_size, "precision": prec,
-                        "macs_per_image": m, **share})
+            out.append({"variant": r.variant, "backend": r.backend, "batch_size": t.batch_size, "precision": r.precision,
+                        "macs_per_image": m, **share_of_peak(m, t.batch_size, t.stats.p50_ms, r.precision, peaks)})
     return out
 
 

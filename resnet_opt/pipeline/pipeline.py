@@ -221,9 +221,7 @@ class _Stages:
 def run_pipeline(cfg: PipelineConfig, *, progress: bool = False,
                  log: Callable[[str], None] | None = None) -> PipelineResult:
     """Run every stage into ``cfg.out`` and write one report comparing every variant (see the module doc)."""
-    from resnet_opt.core.artifact import check_output_path
-
-    from resnet_opt.core.artifact import replaced_in_place
+    from resnet_opt.core.artifact import check_output_path, replaced_in_place
 
     cfg.validate()
     out = check_output_path(cfg.out)
