@@ -55,6 +55,7 @@ def train_cmd(
     warmup_epochs: float = typer.Option(1.0, "--warmup-epochs"),
     seed: int = typer.Option(0, "--seed"),
     device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
+    amp: str = typer.Option("off", "--amp", help="Mixed precision: off, bf16 or fp16 (fp16: CUDA only, with a gradient scaler)."),
     weights: Optional[Path] = WeightsOpt,
     resume: bool = typer.Option(False, "--resume", help="Continue from the run folder's train_state.pt."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Start again over an existing run folder (trained in a "
@@ -72,7 +73,7 @@ def train_cmd(
     from resnet_opt.pipeline.train import TrainStageConfig, train_model
 
     cfg = TrainConfig(epochs=epochs, batch_size=batch_size, optimizer=optimizer, lr=lr, weight_decay=weight_decay,
-                      label_smoothing=label_smoothing, warmup_epochs=warmup_epochs, seed=seed, device=device)
+                      label_smoothing=label_smoothing, warmup_epochs=warmup_epochs, seed=seed, device=device, amp=amp)
     from resnet_opt.resnet import ModelSpec
 
     stage = TrainStageConfig(out=out, source=ModelSpec(depth=depth, weights=weights), data=data, preset=preset,

@@ -27,6 +27,7 @@ __all__ = ["TrainConfig", "TrainResult", "EpochRecord", "train", "load_train_sta
 
 STATE_NAME = "train_state.pt"
 HISTORY_NAME = "history.json"
+AMP_DTYPES = {"off": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
 @dataclass
@@ -43,6 +44,7 @@ class TrainConfig:
     distill_alpha: float = 0.5  # weight of the KD term when a teacher is given
     seed: int = 0
     device: str = "auto"
+    amp: str = "off"  # off | bf16 | fp16: mixed precision (torch.autocast; fp16 adds a gradient scaler, CUDA only)
 
     def validate(self) -> None:
         """Every setting checked once (finite, in range) before any work; normalises optimizer and device."""
@@ -63,6 +65,13 @@ class TrainConfig:
         check_float("distillation weight", self.distill_alpha, 0.0, 1.0)
         check_int("--seed", self.seed, 0, 2**32 - 1)
         self.device = check_device(self.device)
+        amp = str(self.amp).strip().lower()
+        if amp not in AMP_DTYPES:
+            raise ConfigError(f"unknown --amp {self.amp!r}; valid: {', '.join(AMP_DTYPES)}")
+        self.amp = amp
+        if amp == "fp16" and resolve_device(self.device).type != "cuda":
+            raise ConfigError("--amp fp16 needs a CUDA device (its gradient scaler is for GPUs); use --amp bf16 on "
+                              "the CPU")
 
     def resolved_lr(self) -> float:
         if self.lr is not None:
@@ -224,11 +233,18 @@ def train(
         net = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
     opt = _make_optimizer(model, cfg)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, _lr_lambda(cfg, steps))
+    amp_dtype = AMP_DTYPES[cfg.amp]
+    if cfg.amp == "fp16" and device.type != "cuda":
+        raise ConfigError("--amp fp16 needs a CUDA device; use --amp bf16 on the CPU")
+    # fp16 gradients underflow without loss scaling; bf16 has float32's range and needs none (scaler disabled)
+    scaler = torch.amp.GradScaler(device.type, enabled=cfg.amp == "fp16")
     crit = nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
     if state is not None:
         try:
             opt.load_state_dict(state["optimizer"])
             sched.load_state_dict(state["scheduler"])
+            if scaler.is_enabled() and state.get("scaler"):
+                scaler.load_state_dict(state["scaler"])
             torch.set_rng_state(state["rng"].cpu())
             start_epoch = int(state["epoch"])
             best_top1 = state.get("best_top1")
@@ -261,16 +277,20 @@ def train(
                 if dist.enabled:
                     fail_point(epoch * steps + i, dist)
                 x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
-                logits = net(x)
-                loss = crit(logits, y)
+                with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
+                    logits = net(x)
+                    if teacher is not None:
+                        with torch.no_grad():
+                            t_logits = teacher(x)
+                # the losses in float32 (a no-op without --amp)
+                loss = crit(logits.float(), y)
                 if teacher is not None:
-                    with torch.no_grad():
-                        t_logits = teacher(x)
                     loss = (1 - cfg.distill_alpha) * loss + cfg.distill_alpha * distillation_loss(
-                        logits, t_logits, cfg.distill_temperature)
+                        logits.float(), t_logits.float(), cfg.distill_temperature)
                 opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
+                scaler.scale(loss).backward()  # scale, step and update are plain backward/step unless --amp fp16
+                scaler.step(opt)
+                scaler.update()
                 sched.step()
                 total += float(loss.detach()) * x.shape[0]
                 count += x.shape[0]
@@ -305,6 +325,8 @@ def train(
             state = {"epoch": epoch + 1, "model": model.state_dict(), "optimizer": opt.state_dict(),
                      "scheduler": sched.state_dict(), "rng": torch.get_rng_state(), "best_top1": best_top1,
                      "best_epoch": best_epoch, "config": asdict(cfg)}
+            if scaler.is_enabled():
+                state["scaler"] = scaler.state_dict()
             tmp = out / f".{STATE_NAME}.tmp"
             torch.save(state, str(tmp))
             tmp.replace(out / STATE_NAME)
