@@ -209,7 +209,7 @@ def pipeline_cmd(
     out: Path = typer.Option(..., "--out", help="Folder for every stage's output and the final report."),
     depth: Optional[str] = typer.Option(None, "--depth", help="ResNet depth to train (default 18); with --weights, "
                                                                 "the depth of the weights (default: inferred)."),
-    data: str = typer.Option("digits", "--data", help="digits[:SIZE] or imagefolder:PATH (labelled)."),
+    data: str = typer.Option("digits", "--data", help="digits[:SIZE], fashion-mnist[:SIZE] or imagefolder:PATH (labelled)."),
     model: Optional[Path] = ModelDirOpt,
     weights: Optional[Path] = WeightsOpt,
     epochs: int = typer.Option(8, "--epochs", help="Training epochs (when training from scratch)."),

@@ -27,7 +27,7 @@ app.add_typer(export_app, name="export")
 
 OutOpt = typer.Option(..., "--out", help="Artifact folder to write (model file + manifest.json); replaced atomically.")
 InputSizeOpt = typer.Option(None, "--input-size", help="Square input size (default: the model folder's, the data spec's, else 224).")
-DataOpt = typer.Option(None, "--data", help="Validate on real images: digits[:SIZE] or imagefolder:PATH (default: random inputs).")
+DataOpt = typer.Option(None, "--data", help="Validate on real images: digits[:SIZE], fashion-mnist[:SIZE] or imagefolder:PATH (default: random inputs).")
 PresetOpt = typer.Option(None, "--preset", help="ImageNet preprocessing preset for imagefolder: v1 or v2.")
 CountOpt = typer.Option(16, "--count", help="Number of validation inputs.")
 AtolOpt = typer.Option(None, "--atol", help="Absolute logit tolerance (default: 1e-3 fp32, 1e-2 fp16).")

@@ -44,7 +44,7 @@ def models_cmd(
 def train_cmd(
     out: Path = typer.Option(..., "--out", help="Run folder: best model (config.json + model.safetensors) and resumable state."),
     depth: Optional[str] = typer.Option("18", "--depth", help="ResNet depth: 18, 34, 50, 101 or 152."),
-    data: str = typer.Option("digits", "--data", help="digits[:SIZE] or imagefolder:PATH."),
+    data: str = typer.Option("digits", "--data", help="digits[:SIZE], fashion-mnist[:SIZE] or imagefolder:PATH."),
     preset: Optional[str] = typer.Option(None, "--preset", help="ImageNet preprocessing preset for imagefolder: v1 or v2."),
     epochs: int = typer.Option(8, "--epochs"),
     batch_size: int = typer.Option(64, "--batch-size"),
@@ -56,6 +56,8 @@ def train_cmd(
     seed: int = typer.Option(0, "--seed"),
     device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
     amp: str = typer.Option("off", "--amp", help="Mixed precision: off, bf16 or fp16 (fp16: CUDA only, with a gradient scaler)."),
+    augment: str = typer.Option("none", "--augment", help="none, or flip-shift (random left-right flips and shifts of "
+                                                          "up to 1/8 of the side: the Fashion-MNIST recipe)."),
     weights: Optional[Path] = WeightsOpt,
     resume: bool = typer.Option(False, "--resume", help="Continue from the run folder's train_state.pt."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Start again over an existing run folder (trained in a "
@@ -73,7 +75,8 @@ def train_cmd(
     from resnet_opt.pipeline.train import TrainStageConfig, train_model
 
     cfg = TrainConfig(epochs=epochs, batch_size=batch_size, optimizer=optimizer, lr=lr, weight_decay=weight_decay,
-                      label_smoothing=label_smoothing, warmup_epochs=warmup_epochs, seed=seed, device=device, amp=amp)
+                      label_smoothing=label_smoothing, warmup_epochs=warmup_epochs, seed=seed, device=device, amp=amp,
+                      augment=augment)
     from resnet_opt.resnet import ModelSpec
 
     stage = TrainStageConfig(out=out, source=ModelSpec(depth=depth, weights=weights), data=data, preset=preset,
@@ -96,9 +99,11 @@ def train_cmd(
 @handle_errors
 def eval_cmd(
     model: Path = typer.Option(..., "--model", help="A model folder, or an exported artifact folder (ONNX / TorchScript)."),
-    data: str = typer.Option("digits", "--data", help="digits[:SIZE] or imagefolder:PATH (labelled)."),
+    data: str = typer.Option("digits", "--data", help="digits[:SIZE], fashion-mnist[:SIZE] or imagefolder:PATH "
+                                                       "(labelled)."),
     preset: Optional[str] = typer.Option(None, "--preset", help="ImageNet preprocessing preset for imagefolder: v1 or v2."),
-    split: str = typer.Option("val", "--split", help="val, train or calib (calib draws from the training split)."),
+    split: str = typer.Option("auto", "--split", help="auto (test where the data has a test split, as fashion-mnist "
+                                                      "does; else val), test, val, train or calib."),
     batch_size: int = typer.Option(64, "--batch-size"),
     limit: Optional[int] = typer.Option(None, "--limit", help="Evaluate a seeded subset of this many images."),
     provider: str = typer.Option("cpu", "--provider", help="For ONNX artifacts: cpu, cuda, tensorrt, openvino or auto."),
@@ -120,4 +125,5 @@ def eval_cmd(
     if as_json:
         typer.echo(to_json(res))
         return
-    console.print(f"top-1 {res.top1:.2f}%  top-5 {res.top5:.2f}%  images {res.count}  ({res.model} on {res.data})")
+    where = f"{res.data} {res.split} split" + (f", provider {res.provider}" if res.provider != "cpu" else "")
+    console.print(f"top-1 {res.top1:.2f}%  top-5 {res.top5:.2f}%  images {res.count}  ({res.model} on {where})")

@@ -94,7 +94,7 @@ def prune_cmd(
     target_precision: str = typer.Option("int8", "--target-precision", help="Precision it will run in: int8 (QDQ ONNX) or fp32."),
     iterative_steps: int = typer.Option(1, "--iterative-steps", help="Reach the ratio in this many pruning steps."),
     ignore: Optional[List[str]] = typer.Option(None, "--ignore", help="Layer whose output channels (and tied ones) are kept; repeatable, e.g. --ignore conv1."),
-    data: Optional[str] = typer.Option(None, "--data", help="Labelled data for accuracy, Taylor importance and fine-tuning: digits[:SIZE] or imagefolder:PATH."),
+    data: Optional[str] = typer.Option(None, "--data", help="Labelled data for accuracy, Taylor importance and fine-tuning: digits[:SIZE], fashion-mnist[:SIZE] or imagefolder:PATH."),
     preset: Optional[str] = typer.Option(None, "--preset", help="ImageNet preprocessing preset for imagefolder: v1 or v2."),
     finetune_epochs: int = typer.Option(0, "--finetune-epochs", help="Fine-tune the pruned model for N epochs on --data."),
     distill: bool = typer.Option(False, "--distill", help="Fine-tune with knowledge distillation from the unpruned model."),

@@ -140,3 +140,26 @@ def digits_images_cmd(
     console.print(f"wrote {len(res.files)} {res.split}-split digits images ({res.size_px}×{res.size_px} px PNG, light "
                   f"ink on a dark ground) to {res.out}/<digit>/")
     console.print(f"try: resnet-opt predict MODEL_OR_ARTIFACT {res.out}")
+
+
+@app.command("fashion-images")
+@handle_errors
+def fashion_images_cmd(
+    out: Path = typer.Option(..., "--out", help="Folder to write OUT/<class>/<split>-<index>.png into."),
+    count: int = typer.Option(20, "--count", help="How many images, spread evenly over the ten classes."),
+    split: str = typer.Option("test", "--split", help="test (the official test images), val or train."),
+    scale: int = typer.Option(1, "--scale", help="Write them N times larger (nearest neighbour) to look at; 1 keeps "
+                                                  "the 28×28 pixels, which predict then sees exactly as eval."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Write Fashion-MNIST product photos as PNG files (from Debian's dataset-fashion-mnist), to try `resnet-opt
+    predict` on real images; folder names are the classes, so predict also scores them."""
+    from resnet_opt.data.digits_images import write_fashion_images
+
+    res = write_fashion_images(out, count=count, split=split, scale=scale)
+    if as_json:
+        typer.echo(to_json(res.to_dict()))
+        return
+    console.print(f"wrote {len(res.files)} {res.split}-split Fashion-MNIST images ({res.size_px}×{res.size_px} px "
+                  f"grayscale PNG) to {res.out}/<class>/")
+    console.print(f"try: resnet-opt predict MODEL_OR_ARTIFACT {res.out}")

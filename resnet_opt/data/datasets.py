@@ -1,4 +1,5 @@
-"""Data specs: ``digits[:SIZE]`` (real, embedded), ``imagefolder:PATH`` (ImageNet-style), ``synthetic[:SIZE]``.
+"""Data specs: ``digits[:SIZE]`` (real, embedded), ``fashion-mnist[:SIZE]`` (real, Debian's package),
+``imagefolder:PATH`` (ImageNet-style), ``synthetic[:SIZE]``.
 
 Training, calibration and evaluation loaders are all built from the same spec string.
 """
@@ -17,13 +18,20 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Subset, TensorDataset
 
 from resnet_opt.core.errors import DataError, DataSpecError
-from resnet_opt.data.preprocessing import PRESETS, Preprocessing, digits_preprocessing, open_image
+from resnet_opt.data.fashion_mnist import CLASSES as FASHION_CLASSES
+from resnet_opt.data.fashion_mnist import DEFAULT_SIZE as FASHION_DEFAULT_SIZE
+from resnet_opt.data.fashion_mnist import FashionMNIST
+from resnet_opt.data.preprocessing import (PRESETS, Preprocessing, digits_preprocessing, fashion_preprocessing,
+                                            open_image)
 
-SPLITS = ("train", "val", "calib")
+SPLITS = ("train", "val", "calib", "test")
 DIGITS_DEFAULT_SIZE = 32
 DIGITS_SEED = 0
 DIGITS_VAL_FRACTION = 0.2
-KINDS = ("digits", "imagefolder", "synthetic")
+KINDS = ("digits", "fashion-mnist", "imagefolder", "synthetic")
+SPEC_HELP = "digits[:SIZE], fashion-mnist[:SIZE], imagefolder:PATH or synthetic[:SIZE]"
+# the split a final accuracy figure is reported on: a real test split where the data has one (digits has none)
+TEST_SPLIT_KINDS = ("fashion-mnist",)
 
 
 @dataclass(frozen=True)
@@ -47,13 +55,15 @@ def parse_data_spec(text: str, preset: str | None = None) -> DataSpec:
     if isinstance(text, DataSpec):
         return text
     if not isinstance(text, str) or not text.strip():
-        raise DataSpecError("empty data spec; use digits[:SIZE], imagefolder:PATH or synthetic[:SIZE]")
+        raise DataSpecError(f"empty data spec; use {SPEC_HELP}")
     s = text.strip()
     kind, _, arg = s.partition(":")
     kind = kind.lower()
     if preset is not None and preset not in PRESETS:
         raise DataSpecError(f"unknown preprocessing preset {preset!r}; valid: {', '.join(PRESETS)}")
-    if kind in ("digits", "synthetic"):
+    if kind in ("fashion_mnist", "fashionmnist"):
+        kind = "fashion-mnist"
+    if kind in ("digits", "synthetic", "fashion-mnist"):
         size = None
         if arg:
             try:
@@ -63,7 +73,8 @@ def parse_data_spec(text: str, preset: str | None = None) -> DataSpec:
             if not 8 <= size <= 1024:
                 raise DataSpecError(f"size {size} in data spec {s!r} is out of range 8..1024")
         # synthetic without a size takes the model's input size (see fit_data_to_model); 224 when there is none
-        return DataSpec(kind=kind, size=size or (DIGITS_DEFAULT_SIZE if kind == "digits" else None), text=s)
+        default = {"digits": DIGITS_DEFAULT_SIZE, "fashion-mnist": FASHION_DEFAULT_SIZE}.get(kind)
+        return DataSpec(kind=kind, size=size or default, text=s)
     if kind == "imagefolder":
         if not arg:
             raise DataSpecError("imagefolder needs a path: imagefolder:PATH")
@@ -79,12 +90,14 @@ def parse_data_spec(text: str, preset: str | None = None) -> DataSpec:
         if not is_dir:
             raise DataSpecError(f"image folder {p} is not a folder")
         return DataSpec(kind="imagefolder", path=p, preset=preset or "v1", text=s)
-    raise DataSpecError(f"unknown data spec {s!r}; use digits[:SIZE], imagefolder:PATH or synthetic[:SIZE]")
+    raise DataSpecError(f"unknown data spec {s!r}; use {SPEC_HELP}")
 
 
 def preprocessing_for(spec: DataSpec) -> Preprocessing:
     if spec.kind == "digits":
         return digits_preprocessing(spec.size or DIGITS_DEFAULT_SIZE)
+    if spec.kind == "fashion-mnist":
+        return fashion_preprocessing(spec.size or FASHION_DEFAULT_SIZE)
     if spec.kind == "imagefolder":
         return PRESETS[spec.preset]
     size = spec.size or 224
@@ -103,7 +116,7 @@ def fit_data_to_model(spec: DataSpec, input_size: int, model: str = "the model")
         return dataclasses.replace(spec, size=int(input_size), text=f"synthetic:{int(input_size)}")
     size = input_size_for(spec)
     if size != int(input_size):
-        hint = (f"digits:{input_size}" if spec.kind == "digits" else f"synthetic:{input_size}" if spec.kind == "synthetic"
+        hint = (f"{spec.kind}:{input_size}" if spec.kind in ("digits", "fashion-mnist", "synthetic")
                 else "a preprocessing that matches it")
         raise DataError(f"data {spec} gives {size} px images but {model} takes {input_size} px; use {hint}")
     return spec
@@ -111,7 +124,8 @@ def fit_data_to_model(spec: DataSpec, input_size: int, model: str = "the model")
 
 def require_labelled(spec: DataSpec, purpose: str = "accuracy") -> None:
     if not spec.labelled:
-        raise DataError(f"data spec {spec} has no labels; {purpose} needs labelled data (digits or imagefolder:PATH)")
+        raise DataError(f"data spec {spec} has no labels; {purpose} needs labelled data (digits, fashion-mnist or "
+                        "imagefolder:PATH)")
 
 
 # ---------------------------------------------------------------- digits
@@ -191,7 +205,9 @@ def _imagefolder(spec: DataSpec, split: str):
 
     root = spec.path
     assert root is not None
-    sub = {"train": "train", "calib": "train", "val": "val"}[split]
+    sub = {"train": "train", "calib": "train", "val": "val", "test": "test"}[split]
+    if split == "test" and not (root / "test").is_dir():
+        raise DataSpecError(f"image folder {root} has no test/ subfolder; use --split val")
     if (root / sub).is_dir():
         root = root / sub
     elif split == "val" and (root / "validation").is_dir():
@@ -207,6 +223,8 @@ def _imagefolder(spec: DataSpec, split: str):
 def class_names_for(spec: DataSpec) -> list[str] | None:
     if spec.kind == "digits":
         return [str(i) for i in range(10)]
+    if spec.kind == "fashion-mnist":
+        return list(FASHION_CLASSES)
     if spec.kind == "imagefolder":
         return list(_imagefolder(spec, "val").classes)
     return None
@@ -228,15 +246,20 @@ def build_dataset(spec: DataSpec | str, split: str = "val", *, limit: int | None
         raise DataSpecError(f"unknown split {split!r}; valid: {', '.join(SPLITS)}")
     if limit is not None and limit < 1:
         raise DataSpecError(f"a subset must hold at least 1 image, got {limit}")
+    if split == "test" and spec.kind not in TEST_SPLIT_KINDS + ("imagefolder",):
+        raise DataSpecError(f"data spec {spec} has no test split (its images are split into train and val only); "
+                            "use --split val")
     if spec.kind == "digits":
         x, y, tr, va = _digits_tensors(spec.size or DIGITS_DEFAULT_SIZE)
         idx = va if split == "val" else tr
         ds: Dataset = TensorDataset(x[idx], y[idx])
+    elif spec.kind == "fashion-mnist":
+        ds = FashionMNIST(split, spec.size or FASHION_DEFAULT_SIZE)
     elif spec.kind == "imagefolder":
         ds = _imagefolder(spec, split)
     else:
         size = spec.size or 224
-        g = torch.Generator().manual_seed(seed + {"train": 0, "val": 1, "calib": 2}[split])
+        g = torch.Generator().manual_seed(seed + {"train": 0, "val": 1, "calib": 2, "test": 3}[split])
         n = limit or 64
         ds = TensorDataset(torch.randn(n, 3, size, size, generator=g), torch.full((n,), -1, dtype=torch.long))
     n = len(ds)  # type: ignore[arg-type]

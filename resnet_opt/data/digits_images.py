@@ -1,4 +1,5 @@
-"""Write scikit-learn digits images as PNG files, to try ``predict`` on real images without downloading any.
+"""Write real data-set images as PNG files (scikit-learn digits, Fashion-MNIST), to try ``predict`` on real images
+without downloading any.
 
 The files are the dataset's own 8×8 grayscale images (16 grey levels scaled to 0-255): light ink on a dark
 ground, as the digits models were trained on. They are written at 8×8 so that ``predict`` (which resizes them with
@@ -79,4 +80,56 @@ def write_digits_images(out: str | os.PathLike, *, count: int = 20, split: str =
     return res
 
 
-__all__ = ["DigitsImages", "write_digits_images"]
+def class_folder_name(name: str) -> str:
+    """A class name as a folder name (``T-shirt/top`` -> ``T-shirt_top``): ``predict`` matches folders this way."""
+    return name.replace("/", "_").replace("\\", "_")
+
+
+def write_fashion_images(out: str | os.PathLike, *, count: int = 20, split: str = "test",
+                         scale: int = 1) -> DigitsImages:
+    """Write ``count`` Fashion-MNIST product photos of ``split`` (``test``: the official test images; ``val``: the
+    held-out part of the training set) to ``out/<class>/<split>-<index>.png``, spread evenly over the ten classes, at
+    their own 28×28 pixels (``scale`` > 1: larger, nearest neighbour), so ``predict`` sees what evaluation sees."""
+    import numpy as np
+    from PIL import Image
+
+    from resnet_opt.data import fashion_mnist as fm
+
+    if count < 1:
+        raise ConfigError(f"--count must be at least 1, got {count}")
+    if split not in ("test", "val", "train"):
+        raise ConfigError(f"--split must be test, val or train, got {split!r}")
+    if scale < 1:
+        raise ConfigError(f"--scale must be at least 1, got {scale}")
+    root = Path(out)
+    if root.exists() and not root.is_dir():
+        raise OutputPathError(f"{root} exists and is not a folder")
+    folder = str(fm.find_dir())
+    arrays = fm.raw_arrays(folder)
+    part = "test" if split == "test" else "train"
+    imgs, labels = arrays[f"{part}-images"], arrays[f"{part}-labels"]
+    if split == "test":
+        idx = np.arange(len(labels))
+    else:
+        tr, va = fm.split_indices(folder)
+        idx = va if split == "val" else tr
+    by_class: dict[int, list[int]] = {c: [int(i) for i in idx if labels[i] == c][:count] for c in range(10)}
+    chosen = [by_class[c][k] for k in range(count) for c in range(10) if k < len(by_class[c])][:count]
+    res = DigitsImages(out=str(root), split=split, size_px=28 * scale)
+    try:
+        for i in chosen:
+            label = class_folder_name(fm.CLASSES[int(labels[i])])
+            (root / label).mkdir(parents=True, exist_ok=True)
+            im = Image.fromarray(imgs[i], mode="L")
+            if scale > 1:
+                im = im.resize((28 * scale, 28 * scale), Image.NEAREST)
+            f = root / label / f"{split}-{i:05d}.png"
+            im.save(f)
+            res.files.append(str(f))
+            res.per_class[label] = res.per_class.get(label, 0) + 1
+    except OSError as e:
+        raise OutputPathError(f"cannot write images to {root}: {e.strerror or e}") from e
+    return res
+
+
+__all__ = ["DigitsImages", "class_folder_name", "write_digits_images", "write_fashion_images"]

@@ -16,6 +16,9 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 # scikit-learn digits, pixels scaled to [0, 1] (measured over all 1,797 images)
 DIGITS_MEAN = (0.3053, 0.3053, 0.3053)
 DIGITS_STD = (0.3760, 0.3760, 0.3760)
+# Fashion-MNIST, pixels scaled to [0, 1] (measured over the official 60,000 training images at 28 px)
+FASHION_MEAN = (0.2860, 0.2860, 0.2860)
+FASHION_STD = (0.3530, 0.3530, 0.3530)
 
 
 @dataclass
@@ -162,6 +165,12 @@ PRESETS = {
 def digits_preprocessing(size: int) -> Preprocessing:
     return Preprocessing(resize=size, crop=size, mean=DIGITS_MEAN, std=DIGITS_STD, grayscale=True, square=True,
                          name=f"digits-{size}")
+
+
+def fashion_preprocessing(size: int) -> Preprocessing:
+    """Fashion-MNIST at ``size`` px: the 28×28 8-bit image resized (bilinear, antialiased), to 3 equal channels."""
+    return Preprocessing(resize=size, crop=size, mean=FASHION_MEAN, std=FASHION_STD, grayscale=True, square=True,
+                         name=f"fashion-mnist-{size}")
 
 
 def open_image(path: str | os.PathLike):

@@ -45,6 +45,7 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"
     amp: str = "off"  # off | bf16 | fp16: mixed precision (torch.autocast; fp16 adds a gradient scaler, CUDA only)
+    augment: str = "none"  # none | flip-shift (random horizontal flip + random shift of up to 1/8 of the side)
 
     def validate(self) -> None:
         """Every setting checked once (finite, in range) before any work; normalises optimizer and device."""
@@ -64,6 +65,10 @@ class TrainConfig:
         check_float("distillation temperature", self.distill_temperature, 0.0, 100.0, lo_open=True)
         check_float("distillation weight", self.distill_alpha, 0.0, 1.0)
         check_int("--seed", self.seed, 0, 2**32 - 1)
+        aug = str(self.augment).strip().lower()
+        if aug not in AUGMENTATIONS:
+            raise ConfigError(f"unknown augmentation {self.augment!r}; valid: {', '.join(AUGMENTATIONS)}")
+        self.augment = aug
         self.device = check_device(self.device)
         amp = str(self.amp).strip().lower()
         if amp not in AMP_DTYPES:
@@ -164,6 +169,29 @@ def distillation_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor
     t = temperature
     return F.kl_div(F.log_softmax(student_logits / t, dim=1), F.softmax(teacher_logits / t, dim=1),
                     reduction="batchmean") * (t * t)
+
+
+AUGMENTATIONS = ("none", "flip-shift")
+
+
+def augment_batch(x: torch.Tensor, kind: str = "flip-shift") -> torch.Tensor:
+    """Training augmentation on a batch of prepared images (N, C, H, W), drawn from torch's seeded RNG:
+    ``flip-shift`` flips each image left-right with probability 1/2 and shifts it by up to 1/8 of its side in each
+    direction (the border pixels repeated), the flips-and-translations recipe of the Fashion-MNIST/CIFAR baselines."""
+    if kind == "none":
+        return x
+    n, _, h, w = x.shape
+    flip = torch.rand(n, device=x.device) < 0.5
+    x = torch.where(flip.view(n, 1, 1, 1), x.flip(-1), x)
+    p = max(1, min(h, w) // 8)
+    padded = torch.nn.functional.pad(x, (p, p, p, p), mode="replicate")
+    dy = torch.randint(0, 2 * p + 1, (n,), device=x.device)
+    dx = torch.randint(0, 2 * p + 1, (n,), device=x.device)
+    rows = (dy[:, None] + torch.arange(h, device=x.device)[None, :])[:, None, :, None]  # (n, 1, h, 1)
+    cols = (dx[:, None] + torch.arange(w, device=x.device)[None, :])[:, None, None, :]  # (n, 1, 1, w)
+    b = torch.arange(n, device=x.device)[:, None, None, None]
+    c = torch.arange(x.shape[1], device=x.device)[None, :, None, None]
+    return padded[b, c, rows, cols]
 
 
 def unwrap(model: nn.Module) -> nn.Module:
@@ -277,6 +305,8 @@ def train(
                 if dist.enabled:
                     fail_point(epoch * steps + i, dist)
                 x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+                if cfg.augment != "none":
+                    x = augment_batch(x, cfg.augment)
                 with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
                     logits = net(x)
                     if teacher is not None:

@@ -7,16 +7,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from resnet_opt.core.errors import ArtifactError, DataError
+from resnet_opt.core.errors import ArtifactError, DataError, DataSpecError
 from resnet_opt.core.manifest import open_artifact
 from resnet_opt.core.results import StageResult
 from resnet_opt.data import build_loader, fit_data_to_model, num_classes_for, parse_data_spec, require_labelled
 from resnet_opt.engine import distributed, evaluate, reduce_result
 from resnet_opt.runtime import load_artifact
 
-__all__ = ["EvalConfig", "EvalResult", "evaluate_path"]
+__all__ = ["EvalConfig", "EvalResult", "default_split", "evaluate_path"]
 
-SPLITS = ("val", "train", "calib")
+SPLITS = ("auto", "test", "val", "train", "calib")
 
 
 @dataclass
@@ -26,7 +26,7 @@ class EvalConfig:
     model: str | os.PathLike
     data: str = "digits"
     preset: str | None = None
-    split: str = "val"
+    split: str = "auto"  # the test split where the data has one (fashion-mnist, imagefolder with test/), else val
     batch_size: int = 64
     limit: int | None = None
     provider: str = "cpu"
@@ -37,6 +37,12 @@ class EvalConfig:
         from resnet_opt.runtime import check_runtime_provider
 
         self.split = check_choice("split", self.split, SPLITS)
+        spec = parse_data_spec(self.data, preset=self.preset)
+        if self.split == "auto":
+            self.split = default_split(spec)
+        elif self.split == "test" and default_split(spec) != "test":
+            raise DataSpecError(f"data spec {spec} has no test split (its images are split into train and val "
+                                "only); use --split val")
         check_batch_size(self.batch_size)
         check_int("--limit", self.limit, 1, MAX_COUNT, optional=True)
         check_threads(self.threads)
@@ -64,9 +70,20 @@ class EvalResult(StageResult):
     top1: float
     top5: float
     count: int
+    provider: str = "cpu"  # the execution provider asked for (ONNX / OpenVINO artifacts); torch kinds run on the CPU
     distributed: dict[str, Any] | None = None  # under torchrun: world size, backend, launcher
 
     omit_when_none = ("distributed",)
+
+
+def default_split(spec: Any) -> str:
+    """``test`` for data with a real test split (Fashion-MNIST's official 10,000; an image folder with ``test/``),
+    else ``val`` (digits: its held-out 20 %)."""
+    from resnet_opt.data.datasets import TEST_SPLIT_KINDS
+
+    if spec.kind in TEST_SPLIT_KINDS or (spec.kind == "imagefolder" and (Path(spec.path) / "test").is_dir()):
+        return "test"
+    return "val"
 
 
 def evaluate_path(config: EvalConfig, *, progress: bool = False) -> EvalResult:
@@ -90,4 +107,4 @@ def evaluate_path(config: EvalConfig, *, progress: bool = False) -> EvalResult:
                               rank=ctx.rank)
         r = reduce_result(evaluate(fn, loader, progress=progress and ctx.is_main), ctx)
     return EvalResult(model=Path(p), kind=art.kind, data=str(spec), split=cfg.split, top1=r.top1, top5=r.top5,
-                      count=r.count, distributed=ctx.to_dict() if ctx.enabled else None)
+                      count=r.count, provider=cfg.provider, distributed=ctx.to_dict() if ctx.enabled else None)

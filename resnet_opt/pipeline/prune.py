@@ -218,7 +218,7 @@ class PruneConfig:
             raise ConfigError(f"unknown importance {self.importance!r}; valid: {', '.join(IMPORTANCES)}")
         check_int("--finetune-epochs", self.finetune_epochs, 0, MAX_EPOCHS)
         if self.finetune_epochs > 0 and self.data is None:
-            raise ConfigError("--finetune-epochs needs labelled --data (digits or imagefolder:PATH)")
+            raise ConfigError("--finetune-epochs needs labelled --data (digits, fashion-mnist or imagefolder:PATH)")
         if self.distill and self.finetune_epochs == 0:
             raise ConfigError("--distill needs --finetune-epochs N (it distils the unpruned model during fine-tuning)")
         check_int("--latency-runs", self.latency_runs, 1, 100_000)
@@ -241,7 +241,7 @@ class PruneConfig:
         spec = parse_data_spec(self.data, preset=self.preset) if self.data is not None else None
         if str(self.importance).strip().lower() == "taylor" and (spec is None or not spec.labelled):
             raise ConfigError("--importance taylor ranks channels by loss gradients: it needs labelled --data "
-                              "(digits or imagefolder:PATH)")
+                              "(digits, fashion-mnist or imagefolder:PATH)")
         if spec is not None:
             if self.finetune_epochs > 0 and not spec.labelled:
                 raise DataError(f"data spec {spec} has no labels; fine-tuning needs labelled data (digits or "

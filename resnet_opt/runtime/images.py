@@ -78,13 +78,15 @@ class PredictionSummary:
 def summarize(predictions: Sequence[Any], class_names: Sequence[str] | None = None) -> PredictionSummary:
     """Summarize :class:`~resnet_opt.runtime.Prediction` objects (``source``, ``top1_name``)."""
     counts = Counter(p.top1_name for p in predictions)
-    names = set(class_names or [])
+    from resnet_opt.data.digits_images import class_folder_name
+
+    names = {class_folder_name(n): n for n in class_names or []}  # "T-shirt/top" sits in folder "T-shirt_top"
     labelled = correct = 0
     for p in predictions:
         parent = Path(p.source).parent.name
-        if names and parent in names:
+        if parent in names:
             labelled += 1
-            correct += int(parent == p.top1_name)
+            correct += int(names[parent] == p.top1_name)
     return PredictionSummary(images=len(predictions), per_class=dict(counts.most_common()),
                              labelled_by_folder=labelled, correct_by_folder=correct)
 
