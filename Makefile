@@ -11,7 +11,7 @@ DEMO_OUT ?= demo-out
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
-	$(PIP) install --quiet -e '.[test,openvino]'
+	$(PIP) install --quiet -e '.[test,openvino,serve]'
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -10,8 +10,9 @@ import pytest
 
 PKG = Path(__file__).resolve().parents[1] / "resnet_opt"
 # lower number = lower layer; a module may import its own layer or any layer below
+# serve (Triton serving) sits above the runtime and below the CLI only: nothing but cli/ may import it
 LAYERS = {"core": 0, "resnet": 1, "data": 1, "engine": 2, "optimize": 3, "export": 3, "runtime": 4, "bench": 5,
-          "pipeline": 6, "cli": 7}
+          "pipeline": 6, "serve": 7, "cli": 8}
 
 
 def _modules() -> dict[str, Path]:

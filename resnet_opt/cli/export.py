@@ -126,6 +126,14 @@ def export_triton_cmd(
     instances: int = typer.Option(1, "--instances", help="Model instances (instance_group count)."),
     gpu: bool = typer.Option(False, "--gpu", help="instance_group KIND_GPU (default KIND_CPU)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing repository written by resnet-opt."),
+    backend: str = typer.Option("platform", "--backend", help="platform: onnxruntime_onnx / pytorch_libtorch (for "
+                                "production Triton containers; ONNX and TorchScript artifacts); python: Triton's "
+                                "Python backend running resnet-opt's runtime (any artifact kind; NAME and "
+                                "NAME-images; what `resnet-opt serve` runs)."),
+    provider: str = typer.Option("cpu", "--provider", help="--backend python: runtime provider inside Triton."),
+    threads: Optional[int] = typer.Option(None, "--threads", help="--backend python: intra-op threads per instance."),
+    top_k: int = typer.Option(5, "--top-k", help="--backend python: labels and scores NAME-images returns."),
+    no_batching: bool = typer.Option(False, "--no-dynamic-batching", help="--backend python: no dynamic batcher."),
     as_json: bool = JsonOpt,
 ) -> None:
     """Write a Triton Inference Server model repository for an artifact, checked against Triton's config schema."""
@@ -139,11 +147,29 @@ def export_triton_cmd(
         except ValueError:
             raise ConfigError(f"--preferred-batch-sizes must be comma-separated integers, got {preferred!r}") from None
     cfg = TritonConfig(out=out, name=name, max_batch_size=max_batch_size, preferred_batch_sizes=sizes,
-                       max_queue_delay_us=queue_delay, instances=instances, gpu=gpu, overwrite=overwrite)
+                       max_queue_delay_us=queue_delay, instances=instances, gpu=gpu, overwrite=overwrite,
+                       backend=backend.strip().lower(), provider=provider, threads=threads, top_k=top_k,
+                       dynamic_batching=not no_batching)
+    if cfg.backend != "python":
+        given = [o for o, v in (("--provider", provider != "cpu"), ("--threads", threads is not None),
+                                ("--top-k", top_k != 5), ("--no-dynamic-batching", no_batching)) if v]
+        if given:
+            raise ConfigError(f"{', '.join(given)} apply to --backend python only")
     log = (lambda m: err_console.print(f"[dim]{m}[/dim]")) if show_progress() and not as_json else None
     res = export_triton(model, cfg, log=log)
     if as_json:
         typer.echo(to_json(res.to_dict()))
+        return
+    if res.backend == "python":
+        c = res.config
+        console.print(f"triton python {res.source_kind} {res.precision} -> {res.repo}: {c.name} (input "
+                      f"{c.inputs[0].name} {c.inputs[0].dims} -> {c.outputs[0].name} {c.outputs[0].dims})"
+                      + (f", {res.images_name} (encoded images -> top-{res.images_config.outputs[0].dims[0]})"
+                         if res.images_config is not None else "")
+                      + f"; max_batch_size {c.max_batch_size}, {c.instance_count} instance(s)", soft_wrap=True)
+        console.print(f"config.pbtxt schema check: {res.check.schema}; artifact copied and checked (sha256)",
+                      soft_wrap=True)
+        console.print(f"serve: {res.serve_command}   (see {res.readme})", soft_wrap=True)
         return
     c = res.config
     batching = (f"max_batch_size {c.max_batch_size}, dynamic batching {c.preferred_batch_sizes}"

@@ -16,6 +16,23 @@ Layout written (atomically, with :func:`resnet_opt.core.artifact.atomic_dir`)::
 Triton reads only the sub-folders of a repository (one per model) and, in a version folder, only the model file, so
 the manifests and README are ignored by the server.
 
+``TritonConfig(backend="python")`` writes the repository that ``resnet-opt serve`` runs instead (Triton's Python
+backend; any artifact kind the runtime opens, model folders included)::
+
+    REPO/
+      manifest.json          kind "triton-repo", triton.backend "python"
+      README.md
+      NAME/                  FP32 tensors (named and shaped as the manifest says) in, logits out
+        config.pbtxt         backend "python", max_batch_size, dynamic_batching, instance_group, parameters
+        labels.txt
+        1/
+          model.py           imports resnet_opt.serve.backend.TensorModel (resnet-opt must be installed where the
+                             Python backend runs)
+          artifact/          the artifact folder, copied and re-checked (sha256); opened with runtime.load
+      NAME-images/           encoded images (BYTES) in, top-k labels / scores / indices out; preprocesses as the
+        config.pbtxt         manifest records and runs NAME through Triton (BLS), so both share NAME's batcher
+        1/model.py
+
 What is written is checked before the folder appears: config.pbtxt is parsed with Triton's own model-config schema
 (``tritonclient.grpc.model_config_pb2``; the ``triton`` extra) and every field is compared with the model file beside
 it, opened and run on one batch (onnxruntime for ONNX, ``torch.jit.load`` for TorchScript): tensor names, data types,
@@ -41,7 +58,8 @@ from resnet_opt.core.manifest import MANIFEST_NAME, open_artifact, read_manifest
 __all__ = [
     "TRITON_KIND", "PLATFORMS", "TritonConfig", "TensorConfig", "TritonModelConfig", "ConfigCheck", "TritonResult",
     "SchemaCheckSkippedWarning", "export_triton", "check_model_config", "parse_config_text", "render_config",
-    "tritonserver_command", "docker_command", "schema_available",
+    "tritonserver_command", "docker_command", "schema_available", "BACKENDS", "PYTHON_BACKEND", "IMAGES_SUFFIX",
+    "ARTIFACT_DIR", "check_python_repository",
 ]
 
 TRITON_KIND = "triton-repo"
@@ -67,6 +85,17 @@ _NP_TO_TRITON = {"float32": "TYPE_FP32", "float16": "TYPE_FP16", "float64": "TYP
 _ONNX_TO_NP = {1: "float32", 10: "float16", 11: "float64", 7: "int64", 6: "int32", 3: "int8", 2: "uint8", 9: "bool"}
 _NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
 
+BACKENDS = ("platform", "python")  # platform: onnxruntime_onnx / pytorch_libtorch by kind; python: Triton's Python backend
+PYTHON_BACKEND = "python"
+IMAGES_SUFFIX = "-images"  # the image model of a Python-backend repository is NAME-images
+ARTIFACT_DIR = "artifact"  # NAME/1/artifact: the artifact folder, copied
+MODEL_PY = "model.py"
+DEFAULT_TOP_K = 5
+IMAGE_INPUT = "image"
+IMAGE_OUTPUTS = ("labels", "scores", "indices")
+# the Python backend classes a model.py imports (resnet_opt/serve/backend.py; run inside Triton's backend stub)
+_BACKEND_CLASSES = {"tensor": "TensorModel", "images": "ImageModel"}
+
 
 class SchemaCheckSkippedWarning(ResNetOptWarning):
     """tritonclient is not installed: config.pbtxt was not parsed with Triton's schema (the rest was checked)."""
@@ -89,10 +118,42 @@ class TritonConfig:
     instances: int = 1
     gpu: bool = False
     overwrite: bool = False
+    # backend="python" (the repository `resnet-opt serve` runs): the fields below apply to it only
+    backend: str = "platform"
+    provider: str = "cpu"  # runtime provider of the model inside Triton (cpu, cuda, tensorrt, auto, openvino)
+    threads: int | None = None  # intra-op threads of each model instance (None: the runtime's default)
+    top_k: int = DEFAULT_TOP_K  # labels and scores NAME-images returns per image
+    images_model: bool = True  # also write NAME-images (encoded images in, top-k out)
+    dynamic_batching: bool = True  # False: no dynamic_batching block (each request runs on its own)
+    python_path: str | None = None  # put first on sys.path of the backend stub (serve: the running resnet-opt)
 
     def validate(self) -> None:
         def is_int(v: Any) -> bool:
             return isinstance(v, int) and not isinstance(v, bool)
+
+        if self.backend not in BACKENDS:
+            raise ConfigError(f"--backend must be one of {', '.join(BACKENDS)}, got {self.backend!r}")
+        if self.backend == PYTHON_BACKEND:
+            from resnet_opt.engine.onnx_session import check_provider_name
+
+            if self.gpu:
+                raise ConfigError("--gpu sets KIND_GPU for the onnxruntime/libtorch backends; a Python-backend model "
+                                  "runs where its runtime provider says: use --provider cuda instead")
+            if str(self.provider).strip().lower() != "openvino":
+                check_provider_name(self.provider)
+            if self.threads is not None and (not is_int(self.threads) or self.threads < 1):
+                raise ConfigError(f"--threads must be a positive integer, got {self.threads!r}")
+            if not is_int(self.top_k) or not 1 <= self.top_k <= 1000:
+                raise ConfigError(f"--top-k must be between 1 and 1000, got {self.top_k!r}")
+            if self.max_batch_size == 0:
+                raise ConfigError("a Python-backend repository batches (it runs any batch size, static-batch "
+                                  "artifacts in chunks): --max-batch-size must be 1 or more")
+            if self.name is not None and isinstance(self.name, str) and len(self.name) + len(IMAGES_SUFFIX) > 128:
+                raise ConfigError(f"--name must leave room for {IMAGES_SUFFIX!r} (at most {128 - len(IMAGES_SUFFIX)} "
+                                  f"characters), got {len(self.name)}")
+            if self.python_path is not None and (not str(self.python_path).strip()
+                                                 or any(c in str(self.python_path) for c in "\n\r\0")):
+                raise ConfigError(f"python path {self.python_path!r} must be one line")
 
         if self.name is not None and (not isinstance(self.name, str) or not _NAME_RE.match(self.name)
                                       or self.name in (".", "..")):
@@ -144,6 +205,7 @@ class TritonModelConfig:
     instance_kind: str = "KIND_CPU"
     instance_count: int = 1
     parameters: dict[str, str] = field(default_factory=dict)
+    backend: str = ""  # "python" for a Python-backend model (platform is then "")
 
 
 @dataclass
@@ -175,9 +237,14 @@ class TritonResult:
     source_kind: str
     precision: str
     warnings: list[str] = field(default_factory=list)
+    backend: str = "platform"
+    images_name: str | None = None  # python backend: the NAME-images model
+    images_config: TritonModelConfig | None = None
 
     @property
     def serve_command(self) -> str:
+        if self.backend == PYTHON_BACKEND:
+            return f"resnet-opt serve {Path(self.repo).resolve()}"
         return tritonserver_command(self.repo)
 
     def to_dict(self) -> dict[str, Any]:
@@ -186,7 +253,10 @@ class TritonResult:
                 "labels_file": str(self.labels_file) if self.labels_file else None, "readme": str(self.readme),
                 "config": asdict(self.config), "check": self.check.to_dict(), "source": self.source,
                 "source_kind": self.source_kind, "precision": self.precision, "warnings": self.warnings,
-                "serve_command": self.serve_command, "docker_command": docker_command(self.repo, gpu=(
+                "serve_command": self.serve_command, "backend": self.backend,
+                "images_name": self.images_name,
+                "images_config": asdict(self.images_config) if self.images_config is not None else None,
+                "docker_command": None if self.backend == PYTHON_BACKEND else docker_command(self.repo, gpu=(
                     self.config.instance_kind == "KIND_GPU"))}
 
 
@@ -431,7 +501,8 @@ def render_config(mc: TritonModelConfig, header: list[str] | None = None) -> str
         return lines + ["  }"]
 
     out = [f"# {h}" for h in (header or [])]
-    out += [f'name: "{mc.name}"', f'platform: "{mc.platform}"', f"max_batch_size: {mc.max_batch_size}"]
+    out += [f'name: "{mc.name}"', f'platform: "{mc.platform}"' if mc.platform else f'backend: "{mc.backend}"',
+            f"max_batch_size: {mc.max_batch_size}"]
     for key, ts in (("input", mc.inputs), ("output", mc.outputs)):
         out.append(f"{key} [")
         for i, t in enumerate(ts):
@@ -441,12 +512,19 @@ def render_config(mc: TritonModelConfig, header: list[str] | None = None) -> str
             out += block
         out.append("]")
     if mc.dynamic_batching:
-        out += ["dynamic_batching {", f"  preferred_batch_size: [ {', '.join(str(b) for b in mc.preferred_batch_sizes)} ]",
-                f"  max_queue_delay_microseconds: {mc.max_queue_delay_us}", "}"]
+        out += ["dynamic_batching {"]
+        if mc.preferred_batch_sizes:
+            out += [f"  preferred_batch_size: [ {', '.join(str(b) for b in mc.preferred_batch_sizes)} ]"]
+        out += [f"  max_queue_delay_microseconds: {mc.max_queue_delay_us}", "}"]
     out += ["instance_group [", "  {", f"    count: {mc.instance_count}", f"    kind: {mc.instance_kind}", "  }", "]"]
     for k, v in mc.parameters.items():
-        out += ["parameters: {", f'  key: "{k}"', f'  value: {{ string_value: "{v}" }}', "}"]
+        out += ["parameters: {", f'  key: "{k}"', f'  value: {{ string_value: "{_pbtxt_escape(v)}" }}', "}"]
     return "\n".join(out) + "\n"
+
+
+def _pbtxt_escape(text: str) -> str:
+    """A protobuf text-format string body (paths may hold quotes or backslashes)."""
+    return str(text).replace("\\", "\\\\").replace('"', '\\"')
 
 
 # ---------------------------------------------------------------------------------------------------------- check
@@ -494,7 +572,7 @@ def parse_config_text(text: str) -> TritonModelConfig:
         preferred_batch_sizes=list(msg.dynamic_batching.preferred_batch_size) if has_db else [],
         max_queue_delay_us=int(msg.dynamic_batching.max_queue_delay_microseconds) if has_db else None,
         dynamic_batching=has_db, instance_kind=kind(groups[0].kind), instance_count=groups[0].count,
-        parameters={k: v.string_value for k, v in msg.parameters.items()})
+        parameters={k: v.string_value for k, v in msg.parameters.items()}, backend=msg.backend)
 
 
 def _run_model(kind: str, path: Path, batch_shape: list[int]) -> tuple[list[int], str]:
@@ -784,6 +862,8 @@ def export_triton(model: str | os.PathLike, config: TritonConfig, *,
     config.validate()
     say = log or (lambda _m: None)
     out = Path(config.out)
+    if config.backend == PYTHON_BACKEND:
+        return _export_python(model, config, say)
     art = _read_artifact(model)
     try:
         if out.resolve() == art.path.resolve() or art.path.resolve() in out.resolve().parents:
@@ -855,3 +935,409 @@ def export_triton(model: str | os.PathLike, config: TritonConfig, *,
                         labels_file=(d / LABELS_NAME) if labels is not None else None, readme=out / README_NAME,
                         config=mc, check=check, source=str(art.path), source_kind=art.kind, precision=art.precision,
                         warnings=warns)
+
+
+# ---------------------------------------------------------------------------------------------------------- python backend
+def _model_py(which: str) -> str:
+    """The model.py of a Python-backend model: a shim over resnet_opt.serve.backend (imported inside the stub)."""
+    cls = _BACKEND_CLASSES[which]
+    what = ("preprocessed FP32 tensors in, logits out" if which == "tensor" else
+            "encoded images (BYTES) in, top-k labels, scores and indices out")
+    return f'''"""Triton Python-backend model written by resnet-opt: {what}.
+
+The code is resnet-opt's (resnet_opt.serve.backend.{cls}), so resnet-opt and its runtime dependencies must be
+installed in the Python environment that Triton's Python backend stub runs (and, with Triton 2.51's Python backend,
+numpy<2). The optional config parameter resnet_opt_path puts a folder first on sys.path (resnet-opt serve sets it
+to the resnet-opt it runs from).
+"""
+
+import json
+import sys
+
+
+class TritonPythonModel:
+    def initialize(self, args):
+        params = json.loads(args["model_config"]).get("parameters") or {{}}
+        path = (params.get("resnet_opt_path") or {{}}).get("string_value")
+        if path and path not in sys.path:
+            sys.path.insert(0, path)
+        from resnet_opt.serve.backend import {cls}
+
+        self.impl = {cls}()
+        self.impl.initialize(args)
+
+    def execute(self, requests):
+        return self.impl.execute(requests)
+
+    def finalize(self):
+        self.impl.finalize()
+'''
+
+
+@dataclass
+class _PySource:
+    art: Any  # core.manifest.Artifact
+    files: list[str]  # relative paths to copy (the manifest's files, manifest.json, config.json)
+    input_name: str
+    output_name: str
+    channels: int
+    size: int
+    classes: int
+    class_names: list[str] | None
+
+
+def _python_source(path: str | os.PathLike) -> _PySource:
+    """The artifact a Python-backend repository serves: any kind with a runtime loader (model folders included),
+    opened with the checked opener (every file against its sha256)."""
+    from resnet_opt.core.manifest import MODEL_CONFIG_NAME
+
+    p = Path(path)
+    art = open_artifact(p)
+    if art.kind == TRITON_KIND:
+        raise ConfigError(f"{p} is already a Triton model repository; pass the artifact it was made from (or serve "
+                          f"it as it is: resnet-opt serve {p})")
+    if art.info.loader is None:
+        raise ConfigError(f"{p} is a {art.kind!r} artifact ({art.info.description}), which the runtime cannot load")
+    art.require_preprocessing()
+    m = art.manifest
+    size = m.input_size
+    if size is None:
+        raise ArtifactError(f"{p} records no input size (manifest input.shape or preprocessing.crop)")
+    channels = 3
+    if m.input is not None:
+        if len(m.input.shape) != 4:
+            raise ArtifactError(f"{p}: input shape {m.input.shape} is not N×C×H×W")
+        if m.input.dtype != "float32":
+            raise ArtifactError(f"{p}: input type {m.input.dtype}; the runtime feeds float32 tensors")
+        channels = int(m.input.shape[1]) if m.input.shape[1] > 0 else 3
+    if channels != 3:
+        raise ArtifactError(f"{p}: input has {channels} channels; the runtime takes 3-channel images")
+    classes = m.num_classes
+    if classes is None:
+        raise ArtifactError(f"{p} records no class count (architecture.num_classes or output.shape)")
+    in_name = m.input.name if m.input is not None else "input"
+    out_name = m.output.name if m.output is not None else "logits"
+    for what, n in (("input", in_name), ("output", out_name)):
+        if not _NAME_RE.match(n):
+            raise ArtifactError(f"{p}: {what} tensor name {n!r} is not a usable Triton tensor name")
+    if in_name == out_name:
+        raise ArtifactError(f"{p}: input and output are both named {in_name!r}")
+    names = m.class_names if m.class_names and len(m.class_names) == classes else None
+    files = [f.path for f in m.files]
+    for extra in (MANIFEST_NAME, MODEL_CONFIG_NAME):
+        if (p / extra).is_file() and extra not in files:
+            files.append(extra)
+    return _PySource(art, files, in_name, out_name, channels, int(size), int(classes), names)
+
+
+def _python_configs(src: _PySource, cfg: TritonConfig) -> tuple[TritonModelConfig, TritonModelConfig | None]:
+    name = cfg.name or "resnet"
+    mbs = int(cfg.max_batch_size) if cfg.max_batch_size is not None else DEFAULT_MAX_BATCH
+    pref = list(cfg.preferred_batch_sizes or []) if cfg.dynamic_batching else []
+    if pref and max(pref) > mbs:
+        raise ConfigError(f"preferred batch size {max(pref)} is above the max batch size {mbs}")
+    common: dict[str, str] = {}
+    if cfg.python_path:
+        common["resnet_opt_path"] = str(cfg.python_path)
+    params = {"artifact": ARTIFACT_DIR, "provider": str(cfg.provider).strip().lower(), **common}
+    if cfg.threads is not None:
+        params["threads"] = str(cfg.threads)
+    batching = dict(preferred_batch_sizes=pref, dynamic_batching=bool(cfg.dynamic_batching),
+                    max_queue_delay_us=cfg.max_queue_delay_us if cfg.dynamic_batching else None)
+    tensor = TritonModelConfig(
+        name=name, platform="", backend=PYTHON_BACKEND, max_batch_size=mbs,
+        inputs=[TensorConfig(src.input_name, "TYPE_FP32", [src.channels, src.size, src.size])],
+        outputs=[TensorConfig(src.output_name, "TYPE_FP32", [src.classes], LABELS_NAME if src.class_names else None)],
+        instance_kind="KIND_CPU", instance_count=cfg.instances, parameters=params, **batching)
+    if not cfg.images_model:
+        return tensor, None
+    k = min(cfg.top_k, src.classes)
+    images = TritonModelConfig(
+        name=name + IMAGES_SUFFIX, platform="", backend=PYTHON_BACKEND, max_batch_size=mbs,
+        inputs=[TensorConfig(IMAGE_INPUT, "TYPE_STRING", [1])],
+        outputs=[TensorConfig(IMAGE_OUTPUTS[0], "TYPE_STRING", [k]), TensorConfig(IMAGE_OUTPUTS[1], "TYPE_FP32", [k]),
+                 TensorConfig(IMAGE_OUTPUTS[2], "TYPE_INT64", [k])],
+        instance_kind="KIND_CPU", instance_count=cfg.instances,
+        parameters={"tensor_model": name, "artifact": f"../../{name}/{VERSION}/{ARTIFACT_DIR}", "top_k": str(k),
+                    **common}, **batching)
+    return tensor, images
+
+
+def _read_config(model_dir: Path, rendered: TritonModelConfig | None) -> tuple[TritonModelConfig, str, bool]:
+    text_path = model_dir / CONFIG_NAME
+    if not text_path.is_file():
+        raise ExportError(f"{model_dir} has no {CONFIG_NAME}")
+    version = schema_available()
+    if version is not None:
+        return (parse_config_text(text_path.read_text()),
+                f"passed (tritonclient {version}, tritonclient.grpc.model_config_pb2)", True)
+    if rendered is None:
+        raise ExportError("tritonclient is not installed (pip install 'resnet-opt[triton]'): cannot parse "
+                          f"{text_path} with Triton's model-config schema")
+    return rendered, "skipped: tritonclient is not installed (pip install 'resnet-opt[triton]')", False
+
+
+def check_python_repository(repo: str | os.PathLike, *, rendered: dict[str, TritonModelConfig] | None = None,
+                            shown_as: str | os.PathLike | None = None) -> dict[str, ConfigCheck]:
+    """Check a Python-backend repository (what ``resnet-opt serve`` runs): every model folder's config.pbtxt parses
+    with Triton's schema (and equals ``rendered`` when given), names its folder, uses the Python backend and has its
+    model.py; the tensor model's artifact copy opens with the checked opener (sha256) and agrees with the config's
+    tensors and labels; an images model points at a tensor model of the same repository and its artifact.
+    Returns {model name: ConfigCheck}; raises ExportError naming the first mismatch. The model is not run here
+    (``resnet-opt serve`` runs it)."""
+    root = Path(repo)
+    shown = Path(shown_as) if shown_as is not None else root
+    dirs = sorted(d for d in root.iterdir() if d.is_dir() and (d / CONFIG_NAME).is_file()) if root.is_dir() else []
+    if not dirs:
+        raise ExportError(f"{shown} holds no model folder with a {CONFIG_NAME}")
+    parsed: dict[str, tuple[TritonModelConfig, str, bool]] = {}
+    for d in dirs:
+        parsed[d.name] = _read_config(d, (rendered or {}).get(d.name))
+    out: dict[str, ConfigCheck] = {}
+
+    def need(ok: bool, where: str, what: str) -> None:
+        if not ok:
+            raise ExportError(f"{shown / where / CONFIG_NAME} check failed: {what}")
+
+    for d in dirs:
+        mc, schema, schema_ok = parsed[d.name]
+        checks: dict[str, str] = {}
+        need(mc.name == d.name, d.name, f"name {mc.name!r} is not the model folder's name {d.name!r}")
+        need(mc.backend == PYTHON_BACKEND and not mc.platform, d.name,
+             f"backend {mc.backend!r} / platform {mc.platform!r}: expected backend \"python\"")
+        need((d / VERSION / MODEL_PY).is_file(), d.name, f"{VERSION}/{MODEL_PY} is missing")
+        py = (d / VERSION / MODEL_PY).read_text(errors="replace")
+        need("resnet_opt.serve.backend" in py, d.name, f"{VERSION}/{MODEL_PY} is not a resnet-opt backend model")
+        checks["backend"] = f"python, {VERSION}/{MODEL_PY}"
+        need(mc.max_batch_size >= 1, d.name, f"max_batch_size {mc.max_batch_size}: a Python-backend model batches")
+        need(mc.instance_kind == "KIND_CPU" and mc.instance_count >= 1, d.name,
+             f"instance_group {mc.instance_count} x {mc.instance_kind}")
+        if mc.dynamic_batching:
+            need(all(1 <= b <= mc.max_batch_size for b in mc.preferred_batch_sizes), d.name,
+                 f"preferred_batch_size {mc.preferred_batch_sizes} outside 1..{mc.max_batch_size}")
+            checks["batching"] = (f"max_batch_size {mc.max_batch_size}, dynamic batching (max queue delay "
+                                  f"{mc.max_queue_delay_us} us)")
+        else:
+            checks["batching"] = f"max_batch_size {mc.max_batch_size}, no dynamic batching"
+        if "tensor_model" not in mc.parameters:  # a tensor model
+            rel = mc.parameters.get("artifact", "")
+            need(rel == ARTIFACT_DIR, d.name, f"parameter artifact {rel!r}: expected {ARTIFACT_DIR!r}")
+            try:
+                art = open_artifact(d / VERSION / ARTIFACT_DIR)
+            except ArtifactError as e:
+                raise ExportError(f"{shown / d.name / VERSION / ARTIFACT_DIR}: {e}") from e
+            m = art.manifest
+            need(len(mc.inputs) == 1 and len(mc.outputs) == 1, d.name, "expected one input and one output")
+            inp, outp = mc.inputs[0], mc.outputs[0]
+            size, classes = m.input_size, m.num_classes
+            want_in = m.input.name if m.input is not None else "input"
+            want_out = m.output.name if m.output is not None else "logits"
+            need(inp.name == want_in and outp.name == want_out, d.name,
+                 f"tensors {inp.name}/{outp.name}, the artifact's manifest says {want_in}/{want_out}")
+            need(inp.data_type == "TYPE_FP32" and outp.data_type == "TYPE_FP32", d.name,
+                 f"data types {inp.data_type}/{outp.data_type}: the runtime takes and returns FP32")
+            need(inp.dims == [3, size, size], d.name, f"input dims {inp.dims}, the artifact takes [3, {size}, {size}]")
+            need(outp.dims == [classes], d.name, f"output dims {outp.dims}, the artifact has {classes} classes")
+            checks["artifact"] = (f"{VERSION}/{ARTIFACT_DIR}: {m.kind} {m.precision}, every file checked against its "
+                                  f"sha256; input {inp.name} {inp.dims}, output {outp.name} {outp.dims}")
+            if outp.label_filename:
+                lf = d / outp.label_filename
+                need(lf.is_file(), d.name, f"label_filename {outp.label_filename} is missing")
+                labels = lf.read_text().splitlines()
+                need(len(labels) == classes, d.name, f"{outp.label_filename} has {len(labels)} lines for {classes} "
+                                                     "classes")
+                checks["labels"] = f"{outp.label_filename}: {len(labels)} classes"
+            provider = mc.parameters.get("provider", "cpu")
+            checks["runtime"] = f"provider {provider}, threads {mc.parameters.get('threads', 'default')}"
+        else:
+            target = mc.parameters["tensor_model"]
+            need(target in parsed and "tensor_model" not in parsed[target][0].parameters, d.name,
+                 f"parameter tensor_model {target!r} is not a tensor model of this repository")
+            tm = parsed[target][0]
+            rel = mc.parameters.get("artifact", "")
+            need(rel == f"../../{target}/{VERSION}/{ARTIFACT_DIR}", d.name,
+                 f"parameter artifact {rel!r} does not point at {target}/{VERSION}/{ARTIFACT_DIR}")
+            need(mc.max_batch_size <= tm.max_batch_size, d.name,
+                 f"max_batch_size {mc.max_batch_size} is above {target}'s {tm.max_batch_size}")
+            need([(t.name, t.data_type, t.dims) for t in mc.inputs] == [(IMAGE_INPUT, "TYPE_STRING", [1])], d.name,
+                 f"inputs {[t.name for t in mc.inputs]}: expected one {IMAGE_INPUT} TYPE_STRING [1]")
+            try:
+                k = int(mc.parameters.get("top_k", ""))
+            except ValueError:
+                k = 0
+            classes = tm.outputs[0].dims[0] if tm.outputs and tm.outputs[0].dims else 0
+            need(1 <= k <= classes, d.name, f"parameter top_k {mc.parameters.get('top_k')!r} outside 1..{classes}")
+            want = [(IMAGE_OUTPUTS[0], "TYPE_STRING", [k]), (IMAGE_OUTPUTS[1], "TYPE_FP32", [k]),
+                    (IMAGE_OUTPUTS[2], "TYPE_INT64", [k])]
+            need([(t.name, t.data_type, t.dims) for t in mc.outputs] == want, d.name,
+                 f"outputs {[(t.name, t.data_type, t.dims) for t in mc.outputs]}, expected {want}")
+            checks["images"] = f"encoded images -> top-{k} labels, scores, indices; runs {target} (BLS)"
+        if rendered is not None and schema_ok:
+            need(mc == rendered.get(d.name), d.name, "the parsed config differs from the one resnet-opt rendered")
+            checks["round_trip"] = "parsed config equals the rendered one"
+        out[d.name] = ConfigCheck(schema=schema, checks=checks, schema_checked=schema_ok)
+    return out
+
+
+def _export_python(model: str | os.PathLike, config: TritonConfig, say: Callable[[str], None]) -> TritonResult:
+    import resnet_opt
+
+    out = Path(config.out)
+    src = _python_source(model)
+    art = src.art
+    try:
+        if out.resolve() == art.path.resolve() or art.path.resolve() in out.resolve().parents:
+            raise OutputPathError(f"--out {out} is inside the source artifact {art.path}; choose another folder")
+    except OSError:
+        pass
+    _check_output(out, config.overwrite)
+    tensor, images = _python_configs(src, config)
+    names = [tensor.name] + ([images.name] if images else [])
+    say(f"writing Triton Python-backend repository {out}: {', '.join(names)} (max_batch_size {tensor.max_batch_size}, "
+        f"{'dynamic batching' if tensor.dynamic_batching else 'no dynamic batching'}, {tensor.instance_count} "
+        "instance(s))")
+    header = [f"Triton model config written by resnet-opt {getattr(resnet_opt, '__version__', '')} from "
+              f"{art.path.resolve()}", f"({art.kind} {art.manifest.precision}; Python backend: resnet_opt.serve.backend)."]
+    file_sha = art.manifest.files[0].sha256 if art.manifest.files else None
+    with atomic_dir(out, overwrite=True) as tmp:
+        mdir = tmp / tensor.name
+        adir = mdir / VERSION / ARTIFACT_DIR
+        adir.mkdir(parents=True)
+        for rel in src.files:
+            s_path, d_path = art.path / rel, adir / rel
+            d_path.parent.mkdir(parents=True, exist_ok=True)
+            want = sha256_file(s_path)
+            shutil.copyfile(s_path, d_path)
+            if sha256_file(d_path) != want:
+                raise ExportError(f"the copy of {s_path} in the repository does not match its sha256")
+        atomic_write_text(mdir / VERSION / MODEL_PY, _model_py("tensor"))
+        labels = None
+        if src.class_names:
+            labels = mdir / LABELS_NAME
+            atomic_write_text(labels, "\n".join(str(n) for n in src.class_names) + "\n")
+        atomic_write_text(mdir / CONFIG_NAME, render_config(tensor, header + ["FP32 tensors in, logits out; see "
+                                                                               "../README.md."]))
+        rendered = {tensor.name: tensor}
+        if images is not None:
+            idir = tmp / images.name
+            (idir / VERSION).mkdir(parents=True)
+            atomic_write_text(idir / VERSION / MODEL_PY, _model_py("images"))
+            atomic_write_text(idir / CONFIG_NAME, render_config(images, header + [
+                f"Encoded images in, top-k out; runs {tensor.name}; see ../README.md."]))
+            rendered[images.name] = images
+        say("checking config.pbtxt against Triton's schema and the artifact copy ...")
+        checks = check_python_repository(tmp, rendered=rendered, shown_as=out)
+        check = checks[tensor.name]
+        if not check.schema_checked:
+            warnings.warn(f"config.pbtxt was not parsed with Triton's schema ({check.schema.removeprefix('skipped: ')})"
+                          "; the other checks ran", SchemaCheckSkippedWarning, stacklevel=3)
+        atomic_write_text(tmp / README_NAME, _python_readme(out, src, tensor, images, checks))
+        model_rel = f"{tensor.name}/{VERSION}/{ARTIFACT_DIR}"
+        files = [{"path": f"{model_rel}/{rel}", "role": "model" if i == 0 else "artifact"}
+                 for i, rel in enumerate(src.files)]
+        files += [{"path": f"{n}/{CONFIG_NAME}", "role": "config"} for n in names]
+        files += [{"path": f"{n}/{VERSION}/{MODEL_PY}", "role": "code"} for n in names]
+        if labels is not None:
+            files.append({"path": f"{tensor.name}/{LABELS_NAME}", "role": "labels"})
+        m = art.manifest
+        write_manifest(tmp, {
+            "kind": TRITON_KIND,
+            "file": files[0]["path"],
+            "files": files,
+            "precision": m.precision,
+            "stage": "export",
+            "source": {"artifact": str(art.path.resolve()), "kind": art.kind, "file": m.file,
+                       "file_sha256": file_sha},
+            "architecture": m.architecture,
+            "input": {"name": src.input_name, "shape": [-1, src.channels, src.size, src.size], "dtype": "float32"},
+            "output": {"name": src.output_name, "shape": [-1, src.classes], "dtype": "float32"},
+            "preprocessing": m.preprocessing,
+            "class_names": src.class_names,
+            "versions": m.versions or {},
+            "triton": {"backend": PYTHON_BACKEND, "name": tensor.name, "platform": "",
+                       "images_name": images.name if images else None, "model_dir": tensor.name,
+                       "input_name": src.input_name, "output_name": src.output_name,
+                       "version_dir": f"{tensor.name}/{VERSION}", "artifact_dir": model_rel,
+                       "config": asdict(tensor), "images_config": asdict(images) if images else None,
+                       "config_sha256": sha256_file(mdir / CONFIG_NAME),
+                       "check": {n: c.to_dict() for n, c in checks.items()},
+                       "serve": "resnet-opt serve <this folder>", "warnings": []},
+        })
+    d = out / tensor.name
+    return TritonResult(repo=out, name=tensor.name, platform=PYTHON_BACKEND, model_dir=d, version_dir=d / VERSION,
+                        model_file=d / VERSION / ARTIFACT_DIR / src.files[0], config_file=d / CONFIG_NAME,
+                        labels_file=(d / LABELS_NAME) if labels is not None else None, readme=out / README_NAME,
+                        config=tensor, check=check, source=str(art.path), source_kind=art.kind,
+                        precision=art.manifest.precision, warnings=[], backend=PYTHON_BACKEND,
+                        images_name=images.name if images else None, images_config=images)
+
+
+def _python_readme(repo: Path, src: _PySource, tensor: TritonModelConfig, images: TritonModelConfig | None,
+                   checks: dict[str, ConfigCheck]) -> str:
+    art = src.art
+    inp, outp = tensor.inputs[0], tensor.outputs[0]
+    batching = (f"dynamic batching, max queue delay {tensor.max_queue_delay_us} µs" if tensor.dynamic_batching
+                else "no dynamic batching (each request runs on its own)")
+    img = ""
+    if images is not None:
+        k = images.outputs[0].dims[0]
+        img = f"""
+### `{images.name}`: encoded images
+
+| | name | data type | shape sent / returned |
+|---|---|---|---|
+| input | `{IMAGE_INPUT}` | BYTES (TYPE_STRING) | [N, 1]: the bytes of an image file each (PNG, JPEG, ...) |
+| output | `labels` | BYTES | [N, {k}]: class names, best first |
+| output | `scores` | FP32 | [N, {k}]: softmax probabilities |
+| output | `indices` | INT64 | [N, {k}]: class indices |
+
+It decodes each image, preprocesses it as the artifact's manifest records (`{(art.manifest.preprocessing or {}).get('name', '?')}`:
+the same steps as `resnet-opt predict`), and runs `{tensor.name}` through Triton (business-logic scripting), so both
+models share `{tensor.name}`'s instances and batcher.
+
+```python
+import numpy as np
+import tritonclient.http as httpclient
+
+client = httpclient.InferenceServerClient(url="127.0.0.1:8000")
+data = np.array([[open("digit.png", "rb").read()]], dtype=object)       # [1, 1]
+inp = httpclient.InferInput("{IMAGE_INPUT}", list(data.shape), "BYTES")
+inp.set_data_from_numpy(data)
+res = client.infer("{images.name}", inputs=[inp])
+print(res.as_numpy("labels")[0], res.as_numpy("scores")[0])
+```
+"""
+    lines = [f"- `{n}`: config.pbtxt schema check {c.schema}; " + "; ".join(f"{k}: {v}" for k, v in c.checks.items())
+             for n, c in checks.items()]
+    return f"""# Triton model repository (Python backend): `{tensor.name}`
+
+Written by resnet-opt from the {art.kind} {art.manifest.precision} artifact `{art.path.resolve()}`, copied into
+`{tensor.name}/{VERSION}/{ARTIFACT_DIR}/` with every file checked against its sha256. Triton's Python backend runs
+`{VERSION}/{MODEL_PY}`, which opens that folder with resnet-opt's runtime (`resnet_opt.runtime.load`: the manifest
+and every file's sha256 checked again, no pickle) on provider `{tensor.parameters.get('provider')}`.
+
+## Serve it
+
+```sh
+resnet-opt serve {repo.resolve()}       # Triton from nvidia-pytriton's wheel, on 127.0.0.1 (pip install 'resnet-opt[serve]')
+```
+
+or copy the folder into your own Triton's model repository: its Python backend needs resnet-opt and its runtime
+dependencies installed in the Python environment the backend stub runs (for Triton 2.51's Python backend: numpy<2).
+Triton has no authentication of its own: keep it on loopback or behind an authenticating proxy.
+
+## Models
+
+### `{tensor.name}`: preprocessed tensors
+
+| | name | data type | shape sent / returned |
+|---|---|---|---|
+| input | `{inp.name}` | FP32 | [N, {', '.join(str(d) for d in inp.dims)}], N from 1 to {tensor.max_batch_size}, preprocessed as the manifest records |
+| output | `{outp.name}` | FP32 | [N, {outp.dims[0]}]: logits{' (labels.txt: classification extension)' if outp.label_filename else ''} |
+
+Batching: max_batch_size {tensor.max_batch_size}, {batching}. Instances: {tensor.instance_count} × KIND_CPU.
+{img}
+## What was checked
+
+{chr(10).join(lines)}
+"""
