@@ -264,14 +264,19 @@ def test_unavailable_provider_is_an_error_and_auto_falls_back(artifacts):
 
 @requires_cuda
 def test_cuda_provider_really_runs_nodes(artifacts):
+    import onnxruntime as ort
+
     x = torch.randn(2, 3, 32, 32)
     cpu = load(artifacts["onnx"]).logits(x)
+    ts = load(artifacts["ts"], provider="cuda")
+    assert ts.provider == "cuda" and (ts.logits(x) - cpu).abs().max() < 1e-2
+    if "CUDAExecutionProvider" not in ort.get_available_providers():  # e.g. the GPU benchmark machine's onnxruntime
+        pytest.skip(f"onnxruntime {ort.__version__} is a CPU-only build: the ONNX half of this test needs "
+                    "onnxruntime-gpu (the TorchScript half passed)")
     for name in ("onnx", "fp16"):
         pred = load(artifacts[name], provider="cuda")
         assert pred.provider == "cuda" and pred.node_providers.get("CUDAExecutionProvider", 0) > 0
         assert (pred.logits(x) - cpu).abs().max() < 5e-2
-    ts = load(artifacts["ts"], provider="cuda")
-    assert ts.provider == "cuda" and (ts.logits(x) - cpu).abs().max() < 1e-2
 
 
 # ------------------------------------------------------------------------------------------------ CLI
