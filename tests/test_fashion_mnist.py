@@ -229,3 +229,13 @@ def test_real_data_train_and_eval_a_few_hundred_images(tmp_path):
     res = json.loads(r.output)
     assert res["split"] == "test" and res["count"] == 300
     assert res["top1"] > 40.0, res["top1"]  # well above chance (10 %): 62.7 % here
+
+
+def test_headline_wording_for_slowdowns_and_gains():
+    """A slowdown is never "0.25× faster" and a gain is never "drop -0.28 points" (the newcomer pass)."""
+    from resnet_opt.cli.common import accuracy_change, speed_change
+
+    assert speed_change(1.0, 4.0) == "4.00× slower" and speed_change(4.0, 1.0) == "4.00× faster"
+    assert speed_change(1.0, 1.001) == "same speed" and speed_change(0.0, 1.0) == "speed not measured"
+    assert accuracy_change(-0.28) == "gain 0.28 points" and accuracy_change(0.28) == "drop 0.28 points"
+    assert accuracy_change(0.0) == "no change in top-1" and accuracy_change(None) == "accuracy not measured"

@@ -372,4 +372,47 @@ def test_headline_names_the_fastest_variant_against_the_reference():
 
     (line,) = headline(fake_result())
     assert line.startswith("fastest at batch 1: torchscript-int8") and "2.50× faster than fp32-eager" in line
-    assert "top-1 99.17 % vs 99.17 % (+0.00 points)" in line
+    assert "top-1 99.17 % vs 99.17 % (no change in top-1)" in line
+
+
+def test_predict_warns_when_a_colour_photo_is_given_to_a_grayscale_model(trained_digits_dir, tmp_path):
+    """A colour, wide photo given to the digits model: predict still answers, and says on stderr (and in --json)
+    that the image is nothing like the training images; real digits images raise no such warning."""
+    import numpy as np
+    from PIL import Image
+
+    a = np.zeros((300, 500, 3), np.uint8)
+    a[..., 0], a[:150, :, 2], a[150:, :, 1] = 200, 250, 90  # sky and grass
+    photo = tmp_path / "building.jpg"
+    Image.fromarray(a).save(photo)
+    r = runner.invoke(app, ["predict", str(trained_digits_dir), str(photo)])
+    assert r.exit_code == 0, r.output
+    err = " ".join(r.stderr.split())
+    assert "warning: 1 of 1 image(s) are in colour" in err and "trained on grayscale" in err and "squashed" in err
+    r = runner.invoke(app, ["predict", str(trained_digits_dir), str(photo), "--json"])
+    assert any("colour" in w for w in json.loads(r.stdout)["input_warnings"])
+    r = runner.invoke(app, ["digits-images", "--out", str(tmp_path / "d"), "--count", "10"])
+    r = runner.invoke(app, ["predict", str(trained_digits_dir), str(tmp_path / "d"), "--json"])
+    assert r.exit_code == 0 and json.loads(r.stdout)["input_warnings"] == []
+
+
+def test_bench_without_report_prints_the_table_and_writes_nothing(tiny_model_dir, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    r = runner.invoke(app, ["bench", str(tiny_model_dir), "--backends", "cpu", "--batch-sizes", "1",
+                            "--iterations", "2", "--warmup", "1", "--time-budget", "1"])
+    assert r.exit_code == 0, r.output
+    assert "fastest at batch 1" in r.output or "(the reference)" in r.output
+    assert "--report DIR also writes" in " ".join(r.output.split())
+    assert list(tmp_path.iterdir()) == []  # no report folder, nothing written
+
+
+def test_a_variant_no_selected_backend_runs_is_named_on_the_console():
+    from resnet_opt.cli.bench import print_comparison
+
+    res = fake_result()
+    res.rows.append(BenchRow(variant="openvino-int8", backend="-", status="skipped", precision="int8",
+                             kind="openvino", reason="no selected backend runs openvino variants (selected: ort-cpu)"))
+    con = Console(width=80, record=True)
+    print_comparison(res, out=con)
+    text = " ".join(con.export_text().split())
+    assert "skipped variant openvino-int8: no selected backend runs openvino variants" in text

@@ -121,3 +121,23 @@ def test_prune_model_target_latency_search_plumbing(cache, tmp_path, monkeypatch
     assert all(r < tl["ratio"] for r in ratios)  # every ratio below the chosen one missed the target
     cfg = json.loads((tmp_path / "lat" / "config.json").read_text())
     assert cfg["pruning"]["mode"] == "target_latency"
+
+
+def test_target_speedup_is_a_share_of_the_measured_unpruned_latency(cache, tmp_path, monkeypatch, r18_dir):
+    """--target-speedup 2: the same request on any CPU (the README line that failed on a fast one with an absolute
+    --target-latency-ms); checked with the MACs stand-in for the measurement, like the search above."""
+    import resnet_opt.pipeline.prune as P
+    from resnet_opt.resnet import ResNet, count_macs
+
+    fake = lambda m, size, **kw: count_macs(m, size) / 1e6  # noqa: E731
+    monkeypatch.setattr(P, "deployed_latency_ms", fake)
+    base = fake(ResNet(18, num_classes=10), 32)
+    res = P.prune_model(PruneConfig(out=tmp_path / "x2", target_speedup=2.0, latency_runs=1,
+                                    source=ModelSpec(model_dir=r18_dir)))
+    tl = res.pruning["hardware"]["target_latency"]
+    assert tl["target_speedup"] == 2.0 and tl["target_ms"] == pytest.approx(base / 2)
+    assert res.after["deployed_latency_ms"] <= base / 2
+    for bad, match in (({"target_speedup": 1.0}, "--target-speedup"),
+                       ({"target_speedup": 2.0, "ratio": 0.3}, "exactly one of")):
+        with pytest.raises(ConfigError, match=match):
+            PruneConfig(out=tmp_path / "never", source=ModelSpec(model_dir=r18_dir), **bad).validate()

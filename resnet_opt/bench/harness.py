@@ -33,7 +33,7 @@ class BenchConfig:
     threads: int | None = None
     timing: TimingConfig = field(default_factory=TimingConfig)
     data: str | None = None  # labelled spec -> top-1/top-5; unlabelled or None -> agreement on synthetic inputs
-    eval_limit: int | None = None  # images of the data's val split used for accuracy
+    eval_limit: int | None = None  # images of the data's report split (test where it has one, else val) for accuracy
     eval_batch_size: int = 64
     agreement_images: int = 32  # synthetic inputs for agreement when there is no labelled data
     reference: str | None = None  # variant name of the reference (default: the first trained FP32 eager model, else
@@ -143,12 +143,13 @@ class _EvalSet:
 
 
 def _labelled_set(spec_text: str, limit: int | None, batch_size: int, seed: int) -> _EvalSet:
-    from resnet_opt.data import build_loader, input_size_for, parse_data_spec
+    from resnet_opt.data import build_loader, input_size_for, parse_data_spec, report_split
 
     spec = parse_data_spec(spec_text)
-    loader = build_loader(spec, "val", batch_size=batch_size, limit=limit, seed=seed)
+    split = report_split(spec)  # the official test images where the data has them (fashion-mnist), else val
+    loader = build_loader(spec, split, batch_size=batch_size, limit=limit, seed=seed)
     n = len(loader.dataset)  # type: ignore[arg-type]
-    return _EvalSet(loader, spec.labelled, input_size_for(spec), f"{spec} (val split, {n} images)")
+    return _EvalSet(loader, spec.labelled, input_size_for(spec), f"{spec} ({split} split, {n} images)")
 
 
 def _synthetic_set(size: int, n: int, batch_size: int, seed: int) -> _EvalSet:

@@ -11,7 +11,10 @@ from rich.console import Console
 from rich.table import Table
 
 from resnet_opt.cli.app import app
-from resnet_opt.cli.common import JsonOpt, ModelDirOpt, OverwriteOpt, ThreadsOpt, WeightsOpt, console, handle_errors, show_progress
+from resnet_opt.cli.common import (
+    JsonOpt, ModelDirOpt, OverwriteOpt, ThreadsOpt, WeightsOpt, accuracy_change, console, handle_errors, show_progress,
+    speed_change,
+)
 from resnet_opt.core.artifact import to_json
 from resnet_opt.core.errors import ConfigError
 
@@ -118,6 +121,8 @@ def print_comparison(result: Any, title: str | None = None, out: Console | None 
     for r in result.rows:
         if r.status == "error":
             out.print(f"[red]error[/red] {r.variant} on {r.backend}: {r.reason}")
+        elif r.status == "skipped" and r.backend == "-":  # a whole variant that no selected backend runs
+            out.print(f"skipped variant {r.variant}: {r.reason}")
     warn = unstable_warning(result, detail=False)
     if warn:
         out.print(f"[yellow]warning:[/yellow] {warn} Every cell's spread is in the report.")
@@ -138,11 +143,11 @@ def headline(result: Any) -> list[str]:
     if ref is None or best is ref:
         return [f"fastest at batch {b0}: {best['variant']} on {best['backend']}, {best['p50_ms']:.2f} ms (the reference)"]
     if quality_metric(result) == "top1" and best["top1"] is not None and ref["top1"] is not None:
-        q = f"top-1 {best['top1']:.2f} % vs {ref['top1']:.2f} % ({best['top1'] - ref['top1']:+.2f} points)"
+        q = f"top-1 {best['top1']:.2f} % vs {ref['top1']:.2f} % ({accuracy_change(ref['top1'] - best['top1'])})"
     else:
         q = f"agreement with it {best['agreement']:.1f} %" if best["agreement"] is not None else "quality not measured"
     return [f"fastest at batch {b0}: {best['variant']} on {best['backend']}, {best['p50_ms']:.2f} ms = "
-            f"{ref['p50_ms'] / best['p50_ms']:.2f}× faster than {ref['variant']} ({ref['p50_ms']:.2f} ms); {q}"]
+            f"{speed_change(ref['p50_ms'], best['p50_ms'])} than {ref['variant']} ({ref['p50_ms']:.2f} ms); {q}"]
 
 
 @app.command("bench")
@@ -151,7 +156,9 @@ def bench_cmd(
     artifacts: Optional[List[Path]] = typer.Argument(None, metavar="ARTIFACT_DIR",
                                                      help="Artifact folders (ONNX / TorchScript + manifest.json) or "
                                                           "model folders (config.json + model.safetensors)."),
-    report: Path = typer.Option(..., "--report", help="Folder for report.md, results.json, results.csv and the plot."),
+    report: Optional[Path] = typer.Option(None, "--report", help="Also write report.md, results.json, results.csv "
+                                                                "and the plot into this folder (default: the console "
+                                                                "table only)."),
     depth: Optional[str] = typer.Option(None, "--depth", help="Also measure a random-init eager ResNet of this depth (latency only; "
                                                               "never the reference of trained artifacts)."),
     weights: Optional[Path] = WeightsOpt,
@@ -162,8 +169,8 @@ def bench_cmd(
                                       "(comma-separated)."),
     batch_sizes: str = typer.Option("1,8", "--batch-sizes", help="Comma-separated batch sizes."),
     threads: Optional[int] = typer.Option(None, "--threads", help="CPU threads for torch and onnxruntime (intra-op)."),
-    data: Optional[str] = typer.Option(None, "--data", help="digits[:SIZE], imagefolder:PATH (accuracy) or "
-                                                              "synthetic[:SIZE] (agreement only)."),
+    data: Optional[str] = typer.Option(None, "--data", help="digits[:SIZE], fashion-mnist[:SIZE], imagefolder:PATH "
+                                                              "(accuracy) or synthetic[:SIZE] (agreement only)."),
     limit: Optional[int] = typer.Option(None, "--limit", help="Evaluate accuracy on this many validation images."),
     iterations: int = typer.Option(50, "--iterations", help="Timed runs per batch size (at most)."),
     warmup: int = typer.Option(5, "--warmup", help="Untimed warm-up runs per batch size."),
@@ -189,7 +196,8 @@ def bench_cmd(
                       threads=threads, data=data, eval_limit=limit, reference=reference, roofline_refresh=fresh_peaks,
                       timing=TimingConfig(warmup=warmup, iterations=iterations, time_budget_s=time_budget, rounds=rounds))
     cfg.validate()
-    check_writable(report, what="report folder")
+    if report is not None:
+        check_writable(report, what="report folder")
     log = None if as_json else (lambda m: console.print(f"[dim]{m}[/dim]"))
     result, paths = bench_paths(artifacts or [], cfg, report, depth=depth, weights=weights, model_dir=model,
                                 input_size=input_size, num_classes=num_classes,
@@ -200,7 +208,10 @@ def bench_cmd(
     print_comparison(result)
     for line in headline(result):
         console.print(line)
-    console.print(f"report: {paths['markdown']}  (results.json, results.csv, {paths['plot'].name})")
+    if paths:
+        console.print(f"report: {paths['markdown']}  (results.json, results.csv, {paths['plot'].name})")
+    else:
+        console.print("[dim](--report DIR also writes report.md, results.json, results.csv and a plot)[/dim]")
 
 
 @app.command("pipeline")

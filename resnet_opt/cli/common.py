@@ -32,6 +32,25 @@ def warn_line(message: str) -> None:
     typer.echo(f"warning: {' '.join(str(message).split())}", err=True)
 
 
+def speed_change(before_ms: float, after_ms: float) -> str:
+    """``2.10× faster`` / ``1.25× slower`` (never "0.80× faster" for a slowdown); ``same speed`` within 0.5 %."""
+    if not before_ms or not after_ms or before_ms <= 0 or after_ms <= 0:
+        return "speed not measured"
+    r = before_ms / after_ms
+    if abs(r - 1) < 0.005:
+        return "same speed"
+    return f"{r:.2f}× faster" if r > 1 else f"{1 / r:.2f}× slower"
+
+
+def accuracy_change(drop: float | None, unit: str = "points") -> str:
+    """A top-1 drop (FP32 minus the optimized model) in words: ``drop 0.28 points`` / ``gain 0.28 points``."""
+    if drop is None:
+        return "accuracy not measured"
+    if abs(drop) < 0.005:
+        return "no change in top-1"
+    return f"drop {drop:.2f} {unit}" if drop > 0 else f"gain {-drop:.2f} {unit}"
+
+
 def handle_errors(fn: F) -> F:
     """Turn library errors into one line and a non-zero exit (``--debug`` shows the traceback instead), and
     user-facing warnings (:class:`ResNetOptWarning`) into one ``warning:`` line.

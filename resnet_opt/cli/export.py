@@ -12,7 +12,7 @@ from resnet_opt.cli.app import app
 from resnet_opt.cli.common import (
     JsonOpt, OverwriteOpt, ThreadsOpt, console, err_console, handle_errors, model_source, option_param, options_into,
     set_threads,
-    show_progress,
+    show_progress, warn_line,
 )
 from resnet_opt.core.artifact import to_json
 
@@ -246,7 +246,7 @@ def predict_cmd(
     (images, predictions per class, and matches with folder names when the folders are named after classes)."""
     from resnet_opt.pipeline.predict import PredictConfig
     from resnet_opt.runtime import load
-    from resnet_opt.runtime.images import resolve_images, summarize
+    from resnet_opt.runtime.images import resolve_images, summarize, unlike_training
 
     PredictConfig(artifact=artifact, images=list(images), top_k=top_k, provider=provider, threads=threads).validate()
     set_threads(threads)
@@ -254,10 +254,14 @@ def predict_cmd(
     pred = load(artifact, provider=provider, threads=threads)
     results = pred.predict([str(p) for p in files], top_k=top_k)
     summary = summarize(results, pred.class_names)
+    unlike = unlike_training(files, pred.preprocessing)
     if as_json:
         typer.echo(to_json({"artifact": str(artifact), **pred.describe(),
-                            "predictions": [r.to_dict() for r in results], "summary": summary.to_dict()}))
+                            "predictions": [r.to_dict() for r in results], "summary": summary.to_dict(),
+                            "input_warnings": unlike}))
         return
+    for w in unlike:
+        warn_line(w)
     where = pred.provider + (f" ({', '.join(f'{k}: {v} nodes' for k, v in pred.node_providers.items())})"
                              if pred.node_providers else "")
     k = min(top_k, pred.num_classes or top_k)

@@ -42,7 +42,9 @@ def summary_table(res: Any) -> Table:
         how = f"ratio {p['ratio']:.3g}"
     elif p["mode"] == "target_latency":
         tl = p["hardware"]["target_latency"]
-        how = f"target {tl['target_ms']:g} ms on {tl['runtime']} {tl['precision']} -> ratio {p['ratio']:.3g}"
+        goal = (f"{tl['target_speedup']:g}× faster = {tl['target_ms']:.2f} ms" if tl.get("target_speedup")
+                else f"{tl['target_ms']:g} ms")
+        how = f"target {goal} on {tl['runtime']} {tl['precision']} -> ratio {p['ratio']:.3g}"
     else:
         how = f"target {_si(p['target_macs'])} MACs"
     t = Table(title=f"prune ({how}, {p['importance']} importance, {res.input_size}×{res.input_size})")
@@ -90,6 +92,7 @@ def prune_cmd(
     global_pruning: bool = typer.Option(False, "--global/--local", help="Rank channels across all layers (global) or per layer."),
     round_to: str = typer.Option("8", "--round-to", help="Keep a multiple of this many channels per group (1 = no rounding), or auto: the multiple (8/16/32/64) whose conv kernel runs best on this CPU for --target-runtime/--target-precision (measured, cached)."),
     target_latency_ms: Optional[float] = typer.Option(None, "--target-latency-ms", help="Prune until the batch-1 latency measured on --target-runtime/--target-precision meets this (bisection on the ratio)."),
+    target_speedup: Optional[float] = typer.Option(None, "--target-speedup", help="Prune until the batch-1 latency measured on --target-runtime/--target-precision is this many times faster than the unpruned model's (the same target on any CPU)."),
     target_runtime: str = typer.Option("onnxruntime", "--target-runtime", help="Runtime the model will run on: onnxruntime or torch (for --round-to auto and --target-latency-ms)."),
     target_precision: str = typer.Option("int8", "--target-precision", help="Precision it will run in: int8 (QDQ ONNX) or fp32."),
     iterative_steps: int = typer.Option(1, "--iterative-steps", help="Reach the ratio in this many pruning steps."),
@@ -121,6 +124,7 @@ def prune_cmd(
     cfg = PruneConfig(out=out, source=source, ratio=ratio, target_macs=target_macs, importance=importance,
                       global_pruning=global_pruning, ignored_layers=ignore or None, round_to=round_to,
                       iterative_steps=iterative_steps, target_latency_ms=target_latency_ms,
+                      target_speedup=target_speedup,
                       target_runtime=target_runtime, target_precision=target_precision, data=data, preset=preset,
                       finetune_epochs=finetune_epochs, distill=distill, lr=lr, batch_size=batch_size,
                       train_limit=limit, eval_limit=eval_limit, seed=seed, device=device, input_size=input_size,

@@ -9,7 +9,8 @@ import typer
 
 from resnet_opt.cli.app import app
 from resnet_opt.cli.common import (
-    JsonOpt, NprocOpt, ThreadsOpt, console, handle_errors, launched, set_threads, show_progress,
+    JsonOpt, NprocOpt, ThreadsOpt, accuracy_change, console, handle_errors, launched, set_threads, show_progress,
+    speed_change,
 )
 from resnet_opt.core.artifact import to_json
 
@@ -67,6 +68,10 @@ def qat_cmd(
     if as_json:
         typer.echo(to_json(res))
         return
-    console.print(f"top-1 FP32 {res.fp32_top1:.2f}% -> QAT INT8 {res.int8_top1:.2f}% (drop {res.top1_drop:.2f} points, "
+    console.print(f"top-1 FP32 {res.fp32_top1:.2f}% -> QAT INT8 {res.int8_top1:.2f}% ({accuracy_change(res.top1_drop)}, "
                   f"{res.images} val images); agreement with FP32 {res.agreement:.2f}%; {res.kind} artifact "
                   f"{res.file} -> {res.out}")
+    lat = (res.measurements or {}).get("latency_ms") or {}
+    if lat.get("int8") and lat.get("fp32_torch_eager"):
+        console.print(f"batch-1 latency ({lat.get('threads', '?')} threads): QAT INT8 {lat['int8']:.2f} ms vs FP32 torch "
+                      f"eager {lat['fp32_torch_eager']:.2f} ms = {speed_change(lat['fp32_torch_eager'], lat['int8'])}")

@@ -9,7 +9,7 @@ import typer
 
 from resnet_opt.cli.app import app
 from resnet_opt.cli.common import (
-    JsonOpt, OverwriteOpt, ThreadsOpt, console, handle_errors, model_source, set_threads, show_progress,
+    JsonOpt, OverwriteOpt, ThreadsOpt, console, handle_errors, model_source, set_threads, show_progress, speed_change,
 )
 from resnet_opt.core.artifact import to_json
 
@@ -45,12 +45,12 @@ def latency_headline(res: Any) -> str:
     int8, eager = lat["int8"], lat["fp32_torch_eager"]
     head = f"batch-1 latency ({res.threads} threads): "
     if "fp32_onnx" in lat:
-        same = f"INT8 {_ms(int8)} vs FP32 {_ms(lat['fp32_onnx'])} on onnxruntime = {lat['fp32_onnx'] / int8:.2f}× faster"
+        same = f"INT8 {_ms(int8)} vs FP32 {_ms(lat['fp32_onnx'])} on onnxruntime = {speed_change(lat['fp32_onnx'], int8)}"
         cross = f"vs FP32 torch eager {_ms(eager)}: {eager / int8:.2f}× (runtime change + INT8)"
         return head + same + "; " + cross
     # torch targets: the INT8 .pt2 package (torch) or TorchScript (torchscript-fx) against FP32 torch eager
     what = "INT8 .pt2" if res.kind == "pt2" else "INT8 TorchScript"
-    return head + f"{what} {_ms(int8)} vs FP32 torch eager {_ms(eager)} = {eager / int8:.2f}× faster"
+    return head + f"{what} {_ms(int8)} vs FP32 torch eager {_ms(eager)} = {speed_change(eager, int8)}"
 
 
 def _tri(value: str, name: str) -> Optional[bool]:
@@ -72,8 +72,9 @@ def _tri(value: str, name: str) -> Optional[bool]:
 def quantize_cmd(
     out: Path = typer.Option(..., "--out", help="Artifact folder to write (INT8 model file + manifest.json)."),
     data: Optional[str] = typer.Option(None, "--data", help="Data spec for calibration (train split) and evaluation "
-                                       "(val split): digits[:SIZE], imagefolder:PATH or synthetic[:SIZE]. Default: the "
-                                       "model folder's data; synthetic for a random-init model."),
+                                       "(val split): digits[:SIZE], fashion-mnist[:SIZE], imagefolder:PATH or "
+                                       "synthetic[:SIZE]. Default: the model folder's data; synthetic for a random-init "
+                                       "model."),
     preset: Optional[str] = typer.Option(None, "--preset", help="ImageNet preprocessing preset for imagefolder: v1 or v2."),
     calib_size: int = typer.Option(128, "--calib-size", help="Calibration images (from the training split)."),
     method: Optional[str] = typer.Option(None, "--method", help="Calibration: minmax, percentile or entropy (onnx, "

@@ -12,12 +12,13 @@ from resnet_opt.data.datasets import (
     num_classes_for,
     parse_data_spec,
     preprocessing_for,
+    report_split,
     require_labelled,
 )
 from resnet_opt.data.preprocessing import PRESETS, Preprocessing, digits_preprocessing, load_image
 
 __all__ = [
     "DataSpec", "build_dataset", "build_loader", "class_names_for", "describe_spec", "digits_split_indices", "fit_data_to_model",
-    "input_size_for", "num_classes_for", "parse_data_spec", "preprocessing_for", "require_labelled", "PRESETS",
+    "input_size_for", "num_classes_for", "parse_data_spec", "preprocessing_for", "report_split", "require_labelled", "PRESETS",
     "Preprocessing", "digits_preprocessing", "load_image",
 ]

@@ -122,6 +122,15 @@ def fit_data_to_model(spec: DataSpec, input_size: int, model: str = "the model")
     return spec
 
 
+def report_split(spec: DataSpec) -> str:
+    """The split a reported accuracy is measured on: ``test`` for data with a real test split (Fashion-MNIST's official
+    10,000 images; an image folder with ``test/``), else ``val`` (digits: its held-out 20 %)."""
+    if spec.kind in TEST_SPLIT_KINDS or (spec.kind == "imagefolder" and spec.path is not None
+                                         and (Path(spec.path) / "test").is_dir()):
+        return "test"
+    return "val"
+
+
 def require_labelled(spec: DataSpec, purpose: str = "accuracy") -> None:
     if not spec.labelled:
         raise DataError(f"data spec {spec} has no labels; {purpose} needs labelled data (digits, fashion-mnist or "

@@ -68,20 +68,22 @@ def resolve_reference(variants: list[Variant], reference: str | None) -> str | N
     raise ConfigError(f"--reference {reference!r} is neither a variant name ({names}) nor one of the folders given")
 
 
-def bench_and_report(variants: list[Variant], config: BenchConfig, report_dir: str | os.PathLike, *,
+def bench_and_report(variants: list[Variant], config: BenchConfig, report_dir: str | os.PathLike | None, *,
                      progress: bool = False, log: Callable[[str], None] | None = None,
                      title: str = "resnet-opt benchmark", command: str | None = None) -> tuple[BenchResult, dict[str, Path]]:
-    """Measure ``variants`` and write report.md / results.json / results.csv / the plot into ``report_dir``."""
+    """Measure ``variants`` and write report.md / results.json / results.csv / the plot into ``report_dir`` (none
+    when it is None: the result alone)."""
     result = run_benchmark(variants, config, progress=progress, log=log, title=title, command=command)
-    return result, write_report(result, report_dir)
+    return result, (write_report(result, report_dir) if report_dir is not None else {})
 
 
-def bench_paths(paths: Sequence[str | os.PathLike], config: BenchConfig, report_dir: str | os.PathLike, *,
+def bench_paths(paths: Sequence[str | os.PathLike], config: BenchConfig, report_dir: str | os.PathLike | None, *,
                 depth: int | str | None = None, weights: str | os.PathLike | None = None,
                 model_dir: str | os.PathLike | None = None, input_size: int | None = None,
                 num_classes: int | None = None, progress: bool = False,
                 log: Callable[[str], None] | None = None) -> tuple[BenchResult, dict[str, Any]]:
-    """The `resnet-opt bench` job: validate the inputs, measure, write the report."""
+    """The `resnet-opt bench` job: validate the inputs, measure, write the report (into ``report_dir``; none when it is
+    None)."""
     config.validate()  # unknown backend / bad batch size fail before any folder is read
     variants = bench_variants(paths, depth=depth, weights=weights, model_dir=model_dir, data=config.data,
                               input_size=input_size, num_classes=num_classes)
@@ -89,5 +91,6 @@ def bench_paths(paths: Sequence[str | os.PathLike], config: BenchConfig, report_
     result, paths = bench_and_report(variants, config, report_dir, progress=progress, log=log)
     if not any(r.status == "ok" and any(t.stats is not None for t in r.timings) for r in result.rows):
         why = "; ".join(sorted({f"{r.backend}: {r.reason}" for r in result.rows if r.reason})[:3]) or "no backend ran"
-        raise NothingMeasuredError(f"nothing was measured ({why}); see {paths.get('markdown', report_dir)}")
+        where = f"; see {paths['markdown']}" if paths.get("markdown") else ""
+        raise NothingMeasuredError(f"nothing was measured ({why}){where}")
     return result, paths

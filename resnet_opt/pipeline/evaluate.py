@@ -10,7 +10,8 @@ from typing import Any
 from resnet_opt.core.errors import ArtifactError, DataError, DataSpecError
 from resnet_opt.core.manifest import open_artifact
 from resnet_opt.core.results import StageResult
-from resnet_opt.data import build_loader, fit_data_to_model, num_classes_for, parse_data_spec, require_labelled
+from resnet_opt.data import (build_loader, fit_data_to_model, num_classes_for, parse_data_spec, report_split,
+                             require_labelled)
 from resnet_opt.engine import distributed, evaluate, reduce_result
 from resnet_opt.runtime import load_artifact
 
@@ -77,13 +78,8 @@ class EvalResult(StageResult):
 
 
 def default_split(spec: Any) -> str:
-    """``test`` for data with a real test split (Fashion-MNIST's official 10,000; an image folder with ``test/``),
-    else ``val`` (digits: its held-out 20 %)."""
-    from resnet_opt.data.datasets import TEST_SPLIT_KINDS
-
-    if spec.kind in TEST_SPLIT_KINDS or (spec.kind == "imagefolder" and (Path(spec.path) / "test").is_dir()):
-        return "test"
-    return "val"
+    """``test`` where the data has a real test split, else ``val`` (see :func:`resnet_opt.data.report_split`)."""
+    return report_split(spec)
 
 
 def evaluate_path(config: EvalConfig, *, progress: bool = False) -> EvalResult:

@@ -399,7 +399,10 @@ def _run_stages(cfg: PipelineConfig, out: Path, *, progress: bool,
             st.run("triton repository", triton, out=repo, required=False, keep=("triton",))
 
     # ---- 7. validate + benchmark every variant, one report
-    say("[bold]benchmark[/bold] every variant (accuracy on the val split + latency) ...")
+    from resnet_opt.data import parse_data_spec, report_split
+
+    split = report_split(parse_data_spec(cfg.data, preset=cfg.preset))
+    say(f"[bold]benchmark[/bold] every variant (accuracy on the {split} split + latency) ...")
     t0 = time.perf_counter()
     bcfg = cfg.bench_config()
     bcfg.reference = variants[0].name

@@ -173,6 +173,7 @@ class PruneConfig:
     ignored_layers: Sequence[str] | None = None
     round_to: int | str | None = 8  # a multiple, or "auto" (measured on this CPU for the target runtime/precision)
     target_latency_ms: float | None = None
+    target_speedup: float | None = None  # prune until this many times faster than unpruned (measured like the latency)
     target_runtime: str = "onnxruntime"
     target_precision: str = "int8"
     iterative_steps: int = 1
@@ -195,10 +196,12 @@ class PruneConfig:
         from resnet_opt.core.checks import (
             MAX_COUNT, MAX_EPOCHS, check_batch_size, check_float, check_input_size, check_int,
         )
-        if sum(x is not None for x in (self.ratio, self.target_macs, self.target_latency_ms)) != 1:
-            raise ConfigError("give exactly one of --ratio, --target-macs or --target-latency-ms")
+        if sum(x is not None for x in (self.ratio, self.target_macs, self.target_latency_ms, self.target_speedup)) != 1:
+            raise ConfigError("give exactly one of --ratio, --target-macs, --target-latency-ms or --target-speedup")
         if self.target_latency_ms is not None:
             check_float("--target-latency-ms", self.target_latency_ms, 0.0, 1e6, lo_open=True)
+        if self.target_speedup is not None:
+            check_float("--target-speedup", self.target_speedup, 1.0, 1000.0, lo_open=True)
         from resnet_opt.optimize.hardware import check_target
 
         self.target_runtime, self.target_precision = check_target(self.target_runtime, self.target_precision)
@@ -330,12 +333,14 @@ def prune_model(config: PruneConfig, *, progress: bool = False, log: Callable[[s
     if str(importance).lower() == "taylor" and labelled:
         taylor_data = build_loader(spec, "train", batch_size=32, shuffle=True, seed=seed, limit=train_limit)
     latency_search: dict[str, Any] | None = None
-    if target_latency_ms is not None:
+    if target_latency_ms is not None or cfg.target_speedup is not None:
         def measure(m: nn.Module) -> float:
             return deployed_latency_ms(m, size, runtime=target_runtime, precision=target_precision,
                                        threads=threads_now, runs=latency_runs)
 
         base_ms = measure(base)
+        if cfg.target_speedup is not None:  # the same target on any CPU: a share of what this one measured
+            target_latency_ms = base_ms / cfg.target_speedup
         say(f"unpruned: {base_ms:.2f} ms on {target_runtime} {target_precision} (target {target_latency_ms:.2f} ms)")
         if base_ms <= target_latency_ms:
             raise ConfigError(f"the unpruned model already runs in {base_ms:.2f} ms on {target_runtime} "
@@ -349,7 +354,7 @@ def prune_model(config: PruneConfig, *, progress: bool = False, log: Callable[[s
         ratio, trials = search_target_latency(prune_at, measure, float(target_latency_ms), log=say)
         latency_search = {"target_ms": float(target_latency_ms), "runtime": target_runtime,
                           "precision": target_precision, "unpruned_ms": base_ms, "ratio": ratio, "trials": trials,
-                          "threads": threads_now, "runs": latency_runs}
+                          "threads": threads_now, "runs": latency_runs, "target_speedup": cfg.target_speedup}
         say(f"ratio {ratio:.3f} meets {target_latency_ms:g} ms on {target_runtime} {target_precision}")
     pruned, result = prune(base, torch.randn(1, 3, size, size), ratio=ratio, target_macs=target,
                            importance=importance, global_pruning=global_pruning, round_to=round_to,
@@ -363,7 +368,6 @@ def prune_model(config: PruneConfig, *, progress: bool = False, log: Callable[[s
     if finetune_epochs > 0:
         from resnet_opt.pipeline.train import train_model
 
-        pruned_acc = _accuracy(pruned, spec, eval_limit)
         from resnet_opt.pipeline.train import TrainStageConfig
 
         pruned_acc = _accuracy(pruned, spec, eval_limit)

@@ -276,8 +276,7 @@ def qat_model(*, model_dir: str | os.PathLike, out: str | os.PathLike, config: Q
                 raise ValidationError(
                     f"the QAT INT8 model agrees with FP32 on only {agr['top1_agreement']:.1f}% of "
                     f"{int(x_eval.shape[0])} val images (< --min-agreement {cfg.min_agreement:g}%)")
-            say(f"top-1 FP32 {a32.top1:.2f}% -> QAT INT8 {a8.top1:.2f}% ({art['what']}; PyTorch QAT model "
-                f"{aq.top1:.2f}%)")
+            say(f"checked the {art['what']} against the PyTorch QAT model it came from (top-1 {aq.top1:.2f}%)")
 
             # ---- size and latency (batch 1, this process)
             say(f"measuring batch-1 latency ({cfg.latency_runs} runs each, {threads} threads) ...")

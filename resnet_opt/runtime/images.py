@@ -91,4 +91,46 @@ def summarize(predictions: Sequence[Any], class_names: Sequence[str] | None = No
                              labelled_by_folder=labelled, correct_by_folder=correct)
 
 
-__all__ = ["IMAGE_SUFFIXES", "resolve_images", "PredictionSummary", "summarize"]
+def unlike_training(paths: Sequence[str | Path], pre: Any, limit: int = 1000) -> list[str]:
+    """Warnings for images that look nothing like what the model was trained on (read from its recorded
+    preprocessing ``pre``): colour photos given to a grayscale model, a strongly non-square image squashed into a
+    square input, and images whose preprocessed pixels sit far from the training statistics (mean more than 1.5
+    standard deviations away: e.g. a bright photo for a light-ink-on-dark digits model). One line per finding,
+    counting the images (at most ``limit`` are looked at)."""
+    import numpy as np
+
+    from resnet_opt.data.preprocessing import open_image
+
+    colour, squashed, off = [], [], []
+    checked = list(paths)[:limit]
+    tf = pre.transform()
+    for p in checked:
+        try:
+            img = open_image(p)
+        except Exception:  # noqa: BLE001 - unreadable images are reported by predict itself
+            continue
+        if pre.grayscale and img.mode == "RGB":
+            a = np.asarray(img, dtype=np.int16)
+            if np.abs(a - a.mean(axis=2, keepdims=True)).mean() > 8:  # real colour, not gray stored as RGB
+                colour.append(p)
+        w, h = img.size
+        if pre.square and max(w, h) > 1.5 * min(w, h):
+            squashed.append(p)
+        if abs(float(tf(img).mean())) > 1.5:
+            off.append(p)
+    n = len(checked)
+    out = []
+    if colour:
+        out.append(f"{len(colour)} of {n} image(s) are in colour (e.g. {Path(colour[0]).name}) but the model was trained "
+                   f"on grayscale images ({pre.name}); they are converted to gray, and its answers may mean nothing")
+    if squashed:
+        out.append(f"{len(squashed)} of {n} image(s) are far from square (e.g. {Path(squashed[0]).name}) and are "
+                   f"squashed to {pre.crop}×{pre.crop}, as the model's preprocessing ({pre.name}) does")
+    if off:
+        out.append(f"{len(off)} of {n} image(s) (e.g. {Path(off[0]).name}) are far from the training images' "
+                   f"brightness (preprocessed mean more than 1.5 std from {pre.name}'s); the model may not have seen "
+                   "anything like them")
+    return out
+
+
+__all__ = ["IMAGE_SUFFIXES", "resolve_images", "PredictionSummary", "summarize", "unlike_training"]
