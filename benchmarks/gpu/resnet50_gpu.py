@@ -428,13 +428,22 @@ def run_children(args: argparse.Namespace, work: Path, data: dict[str, Any], out
         log(f"group {g}: up to {limit:.0f} s")
         t0 = time.time()
         stopped = False
+        # its own process group (not a new session), so a time limit ends the child together with the compile and
+        # autotuning workers Inductor starts
+        proc = subprocess.Popen(cmd, process_group=0)
         try:
-            rc = subprocess.run(cmd, timeout=limit).returncode  # on any exception the child is killed
+            rc = proc.wait(timeout=limit)
             why = None if rc == 0 else f"the process exited with {rc}"
         except subprocess.TimeoutExpired:
             rc, why = None, f"stopped at its time limit ({limit:.0f} s)"
         except Stopped:
             rc, why, stopped = None, "stopped by SIGTERM (the time limit of run.sh's benchmark step)", True
+        finally:
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)  # whatever of that group is still running
+            except ProcessLookupError:
+                pass
+            proc.wait()
         _collect(members, work, data, why)
         data["groups"][g] = {"limit_s": limit, "seconds": time.time() - t0, "returncode": rc, "note": why}
         if stopped:

@@ -70,7 +70,7 @@ if [ "$DRY" = 1 ]; then
 else
   MODE="GPU run"
   DEV=cuda; DEPTH=50; DATA=digits:224; AMP=bf16; BENCH_BS=1,64; THREADS=""; BENCH_T="--iterations 20 --warmup 3 --time-budget 2"
-  B_INSTALL=30; B_TESTS=100; B_TRAIN=75; B_EXPORT=150; B_BENCH=45; B_REPORT=20; B_MIN_BENCHMARK=60
+  B_INSTALL=30; B_TESTS=110; B_TRAIN=70; B_EXPORT=150; B_BENCH=45; B_REPORT=20; B_MIN_BENCHMARK=60
   TRAIN_EXTRA="--batch-size 64"
 fi
 if [ "$FRESH" = 1 ]; then
