@@ -175,7 +175,7 @@ def markdown(r: dict[str, Any]) -> str:
     L += ["", "Reading: the graph is fully fused (QLinearConv, QLinearAdd, QGemm; only the input Quantize and output "
           "Dequantize remain), so the time is the integer convolution kernel's. Without VNNI, onnxruntime's AVX2 "
           "U8S8 kernel needs three instructions (vpmaddubsw, vpmaddwd, vpaddd) per 32 multiply-accumulates; "
-          "VNNI's vpdpbusd does them in one, and AMX tiles more. REFERENCE.md's VNNI/AMX machine runs onnxruntime "
+          "VNNI's vpdpbusd does them in one, and AMX tiles more. docs/reference-figures.md's VNNI/AMX machine runs onnxruntime "
           "QDQ ResNet-50 at 14.4 ms (5.97x). "
           + ("On this CPU the target is out of reach for any INT8 artifact, not just ours." if not r["target_reachable"]
              else "On this CPU the floor is below the target, so it is a matter of the artifact's efficiency."), ""]

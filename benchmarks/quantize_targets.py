@@ -319,7 +319,7 @@ def markdown(res: dict[str, Any]) -> str:
           "saturating int16 (vpmaddubsw) and need an extra widening step, so INT8 is only about "
           f"{t['ort-fp32']['median_ms'] / art['median_ms']:.1f}x faster than onnxruntime FP32 here "
           f"({ms('ort-fp32')} -> {ms('resnet-opt-int8-onnx')}) and {art['x_vs_torch_eager']:.1f}x faster than torch "
-          "eager. REFERENCE.md's 5-6x figures were taken on a VNNI/AMX CPU; the >= 5x target is specified for VNNI "
+          "eager. docs/reference-figures.md's 5-6x figures were taken on a VNNI/AMX CPU; the >= 5x target is specified for VNNI "
           "CPUs and could not be checked on this machine.",
           f"- Activation type is what matters for speed here: S8 activations (onnxruntime's default type) "
           f"{ms('qdq-s8s8-pc')} and U8U8 {ms('qdq-u8u8-pc')} against U8S8 {ms('qdq-u8s8-pc-rr')}. Per-channel costs "
@@ -335,7 +335,7 @@ def markdown(res: dict[str, Any]) -> str:
           "for that row). The stage always pre-processes.",
           "- The latency rows use random weights and synthetic calibration; on the digits model every calibration "
           "method and type choice keeps top-1 (the model is too easy to separate them). The default calibration is "
-          "percentile because REFERENCE.md reports MinMax collapsing on ImageNet ResNet-101; that could not be "
+          "percentile because docs/reference-figures.md reports MinMax collapsing on ImageNet ResNet-101; that could not be "
           "checked here (no ImageNet data on this machine).",
           "- Full per-row figures, the end-to-end manifest and the command output are in the JSON file."]
     return "\n".join(L) + "\n"

@@ -62,7 +62,7 @@ from resnet_opt.pipeline.prune import PruneConfig  # noqa: E402
 
 warnings.filterwarnings("ignore")
 
-# REFERENCE.md (2 cores with AVX-512 VNNI and AMX; batch 1; median of 20): for context only, another CPU
+# docs/reference-figures.md (2 cores with AVX-512 VNNI and AMX; batch 1; median of 20): for context only, another CPU
 REFERENCE_MS = {
     "torch-eager-fp32": 85.8, "torch-eager-fp32-cl": 70.7, "ort-fp32-plain": 50.9, "tv-quant-int8": 17.3,
     "ours-ts-fp32": 71.0, "ours-ts-int8-fx": 9.8,
@@ -88,7 +88,7 @@ LABELS = {
     ("ours-pruned50-int8", "openvino-cpu"): ("resnet-opt", "prune 0.5 -> quantize: INT8 ONNX on OpenVINO"),
 }
 # issue 15's peers for "our fastest INT8 row is no slower than every peer row" (unpruned, like ours)
-# REFERENCE.md (shared): ResNet-50 batch 1, 2 threads, on the CPUs this machine is not
+# docs/reference-figures.md (shared): ResNet-50 batch 1, 2 threads, on the CPUs this machine is not
 ZEN4_EAGER_MS, ZEN4_U8S8_PEAK = 61.1, 422  # 2-core AMD EPYC Zen 4, AVX-512 VNNI, no AMX
 AMX_EAGER_MS = 85.8  # 2-core Intel with AVX-512 VNNI and AMX
 PEER_INT8 = [("tv-quant-int8", "torch-cpu"), ("ort-qstatic-default", "ort-cpu"), ("ort-qstatic-default", "openvino-cpu")]
@@ -338,9 +338,9 @@ def render(result: Any, missing: dict[str, str], args: argparse.Namespace, comma
         md += ["", "## Reading these numbers", "",
                f"This CPU ({cpu.get('model')}) has AVX2 but no AVX-512, VNNI or AMX. INT8 convolutions then run "
                "without the dot-product instructions that make them 4–8× faster than FP32 on VNNI/AMX machines, "
-               "so INT8 speed-ups here are far below the REFERENCE.md figures (taken on a VNNI/AMX CPU), and "
+               "so INT8 speed-ups here are far below the docs/reference-figures.md figures (taken on a VNNI/AMX CPU), and "
                "onnxruntime's U8S8 path needs `reduce_range` to avoid saturation. The right-hand column quotes "
-               "REFERENCE.md for context only: it is another CPU, not a measurement of this run."]
+               "docs/reference-figures.md for context only: it is another CPU, not a measurement of this run."]
     png = "resnet50_cpu" + (f"-{args.tag}" if getattr(args, "tag", None) else "") + ".png"
     md += ["", f"![agreement vs latency]({png})"]
     md += ["", "Full per-row statistics (p90/p99/min/max, first inference, load time) are in the JSON file."]
@@ -418,13 +418,13 @@ def targets_markdown(result: Any, rows_by: dict, rf_rows: dict, bss: list[int]) 
         for t in unmet:
             if "peer" in t["target"]:
                 need.append(f"- *{t['target']}*: the peers that beat us here run kernels we also can use (OpenVINO runs "
-                            "our own QDQ file); on a VNNI CPU (REFERENCE.md, Zen 4) OpenVINO on our QDQ model was the "
+                            "our own QDQ file); on a VNNI CPU (docs/reference-figures.md, Zen 4) OpenVINO on our QDQ model was the "
                             "fastest unpruned INT8 row (11.0 vs 12.2 ms), so on such CPUs our fastest row is the "
                             "openvino-cpu one.")
             elif "20x" in t["target"]:
                 b = t.get("bound_at_peak")
                 macs = t.get("pruned_macs")
-                zen4 = (f" On REFERENCE.md's Zen 4 (AVX-512 VNNI; eager {ZEN4_EAGER_MS} ms, U8S8 peak {ZEN4_U8S8_PEAK} "
+                zen4 = (f" On docs/reference-figures.md's Zen 4 (AVX-512 VNNI; eager {ZEN4_EAGER_MS} ms, U8S8 peak {ZEN4_U8S8_PEAK} "
                         f"GMAC/s) 20x means {ZEN4_EAGER_MS / 20:.2f} ms, i.e. "
                         f"{100 * macs / (ZEN4_EAGER_MS / 20 * 1e-3) / 1e9 / ZEN4_U8S8_PEAK:.0f} % of its peak "
                         f"(it measured about 49 %); on its AMX Xeon (eager {AMX_EAGER_MS} ms) 20x means "
@@ -437,7 +437,7 @@ def targets_markdown(result: Any, rows_by: dict, rf_rows: dict, bss: list[int]) 
                                "can reach 20x on this CPU" if b and b < 20 else "") + "." + zen4)
             elif "70 %" in t["target"]:
                 need.append(f"- *{t['target']}*: the pruned model's small, odd channel counts use the GEMM kernel "
-                            "poorly (REFERENCE.md: about 49 % on Zen 4 VNNI too); `prune --round-to auto` picks channel "
+                            "poorly (docs/reference-figures.md: about 49 % on Zen 4 VNNI too); `prune --round-to auto` picks channel "
                             "multiples from measured kernel speed, and wider multiples matter most on VNNI/AMX CPUs "
                             "(16/64-channel blocks).")
         md += ["", "What the unmet ones need:", ""] + need

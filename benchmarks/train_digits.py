@@ -16,7 +16,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import environment, write_results  # noqa: E402
+from common import cpu_line, environment, write_results  # noqa: E402
 
 
 def main() -> None:
@@ -50,7 +50,7 @@ def main() -> None:
         f"Produced by `{data['script']}`, which times `{command}` (whole process, wall clock) and then",
         "`resnet-opt eval --model DIR --data digits`.",
         "",
-        f"CPU: {env['cpu']['model']}, {env['cpu']['cores']} cores; torch {env['versions']['torch']}.",
+        f"CPU: {cpu_line(env['cpu'])}; torch {env['versions']['torch']}.",
         "",
         "| seed | wall time (s) | training loop (s) | best val top-1 (%) | best epoch | eval top-1 / top-5 (%) |",
         "|---|---|---|---|---|---|",

@@ -68,7 +68,7 @@ def advise(isa: dict[str, bool], gpu_ok: bool, trt_ok: bool, openvino_ok: bool) 
         rt = "OpenVINO" if openvino_ok else "onnxruntime"
         rec = {"precision": "int8", "runtime": rt, "backend": "openvino-cpu" if openvino_ok else "ort-cpu",
                "why": f"{'AMX' if cls == 'amx' else 'VNNI'} runs INT8 dot products natively: prune + INT8 QDQ ONNX is "
-                      "the fastest CPU path (REFERENCE.md: 4-12x torch eager FP32 on such CPUs)"}
+                      "the fastest CPU path (docs/reference-figures.md: 4-12x torch eager FP32 on such CPUs)"}
         advice.append("INT8: `resnet-opt quantize` (QDQ ONNX), after `prune` for the largest gain; compare runtimes "
                       "with `resnet-opt bench ARTIFACT --backends ort-cpu,openvino`.")
     elif cls in ("avx2", "avx512"):

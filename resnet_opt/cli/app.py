@@ -67,6 +67,15 @@ def _pop_debug(args: list[str]) -> list[str]:
     return out
 
 
+def _quiet_flag_metavars(group: Any) -> None:
+    """Flags take no value: show none in --help (Typer prints ``<bool>`` after them otherwise)."""
+    for cmd in getattr(group, "commands", {}).values():
+        for p in getattr(cmd, "params", []):
+            if getattr(p, "is_flag", False) and getattr(p, "metavar", None) is None:
+                p.metavar = ""
+        _quiet_flag_metavars(cmd)
+
+
 class RootGroup(TyperGroup):
     """The ``resnet-opt`` group: Typer's main, with usage errors as one line and SIGTERM handled."""
 
@@ -86,6 +95,7 @@ class RootGroup(TyperGroup):
     def _main(self, args: Sequence[str] | None, prog_name: str | None, complete_var: str | None,
               standalone_mode: bool, **extra: Any) -> Any:
         STATE.debug = False
+        _quiet_flag_metavars(self)
         argv = _pop_debug(list(sys.argv[1:] if args is None else args))
         if not standalone_mode:
             return super().main(argv, prog_name, complete_var, standalone_mode=False, **extra)

@@ -9,7 +9,7 @@ Path: ``torch.ao.quantization`` FX graph mode (``prepare_fx`` -> calibrate -> ``
 * torch 2.14 no longer ships PT2E (``torch.ao.quantization.quantize_pt2e`` and ``...quantizer`` are gone); it lives in
   torchao, an extra dependency.
 * ``X86InductorQuantizer`` annotation fails on torchvision's resnet50 ("Input partition has more than one output
-  node", as REFERENCE.md says); on this package's ResNet (separate ReLU modules) it works.
+  node", as docs/reference-figures.md says); on this package's ResNet (separate ReLU modules) it works.
 * A PT2E model is only fast through ``torch.compile`` (Inductor with ``freezing=True``): ~8 s of compilation in every
   new process, a C++ compiler at run time, and no TorchScript file to ship - the artifact this target promises.
   Compiled, it was only slightly faster than FX + frozen TorchScript on the CPU we measured (AVX2, no VNNI: 32.8 vs
