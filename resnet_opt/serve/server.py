@@ -50,6 +50,8 @@ LOG_NAME = "tritonserver.log"
 EXIT_TIMEOUT_S = 30  # Triton's --exit-timeout-secs: how long SIGTERM waits for in-flight requests
 KILL_GRACE_S = 15  # beyond that, SIGKILL
 INSTALL_HINT = "pip install 'resnet-opt[serve]'"
+RESTRICTED_APIS = "shared-memory,model-repository,trace,logging"
+ADMIN_HEADER = "resnet-opt-admin"
 
 __all__ = ["ServerError", "TritonDistribution", "TritonServer", "find_distribution", "check_host", "check_ports",
            "free_ports", "processes_with", "process_group", "LOOPBACK", "is_loopback"]
@@ -288,6 +290,7 @@ class TritonServer:
         self.ready_seconds: float | None = None
         self.stop_report: dict[str, object] = {}
         self.final_log = ""  # the log's text, kept when the workspace (and the log in it) is removed
+        self._admin_token = os.urandom(16).hex()
 
     # ------------------------------------------------------------------ addresses
     @property
@@ -350,6 +353,11 @@ class TritonServer:
                 "--model-control-mode=none", "--strict-readiness=true", "--exit-on-error=true",
                 "--disable-auto-complete-config", f"--exit-timeout-secs={self.exit_timeout_s}",
                 f"--log-verbose={self.log_verbose}",
+                # the admin APIs (log files, traces, shared-memory regions, the model repository) answer only requests
+                # carrying a header with a random secret nobody is told: clients infer, read health, metadata,
+                # configs and statistics
+                f"--http-restricted-api={RESTRICTED_APIS}:{ADMIN_HEADER}={self._admin_token}",
+                f"--grpc-restricted-protocol={RESTRICTED_APIS}:{ADMIN_HEADER}={self._admin_token}",
                 f"--backend-config=python,shm-region-prefix-name={shm_prefix}",
                 "--backend-config=python,shm-default-byte-size=4194304",
                 "--backend-config=python,shm-growth-byte-size=16777216"]
