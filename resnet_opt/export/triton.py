@@ -782,9 +782,10 @@ onnx {versions.get('onnx', '?')}.
 
 ## Serve it
 
-No Triton server ran to make or test this repository: the machine that wrote it has no Triton (no Docker, no
-GPU, no network). Its config.pbtxt was parsed with Triton's model-config schema and checked against the model file
-(see the end of this file). On a machine with Triton:
+No Triton server ran this repository when it was written (the Triton that resnet-opt runs, `resnet-opt serve`, has
+only the Python backend; `export triton --backend python` writes the repository it serves). Its config.pbtxt was
+parsed with Triton's model-config schema and checked against the model file (see the end of this file). On a machine
+with Triton (its onnxruntime / libtorch backend):
 
 ```sh
 {tritonserver_command(repo)}
