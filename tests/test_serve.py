@@ -156,6 +156,34 @@ def test_serve_refuses_a_tampered_repository_before_starting(python_repo, tmp_pa
     assert {p for p, _ in processes_with("tritonserver")} <= before
 
 
+def _rehash(folder: Path) -> None:
+    """Recompute the sha256 and size of every file ``folder``'s manifest lists (a consistent, re-signed folder)."""
+    from resnet_opt.core.manifest import MANIFEST_NAME, Manifest
+
+    data = json.loads((folder / MANIFEST_NAME).read_text())
+    for f in data["files"]:
+        f["sha256"] = f["size"] = None
+    data.pop("file_sha256", None)
+    data.pop("file_size", None)
+    Manifest.from_dict(data).write(folder)
+
+
+def test_a_model_that_fails_to_load_in_triton_is_one_error_line(python_repo, tmp_path):
+    """A model file that matches its manifest but is not a model: only loading it in Triton finds out."""
+    bad = tmp_path / "repo"
+    shutil.copytree(python_repo, bad)
+    (bad / "digits" / "1" / "artifact" / "model.onnx").write_bytes(b"not an onnx model" * 64)
+    _rehash(bad / "digits" / "1" / "artifact")
+    _rehash(bad)
+    h, g, m = free_ports(3)
+    before = {p for p, _ in processes_with("tritonserver")}
+    r = runner.invoke(app, ["serve", str(bad), "--http-port", str(h), "--grpc-port", str(g), "--metrics-port", str(m)])
+    line = one_line_error(r, "model 'digits' failed to load", code=3)
+    assert "Traceback" not in line and "At:" not in line
+    assert {p for p, _ in processes_with("tritonserver")} <= before
+    assert processes_with(str(bad)) == []
+
+
 def test_serve_refuses_repository_options_and_platform_repositories(python_repo, onnx_artifact, tmp_path):
     h, g, m = free_ports(3)
     ports = ["--http-port", str(h), "--grpc-port", str(g), "--metrics-port", str(m)]

@@ -141,8 +141,10 @@ class TritonConfig:
                                   "runs where its runtime provider says: use --provider cuda instead")
             if str(self.provider).strip().lower() != "openvino":
                 check_provider_name(self.provider)
-            if self.threads is not None and (not is_int(self.threads) or self.threads < 1):
-                raise ConfigError(f"--threads must be a positive integer, got {self.threads!r}")
+            if self.threads is not None:
+                from resnet_opt.core.checks import check_threads
+
+                check_threads(self.threads)
             if not is_int(self.top_k) or not 1 <= self.top_k <= 1000:
                 raise ConfigError(f"--top-k must be between 1 and 1000, got {self.top_k!r}")
             if self.max_batch_size == 0:
@@ -1149,6 +1151,17 @@ def check_python_repository(repo: str | os.PathLike, *, rendered: dict[str, Trit
                                                      "classes")
                 checks["labels"] = f"{outp.label_filename}: {len(labels)} classes"
             provider = mc.parameters.get("provider", "cpu")
+            try:
+                if provider != "openvino":
+                    from resnet_opt.engine.onnx_session import check_provider_name
+
+                    check_provider_name(provider)
+                if "threads" in mc.parameters:
+                    from resnet_opt.core.checks import check_threads
+
+                    check_threads(int(mc.parameters["threads"]))
+            except (ConfigError, ValueError) as e:
+                raise ExportError(f"{shown / d.name / CONFIG_NAME} check failed: {e}") from None
             checks["runtime"] = f"provider {provider}, threads {mc.parameters.get('threads', 'default')}"
         else:
             target = mc.parameters["tensor_model"]

@@ -255,13 +255,18 @@ def process_group(pgid: int) -> list[int]:
     return out
 
 
+try:  # looked up here, in the parent: the child between fork and exec only calls it (no dlopen there)
+    _PRCTL = ctypes.CDLL(None, use_errno=True).prctl
+except (OSError, AttributeError):
+    _PRCTL = None
+
+
 def _die_with_parent() -> None:
-    """In the child before exec: SIGTERM when the process that started it dies (PR_SET_PDEATHSIG), so a killed
-    ``resnet-opt serve`` does not leave tritonserver behind."""
-    try:
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM, 0, 0, 0)  # 1 = PR_SET_PDEATHSIG
-    except Exception:  # noqa: BLE001 - best effort; stop() is the real clean-up
-        pass
+    """In the child before exec: SIGTERM when the thread that started it exits (PR_SET_PDEATHSIG), so a killed
+    ``resnet-opt serve`` does not leave tritonserver behind. Start servers from a thread that outlives them (the
+    main thread)."""
+    if _PRCTL is not None:
+        _PRCTL(1, int(signal.SIGTERM), 0, 0, 0)  # 1 = PR_SET_PDEATHSIG; best effort, stop() is the real clean-up
 
 
 # ---------------------------------------------------------------------------------------------------------- server
@@ -434,6 +439,11 @@ class TritonServer:
     def failure_reason(self) -> str:
         """The most telling line of the server log (a model that failed to load and why), as one line."""
         lines = self.log_text().splitlines()
+        for ln in lines:  # a model that failed to load: its own error, without the Python traceback
+            m = re.search(r"failed to load '([^']+)' version \d+: (?:Internal: )?(.*)$", ln)
+            if m:
+                why = m.group(2).strip().strip('"').split("\\n\\nAt:")[0]
+                return f"model '{m.group(1)}' failed to load: {' '.join(why.replace(chr(92) + 'n', ' ').split())[:500]}"
         picks = [ln for ln in lines if "failed to load" in ln or "Poll failed for model" in ln]
         picks = picks or [ln for ln in lines if re.match(r"^E\d{4} ", ln) and "CudaDriverHelper" not in ln]
         picks = picks or [ln for ln in lines if "error" in ln.lower() and "NVML" not in ln and "DCGM" not in ln]
