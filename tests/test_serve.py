@@ -193,6 +193,35 @@ def test_serve_refuses_repository_options_and_platform_repositories(python_repo,
     assert runner.invoke(app, ["export", "triton", "--model", str(onnx_artifact), "--out", str(plat)]).exit_code == 0
     r = runner.invoke(app, ["serve", str(plat), *ports])
     one_line_error(r, "onnxruntime", "--backend python", code=2)
+    r = runner.invoke(app, ["serve", str(tmp_path / "missing"), *ports])
+    one_line_error(r, "does not exist", code=2)
+    r = runner.invoke(app, ["serve", str(onnx_artifact), *ports, "--log-file", str(tmp_path / "no" / "dir.log")])
+    one_line_error(r, "--log-file", code=2)
+
+
+def test_workspaces_of_killed_runs_are_removed_and_failed_starts_leave_none(onnx_artifact, tmp_path):
+    import tempfile
+
+    from resnet_opt.serve.server import WORKSPACE_PREFIX, clean_stale_workspaces
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    stale = Path(tempfile.mkdtemp(prefix=WORKSPACE_PREFIX))
+    (stale / "owner.pid").write_text(dead.stdout)  # a pid that has exited
+    alive = Path(tempfile.mkdtemp(prefix=WORKSPACE_PREFIX))
+    (alive / "owner.pid").write_text(f"{os.getpid()}\n")
+    foreign = Path(tempfile.mkdtemp(prefix=WORKSPACE_PREFIX))  # no owner mark: not ours to remove
+    try:
+        assert stale in clean_stale_workspaces()
+        assert not stale.exists() and alive.exists() and foreign.exists()
+    finally:
+        for p in (stale, alive, foreign):
+            shutil.rmtree(p, ignore_errors=True)
+    before = set(Path(tempfile.gettempdir()).glob(WORKSPACE_PREFIX + "*"))
+    h, g, m = free_ports(3)
+    r = runner.invoke(app, ["serve", str(onnx_artifact), "--http-port", str(h), "--grpc-port", str(g),
+                            "--metrics-port", str(m), "--top-k", "0"])
+    one_line_error(r, "--top-k", code=2)
+    assert set(Path(tempfile.gettempdir()).glob(WORKSPACE_PREFIX + "*")) <= before
 
 
 # ------------------------------------------------------------------------------------------------------ answers

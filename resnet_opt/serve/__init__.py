@@ -13,15 +13,14 @@ from __future__ import annotations
 
 import os
 import shutil
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
 from resnet_opt.core.errors import ConfigError
 from resnet_opt.serve.server import (
-    LOOPBACK, WORKSPACE_PREFIX, ServerError, TritonDistribution, TritonServer, check_host, check_ports,
-    find_distribution, free_ports, is_loopback, process_group, processes_with,
+    LOOPBACK, ServerError, TritonDistribution, TritonServer, check_host, check_ports, find_distribution, free_ports,
+    is_loopback, new_workspace, process_group, processes_with,
 )
 
 DEFAULT_NAME = "resnet"
@@ -166,7 +165,7 @@ def start(cfg: ServeConfig, *, log: Callable[[str], None] | None = None,
                            "--metrics-port": cfg.metrics_port})
     src = Path(cfg.artifact)
     kind = _repository_kind(src) if src.is_dir() else None
-    workspace = Path(tempfile.mkdtemp(prefix=WORKSPACE_PREFIX)).resolve()
+    workspace = new_workspace()
     try:
         if kind == "platform":
             raise ConfigError(f"{src} is a Triton repository for the onnxruntime/libtorch backends (for production "

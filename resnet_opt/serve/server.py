@@ -54,7 +54,8 @@ RESTRICTED_APIS = "shared-memory,model-repository,trace,logging"
 ADMIN_HEADER = "resnet-opt-admin"
 
 __all__ = ["ServerError", "TritonDistribution", "TritonServer", "find_distribution", "check_host", "check_ports",
-           "free_ports", "processes_with", "process_group", "LOOPBACK", "is_loopback"]
+           "free_ports", "processes_with", "process_group", "LOOPBACK", "is_loopback", "new_workspace",
+           "clean_stale_workspaces"]
 
 
 class ServerError(ResNetOptError):
@@ -269,6 +270,49 @@ def _die_with_parent() -> None:
         _PRCTL(1, int(signal.SIGTERM), 0, 0, 0)  # 1 = PR_SET_PDEATHSIG; best effort, stop() is the real clean-up
 
 
+# ------------------------------------------------------------------------------------------------------ workspace
+OWNER_NAME = "owner.pid"
+
+
+def new_workspace() -> Path:
+    """A fresh private workspace (``$TMPDIR/resnet-opt-serve-*``, mode 0700) marked with this process's pid; the
+    workspaces of killed ``serve`` runs (owner gone, no process naming them) are removed first."""
+    clean_stale_workspaces()
+    ws = Path(tempfile.mkdtemp(prefix=WORKSPACE_PREFIX)).resolve()
+    (ws / OWNER_NAME).write_text(f"{os.getpid()}\n")
+    return ws
+
+
+def clean_stale_workspaces() -> list[Path]:
+    """Remove the workspaces this tool left behind when ``serve`` was killed: owned by this user, marked with a pid
+    that is no longer running, and named by no running process. Returns what was removed."""
+    removed = []
+    root = Path(tempfile.gettempdir())
+    try:
+        candidates = [p for p in root.glob(WORKSPACE_PREFIX + "*") if p.is_dir() and not p.is_symlink()]
+    except OSError:
+        return removed
+    for ws in candidates:
+        try:
+            if ws.stat().st_uid != os.getuid():
+                continue
+            pid = int((ws / OWNER_NAME).read_text().strip())
+        except (OSError, ValueError):
+            continue  # not one of ours (or still being created)
+        try:
+            os.kill(pid, 0)
+            continue  # its owner is alive
+        except ProcessLookupError:
+            pass
+        except PermissionError:
+            continue
+        if processes_with(str(ws)):
+            continue
+        shutil.rmtree(ws, ignore_errors=True)
+        removed.append(ws)
+    return removed
+
+
 # ---------------------------------------------------------------------------------------------------------- server
 class TritonServer:
     """One ``tritonserver`` on ``repository`` (see the module doc). Use as a context manager, or call
@@ -336,7 +380,7 @@ class TritonServer:
     def _prepare(self) -> None:
         dist = self.distribution = self.distribution or find_distribution()
         if self.workspace is None:
-            self.workspace = Path(tempfile.mkdtemp(prefix=WORKSPACE_PREFIX)).resolve()
+            self.workspace = new_workspace()
         backends = self.workspace / "backends" / "python"
         backends.mkdir(parents=True, exist_ok=True)
         for src in (dist.backend_dir / "libtriton_python.so", dist.backend_dir / "triton_python_backend_utils.py",
@@ -375,7 +419,6 @@ class TritonServer:
         ld = [str(dist.libpython_dir), str(dist.libs)] + ([env["LD_LIBRARY_PATH"]] if env.get("LD_LIBRARY_PATH") else [])
         env["LD_LIBRARY_PATH"] = os.pathsep.join(ld)
         env.pop("PYTHONHOME", None)  # the stub must find this environment itself (PATH), not an inherited home
-        env.setdefault("OMP_NUM_THREADS", str(os.cpu_count() or 1))
         return env
 
     def start(self, *, on_wait: Callable[[float], None] | None = None) -> "TritonServer":
@@ -387,10 +430,18 @@ class TritonServer:
                                 "--metrics-port": self.metrics_port})
         if not self.repository.is_dir():
             raise ConfigError(f"model repository {self.repository} is not a folder")
+        if self.log_file is not None:
+            if self.log_file.is_dir():
+                raise ConfigError(f"--log-file {self.log_file} is a folder")
+            if not self.log_file.parent.is_dir() or not os.access(self.log_file.parent, os.W_OK):
+                raise ConfigError(f"--log-file {self.log_file}: {self.log_file.parent} is not a writable folder")
         self._prepare()
         assert self.workspace is not None
-        self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        log = open(self.log_path, "wb")  # noqa: SIM115 - the child writes to it; closed below
+        try:
+            log = open(self.log_path, "ab")  # noqa: SIM115 - the child writes to it; closed below
+        except OSError as e:
+            self._cleanup_workspace()
+            raise ConfigError(f"cannot write the server log {self.log_path}: {e.strerror or e}") from None
         try:
             self.started_at = time.monotonic()
             self.proc = subprocess.Popen(self.command(), cwd=self.workspace, env=self.environment(),
