@@ -67,7 +67,7 @@ def test_dry_run_runs_every_step_and_writes_the_result_files(tmp_path):
     assert "DRY RUN on the CPU" in plan and "total limit 900 s" in plan
     for step in STEPS + ["report"]:
         assert re.search(rf"^\s+{step}\s+(\d+ s|the rest)\s+\S", plan, re.M), (step, plan)
-    assert "torch untouched" in text and "torch-pruning 1.6.1 (carried)" in text
+    assert "torch untouched" in text and "torch-pruning 1.6.1 (carried)" in text and "torchao 0.18.0 (carried)" in text
     # every step ran, ok, and the files came out (at most 8, names the device tool brings back)
     rows = [ln.split("\t") for ln in (out / "steps.tsv").read_text().splitlines()[1:]]
     assert [row[0] for row in rows] == STEPS and all(row[3] == "ok" for row in rows), rows
