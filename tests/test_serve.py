@@ -185,6 +185,10 @@ def test_a_model_that_fails_to_load_in_triton_is_one_error_line(python_repo, tmp
 
 
 def test_serve_refuses_repository_options_and_platform_repositories(python_repo, onnx_artifact, tmp_path):
+    import tempfile
+
+    from resnet_opt.serve.server import WORKSPACE_PREFIX
+
     h, g, m = free_ports(3)
     ports = ["--http-port", str(h), "--grpc-port", str(g), "--metrics-port", str(m)]
     r = runner.invoke(app, ["serve", str(python_repo), "--max-batch", "4", *ports])
@@ -195,8 +199,10 @@ def test_serve_refuses_repository_options_and_platform_repositories(python_repo,
     one_line_error(r, "onnxruntime", "--backend python", code=2)
     r = runner.invoke(app, ["serve", str(tmp_path / "missing"), *ports])
     one_line_error(r, "does not exist", code=2)
+    before = set(Path(tempfile.gettempdir()).glob(WORKSPACE_PREFIX + "*"))
     r = runner.invoke(app, ["serve", str(onnx_artifact), *ports, "--log-file", str(tmp_path / "no" / "dir.log")])
     one_line_error(r, "--log-file", code=2)
+    assert set(Path(tempfile.gettempdir()).glob(WORKSPACE_PREFIX + "*")) <= before  # the repository it wrote is gone
 
 
 def test_workspaces_of_killed_runs_are_removed_and_failed_starts_leave_none(onnx_artifact, tmp_path):

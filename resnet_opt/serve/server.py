@@ -426,22 +426,25 @@ class TritonServer:
         when it exits first or is not ready within ``ready_timeout_s``)."""
         if self.proc is not None:
             raise ServerError("this server was already started")
-        check_ports(self.host, {"--http-port": self.http_port, "--grpc-port": self.grpc_port,
-                                "--metrics-port": self.metrics_port})
-        if not self.repository.is_dir():
-            raise ConfigError(f"model repository {self.repository} is not a folder")
-        if self.log_file is not None:
-            if self.log_file.is_dir():
-                raise ConfigError(f"--log-file {self.log_file} is a folder")
-            if not self.log_file.parent.is_dir() or not os.access(self.log_file.parent, os.W_OK):
-                raise ConfigError(f"--log-file {self.log_file}: {self.log_file.parent} is not a writable folder")
-        self._prepare()
-        assert self.workspace is not None
         try:
-            log = open(self.log_path, "ab")  # noqa: SIM115 - the child writes to it; closed below
-        except OSError as e:
+            check_ports(self.host, {"--http-port": self.http_port, "--grpc-port": self.grpc_port,
+                                    "--metrics-port": self.metrics_port})
+            if not self.repository.is_dir():
+                raise ConfigError(f"model repository {self.repository} is not a folder")
+            if self.log_file is not None:
+                if self.log_file.is_dir():
+                    raise ConfigError(f"--log-file {self.log_file} is a folder")
+                if not self.log_file.parent.is_dir() or not os.access(self.log_file.parent, os.W_OK):
+                    raise ConfigError(f"--log-file {self.log_file}: {self.log_file.parent} is not a writable folder")
+            self._prepare()
+            assert self.workspace is not None
+            try:
+                log = open(self.log_path, "ab")  # noqa: SIM115 - the child writes to it; closed below
+            except OSError as e:
+                raise ConfigError(f"cannot write the server log {self.log_path}: {e.strerror or e}") from None
+        except BaseException:
             self._cleanup_workspace()
-            raise ConfigError(f"cannot write the server log {self.log_path}: {e.strerror or e}") from None
+            raise
         try:
             self.started_at = time.monotonic()
             self.proc = subprocess.Popen(self.command(), cwd=self.workspace, env=self.environment(),
