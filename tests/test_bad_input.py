@@ -181,6 +181,8 @@ CASES: list[tuple[str, str, str]] = [
     ("train-weights-missing", "train --out {OUT} --weights /nonexistent/w.pth", "does not exist"),
     ("train-out-file", "train --out {FILE}", "not a folder"),
     ("train-out-under-file", "train --out {FILE}/run", "not a folder"),
+    ("train-out-proc", "train --out /proc/resnet-opt-run", "does not accept new folders"),  # root: no EACCES there
+    ("qat-out-proc", "qat --model {MODEL} --out /proc/resnet-opt-qat", "does not accept new folders"),
     ("train-out-dot", "train --out .", "current"),
     ("train-out-foreign", "train --out {FOREIGN}", "not empty"),
     ("train-out-existing-run", "train --out {MODEL}", "--overwrite"),

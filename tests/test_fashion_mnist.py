@@ -239,3 +239,22 @@ def test_headline_wording_for_slowdowns_and_gains():
     assert speed_change(1.0, 1.001) == "same speed" and speed_change(0.0, 1.0) == "speed not measured"
     assert accuracy_change(-0.28) == "gain 0.28 points" and accuracy_change(0.28) == "drop 0.28 points"
     assert accuracy_change(0.0) == "no change in top-1" and accuracy_change(None) == "accuracy not measured"
+
+
+def test_eval_of_a_file_inside_an_artifact_folder_opens_that_folder(tmp_path):
+    """`eval --model artifacts/x/model_int8.onnx`: the folder that file belongs to (its manifest lists it)."""
+    from resnet_opt.core.errors import ArtifactError
+    from resnet_opt.core.manifest import folder_of_file
+
+    art = tmp_path / "art"
+    art.mkdir()
+    (art / "model.onnx").write_bytes(b"x")
+    (art / "manifest.json").write_text('{"files": [{"path": "model.onnx"}]}')
+    assert folder_of_file(art / "model.onnx") == art
+    (art / "notes.txt").write_text("not listed")
+    with pytest.raises(ArtifactError, match="pass the model or artifact folder"):
+        folder_of_file(art / "notes.txt")
+    mf = tmp_path / "mf"
+    mf.mkdir()
+    (mf / "config.json").write_text("{}")
+    assert folder_of_file(mf / "config.json") == mf

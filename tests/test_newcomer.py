@@ -416,3 +416,16 @@ def test_a_variant_no_selected_backend_runs_is_named_on_the_console():
     print_comparison(res, out=con)
     text = " ".join(con.export_text().split())
     assert "skipped variant openvino-int8: no selected backend runs openvino variants" in text
+
+
+def test_bench_table_fits_the_columns_the_user_set(monkeypatch):
+    """COLUMNS=80 with output to a pipe (not a terminal): the table and the warning lines fit 80 columns."""
+    import resnet_opt.cli.bench as B
+
+    monkeypatch.setenv("COLUMNS", "80")
+    con = Console(width=80, record=True, force_terminal=False)
+    monkeypatch.setattr(B, "console", con)
+    B.print_comparison(fake_result(unstable="fp32-eager"))
+    lines = con.export_text().splitlines()
+    assert lines and max(len(x) for x in lines) <= 80, max(lines, key=len)
+    assert any("warning:" in x for x in lines)

@@ -156,7 +156,7 @@ def render_markdown(result: BenchResult, plot_name: str | None = PLOT_PNG) -> st
     timing = result.config.get("timing") or {}
     base = baseline_row(result)
     md: list[str] = [f"# {result.title}", ""]
-    md.append(f"Created {result.created} in {result.seconds:.1f} s.")
+    md.append(f"Created {result.created}; the benchmark step itself took {result.seconds:.1f} s.")
     if result.command:
         md += ["", "Command:", "", "```", result.command, "```"]
     md += ["", "## Environment", ""] + environment_lines(result.environment)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any, List, Optional
 
@@ -105,7 +106,9 @@ def print_comparison(result: Any, title: str | None = None, out: Console | None 
     when a timing cell was unstable."""
     from resnet_opt.bench.report import baseline_row, unstable_warning
 
-    out = out or (console if console.is_terminal else Console(width=max(console.width, 180)))
+    # a terminal, or a width the user set (COLUMNS): that width; a pipe or file: wide enough for every column
+    out = out or (console if console.is_terminal or os.environ.get("COLUMNS", "").strip().isdigit()
+                  else Console(width=max(console.width, 180)))
     out.print(comparison_table(result, title, width=out.width))
     base = baseline_row(result)
     if base is not None:

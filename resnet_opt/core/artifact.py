@@ -231,7 +231,18 @@ def check_writable(out: str | os.PathLike, *, what: str = "output folder") -> Pa
         raise OutputPathError(f"cannot write the {what} {out}: {anc} is not a folder")
     if not os.access(anc, os.W_OK | os.X_OK):
         raise OutputPathError(f"cannot write the {what} {out}: {anc} is not writable")
+    _probe_write(anc, out, what)
     return out
+
+
+def _probe_write(folder: Path, out: Path, what: str) -> None:
+    """Create and remove an empty folder of our own in ``folder``: permission bits say yes for root even where the
+    file system says no (``/proc``, a read-only mount), and that would surface as a crash after the work."""
+    try:
+        os.rmdir(tempfile.mkdtemp(prefix=".resnet-opt-probe-", dir=folder))
+    except OSError as e:
+        raise OutputPathError(f"cannot write the {what} {out}: {folder} does not accept new folders "
+                              f"({e.strerror or type(e).__name__})") from None
 
 
 @contextlib.contextmanager
@@ -360,15 +371,5 @@ def to_json(obj: Any) -> str:
 
 def check_output_path(out: str | os.PathLike) -> Path:
     """Fail early (before minutes of work) when ``out`` cannot be written: a file in the way, or a parent folder
-    that cannot be created or written to."""
-    out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise OutputPathError(f"output path {out} exists and is not a folder")
-    anc = out.parent if str(out.parent) else Path(".")
-    while not anc.exists():
-        if anc.parent == anc:
-            break
-        anc = anc.parent
-    if anc.exists() and (not anc.is_dir() or not os.access(anc, os.W_OK | os.X_OK)):
-        raise OutputPathError(f"cannot write the output folder {out}: {anc} is not a writable folder")
-    return out
+    that cannot be created or written to (see :func:`check_writable`)."""
+    return check_writable(out, what="output folder")

@@ -557,6 +557,43 @@ def _verify_file(folder: Path, entry: FileEntry, verify: bool) -> None:
                                 f"{entry.sha256[:12]}…, got {got[:12]}…)")
 
 
+def folder_of_file(path: str | os.PathLike) -> Path:
+    """The artifact or model folder that ``path`` (a file) belongs to: ``artifacts/x/model_int8.onnx`` ->
+    ``artifacts/x`` when that folder's manifest lists the file (or it is a model folder's config/weights); anything
+    else is an ArtifactError that says to pass the folder."""
+    p = Path(path)
+    parent = p.parent
+    listed = False
+    if (parent / MANIFEST_NAME).is_file():
+        try:
+            data = json.loads((parent / MANIFEST_NAME).read_text())
+            names = {str(f.get("path")) for f in data.get("files", []) if isinstance(f, dict)}
+            listed = p.name in names or p.name == MANIFEST_NAME
+        except (OSError, ValueError, AttributeError):
+            listed = False
+    elif (parent / MODEL_CONFIG_NAME).is_file():
+        listed = p.name in (MODEL_CONFIG_NAME, MODEL_WEIGHTS_NAME)
+    if not listed:
+        raise ArtifactError(f"{p} is a file; pass the model or artifact folder that holds it")
+    return parent
+
+
+def _what_is_inside(p: Path) -> str:
+    """For a folder that is no artifact itself: the artifacts one level down (a pipeline folder, a Triton model
+    repository), so the refusal says what to pass instead."""
+    try:
+        subs = sorted(d for d in p.iterdir() if d.is_dir())
+    except OSError:
+        return ""
+    inner = [d.name for d in subs if (d / MANIFEST_NAME).is_file() or (d / MODEL_CONFIG_NAME).is_file()]
+    if inner:
+        return f"; it holds {len(inner)} artifact(s): {', '.join(inner[:12])}{' ...' if len(inner) > 12 else ''}"
+    if any((d / "config.pbtxt").is_file() for d in subs):
+        models = [d.name for d in subs if (d / "config.pbtxt").is_file()]
+        return f"; it is a Triton model repository (models: {', '.join(models[:12])}): serve it with tritonserver"
+    return ""
+
+
 def open_artifact(path: str | os.PathLike, *, verify: bool = True) -> Artifact:
     """Open an artifact folder or a model folder: parse and check its manifest, check every listed file is inside
     the folder, present, non-empty and (``verify``) matches its size and sha256. One error vocabulary
@@ -583,7 +620,7 @@ def open_artifact(path: str | os.PathLike, *, verify: bool = True) -> Artifact:
         raise ArtifactError(f"model folder {p} has no {MODEL_CONFIG_NAME}")
     else:
         raise ArtifactError(f"{p} is not a resnet-opt artifact: it has neither {MANIFEST_NAME} (artifact folder) nor "
-                            f"{MODEL_CONFIG_NAME} (model folder)")
+                            f"{MODEL_CONFIG_NAME} (model folder)" + _what_is_inside(p))
     for entry in manifest.files:
         _verify_file(p, entry, verify)
     return Artifact(path=p, manifest=manifest, info=kind_info(manifest.kind),

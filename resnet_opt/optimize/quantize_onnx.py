@@ -185,7 +185,9 @@ class ImageDataReader:
 
     ``limit`` caps the number of images; a loader that yields nothing raises a QuantizationError."""
 
-    def __init__(self, loader: Iterable, *, input_name: str = "input", limit: int | None = None):
+    def __init__(self, loader: Iterable, *, input_name: str = "input", limit: int | None = None,
+                 source: str = "calibration"):
+        self.source = source  # what the images are, for messages: "training" (a labelled spec's train split), "synthetic"
         imgs: list[np.ndarray] = []
         for batch in loader:
             x = batch[0] if isinstance(batch, (tuple, list)) else batch

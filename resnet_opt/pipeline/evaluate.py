@@ -53,7 +53,10 @@ class EvalConfig:
         if not p.exists():
             raise ArtifactError(f"model or artifact {p} does not exist")
         if not p.is_dir():
-            raise ArtifactError(f"{p} is a file; pass the model or artifact folder that holds it")
+            from resnet_opt.core.manifest import folder_of_file
+
+            p = folder_of_file(p)  # a file of an artifact or model folder: that folder, else an error naming it
+            self.model = p
         if (p / "config.json").is_file() and not (p / "manifest.json").is_file():
             from resnet_opt.resnet import check_source_args
 

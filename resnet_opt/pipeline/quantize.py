@@ -233,7 +233,7 @@ def quantize_model(config: QuantizeConfig, *, progress: bool = False,
     from resnet_opt.optimize.quantize_onnx import ImageDataReader
 
     calib = ImageDataReader(build_loader(spec, "calib", batch_size=32, limit=cfg.calib_size, seed=cfg.seed),
-                            limit=cfg.calib_size)
+                            limit=cfg.calib_size, source="training" if labelled else "synthetic")
     x_eval, y_eval = materialize(build_loader(spec, "val", batch_size=64, limit=eval_size, seed=cfg.seed))
     if int(x_eval.shape[-1]) != size or int(calib.images[0].shape[-1]) != size:
         raise DataError(f"data {spec} gives {int(x_eval.shape[-1])} px images but the model input is {size} px")
@@ -269,7 +269,8 @@ def quantize_model(config: QuantizeConfig, *, progress: bool = False,
             raise ValidationError("the INT8 model produces non-finite logits on the eval images")
         agr = agreement(fp32_ref, int8_logits)
         validation: dict[str, Any] = {
-            "reference": "PyTorch FP32 (unfused source model)",
+            "reference": "PyTorch FP32 (the source model, already fused)" if model.arch.fused
+                         else "PyTorch FP32 (the unfused source model)",
             "eval": {"data": str(spec), "split": "val" if labelled else "synthetic (seed differs from calibration)",
                      "images": int(x_eval.shape[0])},
             "top1_agreement": agr["top1_agreement"],
@@ -380,7 +381,7 @@ def _onnx_target(cfg, method, fused, size, work, qpath, calib, x_eval, y_eval, f
     qcfg = OnnxQuantConfig(method=method, per_channel=cfg.per_channel, activation_type=cfg.activation_type,
                            reduce_range=cfg.reduce_range)
     types = choose_quant_types(activation_type=cfg.activation_type, reduce_range=cfg.reduce_range)
-    say(f"quantizing to INT8 for onnxruntime: activation ranges measured on {len(calib)} training images "
+    say(f"quantizing to INT8 for onnxruntime: activation ranges measured on {len(calib)} {calib.source} images "
         f"({method}), weights {'per output channel' if cfg.per_channel else 'per tensor'}"
         + ("; 7-bit weights, as this CPU has no VNNI (reduce_range)" if types.reduce_range else ""))
     res = quantize_onnx(fp32_path, qpath, calib, qcfg, workdir=work, types=types, progress=progress)

@@ -38,8 +38,8 @@ def pt2e_target(cfg: Any, method: str, fused: torch.nn.Module, size: int, qpath:
     from resnet_opt.optimize.quantize_pt2e import default_reduce_range, quantize_pt2e
 
     rr = default_reduce_range() if cfg.reduce_range is None else bool(cfg.reduce_range)
-    say(f"quantizing to INT8 for PyTorch (torchao PT2E, x86): activation ranges measured on {len(calib)} training "
-        f"images ({method})" + ("; 7-bit range, as this CPU has no VNNI (reduce_range)" if rr else "") + " ...")
+    say(f"quantizing to INT8 for PyTorch (torchao PT2E, x86): activation ranges measured on {len(calib)} "
+        f"{getattr(calib, 'source', 'calibration')} images ({method})" + ("; 7-bit range, as this CPU has no VNNI (reduce_range)" if rr else "") + " ...")
     batches = [torch.from_numpy(calib.batches(len(calib))[i:i + 16]) for i in range(0, len(calib), 16)]
     q, facts = quantize_pt2e(fused, batches, method=method, reduce_range=rr, input_size=size, progress=progress)
     say("compiling the INT8 package (torch.export + AOTInductor, freezing); this takes a while ...")
