@@ -433,6 +433,7 @@ def test_bench_nothing_measured_exits_non_zero(tmp_path):
     assert res.exit_code == 1, res.output
     lines = [ln for ln in res.stderr.splitlines() if ln.strip()]
     assert len(lines) == 1 and lines[0].startswith("error: nothing was measured"), res.stderr
+    assert not (tmp_path / "r").exists()  # no report folder left behind for a run that measured nothing
 
 
 def test_safetensors_weights_follow_umask(tmp_path):

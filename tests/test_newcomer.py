@@ -429,3 +429,15 @@ def test_bench_table_fits_the_columns_the_user_set(monkeypatch):
     lines = con.export_text().splitlines()
     assert lines and max(len(x) for x in lines) <= 80, max(lines, key=len)
     assert any("warning:" in x for x in lines)
+
+
+def test_eval_on_an_image_folder_prepares_images_as_the_model_records(trained_digits_dir, tmp_path):
+    """eval --data imagefolder:DIR on a 32 px digits model: ordinary PNGs prepared with the model's recorded
+    preprocessing (not refused as '224 px images'), scored on the folder names."""
+    r = runner.invoke(app, ["digits-images", "--out", str(tmp_path / "imgs"), "--count", "30"])
+    assert r.exit_code == 0, r.output
+    r = runner.invoke(app, ["eval", "--model", str(trained_digits_dir), "--data", f"imagefolder:{tmp_path / 'imgs'}",
+                            "--json"])
+    assert r.exit_code == 0, r.output
+    res = json.loads(r.stdout)
+    assert res["count"] == 30 and res["top1"] > 80.0, res

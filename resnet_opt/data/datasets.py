@@ -41,6 +41,8 @@ class DataSpec:
     size: int | None = None
     preset: str = "v1"
     text: str = ""
+    # imagefolder: prepare the images as a model records it (eval of a 32 px model on ordinary photos), not a preset
+    preprocessing: Preprocessing | None = dataclasses.field(default=None, compare=False, hash=False)
 
     @property
     def labelled(self) -> bool:
@@ -99,7 +101,7 @@ def preprocessing_for(spec: DataSpec) -> Preprocessing:
     if spec.kind == "fashion-mnist":
         return fashion_preprocessing(spec.size or FASHION_DEFAULT_SIZE)
     if spec.kind == "imagefolder":
-        return PRESETS[spec.preset]
+        return spec.preprocessing or PRESETS[spec.preset]
     size = spec.size or 224
     return Preprocessing(resize=size, crop=size, square=True, name=f"synthetic-{size}")
 
@@ -222,7 +224,7 @@ def _imagefolder(spec: DataSpec, split: str):
     elif split == "val" and (root / "validation").is_dir():
         root = root / "validation"
     try:
-        ds = ImageFolder(str(root), transform=PRESETS[spec.preset].transform(), loader=_safe_loader)
+        ds = ImageFolder(str(root), transform=preprocessing_for(spec).transform(), loader=_safe_loader)
     except FileNotFoundError as e:
         raise DataError(f"image folder {root} is empty or has no class subfolders with images ({e})") from e
     return _drop_unreadable(ds, root) if skip_bad_images() else ds

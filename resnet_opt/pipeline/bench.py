@@ -88,9 +88,9 @@ def bench_paths(paths: Sequence[str | os.PathLike], config: BenchConfig, report_
     variants = bench_variants(paths, depth=depth, weights=weights, model_dir=model_dir, data=config.data,
                               input_size=input_size, num_classes=num_classes)
     config.reference = resolve_reference(variants, config.reference)
-    result, paths = bench_and_report(variants, config, report_dir, progress=progress, log=log)
+    result = run_benchmark(variants, config, progress=progress, log=log)
     if not any(r.status == "ok" and any(t.stats is not None for t in r.timings) for r in result.rows):
+        # refused before the report is written: no folder is left behind for a run that measured nothing
         why = "; ".join(sorted({f"{r.backend}: {r.reason}" for r in result.rows if r.reason})[:3]) or "no backend ran"
-        where = f"; see {paths['markdown']}" if paths.get("markdown") else ""
-        raise NothingMeasuredError(f"nothing was measured ({why}){where}")
-    return result, paths
+        raise NothingMeasuredError(f"nothing was measured ({why})")
+    return result, (write_report(result, report_dir) if report_dir is not None else {})

@@ -98,6 +98,10 @@ def evaluate_path(config: EvalConfig, *, progress: bool = False) -> EvalResult:
     n_data = num_classes_for(spec)
     if n_out is not None and n_data is not None and n_out != n_data:
         raise DataError(f"{p} predicts {n_out} classes but {spec} has {n_data}")
+    if spec.kind == "imagefolder" and cfg.preset is None and getattr(pred, "preprocessing", None) is not None:
+        import dataclasses
+
+        spec = dataclasses.replace(spec, preprocessing=pred.preprocessing)  # ordinary images, prepared as recorded
     size = art.manifest.input_size or pred.input_size
     if size is not None:  # data of another size is refused, never resized silently
         spec = fit_data_to_model(spec, int(size), f"{art.kind} {art.path}")
