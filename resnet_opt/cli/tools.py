@@ -133,12 +133,16 @@ def digits_images_cmd(
     `resnet-opt predict` on real images; folder names are the labels, so predict also scores them."""
     from resnet_opt.data.digits_images import write_digits_images
 
-    res = write_digits_images(out, count=count, split=split, scale=scale)
+    _wrote_images(write_digits_images(out, count=count, split=split, scale=scale), as_json, "digits",
+                  "PNG, light ink on a dark ground", "digit")
+
+
+def _wrote_images(res: Any, as_json: bool, what: str, kind: str, folder: str) -> None:
     if as_json:
         typer.echo(to_json(res.to_dict()))
         return
-    console.print(f"wrote {len(res.files)} {res.split}-split digits images ({res.size_px}×{res.size_px} px PNG, light "
-                  f"ink on a dark ground) to {res.out}/<digit>/")
+    console.print(f"wrote {len(res.files)} {res.split}-split {what} images ({res.size_px}×{res.size_px} px {kind}) to "
+                  f"{res.out}/<{folder}>/")
     console.print(f"try: resnet-opt predict MODEL_OR_ARTIFACT {res.out}")
 
 
@@ -156,10 +160,5 @@ def fashion_images_cmd(
     predict` on real images; folder names are the classes, so predict also scores them."""
     from resnet_opt.data.digits_images import write_fashion_images
 
-    res = write_fashion_images(out, count=count, split=split, scale=scale)
-    if as_json:
-        typer.echo(to_json(res.to_dict()))
-        return
-    console.print(f"wrote {len(res.files)} {res.split}-split Fashion-MNIST images ({res.size_px}×{res.size_px} px "
-                  f"grayscale PNG) to {res.out}/<class>/")
-    console.print(f"try: resnet-opt predict MODEL_OR_ARTIFACT {res.out}")
+    _wrote_images(write_fashion_images(out, count=count, split=split, scale=scale), as_json, "Fashion-MNIST",
+                  "grayscale PNG", "class")

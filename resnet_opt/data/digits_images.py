@@ -31,53 +31,61 @@ class DigitsImages:
         return asdict(self)
 
 
-def write_digits_images(out: str | os.PathLike, *, count: int = 20, split: str = "val",
-                        scale: int = 1) -> DigitsImages:
-    """Write ``count`` digits images of ``split`` (val: never trained on) to ``out/<label>/<split>-<index>.png``,
-    spread evenly over the ten classes (folder names are the labels, so ``predict`` can score them)."""
-    import numpy as np
-    from PIL import Image
-    from sklearn.datasets import load_digits
-
-    from resnet_opt.data.datasets import digits_split_indices
-
+def _checked_out(out: str | os.PathLike, count: int, split: str, splits: tuple[str, ...], scale: int) -> Path:
     if count < 1:
         raise ConfigError(f"--count must be at least 1, got {count}")
-    if split not in ("val", "train"):
-        raise ConfigError(f"--split must be val or train, got {split!r}")
+    if split not in splits:
+        raise ConfigError(f"--split must be {', '.join(splits[:-1])} or {splits[-1]}, got {split!r}")
     if scale < 1:
         raise ConfigError(f"--scale must be at least 1, got {scale}")
     root = Path(out)
     if root.exists() and not root.is_dir():
         raise OutputPathError(f"{root} exists and is not a folder")
-    d = load_digits()
-    imgs = np.clip(d.images * (255.0 / 16.0), 0, 255).round().astype(np.uint8)  # as data.datasets does
-    tr, va = digits_split_indices()
-    idx = va if split == "val" else tr
-    by_class: dict[int, list[int]] = {c: [int(i) for i in idx if d.target[i] == c] for c in range(10)}
-    chosen: list[int] = []
-    k = 0
-    while len(chosen) < count and any(by_class.values()):
-        c = k % 10
-        if by_class[c]:
-            chosen.append(by_class[c].pop(0))
-        k += 1
-    res = DigitsImages(out=str(root), split=split, size_px=8 * scale)
+    return root
+
+
+def _write_round_robin(root: Path, images: Any, labels: Any, idx: Any, names: list[str], *, count: int, split: str,
+                       scale: int) -> DigitsImages:
+    """Write ``count`` of the images ``idx`` (taken from each class in turn) to ``root/<class>/<split>-<index>.png``
+    at their own pixels (``scale`` > 1: larger, nearest neighbour)."""
+    from PIL import Image
+
+    side = int(images.shape[-1])
+    by_class = {c: [int(i) for i in idx if int(labels[i]) == c] for c in range(len(names))}
+    chosen = [by_class[c][k] for k in range(count) for c in by_class if k < len(by_class[c])][:count]
+    width = len(str(len(labels)))
+    res = DigitsImages(out=str(root), split=split, size_px=side * scale)
     try:
         for i in chosen:
-            label = str(int(d.target[i]))
-            folder = root / label
-            folder.mkdir(parents=True, exist_ok=True)
-            im = Image.fromarray(imgs[i], mode="L")
+            label = class_folder_name(names[int(labels[i])])
+            (root / label).mkdir(parents=True, exist_ok=True)
+            im = Image.fromarray(images[i], mode="L")
             if scale > 1:
-                im = im.resize((8 * scale, 8 * scale), Image.NEAREST)
-            f = folder / f"{split}-{i:04d}.png"
+                im = im.resize((side * scale, side * scale), Image.NEAREST)
+            f = root / label / f"{split}-{i:0{width}d}.png"
             im.save(f)
             res.files.append(str(f))
             res.per_class[label] = res.per_class.get(label, 0) + 1
     except OSError as e:
         raise OutputPathError(f"cannot write images to {root}: {e.strerror or e}") from e
     return res
+
+
+def write_digits_images(out: str | os.PathLike, *, count: int = 20, split: str = "val",
+                        scale: int = 1) -> DigitsImages:
+    """Write ``count`` digits images of ``split`` (val: never trained on) to ``out/<label>/<split>-<index>.png``,
+    spread evenly over the ten classes (folder names are the labels, so ``predict`` can score them)."""
+    import numpy as np
+    from sklearn.datasets import load_digits
+
+    from resnet_opt.data.datasets import digits_split_indices
+
+    root = _checked_out(out, count, split, ("val", "train"), scale)
+    d = load_digits()
+    imgs = np.clip(d.images * (255.0 / 16.0), 0, 255).round().astype(np.uint8)  # as data.datasets does
+    tr, va = digits_split_indices()
+    return _write_round_robin(root, imgs, d.target, va if split == "val" else tr, [str(i) for i in range(10)],
+                              count=count, split=split, scale=scale)
 
 
 def class_folder_name(name: str) -> str:
@@ -91,45 +99,21 @@ def write_fashion_images(out: str | os.PathLike, *, count: int = 20, split: str 
     held-out part of the training set) to ``out/<class>/<split>-<index>.png``, spread evenly over the ten classes, at
     their own 28×28 pixels (``scale`` > 1: larger, nearest neighbour), so ``predict`` sees what evaluation sees."""
     import numpy as np
-    from PIL import Image
 
     from resnet_opt.data import fashion_mnist as fm
 
-    if count < 1:
-        raise ConfigError(f"--count must be at least 1, got {count}")
-    if split not in ("test", "val", "train"):
-        raise ConfigError(f"--split must be test, val or train, got {split!r}")
-    if scale < 1:
-        raise ConfigError(f"--scale must be at least 1, got {scale}")
-    root = Path(out)
-    if root.exists() and not root.is_dir():
-        raise OutputPathError(f"{root} exists and is not a folder")
+    root = _checked_out(out, count, split, ("test", "val", "train"), scale)
     folder = str(fm.find_dir())
     arrays = fm.raw_arrays(folder)
     part = "test" if split == "test" else "train"
-    imgs, labels = arrays[f"{part}-images"], arrays[f"{part}-labels"]
+    labels = arrays[f"{part}-labels"]
     if split == "test":
         idx = np.arange(len(labels))
     else:
         tr, va = fm.split_indices(folder)
         idx = va if split == "val" else tr
-    by_class: dict[int, list[int]] = {c: [int(i) for i in idx if labels[i] == c][:count] for c in range(10)}
-    chosen = [by_class[c][k] for k in range(count) for c in range(10) if k < len(by_class[c])][:count]
-    res = DigitsImages(out=str(root), split=split, size_px=28 * scale)
-    try:
-        for i in chosen:
-            label = class_folder_name(fm.CLASSES[int(labels[i])])
-            (root / label).mkdir(parents=True, exist_ok=True)
-            im = Image.fromarray(imgs[i], mode="L")
-            if scale > 1:
-                im = im.resize((28 * scale, 28 * scale), Image.NEAREST)
-            f = root / label / f"{split}-{i:05d}.png"
-            im.save(f)
-            res.files.append(str(f))
-            res.per_class[label] = res.per_class.get(label, 0) + 1
-    except OSError as e:
-        raise OutputPathError(f"cannot write images to {root}: {e.strerror or e}") from e
-    return res
+    return _write_round_robin(root, arrays[f"{part}-images"], labels, idx, list(fm.CLASSES), count=count, split=split,
+                              scale=scale)
 
 
 __all__ = ["DigitsImages", "class_folder_name", "write_digits_images", "write_fashion_images"]
