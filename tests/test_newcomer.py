@@ -441,3 +441,13 @@ def test_eval_on_an_image_folder_prepares_images_as_the_model_records(trained_di
     assert r.exit_code == 0, r.output
     res = json.loads(r.stdout)
     assert res["count"] == 30 and res["top1"] > 80.0, res
+
+
+def test_inspect_of_a_model_folder_says_what_it_is(tiny_model_dir, tmp_path):
+    r = runner.invoke(app, ["inspect", str(tiny_model_dir)], env={"COLUMNS": "200"})
+    assert r.exit_code == 0, r.output
+    text = " ".join(r.output.split())
+    assert "train or save_model (a model folder" in text and "sha256 computed now (none recorded)" in text
+    assert "a model folder records no creation time" in text
+    r = runner.invoke(app, ["inspect", str(tiny_model_dir.parent)])  # the folder above: names what it holds
+    assert r.exit_code != 0 and f"it holds 1 artifact(s): {tiny_model_dir.name}" in " ".join(r.stderr.split())

@@ -56,7 +56,10 @@ def inspect_table(info: Any) -> Table:
         traits.append("RANDOM INIT: accuracy not meaningful")
     t.add_row("kind", what)
     t.add_row("model", f"{arch}, {info.num_classes} classes" + (f" ({', '.join(traits)})" if traits else ""))
-    t.add_row("made by", (info.stage or "?") + (f" from {info.source.get('path')}" if info.source.get("path") else ""))
+    folder_only = info.stage == "model"  # a model folder without manifest.json (train, save_model)
+    made = ("train or save_model (a model folder: config.json + weights, no manifest.json)" if folder_only
+            else (info.stage or "?"))
+    t.add_row("made by", made + (f" from {info.source.get('path')}" if info.source.get("path") else ""))
     if info.input:
         t.add_row("input", f"{info.input['name']} {info.input['shape']} {info.input.get('dtype', '')}".strip())
     if info.output:
@@ -77,7 +80,8 @@ def inspect_table(info: Any) -> Table:
     section("files")
     for f in info.files:
         mark = {"ok": "[green]sha256 ok[/green]", "mismatch": "[red]sha256 MISMATCH[/red]",
-                "missing": "[red]MISSING[/red]", "not recorded": "sha256 not recorded"}[f.status]
+                "missing": "[red]MISSING[/red]",
+                "not recorded": "sha256 computed now (none recorded)" if folder_only else "sha256 not recorded"}[f.status]
         size = f"{f.size / 1e6:.2f} MB" if f.size is not None else "—"
         t.add_row(f"  {f.path}", f"{f.role}, {size}, {mark}, {f.sha256[:16]}…" if f.sha256 else f"{f.role}, {mark}")
     for name, items in (("validation", info.validation), ("measured", info.measurements),
@@ -88,6 +92,9 @@ def inspect_table(info: Any) -> Table:
             for k, v in shown.items():
                 t.add_row(f"  {k}", _value(v))
     section("provenance")
+    if not (info.created or info.cpu or info.versions):
+        t.add_row("  (none)", "a model folder records no creation time, CPU or versions; the artifacts made from it "
+                              "do" if folder_only else "none recorded")
     if info.created:
         t.add_row("  created", info.created)
     if info.cpu:
