@@ -451,3 +451,12 @@ def test_inspect_of_a_model_folder_says_what_it_is(tiny_model_dir, tmp_path):
     assert "a model folder records no creation time" in text
     r = runner.invoke(app, ["inspect", str(tiny_model_dir.parent)])  # the folder above: names what it holds
     assert r.exit_code != 0 and f"it holds 1 artifact(s): {tiny_model_dir.name}" in " ".join(r.stderr.split())
+
+
+def test_headline_gives_the_like_for_like_gain_first():
+    """INT8 on a runtime is first compared with FP32 on the same runtime, then with the reference (runtime + INT8)."""
+    from resnet_opt.cli.bench import headline
+
+    (line,) = headline(fake_result(names=["fp32-eager", "onnx-fp32", "onnx-int8"]))
+    assert line.startswith("fastest at batch 1: onnx-int8 on ort-cpu")
+    assert "faster than onnx-fp32 (FP32, same runtime" in line and line.index("onnx-fp32") < line.index("fp32-eager (")

@@ -149,7 +149,16 @@ def headline(result: Any) -> list[str]:
         q = f"top-1 {best['top1']:.2f} % vs {ref['top1']:.2f} % ({accuracy_change(ref['top1'] - best['top1'])})"
     else:
         q = f"agreement with it {best['agreement']:.1f} %" if best["agreement"] is not None else "quality not measured"
-    return [f"fastest at batch {b0}: {best['variant']} on {best['backend']}, {best['p50_ms']:.2f} ms = "
+    # like for like first: what the precision change buys on the same runtime, then the gain over the reference
+    # (which also counts the change of runtime)
+    peers = [r for r in rows if r["backend"] == best["backend"] and r["precision"] == "fp32" and r is not best
+             and r is not ref]
+    like = ""
+    if best["precision"] != "fp32" and peers:
+        peer = min(peers, key=lambda r: r["p50_ms"])
+        like = (f"{speed_change(peer['p50_ms'], best['p50_ms'])} than {peer['variant']} (FP32, same runtime, "
+                f"{peer['p50_ms']:.2f} ms) and ")
+    return [f"fastest at batch {b0}: {best['variant']} on {best['backend']}, {best['p50_ms']:.2f} ms = {like}"
             f"{speed_change(ref['p50_ms'], best['p50_ms'])} than {ref['variant']} ({ref['p50_ms']:.2f} ms); {q}"]
 
 
