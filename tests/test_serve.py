@@ -452,15 +452,20 @@ def test_serve_bench_refuses_what_it_cannot_drive(served):
 
 
 # ------------------------------------------------------------------------------------------------------ SIGTERM
-def test_sigterm_drains_the_request_in_flight_and_leaves_nothing(trained_digits_dir, expected):
+@pytest.mark.parametrize("sig, said", [(signal.SIGTERM, "SIGTERM"), (signal.SIGINT, "Ctrl-C")])
+def test_sigterm_and_ctrl_c_drain_the_request_in_flight_and_leave_nothing(trained_digits_dir, expected, sig, said):
     """Through the CLI, on another artifact kind (the model folder itself: torch eager inside Triton)."""
     h, g, m = free_ports(3)
     env = {**os.environ, "COLUMNS": "200"}
-    # a long batcher delay keeps the request queued (in flight) when SIGTERM comes
+
+    def child() -> None:  # a shell that started pytest in the background may have left SIGINT ignored
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+    # a long batcher delay keeps the request queued (in flight) when the signal comes
     proc = subprocess.Popen([sys.executable, "-m", "resnet_opt", "serve", str(trained_digits_dir), "--http-port", str(h),
                              "--grpc-port", str(g), "--metrics-port", str(m), "--max-queue-delay-us", "3000000",
                              "--name", "slow"], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=env)
+                            stderr=subprocess.PIPE, text=True, env=env, preexec_fn=child)
     pgid = None
     try:
         deadline = time.monotonic() + READY_TIMEOUT_S + 30
@@ -498,7 +503,7 @@ def test_sigterm_drains_the_request_in_flight_and_leaves_nothing(trained_digits_
         t = threading.Thread(target=request)
         t.start()
         time.sleep(0.8)  # the request is in the batcher's queue (3 s delay)
-        proc.send_signal(signal.SIGTERM)
+        proc.send_signal(sig)
         out, err = proc.communicate(timeout=90)
         t.join(timeout=60)
     finally:
@@ -511,7 +516,7 @@ def test_sigterm_drains_the_request_in_flight_and_leaves_nothing(trained_digits_
     assert proc.returncode == 0, (out, err)
     assert "serving model fp32" in out, out
     assert "listening on 127.0.0.1 only" in out and "Triton has no authentication" in out
-    assert "SIGTERM: stopping" in err and "none left" in err, err
+    assert f"{said}: stopping" in err and "none left" in err, err
     workspace = next(ln.split("workspace ")[-1].strip() for ln in out.splitlines() if "workspace " in ln)
     assert process_group(pgid) == []
     assert processes_with(workspace) == [] and processes_with(f"--http-port={h}") == []

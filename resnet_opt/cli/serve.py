@@ -41,7 +41,7 @@ def serve_cmd(
     ready_timeout: float = typer.Option(120.0, "--ready-timeout", help="Seconds the server may take to be ready."),
     log_file: Optional[Path] = typer.Option(None, "--log-file", help="Keep Triton's log in this file (default: a "
                                                                      "temporary one, removed on stop)."),
-    as_json: bool = typer.Option(False, "--json", help="Print what is served as one JSON line once ready."),
+    as_json: bool = typer.Option(False, "--json", help="Print what is served as JSON once ready."),
 ) -> None:
     """Serve an artifact on a real Triton Inference Server (the `serve` extra: the tritonserver bundled in
     nvidia-pytriton) with dynamic batching, until Ctrl-C or SIGTERM, which drain in-flight requests and stop the
