@@ -159,10 +159,10 @@ def test_not_installed_names_the_install_command(tmp_path, monkeypatch):
 def test_digits_has_no_test_split_and_eval_says_which_split(fixture_data, tmp_path):
     with pytest.raises(DataSpecError, match="no test split"):
         build_dataset("digits", "test")
-    from resnet_opt.pipeline.evaluate import default_split
+    from resnet_opt.data import report_split
 
-    assert default_split(parse_data_spec("fashion-mnist")) == "test"
-    assert default_split(parse_data_spec("digits")) == "val"
+    assert report_split(parse_data_spec("fashion-mnist")) == "test"
+    assert report_split(parse_data_spec("digits")) == "val"
 
 
 def test_train_eval_and_images_on_fixture(fixture_data, tmp_path):

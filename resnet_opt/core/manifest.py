@@ -588,8 +588,8 @@ def _what_is_inside(p: Path) -> str:
     inner = [d.name for d in subs if (d / MANIFEST_NAME).is_file() or (d / MODEL_CONFIG_NAME).is_file()]
     if inner:
         return f"; it holds {len(inner)} artifact(s): {', '.join(inner[:12])}{' ...' if len(inner) > 12 else ''}"
-    if any((d / "config.pbtxt").is_file() for d in subs):
-        models = [d.name for d in subs if (d / "config.pbtxt").is_file()]
+    models = [d.name for d in subs if (d / "config.pbtxt").is_file()]
+    if models:
         return f"; it is a Triton model repository (models: {', '.join(models[:12])}): serve it with tritonserver"
     return ""
 

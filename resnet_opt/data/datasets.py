@@ -133,6 +133,13 @@ def report_split(spec: DataSpec) -> str:
     return "val"
 
 
+def require_split(spec: DataSpec, split: str) -> None:
+    """``test`` only where the data has a test split (see :func:`report_split`): a DataSpecError otherwise."""
+    if split == "test" and report_split(spec) != "test":
+        raise DataSpecError(f"data spec {spec} has no test split (its images are split into train and val only); "
+                            "use --split val")
+
+
 def require_labelled(spec: DataSpec, purpose: str = "accuracy") -> None:
     if not spec.labelled:
         raise DataError(f"data spec {spec} has no labels; {purpose} needs labelled data (digits, fashion-mnist or "
@@ -217,8 +224,6 @@ def _imagefolder(spec: DataSpec, split: str):
     root = spec.path
     assert root is not None
     sub = {"train": "train", "calib": "train", "val": "val", "test": "test"}[split]
-    if split == "test" and not (root / "test").is_dir():
-        raise DataSpecError(f"image folder {root} has no test/ subfolder; use --split val")
     if (root / sub).is_dir():
         root = root / sub
     elif split == "val" and (root / "validation").is_dir():
@@ -257,9 +262,7 @@ def build_dataset(spec: DataSpec | str, split: str = "val", *, limit: int | None
         raise DataSpecError(f"unknown split {split!r}; valid: {', '.join(SPLITS)}")
     if limit is not None and limit < 1:
         raise DataSpecError(f"a subset must hold at least 1 image, got {limit}")
-    if split == "test" and spec.kind not in TEST_SPLIT_KINDS + ("imagefolder",):
-        raise DataSpecError(f"data spec {spec} has no test split (its images are split into train and val only); "
-                            "use --split val")
+    require_split(spec, split)
     if spec.kind == "digits":
         x, y, tr, va = _digits_tensors(spec.size or DIGITS_DEFAULT_SIZE)
         idx = va if split == "val" else tr

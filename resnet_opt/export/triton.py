@@ -397,7 +397,15 @@ def _default_preferred(max_batch: int) -> list[int]:
     return sizes
 
 
-def _check_output(out: Path, overwrite: bool) -> None:
+def _check_output(out: Path, overwrite: bool, source: Path | None = None) -> None:
+    """``out`` can take a new repository: not inside ``source`` (the artifact it is made from), no file in the way,
+    an existing non-empty folder only with ``overwrite`` and only when resnet-opt wrote it, a writable parent."""
+    if source is not None:
+        try:
+            if out.resolve() == source.resolve() or source.resolve() in out.resolve().parents:
+                raise OutputPathError(f"--out {out} is inside the source artifact {source}; choose another folder")
+        except OSError:
+            pass
     if out.exists() and not out.is_dir():
         raise OutputPathError(f"output path {out} exists and is not a folder")
     if out.is_dir() and any(out.iterdir()):
@@ -868,12 +876,7 @@ def export_triton(model: str | os.PathLike, config: TritonConfig, *,
     if config.backend == PYTHON_BACKEND:
         return _export_python(model, config, say)
     art = _read_artifact(model)
-    try:
-        if out.resolve() == art.path.resolve() or art.path.resolve() in out.resolve().parents:
-            raise OutputPathError(f"--out {out} is inside the source artifact {art.path}; choose another folder")
-    except OSError:
-        pass
-    _check_output(out, config.overwrite)
+    _check_output(out, config.overwrite, source=art.path)
     _check_device(art, config)
     io = _onnx_io(art.file) if art.kind == "onnx" else _torchscript_io(art.file, art.manifest)
     mc, warns = _plan(art, io, config)
@@ -1199,12 +1202,7 @@ def _export_python(model: str | os.PathLike, config: TritonConfig, say: Callable
     out = Path(config.out)
     src = _python_source(model)
     art = src.art
-    try:
-        if out.resolve() == art.path.resolve() or art.path.resolve() in out.resolve().parents:
-            raise OutputPathError(f"--out {out} is inside the source artifact {art.path}; choose another folder")
-    except OSError:
-        pass
-    _check_output(out, config.overwrite)
+    _check_output(out, config.overwrite, source=art.path)
     tensor, images = _python_configs(src, config)
     names = [tensor.name] + ([images.name] if images else [])
     say(f"writing Triton Python-backend repository {out}: {', '.join(names)} (max_batch_size {tensor.max_batch_size}, "

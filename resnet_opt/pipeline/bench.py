@@ -68,15 +68,6 @@ def resolve_reference(variants: list[Variant], reference: str | None) -> str | N
     raise ConfigError(f"--reference {reference!r} is neither a variant name ({names}) nor one of the folders given")
 
 
-def bench_and_report(variants: list[Variant], config: BenchConfig, report_dir: str | os.PathLike | None, *,
-                     progress: bool = False, log: Callable[[str], None] | None = None,
-                     title: str = "resnet-opt benchmark", command: str | None = None) -> tuple[BenchResult, dict[str, Path]]:
-    """Measure ``variants`` and write report.md / results.json / results.csv / the plot into ``report_dir`` (none
-    when it is None: the result alone)."""
-    result = run_benchmark(variants, config, progress=progress, log=log, title=title, command=command)
-    return result, (write_report(result, report_dir) if report_dir is not None else {})
-
-
 def bench_paths(paths: Sequence[str | os.PathLike], config: BenchConfig, report_dir: str | os.PathLike | None, *,
                 depth: int | str | None = None, weights: str | os.PathLike | None = None,
                 model_dir: str | os.PathLike | None = None, input_size: int | None = None,

@@ -7,15 +7,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from resnet_opt.core.errors import ArtifactError, DataError, DataSpecError
+from resnet_opt.core.errors import ArtifactError, DataError
 from resnet_opt.core.manifest import open_artifact
 from resnet_opt.core.results import StageResult
 from resnet_opt.data import (build_loader, fit_data_to_model, num_classes_for, parse_data_spec, report_split,
-                             require_labelled)
+                             require_labelled, require_split)
 from resnet_opt.engine import distributed, evaluate, reduce_result
 from resnet_opt.runtime import load_artifact
 
-__all__ = ["EvalConfig", "EvalResult", "default_split", "evaluate_path"]
+__all__ = ["EvalConfig", "EvalResult", "evaluate_path"]
 
 SPLITS = ("auto", "test", "val", "train", "calib")
 
@@ -39,11 +39,8 @@ class EvalConfig:
 
         self.split = check_choice("split", self.split, SPLITS)
         spec = parse_data_spec(self.data, preset=self.preset)
-        if self.split == "auto":
-            self.split = default_split(spec)
-        elif self.split == "test" and default_split(spec) != "test":
-            raise DataSpecError(f"data spec {spec} has no test split (its images are split into train and val "
-                                "only); use --split val")
+        self.split = report_split(spec) if self.split == "auto" else self.split
+        require_split(spec, self.split)  # before the model is loaded
         check_batch_size(self.batch_size)
         check_int("--limit", self.limit, 1, MAX_COUNT, optional=True)
         check_threads(self.threads)
@@ -78,11 +75,6 @@ class EvalResult(StageResult):
     distributed: dict[str, Any] | None = None  # under torchrun: world size, backend, launcher
 
     omit_when_none = ("distributed",)
-
-
-def default_split(spec: Any) -> str:
-    """``test`` where the data has a real test split, else ``val`` (see :func:`resnet_opt.data.report_split`)."""
-    return report_split(spec)
 
 
 def evaluate_path(config: EvalConfig, *, progress: bool = False) -> EvalResult:
