@@ -10,6 +10,7 @@
 // "error: ..." on stderr and a non-zero exit (2: bad usage or input, 3: the model failed to load or run).
 
 #include <algorithm>
+#include <array>
 #include <chrono>
 #include <cmath>
 #include <cstdint>
@@ -19,6 +20,7 @@
 #include <fstream>
 #include <functional>
 #include <iostream>
+#include <map>
 #include <memory>
 #include <optional>
 #include <random>
@@ -205,6 +207,9 @@ struct Artifact {
   std::string precision = "fp32";
   int input_size = 0;
   int static_batch = 0;  // 0: dynamic
+  // .pt2: the static batch sizes compiled into the package, one model "batch<N>" each (compile.batch_sizes);
+  // empty: one model named "model" (dynamic batch, or static_batch from the input shape of older packages)
+  std::vector<int> batch_sizes;
   int num_classes = 0;   // 0: unknown
   std::vector<std::string> class_names;
   Preprocessing pre;
@@ -296,6 +301,16 @@ Artifact read_artifact(const fs::path& folder) {
     }
     if (m.contains("export") && m["export"].is_object())
       a.optimize_on_cpu = get_or<bool>(m["export"], "optimize_for_inference_on_load", false);
+    if (a.kind == "pt2" && m.contains("compile") && m["compile"].is_object() && m["compile"].contains("batch_sizes") &&
+        m["compile"]["batch_sizes"].is_array()) {
+      for (const auto& b : m["compile"]["batch_sizes"]) {
+        if (!b.is_number_integer() || b.get<int>() < 1)
+          throw InputError(mpath.string() + ": compile.batch_sizes must be positive integers");
+        a.batch_sizes.push_back(b.get<int>());
+      }
+      std::sort(a.batch_sizes.begin(), a.batch_sizes.end());
+      a.batch_sizes.erase(std::unique(a.batch_sizes.begin(), a.batch_sizes.end()), a.batch_sizes.end());
+    }
     if (m.contains("quantization") && m["quantization"].is_object())
       a.qengine = get_or<std::string>(m["quantization"], "backend", "");
   } catch (const json::exception& e) {
@@ -554,25 +569,58 @@ class Model {
         }
       }
     } else {
+      const int dev_index = device.is_cuda() ? device.index() : -1;
       try {
-        pt2_ = std::make_unique<torch::inductor::AOTIModelPackageLoader>(a.model_file.string(), "model", false, 1,
-                                                                          device.is_cuda() ? device.index() : -1);
+        if (a.batch_sizes.empty()) {
+          pt2_[a.static_batch] = std::make_unique<torch::inductor::AOTIModelPackageLoader>(a.model_file.string(),
+                                                                                          "model", false, 1, dev_index);
+        } else {
+          for (int b : a.batch_sizes)  // one compiled model per batch size (see resnet_opt/export/pt2_export.py)
+            pt2_[b] = std::make_unique<torch::inductor::AOTIModelPackageLoader>(
+                a.model_file.string(), "batch" + std::to_string(b), false, 1, dev_index);
+        }
       } catch (const std::exception& e) {
         throw ModelError(a.model_file.string() + " is not a loadable AOTInductor package: " + torch_message(e));
       }
     }
   }
 
+  // the chunks a batch of n runs as on static models of `sizes` (ascending): (start, count, size), the same plan as
+  // resnet_opt.export.pt2_export.plan_chunks: the largest size that fits; a remainder padded onto the next larger
+  // size when it fills more than half of it
+  static std::vector<std::array<int64_t, 3>> plan_chunks(int64_t n, const std::vector<int>& sizes) {
+    std::vector<std::array<int64_t, 3>> out;
+    int64_t i = 0;
+    while (i < n) {
+      const int64_t r = n - i;
+      int64_t fit = 0, up = 0;
+      for (int s : sizes) {
+        if (s <= r) fit = s;
+        if (s >= r && up == 0) up = s;
+      }
+      if (up > 0 && (up == r || fit == 0 || 2 * r > up)) {
+        out.push_back({i, r, up});
+        i = n;
+      } else {
+        out.push_back({i, fit, fit});
+        i += fit;
+      }
+    }
+    return out;
+  }
+
   // float32 logits [N, classes] on the CPU for a float32 CPU batch [N, 3, S, S]
   torch::Tensor logits(const torch::Tensor& x) {
     torch::NoGradGuard no_grad;
     const int64_t n = x.size(0);
-    const int sb = art_.static_batch;
-    if (sb > 0 && n != sb) {  // a fixed batch axis: chunks of sb, the last one padded with its last image
+    std::vector<int> sizes = art_.batch_sizes;
+    if (sizes.empty() && art_.static_batch > 0) sizes.push_back(art_.static_batch);
+    if (!sizes.empty() && std::find(sizes.begin(), sizes.end(), n) == sizes.end()) {
+      // static models: chunks of their batch sizes, a short chunk padded with its last image
       std::vector<torch::Tensor> outs;
-      for (int64_t i = 0; i < n; i += sb) {
-        torch::Tensor chunk = x.slice(0, i, std::min(n, i + sb));
-        const int64_t k = chunk.size(0);
+      for (const auto& c : plan_chunks(n, sizes)) {
+        const int64_t start = c[0], k = c[1], sb = c[2];
+        torch::Tensor chunk = x.slice(0, start, start + k);
         if (k < sb) chunk = torch::cat({chunk, chunk.slice(0, k - 1, k).expand({sb - k, x.size(1), x.size(2), x.size(3)})});
         outs.push_back(forward(chunk).slice(0, 0, k));
       }
@@ -590,9 +638,15 @@ class Model {
       else if (out.isList()) out = out.toListRef()[0];
       y = out.toTensor();
     } else {
-      std::vector<torch::Tensor> outs = pt2_->run({in});
+      auto it = pt2_.find(static_cast<int>(x.size(0)));
+      if (it == pt2_.end()) it = pt2_.find(0);  // the dynamic model
+      if (it == pt2_.end()) throw ModelError("no model of the package serves a batch of " + std::to_string(x.size(0)));
+      std::vector<torch::Tensor> outs = it->second->run({in});
       if (outs.empty()) throw ModelError("the AOTInductor package returned no output");
       y = outs[0];
+      if (y.dim() < 1 || y.size(0) != x.size(0))
+        throw ModelError("the AOTInductor package answered " + std::to_string(y.dim() ? y.size(0) : 0) +
+                         " rows for a batch of " + std::to_string(x.size(0)));
     }
     return y.to(torch::kCPU, torch::kFloat32);  // synchronises on CUDA
   }
@@ -616,7 +670,7 @@ class Model {
   Artifact art_;
   torch::Device device_;
   std::optional<torch::jit::Module> module_;
-  std::unique_ptr<torch::inductor::AOTIModelPackageLoader> pt2_;
+  std::map<int, std::unique_ptr<torch::inductor::AOTIModelPackageLoader>> pt2_;  // by batch size (0: dynamic)
   bool optimized_ = false;
 };
 

@@ -56,12 +56,14 @@ def test_export_pt2_cli_writes_a_validated_package(pt2_artifacts):
     assert m["input"] == {"name": "input", "shape": [-1, 3, 32, 32], "dtype": "float32"}
     assert m["output"]["shape"] == [-1, 10] and m["architecture"]["num_classes"] == 10
     v = m["validation"]
-    assert v["passed"] and v["real_images"] and v["batch_sizes"] == [1, 16] and v["top1_agreement"] == 100.0
+    # a model per default batch size (1, 8), each checked at its size and the 16 images through the chunking
+    assert v["passed"] and v["real_images"] and v["batch_sizes"] == [1, 8, 16] and v["top1_agreement"] == 100.0
     assert v["max_abs_diff"] <= v["allowed_abs_diff"]
     c = m["compile"]
     assert c["device"] == "cpu" and c["compile_seconds"] > 0 and c["inductor_configs"]["freezing"] is True
     assert c["vec_isa"] and c["march"] == "native"
-    assert m["export"]["dynamic_batch"] is True and m["export"]["example_batch"] == 2
+    assert m["export"]["dynamic_batch"] is False and m["export"]["batch_sizes"] == [1, 8] == c["batch_sizes"]
+    assert m["export"]["package_models"] == {"batch1": 1, "batch8": 8} == c["models"]
     from resnet_opt.core.artifact import sha256_file
 
     assert m["file_sha256"] == sha256_file(a / "model.pt2") and m["file_size"] == (a / "model.pt2").stat().st_size
@@ -269,8 +271,8 @@ def test_pipeline_config_pt2_switches(tmp_path):
 
 
 def test_static_batch_package_runs_other_batch_sizes_in_chunks(tmp_path):
-    """`export pt2 --batch 1`: a package compiled for one batch size (the FP32 CPU speed-up of pre-packed weights,
-    benchmarks/results/pt2_cpu.md); the manifest records the fixed batch and the runtime runs any batch in chunks."""
+    """`export pt2 --batch 1`: a package compiled for one batch size (benchmarks/results/pt2_cpu.md); the manifest
+    records the compiled size and the runtime runs any batch in chunks of it."""
     from typer.testing import CliRunner
 
     from resnet_opt.cli import app
@@ -281,13 +283,118 @@ def test_static_batch_package_runs_other_batch_sizes_in_chunks(tmp_path):
                                  "--batch", "1", "--count", "3", "--out", str(out), "--json"])
     assert r.exit_code == 0, r.output
     m = json.loads(r.stdout)
-    assert m["input"]["shape"] == [1, 3, 16, 16] and m["export"]["dynamic_batch"] is False
-    assert m["validation"]["batch_sizes"] == [1] and m["validation"]["passed"]
+    assert m["input"]["shape"] == [-1, 3, 16, 16] and m["export"]["dynamic_batch"] is False
+    assert m["export"]["batch_sizes"] == [1] == m["compile"]["batch_sizes"]
+    assert m["validation"]["batch_sizes"] == [1, 3] and m["validation"]["passed"]
     pred = load(out)
-    assert pred.static_batch == 1
+    assert pred.batch_sizes == (1,) and pred.static_batch is None
     x = torch.randn(3, 3, 16, 16, generator=torch.Generator().manual_seed(0))
     together = pred.logits(x)
     one_by_one = torch.cat([pred.logits(x[i:i + 1]) for i in range(3)])
     assert together.shape == (3, 10) and torch.allclose(together, one_by_one)
+    # AOTInductor's own default loader must not find a model that would answer 1 row for a batch of 3
+    with pytest.raises(Exception, match="Available models:\nbatch1"):
+        torch._inductor.aoti_load_package(str(out / "model.pt2"))
     bad = CliRunner().invoke(app, ["export", "pt2", "--depth", "18", "--batch", "0", "--out", str(tmp_path / "b")])
     assert bad.exit_code != 0 and "--batch" in bad.stderr and not (tmp_path / "b").exists()
+
+
+def test_bad_batch_option_is_refused_before_work(tmp_path):
+    from typer.testing import CliRunner
+
+    from resnet_opt.cli import app
+
+    for bad, says in (("x", "--batch takes batch sizes"), ("1,0", "--batch sizes must be"), ("", "--batch takes")):
+        r = CliRunner().invoke(app, ["export", "pt2", "--depth", "18", "--batch", bad, "--out", str(tmp_path / "b")])
+        assert r.exit_code != 0 and says in r.stderr and not (tmp_path / "b").exists(), (bad, r.output)
+        assert len(r.stderr.strip().splitlines()) == 1 and r.stderr.startswith("error: ")
+
+
+# ------------------------------------------------------------------------------------------------ multi-batch packages
+from hypothesis import given, settings as hsettings, strategies as st  # noqa: E402
+
+
+@hsettings(max_examples=200, deadline=None)
+@given(n=st.integers(1, 300), sizes=st.lists(st.integers(1, 64), min_size=1, max_size=4))
+def test_plan_chunks_covers_the_batch_exactly(n, sizes):
+    from resnet_opt.export.pt2_export import plan_chunks
+
+    plan = plan_chunks(n, sizes)
+    pos = 0
+    for start, count, size in plan:
+        assert start == pos and 1 <= count <= size and size in sizes
+        pos += count
+    assert pos == n
+    assert sum(1 for _, c, s in plan if c < s) <= 1  # at most one padded chunk (the last)
+    if n in sizes:
+        assert plan == [(0, n, n)]
+
+
+def test_plan_chunks_pads_a_large_remainder_and_splits_a_small_one():
+    from resnet_opt.export.pt2_export import plan_chunks
+
+    assert plan_chunks(7, (1, 8)) == [(0, 7, 8)]  # one padded batch-8 call beats seven batch-1 calls
+    assert plan_chunks(3, (1, 8)) == [(0, 1, 1), (1, 1, 1), (2, 1, 1)]
+    assert plan_chunks(20, (1, 8)) == [(0, 8, 8), (8, 8, 8), (16, 1, 1), (17, 1, 1), (18, 1, 1), (19, 1, 1)]
+    assert plan_chunks(5, (8,)) == [(0, 5, 8)]
+
+
+class _Fake:
+    """A static model that answers ONE row whatever it is fed (what AOTInductor does for a batch it was not
+    compiled for), or the right number of rows."""
+
+    def __init__(self, batch: int, honest: bool = True):
+        self.batch, self.honest, self.seen = batch, honest, []
+
+    def __call__(self, x):
+        self.seen.append(int(x.shape[0]))
+        rows = x.shape[0] if self.honest else 1
+        return [x.flatten(1)[:rows, :4] * self.batch]
+
+
+def test_package_dispatch_uses_each_size_and_checks_the_answer_shape():
+    from resnet_opt.core.errors import ExportError
+    from resnet_opt.export.pt2_export import Pt2Package
+
+    m1, m8 = _Fake(1), _Fake(8)
+    pkg = Pt2Package({1: m1, 8: m8})
+    x = torch.arange(11 * 3 * 2 * 2, dtype=torch.float32).reshape(11, 3, 2, 2)
+    y = pkg(x)
+    assert y.shape == (11, 4) and m8.seen == [8] and m1.seen == [1, 1, 1]
+    assert torch.equal(y[:8], x.flatten(1)[:8, :4] * 8) and torch.equal(y[8:], x.flatten(1)[8:, :4])
+    assert pkg(x[:8]).shape == (8, 4) and pkg(x[:6]).shape == (6, 4) and m8.seen[-1] == 8  # 6 ran padded to 8
+    liar = Pt2Package({8: _Fake(8, honest=False)}, name="liar.pt2")
+    with pytest.raises(ExportError, match="answered 1 rows for a batch of 8"):
+        liar(x[:8])
+    with pytest.raises(ExportError, match="mixes"):
+        Pt2Package({None: m1, 8: m8})
+
+
+def test_runtime_refuses_a_manifest_whose_batch_sizes_disagree_with_the_package(pt2_artifacts, tmp_path):
+    import shutil
+
+    from resnet_opt.core.errors import ArtifactError
+    from resnet_opt.core.manifest import write_manifest
+    from resnet_opt.runtime import load
+
+    art = tmp_path / "a"
+    shutil.copytree(pt2_artifacts.fp32, art)
+    m = json.loads((art / "manifest.json").read_text())
+    m["compile"]["batch_sizes"] = [1, 4]
+    write_manifest(art, m)
+    with pytest.raises(ArtifactError, match=r"batch sizes \[1, 4\]"):
+        load(art)
+
+
+def test_int8_package_is_multi_batch_and_validated_at_each_size(pt2_artifacts):
+    m = json.loads((pt2_artifacts.int8 / "manifest.json").read_text())
+    assert m["compile"]["batch_sizes"] == [1, 8] and m["compile"]["models"] == {"batch1": 1, "batch8": 8}
+    from resnet_opt.runtime import load
+
+    pred = load(pt2_artifacts.int8)
+    assert pred.batch_sizes == (1, 8)
+    x = torch.randn(10, 3, 32, 32, generator=torch.Generator().manual_seed(1))
+    y = pred.logits(x)
+    assert y.shape == (10, 10)
+    # the batch-8 and batch-1 models are compiled separately: the same images, the same answers
+    assert torch.equal(y.argmax(1)[:2], pred.logits(x[:2]).argmax(1))

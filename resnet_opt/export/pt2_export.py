@@ -1,14 +1,26 @@
-"""PyTorch 2 export: ``torch.export`` (dynamic batch) -> AOTInductor package (``model.pt2``), validated.
+"""PyTorch 2 export: ``torch.export`` -> AOTInductor package (``model.pt2``), validated.
 
 The successor of the TorchScript artifact (``torch.jit.trace/freeze`` are deprecated upstream):
 
-1. ``torch.export.export`` of the eval-mode model with a dynamic batch dimension ``batch`` (1..MAX_BATCH). The
-   example input has batch :data:`EXAMPLE_BATCH` (= 2): a batch-1 example specializes the dimension to 1.
-2. ``torch._inductor.aoti_compile_and_package`` under ``torch.no_grad()`` (Inductor's freezing pass only runs with
-   grad disabled) with the settings of :class:`Pt2Settings`, into one ``.pt2`` file that holds the compiled model
-   (a shared library with the weights embedded) for one device (``cpu`` or ``cuda``).
-3. The package is loaded back with ``torch._inductor.aoti_load_package`` and compared with the PyTorch model at batch
-   1 and N (:func:`resnet_opt.export.validate.validate_pt2`, the FP32 tolerances of every export).
+1. ``torch.export.export`` of the eval-mode model, once per compiled batch size (:attr:`Pt2Settings.batches`):
+   on the CPU by default a static batch of 1 and one of 8 (:data:`DEFAULT_CPU_BATCHES`); ``dynamic`` exports one
+   graph with a dynamic batch dimension ``batch`` (1..MAX_BATCH; example batch :data:`EXAMPLE_BATCH` = 2, as a
+   batch-1 example specializes the dimension to 1), the CUDA default.
+2. ``torch._inductor.aot_compile`` under ``torch.no_grad()`` (Inductor's freezing pass only runs with grad disabled)
+   with the settings of :class:`Pt2Settings`, each compiled model packaged into ONE ``.pt2`` file
+   (``torch._inductor.package.package_aoti``) under the name ``batch<N>`` (a dynamic graph: ``model``), for one
+   device (``cpu`` or ``cuda``). No static model is named ``model``: AOTInductor's default loader
+   (``aoti_load_package``) would silently answer 1 row for a batch of 8 fed to a batch-1 model, so a loader that
+   ignores the manifest fails instead of answering wrongly.
+3. :class:`Pt2Package` (the one loader: runtime, stages, validation) loads every model of the package and runs any
+   batch as chunks of the compiled sizes (:func:`plan_chunks`), checking each answer's shape. The package is
+   compared with the PyTorch model at every compiled size and at batch N through that dispatch
+   (:func:`resnet_opt.export.validate.validate_pt2`, the FP32 tolerances of every export).
+
+Why several static models and not one dynamic one (measured, benchmarks/results/pt2_batches.md): with a dynamic batch,
+Inductor pre-packs the INT8 (and FP32) oneDNN weights for a layout the batch-1 kernel does not use, so on an
+AVX-512 VNNI CPU oneDNN re-lays 32 of ResNet-50's INT8 weights on every call (62 ms at batch 1 against 7.3 ms for a
+static batch-1 package).
 
 Compilation (a C++ compiler, tens of seconds to minutes) is paid here, once; loading a package takes milliseconds.
 The CPU package is compiled with ``-march=native``: it runs on CPUs with the instruction sets of the exporting one
@@ -35,9 +47,15 @@ PT2_FILE = "model.pt2"
 DEVICES = ("cpu", "cuda")
 EXAMPLE_BATCH = 2  # a batch-1 example would specialize the batch dimension to 1
 MAX_BATCH = 4096
+# the static batch sizes a CPU package holds by default: 1 (latency) and 8 (throughput; larger batches run as chunks
+# of 8). Measured: benchmarks/results/pt2_batches.md
+DEFAULT_CPU_BATCHES = (1, 8)
+DYNAMIC_MODEL = "model"  # the name of the one model of a dynamic-batch package (AOTInductor's default name)
+MAX_PACKAGE_BATCHES = 8
 
-__all__ = ["PT2_FILE", "DEVICES", "EXAMPLE_BATCH", "MAX_BATCH", "Pt2Settings", "export_program", "compile_package",
-           "to_pt2", "quiet_inductor", "check_device", "vec_isa"]
+__all__ = ["package_info", "PT2_FILE", "DEVICES", "EXAMPLE_BATCH", "MAX_BATCH", "DEFAULT_CPU_BATCHES", "Pt2Settings",
+           "export_program", "compile_package", "build_package", "Pt2Package", "plan_chunks", "package_models",
+           "model_name_for", "to_pt2", "quiet_inductor", "check_device", "vec_isa", "parse_batches"]
 
 
 @dataclass
@@ -47,29 +65,57 @@ class Pt2Settings:
     ``freezing``: Inductor folds the weights into constants and (CPU) pre-packs the convolution weights into oneDNN's
     blocked layout once, at compile time, fusing bias/add/ReLU into the convolutions; without it every convolution
     is an ATen call on plain weights. ``max_autotune``: benchmark kernel choices at compile time (much longer compile;
-    see docs/pt2.md). ``batch``: compile for this one batch size (a static batch: on the CPU, FP32 oneDNN weights are
-    pre-packed at compile time, which a dynamic batch defers to run time; the runtime runs other batch sizes in
-    chunks of it); ``None``: a dynamic batch 1..MAX_BATCH. ``extra``: further ``inductor_configs`` entries, passed
-    through unchanged."""
+    see docs/pt2.md). ``batches``: the static batch sizes compiled into the package (one model each; any other
+    batch runs as chunks of them); ``None``: the device's default (CPU :data:`DEFAULT_CPU_BATCHES`, CUDA dynamic).
+    ``dynamic``: one model with a dynamic batch 1..MAX_BATCH instead. ``batch``: one static size (kept for callers
+    of the earlier API; the same as ``batches=(batch,)``). ``extra``: further ``inductor_configs`` entries, passed
+    through unchanged. After :meth:`validate`, ``batches`` is the sorted tuple of sizes, or None for dynamic."""
 
     device: str = "cpu"
     freezing: bool = True
     max_autotune: bool = False
     batch: int | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    batches: tuple[int, ...] | None = None
+    dynamic: bool = False
 
     def validate(self) -> "Pt2Settings":
+        from resnet_opt.core.checks import check_int
+
         d = str(self.device).strip().lower()
         if d not in DEVICES:
             raise ConfigError(f"unknown device {self.device!r} for a .pt2 package; valid: {', '.join(DEVICES)}")
         self.device = d
         if self.batch is not None:
-            from resnet_opt.core.checks import check_int
-
             check_int("--batch", self.batch, 1, MAX_BATCH)
+            if self.batches is not None and tuple(self.batches) != (self.batch,):
+                raise ConfigError("give the package's batch sizes once (batch or batches, not both)")
+            self.batches = (int(self.batch),)
+        if self.dynamic and self.batches is not None:
+            raise ConfigError("a package is either dynamic-batch or compiled for static batch sizes, not both")
+        if not self.dynamic:
+            if self.batches is None:
+                self.batches = DEFAULT_CPU_BATCHES if d == "cpu" else None
+                self.dynamic = self.batches is None
+            else:
+                sizes = tuple(sorted({check_int("batch size", b, 1, MAX_BATCH) for b in self.batches}))
+                if not sizes:
+                    raise ConfigError("give at least one batch size for the package")
+                if len(sizes) > MAX_PACKAGE_BATCHES:
+                    raise ConfigError(f"at most {MAX_PACKAGE_BATCHES} batch sizes per package (each is compiled "
+                                      f"separately), got {len(sizes)}")
+                self.batches = sizes
+        if self.batches is not None and len(self.batches) == 1:
+            self.batch = self.batches[0]
         if not isinstance(self.extra, dict):
             raise ConfigError("extra inductor settings must be a dict")
         return self
+
+    def describe(self) -> str:
+        """``dynamic batch 1..4096`` or ``static batches 1, 8``."""
+        if self.batches is None:
+            return f"dynamic batch 1..{MAX_BATCH}"
+        return f"static batch{'es' if len(self.batches) > 1 else ''} {', '.join(map(str, self.batches))}"
 
     def inductor_configs(self) -> dict[str, Any]:
         cfg: dict[str, Any] = {"freezing": bool(self.freezing), "max_autotune": bool(self.max_autotune)}
@@ -77,7 +123,128 @@ class Pt2Settings:
         return cfg
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        d = asdict(self)
+        d["batches"] = list(self.batches) if self.batches is not None else None
+        return d
+
+
+def parse_batches(text: str | None) -> tuple[tuple[int, ...] | None, bool]:
+    """The CLI's ``--batch``: ``None`` (the device default), ``dynamic``, or sizes ``1,8`` -> (batches, dynamic)."""
+    if text is None:
+        return None, False
+    t = str(text).strip().lower()
+    if t == "dynamic":
+        return None, True
+    try:
+        sizes = tuple(int(p) for p in t.replace(" ", "").split(",") if p)
+    except ValueError:
+        raise ConfigError(f"--batch takes batch sizes (e.g. 1 or 1,8) or 'dynamic', got {text!r}") from None
+    if not sizes:
+        raise ConfigError(f"--batch takes batch sizes (e.g. 1 or 1,8) or 'dynamic', got {text!r}")
+    for b in sizes:
+        if not 1 <= b <= MAX_BATCH:
+            raise ConfigError(f"--batch sizes must be 1..{MAX_BATCH}, got {b}")
+    return sizes, False
+
+
+def model_name_for(batch: int | None) -> str:
+    """The name of the package's model compiled for ``batch`` (``batch8``); None: the dynamic model."""
+    return DYNAMIC_MODEL if batch is None else f"batch{int(batch)}"
+
+
+def package_models(path: str | os.PathLike) -> dict[str, int | None]:
+    """The models inside a ``.pt2`` package, ``{name: static batch or None}``, read from the archive's listing
+    (``<root>/data/aotinductor/<name>/``). Raises ExportError for a file that is not such an archive."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as z:
+            names = z.namelist()
+    except (OSError, zipfile.BadZipFile) as e:
+        raise ExportError(f"{Path(path).name} is not a .pt2 package (a zip archive): {_first_line(e)}") from e
+    found: dict[str, int | None] = {}
+    for n in names:
+        parts = n.split("/")
+        if len(parts) >= 4 and parts[1:3] == ["data", "aotinductor"] and parts[3]:
+            name = parts[3]
+            if name.startswith("batch") and name[5:].isdigit():
+                found[name] = int(name[5:])
+            else:
+                found[name] = None
+    if not found:
+        raise ExportError(f"{Path(path).name} holds no AOTInductor model")
+    return found
+
+
+def plan_chunks(n: int, sizes: tuple[int, ...] | list[int]) -> list[tuple[int, int, int]]:
+    """How a batch of ``n`` runs on models compiled for static ``sizes``: ``[(start, count, size), ...]`` covering
+    ``0..n`` in order, each chunk of ``count`` <= ``size`` images run by the ``size`` model (padded when
+    ``count < size``). The largest size that fits is used; a remainder runs padded on the next larger size when it
+    fills more than half of it (one padded call is then cheaper than several smaller ones), else on smaller ones."""
+    if n < 1:
+        raise ConfigError(f"a batch needs at least one image, got {n}")
+    ss = sorted({int(s) for s in sizes})
+    if not ss or ss[0] < 1:
+        raise ConfigError(f"static batch sizes must be positive, got {list(sizes)}")
+    out: list[tuple[int, int, int]] = []
+    i = 0
+    while i < n:
+        r = n - i
+        fit = [s for s in ss if s <= r]
+        up = [s for s in ss if s >= r]
+        if up and (up[0] == r or not fit or 2 * r > up[0]):
+            out.append((i, r, up[0]))
+            i = n
+        else:
+            s = fit[-1]
+            out.append((i, s, s))
+            i += s
+    return out
+
+
+class Pt2Package:
+    """A loaded ``.pt2`` package, callable on a batch of any size: a dynamic model runs it as it is; static models
+    (one per compiled batch size) run it as the chunks :func:`plan_chunks` gives, the last one padded by repeating
+    its final image. Every answer is checked to have one row per image (an AOTInductor model fed a batch it was not
+    compiled for may answer with the wrong number of rows instead of failing). ``models``: ``{batch or None: fn}``;
+    ``batch_sizes``: the static sizes (None: dynamic)."""
+
+    def __init__(self, models: dict[int | None, Callable[[torch.Tensor], Any]], name: str = "model.pt2") -> None:
+        if not models:
+            raise ExportError(f"{name} holds no model")
+        if None in models and len(models) > 1:
+            raise ExportError(f"{name} mixes a dynamic-batch model with static ones")
+        self.models = dict(models)
+        self.name = name
+        self.batch_sizes: tuple[int, ...] | None = (None if None in models
+                                                   else tuple(sorted(int(b) for b in models)))  # type: ignore[arg-type]
+
+    @property
+    def dynamic(self) -> bool:
+        return self.batch_sizes is None
+
+    def _run(self, fn: Callable[[torch.Tensor], Any], x: torch.Tensor) -> torch.Tensor:
+        out = fn(x.contiguous())
+        if isinstance(out, (list, tuple)):
+            out = out[0]
+        if not isinstance(out, torch.Tensor) or out.dim() < 1 or out.shape[0] != x.shape[0]:
+            rows = getattr(out, "shape", [None])[0] if isinstance(out, torch.Tensor) else type(out).__name__
+            raise ExportError(f"{self.name} answered {rows} rows for a batch of {x.shape[0]}")
+        return out
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        if self.batch_sizes is None:
+            return self._run(self.models[None], x)
+        n = int(x.shape[0])
+        if n in self.models:
+            return self._run(self.models[n], x)
+        outs = []
+        for start, count, size in plan_chunks(n, self.batch_sizes):
+            chunk = x[start:start + count]
+            if count < size:
+                chunk = torch.cat([chunk, chunk[-1:].expand(size - count, *chunk.shape[1:])])
+            outs.append(self._run(self.models[size], chunk)[:count])
+        return torch.cat(outs)
 
 
 def check_device(device: str) -> str:
@@ -157,13 +324,18 @@ def compile_package(program: Any, path: str | os.PathLike, settings: Pt2Settings
     secs = time.perf_counter() - t0
     if Path(out) != Path(path) or not Path(path).is_file():
         raise ExportError(f"AOTInductor did not write the package {path}")
+    return _compile_details(settings, secs)
+
+
+def _compile_details(settings: Pt2Settings, secs: float) -> dict[str, Any]:
     from torch._inductor import config as ic
 
+    cfg = settings.inductor_configs()
     details: dict[str, Any] = {
         "compile_seconds": secs,
         "device": settings.device,
         "inductor_configs": cfg,
-        "settings": settings.to_dict(),
+        "settings": {k: v for k, v in settings.to_dict().items() if k not in ("batch", "batches", "dynamic")},
         "api": "torch._inductor.aoti_compile_and_package",
         "grad": "disabled (torch.no_grad), so freezing applies",
         "compile_threads": torch.get_num_threads(),
@@ -176,13 +348,77 @@ def compile_package(program: Any, path: str | os.PathLike, settings: Pt2Settings
     return details
 
 
-def load_package(path: str | os.PathLike, device: str = "cpu") -> Callable[[torch.Tensor], torch.Tensor]:
-    """``torch._inductor.aoti_load_package`` with torch's log lines silenced; raises ExportError when it fails."""
+def build_package(model: nn.Module, path: str | os.PathLike, *, input_size: int, settings: Pt2Settings,
+                  log: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """``torch.export`` + AOTInductor of ``model`` (eval mode, float32, on the settings' device) into the package
+    ``path``: one dynamic-batch model, or one static model per size of ``settings.batches`` packaged together under
+    :func:`model_name_for` names. Returns the compile details for the manifest (:func:`compile_package`'s, plus
+    ``export_seconds``, ``batch_sizes`` and ``models``)."""
+    settings.validate()
+    say = log or (lambda _m: None)
+    if settings.batches is None:
+        t0 = time.perf_counter()
+        say(f"torch.export (dynamic batch 1..{MAX_BATCH}, example batch {EXAMPLE_BATCH}) ...")
+        program = export_program(model, input_size=input_size, device=settings.device)
+        export_s = time.perf_counter() - t0
+        say(f"AOTInductor compile for {settings.device} (freezing={settings.freezing}, "
+            f"max_autotune={settings.max_autotune}); this takes a while ...")
+        details = compile_package(program, path, settings)
+        details.update(export_seconds=export_s, batch_sizes=None, models={DYNAMIC_MODEL: None})
+        return details
+    from torch._inductor.package import package_aoti
+
+    cfg = {**settings.inductor_configs(), "aot_inductor.package": True}
+    files: dict[str, Any] = {}
+    export_s = compile_s = 0.0
+    for b in settings.batches:
+        t0 = time.perf_counter()
+        say(f"torch.export (static batch {b}) ...")
+        program = export_program(model, input_size=input_size, device=settings.device, dynamic_batch=False,
+                                 example_batch=b)
+        export_s += time.perf_counter() - t0
+        say(f"AOTInductor compile of batch {b} for {settings.device} (freezing={settings.freezing}, "
+            f"max_autotune={settings.max_autotune}); this takes a while ...")
+        t0 = time.perf_counter()
+        try:
+            with quiet_inductor(), torch.no_grad(), warnings.catch_warnings():  # freezing needs grad disabled
+                warnings.filterwarnings("ignore", category=UserWarning, module=r"torch\._inductor")
+                files[model_name_for(b)] = torch._inductor.aot_compile(program.module(), program.example_inputs[0],
+                                                                       options=dict(cfg))
+        except Exception as e:  # noqa: BLE001 - compiler errors, missing C++ toolchain, lowering failures
+            raise ExportError(f"AOTInductor compilation (batch {b}) failed: {_first_line(e)}") from e
+        compile_s += time.perf_counter() - t0
+    try:
+        package_aoti(str(path), files)
+    except Exception as e:  # noqa: BLE001
+        raise ExportError(f"packaging the compiled models failed: {_first_line(e)}") from e
+    if not Path(path).is_file():
+        raise ExportError(f"AOTInductor did not write the package {path}")
+    details = _compile_details(settings, compile_s)
+    details.update(api="torch._inductor.aot_compile (one per batch size) -> torch._inductor.package.package_aoti",
+                   export_seconds=export_s, batch_sizes=list(settings.batches),
+                   models={model_name_for(b): b for b in settings.batches})
+    return details
+
+
+def load_package(path: str | os.PathLike, device: str = "cpu", *, static_batch: int | None = None) -> Pt2Package:
+    """Every model of the package (``torch._inductor.package.load_package`` by name, torch's log lines silenced)
+    as one :class:`Pt2Package`; raises ExportError when it fails. ``static_batch``: for a package of one model named
+    ``model`` compiled for a static batch (what ``export pt2 --batch N`` wrote before packages named their models by
+    batch size; its manifest's input shape says N)."""
+    from torch._inductor.package import load_package as load_one
+
+    models = package_models(path)
+    if static_batch is not None and list(models.values()) == [None]:
+        models = {n: int(static_batch) for n in models}
+    out: dict[int | None, Any] = {}
     try:
         with quiet_inductor():
-            return torch._inductor.aoti_load_package(str(path))
+            for name, b in models.items():
+                out[b] = load_one(str(path), name)
     except Exception as e:  # noqa: BLE001
         raise ExportError(f"the package {Path(path).name} does not load: {_first_line(e)}") from e
+    return Pt2Package(out, name=Path(path).name)
 
 
 def package_latency_fn(pkg: Callable[[torch.Tensor], Any]) -> Callable[[torch.Tensor], Callable[[], Any]]:
@@ -236,34 +472,43 @@ def to_pt2(model: nn.Module, path: str | os.PathLike, *, input_size: int = 224, 
     m = copy.deepcopy(model).eval().float().to(device)
     tmp = path.parent / f".{path.stem}.tmp-{os.getpid()}.pt2"
     try:
-        t0 = time.perf_counter()
-        static = settings.batch
-        say(f"torch.export (dynamic batch 1..{MAX_BATCH}, example batch {EXAMPLE_BATCH}) ..." if static is None else
-            f"torch.export (static batch {static}) ...")
-        program = export_program(m, input_size=input_size, device=device, dynamic_batch=static is None,
-                                 example_batch=EXAMPLE_BATCH if static is None else static)
-        export_s = time.perf_counter() - t0
-        say(f"AOTInductor compile for {device} (freezing={settings.freezing}, max_autotune={settings.max_autotune}); "
-            "this takes a while ...")
-        details = compile_package(program, tmp, settings)
-        details["export_seconds"] = export_s
+        details = build_package(m, tmp, input_size=input_size, settings=settings, log=say)
         report = None
         if validate:
             vin = V.inputs_for(inputs, input_size)
             ref_model = (reference if reference is not None else model)
             report = V.validate_pt2(tmp, ref_model, vin, precision=precision, tolerance=tolerance, device=device,
-                                    load=load_package, name=path.name, static_batch=static)
+                                    load=load_package, name=path.name)
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
     n_cls = _classes(m, input_size)
-    info = {"format": "pt2", "method": "torch.export.export -> torch._inductor.aoti_compile_and_package",
-            "dynamic_batch": static is None, "batch_range": [1, MAX_BATCH] if static is None else [static, static],
-            "example_batch": EXAMPLE_BATCH if static is None else static,
-            "input_name": "input", "output_name": "logits",
-            "package_model_name": "model",
-            "loader": "torch._inductor.aoti_load_package (Python) / torch::inductor::AOTIModelPackageLoader (C++)"}
-    b = -1 if static is None else static
-    return ExportResult(path=path, format="pt2", precision=precision, input_shape=[b, 3, input_size, input_size],
-                        output_shape=[b, n_cls], validation=report, details={**info, "compile": details})
+    return ExportResult(path=path, format="pt2", precision=precision, input_shape=[-1, 3, input_size, input_size],
+                        output_shape=[-1, n_cls], validation=report,
+                        details={**package_info(settings), "compile": details})
+
+
+def package_info(settings: Pt2Settings) -> dict[str, Any]:
+    """The manifest's ``export`` facts of a package compiled with ``settings`` (validated): which batch sizes its
+    models serve and how a loader picks one."""
+    b = settings.batches
+    info: dict[str, Any] = {
+        "format": "pt2", "input_name": "input", "output_name": "logits",
+        "dynamic_batch": b is None, "batch_sizes": None if b is None else list(b),
+        "batch_range": [1, MAX_BATCH],
+        "package_models": {model_name_for(None): None} if b is None else {model_name_for(x): x for x in b},
+    }
+    if b is None:
+        info.update(method="torch.export.export (dynamic batch) -> torch._inductor.aoti_compile_and_package",
+                    example_batch=EXAMPLE_BATCH,
+                    loader="torch._inductor.aoti_load_package (Python) / "
+                           "torch::inductor::AOTIModelPackageLoader(path, \"model\") (C++)")
+    else:
+        info.update(method="torch.export.export (one static batch per size) -> torch._inductor.aot_compile -> "
+                           "torch._inductor.package.package_aoti (one package, a model per batch size)",
+                    loader="one model per batch size: torch._inductor.package.load_package(path, \"batch<N>\") "
+                           "(Python) / torch::inductor::AOTIModelPackageLoader(path, \"batch<N>\") (C++); any "
+                           "other batch runs as chunks of these sizes (resnet_opt.export.pt2_export.plan_chunks), "
+                           "the last padded")
+    return info

@@ -369,12 +369,13 @@ def np_float32(x: torch.Tensor) -> np.ndarray:
 # ------------------------------------------------------------------------------------------------ PT2 (AOTInductor)
 def validate_pt2(path: str | os.PathLike, model: nn.Module, inputs: ValidationInputs, *, precision: str = "fp32",
                  tolerance: Tolerance | None = None, reference: torch.Tensor | None = None, name: str | None = None,
-                 device: str = "cpu", load: Callable[[Any, str], Any] | None = None,
-                 static_batch: int | None = None) -> ValidationReport:
+                 device: str = "cpu", load: Callable[[Any, str], Any] | None = None) -> ValidationReport:
     """Load the AOTInductor package with ``load(path, device)`` (the exporter passes
-    :func:`resnet_opt.export.pt2_export.load_package`, ``torch._inductor.aoti_load_package`` as the runtime does) and
-    compare it with ``model`` (FP32 PyTorch on the CPU) at batch 1 and N, or at its ``static_batch``. On CUDA, TF32 is disabled while comparing (strict
-    FP32; torch enables TF32 for cuDNN convolutions by default, which a user may keep for speed)."""
+    :func:`resnet_opt.export.pt2_export.load_package`, the loader the runtime uses: a
+    :class:`~resnet_opt.export.pt2_export.Pt2Package`) and compare it with ``model`` (FP32 PyTorch on the CPU) at
+    batch 1 and N for a dynamic-batch package; for static models at each compiled batch size and at N through the
+    package's chunking. On CUDA, TF32 is disabled while comparing (strict FP32; torch enables TF32 for cuDNN
+    convolutions by default, which a user may keep for speed)."""
     import contextlib
 
     if load is None:
@@ -389,6 +390,7 @@ def validate_pt2(path: str | os.PathLike, model: nn.Module, inputs: ValidationIn
         raise ExportError(f"the compiled package {name} does not load: {str(e).split(': ', 1)[-1]}") from e
     dev = torch.device(device)
     ctx = torch.backends.cudnn.flags(enabled=True, allow_tf32=False) if dev.type == "cuda" else contextlib.nullcontext()
+    sizes = getattr(pkg, "batch_sizes", None)
 
     def run(b: torch.Tensor) -> torch.Tensor:
         with torch.no_grad():
@@ -397,10 +399,14 @@ def validate_pt2(path: str | os.PathLike, model: nn.Module, inputs: ValidationIn
             out = out[0]
         return out.float().cpu()
 
+    n = int(x.shape[0])
     with ctx:
-        runs = [(bs, ref, _run_batched(run, x, bs)) for bs in _batch_sizes(x.shape[0], static_batch is None,
-                                                                            static_batch)]
-    checks = {"aoti_load_package": "passed", "device": device, "output_shape": [None, int(ref.shape[1])]}
+        # each compiled size in chunks of exactly that size, then the whole set at once (the package's own chunking)
+        runs = [(bs, ref, _run_batched(run, x, bs)) for bs in sorted(set(sizes or [1]) | ({n} if sizes else set()))]
+        if not sizes:
+            runs.append((n, ref, run(x)))
+    checks = {"aoti_load_package": "passed", "device": device, "output_shape": [None, int(ref.shape[1])],
+              "batch_sizes": list(sizes) if sizes else "dynamic"}
     if dev.type == "cuda":
         checks["tf32"] = "disabled during validation"
     return _judge(runs, tolerance=tol, precision=precision, runtime=f"AOTInductor {torch.__version__} ({device})",

@@ -32,9 +32,7 @@ def pt2e_target(cfg: Any, method: str, fused: torch.nn.Module, size: int, qpath:
     ``quantize_model`` needs: (quantization facts, INT8 logits, FP32 size, extra latency callables, INT8 latency
     factory, FP32-export check (None), compile facts for the manifest)."""
     from resnet_opt.engine import agreement
-    from resnet_opt.export.pt2_export import (
-        Pt2Settings, compile_package, export_program, load_package, package_latency_fn,
-    )
+    from resnet_opt.export.pt2_export import Pt2Settings, build_package, load_package, package_latency_fn
     from resnet_opt.optimize.quantize_pt2e import default_reduce_range, quantize_pt2e
 
     rr = default_reduce_range() if cfg.reduce_range is None else bool(cfg.reduce_range)
@@ -42,13 +40,10 @@ def pt2e_target(cfg: Any, method: str, fused: torch.nn.Module, size: int, qpath:
         f"{getattr(calib, 'source', 'calibration')} images ({method})" + ("; 7-bit range, as this CPU has no VNNI (reduce_range)" if rr else "") + " ...")
     batches = [torch.from_numpy(calib.batches(len(calib))[i:i + 16]) for i in range(0, len(calib), 16)]
     q, facts = quantize_pt2e(fused, batches, method=method, reduce_range=rr, input_size=size, progress=progress)
-    say("compiling the INT8 package (torch.export + AOTInductor, freezing); this takes a while ...")
-    t0 = time.perf_counter()
-    program = export_program(q, input_size=size, device="cpu")
-    export_s = time.perf_counter() - t0
-    settings = Pt2Settings(device="cpu")
-    compile_info = compile_package(program, qpath, settings)
-    compile_info["export_seconds"] = export_s
+    settings = Pt2Settings(device="cpu").validate()
+    say(f"compiling the INT8 package (torch.export + AOTInductor, freezing; {settings.describe()}); "
+        "this takes a while ...")
+    compile_info = build_package(q, qpath, input_size=size, settings=settings)
     t0 = time.perf_counter()
     pkg = load_package(qpath, "cpu")
     compile_info["load_ms"] = (time.perf_counter() - t0) * 1e3

@@ -53,7 +53,6 @@ class Pt2Predictor(Predictor):
         if pkg_dev not in ("cpu", "cuda"):
             raise ArtifactError(f"{path}: the manifest's compile.device is {pkg_dev!r}; expected cpu or cuda")
         self.package_device = pkg_dev
-        self.static_batch = static_batch  # a package compiled for one batch size (export pt2 --batch N)
         p = check_provider_name(provider)
         if p == "tensorrt":
             raise BackendUnavailableError("the TensorRT provider applies to ONNX artifacts, not pt2 (use cpu or cuda)")
@@ -78,33 +77,33 @@ class Pt2Predictor(Predictor):
         with quiet_inductor():
             importlib.import_module("torch._inductor.package")  # once per process; kept out of load_ms
         self.import_ms = (time.perf_counter() - t0) * 1e3
+        from resnet_opt.export.pt2_export import load_package
+
         t0 = time.perf_counter()
         try:
-            with quiet_inductor():
-                self.module = torch._inductor.aoti_load_package(str(model_file))
+            self.module = load_package(model_file, p, static_batch=static_batch)
         except Exception as e:  # noqa: BLE001 - corrupt zip, missing library, ABI mismatch
             msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
             raise ArtifactError(f"{model_file} is not a loadable .pt2 package: {msg}") from e
         self.load_ms = (time.perf_counter() - t0) * 1e3
         self.provider = p
+        recorded = comp.get("batch_sizes", "absent")  # written by every package built since it holds several
+        got = self.module.batch_sizes
+        if recorded != "absent" and (list(got) if got else None) != recorded:
+            raise ArtifactError(f"{path}: the manifest says the package serves batch sizes {recorded or 'dynamic'}, "
+                                f"but {model_file.name} holds {list(got) if got else 'a dynamic-batch model'}")
+        # the compiled batch sizes (None: dynamic); any batch runs, as chunks of these
+        self.batch_sizes = got
+        self.static_batch = None  # the artifact takes any batch size (its package chunks)
 
     @torch.no_grad()
-    def _call(self, x: torch.Tensor) -> torch.Tensor:
-        out = self.module(x.to(self.device).contiguous())
-        if isinstance(out, (list, tuple)):
-            out = out[0]
-        return out
-
     def _forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.static_batch and x.shape[0] != self.static_batch:  # a static-batch package: chunks of its batch
-            from resnet_opt.engine.evaluate import run_in_fixed_batches
-
-            return run_in_fixed_batches(self._call, x, self.static_batch)
-        return self._call(x)
+        return self.module(x.to(self.device).contiguous())
 
     def describe(self) -> dict[str, Any]:
         return {**super().describe(), "load_ms": self.load_ms, "import_ms": self.import_ms,
-                "package_device": self.package_device, "static_batch": self.static_batch}
+                "package_device": self.package_device,
+                "batch_sizes": list(self.batch_sizes) if self.batch_sizes else "dynamic"}
 
 
 def load_pt2(art: Any, *, provider: str = "cpu", threads: int | None = None) -> Predictor:
