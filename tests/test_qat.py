@@ -71,6 +71,92 @@ def test_qat_writes_a_validated_int8_onnx_artifact(trained_digits_dir, tmp_path)
     assert res.int8_top1 == v["int8_top1"] and res.fp32_top1 == v["fp32_top1"] and res.images == 360
     assert res.quantization["method"] == "qat" and res.schedule == q["schedule"]
     assert json.loads(json.dumps(res.to_dict()))["validation"] == v
+    # issue 23: INT8 latency beside FP32 on the same runtime (the FP32 ONNX export on onnxruntime), and the line says so
+    lat = m["measurements"]["latency_ms"]
+    assert lat["int8"] > 0 and lat["fp32_onnx"] > 0 and m["measurements"]["speedup_int8_vs_fp32_onnx"] > 0
+    from resnet_opt.cli.qat import qat_latency_line
+
+    assert "vs FP32" in qat_latency_line(lat) and "on onnxruntime" in qat_latency_line(lat)
+    _assert_quantized_like_ptq(out / "model_int8.onnx", trained_digits_dir, tmp_path)
+    assert q["graph_rewrites"] == {"relu_folded_into_quantize": 17, "biases_as_int32": 21, "pooling_canonicalized": 2}
+
+
+def _assert_quantized_like_ptq(qat_onnx, model_dir, tmp_path):
+    """The QAT graph is laid out as onnxruntime's quantize_static lays out the PTQ graph of the same model: no ReLU
+    (folded into the QuantizeLinear after each Conv / Add), every Conv output and every Add quantized, and the same
+    op types and counts; the only difference is that PTQ also quantizes the logits (one Q/DQ pair)."""
+    import collections
+
+    import onnx
+
+    from resnet_opt.pipeline.quantize import QuantizeConfig, quantize_model
+    from resnet_opt.resnet import ModelSpec
+
+    g = onnx.load(str(qat_onnx)).graph
+    users = collections.defaultdict(list)
+    for n in g.node:
+        for i in n.input:
+            users[i].append(n.op_type)
+    producer = {o: n.op_type for n in g.node for o in n.output}
+    assert not [n for n in g.node if n.op_type == "Relu"]
+    for n in g.node:
+        if n.op_type in ("Conv", "Add"):
+            assert users[n.output[0]] == ["QuantizeLinear"], (n.name, users[n.output[0]])
+        if n.op_type in ("Conv", "Add", "Gemm"):  # inputs, weights and biases all through DequantizeLinear
+            assert all(producer.get(i) == "DequantizeLinear" for i in n.input), n.name
+    ptq = quantize_model(QuantizeConfig(out=tmp_path / "ptq", source=ModelSpec(model_dir=model_dir), calib_size=16,
+                                        eval_size=16, latency_runs=1))
+    ptq_g = onnx.load(str(ptq.out / "model_int8.onnx")).graph
+    counts = collections.Counter(n.op_type for n in g.node)
+    ptq_counts = collections.Counter(n.op_type for n in ptq_g.node)
+    qdq = ("QuantizeLinear", "DequantizeLinear")
+    assert {k: v for k, v in counts.items() if k not in qdq} == {k: v for k, v in ptq_counts.items() if k not in qdq}
+    assert [ptq_counts[k] - counts[k] for k in qdq] == [1, 1], (counts, ptq_counts)
+
+
+def _qdq_model(zero_point, relu_feeds_also=None):
+    """x -> Relu -> QuantizeLinear(scale 0.1, zero_point) -> DequantizeLinear (+ the Relu output to ``relu_feeds_also``)."""
+    import numpy as np
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    zp = numpy_helper.from_array(zero_point, "zp")
+    s = numpy_helper.from_array(np.array(0.1, np.float32), "s")
+    nodes = [helper.make_node("Relu", ["x"], ["r"]), helper.make_node("QuantizeLinear", ["r", "s", "zp"], ["q"]),
+             helper.make_node("DequantizeLinear", ["q", "s", "zp"], ["y"])]
+    outs = [helper.make_tensor_value_info("y", TensorProto.FLOAT, [64])]
+    if relu_feeds_also:
+        nodes.append(helper.make_node(relu_feeds_also, ["r"], ["z"]))
+        outs.append(helper.make_tensor_value_info("z", TensorProto.FLOAT, [64]))
+    g = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [64])], outs,
+                          initializer=[zp, s])
+    return onnx.helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+
+
+def test_relu_is_folded_into_quantize_only_where_that_is_exact():
+    """Q(Relu(x)) == Q(x) when the zero point is the type's minimum (uint8 0, int8 -128): folded, and the outputs
+    are bit-identical; with an int8 zero point of 0 (symmetric) or a Relu output used elsewhere it stays."""
+    import numpy as np
+    import onnxruntime as ort
+
+    from resnet_opt.optimize.qdq_graph import fold_relu_into_quantize
+
+    x = np.linspace(-20, 30, 64).astype(np.float32)
+
+    def run(m):
+        so = ort.SessionOptions()
+        so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL  # ours, not onnxruntime's fusion
+        return ort.InferenceSession(m.SerializeToString(), so, providers=["CPUExecutionProvider"]).run(
+            None, {"x": x})[0]
+
+    for zp in (np.array(0, np.uint8), np.array(-128, np.int8)):
+        m = _qdq_model(zp)
+        before = run(m)
+        assert fold_relu_into_quantize(m) == 1 and not [n for n in m.graph.node if n.op_type == "Relu"]
+        assert np.array_equal(run(m), before)
+    for m in (_qdq_model(np.array(0, np.int8)), _qdq_model(np.array(3, np.uint8)),
+              _qdq_model(np.array(0, np.uint8), relu_feeds_also="Neg")):
+        assert fold_relu_into_quantize(m) == 0 and [n for n in m.graph.node if n.op_type == "Relu"]
 
 
 def test_qat_torch_target_writes_a_pt2_package_every_consumer_opens(digits16_dir, tmp_path):

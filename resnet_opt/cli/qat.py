@@ -71,7 +71,20 @@ def qat_cmd(
     console.print(f"top-1 FP32 {res.fp32_top1:.2f}% -> QAT INT8 {res.int8_top1:.2f}% ({accuracy_change(res.top1_drop)}, "
                   f"{res.images} val images); agreement with FP32 {res.agreement:.2f}%; {res.kind} artifact "
                   f"{res.file} -> {res.out}")
-    lat = (res.measurements or {}).get("latency_ms") or {}
-    if lat.get("int8") and lat.get("fp32_torch_eager"):
-        console.print(f"batch-1 latency ({lat.get('threads', '?')} threads): QAT INT8 {lat['int8']:.2f} ms vs FP32 torch "
-                      f"eager {lat['fp32_torch_eager']:.2f} ms = {speed_change(lat['fp32_torch_eager'], lat['int8'])}")
+    line = qat_latency_line((res.measurements or {}).get("latency_ms") or {})
+    if line:
+        console.print(line)
+
+
+def qat_latency_line(lat: dict) -> str | None:
+    """The batch-1 latency line: QAT INT8 against FP32 on the same runtime first (the onnx target: the FP32 ONNX
+    export on onnxruntime), then against FP32 torch eager."""
+    int8, eager = lat.get("int8"), lat.get("fp32_torch_eager")
+    if not int8 or not eager:
+        return None
+    head = f"batch-1 latency ({lat.get('threads', '?')} threads): "
+    if lat.get("fp32_onnx"):
+        return (head + f"QAT INT8 {int8:.2f} ms vs FP32 {lat['fp32_onnx']:.2f} ms on onnxruntime = "
+                f"{speed_change(lat['fp32_onnx'], int8)}; vs FP32 torch eager {eager:.2f} ms: {eager / int8:.2f}× "
+                "(runtime change + INT8)")
+    return head + f"QAT INT8 .pt2 {int8:.2f} ms vs FP32 torch eager {eager:.2f} ms = {speed_change(eager, int8)}"

@@ -2,15 +2,18 @@
 folding simulated) -> fine-tune -> ``convert_pt2e`` -> ONNX QDQ carrying the LEARNED scales.
 
 * :func:`prepare_qat` captures the model with ``torch.export`` (dynamic batch) and inserts fake-quant modules with the
-  x86 Inductor quantizer's annotation (conv/bn/relu, add, linear, pooling) and a :class:`QatScheme`: uint8 asymmetric
+  x86 Inductor quantizer's annotation (conv/bn/relu, linear, pooling) placed as onnxruntime's ``quantize_static``
+  places its QDQ nodes (every convolution's output and each residual Add quantized: ``_onnx_qdq_quantizer_class``)
+  and a :class:`QatScheme`: uint8 asymmetric
   activations (onnxruntime / x86 default) or int8 symmetric per-tensor activations (TensorRT's form); int8 symmetric
   per-channel weights, 7-bit (``[-64, 63]``) where the CPU has no VNNI, for the same reason onnxruntime uses
   ``reduce_range`` there (the AVX2 u8s8 kernel sums pairs of products in saturating int16).
 * :func:`freeze_observers` / :func:`freeze_bn` are torchvision's reference QAT schedule steps (observers stop updating
   the scales; BatchNorm uses and keeps its running statistics).
 * :func:`convert_qat` gives a graph of quantize/dequantize ops with int8 weights; :func:`export_qat_onnx` writes it as
-  an ONNX QDQ model (QuantizeLinear / DequantizeLinear with the learned scales and zero points), which onnxruntime
-  runs as QLinearConv / QLinearAdd kernels like the PTQ artifact.
+  an ONNX QDQ model (QuantizeLinear / DequantizeLinear with the learned scales and zero points) in the PTQ
+  artifact's layout (:mod:`resnet_opt.optimize.qdq_graph`: ReLU folded into the QuantizeLinear after it where that is
+  exact, int32 biases), which onnxruntime runs as QLinearConv / QLinearAdd kernels like the PTQ artifact.
 * Target ``torch`` (:attr:`QatScheme.target`): the quantizer is the x86 Inductor quantizer's own QAT configuration
   (``get_default_x86_inductor_quantization_config(is_qat=True)``: uint8 activations, 7-bit ``[0, 127]`` with
   ``reduce_range`` on CPUs without VNNI as the PTQ torch target; int8 per-channel symmetric weights), so the
@@ -171,7 +174,70 @@ def _quantizer(scheme: QatScheme):
                               ch_axis=0, is_dynamic=False,
                               observer_or_fake_quant_ctr=FusedMovingAvgObsFakeQuantize.with_args(
                                   eps=eps, observer=MovingAveragePerChannelMinMaxObserver))
-    return X86InductorQuantizer().set_global(QuantizationConfig(act, act, weight, None, True))
+    return _onnx_qdq_quantizer_class()().set_global(QuantizationConfig(act, act, weight, None, True))
+
+
+_ONNX_QUANTIZER: type | None = None
+
+
+def _onnx_qdq_quantizer_class() -> type:
+    """The onnx target's quantizer: the x86 Inductor quantizer's annotation with onnxruntime's QDQ placement.
+
+    Inductor fuses ``conv -> (bn) -> add -> (relu)`` into one oneDNN convolution with a sum post-op, so the x86
+    quantizer leaves the convolution's output and the Add in float. onnxruntime has no such kernel: a convolution
+    whose output is not quantized runs as an FP32 convolution between a DequantizeLinear and layout transposes (the
+    first QAT artifacts ran slower than FP32). This quantizer annotates what ``quantize_static`` writes instead:
+    every convolution's output quantized (after its ReLU when one follows), each residual Add with both inputs and
+    its output quantized (after the ReLU that follows it), so onnxruntime runs QLinearConv / QLinearAdd throughout.
+    The conv (+ BN) (+ ReLU), linear and pooling annotations are the x86 quantizer's own."""
+    global _ONNX_QUANTIZER
+    if _ONNX_QUANTIZER is not None:
+        return _ONNX_QUANTIZER
+    from torchao.quantization.pt2e.quantizer.utils import get_input_act_qspec, get_output_act_qspec
+    from torchao.quantization.pt2e.quantizer.x86_inductor_quantizer import (
+        QUANT_ANNOTATION_KEY, X86InductorQuantizer, _is_any_annotated, _X86InductorQuantizationAnnotation,
+    )
+
+    aten = torch.ops.aten
+    adds = (aten.add.Tensor, aten.add_.Tensor)
+    relus = (aten.relu.default, aten.relu_.default)
+
+    class OnnxQdqQuantizer(X86InductorQuantizer):
+        # no conv + add (+ relu) fusion: the convolution keeps its own output quantization, the Add is quantized
+        def _annotate_qat_conv2d_bn_binary_unary(self, *args, **kwargs):
+            return None
+
+        def _annotate_qat_conv2d_bn_binary(self, *args, **kwargs):
+            return None
+
+        def _annotate_conv2d_binary_unary(self, *args, **kwargs):
+            return None
+
+        def _annotate_conv2d_binary(self, *args, **kwargs):
+            return None
+
+        def annotate(self, model: torch.fx.GraphModule) -> torch.fx.GraphModule:
+            cfg = self.global_config
+            if cfg is not None:  # first, so the pooling after the last block sees a quantized producer
+                a_in, a_out = get_input_act_qspec(cfg), get_output_act_qspec(cfg)
+                for n in model.graph.nodes:
+                    if n.op != "call_function" or n.target not in adds or _is_any_annotated([n]):
+                        continue
+                    lhs, rhs = n.args[0], n.args[1]
+                    if not (isinstance(lhs, torch.fx.Node) and isinstance(rhs, torch.fx.Node)):
+                        continue
+                    users = list(n.users)
+                    relu = users[0] if len(users) == 1 and users[0].target in relus else None
+                    n.meta[QUANT_ANNOTATION_KEY] = _X86InductorQuantizationAnnotation(
+                        input_qspec_map={lhs: a_in, rhs: a_in}, output_qspec=None if relu is not None else a_out,
+                        _annotated=True, _is_output_of_quantized_pattern=relu is None)
+                    if relu is not None:
+                        relu.meta[QUANT_ANNOTATION_KEY] = _X86InductorQuantizationAnnotation(
+                            output_qspec=a_out, _annotated=True, _is_output_of_quantized_pattern=True)
+            return super().annotate(model)
+
+    _ONNX_QUANTIZER = OnnxQdqQuantizer
+    return OnnxQdqQuantizer
 
 
 def prepare_qat(model: nn.Module, input_size: int, scheme: QatScheme | None = None) -> torch.fx.GraphModule:
@@ -256,8 +322,12 @@ def quantized_layer_count(converted: torch.fx.GraphModule) -> int:
     return n
 
 
-def export_qat_onnx(converted: nn.Module, path: str | os.PathLike, *, input_size: int, opset: int = 17) -> Path:
-    """Write the converted model as one ONNX QDQ file (input ``input`` N×3×S×S, output ``logits``, dynamic batch)."""
+def export_qat_onnx(converted: nn.Module, path: str | os.PathLike, *, input_size: int, opset: int = 17,
+                    report: dict[str, Any] | None = None) -> Path:
+    """Write the converted model as one ONNX QDQ file (input ``input`` N×3×S×S, output ``logits``, dynamic batch),
+    rewritten into the layout of onnxruntime's own quantizer (:func:`resnet_opt.optimize.qdq_graph.ptq_like_qdq`:
+    ReLU folded into the following QuantizeLinear where that is exact, int32 biases, GlobalAveragePool / Flatten);
+    ``report`` (a dict) receives what each rewrite did."""
     path = Path(path)
     x = torch.randn(2, 3, input_size, input_size)
     batch = torch.export.Dim("batch", min=1, max=4096)
@@ -270,6 +340,14 @@ def export_qat_onnx(converted: nn.Module, path: str | os.PathLike, *, input_size
         raise ExportError(f"ONNX export of the QAT model failed: {_first_line(e)}") from e
     if not path.is_file():
         raise ExportError(f"ONNX export of the QAT model wrote no file at {path}")
+    from resnet_opt.optimize.qdq_graph import ptq_like_qdq
+
+    try:
+        stats = ptq_like_qdq(path)
+    except Exception as e:  # noqa: BLE001 - onnx raises many types
+        raise ExportError(f"rewriting the QAT ONNX graph into onnxruntime's QDQ layout failed: {_first_line(e)}") from e
+    if report is not None:
+        report.update(stats)
     return path
 
 

@@ -19,7 +19,6 @@ from __future__ import annotations
 import copy
 import os
 import shutil
-import statistics
 import tempfile
 import time
 from dataclasses import asdict, dataclass, field
@@ -28,7 +27,7 @@ from typing import Any, Callable, ClassVar
 
 import torch
 
-from resnet_opt.bench.timing import timed_runs
+from resnet_opt.bench.timing import median_latency_ms
 from resnet_opt.core.artifact import atomic_dir, check_output_path, sha256_file
 from resnet_opt.core.manifest import write_manifest
 from resnet_opt.core.env import cpu_info, library_versions
@@ -245,7 +244,7 @@ def qat_model(*, model_dir: str | os.PathLike, out: str | os.PathLike, config: Q
         with tempfile.TemporaryDirectory(prefix="resnet-opt-qat-") as td:
             qpath = Path(td) / fname
             make = _onnx_artifact if cfg.target == "onnx" else _pt2_artifact
-            art = make(converted, qpath, size=size, cfg=cfg, threads=threads, say=say)
+            art = make(converted, qpath, size=size, cfg=cfg, threads=threads, say=say, fp32=model, work=Path(td))
             int8 = batched_logits(art["logits_of"], x_eval)
             if not torch.isfinite(int8).all():
                 raise ValidationError("the QAT INT8 model produces non-finite logits on the eval images")
@@ -286,11 +285,9 @@ def qat_model(*, model_dir: str | os.PathLike, out: str | os.PathLike, config: Q
                 with torch.inference_mode():
                     model(xb)
 
-            lat = {}
-            for name, fn in (("fp32_torch_eager", fp32_eager), ("int8", art["latency_fn"](xb))):
-                for _ in range(3):
-                    fn()
-                lat[name] = statistics.median(timed_runs(fn, cfg.latency_runs)[0]) * 1e3
+            # FP32 on the artifact's own runtime (onnx target: the FP32 ONNX export on onnxruntime) beside INT8
+            lat = median_latency_ms({"fp32_torch_eager": fp32_eager, **art["extra_latency"](xb),
+                                     "int8": art["latency_fn"](xb)}, cfg.latency_runs)
             fp32_bytes = sum(p.numel() * 4 for p in model.state_dict().values() if p.is_floating_point())
             int8_size = qpath.stat().st_size
             quant = {
@@ -308,9 +305,12 @@ def qat_model(*, model_dir: str | os.PathLike, out: str | os.PathLike, config: Q
                 "size_bytes": {"fp32": fp32_bytes, "int8": int8_size, "ratio": fp32_bytes / max(int8_size, 1),
                                "fp32_file": "FP32 parameters and buffers (4 bytes each)"},
                 "latency_ms": {**lat, "batch": 1, "input_size": size, "threads": threads,
-                               "runs": cfg.latency_runs, "statistic": "median after 3 warm-up runs, one process"},
+                               "runs": cfg.latency_runs, "statistic": "median after 3 warm-up runs, each model's "
+                                                                      "runs back to back, one process"},
                 "speedup_int8_vs_fp32_torch_eager": lat["fp32_torch_eager"] / lat["int8"],
             }
+            if "fp32_onnx" in lat:
+                measurements["speedup_int8_vs_fp32_onnx"] = lat["fp32_onnx"] / lat["int8"]
             manifest: dict[str, Any] = {
                 "kind": KIND_OF_TARGET[cfg.target], "file": fname, "precision": "int8", "stage": "qat",
                 "source": src.describe(),
@@ -339,14 +339,26 @@ def qat_model(*, model_dir: str | os.PathLike, out: str | os.PathLike, config: Q
 
 
 def _onnx_artifact(converted: torch.nn.Module, qpath: Path, *, size: int, cfg: QatConfig, threads: int,
-                   say: Callable[[str], None]) -> dict[str, Any]:
-    """The converted graph as an ONNX QDQ file at ``qpath``, run on the eval images by onnxruntime."""
+                   say: Callable[[str], None], fp32: torch.nn.Module, work: Path) -> dict[str, Any]:
+    """The converted graph as an ONNX QDQ file at ``qpath``, run on the eval images by onnxruntime; the FP32 model's
+    ONNX export (BatchNorm fused, as the PTQ stage's) on the same runtime for the latency comparison."""
+    import numpy as np
+
+    from resnet_opt.export import export_onnx
+    from resnet_opt.optimize import fuse_bn
     from resnet_opt.optimize.qat import export_qat_onnx
     from resnet_opt.optimize.quantize_onnx import ort_session, qdq_summary, run_onnx
 
     say("exporting the converted model to ONNX QDQ (learned scales as QuantizeLinear / DequantizeLinear) ...")
-    export_qat_onnx(converted, qpath, input_size=size, opset=cfg.opset)
+    rewrites: dict[str, Any] = {}
+    export_qat_onnx(converted, qpath, input_size=size, opset=cfg.opset, report=rewrites)
     sess = ort_session(qpath, threads=threads)
+    fp32_path = export_onnx(fuse_bn(fp32), work / "model_fp32.onnx", input_size=size, dynamic_batch=True)
+    fp32_sess = ort_session(fp32_path, threads=threads)
+
+    def extra_latency(xb: torch.Tensor) -> dict[str, Callable[[], Any]]:
+        a = np.ascontiguousarray(xb.numpy())
+        return {"fp32_onnx": lambda: fp32_sess.run(None, {"input": a})}
 
     def logits_of(x: torch.Tensor) -> torch.Tensor:
         return torch.from_numpy(run_onnx(sess, x.numpy()))
@@ -358,7 +370,12 @@ def _onnx_artifact(converted: torch.nn.Module, qpath: Path, *, size: int, cfg: Q
     summary = qdq_summary(qpath)
     return {
         "what": "ONNX file (onnxruntime)", "logits_of": logits_of, "latency_fn": latency_fn, "compile": None,
+        "extra_latency": extra_latency,
         "quant": {"format": "QDQ",
+                  "qdq_placement": "onnxruntime quantize_static's: every Conv output and each residual Add quantized "
+                                   "(annotation), ReLU folded into the QuantizeLinear after it (exact: uint8 zero "
+                                   "point 0), int32 biases",
+                  "graph_rewrites": rewrites,
                   "scales": "learned during QAT (fake-quant observers), exported as QuantizeLinear/DequantizeLinear",
                   "quantized_layers": summary["quantized_layers"], "fp32_layers": summary["fp32_layers"],
                   "op_counts": summary["op_counts"], "onnx_opset": cfg.opset,
@@ -368,26 +385,23 @@ def _onnx_artifact(converted: torch.nn.Module, qpath: Path, *, size: int, cfg: Q
 
 
 def _pt2_artifact(converted: torch.nn.Module, qpath: Path, *, size: int, cfg: QatConfig, threads: int,
-                  say: Callable[[str], None]) -> dict[str, Any]:
+                  say: Callable[[str], None], fp32: torch.nn.Module, work: Path) -> dict[str, Any]:
     """The converted graph compiled into an AOTInductor package at ``qpath`` (as ``quantize --target torch``)."""
-    from resnet_opt.export.pt2_export import (
-        Pt2Settings, compile_package, export_program, load_package, package_latency_fn,
-    )
+    from resnet_opt.export.pt2_export import Pt2Settings, build_package, load_package, package_latency_fn
     from resnet_opt.optimize.qat import quantized_layer_count
     from resnet_opt.optimize.quantize_pt2e import torchao_version
 
-    say("compiling the INT8 package (torch.export + AOTInductor, freezing); this takes a while ...")
-    t0 = time.perf_counter()
-    program = export_program(converted, input_size=size, device="cpu")
-    export_s = time.perf_counter() - t0
-    info = compile_package(program, qpath, Pt2Settings(device="cpu"))
-    info["export_seconds"] = export_s
+    settings = Pt2Settings(device="cpu").validate()
+    say(f"compiling the INT8 package (torch.export + AOTInductor, freezing; {settings.describe()}); "
+        "this takes a while ...")
+    info = build_package(converted, qpath, input_size=size, settings=settings)
     t0 = time.perf_counter()
     pkg = load_package(qpath, "cpu")
     info["load_ms"] = (time.perf_counter() - t0) * 1e3
 
     return {
         "what": ".pt2 package (AOTInductor)", "logits_of": pkg, "latency_fn": package_latency_fn(pkg), "compile": info,
+        "extra_latency": lambda _xb: {},
         "quant": {"format": "PT2E (torchao prepare_qat_pt2e / convert_pt2e, X86InductorQuantizer), AOTInductor .pt2 "
                             "package",
                   "torchao": torchao_version(),
