@@ -44,10 +44,11 @@ def latency_headline(res: Any) -> str:
     lat = res.latency_ms
     int8, eager = lat["int8"], lat["fp32_torch_eager"]
     head = f"batch-1 latency ({res.threads} threads): "
-    if "fp32_onnx" in lat:
-        same = f"INT8 {_ms(int8)} vs FP32 {_ms(lat['fp32_onnx'])} on onnxruntime = {speed_change(lat['fp32_onnx'], int8)}"
-        cross = f"vs FP32 torch eager {_ms(eager)}: {eager / int8:.2f}× (runtime change + INT8)"
-        return head + same + "; " + cross
+    for key, runtime in (("fp32_onnx", "onnxruntime"), ("fp32_openvino", "OpenVINO")):
+        if key in lat:
+            same = f"INT8 {_ms(int8)} vs FP32 {_ms(lat[key])} on {runtime} = {speed_change(lat[key], int8)}"
+            cross = f"vs FP32 torch eager {_ms(eager)}: {eager / int8:.2f}× (runtime change + INT8)"
+            return head + same + "; " + cross
     # torch targets: the INT8 .pt2 package (torch) or TorchScript (torchscript-fx) against FP32 torch eager
     what = "INT8 .pt2" if res.kind == "pt2" else "INT8 TorchScript"
     return head + f"{what} {_ms(int8)} vs FP32 torch eager {_ms(eager)} = {speed_change(eager, int8)}"
@@ -81,9 +82,11 @@ def quantize_cmd(
                                          "default percentile); minmax or histogram (torch / torchscript-fx, default "
                                          "histogram)."),
     target: str = typer.Option("onnx", "--target", help="onnx (onnxruntime QDQ INT8), torch (PT2E INT8 compiled into "
-                                "an AOTInductor model.pt2) or torchscript-fx (legacy: torch.ao FX INT8 TorchScript)."),
+                                "an AOTInductor model.pt2), openvino (NNCF INT8 OpenVINO IR; openvino extra) or "
+                                "torchscript-fx (legacy: torch.ao FX INT8 TorchScript)."),
     max_accuracy_drop: Optional[float] = typer.Option(None, "--max-accuracy-drop", help="Top-1 points the INT8 model may "
-                                                      "lose on labelled eval data; sensitive layers stay FP32 until met."),
+                                                      "lose on labelled eval data; sensitive layers stay FP32 until met "
+                                                      "(onnx; openvino: nncf.quantize_with_accuracy_control)."),
     max_excluded: Optional[int] = typer.Option(None, "--max-excluded", help="Most layers the accuracy gate may keep in "
                                                "FP32 (default: a quarter of them)."),
     eval_size: Optional[int] = typer.Option(None, "--eval-size", help="Eval images from the val split (default 1000; 32 "

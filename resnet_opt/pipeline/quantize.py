@@ -8,7 +8,11 @@ Targets:
 * ``torch``: PT2E INT8 (torchao ``X86InductorQuantizer``) compiled by AOTInductor into ``model.pt2`` (artifact kind
   ``pt2``), see :mod:`resnet_opt.optimize.quantize_pt2e`;
 * ``torchscript-fx`` (legacy): torch.ao FX x86 INT8, traced + frozen TorchScript ``model_int8.ts`` (both APIs are
-  deprecated upstream; kept while torch ships them).
+  deprecated upstream; kept while torch ships them);
+* ``openvino``: NNCF (OpenVINO's own quantizer, ``nncf.quantize`` defaults, fast bias correction) on the FP32 model
+  converted to OpenVINO, written as an OpenVINO IR ``model.xml`` + ``model.bin`` (artifact kind ``openvino``); the
+  accuracy gate through ``nncf.quantize_with_accuracy_control``, see :mod:`resnet_opt.pipeline.quantize_openvino`
+  (openvino extra).
 
 Data: calibration images come from the TRAINING split of the data spec (``calib``), eval images from the VAL split,
 so the agreement / accuracy figures are never measured on calibration images. A random-init model (``--depth`` only)
@@ -44,9 +48,11 @@ from resnet_opt.bench.timing import median_latency_ms
 
 __all__ = ["TARGETS", "FILE_NAMES", "QuantizeConfig", "QuantizeResult", "quantize_model"]
 
-TARGETS = ("onnx", "torch", "torchscript-fx")
-FILE_NAMES = {"onnx": "model_int8.onnx", "torch": "model.pt2", "torchscript-fx": "model_int8.ts"}
-KIND_OF_TARGET = {"onnx": "onnx", "torch": "pt2", "torchscript-fx": "torchscript"}
+TARGETS = ("onnx", "torch", "torchscript-fx", "openvino")
+FILE_NAMES = {"onnx": "model_int8.onnx", "torch": "model.pt2", "torchscript-fx": "model_int8.ts",
+              "openvino": "model.xml"}
+KIND_OF_TARGET = {"onnx": "onnx", "torch": "pt2", "torchscript-fx": "torchscript", "openvino": "openvino"}
+GATED_TARGETS = ("onnx", "openvino")  # targets with --max-accuracy-drop
 DEFAULT_EVAL_LABELLED = 1000
 DEFAULT_EVAL_SYNTHETIC = 32
 
@@ -66,7 +72,7 @@ class QuantizeConfig:
     calib_size: int = 128  # calibration images, from the training split
     eval_size: int | None = None  # eval images from the val split (default 1000 labelled / 32 synthetic)
     method: str | None = None  # onnx: minmax | percentile | entropy (default percentile); torch(-fx): minmax | histogram
-    max_accuracy_drop: float | None = None  # points of top-1; enables the accuracy gate (onnx target)
+    max_accuracy_drop: float | None = None  # points of top-1; enables the accuracy gate (onnx, openvino targets)
     max_excluded: int | None = None  # layers the gate may keep in FP32 (default a quarter of them)
     per_channel: bool = True
     activation_type: str | None = None  # None: chosen from the CPU
@@ -81,6 +87,8 @@ class QuantizeConfig:
     def resolved_method(self) -> str:
         if self.method is not None:
             return str(self.method).strip().lower()
+        if self.target == "openvino":
+            return "nncf"
         from resnet_opt.optimize.quantize_onnx import DEFAULT_METHOD
         from resnet_opt.optimize.quantize_pt2e import DEFAULT_PT2E_METHOD
         from resnet_opt.optimize.quantize_torch import DEFAULT_TORCH_METHOD
@@ -96,7 +104,15 @@ class QuantizeConfig:
         if t not in TARGETS:
             raise ConfigError(f"unknown target {self.target!r}; valid: {', '.join(TARGETS)}")
         self.target = t
-        {"onnx": check_method, "torch": check_pt2e_method}.get(t, check_torch_method)(self.resolved_method())
+        if t == "openvino":
+            if self.method is not None:
+                raise ConfigError("--method applies to the onnx, torch and torchscript-fx targets; the openvino target "
+                                  "uses NNCF's own range estimators (nncf.quantize defaults)")
+            if self.activation_type is not None or self.reduce_range is not None or not self.per_channel:
+                raise ConfigError("--activation-type / --reduce-range / --per-tensor apply to the onnx and torch "
+                                  "targets; the openvino target uses NNCF's default preset (symmetric int8)")
+        else:
+            {"onnx": check_method, "torch": check_pt2e_method}.get(t, check_torch_method)(self.resolved_method())
         if not isinstance(self.calib_size, int) or self.calib_size < 1:
             raise ConfigError(f"--calib-size must be at least 1, got {self.calib_size}")
         if self.eval_size is not None and self.eval_size < 1:
@@ -105,9 +121,10 @@ class QuantizeConfig:
             if not math.isfinite(self.max_accuracy_drop) or self.max_accuracy_drop < 0:
                 raise ConfigError(f"--max-accuracy-drop must be a non-negative number of top-1 points, "
                                   f"got {self.max_accuracy_drop}")
-            if t != "onnx":
-                raise ConfigError("--max-accuracy-drop is available for the ONNX target (it keeps layers in FP32 "
-                                  "through onnxruntime's nodes_to_exclude)")
+            if t not in GATED_TARGETS:
+                raise ConfigError("--max-accuracy-drop is available for the onnx target (it keeps layers in FP32 "
+                                  "through onnxruntime's nodes_to_exclude) and the openvino target "
+                                  "(nncf.quantize_with_accuracy_control)")
         if self.max_excluded is not None and self.max_excluded < 0:
             raise ConfigError(f"--max-excluded must be at least 0, got {self.max_excluded}")
         if self.activation_type is not None and str(self.activation_type).lower() not in ACTIVATION_TYPES:
@@ -141,6 +158,15 @@ class QuantizeConfig:
             from resnet_opt.core.artifact import check_output_dir
 
             check_output_dir(self.out, overwrite=self.overwrite)
+        if t == "openvino":  # last: a bad setting is reported first, a missing extra before any work
+            from resnet_opt.engine.openvino_session import openvino_unavailable_reason
+            from resnet_opt.optimize.quantize_nncf import nncf_unavailable_reason
+
+            why = openvino_unavailable_reason() or nncf_unavailable_reason()
+            if why:
+                from resnet_opt.core.errors import BackendUnavailableError
+
+                raise BackendUnavailableError(why)
 
 
 @dataclass
@@ -255,6 +281,11 @@ def quantize_model(config: QuantizeConfig, *, progress: bool = False,
             qinfo, int8_logits, fp32_size, extra_lat, gate, q_lat_fn, fp32_check = _onnx_target(
                 cfg, method, fused, size, work, qpath, calib, x_eval, y_eval, fp32_ref, meaningful, threads,
                 progress, say)
+        elif cfg.target == "openvino":
+            from resnet_opt.pipeline.quantize_openvino import openvino_target
+
+            qinfo, int8_logits, fp32_size, extra_lat, gate, q_lat_fn, fp32_check = openvino_target(
+                cfg, fused, size, work, qpath, calib, x_eval, y_eval, fp32_ref, threads, progress, say)
         elif cfg.target == "torch":
             from resnet_opt.pipeline.quantize_pt2e import pt2e_target
 
@@ -308,7 +339,8 @@ def quantize_model(config: QuantizeConfig, *, progress: bool = False,
         measurements = {
             "size_bytes": {"fp32": fp32_size, "int8": int8_size, "ratio": fp32_size / max(int8_size, 1),
                            "fp32_file": {"onnx": "model.onnx (FP32 export)", "torch": "FP32 parameters and buffers "
-                                         "(bytes)"}.get(cfg.target, "model.ts (FP32 TorchScript)")},
+                                         "(bytes)", "openvino": "FP32 OpenVINO IR (model.xml + model.bin)"}.get(
+                                             cfg.target, "model.ts (FP32 TorchScript)")},
             "latency_ms": {**lat, "batch": 1, "input_size": size, "threads": threads, "runs": cfg.latency_runs,
                            "statistic": "median after 3 warm-up runs, each model's runs back to back, one process"},
             "speedup_int8_vs_fp32_torch_eager": lat["fp32_torch_eager"] / lat["int8"],
@@ -317,6 +349,8 @@ def quantize_model(config: QuantizeConfig, *, progress: bool = False,
         }
         if "fp32_onnx" in lat:
             measurements["speedup_int8_vs_fp32_onnx"] = lat["fp32_onnx"] / lat["int8"]
+        if "fp32_openvino" in lat:
+            measurements["speedup_int8_vs_fp32_openvino"] = lat["fp32_openvino"] / lat["int8"]
 
         quant = dict(qinfo)
         quant["target"] = cfg.target
@@ -349,8 +383,22 @@ def quantize_model(config: QuantizeConfig, *, progress: bool = False,
         if cfg.target == "torch":
             manifest["compile"] = compile_info
             manifest["measurements"]["load_ms"] = compile_info.get("load_ms")
+        if cfg.target == "openvino":  # both IR files listed, so open_artifact checks model.bin too (as export's)
+            wfile = qpath.with_suffix(".bin")
+            int8_size += wfile.stat().st_size
+            manifest["files"] = [{"path": fname, "sha256": manifest["file_sha256"], "size": qpath.stat().st_size,
+                                  "role": "model"},
+                                 {"path": wfile.name, "sha256": sha256_file(wfile), "size": wfile.stat().st_size,
+                                  "role": "weights"}]
+            manifest["file_size"] = qpath.stat().st_size
+            measurements["size_bytes"].update(int8=int8_size, ratio=fp32_size / max(int8_size, 1))
+            manifest["openvino"] = {"weights_file": wfile.name, "inference_precision_hint": qinfo["inference_precision_hint"],
+                                    "version": qinfo["openvino"]}
+            manifest["versions"] = {**manifest["versions"], "openvino": qinfo["openvino"], "nncf": qinfo["nncf"]}
         with atomic_dir(out) as tmp:
             shutil.copyfile(qpath, tmp / fname)
+            if cfg.target == "openvino":
+                shutil.copyfile(qpath.with_suffix(".bin"), tmp / qpath.with_suffix(".bin").name)
             written = write_manifest(tmp, manifest)
     return QuantizeResult(
         out=out, manifest=written, seconds=manifest["seconds"], top1_agreement=agr["top1_agreement"],
