@@ -15,6 +15,7 @@ from resnet_opt.cli import runner  # noqa: E402,F401
 from resnet_opt.cli import doctor  # noqa: E402,F401
 from resnet_opt.cli import qat  # noqa: E402,F401
 from resnet_opt.cli import serve  # noqa: E402,F401
+from resnet_opt.cli import optimize  # noqa: E402,F401
 
 
 def main() -> None:

@@ -66,6 +66,7 @@ def _umask_mode(mode: int) -> int:
 _MODEL_CONFIG_NAME = "config.json"  # a model folder's config (resnet_opt.resnet.io writes it)
 _MODEL_FORMAT = "resnet-opt-model"
 PIPELINE_FILE, PIPELINE_FORMAT = "pipeline.json", "resnet-opt-pipeline"  # a pipeline folder's record (pipeline stage)
+OPTIMIZE_FILE, OPTIMIZE_FORMAT = "optimize.json", "resnet-opt-optimize"  # an optimize work folder's record
 INCOMPLETE_MARK = ".resnet-opt-incomplete"  # inside a folder being rebuilt in place (see replaced_in_place)
 TMP_TAG, OLD_TAG = ".tmp-", ".old-"
 
@@ -129,14 +130,16 @@ def _json_format(path: Path) -> Any:
 
 def is_resnet_opt_folder(folder: str | os.PathLike) -> bool:
     """True for a folder this tool wrote: an artifact (``manifest.json``), a model / training run folder
-    (``config.json`` of our model format) or a pipeline folder (``pipeline.json``). Only such folders are ever
+    (``config.json`` of our model format), a pipeline folder (``pipeline.json``) or an optimize work folder
+    (``optimize.json``). Only such folders are ever
     replaced by ``--overwrite``."""
     f = Path(folder)
     if f.is_symlink() or not f.is_dir():
         return False
     return (_json_format(f / _MANIFEST_NAME) == _MANIFEST_FORMAT
             or _json_format(f / _MODEL_CONFIG_NAME) == _MODEL_FORMAT
-            or _json_format(f / PIPELINE_FILE) == PIPELINE_FORMAT)
+            or _json_format(f / PIPELINE_FILE) == PIPELINE_FORMAT
+            or _json_format(f / OPTIMIZE_FILE) == OPTIMIZE_FORMAT)
 
 
 def _is_empty_dir(p: Path) -> bool:

@@ -22,6 +22,7 @@ __all__ = [
     "BuildError",
     "OutputPathError",
     "NothingMeasuredError",
+    "NoCandidateError",
 ]
 
 
@@ -97,6 +98,13 @@ class OutputPathError(ResNetOptError):
 
 class NothingMeasuredError(ResNetOptError):
     """A benchmark in which no variant was measured on any backend (all failed or were skipped)."""
+
+    exit_code = 1
+
+
+class NoCandidateError(ResNetOptError):
+    """An optimize search in which no candidate met the accuracy budget or the latency target (its figures are
+    still written; the message names the closest candidates)."""
 
     exit_code = 1
 

@@ -1,0 +1,128 @@
+"""resnet-opt optimize: a small search end to end on digits (tiny budget, then resumed with a larger one), the
+Pareto front and the choice, best/ loads with runtime.load, no qualifying candidate exits 1 naming the closest, and
+bad input is one error line."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from resnet_opt.cli import app
+from resnet_opt.pipeline.optimize import Candidate, pareto_front
+
+SMALL = ["--data", "digits", "--max-drop", "5", "--runtimes", "onnxruntime,torch", "--precisions", "int8,fp32",
+         "--ratios", "0.5", "--refine-steps", "0", "--finetune-epochs", "1", "--limit", "256", "--eval-limit", "200",
+         "--calib-size", "32", "--iterations", "10", "--importance", "l2", "--round-to", "8"]
+
+
+def _run(args: list[str]):
+    return CliRunner().invoke(app, args)
+
+
+def _check_front(d: dict) -> None:
+    timed = [c for c in d["candidates"] if c["status"] == "timed"]
+    front = [c for c in timed if c["id"] in d["front"]]
+    assert front, d["front"]
+    for c in front:  # nobody beats a front member on both axes
+        assert not any(o["val_top1"] >= c["val_top1"] and o["latency_ms"] <= c["latency_ms"]
+                       and (o["val_top1"] > c["val_top1"] or o["latency_ms"] < c["latency_ms"]) for o in timed)
+    for c in timed:  # and every other timed candidate is beaten by one
+        if c["id"] not in d["front"]:
+            assert any(o["val_top1"] >= c["val_top1"] and o["latency_ms"] <= c["latency_ms"] for o in front)
+    ok = [c for c in timed if c["within_budget"] and c["within_target"]]
+    assert d["chosen"] == min(ok, key=lambda c: c["latency_ms"])["id"]
+    assert d["chosen"] in d["front"]
+
+
+def test_pareto_front_keeps_only_undominated():
+    def c(i, acc, ms):
+        return Candidate(id=i, ratio=0, artifact="a", path="p", runtime="onnxruntime", backend="ort-cpu",
+                         precision="int8", val_top1=acc, latency_ms=ms, status="timed")
+
+    cands = [c("a", 99.0, 2.0), c("b", 98.0, 1.0), c("c", 97.0, 1.5), c("d", 99.0, 3.0),
+             Candidate(id="e", ratio=0, artifact="a", path=None, runtime="torch", backend="torch-cpu",
+                       precision="fp32", val_top1=100.0, status="rejected")]
+    assert [x.id for x in pareto_front(cands)] == ["b", "a"]
+
+
+def test_optimize_search_resume_and_no_candidate(trained_digits_dir, tmp_path):
+    from resnet_opt.core.manifest import open_artifact
+    from resnet_opt.runtime import load
+
+    out = tmp_path / "opt"
+    base = ["optimize", "--model", str(trained_digits_dir), *SMALL, "--out", str(out)]
+
+    # 1. a budget so small that only the source level (level 0 always runs) is searched
+    r1 = _run(base + ["--budget-minutes", "0.001", "--json"])
+    assert r1.exit_code == 0, r1.output
+    d1 = json.loads(r1.stdout)
+    assert {c["id"] for c in d1["candidates"]} == {"r0/model/torch", "r0/onnx-fp32/onnxruntime",
+                                                   "r0/onnx-int8/onnxruntime"}
+    assert d1["budget"]["stopped"] and "budget" in d1["budget"]["stopped"]
+    saved1 = json.loads((out / "candidates.json").read_text())
+    _check_front(saved1)
+    first = {p: p.stat().st_mtime_ns for p in (out / "levels").rglob("manifest.json")}
+    assert len(first) == 2  # the ONNX FP32 and INT8 artifacts of level 0 (the source folder is the given one)
+
+    # 2. the same search with a larger budget resumes: level 0 is reused, the 0.5 level is added
+    r2 = _run(base + ["--budget-minutes", "20"])
+    assert r2.exit_code == 0, r2.output
+    assert "resuming the search" in r2.output and "chosen " in r2.output, r2.output
+    d2 = json.loads((out / "candidates.json").read_text())
+    ids = {c["id"] for c in d2["candidates"]}
+    assert {"r0.5/model/torch", "r0.5/onnx-fp32/onnxruntime", "r0.5/onnx-int8/onnxruntime"} <= ids
+    assert all(first[p] == p.stat().st_mtime_ns for p in first), "level-0 artifacts were rebuilt, not reused"
+    _check_front(d2)
+    assert (out / "candidates.md").read_text().count("**chosen**") >= 1
+    assert (out / "pareto.png").stat().st_size > 1000
+    best = open_artifact(out / "best")
+    sec = best.manifest.details["optimize"]
+    assert sec["candidate"]["id"] == d2["chosen"] and sec["report"]["split"] == "val"  # digits: no test split
+    assert sec["report"]["speedup_vs_fp32_eager"] > 0
+    pred = load(out / "best")
+    import torch
+
+    logits = pred.logits(torch.zeros(2, 3, 32, 32))
+    assert tuple(logits.shape) == (2, 10)
+
+    # 3. a latency target nothing meets: exit 1, the closest named, figures still written, no stale best/
+    r3 = _run(base + ["--budget-minutes", "20", "--target-latency-ms", "0.00001"])
+    assert r3.exit_code == 1, r3.output
+    assert "no candidate" in r3.output and "the fastest:" in r3.output, r3.output
+    assert not (out / "best").exists()
+    assert json.loads((out / "optimize.json").read_text())["status"] == "no-candidate"
+
+
+@pytest.mark.parametrize("extra, needle", [
+    (["--max-drop", "-1"], "--max-drop"),
+    (["--runtimes", "tensorflow"], "unknown runtime"),
+    (["--precisions", "int4"], "unknown precision"),
+    (["--ratios", "0.5,abc"], "--ratios"),
+    (["--ratios", "1.5"], "--ratios"),
+    (["--batch", "0"], "--batch"),
+])
+def test_bad_input_is_one_line(trained_digits_dir, tmp_path, extra, needle):
+    r = _run(["optimize", "--model", str(trained_digits_dir), "--data", "digits", "--out", str(tmp_path / "o"),
+              *extra])
+    assert r.exit_code == 2, r.output
+    lines = [x for x in r.output.splitlines() if x.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: ") and needle in lines[0], r.output
+    assert not (tmp_path / "o").exists()
+
+
+def test_refuses_random_model_and_foreign_out(trained_digits_dir, tmp_path):
+    r = _run(["optimize", "--depth", "18", "--data", "digits", "--out", str(tmp_path / "o")])
+    assert r.exit_code == 2 and "trained model" in r.output, r.output
+    foreign = tmp_path / "mine"
+    foreign.mkdir()
+    (foreign / "notes.txt").write_text("keep me")
+    for extra in ([], ["--overwrite"]):
+        r = _run(["optimize", "--model", str(trained_digits_dir), "--data", "digits", "--out", str(foreign), *extra])
+        assert r.exit_code == 2 and "not an optimize work folder" in r.output, r.output
+    assert (foreign / "notes.txt").read_text() == "keep me"
+    r = _run(["optimize", "--model", str(trained_digits_dir), "--data", "fashion-mnist:64", "--out",
+              str(tmp_path / "o2")])
+    assert r.exit_code == 2 and r.output.startswith("error: "), r.output
