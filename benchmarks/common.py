@@ -83,8 +83,10 @@ def roofline_sentence(peaks: dict[str, Any]) -> str:
     from resnet_opt.bench.roofline import when_measured
 
     return (f"Roofline: onnxruntime GEMM peaks on this CPU ({peaks['threads']} threads, {when_measured(peaks)}; "
-            f"`resnet_opt.bench.roofline`): INT8 U8S8 **{peaks['u8s8']:.0f}**, FP32 **{peaks['fp32']:.0f}** GMAC/s. "
-            "Achieved = MACs per image x batch / median; INT8 rows against U8S8, FP32 rows against FP32.")
+            f"`resnet_opt.bench.roofline`): INT8 U8S8 **{peaks['u8s8']:.0f}**, FP32 **{peaks['fp32']:.0f}**"
+            + (f", BF16 **{peaks['bf16']:.0f}** (torch/oneDNN)" if peaks.get("bf16") else "") + " GMAC/s. "
+            "Achieved = MACs per image x batch / median; INT8 rows against U8S8, FP32 rows against FP32, BF16 rows "
+            + ("against BF16." if peaks.get("bf16") else "not judged (no BF16 peak on this CPU)."))
 
 
 def roofline_cells(macs: int | float | None, batch: int, ms: float | None, precision: str,

@@ -10,6 +10,8 @@ reference paths (what a user would pick without resnet-opt)
   * torchvision's quantizable resnet50 (``weights=None, quantize=False``, then fuse / prepare / calibrate / convert
     with the x86 backend — no download), loaded with the same weights
   * OpenVINO (optional extra) running the FP32 ONNX model and the quantize_static QDQ model
+  * NNCF, OpenVINO's own quantizer (optional extra): ``nncf.quantize`` with every setting at its default on the plain
+    ONNX export converted by ``openvino.convert_model``, calibrated on the same synthetic images, run by OpenVINO
 resnet-opt artifacts
   * export stage: ONNX FP32 and TorchScript (validated artifact folders); the ONNX FP32 model also on OpenVINO, with
     an explicit f32 precision hint, and with the bf16 hint (skipped with the reason on CPUs without BF16)
@@ -76,6 +78,7 @@ LABELS = {
     ("ours-onnx-fp32-bf16", "openvino-cpu"): ("reference", "OpenVINO FP32 ONNX model, bf16 hint"),
     ("ort-qstatic-default", "ort-cpu"): ("reference", "onnxruntime quantize_static, default settings (QDQ, MinMax, per-tensor)"),
     ("ort-qstatic-default", "openvino-cpu"): ("reference", "OpenVINO running that quantize_static QDQ model"),
+    ("nncf-ptq", "openvino-cpu"): ("reference", "NNCF PTQ (nncf.quantize defaults) on OpenVINO"),
     ("tv-quant-int8", "torch-cpu"): ("reference", "torchvision quantizable resnet50, x86 INT8 (eager)"),
     ("ours-onnx-fp32", "ort-cpu"): ("resnet-opt", "export stage: ONNX FP32 artifact"),
     ("ours-ts-fp32", "torchscript-cpu"): ("resnet-opt", "export stage: TorchScript FP32 artifact"),
@@ -88,10 +91,8 @@ LABELS = {
     ("ours-pruned50-int8", "openvino-cpu"): ("resnet-opt", "prune 0.5 -> quantize: INT8 ONNX on OpenVINO"),
 }
 # issue 15's peers for "our fastest INT8 row is no slower than every peer row" (unpruned, like ours)
-# docs/reference-figures.md (shared): ResNet-50 batch 1, 2 threads, on the CPUs this machine is not
-ZEN4_EAGER_MS, ZEN4_U8S8_PEAK = 61.1, 422  # 2-core AMD EPYC Zen 4, AVX-512 VNNI, no AMX
-AMX_EAGER_MS = 85.8  # 2-core Intel with AVX-512 VNNI and AMX
-PEER_INT8 = [("tv-quant-int8", "torch-cpu"), ("ort-qstatic-default", "ort-cpu"), ("ort-qstatic-default", "openvino-cpu")]
+PEER_INT8 = [("tv-quant-int8", "torch-cpu"), ("ort-qstatic-default", "ort-cpu"), ("ort-qstatic-default", "openvino-cpu"),
+             ("nncf-ptq", "openvino-cpu")]
 OURS_INT8 = [("ours-onnx-int8", "ort-cpu"), ("ours-onnx-int8", "openvino-cpu"), ("ours-pt2-int8", "pt2-cpu"),
              ("ours-ts-int8-fx", "torchscript-cpu")]
 PRUNED_INT8 = [("ours-pruned50-int8", "ort-cpu"), ("ours-pruned50-int8", "openvino-cpu")]
@@ -144,6 +145,26 @@ def ort_quantize_static_default(fp32: Path, folder: Path, calib: list[torch.Tens
     write_manifest(folder, {"kind": "onnx", "file": out.name, "precision": "int8", "stage": "reference",
                             "input": {"name": "input", "shape": [-1, 3, int(calib[0].shape[-1]), int(calib[0].shape[-1])]},
                             "source": {"trained": False, "num_classes": 1000}})
+    return folder
+
+
+def nncf_ptq_default(fp32: Path, folder: Path, calib: list[torch.Tensor]) -> Path:
+    """What a user of OpenVINO's own quantizer writes: ``openvino.convert_model`` on the plain ONNX export, then
+    ``nncf.quantize`` with every setting at its default (preset, fast bias correction, subset size), calibrated on
+    the same synthetic images; saved with ``openvino.save_model``'s defaults."""
+    import nncf
+    import openvino as ov
+
+    q = nncf.quantize(ov.convert_model(str(fp32 / "model.onnx")), nncf.Dataset([x.numpy() for x in calib]))
+    folder.mkdir(parents=True, exist_ok=True)
+    ov.save_model(q, str(folder / "model.xml"))
+    size = int(calib[0].shape[-1])
+    write_manifest(folder, {"kind": "openvino", "file": "model.xml", "precision": "int8", "stage": "reference",
+                            "files": [{"path": "model.xml", "role": "model"}, {"path": "model.bin", "role": "weights"}],
+                            "input": {"name": "input", "shape": [-1, 3, size, size]},
+                            "source": {"trained": False, "num_classes": 1000},
+                            "openvino": {"inference_precision_hint": "f32", "version": ov.__version__.split("-")[0]},
+                            "quantization": {"tool": "nncf.quantize (defaults)", "nncf": nncf.__version__}})
     return folder
 
 
@@ -222,6 +243,8 @@ def build_variants(size: int, calib_n: int, work: Path, log: Callable[[str], Non
     add("ort-fp32-plain", lambda: on(variant_from_path(plain_onnx(model, work / "ort-fp32-plain", size)), "ort-cpu"))
     add("ort-qstatic-default", lambda: on(variant_from_path(
         ort_quantize_static_default(work / "ort-fp32-plain", work / "ort-qstatic", calib)), "ort-cpu", "openvino-cpu"))
+    add("nncf-ptq", lambda: on(variant_from_path(nncf_ptq_default(work / "ort-fp32-plain", work / "nncf-ptq", calib)),
+                               "openvino-cpu"))
     add("tv-quant-int8", lambda: eager(torchvision_quantized(model.state_dict(), calib), "int8"))
     add("ours-onnx-fp32", lambda: on(variant_from_path(ours_export(src, work / "ours-onnx-fp32", "onnx")),
                                      "ort-cpu", "openvino-cpu"))
@@ -333,14 +356,12 @@ def render(result: Any, missing: dict[str, str], args: argparse.Namespace, comma
                   + "; ".join(f"{b}: {w}" for b, w in gpu_why.items() if w) + ").")
     else:
         md.append("- A GPU is present; run `resnet-opt bench ARTIFACTS --backends cuda,tensorrt` for the GPU rows.")
+    from resnet_opt.bench.cpu_notes import reading_notes
+
     cpu = result.environment.get("cpu") or {}
-    if not cpu.get("vnni"):
-        md += ["", "## Reading these numbers", "",
-               f"This CPU ({cpu.get('model')}) has AVX2 but no AVX-512, VNNI or AMX. INT8 convolutions then run "
-               "without the dot-product instructions that make them 4–8× faster than FP32 on VNNI/AMX machines, "
-               "so INT8 speed-ups here are far below the docs/reference-figures.md figures (taken on a VNNI/AMX CPU), and "
-               "onnxruntime's U8S8 path needs `reduce_range` to avoid saturation. The right-hand column quotes "
-               "docs/reference-figures.md for context only: it is another CPU, not a measurement of this run."]
+    md += ["", "## Reading these numbers", ""] + reading_notes(cpu, peaks or None)
+    md += ["", "The right-hand column (ref. ms) quotes docs/reference-figures.md for context only: another CPU, not a "
+               "measurement of this run."]
     png = "resnet50_cpu" + (f"-{args.tag}" if getattr(args, "tag", None) else "") + ".png"
     md += ["", f"![agreement vs latency]({png})"]
     md += ["", "Full per-row statistics (p90/p99/min/max, first inference, load time) are in the JSON file."]
@@ -389,16 +410,19 @@ def check_targets(result: Any, rows_by: dict, rf_rows: dict, bss: list[int]) -> 
                     "met": x >= 20.0, "detail": f"{LABELS[k][1]}: {pr[k]:.2f} ms vs eager {eager:.1f} ms = {x:.1f}x"
                     + (f"; at 100 % of this run's U8S8 peak it would be {bound:.1f}x" if bound else ""),
                     "speedup": x, "bound_at_peak": bound, "pruned_macs": q.get("macs_per_image")})
-        frac = q.get("fraction_of_peak")
-        suspect = ((result.extra or {}).get("roofline") or {}).get("suspect")
-        out.append({"target": f"pruned 0.5 + INT8 >= 70 % of the INT8 (U8S8) peak (batch {b1})",
-                    "met": None if frac is None or suspect else frac >= 0.70,
-                    "detail": "no roofline figure" if frac is None else
-                    f"peaks suspect ({suspect[0]}): not judged" if suspect else
-                    f"{q['gmacs_per_s']:.0f} GMAC/s = {100 * frac:.0f} % of {q['peak_gmacs_per_s']:.0f}",
-                    "fraction": frac})
+        from resnet_opt.bench.cpu_notes import efficiency_targets
+
+        def frac_of(key: tuple[str, str]) -> float | None:
+            r = rf_rows.get((key[0], key[1], b1)) or {}
+            return None if r.get("suspect") else r.get("fraction_of_peak")
+
+        unp = {k: _p50(rows_by, k, b1) for k in OURS_INT8 if k[1] in ("ort-cpu", "openvino-cpu")}
+        unp = {k: v for k, v in unp.items() if v is not None}
+        best_unp = min(unp, key=unp.get) if unp else None
+        out += efficiency_targets(result.environment.get("cpu") or {}, frac_of(best_unp) if best_unp else None,
+                                  frac_of(k), b1)
     else:
-        out.append({"target": "pruned 0.5 + INT8 >= 20x torch eager FP32 and >= 70 % of peak", "met": None,
+        out.append({"target": "pruned 0.5 + INT8 >= 20x torch eager FP32 and its share of the peak", "met": None,
                     "detail": "rows missing"})
     return out
 
@@ -407,40 +431,16 @@ def targets_markdown(result: Any, rows_by: dict, rf_rows: dict, bss: list[int]) 
     cpu = result.environment.get("cpu") or {}
     flags = cpu.get("flags") or {}
     vnni, amx = bool(cpu.get("vnni")), bool(cpu.get("amx"))
-    md = ["", "## Issue 15's targets on this CPU", "", "| target | met here | measured |", "|---|---|---|"]
+    md = ["", "## Targets on this CPU (issues 15 and 23)", "", "| target | met here | measured |", "|---|---|---|"]
     res = check_targets(result, rows_by, rf_rows, bss)
     result.extra["targets"] = res
     for t in res:
         md.append(f"| {t['target']} | {'yes' if t['met'] else ('—' if t['met'] is None else '**no**')} | {t['detail']} |")
     unmet = [t for t in res if t["met"] is False]
     if unmet:
-        need = []
-        for t in unmet:
-            if "peer" in t["target"]:
-                need.append(f"- *{t['target']}*: the peers that beat us here run kernels we also can use (OpenVINO runs "
-                            "our own QDQ file); on a VNNI CPU (docs/reference-figures.md, Zen 4) OpenVINO on our QDQ model was the "
-                            "fastest unpruned INT8 row (11.0 vs 12.2 ms), so on such CPUs our fastest row is the "
-                            "openvino-cpu one.")
-            elif "20x" in t["target"]:
-                b = t.get("bound_at_peak")
-                macs = t.get("pruned_macs")
-                zen4 = (f" On docs/reference-figures.md's Zen 4 (AVX-512 VNNI; eager {ZEN4_EAGER_MS} ms, U8S8 peak {ZEN4_U8S8_PEAK} "
-                        f"GMAC/s) 20x means {ZEN4_EAGER_MS / 20:.2f} ms, i.e. "
-                        f"{100 * macs / (ZEN4_EAGER_MS / 20 * 1e-3) / 1e9 / ZEN4_U8S8_PEAK:.0f} % of its peak "
-                        f"(it measured about 49 %); on its AMX Xeon (eager {AMX_EAGER_MS} ms) 20x means "
-                        f"{AMX_EAGER_MS / 20:.1f} ms = {macs / (AMX_EAGER_MS / 20 * 1e-3) / 1e9:.0f} GMAC/s, within "
-                        "AMX-INT8's reach. Neither is measurable on this machine (`--tag auto` adds such a CPU's "
-                        "results beside these)." if macs else "")
-                need.append(f"- *{t['target']}*: {'this CPU has no VNNI/AMX: ' if not vnni else ''}INT8 convolutions "
-                            "here run at the U8S8 peak measured above"
-                            + (f", and even at 100 % of it the pruned model would be only {b:.1f}x eager: no runtime "
-                               "can reach 20x on this CPU" if b and b < 20 else "") + "." + zen4)
-            elif "70 %" in t["target"]:
-                need.append(f"- *{t['target']}*: the pruned model's small, odd channel counts use the GEMM kernel "
-                            "poorly (docs/reference-figures.md: about 49 % on Zen 4 VNNI too); `prune --round-to auto` picks channel "
-                            "multiples from measured kernel speed, and wider multiples matter most on VNNI/AMX CPUs "
-                            "(16/64-channel blocks).")
-        md += ["", "What the unmet ones need:", ""] + need
+        from resnet_opt.bench.cpu_notes import unmet_need
+
+        md += ["", "What the unmet ones need:", ""] + [unmet_need(t, cpu) for t in unmet]
     isa = ", ".join(f for f in ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "avx512_bf16", "amx_int8", "amx_bf16")
                     if flags.get(f)) or "none"
     md += ["", f"ISA of this CPU: {isa}. VNNI: {'yes' if vnni else 'no'}; AMX: {'yes' if amx else 'no'}; BF16: "

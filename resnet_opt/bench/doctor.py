@@ -53,6 +53,25 @@ def cpu_class(isa: dict[str, bool]) -> str:
     return classify({"flags": {flag: bool(isa.get(label)) for flag, label in ISA_SHOWN.items()}})
 
 
+# the fastest CPU paths measured per CPU class (ResNet-50, batch 1, 2 threads; the files hold the command and the ISA)
+MEASURED_FASTEST = {
+    "avx2": ("INT8 ONNX on OpenVINO 23.7 ms, on onnxruntime 25.4 ms, against torch eager FP32 73.8 ms; pruned 0.5 + "
+             "INT8 7.1 ms (10.4x eager), on a 2-core AMD EPYC Zen 3 (AVX2 only)", "benchmarks/results/resnet50_cpu.md"),
+    "avx512-vnni": ("INT8 ONNX on OpenVINO 5.75 ms, on onnxruntime 7.1 ms, against torch eager FP32 36 ms; pruned 0.5 "
+                    "+ INT8 on OpenVINO 1.94 ms (15.7x eager), on a 2-core AMD EPYC Zen 4 (AVX-512 VNNI + BF16)",
+                    "benchmarks/results/resnet50_cpu-amd-epyc-2c-avx512vnni.md"),
+}
+
+
+def measured_line(cls: str) -> str:
+    """What was measured fastest on this CPU class, with its source, or how to measure it here."""
+    if cls in MEASURED_FASTEST:
+        what, src = MEASURED_FASTEST[cls]
+        return f"Measured on this CPU class ({src}): {what}."
+    return ("No figures of ours for this CPU class yet: `python benchmarks/resnet50_cpu.py --tag auto` measures every "
+            "path here and writes them beside the others.")
+
+
 def advise(isa: dict[str, bool], gpu_ok: bool, trt_ok: bool, openvino_ok: bool) -> tuple[dict[str, str], list[str]]:
     """The recommendation (precision, runtime, bench backend, why) and the advice lines that follow from the facts."""
     cls = cpu_class(isa)
@@ -67,14 +86,15 @@ def advise(isa: dict[str, bool], gpu_ok: bool, trt_ok: bool, openvino_ok: bool) 
     elif cls in ("amx", "avx512-vnni", "avx-vnni"):
         rt = "OpenVINO" if openvino_ok else "onnxruntime"
         rec = {"precision": "int8", "runtime": rt, "backend": "openvino-cpu" if openvino_ok else "ort-cpu",
-               "why": f"{'AMX' if cls == 'amx' else 'VNNI'} runs INT8 dot products natively: prune + INT8 QDQ ONNX is "
-                      "the fastest CPU path (docs/reference-figures.md: 4-12x torch eager FP32 on such CPUs)"}
+               "why": f"{'AMX' if cls == 'amx' else 'VNNI'} runs INT8 dot products natively: prune + INT8 QDQ ONNX"
+                      f"{' on OpenVINO' if openvino_ok else ''} is the fastest CPU path measured on such CPUs"}
         advice.append("INT8: `resnet-opt quantize` (QDQ ONNX), after `prune` for the largest gain; compare runtimes "
                       "with `resnet-opt bench ARTIFACT --backends ort-cpu,openvino`.")
     elif cls in ("avx2", "avx512"):
-        rec = {"precision": "int8", "runtime": "onnxruntime", "backend": "ort-cpu",
-               "why": "no VNNI/AMX: INT8 still beats FP32 (onnxruntime's AVX2 U8S8 GEMM is ~2x its FP32 peak here) "
-                      "but far less than on VNNI/AMX CPUs; prune + INT8 QDQ ONNX on onnxruntime"}
+        rt = "OpenVINO" if openvino_ok else "onnxruntime"
+        rec = {"precision": "int8", "runtime": rt, "backend": "openvino-cpu" if openvino_ok else "ort-cpu",
+               "why": "no VNNI/AMX: INT8 still beats FP32 (onnxruntime's AVX2 U8S8 GEMM is ~2x its FP32 peak) "
+                      f"but far less than on VNNI/AMX CPUs; prune + INT8 QDQ ONNX on {rt}"}
         advice.append("No VNNI/AMX: expect INT8 about 3x torch eager FP32 (ResNet-50), not the 5-12x of VNNI/AMX CPUs; "
                       "pruning multiplies it. onnxruntime U8S8 uses reduce_range here (the quantize stage does).")
     else:
@@ -89,6 +109,8 @@ def advise(isa: dict[str, bool], gpu_ok: bool, trt_ok: bool, openvino_ok: bool) 
         advice.append("OpenVINO is not usable here: `pip install 'resnet-opt[openvino]'` adds the openvino-cpu "
                       "backend (it runs our INT8 QDQ ONNX, and BF16 on CPUs that have it).")
     advice.append("Pruning: `resnet-opt prune --round-to auto` picks channel multiples from kernel timings on this CPU.")
+    if not gpu_ok:
+        advice.append(measured_line(cls))
     return rec, advice
 
 

@@ -1,4 +1,5 @@
-"""The CPU's measured GEMM peaks (INT8 U8S8 / U8U8, FP32) and how close each benchmark row comes to them.
+"""The CPU's measured GEMM peaks (INT8 U8S8 / U8U8, FP32, and BF16 where the CPU has it) and how close each benchmark
+row comes to them.
 
 A *peak* is the throughput of onnxruntime's own CPU GEMM kernels (MLAS, the kernels behind ``QLinearConv`` /
 ``Conv``) on one large ``n × n × n`` product (fastest of several runs): ``MatMulInteger`` with U8 activations and S8 (or U8) weights, and FP32
@@ -6,6 +7,11 @@ A *peak* is the throughput of onnxruntime's own CPU GEMM kernels (MLAS, the kern
 libraries; a model's *achieved* GMAC/s is ``MACs per image × images / latency``, and the ratio of the two says how
 much of the CPU the artifact uses (onnxruntime INT8 rows against the U8S8 peak — QDQ artifacts use S8 weights —,
 FP32 rows against the FP32 peak).
+
+BF16: on CPUs with AVX512_BF16 or AMX-BF16 the BF16 peak is torch's BF16 ``matmul`` (oneDNN, the library behind
+OpenVINO's and Inductor's BF16 convolutions) on the same ``n × n × n`` product; BF16 rows are judged against it, never
+against the FP32 peak (a BF16 row runs faster than FP32 can, so "% of the FP32 peak" would read above 100 %). Where
+no BF16 peak was measured, a BF16 row has no % figure, and the other rows are judged as usual.
 
 The measurement takes about a second (``quick``: a fraction of it) and is cached as JSON keyed by CPU model, ISA
 flags, thread count, onnxruntime version and the sizes measured, in ``$RESNET_OPT_CACHE`` (default
@@ -36,9 +42,9 @@ FULL_SIZES = (1024,)
 QUICK_SIZES = (384,)
 from resnet_opt.core.env import CACHE_ENV  # noqa: E402,F401 - re-exported
 CACHE_FILE = "roofline.json"
-# which peak a row of a given precision is compared with (fp16/bf16 run on the FP32 GEMM on CPUs without native
-# support; on BF16-capable CPUs the comparison with the FP32 peak overstates the fraction: labelled in the report)
-PEAK_FOR_PRECISION = {"int8": "u8s8", "fp32": "fp32", "fp16": "fp32", "bf16": "fp32"}
+# which peak a row of a given precision is compared with (fp16 runs on the FP32 GEMM on CPUs without native FP16;
+# bf16 has its own peak, measured where the CPU has BF16 instructions, else the row is not judged)
+PEAK_FOR_PRECISION = {"int8": "u8s8", "fp32": "fp32", "fp16": "fp32", "bf16": "bf16"}
 
 
 @dataclass
@@ -66,11 +72,14 @@ class Peaks:
     other_cpu_share: float | None = None  # share of all cores other processes used just before measuring
     busy: bool = False  # measured while other work loaded the CPU: likely too low, never cached
     rounds: list[dict[str, float]] = field(default_factory=list)  # per-round peaks when measured within the run
+    bf16: float | None = None  # torch (oneDNN) BF16 matmul, on CPUs with AVX512_BF16 / AMX-BF16; else None
 
     def for_precision(self, precision: str | None) -> tuple[str, float] | None:
-        """(peak kind, GMAC/s) that a row of ``precision`` is compared with; None when no peak applies."""
+        """(peak kind, GMAC/s) that a row of ``precision`` is compared with; None when no peak applies (a BF16 row
+        on a machine where no BF16 peak was measured)."""
         kind = PEAK_FOR_PRECISION.get(str(precision or "").lower())
-        return (kind, float(getattr(self, kind))) if kind else None
+        v = getattr(self, kind, None) if kind else None
+        return (kind, float(v)) if kind and v else None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -144,6 +153,38 @@ def measure_gemm(kind: str, n: int, threads: int, runs: int = 10, warmup: int = 
     return GemmPeak(kind=kind, n=n, median_ms=ms, gmacs_per_s=n ** 3 / (ms * 1e-3) / 1e9)
 
 
+def has_bf16(cpu: dict[str, Any] | None = None) -> bool:
+    """AVX512_BF16 or AMX-BF16 in this CPU's flags (``cpu``: a :func:`resnet_opt.core.env.cpu_info` dict)."""
+    from resnet_opt.core.env import cpu_info
+
+    f = (cpu or cpu_info()).get("flags") or {}
+    return bool(f.get("avx512_bf16") or f.get("amx_bf16"))
+
+
+def measure_bf16_gemm(n: int, threads: int, runs: int = 10, warmup: int = 3) -> GemmPeak:
+    """GMAC/s of one ``n × n × n`` BF16 product through torch's CPU ``matmul`` (oneDNN BF16 GEMM), fastest of
+    ``runs``; torch's thread count is set to ``threads`` for the measurement and restored."""
+    import torch
+
+    from resnet_opt.bench.timing import timed_runs
+
+    if n < 16 or runs < 1:
+        raise ConfigError(f"GEMM size must be >= 16 and runs >= 1, got n={n}, runs={runs}")
+    g = torch.Generator().manual_seed(0)
+    a = torch.rand(n, n, generator=g).to(torch.bfloat16)
+    w = torch.rand(n, n, generator=g).to(torch.bfloat16)
+    before = torch.get_num_threads()
+    torch.set_num_threads(int(threads))
+    try:
+        with torch.no_grad():
+            for _ in range(warmup):
+                torch.matmul(a, w)
+            ms = min(timed_runs(lambda: torch.matmul(a, w), runs)[0]) * 1e3
+    finally:
+        torch.set_num_threads(before)
+    return GemmPeak(kind="bf16", n=n, median_ms=ms, gmacs_per_s=n ** 3 / (ms * 1e-3) / 1e9)
+
+
 def _read_cache(path: Path) -> dict[str, Any]:
     try:
         d = json.loads(path.read_text())
@@ -163,7 +204,8 @@ def _write_cache(path: Path, data: dict[str, Any]) -> bool:
         return False  # a read-only home is not an error: the peak is just measured again next time
 
 
-CACHE_VERSION = 2  # entries of older versions (no load record) are measured again
+CACHE_VERSION = 3  # entries of older versions (no load record, no BF16 peak) are measured again
+SUSPECT_ABOVE = 1.05  # a row this far above its peak means the peak (not the row) is wrong
 BUSY_SHARE = 0.25  # other processes using more than this share of all cores before measuring: the machine is busy
 
 
@@ -224,10 +266,13 @@ def gemm_peaks(threads: int | None = None, *, quick: bool = False, sizes: Iterab
     load = machine_load()
     busy = load is not None and load > BUSY_SHARE
     gemm = [measure_gemm(k, n, threads, runs) for n in sizes_t for k in KINDS]
+    if has_bf16():
+        gemm += [measure_bf16_gemm(n, threads, runs) for n in sizes_t]
     best = {k: max(g.gmacs_per_s for g in gemm if g.kind == k) for k in KINDS}
+    bf = [g.gmacs_per_s for g in gemm if g.kind == "bf16"]
     peaks = Peaks(u8s8=best["u8s8"], u8u8=best["u8u8"], fp32=best["fp32"], threads=threads, key=key, gemm=gemm,
                   measured=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"), quick=quick,
-                  other_cpu_share=load, busy=busy)
+                  other_cpu_share=load, busy=busy, bf16=max(bf) if bf else None)
     if cache:
         _store(peaks, sizes_t)
     return peaks
@@ -253,13 +298,15 @@ def combine_peaks(rounds: list[Peaks], *, cache: bool = True) -> Peaks:
     if not rounds:
         raise ConfigError("no peaks to combine")
     best = {k: max(float(getattr(p, k)) for p in rounds) for k in KINDS}
+    bf = [float(p.bf16) for p in rounds if p.bf16]
     first = rounds[0]
     loads = [p.other_cpu_share for p in rounds if p.other_cpu_share is not None]
     peaks = Peaks(u8s8=best["u8s8"], u8u8=best["u8u8"], fp32=best["fp32"], threads=first.threads, key=first.key,
                   gemm=[g for p in rounds for g in p.gemm], measured=rounds[-1].measured, quick=first.quick,
                   other_cpu_share=max(loads) if loads else None, busy=any(p.busy for p in rounds),
-                  rounds=[{k: float(getattr(p, k)) for k in KINDS} | {"busy": p.busy, "measured": p.measured}
-                          for p in rounds])
+                  rounds=[{k: float(getattr(p, k)) for k in KINDS} | {"bf16": p.bf16, "busy": p.busy,
+                                                                        "measured": p.measured} for p in rounds],
+                  bf16=max(bf) if bf else None)
     if cache:
         _store(peaks, tuple(sorted({g.n for g in first.gemm})))
     return peaks
@@ -365,17 +412,25 @@ def attach_roofline(result: Any, variants: list[Any], threads: int | None, *, qu
                     refresh: bool = False, measured: list[Peaks] | None = None) -> None:
     """Measure (or read the cached; ``refresh``: measure again; ``measured``: peaks measured in the run's timing
     rounds, combined by :func:`combine_peaks`) peaks and store them with the per-row figures in
-    ``result.extra['roofline']``. A row above its peak means the peak is wrong (measured on a busy machine, or a
-    GEMM size that does not reach it): ``suspect`` then names the rows and the fractions are not to be read as
-    efficiency. Never raises: a failure is recorded as ``{"error": ...}``."""
+    ``result.extra['roofline']``. A row above its peak means that peak is wrong for it (measured on a busy machine,
+    or a GEMM size that does not reach it): the row is marked ``suspect`` and ``suspect_kinds`` names the peak kinds
+    concerned; rows judged against another peak keep their figures (``suspect`` lists every such row; a busy
+    measurement makes every kind suspect). Never raises: a failure is recorded as ``{"error": ...}``."""
     try:
         peaks = combine_peaks(measured) if measured else gemm_peaks(threads, quick=quick, refresh=refresh)
         macs = {v.name: variant_macs(v) for v in variants}
         rows = roofline_rows(result, macs, peaks)
-        over = [f"{r['variant']} on {r['backend']} @{r['batch_size']}: {100 * r['fraction_of_peak']:.0f} %"
-                for r in rows if r.get("fraction_of_peak") is not None and r["fraction_of_peak"] > 1.05]
-        result.extra["roofline"] = {"peaks": peaks.to_dict(), "macs": macs, "rows": rows,
-                                    "suspect": over or (["peaks measured on a busy machine"] if peaks.busy else [])}
+        over = [r for r in rows if r.get("fraction_of_peak") is not None and r["fraction_of_peak"] > SUSPECT_ABOVE]
+        kinds = sorted({r["peak_kind"] for r in over})
+        if peaks.busy:
+            kinds = sorted(set(KINDS) | ({"bf16"} if peaks.bf16 else set()))
+        for r in rows:
+            r["suspect"] = r.get("peak_kind") in kinds
+        result.extra["roofline"] = {
+            "peaks": peaks.to_dict(), "macs": macs, "rows": rows, "suspect_kinds": kinds,
+            "suspect": [f"{r['variant']} on {r['backend']} @{r['batch_size']}: {100 * r['fraction_of_peak']:.0f} % "
+                        f"of the {r['peak_kind']} peak" for r in over]
+                       + (["peaks measured on a busy machine"] if peaks.busy else [])}
     except Exception as e:  # noqa: BLE001 - the roofline is an addition to a report, not a reason to lose it
         result.extra["roofline"] = {"error": f"{type(e).__name__}: {str(e).strip().splitlines()[0] if str(e).strip() else ''}"}
 
@@ -402,13 +457,18 @@ def roofline_markdown(result: Any) -> list[str]:
     md = ["", "## Roofline", "",
           f"Peaks of onnxruntime's CPU GEMM on this machine ({p['threads']} threads; {when_measured(p)}"
           f"{', quick' if p.get('quick') else ''}): INT8 U8S8 **{p['u8s8']:.0f}**, U8U8 {p['u8u8']:.0f}, "
-          f"FP32 **{p['fp32']:.0f}** GMAC/s. Achieved = MACs per image × batch / p50; INT8 rows against the U8S8 "
-          "peak, FP32/FP16/BF16 rows against the FP32 peak.", ""]
+          f"FP32 **{p['fp32']:.0f}**"
+          + (f", BF16 **{p['bf16']:.0f}**" if p.get("bf16") else "") + " GMAC/s. Achieved = MACs per image × batch / "
+          "p50; INT8 rows against the U8S8 peak, FP32/FP16 rows against the FP32 peak, BF16 rows against the BF16 "
+          "peak" + ("" if p.get("bf16") else " (not measured: this CPU has no BF16 instructions, so BF16 rows have "
+                    "no % figure)") + ".", ""]
     if rf.get("suspect"):
-        md += [f"**The peaks are suspect, do not read the % column as efficiency**: {'; '.join(rf['suspect'][:4])}"
-               f"{' …' if len(rf['suspect']) > 4 else ''} (a row cannot beat the CPU's peak: it was measured while the "
-               "machine was busy, or too small a GEMM). Measure again on an idle machine: `resnet-opt doctor --peaks`.",
-               ""]
+        kinds = rf.get("suspect_kinds") or []
+        md += [f"**Suspect peak{'s' if len(kinds) != 1 else ''} ({', '.join(kinds) or 'all'}); do not read those "
+               f"rows' % as efficiency**: {'; '.join(rf['suspect'][:4])}{' …' if len(rf['suspect']) > 4 else ''} (a row "
+               "cannot beat the CPU's peak: the peak was measured while the machine was busy, or too small a GEMM). "
+               "Rows judged against the other peaks are unaffected. Measure again on an idle machine: "
+               "`resnet-opt doctor --peaks`.", ""]
     md.append("| variant | backend | batch | GMACs/img | GMAC/s | % of peak |")
     md.append("|---|---|---|---|---|---|")
     for r in rf.get("rows") or []:
@@ -416,8 +476,8 @@ def roofline_markdown(result: Any) -> list[str]:
         md.append(f"| {r['variant']} | {r['backend']} | {r['batch_size']} | {m / 1e9:.3f} | " if m else
                   f"| {r['variant']} | {r['backend']} | {r['batch_size']} | — | ")
         md[-1] += (f"{r['gmacs_per_s']:.1f} | " if r.get("gmacs_per_s") is not None else "— | ")
-        md[-1] += (f"{100 * r['fraction_of_peak']:.0f} % {r['peak_kind']} |" if r.get("fraction_of_peak") is not None
-                   else "— |")
+        md[-1] += (f"{100 * r['fraction_of_peak']:.0f} % {r['peak_kind']}{' (suspect)' if r.get('suspect') else ''} |"
+                   if r.get("fraction_of_peak") is not None else "— |")
     return md
 
 
@@ -433,6 +493,9 @@ __all__ = [
     "CACHE_VERSION",
     "BUSY_SHARE",
     "measure_gemm",
+    "measure_bf16_gemm",
+    "has_bf16",
+    "SUSPECT_ABOVE",
     "gemm_model",
     "cache_dir",
     "cache_key",
