@@ -155,7 +155,8 @@ def nncf_ptq_default(fp32: Path, folder: Path, calib: list[torch.Tensor]) -> Pat
     import nncf
     import openvino as ov
 
-    q = nncf.quantize(ov.convert_model(str(fp32 / "model.onnx")), nncf.Dataset([x.numpy() for x in calib]))
+    q = nncf.quantize(ov.convert_model(str(fp32 / "model.onnx")), nncf.Dataset(
+        [x[i:i + 1].numpy() for x in calib for i in range(len(x))]))  # one image per item, as a user feeds it
     folder.mkdir(parents=True, exist_ok=True)
     ov.save_model(q, str(folder / "model.xml"))
     size = int(calib[0].shape[-1])
