@@ -31,7 +31,7 @@ def _row(c: dict, chosen: str | None) -> str:
             f"{c['runtime']} | {top1} | {drop} | {lat} | {status.replace('|', '/')} |")
 
 
-def render(work: Path, wall_s: float, cmd: str) -> None:
+def render(work: Path, wall_s: float, cmd: str, notes: str | None = None) -> None:
     d = json.loads((work / "candidates.json").read_text())
     rep, ref, chosen = d.get("report") or {}, d["reference"], d.get("chosen")
     env = environment()
@@ -52,7 +52,9 @@ def render(work: Path, wall_s: float, cmd: str) -> None:
         md += [f"Reported on the {rep['split']} split ({rep['images']} images): top-1 **{rep['top1']:.2f} %** vs "
                f"{rep['fp32_source_top1']:.2f} % FP32 (drop {rep['drop']:+.2f} pt); latency **{rep['latency_ms']:.3f} "
                f"ms** vs {rep['fp32_source_latency_ms']:.3f} ms FP32 eager = **{rep['speedup_vs_fp32_eager']:.2f}x** "
-               f"(one harness run, 3 interleaved rounds, batch {rep['batch']}, {rep['threads']} threads)."
+               f"(one harness run, 3 interleaved rounds, batch {rep['batch']}, {rep['threads']} threads"
+               + (f"; load average {rep['load_average'][0]:.1f} when it ended" if rep.get("load_average") else "")
+               + ")."
                + (f" Note: {rep['note']}." if rep.get("note") else ""), ""]
     if d.get("budget", {}).get("stopped"):
         md += [f"The search stopped early: {d['budget']['stopped']}.", ""]
@@ -65,6 +67,8 @@ def render(work: Path, wall_s: float, cmd: str) -> None:
                   f"{lv.get('fp32_val_top1', float('nan')):.2f} %, {lv.get('status')}"
                   + (f" ({lv['reason']})" if lv.get("reason") else ""))
     md += ["", "Plot: `pareto.png` in the work folder (not copied here)."]
+    if notes:
+        md += ["", "## Notes", "", Path(notes).read_text().strip()]
     write_results("optimize_digits", {"command": cmd, "wall_s": wall_s, "candidates": d,
                                       "environment": env}, "\n".join(md))
 
@@ -76,9 +80,10 @@ def main() -> None:
     ap.add_argument("--render", type=Path, help="a finished work folder to write the results from")
     ap.add_argument("--wall", type=float, help="with --render: the measured wall time (s)")
     ap.add_argument("--command", help="with --render: the command that was run")
+    ap.add_argument("--notes", help="a markdown file appended as the Notes section")
     a = ap.parse_args()
     if a.render:
-        render(a.render, float(a.wall or 0), a.command or "?")
+        render(a.render, float(a.wall or 0), a.command or "?", a.notes)
         return
     if a.model is None:
         ap.error("--model DIR (a trained digits ResNet-18: resnet-opt train --depth 18 --data digits --epochs 8)")

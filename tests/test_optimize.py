@@ -123,6 +123,13 @@ def test_refuses_random_model_and_foreign_out(trained_digits_dir, tmp_path):
         r = _run(["optimize", "--model", str(trained_digits_dir), "--data", "digits", "--out", str(foreign), *extra])
         assert r.exit_code == 2 and "not an optimize work folder" in r.output, r.output
     assert (foreign / "notes.txt").read_text() == "keep me"
+    other = tmp_path / "other-search"  # an optimize work folder of other settings: refused, nothing touched
+    other.mkdir()
+    (other / "optimize.json").write_text(json.dumps({"format": "resnet-opt-optimize", "version": 1, "status": "done",
+                                                     "fingerprint": {"data": "fashion-mnist"}}))
+    r = _run(["optimize", "--model", str(trained_digits_dir), "--data", "digits", "--out", str(other)])
+    assert r.exit_code == 2 and "other settings" in r.output and "--overwrite" in r.output, r.output
+    assert sorted(p.name for p in other.iterdir()) == ["optimize.json"]
     r = _run(["optimize", "--model", str(trained_digits_dir), "--data", "fashion-mnist:64", "--out",
               str(tmp_path / "o2")])
     assert r.exit_code == 2 and r.output.startswith("error: "), r.output

@@ -525,7 +525,10 @@ class _Search:
             if not (model_dir / "manifest.json").is_file():
                 from resnet_opt.resnet import save_model
 
-                src = cfg.source.load()
+                from resnet_opt.data import preprocessing_for
+
+                pre = preprocessing_for(self.spec)  # a weights file records no input: the data decides it
+                src = cfg.source.load(input_size=int(pre.crop), preprocessing=pre.to_dict())
                 with atomic_dir(model_dir) as tmp:
                     save_model(src.model, tmp, input_size=src.input_size, preprocessing=src.preprocessing,
                                class_names=src.class_names, extra={"stage": "optimize-source",
@@ -981,7 +984,7 @@ def _finish_best(s: _Search, chosen: Candidate, why: str) -> dict[str, Any]:
     best_top1, n = s.top1(src, chosen.runtime, split)
     ref_top1, _ = s.top1(Path(s.source["model"]), "torch", split)
     lat = s.latency([("source", Path(s.source["model"]), "torch"), ("chosen", src, chosen.runtime)], rounds=3,
-                    iterations=max(cfg.iterations, 60))
+                    iterations=cfg.iterations)
     st_src, st_best = lat["source"][0], lat["chosen"][0]
     report = {"split": split, "images": n, "top1": best_top1, "fp32_source_top1": ref_top1,
               "drop": ref_top1 - best_top1,
@@ -990,7 +993,8 @@ def _finish_best(s: _Search, chosen: Candidate, why: str) -> dict[str, Any]:
               "latency_ms": st_best.p50_ms if st_best else None,
               "fp32_source_latency_ms": st_src.p50_ms if st_src else None,
               "speedup_vs_fp32_eager": (st_src.p50_ms / st_best.p50_ms) if st_src and st_best else None,
-              "batch": cfg.batch, "threads": s.threads, "timing": "one harness run, 3 interleaved rounds"}
+              "batch": cfg.batch, "threads": s.threads, "timing": "one harness run, 3 interleaved rounds",
+              "load_average": list(os.getloadavg()) if hasattr(os, "getloadavg") else None}
     section = {"candidate": asdict(chosen), "why": why, "runtime": chosen.runtime, "backend": chosen.backend,
                "load_with": {"onnxruntime": "runtime.load(path) (onnxruntime CPU)",
                              "openvino": "runtime.load(path, provider='openvino')"}.get(chosen.runtime,
