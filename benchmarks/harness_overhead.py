@@ -1,0 +1,190 @@
+#!/usr/bin/env python
+"""Is the bench harness honest at ~2 ms? Each CPU backend timed three ways, interleaved in one process run:
+
+* through the harness (``resnet_opt.bench.run_benchmark``, what ``resnet-opt bench`` runs: p50 of its timed runs);
+* in a bare loop on the same kind of session, built directly with the runtime's own API (onnxruntime
+  ``InferenceSession`` with 2 intra-op threads; OpenVINO ``compile_model`` with 2 threads and the latency hint;
+  the ``.pt2`` package through ``Pt2Package``), median of the same number of calls;
+* (OpenVINO) with OpenVINO's own ``benchmark_app`` (``-hint none -nstreams 1 -nireq 1 -nthreads 2 -api sync``, a
+  separate process), its median.
+
+Artifacts (ResNet-50, 224 px, random weights: latency only; built through the CLI into --work when missing):
+INT8 ONNX (``quantize --depth 50``), pruned 0.5 + INT8 ONNX (``prune --depth 50 --ratio 0.5`` -> ``quantize``),
+INT8 ``.pt2`` (``quantize --depth 50 --target torch``). Batch 1, 2 threads. Target: harness p50 within 5 % of the
+bare loop for every backend.
+
+    python benchmarks/harness_overhead.py [--work DIR] [--rounds 3]   # -> benchmarks/results/harness_overhead.md/.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from common import command, cpu_line, write_results  # noqa: E402
+
+CLI = str(ROOT / ".venv" / "bin" / "resnet-opt")
+THREADS = 2
+
+
+def cli(*args: str) -> None:
+    r = subprocess.run([CLI, *args], capture_output=True, text=True)
+    if r.returncode != 0:
+        sys.exit(f"failed: resnet-opt {' '.join(args)}\n{r.stdout[-2000:]}\n{r.stderr[-2000:]}")
+
+
+def build(work: Path) -> dict[str, Path]:
+    jobs = [("int8-onnx", ["quantize", "--depth", "50"]),
+            ("pruned50", ["prune", "--depth", "50", "--ratio", "0.5"]),
+            ("pruned50-int8-onnx", ["quantize", "--model", str(work / "pruned50"), "--data", "synthetic"]),
+            ("int8-pt2", ["quantize", "--depth", "50", "--target", "torch"])]
+    for name, args in jobs:
+        if not (work / name / "manifest.json").exists() and not (work / name / "config.json").exists():
+            print(f"building {name}: resnet-opt {' '.join(args)} ...", flush=True)
+            cli(*args, "--out", str(work / name))
+    return {n: work / n for n in ("int8-onnx", "pruned50-int8-onnx", "int8-pt2")}
+
+
+def onnx_file(folder: Path) -> Path:
+    from resnet_opt.core.manifest import open_artifact
+
+    return Path(open_artifact(folder).model_file)
+
+
+def bare_fns(name: str, folder: Path) -> dict[str, object]:
+    """backend -> a zero-argument call on a session built directly with the runtime's API."""
+    import numpy as np
+    import torch
+
+    x = np.random.default_rng(0).standard_normal((1, 3, 224, 224)).astype(np.float32)
+    out: dict[str, object] = {}
+    if name.endswith("pt2"):
+        from resnet_opt.export.pt2_export import load_package
+
+        pkg = load_package(folder / "model.pt2")
+        xt = torch.from_numpy(x)
+        out["pt2-cpu"] = lambda: pkg(xt)
+        return out
+    import onnxruntime as ort
+
+    f = str(onnx_file(folder))
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = THREADS
+    so.inter_op_num_threads = 1
+    s = ort.InferenceSession(f, so, providers=["CPUExecutionProvider"])
+    iname = s.get_inputs()[0].name
+    out["ort-cpu"] = lambda: s.run(None, {iname: x})
+    try:
+        import openvino as ov
+
+        c = ov.Core().compile_model(f, "CPU", {"INFERENCE_NUM_THREADS": THREADS, "PERFORMANCE_HINT": "LATENCY",
+                                               "NUM_STREAMS": 1, "INFERENCE_PRECISION_HINT": "f32"})
+        req = c.create_infer_request()
+        out["openvino-cpu"] = lambda: req.infer({0: x})
+    except ImportError:
+        pass
+    return out
+
+
+def bare(fn, runs: int, warmup: int = 5) -> float:
+    for _ in range(warmup):
+        fn()
+    ts = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        fn()
+        ts.append(time.perf_counter() - t0)
+    return statistics.median(ts) * 1e3
+
+
+def harness(folder: Path, backend: str, runs: int) -> float | None:
+    from resnet_opt.bench import BenchConfig, run_benchmark
+    from resnet_opt.bench.timing import TimingConfig
+    from resnet_opt.bench.variants import variant_from_path
+
+    cfg = BenchConfig(backends=[backend], batch_sizes=[1], threads=THREADS, measure_quality=False, roofline=False,
+                      timing=TimingConfig(warmup=5, iterations=runs, min_iterations=runs, time_budget_s=None))
+    res = run_benchmark([variant_from_path(folder)], cfg)
+    for row in res.rows:
+        st = row.timing(1)
+        if st is not None:
+            return st.p50_ms
+    return None
+
+
+def benchmark_app(folder: Path, seconds: int) -> float | None:
+    exe = shutil.which("benchmark_app") or str(ROOT / ".venv" / "bin" / "benchmark_app")
+    if not Path(exe).exists():
+        return None
+    r = subprocess.run([exe, "-m", str(onnx_file(folder)), "-d", "CPU", "-hint", "none", "-nstreams", "1",
+                        "-nireq", "1", "-nthreads", str(THREADS), "-api", "sync", "-shape", "[1,3,224,224]",
+                        "-t", str(seconds)], capture_output=True, text=True)
+    m = re.search(r"Median:\s+([0-9.]+)\s*ms", r.stdout)
+    return float(m.group(1)) if m else None
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--work", type=Path, default=Path("/tmp/resnet-opt-harness"))
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--runs", type=int, default=200, help="timed calls per cell and round")
+    a = ap.parse_args()
+    a.work.mkdir(parents=True, exist_ok=True)
+    arts = build(a.work)
+    import torch
+
+    torch.set_num_threads(THREADS)
+    from resnet_opt.core.env import cpu_info
+
+    fns = {n: bare_fns(n, f) for n, f in arts.items()}
+    cells = [(n, b) for n in arts for b in fns[n]]
+    got: dict[tuple[str, str], dict[str, list[float]]] = {c: {"harness": [], "bare": [], "benchmark_app": []}
+                                                          for c in cells}
+    t_start = time.perf_counter()
+    for r in range(a.rounds):
+        for n, b in cells[r % len(cells):] + cells[:r % len(cells)]:
+            time.sleep(0.3)
+            got[(n, b)]["bare"].append(bare(fns[n][b], a.runs))
+            time.sleep(0.3)
+            h = harness(arts[n], b, a.runs)
+            if h is not None:
+                got[(n, b)]["harness"].append(h)
+            if b == "openvino-cpu":
+                ba = benchmark_app(arts[n], max(2, a.runs * 3 // 1000 + 2))
+                if ba is not None:
+                    got[(n, b)]["benchmark_app"].append(ba)
+            print(r, n, b, {k: (round(v[-1], 3) if v else None) for k, v in got[(n, b)].items()}, flush=True)
+    secs = time.perf_counter() - t_start
+    cpu = cpu_info()
+    lines = ["# Harness overhead at batch 1 (ResNet-50 INT8 and pruned 0.5 + INT8, 2 threads)", "",
+             f"Command: `{command()}`", "", f"CPU: {cpu_line(cpu)}. {a.rounds} interleaved rounds of {a.runs} "
+             f"timed calls per cell ({secs:.0f} s); each figure is the median over the rounds of each round's median.",
+             "", "| artifact | backend | harness p50 ms | bare loop ms | benchmark_app ms | harness / bare | within 5 % |",
+             "|---|---|---|---|---|---|---|"]
+    rows = []
+    for (n, b), d in got.items():
+        med = {k: statistics.median(v) if v else None for k, v in d.items()}
+        ratio = med["harness"] / med["bare"] if med["harness"] and med["bare"] else None
+        ok = ratio is not None and abs(ratio - 1) <= 0.05
+        rows.append({"artifact": n, "backend": b, **{f"{k}_ms": v for k, v in med.items()}, "rounds": d,
+                     "harness_over_bare": ratio, "within_5_percent": ok})
+        fmt = lambda v: "—" if v is None else f"{v:.3f}"  # noqa: E731
+        lines.append(f"| {n} | {b} | {fmt(med['harness'])} | {fmt(med['bare'])} | {fmt(med['benchmark_app'])} | "
+                     f"{fmt(ratio)} | {'yes' if ok else '**no**'} |")
+    lines += ["", "The bare loop and `benchmark_app` build their own sessions with the settings above; the harness "
+              "builds its sessions as `resnet-opt bench` does."]
+    write_results("harness_overhead", {"rows": rows, "seconds": secs, "runs": a.runs, "rounds": a.rounds},
+                  "\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
