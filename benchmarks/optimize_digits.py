@@ -41,7 +41,7 @@ def render(work: Path, wall_s: float, cmd: str, notes: str | None = None) -> Non
     md = [
         "# `resnet-opt optimize` on digits (ResNet-18, batch 1)", "",
         f"Command (wall time **{wall_s / 60:.1f} min**, {wall_s:.0f} s, on a machine shared with other work: "
-        "the load average was 3-5 on 2 cores during the run):", "", "```", cmd, "```", "",
+        "see the notes on the timing):", "", "```", cmd, "```", "",
         f"CPU: {cpu_line(env['cpu'])}; torch {env.get('versions', {}).get('torch')}, onnxruntime "
         f"{env.get('versions', {}).get('onnxruntime')}.", "",
         f"Source: FP32 eager, val top-1 {ref['val_top1']:.2f} % on {ref['val_count']} val images, "
