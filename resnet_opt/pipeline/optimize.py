@@ -437,6 +437,7 @@ class _Search:
             d = json.loads(p.read_text())
         except (OSError, ValueError):
             return
+        self.prev_reference = d.get("reference") if isinstance(d.get("reference"), dict) else None
         for c in d.get("candidates", []):
             cand = Candidate.from_dict(c)
             if cand.status in ("timed", "rejected") or (cand.status == "error" and cand.path is None):
@@ -889,7 +890,8 @@ def optimize_model(config: OptimizeConfig, *, progress: bool = False, log: Calla
         ref_top1, ref_n = s.top1(Path(s.source["model"]), "torch")
     s.reference = {"model": s.source["model"], "val_top1": ref_top1, "val_count": ref_n,
                    "macs": s.source["macs"], "parameters": s.source["parameters"],
-                   "latency_ms": prev_ref.latency_ms if prev_ref is not None else None}
+                   "latency_ms": prev_ref.latency_ms if prev_ref is not None else
+                   (getattr(s, "prev_reference", None) or {}).get("latency_ms")}
     s.say(f"source: {Path(s.source['model']).name}, FP32 val top-1 {ref_top1:.2f} % on {ref_n} images")
 
     s.search()
