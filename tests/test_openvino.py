@@ -167,3 +167,20 @@ def test_cli_eval_and_predict_with_provider_openvino(int8_dir, tmp_path):
     assert r.exit_code == 0, r.output
     d = json.loads(r.stdout)
     assert d["provider"] == "openvino" and len(d["predictions"]) == 1
+
+
+def test_small_batches_run_on_static_shape_compiles_with_the_same_answers(ir_dir):
+    """A dynamic-batch model runs batch sizes in STATIC_SHAPES on a static-shape compile (faster at batch 1:
+    benchmarks/results/openvino_static.md), other sizes on the dynamic one; the answers agree."""
+    import numpy as np
+
+    from resnet_opt.core.manifest import open_artifact
+    from resnet_opt.engine.openvino_session import STATIC_SHAPES, OpenVINOSession
+
+    f = open_artifact(ir_dir).model_file
+    fast, plain = OpenVINOSession(f, threads=1), OpenVINOSession(f, threads=1, static_shapes=False)
+    assert fast.static_batch is None and fast.info["static_shapes"] == list(STATIC_SHAPES)
+    x = np.random.default_rng(0).standard_normal((3, 3, 32, 32)).astype(np.float32)
+    for xb in (x[:1], x):
+        np.testing.assert_allclose(fast.run_numpy(xb), plain.run_numpy(xb), rtol=1e-4, atol=1e-4)
+    assert fast.static_compiled == [1] and plain.static_compiled == [] and 3 not in STATIC_SHAPES

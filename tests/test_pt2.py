@@ -398,3 +398,15 @@ def test_int8_package_is_multi_batch_and_validated_at_each_size(pt2_artifacts):
     assert y.shape == (10, 10)
     # the batch-8 and batch-1 models are compiled separately: the same images, the same answers
     assert torch.equal(y.argmax(1)[:2], pred.logits(x[:2]).argmax(1))
+
+
+def test_triton_python_backend_batches_at_the_package_sizes(pt2_artifacts, tmp_path):
+    """`export triton --backend python` of a multi-batch .pt2: the dynamic batcher prefers the compiled sizes."""
+    from resnet_opt.cli import app
+
+    out = tmp_path / "repo"
+    r = CliRunner().invoke(app, ["export", "triton", "--model", str(pt2_artifacts.int8), "--backend", "python", "--out",
+                                 str(out), "--name", "r18"])
+    assert r.exit_code == 0, r.output
+    cfg = (out / "r18" / "config.pbtxt").read_text()
+    assert "preferred_batch_size: [ 1, 8 ]" in cfg.replace("[1, 8]", "[ 1, 8 ]"), cfg

@@ -111,6 +111,10 @@ def inspect_artifact(path: str | os.PathLike) -> ArtifactInfo:
         if isinstance(sec, dict):  # the stage's settings, e.g. quantization.method
             settings.update({f"{section}.{k}": v for k, v in flatten(sec).items()
                              if not k.startswith(("history", "pairs", "search", "groups", "nodes"))})
+    comp = details.get("compile")
+    if isinstance(comp, dict):  # a .pt2 package: what it was compiled for (batch_sizes None: one dynamic-batch model)
+        settings.update({f"compile.{k}": comp[k] if comp[k] is not None else "dynamic" for k in
+                         ("device", "batch_sizes", "vec_isa", "compile_seconds") if k in comp})
     return ArtifactInfo(
         path=str(art.path), kind=m.kind, kind_description=art.info.description, precision=m.precision, stage=m.stage,
         architecture=m.architecture_name, num_classes=m.num_classes,
