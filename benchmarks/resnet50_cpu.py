@@ -86,6 +86,7 @@ LABELS = {
     ("ours-onnx-int8", "openvino-cpu"): ("resnet-opt", "quantize stage: INT8 ONNX artifact on OpenVINO"),
     ("ours-pt2-fp32", "pt2-cpu"): ("resnet-opt", "export stage: .pt2 FP32 package (AOTInductor)"),
     ("ours-pt2-int8", "pt2-cpu"): ("resnet-opt", "quantize stage: PT2E INT8 .pt2 package (default torch target)"),
+    ("ours-ov-int8", "openvino-cpu"): ("resnet-opt", "quantize stage: --target openvino (NNCF) IR on OpenVINO"),
     ("ours-ts-int8-fx", "torchscript-cpu"): ("resnet-opt", "quantize stage: legacy FX INT8 TorchScript (torchscript-fx)"),
     ("ours-pruned50-int8", "ort-cpu"): ("resnet-opt", "prune 0.5 -> quantize: INT8 ONNX (onnxruntime)"),
     ("ours-pruned50-int8", "openvino-cpu"): ("resnet-opt", "prune 0.5 -> quantize: INT8 ONNX on OpenVINO"),
@@ -94,7 +95,7 @@ LABELS = {
 PEER_INT8 = [("tv-quant-int8", "torch-cpu"), ("ort-qstatic-default", "ort-cpu"), ("ort-qstatic-default", "openvino-cpu"),
              ("nncf-ptq", "openvino-cpu")]
 OURS_INT8 = [("ours-onnx-int8", "ort-cpu"), ("ours-onnx-int8", "openvino-cpu"), ("ours-pt2-int8", "pt2-cpu"),
-             ("ours-ts-int8-fx", "torchscript-cpu")]
+             ("ours-ts-int8-fx", "torchscript-cpu"), ("ours-ov-int8", "openvino-cpu")]
 PRUNED_INT8 = [("ours-pruned50-int8", "ort-cpu"), ("ours-pruned50-int8", "openvino-cpu")]
 
 
@@ -258,6 +259,8 @@ def build_variants(size: int, calib_n: int, work: Path, log: Callable[[str], Non
     add("ours-pt2-int8", lambda: variant_from_path(ours_quantize(work / "ours-pt2-int8", size, calib_n, "torch", threads)))
     add("ours-ts-int8-fx", lambda: variant_from_path(ours_quantize(work / "ours-ts-int8", size, calib_n, "torchscript-fx",
                                                                    threads)))
+    add("ours-ov-int8", lambda: on(variant_from_path(ours_quantize(work / "ours-ov-int8", size, calib_n, "openvino",
+                                                                   threads)), "openvino-cpu"))
     add("ours-pruned50-int8", lambda: on(variant_from_path(ours_pruned_int8(work / "ours-pruned50", size, calib_n,
                                                                             threads)), "ort-cpu", "openvino-cpu"))
     from resnet_opt.resnet import count_macs
@@ -325,8 +328,8 @@ def render(result: Any, missing: dict[str, str], args: argparse.Namespace, comma
             cells += [f"{st.p50_ms:.1f}" if st else "—", f"{sp:.2f}×" if sp else "—"]
         q = rf_rows.get((key[0], key[1], bss[0])) or {}
         cells += [f"{q['gmacs_per_s']:.0f}" if q.get("gmacs_per_s") is not None else "—",
-                  f"{100 * q['fraction_of_peak']:.0f} % {q['peak_kind']}" if q.get("fraction_of_peak") is not None
-                  else "—"]
+                  f"{100 * q['fraction_of_peak']:.0f} % {q['peak_kind']}{' (suspect)' if q.get('suspect') else ''}"
+                  if q.get("fraction_of_peak") is not None else "—"]
         if key in PRUNED_INT8:  # half the channels removed without fine-tuning: another model, nothing to agree with
             cells += ["n/a (pruned)", "n/a (pruned)"]
         else:
