@@ -460,3 +460,75 @@ def test_headline_gives_the_like_for_like_gain_first():
     (line,) = headline(fake_result(names=["fp32-eager", "onnx-fp32", "onnx-int8"]))
     assert line.startswith("fastest at batch 1: onnx-int8 on ort-cpu")
     assert "faster than onnx-fp32 (FP32, same runtime" in line and line.index("onnx-fp32") < line.index("fp32-eager (")
+
+
+# ------------------------------------------------------------------ the bench plot: labels that never collide
+def clustered_result() -> BenchResult:
+    """Eleven points, most in the 2-4 ms cluster, near-equal top-1; FP32 and INT8 only (no FP16 point)."""
+    pts = [("fp32-eager", "torch-cpu", "fp32", 5.65, 99.17), ("pruned-fp32-eager", "torch-cpu", "fp32", 3.9, 98.89),
+           ("fused-fp32-eager", "torch-cpu", "fp32", 3.3, 99.17), ("torchscript-fp32", "torchscript-cpu", "fp32", 3.0,
+                                                                    99.17),
+           ("torchscript-int8", "torchscript-cpu", "int8", 2.6, 99.03), ("pt2-int8", "pt2-cpu", "int8", 2.4, 98.89),
+           ("pt2-fp32", "pt2-cpu", "fp32", 2.1, 99.17), ("openvino-int8", "openvino-cpu", "int8", 2.2, 98.89),
+           ("onnx-fp32", "ort-cpu", "fp32", 0.20, 99.17), ("onnx-int8", "ort-cpu", "int8", 0.14, 98.89),
+           ("onnx-int8-pruned", "ort-cpu", "int8", 0.15, 98.75)]
+    rows = [BenchRow(variant=n, backend=b, precision=p, top1=q, top5=100.0, agreement=99.0, max_abs_diff=0.01,
+                     timings=[BatchTiming(1, "ok", None, LatencyStats.from_samples([ms / 1000] * 10, 1))])
+            for n, b, p, ms, q in pts]
+    return BenchResult(environment={"cpu": {"model": "AMD EPYC"}}, config={"batch_sizes": [1], "timing": {}},
+                       variants=[{"name": p[0], "trained": True} for p in pts], rows=rows, backends={},
+                       reference="fp32-eager", data="digits", labelled=True, created="now", seconds=1.0,
+                       title="resnet-opt pipeline: resnet18 on digits")
+
+
+def test_bench_plot_labels_do_not_overlap_and_the_legend_lists_only_what_has_points():
+    import matplotlib.pyplot as plt
+    from matplotlib.text import Text
+
+    from resnet_opt.bench.report import POINT_LABEL_GID, plot_figure
+
+    res = clustered_result()
+    fig = plot_figure(res)
+    try:
+        fig.canvas.draw()
+        renderer = fig.canvas.get_renderer()
+        (ax,) = fig.axes
+        labels = [t for t in ax.texts if t.get_gid() == POINT_LABEL_GID]
+        assert sorted(t.get_text() for t in labels) == sorted(f"{r.variant} ({r.backend})" for r in res.rows)
+        boxes = [(t.get_text(), Text.get_window_extent(t, renderer)) for t in labels]  # the text, not its leader
+        for i, (a, ba) in enumerate(boxes):
+            assert fig.bbox.containsx(ba.x0) and fig.bbox.containsx(ba.x1), a  # not cut off by the figure's edge
+            assert fig.bbox.containsy(ba.y0) and fig.bbox.containsy(ba.y1), a
+            for b, bb in boxes[i + 1:]:
+                assert not ba.overlaps(bb), (a, b)
+        legend = ax.get_legend()
+        entries = [t.get_text() for t in legend.get_texts()]
+        assert entries == ["FP32", "INT8", "torch", "torchscript", "onnxruntime", "pt2", "openvino"], entries
+        lb = legend.get_window_extent(renderer)
+        assert not any(lb.overlaps(b) for _, b in boxes)
+    finally:
+        plt.close(fig)
+
+
+# ------------------------------------------------------------------ result lines: a path is never broken
+def test_result_line_puts_a_long_path_on_a_line_of_its_own():
+    from resnet_opt.cli.common import print_result
+
+    con = Console(width=80, record=True, force_terminal=False)
+    long = "runs/" + "a-long-experiment-folder-name/" * 2 + "digits-r18-pruned-int8"
+    print_result("best val top-1 99.17% at epoch 8 of 8 (that epoch is kept) (304.0s)", long, out=con)
+    lines = con.export_text().splitlines()
+    assert lines == ["best val top-1 99.17% at epoch 8 of 8 (that epoch is kept) (304.0s)", f"  -> {long}"], lines
+    con = Console(width=80, record=True, force_terminal=False)
+    print_result("saved (1.2s)", "runs/x", out=con)
+    assert con.export_text().splitlines() == ["saved (1.2s) -> runs/x"]
+    con = Console(width=40, record=True, force_terminal=False)
+    print_result("saved (1.2s)", long, out=con)  # longer than the terminal: whole, on its own line (no fold)
+    assert con.export_text().splitlines() == ["saved (1.2s)", f"  -> {long}"]
+
+
+def test_fuse_at_80_columns_prints_a_long_out_path_unbroken(tiny_model_dir, tmp_path):
+    out = tmp_path / ("a-long-folder-name-for-the-fused-model-" * 1) / "resnet18-fused-and-ready"
+    r = runner.invoke(app, ["fuse", "--model", str(tiny_model_dir), "--out", str(out)], env={"COLUMNS": "80"})
+    assert r.exit_code == 0, r.output
+    assert any(str(out) in line for line in r.stdout.splitlines()), r.stdout

@@ -282,8 +282,67 @@ def render_csv(result: BenchResult) -> str:
     return buf.getvalue()
 
 
-def plot(result: BenchResult, path: str | os.PathLike) -> Path | None:
-    """Scatter of quality (top-1, or agreement) against p50 latency at the smallest batch size."""
+PRECISION_COLORS = {"fp32": "tab:blue", "fp16": "tab:green", "bf16": "tab:purple", "int8": "tab:red"}
+BACKEND_MARKERS = {"torch": "o", "torchscript": "s", "ort": "D", "pt2": "^", "openvino": "v"}
+BACKEND_NAMES = {"ort": "onnxruntime"}
+POINT_LABEL_GID = "point-label"
+
+
+def _place_labels(fig: Any, ax: Any, pts: list[tuple[float, float, str]]) -> None:
+    """Label each point where its text overlaps no other label and no marker, in display space.
+
+    Greedy, in order of latency: the first free spot right or left of the point, then further up or down with a
+    leader line to the point. A spot inside the axes comes first, one elsewhere in the figure next; only when
+    every spot collides does a label take the one with the least overlap."""
+    renderer = fig.canvas.get_renderer()
+    frame, whole = ax.get_window_extent(renderer), fig.bbox
+    r = 4 * fig.dpi / 72.0  # the marker's half-size (s=60: about 7.7 points across), in pixels
+    markers = []
+    for x, y, _ in pts:
+        px, py = ax.transData.transform((x, y))
+        markers.append((px - r, py - r, px + r, py + r))
+    candidates = [(6, 3, "left"), (-6, 3, "right"), (6, -12, "left"), (-6, -12, "right")]
+    for k in range(1, 2 * len(pts) + 3):
+        for dy in (3 + 11 * k, -12 - 11 * k):
+            candidates += [(12, dy, "left"), (-12, dy, "right")]
+
+    def overlap(a: tuple, b: tuple) -> float:
+        w, h = min(a[2], b[2]) - max(a[0], b[0]), min(a[3], b[3]) - max(a[1], b[1])
+        return w * h if w > 0 and h > 0 else 0.0
+
+    def within(b: tuple, box: Any) -> bool:
+        return b[0] >= box.x0 and b[1] >= box.y0 and b[2] <= box.x1 and b[3] <= box.y1
+
+    placed: list[tuple] = []
+    for x, y, label in sorted(pts, key=lambda p: (p[0], -p[1])):
+        probe = ax.annotate(label, (x, y), textcoords="offset points", xytext=(6, 3), fontsize=7, va="bottom")
+        best, best_cost = candidates[0], None
+        for dx, dy, ha in candidates:
+            probe.set_position((dx, dy))
+            probe.set_ha(ha)
+            e = probe.get_window_extent(renderer)
+            b = (e.x0 - 1, e.y0 - 1, e.x1 + 1, e.y1 + 1)
+            where = 0 if within(b, frame) else (1 if within(b, whole) else 2)
+            cost = (sum(overlap(b, o) for o in placed + markers), where)
+            if best_cost is None or cost < best_cost:
+                best, best_cost, box = (dx, dy, ha), cost, b
+            if cost == (0, 0):
+                break
+        probe.remove()
+        dx, dy, ha = best
+        far = abs(dy) > 12  # moved away from its point: a leader line says which point it names
+        ax.annotate(label, (x, y), textcoords="offset points", xytext=(dx, dy), fontsize=7, va="bottom", ha=ha,
+                    gid=POINT_LABEL_GID, annotation_clip=False,
+                    arrowprops={"arrowstyle": "-", "lw": 0.5, "color": "0.45", "shrinkA": 0, "shrinkB": 3}
+                    if far else None)
+        placed.append(box)
+
+
+def plot_figure(result: BenchResult) -> Any:
+    """The figure of :func:`plot`: quality (top-1, or agreement) against p50 latency at the smallest batch size.
+
+    Labels never overlap one another (placed in display space, with leader lines where moved); the legend lists
+    only the precisions and runtimes that have a point, and sits outside the axes."""
     import matplotlib
 
     matplotlib.use("Agg", force=True)
@@ -300,16 +359,12 @@ def plot(result: BenchResult, path: str | os.PathLike) -> Path | None:
         if metric == "top1" and r.variant in untrained:
             continue  # accuracy of a random-init model is noise: keep it off the accuracy plot
         if st is not None and q is not None:
-            pts.append((st.p50_ms, q, f"{r.variant} ({r.backend})", r.precision, r.backend))
-    fig, ax = plt.subplots(figsize=(9, 6), dpi=110)
-    colors = {"fp32": "tab:blue", "fp16": "tab:green", "int8": "tab:red"}
-    markers = {"torch": "o", "torchscript": "s", "ort": "D", "pt2": "^"}
-    pts.sort(key=lambda p: (p[1], p[0]))
-    offsets = [(6, 5), (6, -11), (6, 15), (6, -21)]
-    for i, (x, y, label, prec, backend) in enumerate(pts):
-        ax.scatter([x], [y], s=60, color=colors.get(prec or "", "tab:gray"), edgecolor="black", zorder=3,
-                   marker=markers.get(backend.split("-")[0], "o"))
-        ax.annotate(label, (x, y), textcoords="offset points", xytext=offsets[i % len(offsets)], fontsize=7)
+            pts.append((st.p50_ms, q, f"{r.variant} ({r.backend})", (r.precision or "").lower(),
+                        r.backend.split("-")[0]))
+    fig, ax = plt.subplots(figsize=(10, 6), dpi=110)
+    for x, y, _, prec, fam in pts:
+        ax.scatter([x], [y], s=60, color=PRECISION_COLORS.get(prec, "tab:gray"), edgecolor="black", zorder=3,
+                   marker=BACKEND_MARKERS.get(fam, "o"))
     if pts:
         xs = [p[0] for p in pts]
         if max(xs) / max(min(xs), 1e-9) > 20:
@@ -324,20 +379,40 @@ def plot(result: BenchResult, path: str | os.PathLike) -> Path | None:
         lo, hi = min(ys), max(ys)
         pad = max(0.5, (hi - lo) * 0.15)
         ax.set_ylim(lo - pad, min(100.5, hi + pad) if hi <= 100 else hi + pad)
+        lo_x, hi_x = ax.get_xlim()  # room on the right for the last point's label
+        if ax.get_xscale() == "log":
+            ax.set_xlim(lo_x, hi_x * (hi_x / lo_x) ** 0.12)
+        else:
+            ax.set_xlim(lo_x, hi_x + (hi_x - lo_x) * 0.12)
     else:
         ax.text(0.5, 0.5, "no variant has both a latency and a quality figure", ha="center", va="center",
                 transform=ax.transAxes)
-    for prec, c in colors.items():
-        ax.scatter([], [], color=c, label=prec.upper(), edgecolor="black")
-    for fam, mk in markers.items():
-        ax.scatter([], [], color="white", marker=mk, label=fam if fam != "ort" else "onnxruntime", edgecolor="black")
-    ax.legend(loc="best", fontsize=8)
+    # the legend: only what has a point (a precision with no point is no entry)
+    precs = list(dict.fromkeys(p[3] for p in pts))
+    fams = list(dict.fromkeys(p[4] for p in pts))
+    for prec in [p for p in PRECISION_COLORS if p in precs] + [p for p in precs if p not in PRECISION_COLORS]:
+        ax.scatter([], [], color=PRECISION_COLORS.get(prec, "tab:gray"), label=(prec or "unknown").upper(),
+                   edgecolor="black")
+    for fam in [f for f in BACKEND_MARKERS if f in fams] + [f for f in fams if f not in BACKEND_MARKERS]:
+        ax.scatter([], [], color="white", marker=BACKEND_MARKERS.get(fam, "o"), label=BACKEND_NAMES.get(fam, fam),
+                   edgecolor="black")
+    if pts:
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, borderaxespad=0.0)
     ax.set_xlabel(f"p50 latency at batch {b0} (ms, lower is better)")
     ax.set_ylabel("top-1 accuracy (%)" if metric == "top1" else f"top-1 agreement with {result.reference} (%)")
     cpu = (result.environment.get("cpu") or {}).get("model", "")
     ax.set_title(f"{result.title}\n{cpu}", fontsize=10)
     ax.grid(True, alpha=0.3)
-    fig.tight_layout()
+    fig.tight_layout()  # before the labels: placing them needs the final axes
+    _place_labels(fig, ax, [(x, y, label) for x, y, label, _, _ in pts])
+    return fig
+
+
+def plot(result: BenchResult, path: str | os.PathLike) -> Path | None:
+    """Scatter of quality (top-1, or agreement) against p50 latency at the smallest batch size, as a PNG."""
+    import matplotlib.pyplot as plt
+
+    fig = plot_figure(result)
     path = Path(path)
     tmp = path.with_name(f".{path.name}.tmp.png")
     fig.savefig(tmp, format="png")

@@ -32,6 +32,24 @@ def warn_line(message: str) -> None:
     typer.echo(f"warning: {' '.join(str(message).split())}", err=True)
 
 
+def print_result(text: str, path: Any, out: Console | None = None) -> None:
+    """``TEXT -> PATH`` on one line when it fits the console; else TEXT, then ``-> PATH`` on a line of its own.
+
+    A path is never broken across lines: the line that holds it is printed without wrapping (a path longer than
+    the terminal is left to the terminal, whole, rather than cut where rich would fold it)."""
+    from rich.markup import escape
+    from rich.text import Text
+
+    out = out or console
+    p = escape(str(path))
+    line = f"{text} -> {p}"
+    if Text.from_markup(line).cell_len <= out.width:
+        out.print(line, soft_wrap=True)
+        return
+    out.print(text)
+    out.print(f"  -> {p}", soft_wrap=True)
+
+
 def speed_change(before_ms: float, after_ms: float) -> str:
     """``2.10× faster`` / ``1.25× slower`` (never "0.80× faster" for a slowdown); ``same speed`` within 0.5 %."""
     if not before_ms or not after_ms or before_ms <= 0 or after_ms <= 0:

@@ -11,7 +11,7 @@ from rich.table import Table
 from resnet_opt.cli.app import app
 from resnet_opt.cli.common import (
     JsonOpt, OverwriteOpt, ThreadsOpt, console, err_console, handle_errors, model_source, option_param, options_into,
-    set_threads,
+    print_result, set_threads,
     show_progress, warn_line,
 )
 from resnet_opt.core.artifact import to_json
@@ -64,10 +64,8 @@ def _export(fmt: str, source: Any, common: dict[str, Any], **settings: Any) -> A
         typer.echo(to_json(res))
         return res
     m, v = res.manifest, res.validation
-    console.print(
-        f"{m.kind} {m.precision} resnet{m.architecture.get('depth')} input {m.input.shape if m.input else '?'}"
-        f" -> {res.out}/{res.file}"
-    )
+    print_result(f"{m.kind} {m.precision} resnet{m.architecture.get('depth')} input {m.input.shape if m.input else '?'}",
+                 f"{res.out}/{res.file}")
     if v is not None:
         console.print(f"validated against PyTorch on {v.inputs}: max abs diff {v.max_abs_diff:.3g} "
                       f"(allowed {v.allowed_abs_diff:.3g}), max rel diff {v.max_rel_diff:.3g}, "

@@ -10,7 +10,8 @@ from rich.table import Table
 
 from resnet_opt.cli.app import app
 from resnet_opt.cli.common import (
-    JsonOpt, NprocOpt, ThreadsOpt, WeightsOpt, console, handle_errors, launched, set_threads, show_progress,
+    JsonOpt, NprocOpt, ThreadsOpt, WeightsOpt, console, handle_errors, launched, print_result, set_threads,
+    show_progress,
 )
 from resnet_opt.core.artifact import to_json
 
@@ -91,8 +92,8 @@ def train_cmd(
     if as_json:
         typer.echo(to_json(res))
         return
-    console.print(f"best val top-1 {res.best_top1:.2f}% at epoch {res.best_epoch} of {res.epochs_run} (that epoch is "
-                  f"kept) ({res.seconds:.1f}s) -> {res.out}")
+    print_result(f"best val top-1 {res.best_top1:.2f}% at epoch {res.best_epoch} of {res.epochs_run} (that epoch is "
+                 f"kept) ({res.seconds:.1f}s)", res.out)
 
 
 @app.command("eval")

@@ -10,8 +10,8 @@ from rich.table import Table
 
 from resnet_opt.cli.app import app
 from resnet_opt.cli.common import (
-    JsonOpt, NprocOpt, OverwriteOpt, ThreadsOpt, console, handle_errors, launched, model_source, set_threads,
-    show_progress,
+    JsonOpt, NprocOpt, OverwriteOpt, ThreadsOpt, console, handle_errors, launched, model_source, print_result,
+    set_threads, show_progress,
 )
 from resnet_opt.core.artifact import to_json
 
@@ -144,4 +144,4 @@ def prune_cmd(
     line = finetune_line(res)
     if line:
         console.print(line)
-    console.print(f"saved {res.out} ({res.seconds:.1f}s)")
+    print_result(f"saved ({res.seconds:.1f}s)", res.out)

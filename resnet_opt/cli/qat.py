@@ -9,8 +9,8 @@ import typer
 
 from resnet_opt.cli.app import app
 from resnet_opt.cli.common import (
-    JsonOpt, NprocOpt, ThreadsOpt, accuracy_change, console, handle_errors, launched, set_threads, show_progress,
-    speed_change,
+    JsonOpt, NprocOpt, ThreadsOpt, accuracy_change, console, handle_errors, launched, print_result, set_threads,
+    show_progress, speed_change,
 )
 from resnet_opt.core.artifact import to_json
 
@@ -68,9 +68,9 @@ def qat_cmd(
     if as_json:
         typer.echo(to_json(res))
         return
-    console.print(f"top-1 FP32 {res.fp32_top1:.2f}% -> QAT INT8 {res.int8_top1:.2f}% ({accuracy_change(res.top1_drop)}, "
-                  f"{res.images} val images); agreement with FP32 {res.agreement:.2f}%; {res.kind} artifact "
-                  f"{res.file} -> {res.out}")
+    print_result(f"top-1 FP32 {res.fp32_top1:.2f}% -> QAT INT8 {res.int8_top1:.2f}% ({accuracy_change(res.top1_drop)}, "
+                 f"{res.images} val images); agreement with FP32 {res.agreement:.2f}%; {res.kind} artifact "
+                 f"{res.file}", res.out)
     line = qat_latency_line((res.measurements or {}).get("latency_ms") or {})
     if line:
         console.print(line)

@@ -9,7 +9,8 @@ import typer
 
 from resnet_opt.cli.app import app
 from resnet_opt.cli.common import (
-    JsonOpt, OverwriteOpt, ThreadsOpt, console, handle_errors, model_source, set_threads, show_progress, speed_change,
+    JsonOpt, OverwriteOpt, ThreadsOpt, console, handle_errors, model_source, print_result, set_threads, show_progress,
+    speed_change,
 )
 from resnet_opt.core.artifact import to_json
 
@@ -30,8 +31,8 @@ def fuse_cmd(
     if as_json:
         typer.echo(to_json(res))
         return
-    console.print(f"{res.architecture}: {res.folded} BatchNorms folded, parameters {res.parameters_before:,} "
-                  f"-> {res.parameters_after:,}, max relative difference {res.max_rel_diff:.1e} -> {res.out}")
+    print_result(f"{res.architecture}: {res.folded} BatchNorms folded, parameters {res.parameters_before:,} "
+                 f"-> {res.parameters_after:,}, max relative difference {res.max_rel_diff:.1e}", res.out)
 
 
 def _ms(v: float) -> str:
@@ -131,8 +132,7 @@ def quantize_cmd(
         console.print(f"kept in FP32: {', '.join(res.excluded_layers)}")
     console.print(latency_headline(res))
     sz = res.size_bytes
-    console.print(f"size: FP32 {sz['fp32'] / 1e6:.1f} MB -> INT8 {sz['int8'] / 1e6:.1f} MB; "
-                  f"{res.seconds:.1f}s -> {res.out}")
+    print_result(f"size: FP32 {sz['fp32'] / 1e6:.1f} MB -> INT8 {sz['int8'] / 1e6:.1f} MB; {res.seconds:.1f}s", res.out)
     if res.compile:
         console.print(f"compiled ({res.kind}) in {res.compile['compile_seconds']:.1f}s; package load "
                       f"{res.compile.get('load_ms', 0):.0f} ms")
