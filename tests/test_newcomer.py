@@ -532,3 +532,18 @@ def test_fuse_at_80_columns_prints_a_long_out_path_unbroken(tiny_model_dir, tmp_
     r = runner.invoke(app, ["fuse", "--model", str(tiny_model_dir), "--out", str(out)], env={"COLUMNS": "80"})
     assert r.exit_code == 0, r.output
     assert any(str(out) in line for line in r.stdout.splitlines()), r.stdout
+
+
+def test_eval_note_for_int8_figures_from_another_runtime():
+    from resnet_opt.pipeline.evaluate import _other_runtime
+
+    v = {"runtime": "onnxruntime CPU", "int8_top1": 99.17, "eval": {"split": "val", "images": 360}}
+    validated, note = _other_runtime("onnx", "int8", v, "OpenVINO CPU")
+    assert note == ("INT8 kernels differ between runtimes: validated on onnxruntime CPU at top-1 99.17% on 360 val "
+                    "images; this ran on OpenVINO CPU")
+    assert validated == {"runtime": "onnxruntime CPU", "top1": 99.17, "images": 360, "split": "val"}
+    assert _other_runtime("onnx", "int8", v, "onnxruntime CPU") == (None, None)
+    assert _other_runtime("onnx", "fp32", v, "OpenVINO CPU") == (None, None)  # FP32 kernels agree closely
+    old = {k: x for k, x in v.items() if k != "runtime"}  # a manifest from before validation.runtime
+    assert _other_runtime("onnx", "int8", old, "onnxruntime TensorRT")[0]["runtime"] == "onnxruntime CPU"
+    assert _other_runtime("pt2", "int8", old, "PyTorch CPU") == (None, None)

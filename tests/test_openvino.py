@@ -184,3 +184,30 @@ def test_small_batches_run_on_static_shape_compiles_with_the_same_answers(ir_dir
     for xb in (x[:1], x):
         np.testing.assert_allclose(fast.run_numpy(xb), plain.run_numpy(xb), rtol=1e-4, atol=1e-4)
     assert fast.static_compiled == [1] and plain.static_compiled == [] and 3 not in STATIC_SHAPES
+
+
+def test_eval_names_the_runtime_and_says_when_int8_was_validated_on_another(int8_dir):
+    """An onnxruntime-validated INT8 artifact run by OpenVINO: the line names the runtime that ran it and one note
+    says the figures came from another runtime (INT8 kernels differ); the same on onnxruntime says nothing more."""
+    from typer.testing import CliRunner
+
+    from resnet_opt.cli import app
+
+    m = json.loads((int8_dir / "manifest.json").read_text())
+    assert m["validation"]["runtime"] == "onnxruntime CPU"
+    args = ["eval", "--model", str(int8_dir), "--data", "digits", "--limit", "64"]
+    r = CliRunner().invoke(app, [*args, "--provider", "openvino"], env={"COLUMNS": "200"})
+    assert r.exit_code == 0, r.output
+    lines = r.stdout.splitlines()
+    assert "run by OpenVINO CPU" in lines[0], lines
+    top1 = m["validation"]["int8_top1"]
+    assert lines[1].startswith("note: INT8 kernels differ between runtimes: validated on onnxruntime CPU at top-1 "
+                               f"{top1:.2f}%"), lines
+    r = CliRunner().invoke(app, [*args, "--provider", "openvino", "--json"])
+    d = json.loads(r.stdout)
+    assert d["runtime"] == "OpenVINO CPU" and d["provider"] == "openvino"
+    assert d["validated"]["runtime"] == "onnxruntime CPU" and d["validated"]["top1"] == top1
+    assert "INT8 kernels differ" in d["note"]
+    r = CliRunner().invoke(app, [*args, "--json"])
+    d = json.loads(r.stdout)
+    assert d["runtime"] == "onnxruntime CPU" and "note" not in d and "validated" not in d

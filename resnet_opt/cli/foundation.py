@@ -126,5 +126,7 @@ def eval_cmd(
     if as_json:
         typer.echo(to_json(res))
         return
-    where = f"{res.data} {res.split} split" + (f", provider {res.provider}" if res.provider != "cpu" else "")
-    console.print(f"top-1 {res.top1:.2f}%  top-5 {res.top5:.2f}%  images {res.count}  ({res.model} on {where})")
+    console.print(f"top-1 {res.top1:.2f}%  top-5 {res.top5:.2f}%  images {res.count}  ({res.model} on {res.data} "
+                  f"{res.split} split, run by {res.runtime})")
+    if res.note:
+        console.print(f"note: {res.note}")

@@ -13,7 +13,7 @@ from resnet_opt.core.results import StageResult
 from resnet_opt.data import (build_loader, fit_data_to_model, num_classes_for, parse_data_spec, report_split,
                              require_labelled, require_split)
 from resnet_opt.engine import distributed, evaluate, reduce_result
-from resnet_opt.runtime import load_artifact
+from resnet_opt.runtime import load_artifact, runtime_name
 
 __all__ = ["EvalConfig", "EvalResult", "evaluate_path"]
 
@@ -72,9 +72,14 @@ class EvalResult(StageResult):
     top5: float
     count: int
     provider: str = "cpu"  # the execution provider asked for (ONNX / OpenVINO artifacts); torch kinds run on the CPU
+    runtime: str = ""  # the runtime that ran it: onnxruntime CPU, OpenVINO CPU, PyTorch CPU ...
+    # an INT8 artifact run on a runtime other than the one its manifest's figures came from: that runtime and its
+    # figures ({"runtime", "top1", "images", "split"}), and a note that says so (INT8 kernels differ between runtimes)
+    validated: dict[str, Any] | None = None
+    note: str | None = None
     distributed: dict[str, Any] | None = None  # under torchrun: world size, backend, launcher
 
-    omit_when_none = ("distributed",)
+    omit_when_none = ("distributed", "validated", "note")
 
 
 def evaluate_path(config: EvalConfig, *, progress: bool = False) -> EvalResult:
@@ -101,5 +106,30 @@ def evaluate_path(config: EvalConfig, *, progress: bool = False) -> EvalResult:
         loader = build_loader(spec, cfg.split, batch_size=cfg.batch_size, limit=cfg.limit, replicas=ctx.world_size,
                               rank=ctx.rank)
         r = reduce_result(evaluate(fn, loader, progress=progress and ctx.is_main), ctx)
+    ran = runtime_name(art.kind, getattr(pred, "provider", cfg.provider))
+    validated, note = _other_runtime(art.kind, art.manifest.precision, art.manifest.validation, ran)
     return EvalResult(model=Path(p), kind=art.kind, data=str(spec), split=cfg.split, top1=r.top1, top5=r.top5,
-                      count=r.count, provider=cfg.provider, distributed=ctx.to_dict() if ctx.enabled else None)
+                      count=r.count, provider=cfg.provider, runtime=ran, validated=validated, note=note,
+                      distributed=ctx.to_dict() if ctx.enabled else None)
+
+
+def _other_runtime(kind: str, precision: str, validation: dict[str, Any] | None,
+                   ran: str) -> tuple[dict[str, Any] | None, str | None]:
+    """For an INT8 artifact run on ``ran`` when its validation figures came from another runtime: that runtime's
+    figures and one note. Manifests from before ``validation.runtime`` was recorded ran it on their kind's own
+    runtime on the CPU (quantize and qat validate there)."""
+    v = validation or {}
+    if str(precision).lower() != "int8" or not v:
+        return None, None
+    on = v.get("runtime") or runtime_name(kind, "cpu")
+    if on == ran:
+        return None, None
+    ev = v.get("eval") or {}
+    top1 = v.get("int8_top1") if v.get("accuracy_meaningful", True) else None
+    validated = {"runtime": on, "top1": top1, "images": ev.get("images"), "split": ev.get("split")}
+    at = ""
+    if isinstance(top1, (int, float)):
+        at = f" at top-1 {top1:.2f}%"
+        if ev.get("images"):
+            at += f" on {ev['images']} {ev.get('split') or 'eval'} images"
+    return validated, f"INT8 kernels differ between runtimes: validated on {on}{at}; this ran on {ran}"

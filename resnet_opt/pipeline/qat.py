@@ -257,8 +257,11 @@ def qat_model(*, model_dir: str | os.PathLike, out: str | os.PathLike, config: Q
             agr = agreement(fp32_ref, int8)
             a32, a8, aq = (accuracy_from_logits(fp32_ref, y_eval), accuracy_from_logits(int8, y_eval),
                            accuracy_from_logits(qat_torch, y_eval))
+            from resnet_opt.runtime import runtime_name
+
             validation = {
                 "reference": "PyTorch FP32 (source model, before QAT)",
+                "runtime": runtime_name(KIND_OF_TARGET[cfg.target], "cpu"),  # what ran the INT8 model for these figures
                 "eval": {"data": str(spec), "split": "val", "images": int(x_eval.shape[0])},
                 "top1_agreement": agr["top1_agreement"], "max_abs_diff": agr["max_abs_diff"],
                 "max_rel_diff": agr["max_rel_diff"], "accuracy_meaningful": True, "min_agreement": cfg.min_agreement,

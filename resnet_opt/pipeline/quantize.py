@@ -299,9 +299,12 @@ def quantize_model(config: QuantizeConfig, *, progress: bool = False,
         if not torch.isfinite(int8_logits).all():
             raise ValidationError("the INT8 model produces non-finite logits on the eval images")
         agr = agreement(fp32_ref, int8_logits)
+        from resnet_opt.runtime import runtime_name
+
         validation: dict[str, Any] = {
             "reference": "PyTorch FP32 (the source model, already fused)" if model.arch.fused
                          else "PyTorch FP32 (the unfused source model)",
+            "runtime": runtime_name(KIND_OF_TARGET[cfg.target], "cpu"),  # what ran the INT8 model for these figures
             "eval": {"data": str(spec), "split": "val" if labelled else "synthetic (seed differs from calibration)",
                      "images": int(x_eval.shape[0])},
             "top1_agreement": agr["top1_agreement"],

@@ -33,6 +33,21 @@ def check_runtime_provider(provider: str) -> str:
     return p if p == "openvino" else check_provider_name(provider)
 
 
+_EP_NAMES = {"cpu": "CPU", "cuda": "CUDA", "tensorrt": "TensorRT"}
+
+
+def runtime_name(kind: str, provider: str = "cpu") -> str:
+    """The runtime that runs an artifact of ``kind`` on ``provider`` (what really ran, not what was asked), in
+    words: ``onnxruntime CPU``, ``onnxruntime TensorRT``, ``OpenVINO CPU``, ``PyTorch CPU``. INT8 kernels differ
+    between these, so an INT8 artifact's top-1 on one need not be its top-1 on another."""
+    p = str(provider or "cpu").lower()
+    if p == "openvino" or kind == "openvino":
+        return "OpenVINO CPU"
+    if kind == "onnx":
+        return f"onnxruntime {_EP_NAMES.get(p, p)}"
+    return f"PyTorch {_EP_NAMES.get(p, p.upper())}"
+
+
 def load(path: str | os.PathLike, provider: str = "cpu", *, threads: int | None = None,
          inference_precision: str | None = None) -> Predictor:
     """Load an artifact folder or model folder for inference on ``provider`` (cpu | cuda | tensorrt | auto |
@@ -73,4 +88,4 @@ def load_artifact(art: Artifact, provider: str = "cpu", *, threads: int | None =
 
 __all__ = ["load", "load_artifact", "Predictor", "OnnxPredictor", "TorchPredictor", "Prediction", "OnnxSession",
            "ProviderFallbackWarning", "PROVIDERS", "RUNTIME_PROVIDERS", "ORT_NAMES", "check_provider_name",
-           "check_runtime_provider"]
+           "check_runtime_provider", "runtime_name"]
