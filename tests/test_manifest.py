@@ -107,3 +107,16 @@ def test_not_an_artifact(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(ArtifactError, match="not a resnet-opt artifact"):
         open_artifact(tmp_path / "empty")
+
+
+def test_legacy_file_hash_that_disagrees_with_files_is_refused():
+    """The top-level file_sha256 / file_size (kept for readers of version-1 manifests) are checked against files[0]."""
+    from resnet_opt.core.manifest import Manifest, ManifestError
+
+    good = {"format": "resnet-opt-artifact", "format_version": 2, "kind": "onnx", "file": "model.onnx",
+            "files": [{"path": "model.onnx", "sha256": "a" * 64, "size": 10, "role": "model"}],
+            "file_sha256": "a" * 64, "file_size": 10}
+    assert Manifest.from_dict(good, where="m").files[0].sha256 == "a" * 64
+    for key, bad in (("file_sha256", "b" * 64), ("file_size", 11)):
+        with pytest.raises(ManifestError, match=f"field '{key}'.*disagrees with files\\[0\\]"):
+            Manifest.from_dict({**good, key: bad}, where="m")

@@ -341,6 +341,11 @@ class Manifest:
         if "file" in data and files and data["file"] != files[0].path:
             raise ManifestError(f"{_where(where, 'file')} ({data['file']!r}) is not the first of 'files' "
                                 f"({files[0].path!r})")
+        if "files" in data and files:  # the legacy copies of files[0]'s hash and size must agree with it
+            for key, have in (("file_sha256", files[0].sha256), ("file_size", files[0].size)):
+                if data.get(key) is not None and have is not None and data[key] != have:
+                    raise ManifestError(f"{_where(where, key)} ({data[key]!r}) disagrees with files[0] "
+                                        f"({have!r}): the manifest was edited by hand or is damaged")
         class_names = data.get("class_names")
         if class_names is not None and (not isinstance(class_names, list)
                                         or not all(isinstance(c, str) for c in class_names)):
