@@ -437,8 +437,3 @@ def write_report(result: BenchResult, out_dir: str | os.PathLike) -> dict[str, P
     atomic_write_text(paths["markdown"], render_markdown(result, PLOT_PNG))
     return paths
 
-
-def load_results(path: str | os.PathLike) -> dict[str, Any]:
-    import json
-
-    return json.loads(Path(path).read_text())

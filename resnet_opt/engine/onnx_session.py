@@ -251,10 +251,6 @@ class OnnxSession:
                 "node_providers": self.node_providers, "fallback_ops": self.fallback_ops, "warnings": self.warnings}
 
 
-def provider_label(session: OnnxSession) -> str:
-    return SHORT_NAMES.get(session.providers[0], session.providers[0])
-
-
 def ort_logits_fn(sess: Any) -> Any:
     """A tensor -> logits callable over an onnxruntime ``InferenceSession`` (its first input and output)."""
     name = sess.get_inputs()[0].name

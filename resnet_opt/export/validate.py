@@ -38,7 +38,6 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable
 
-import numpy as np
 import torch
 from torch import nn
 
@@ -360,10 +359,6 @@ def validate_torchscript(path: str | os.PathLike, model: nn.Module, inputs: Vali
                  inputs=inputs, checks=checks, what=f"TorchScript artifact {name}")
     rep.batch_sizes = sorted(set(rep.batch_sizes))
     return rep
-
-
-def np_float32(x: torch.Tensor) -> np.ndarray:
-    return np.ascontiguousarray(x.detach().cpu().float().numpy())
 
 
 # ------------------------------------------------------------------------------------------------ PT2 (AOTInductor)
