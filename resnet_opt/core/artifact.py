@@ -71,7 +71,8 @@ INCOMPLETE_MARK = ".resnet-opt-incomplete"  # inside a folder being rebuilt in p
 TMP_TAG, OLD_TAG = ".tmp-", ".old-"
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether a process with this id runs (ours or another user's); False for ids <= 0."""
     if pid <= 0:
         return False
     try:
@@ -100,7 +101,7 @@ def clean_stale_work_dirs(root: str | os.PathLike | None = None) -> list[Path]:
         if not e.name.startswith(WORK_PREFIX) or e.is_symlink() or not e.is_dir():
             continue
         parts = e.name[len(WORK_PREFIX):].split("-")
-        if len(parts) < 3 or not parts[1].isdigit() or _pid_alive(int(parts[1])):
+        if len(parts) < 3 or not parts[1].isdigit() or pid_alive(int(parts[1])):
             continue
         shutil.rmtree(e, ignore_errors=True)
         removed.append(e)
@@ -170,7 +171,7 @@ def clean_stale(out: str | os.PathLike) -> list[Path]:
             if not e.name.startswith(prefix) or e.is_symlink() or not e.is_dir():
                 continue
             pid_text = e.name[len(prefix):].split("-", 1)[0]
-            if not pid_text.isdigit() or _pid_alive(int(pid_text)):
+            if not pid_text.isdigit() or pid_alive(int(pid_text)):
                 continue
             unfinished = out.is_dir() and not out.is_symlink() and (out / INCOMPLETE_MARK).is_file()
             if tag == OLD_TAG and (not out.exists() or unfinished):

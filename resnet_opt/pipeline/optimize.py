@@ -40,8 +40,8 @@ from typing import Any, Callable, Sequence
 import torch
 
 from resnet_opt.core.artifact import (
-    OPTIMIZE_FILE, OPTIMIZE_FORMAT, atomic_dir, atomic_write_text, check_output_dir, check_writable, sha256_path,
-    to_json,
+    OPTIMIZE_FILE, OPTIMIZE_FORMAT, atomic_dir, atomic_write_text, check_output_dir, check_writable, pid_alive,
+    sha256_path, to_json,
 )
 from resnet_opt.core.env import cpu_info, library_versions
 from resnet_opt.core.errors import (
@@ -304,7 +304,7 @@ class OptimizeConfig:
         if self.overwrite:
             return
         pid = record.get("pid")
-        if record.get("status") == "running" and isinstance(pid, int) and pid != os.getpid() and _alive(pid):
+        if record.get("status") == "running" and isinstance(pid, int) and pid != os.getpid() and pid_alive(pid):
             raise OutputPathError(f"--out {out} is being searched by process {pid}; wait for it or choose another "
                                   "--out")
         old = record.get("fingerprint") or {}
@@ -313,16 +313,6 @@ class OptimizeConfig:
         if diff:
             raise OutputPathError(f"--out {out} holds an optimize search with other settings (differs in: "
                                   f"{', '.join(diff)}); pass --overwrite to start afresh or choose another --out")
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def read_record(out: str | os.PathLike) -> dict[str, Any] | None:
