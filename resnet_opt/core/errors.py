@@ -23,7 +23,15 @@ __all__ = [
     "OutputPathError",
     "NothingMeasuredError",
     "NoCandidateError",
+    "first_line",
 ]
+
+
+def first_line(e: BaseException) -> str:
+    """The first line of an exception's message (its type's name when the message is empty): how a third-party
+    error is quoted inside one of ours."""
+    s = str(e).strip()
+    return s.splitlines()[0] if s else type(e).__name__
 
 
 class ResNetOptError(Exception):

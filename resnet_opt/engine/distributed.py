@@ -24,7 +24,7 @@ from typing import Iterator, Sequence
 import torch
 
 from resnet_opt.core.artifact import work_dir
-from resnet_opt.core.errors import ConfigError, DistributedError
+from resnet_opt.core.errors import ConfigError, DistributedError, first_line
 
 __all__ = ["DistContext", "session", "current", "all_reduce_sum", "broadcast_buffers", "barrier", "shard_indices", "launch",
            "fail_point", "FAIL_ENV", "strip_nproc", "env_rank"]
@@ -127,7 +127,7 @@ def session(device: str = "auto", timeout_s: int = DEFAULT_TIMEOUT_S) -> Iterato
         dist.init_process_group(backend=ctx.backend, timeout=_dt.timedelta(seconds=timeout_s))
     except Exception as e:  # noqa: BLE001 - rendezvous failures come as many exception types
         raise DistributedError(f"cannot join the process group (rank {ctx.rank} of {ctx.world_size}, "
-                               f"{ctx.backend}): {_first_line(e)}") from e
+                               f"{ctx.backend}): {first_line(e)}") from e
     ok = False
     try:
         yield ctx
@@ -139,10 +139,6 @@ def session(device: str = "auto", timeout_s: int = DEFAULT_TIMEOUT_S) -> Iterato
         with contextlib.suppress(Exception):
             dist.destroy_process_group()
 
-
-def _first_line(e: BaseException) -> str:
-    s = str(e).strip().splitlines()
-    return s[0] if s else type(e).__name__
 
 
 def all_reduce_sum(values: Sequence[float], ctx: DistContext | None = None) -> list[float]:
@@ -156,7 +152,7 @@ def all_reduce_sum(values: Sequence[float], ctx: DistContext | None = None) -> l
     try:
         dist.all_reduce(t, op=dist.ReduceOp.SUM)
     except Exception as e:  # noqa: BLE001
-        raise DistributedError(f"rank {ctx.rank}: lost contact with the other ranks: {_first_line(e)}") from e
+        raise DistributedError(f"rank {ctx.rank}: lost contact with the other ranks: {first_line(e)}") from e
     return [float(v) for v in t.cpu().tolist()]
 
 
@@ -177,7 +173,7 @@ def barrier(ctx: DistContext | None = None) -> None:
         try:
             dist.barrier()
         except Exception as e:  # noqa: BLE001
-            raise DistributedError(f"rank {ctx.rank}: lost contact with the other ranks: {_first_line(e)}") from e
+            raise DistributedError(f"rank {ctx.rank}: lost contact with the other ranks: {first_line(e)}") from e
 
 
 def shard_indices(n: int, ctx: DistContext | None = None) -> list[int]:

@@ -41,7 +41,7 @@ from typing import Any, Callable, Iterator
 import torch
 from torch import nn
 
-from resnet_opt.core.errors import BackendUnavailableError, ConfigError, ExportError
+from resnet_opt.core.errors import BackendUnavailableError, ConfigError, ExportError, first_line
 
 PT2_FILE = "model.pt2"
 DEVICES = ("cpu", "cuda")
@@ -67,14 +67,12 @@ class Pt2Settings:
     is an ATen call on plain weights. ``max_autotune``: benchmark kernel choices at compile time (much longer compile;
     see docs/pt2.md). ``batches``: the static batch sizes compiled into the package (one model each; any other
     batch runs as chunks of them); ``None``: the device's default (CPU :data:`DEFAULT_CPU_BATCHES`, CUDA dynamic).
-    ``dynamic``: one model with a dynamic batch 1..MAX_BATCH instead. ``batch``: one static size (kept for callers
-    of the earlier API; the same as ``batches=(batch,)``). ``extra``: further ``inductor_configs`` entries, passed
-    through unchanged. After :meth:`validate`, ``batches`` is the sorted tuple of sizes, or None for dynamic."""
+    ``dynamic``: one model with a dynamic batch 1..MAX_BATCH instead. ``extra``: further ``inductor_configs``
+    entries, passed through unchanged. After :meth:`validate`, ``batches`` is the sorted tuple of sizes, or None for dynamic."""
 
     device: str = "cpu"
     freezing: bool = True
     max_autotune: bool = False
-    batch: int | None = None
     extra: dict[str, Any] = field(default_factory=dict)
     batches: tuple[int, ...] | None = None
     dynamic: bool = False
@@ -86,11 +84,6 @@ class Pt2Settings:
         if d not in DEVICES:
             raise ConfigError(f"unknown device {self.device!r} for a .pt2 package; valid: {', '.join(DEVICES)}")
         self.device = d
-        if self.batch is not None:
-            check_int("--batch", self.batch, 1, MAX_BATCH)
-            if self.batches is not None and tuple(self.batches) != (self.batch,):
-                raise ConfigError("give the package's batch sizes once (batch or batches, not both)")
-            self.batches = (int(self.batch),)
         if self.dynamic and self.batches is not None:
             raise ConfigError("a package is either dynamic-batch or compiled for static batch sizes, not both")
         if not self.dynamic:
@@ -105,8 +98,6 @@ class Pt2Settings:
                     raise ConfigError(f"at most {MAX_PACKAGE_BATCHES} batch sizes per package (each is compiled "
                                       f"separately), got {len(sizes)}")
                 self.batches = sizes
-        if self.batches is not None and len(self.batches) == 1:
-            self.batch = self.batches[0]
         if not isinstance(self.extra, dict):
             raise ConfigError("extra inductor settings must be a dict")
         return self
@@ -161,7 +152,7 @@ def package_models(path: str | os.PathLike) -> dict[str, int | None]:
         with zipfile.ZipFile(path) as z:
             names = z.namelist()
     except (OSError, zipfile.BadZipFile) as e:
-        raise ExportError(f"{Path(path).name} is not a .pt2 package (a zip archive): {_first_line(e)}") from e
+        raise ExportError(f"{Path(path).name} is not a .pt2 package (a zip archive): {first_line(e)}") from e
     found: dict[str, int | None] = {}
     for n in names:
         parts = n.split("/")
@@ -285,10 +276,6 @@ def quiet_inductor() -> Iterator[None]:
             lg.setLevel(lv)
 
 
-def _first_line(e: BaseException) -> str:
-    s = str(e).strip()
-    return s.splitlines()[0] if s else type(e).__name__
-
 
 def export_program(model: nn.Module, *, input_size: int, device: str = "cpu", dynamic_batch: bool = True,
                    example_batch: int = EXAMPLE_BATCH) -> Any:
@@ -304,7 +291,7 @@ def export_program(model: nn.Module, *, input_size: int, device: str = "cpu", dy
         with quiet_inductor(), torch.no_grad():
             return torch.export.export(model, (x,), dynamic_shapes=shapes)
     except Exception as e:  # noqa: BLE001 - torch.export raises many types (UserError, GuardOnDataDependent, ...)
-        raise ExportError(f"torch.export failed: {_first_line(e)}") from e
+        raise ExportError(f"torch.export failed: {first_line(e)}") from e
 
 
 def compile_package(program: Any, path: str | os.PathLike, settings: Pt2Settings) -> dict[str, Any]:
@@ -320,7 +307,7 @@ def compile_package(program: Any, path: str | os.PathLike, settings: Pt2Settings
             out = torch._inductor.aoti_compile_and_package(program, package_path=str(path),
                                                            inductor_configs=dict(cfg))  # (it adds its own keys)
     except Exception as e:  # noqa: BLE001 - compiler errors, missing C++ toolchain, lowering failures
-        raise ExportError(f"AOTInductor compilation failed: {_first_line(e)}") from e
+        raise ExportError(f"AOTInductor compilation failed: {first_line(e)}") from e
     secs = time.perf_counter() - t0
     if Path(out) != Path(path) or not Path(path).is_file():
         raise ExportError(f"AOTInductor did not write the package {path}")
@@ -335,7 +322,7 @@ def _compile_details(settings: Pt2Settings, secs: float) -> dict[str, Any]:
         "compile_seconds": secs,
         "device": settings.device,
         "inductor_configs": cfg,
-        "settings": {k: v for k, v in settings.to_dict().items() if k not in ("batch", "batches", "dynamic")},
+        "settings": {k: v for k, v in settings.to_dict().items() if k not in ("batches", "dynamic")},
         "api": "torch._inductor.aoti_compile_and_package",
         "grad": "disabled (torch.no_grad), so freezing applies",
         "compile_threads": torch.get_num_threads(),
@@ -386,12 +373,12 @@ def build_package(model: nn.Module, path: str | os.PathLike, *, input_size: int,
                 files[model_name_for(b)] = torch._inductor.aot_compile(program.module(), program.example_inputs[0],
                                                                        options=dict(cfg))
         except Exception as e:  # noqa: BLE001 - compiler errors, missing C++ toolchain, lowering failures
-            raise ExportError(f"AOTInductor compilation (batch {b}) failed: {_first_line(e)}") from e
+            raise ExportError(f"AOTInductor compilation (batch {b}) failed: {first_line(e)}") from e
         compile_s += time.perf_counter() - t0
     try:
         package_aoti(str(path), files)
     except Exception as e:  # noqa: BLE001
-        raise ExportError(f"packaging the compiled models failed: {_first_line(e)}") from e
+        raise ExportError(f"packaging the compiled models failed: {first_line(e)}") from e
     if not Path(path).is_file():
         raise ExportError(f"AOTInductor did not write the package {path}")
     details = _compile_details(settings, compile_s)
@@ -402,22 +389,29 @@ def build_package(model: nn.Module, path: str | os.PathLike, *, input_size: int,
 
 
 def load_package(path: str | os.PathLike, device: str = "cpu", *, static_batch: int | None = None) -> Pt2Package:
-    """Every model of the package (``torch._inductor.package.load_package`` by name, torch's log lines silenced)
-    as one :class:`Pt2Package`; raises ExportError when it fails. ``static_batch``: for a package of one model named
-    ``model`` compiled for a static batch (what ``export pt2 --batch N`` wrote before packages named their models by
-    batch size; its manifest's input shape says N)."""
+    """Every model of the package as one :class:`Pt2Package` (torch's log lines silenced); raises ExportError when it
+    fails. The archive is read once (``torch.export.pt2_archive``'s ``load_pt2``, which is what
+    ``torch._inductor.package.load_package`` runs and then keeps one model of: called per model it would load every
+    model each time, 2x the load time of a two-model package); an archive it cannot read goes through
+    ``load_package`` by name. ``static_batch``: for a package of one model named ``model`` compiled for a static batch
+    (what ``export pt2 --batch N`` wrote before packages named their models by batch size; its manifest's input shape
+    says N)."""
     from torch._inductor.package import load_package as load_one
 
     models = package_models(path)
     if static_batch is not None and list(models.values()) == [None]:
         models = {n: int(static_batch) for n in models}
-    out: dict[int | None, Any] = {}
     try:
         with quiet_inductor():
-            for name, b in models.items():
-                out[b] = load_one(str(path), name)
+            try:
+                from torch.export.pt2_archive._package import load_pt2
+
+                runners = load_pt2(str(path)).aoti_runners
+            except Exception:  # noqa: BLE001 - an archive layout load_pt2 does not know: torch's own fallback
+                runners = {}
+            out = {b: runners[name] if name in runners else load_one(str(path), name) for name, b in models.items()}
     except Exception as e:  # noqa: BLE001
-        raise ExportError(f"the package {Path(path).name} does not load: {_first_line(e)}") from e
+        raise ExportError(f"the package {Path(path).name} does not load: {first_line(e)}") from e
     return Pt2Package(out, name=Path(path).name)
 
 

@@ -27,7 +27,7 @@ from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 
-from resnet_opt.core.errors import BackendUnavailableError, QuantizationError
+from resnet_opt.core.errors import BackendUnavailableError, QuantizationError, first_line
 
 __all__ = ["nncf_unavailable_reason", "nncf_version", "NncfResult", "quantize_ov", "ov_int8_summary", "METHOD"]
 
@@ -76,10 +76,6 @@ def _quiet() -> Iterator[None]:
         for lg, lv in zip(loggers, levels):
             lg.setLevel(lv)
 
-
-def _first_line(e: BaseException) -> str:
-    s = str(e).strip()
-    return s.splitlines()[0][:300] if s else type(e).__name__
 
 
 @dataclass
@@ -137,7 +133,7 @@ def quantize_ov(model: Any, calibration: Sequence[np.ndarray], *, max_drop: floa
     except (QuantizationError, BackendUnavailableError):
         raise
     except Exception as e:  # noqa: BLE001 - NNCF / OpenVINO raise many types
-        raise QuantizationError(f"NNCF quantization failed: {_first_line(e)}") from e
+        raise QuantizationError(f"NNCF quantization failed: {first_line(e)[:300]}") from e
     secs = time.perf_counter() - t0
     summary = ov_int8_summary(q)
     gate = None

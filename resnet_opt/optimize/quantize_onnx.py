@@ -33,7 +33,7 @@ from typing import Any, Callable, Iterable, Iterator, Sequence
 import numpy as np
 
 from resnet_opt.core.artifact import work_dir
-from resnet_opt.core.errors import AccuracyBudgetError, ConfigError, QuantizationError
+from resnet_opt.core.errors import AccuracyBudgetError, ConfigError, QuantizationError, first_line
 from resnet_opt.engine.progress import progress_iter
 
 __all__ = [
@@ -236,10 +236,6 @@ def _quiet() -> Iterator[None]:
         ort.set_default_logger_severity(2)  # onnxruntime's default (warnings)
 
 
-def _first_line(e: BaseException) -> str:
-    s = str(e).strip()
-    return s.splitlines()[0] if s else type(e).__name__
-
 
 # ---------------------------------------------------------------- the steps
 def preprocess(src: str | os.PathLike, dst: str | os.PathLike) -> Path:
@@ -253,7 +249,7 @@ def preprocess(src: str | os.PathLike, dst: str | os.PathLike) -> Path:
         with _quiet():
             quant_pre_process(str(src), str(dst))
     except Exception as e:  # noqa: BLE001
-        raise QuantizationError(f"onnxruntime quant_pre_process failed on {src.name}: {_first_line(e)}") from e
+        raise QuantizationError(f"onnxruntime quant_pre_process failed on {src.name}: {first_line(e)}") from e
     return dst
 
 
@@ -265,7 +261,7 @@ def _check_onnx(path: Path) -> None:
     try:
         onnx.load(str(path), load_external_data=False)
     except Exception as e:  # noqa: BLE001 - protobuf decode errors
-        raise QuantizationError(f"{path} is not an ONNX model: {_first_line(e)}") from e
+        raise QuantizationError(f"{path} is not an ONNX model: {first_line(e)}") from e
 
 
 def _op_types() -> list[str]:
@@ -310,7 +306,7 @@ def calibrate(model_path: str | os.PathLike, data: ImageDataReader, cache_path: 
     except (QuantizationError, ConfigError):
         raise
     except Exception as e:  # noqa: BLE001 - onnxruntime raises many types
-        raise QuantizationError(f"calibration ({m}) failed: {_first_line(e)}") from e
+        raise QuantizationError(f"calibration ({m}) failed: {first_line(e)}") from e
     return cache_path
 
 
@@ -329,7 +325,7 @@ def quantize_from_cache(model_path: str | os.PathLike, out_path: str | os.PathLi
                             nodes_to_quantize=list(nodes_to_quantize or []), nodes_to_exclude=list(nodes_to_exclude or []),
                             calibrate_method=_ort_method(method), calibration_cache_path=str(cache_path))
     except Exception as e:  # noqa: BLE001
-        raise QuantizationError(f"onnxruntime quantize_static failed: {_first_line(e)}") from e
+        raise QuantizationError(f"onnxruntime quantize_static failed: {first_line(e)}") from e
     return Path(out_path)
 
 
@@ -442,7 +438,7 @@ def ort_session(path_or_bytes: str | os.PathLike | bytes, *, threads: int | None
     try:
         return ort.InferenceSession(src, so, providers=["CPUExecutionProvider"])
     except Exception as e:  # noqa: BLE001
-        raise QuantizationError(f"onnxruntime cannot load the model: {_first_line(e)}") from e
+        raise QuantizationError(f"onnxruntime cannot load the model: {first_line(e)}") from e
 
 
 def run_onnx(sess, x: np.ndarray, batch: int = 64) -> np.ndarray:
