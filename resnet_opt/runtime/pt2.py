@@ -17,7 +17,7 @@ from typing import Any
 
 import torch
 
-from resnet_opt.core.errors import ArtifactError, BackendUnavailableError
+from resnet_opt.core.errors import ArtifactError, BackendUnavailableError, first_line
 from resnet_opt.engine.onnx_session import check_provider_name
 from resnet_opt.runtime.predictor import Predictor
 
@@ -83,8 +83,8 @@ class Pt2Predictor(Predictor):
         try:
             self.module = load_package(model_file, p, static_batch=static_batch)
         except Exception as e:  # noqa: BLE001 - corrupt zip, missing library, ABI mismatch
-            msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-            raise ArtifactError(f"{model_file} is not a loadable .pt2 package: {msg}") from e
+            # load_package's ExportError wraps torch's error: quote torch's, not our wrapper's prefix again
+            raise ArtifactError(f"{model_file} is not a loadable .pt2 package: {first_line(e.__cause__ or e)}") from e
         self.load_ms = (time.perf_counter() - t0) * 1e3
         self.provider = p
         recorded = comp.get("batch_sizes", "absent")  # written by every package built since it holds several
