@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from resnet_opt.core.env import cpu_class, cpu_isa_label
+from resnet_opt.core.env import cpu_class, cpu_isa_label, has_bf16
 
-__all__ = ["int8_class", "has_bf16_flags", "reading_notes", "efficiency_targets", "unmet_need", "EFFICIENCY"]
+__all__ = ["int8_class", "reading_notes", "efficiency_targets", "unmet_need", "EFFICIENCY"]
 
 # the share of the INT8 (U8S8) GEMM peak an INT8 ResNet-50 should reach on CPUs with INT8 dot products (issue 23):
 # unpruned, and pruned 0.5 (smaller, odd channel counts use the kernels less well)
@@ -23,11 +23,6 @@ EFFICIENCY = {"unpruned": 0.85, "pruned": 0.75}
 def int8_class(cpu: dict[str, Any]) -> str:
     """``dot`` (VNNI or AMX: INT8 dot-product instructions) or ``plain`` (AVX2 / AVX-512 without VNNI)."""
     return "dot" if cpu_class(cpu) in ("amx", "avx512-vnni", "avx-vnni") else "plain"
-
-
-def has_bf16_flags(cpu: dict[str, Any]) -> bool:
-    f = cpu.get("flags") or {}
-    return bool(f.get("avx512_bf16") or f.get("amx_bf16"))
 
 
 def _ratio(peaks: dict[str, Any] | None) -> float | None:
@@ -56,7 +51,7 @@ def reading_notes(cpu: dict[str, Any], peaks: dict[str, Any] | None) -> list[str
             "AVX-512 VNNI" if cls == "avx512-vnni" else "AVX-VNNI")
         text = (f"This CPU ({model}: {label}) runs INT8 dot products natively with {kind}, so INT8 convolutions can "
                 "run several times faster than FP32." + measured + ".")
-    if has_bf16_flags(cpu):
+    if has_bf16(cpu):
         bf = peaks.get("bf16") if peaks else None
         text += (" It has BF16 instructions" + (f": the BF16 GEMM peak is {bf:.0f} GMAC/s"
                                                  + (f", {bf / peaks['fp32']:.1f}x FP32" if peaks.get("fp32") else "")

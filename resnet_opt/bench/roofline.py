@@ -41,6 +41,7 @@ KINDS = ("u8s8", "u8u8", "fp32")
 FULL_SIZES = (1024,)
 QUICK_SIZES = (384,)
 from resnet_opt.core.env import CACHE_ENV  # noqa: E402,F401 - re-exported
+from resnet_opt.core.env import has_bf16  # noqa: E402 - re-exported (which CPUs get a BF16 peak)
 CACHE_FILE = "roofline.json"
 # which peak a row of a given precision is compared with (fp16 runs on the FP32 GEMM on CPUs without native FP16;
 # bf16 has its own peak, measured where the CPU has BF16 instructions, else the row is not judged)
@@ -151,14 +152,6 @@ def measure_gemm(kind: str, n: int, threads: int, runs: int = 10, warmup: int = 
     samples = timed_runs(lambda: sess.run(None, {"a": a}), runs)[0]
     ms = (min(samples) if stat == "min" else statistics.median(samples)) * 1e3
     return GemmPeak(kind=kind, n=n, median_ms=ms, gmacs_per_s=n ** 3 / (ms * 1e-3) / 1e9)
-
-
-def has_bf16(cpu: dict[str, Any] | None = None) -> bool:
-    """AVX512_BF16 or AMX-BF16 in this CPU's flags (``cpu``: a :func:`resnet_opt.core.env.cpu_info` dict)."""
-    from resnet_opt.core.env import cpu_info
-
-    f = (cpu or cpu_info()).get("flags") or {}
-    return bool(f.get("avx512_bf16") or f.get("amx_bf16"))
 
 
 def measure_bf16_gemm(n: int, threads: int, runs: int = 10, warmup: int = 3) -> GemmPeak:

@@ -43,6 +43,12 @@ def has_vnni() -> bool:
     return bool(cpu_info()["vnni"])
 
 
+def has_bf16(cpu: dict[str, Any] | None = None) -> bool:
+    """AVX512_BF16 or AMX-BF16 among the CPU's flags (``cpu``: a :func:`cpu_info` dict; default this CPU)."""
+    f = (cpu or cpu_info()).get("flags") or {}
+    return bool(f.get("avx512_bf16") or f.get("amx_bf16"))
+
+
 def _version(dist: str) -> str | None:
     try:
         return md.version(dist)

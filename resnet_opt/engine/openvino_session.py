@@ -71,13 +71,12 @@ def cpu_capabilities() -> tuple[str, ...]:
 
 def bf16_unavailable_reason() -> str | None:
     """None when this CPU runs BF16 natively (AVX512_BF16 or AMX-BF16) through OpenVINO, else why not."""
-    from resnet_opt.core.env import cpu_info
+    from resnet_opt.core.env import cpu_info, has_bf16
 
     why = openvino_unavailable_reason()
     if why:
         return why
-    flags = cpu_info()["flags"]
-    if not (flags.get("avx512_bf16") or flags.get("amx_bf16")):
+    if not has_bf16():
         return (f"this CPU ({cpu_info()['model']}) has neither AVX512_BF16 nor AMX-BF16; BF16 needs e.g. AMD Zen 4+ "
                 "or Intel Cooper Lake / Sapphire Rapids+")
     if "BF16" not in cpu_capabilities():
