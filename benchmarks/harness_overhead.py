@@ -30,7 +30,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from common import command, cpu_line, write_results  # noqa: E402
+from common import command, cpu_line, median_ms, write_results  # noqa: E402
 
 CLI = str(ROOT / ".venv" / "bin" / "resnet-opt")
 THREADS = 2
@@ -95,17 +95,6 @@ def bare_fns(name: str, folder: Path) -> dict[str, object]:
     return out
 
 
-def bare(fn, runs: int, warmup: int = 5) -> float:
-    for _ in range(warmup):
-        fn()
-    ts = []
-    for _ in range(runs):
-        t0 = time.perf_counter()
-        fn()
-        ts.append(time.perf_counter() - t0)
-    return statistics.median(ts) * 1e3
-
-
 def harness(folder: Path, backend: str, runs: int) -> float | None:
     from resnet_opt.bench import BenchConfig, run_benchmark
     from resnet_opt.bench.timing import TimingConfig
@@ -153,7 +142,7 @@ def main() -> None:
     for r in range(a.rounds):
         for n, b in cells[r % len(cells):] + cells[:r % len(cells)]:
             time.sleep(0.3)
-            got[(n, b)]["bare"].append(bare(fns[n][b], a.runs))
+            got[(n, b)]["bare"].append(median_ms(fns[n][b], a.runs, warmup=5))
             time.sleep(0.3)
             h = harness(arts[n], b, a.runs)
             if h is not None:

@@ -15,13 +15,12 @@ from __future__ import annotations
 import argparse
 import statistics
 import sys
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from common import command, cpu_line, write_results  # noqa: E402
+from common import command, cpu_line, median_ms, write_results  # noqa: E402
 
 
 def main() -> None:
@@ -49,20 +48,10 @@ def main() -> None:
                 r = core.compile_model(m, "CPU", cfg).create_infer_request()
                 cells[(name, b, shape)] = lambda r=r, x=x: r.infer({0: x})
 
-    def med(fn, n):
-        for _ in range(5):
-            fn()
-        ts = []
-        for _ in range(n):
-            t0 = time.perf_counter()
-            fn()
-            ts.append(time.perf_counter() - t0)
-        return statistics.median(ts) * 1e3
-
     got: dict = {k: [] for k in cells}
     for _ in range(a.rounds):
         for k, fn in cells.items():
-            got[k].append(med(fn, 60 if k[1] == 1 else 15))
+            got[k].append(median_ms(fn, 60 if k[1] == 1 else 15, warmup=5))
     lines = ["# OpenVINO: dynamic-batch vs static-shape compile (ResNet-50 INT8, 2 threads)", "",
              f"Command: `{command()}`", "", f"CPU: {cpu_line(cpu_info())}; {a.rounds} interleaved rounds.", "",
              "| artifact | batch | dynamic ms (per round) | static ms (per round) | static / dynamic (median) |",
