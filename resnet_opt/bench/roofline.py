@@ -359,7 +359,7 @@ def variant_macs(variant: Any) -> int | None:
             arch = _arch_of(Path(variant.path))
             if arch and arch.get("depth"):
                 model = ResNet(int(arch["depth"]), num_classes=int(arch.get("num_classes") or 1000),
-                               widths=arch.get("widths") or None)
+                               widths=arch.get("widths") or None, stem=arch.get("stem") or "imagenet")
         elif getattr(variant, "depth", None):
             model = ResNet(int(variant.depth), num_classes=int(variant.num_classes or 1000))
         if model is None:

@@ -59,6 +59,9 @@ def train_cmd(
     amp: str = typer.Option("off", "--amp", help="Mixed precision: off, bf16 or fp16 (fp16: CUDA only, with a gradient scaler)."),
     augment: str = typer.Option("none", "--augment", help="none, or flip-shift (random left-right flips and shifts of "
                                                           "up to 1/8 of the side: the Fashion-MNIST recipe)."),
+    stem: str = typer.Option("imagenet", "--stem", help="imagenet (torchvision's 7x7 stride-2 conv and max pool) or "
+                             "small (one 3x3 stride-1 conv, no pool: for 28-32 px images; 16x the stem-to-layer1 "
+                             "resolution, recorded in config.json)."),
     weights: Optional[Path] = WeightsOpt,
     resume: bool = typer.Option(False, "--resume", help="Continue from the run folder's train_state.pt."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Start again over an existing run folder (trained in a "
@@ -81,7 +84,7 @@ def train_cmd(
     from resnet_opt.resnet import ModelSpec
 
     stage = TrainStageConfig(out=out, source=ModelSpec(depth=depth, weights=weights), data=data, preset=preset,
-                             resume=resume, overwrite=overwrite, limit=limit, threads=threads, train=cfg)
+                             resume=resume, overwrite=overwrite, limit=limit, threads=threads, train=cfg, stem=stem)
     stage.validate()
     if launched(nproc, threads):
         return

@@ -56,7 +56,8 @@ def fuse_bn(model: nn.Module) -> nn.Module:
     from torch.nn.utils.fusion import fuse_conv_bn_weights
 
     src = model
-    fused = ResNet(src.arch.depth, num_classes=src.arch.num_classes, widths=dict(src.arch.widths), fused=True)
+    fused = ResNet(src.arch.depth, num_classes=src.arch.num_classes, widths=dict(src.arch.widths), fused=True,
+                   stem=src.arch.stem)
     sd = {k: v.detach().clone().float().cpu() for k, v in src.state_dict().items()}
     for conv_name, bn_name in fused_pairs(src):
         conv: nn.Conv2d = src.get_submodule(conv_name)  # type: ignore[assignment]

@@ -356,7 +356,8 @@ def rebuild_resnet(model: ResNet) -> ResNet:
     widths = nonstandard_widths(model)
     try:
         extra = {"fused": True} if getattr(model.arch, "fused", False) else {}  # BN-folded layout (optimize.fuse)
-        fresh = ResNet(model.arch.depth, num_classes=model.arch.num_classes, widths=widths, **extra)
+        fresh = ResNet(model.arch.depth, num_classes=model.arch.num_classes, widths=widths, stem=model.arch.stem,
+                       **extra)
         fresh.load_state_dict(model.state_dict(), strict=True)
     except (RuntimeError, ValueError) as e:  # ConfigError is a ValueError
         raise PruningError(f"the pruned model cannot be rebuilt from its widths: {str(e).splitlines()[0]}") from e

@@ -427,7 +427,7 @@ def prune_model(config: PruneConfig, *, progress: bool = False, log: Callable[[s
             "kind": "model", "file": WEIGHTS_NAME, "precision": "fp32", "stage": "prune",
             "source": src.describe(),
             "architecture": {"depth": pruned.arch.depth, "num_classes": pruned.arch.num_classes,
-                             "widths": dict(pruned.arch.widths)},
+                             "widths": dict(pruned.arch.widths), "stem": pruned.arch.stem},
             "input": {"name": "input", "shape": [-1, 3, size, size], "dtype": "float32"},
             "output": {"name": "logits", "shape": [-1, pruned.arch.num_classes]},
             "preprocessing": src.preprocessing, "class_names": class_names,

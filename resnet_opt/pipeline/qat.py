@@ -318,7 +318,7 @@ def qat_model(*, model_dir: str | os.PathLike, out: str | os.PathLike, config: Q
                 "kind": KIND_OF_TARGET[cfg.target], "file": fname, "precision": "int8", "stage": "qat",
                 "source": src.describe(),
                 "architecture": {"depth": model.arch.depth, "num_classes": model.arch.num_classes,
-                                 "widths": nonstandard_widths(model), "fused": True},
+                                 "widths": nonstandard_widths(model), "fused": True, "stem": model.arch.stem},
                 "input": {"name": "input", "shape": [-1, 3, size, size], "dtype": "float32"},
                 "output": {"name": "logits", "shape": [-1, model.arch.num_classes], "dtype": "float32"},
                 "preprocessing": pre.to_dict(), "class_names": src.class_names or class_names_for(spec),

@@ -39,8 +39,17 @@ class TrainStageConfig:
     limit: int | None = None
     threads: int | None = None
     train: TrainConfig = field(default_factory=TrainConfig)
+    stem: str = "imagenet"  # a new model's stem (resnet_opt.resnet.STEMS); --weights decide their own
 
     def validate(self) -> None:
+        self._validate()
+        from resnet_opt.resnet import parse_stem
+
+        self.stem = parse_stem(self.stem)
+        if self.stem != "imagenet" and self.source.weights is not None:
+            raise ConfigError("--stem is for a new model; --weights bring their own stem (read from conv1)")
+
+    def _validate(self) -> None:
         from resnet_opt.core.checks import MAX_COUNT, check_int, check_threads
 
         self.train.validate()
@@ -119,7 +128,7 @@ def train_model(
             if model.arch.num_classes != len(names):
                 raise DataError(f"weights have {model.arch.num_classes} classes but {spec} has {len(names)}")
         else:
-            model = ResNet(parse_depth(depth if depth is not None else 18), num_classes=len(names))
+            model = ResNet(parse_depth(depth if depth is not None else 18), num_classes=len(names), stem=config.stem)
     elif model.arch.num_classes != len(names):
         raise DataError(f"the model has {model.arch.num_classes} classes but {spec} has {len(names)}")
     pre = preprocessing_for(spec)

@@ -17,7 +17,7 @@ from resnet_opt.resnet.io import (
     resolve_preprocessing,
     save_model,
 )
-from resnet_opt.resnet.model import DEPTHS, ArchConfig, ResNet, conv_bn_pairs, conv_widths, parse_depth
+from resnet_opt.resnet.model import DEPTHS, STEMS, ArchConfig, ResNet, conv_bn_pairs, conv_widths, parse_depth, parse_stem
 from resnet_opt.resnet.factory import (
     ResNetModel, get_model, list_models, resnet18, resnet34, resnet50, resnet101, resnet152,
 )
@@ -26,6 +26,6 @@ __all__ = [
     "Add", "BasicBlock", "Bottleneck", "check_model_config", "check_source_args", "count_macs", "count_params",
     "is_model_dir", "load_model", "load_source", "ModelSource", "ModelSpec", "load_weights", "model_from_weights",
     "read_config", "read_state_dict", "save_model", "resolve_preprocessing", "conv_bn_pairs", "DEPTHS", "ArchConfig",
-    "ResNet", "ResNetModel", "conv_widths", "get_model", "list_models", "parse_depth", "resnet18", "resnet34",
+    "ResNet", "ResNetModel", "conv_widths", "get_model", "list_models", "parse_depth", "parse_stem", "STEMS", "resnet18", "resnet34",
     "resnet50", "resnet101", "resnet152",
 ]

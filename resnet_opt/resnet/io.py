@@ -16,7 +16,7 @@ from resnet_opt.core.errors import ConfigError, ModelFormatError, ResNetOptError
 from resnet_opt.core.manifest import MODEL_CONFIG_NAME as CONFIG_NAME
 from resnet_opt.core.manifest import MODEL_FORMAT, open_artifact
 from resnet_opt.core.manifest import MODEL_WEIGHTS_NAME as WEIGHTS_NAME
-from resnet_opt.resnet.model import DEPTHS, ResNet, conv_widths, parse_depth
+from resnet_opt.resnet.model import DEPTHS, STEMS, ResNet, conv_widths, parse_depth
 
 
 def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
@@ -117,8 +117,10 @@ def model_from_weights(path: str | os.PathLike, depth: int | None = None, num_cl
     std = _standard_widths(d)
     widths = {k: v for k, v in widths.items() if k in std and std[k] != v}
     fused = "conv1.bias" in sd and "bn1.weight" not in sd  # a BN-folded state dict (resnet_opt.optimize.fuse_bn)
+    c1 = sd.get("conv1.weight")
+    stem = "small" if c1 is not None and c1.ndim == 4 and tuple(c1.shape[-2:]) == (3, 3) else "imagenet"
     try:
-        model = ResNet(d, num_classes=n, widths=widths, fused=fused)
+        model = ResNet(d, num_classes=n, widths=widths, fused=fused, stem=stem)
     except ResNetOptError as e:
         raise WeightsError(f"weights in {Path(path).name} do not fit resnet{d}: {e}") from e
     check_state_dict(model, sd, source=f"weights in {Path(path).name}")
@@ -192,6 +194,7 @@ def save_model(
         "class_names": class_names,
         "widths": nonstandard_widths(model),
         "fused": bool(getattr(model.arch, "fused", False)),
+        "stem": model.arch.stem,
         "conv_widths": conv_widths(model),
         "parameters": sum(p.numel() for p in model.parameters()),
     }
@@ -267,6 +270,8 @@ def check_model_config(cfg: dict[str, Any], where: str | os.PathLike = CONFIG_NA
         raise bad("class_names", f"must be a list of {cfg['num_classes']} strings")
     if not isinstance(cfg.get("fused", False), bool):
         raise bad("fused", "must be true or false")
+    if cfg.get("stem", "imagenet") not in STEMS:
+        raise bad("stem", f"must be one of {', '.join(STEMS)}")
     pre = cfg.get("preprocessing")
     if pre:
         from resnet_opt.core.errors import DataError
@@ -352,7 +357,7 @@ def load_model(path: str | os.PathLike) -> ResNet:
         raise ModelFormatError(f"model folder {p} has no {WEIGHTS_NAME}")
     try:
         model = ResNet(int(cfg["depth"]), num_classes=int(cfg["num_classes"]), widths={k: int(v) for k, v in (cfg.get("widths") or {}).items()},
-                       fused=bool(cfg.get("fused", False)))
+                       fused=bool(cfg.get("fused", False)), stem=cfg.get("stem", "imagenet"))
     except ResNetOptError as e:
         raise ModelFormatError(f"{p / CONFIG_NAME} describes an invalid model: {e}") from e
     sd = read_state_dict(wpath)

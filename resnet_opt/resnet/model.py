@@ -14,7 +14,9 @@ __all__ = [
     "ResNet",
     "ArchConfig",
     "DEPTHS",
+    "STEMS",
     "parse_depth",
+    "parse_stem",
     "conv_widths",
     "conv_bn_pairs",
 ]
@@ -28,6 +30,10 @@ DEPTHS: dict[int, tuple[str, tuple[int, int, int, int]]] = {
     152: ("bottleneck", (3, 8, 36, 3)),
 }
 STAGE_PLANES = (64, 128, 256, 512)
+# the stem: "imagenet" is torchvision's (7x7 stride-2 conv + 3x3 stride-2 max pool, /4 before layer1); "small" is the
+# small-image stem of the CIFAR-style ResNets (one 3x3 stride-1 conv, no pool: layer1 sees the full input), an
+# explicit, recorded option for 28-32 px data. Parameter names are the same (conv1/bn1), only conv1's kernel differs.
+STEMS = ("imagenet", "small")
 
 
 @dataclass
@@ -39,6 +45,7 @@ class ArchConfig:
     num_classes: int = 1000
     widths: dict[str, int] = field(default_factory=dict)
     fused: bool = False  # BatchNorms folded into the convs (BN modules are Identity, convs carry a bias)
+    stem: str = "imagenet"  # see STEMS
 
     @property
     def name(self) -> str:
@@ -60,24 +67,40 @@ def parse_depth(depth_or_name: int | str) -> int:
     return d
 
 
-class ResNet(nn.Module):
-    """ResNet V1.5 (stride on the 3×3 conv), parameter names identical to torchvision's ``ResNet``."""
+def parse_stem(stem: str | None) -> str:
+    """``imagenet`` (torchvision's, the default) or ``small``; a typed error listing both otherwise."""
+    s = "imagenet" if stem is None else str(stem).strip().lower()
+    if s not in STEMS:
+        raise ConfigError(f"unknown stem {stem!r}; valid: {', '.join(STEMS)}")
+    return s
 
-    def __init__(self, depth: int, num_classes: int = 1000, widths: dict[str, int] | None = None, fused: bool = False):
+
+class ResNet(nn.Module):
+    """ResNet V1.5 (stride on the 3×3 conv), parameter names identical to torchvision's ``ResNet``.
+
+    ``stem="small"``: a 3×3 stride-1 first conv and no max pool, for 28-32 px images (see ``STEMS``); the default
+    ``"imagenet"`` stem is torchvision's, weight for weight."""
+
+    def __init__(self, depth: int, num_classes: int = 1000, widths: dict[str, int] | None = None, fused: bool = False,
+                 stem: str = "imagenet"):
         super().__init__()
         depth = parse_depth(depth)
+        stem_kind = parse_stem(stem)
         if not isinstance(num_classes, int) or num_classes < 1:
             raise ConfigError(f"num_classes must be a positive integer, got {num_classes!r}")
         kind, layers = DEPTHS[depth]
         widths = dict(widths or {})
-        self.arch = ArchConfig(depth=depth, num_classes=num_classes, widths=widths, fused=bool(fused))
+        self.arch = ArchConfig(depth=depth, num_classes=num_classes, widths=widths, fused=bool(fused), stem=stem_kind)
         block_cls = BasicBlock if kind == "basic" else Bottleneck
 
         stem = widths.get("conv1", 64)
-        self.conv1 = nn.Conv2d(3, stem, kernel_size=7, stride=2, padding=3, bias=False)
+        if stem_kind == "small":
+            self.conv1 = nn.Conv2d(3, stem, kernel_size=3, stride=1, padding=1, bias=False)
+        else:
+            self.conv1 = nn.Conv2d(3, stem, kernel_size=7, stride=2, padding=3, bias=False)
         self.bn1 = nn.BatchNorm2d(stem)
         self.relu = nn.ReLU(inplace=False)
-        self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
+        self.maxpool: nn.Module = nn.Identity() if stem_kind == "small" else nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
 
         inplanes = stem
         std_inplanes = 64  # the unpruned input width: decides where the standard architecture has a projection
