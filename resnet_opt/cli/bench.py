@@ -13,8 +13,8 @@ from rich.table import Table
 
 from resnet_opt.cli.app import app
 from resnet_opt.cli.common import (
-    JsonOpt, ModelDirOpt, OverwriteOpt, ThreadsOpt, WeightsOpt, accuracy_change, console, handle_errors, show_progress,
-    speed_change,
+    JsonOpt, ModelDirOpt, OverwriteOpt, ThreadsOpt, WeightsOpt, accuracy_change, console, handle_errors, print_result,
+    show_progress, speed_change,
 )
 from resnet_opt.core.artifact import to_json
 from resnet_opt.core.errors import ConfigError
@@ -284,9 +284,10 @@ def pipeline_cmd(
         print_comparison(res.bench, title=res.bench.title)
         for line in headline(res.bench):
             console.print(line)
-        console.print(f"built in {res.out}/: " + ", ".join(f"{Path(s.out).name}/" for s in res.stages
-                                                          if s.status == "ok" and s.out and s.name != "benchmark")
-                      + f"; report: {res.report_paths['markdown']} ({res.seconds:.0f}s in all)")
+        built = ", ".join(f"{Path(s.out).name}/" for s in res.stages
+                          if s.status == "ok" and s.out and s.name != "benchmark")
+        print_result(f"built {built or 'nothing'} ({res.seconds:.0f}s in all)", f"{res.out}/")
+        print_result("report", res.report_paths["markdown"])
     if res.failed:
         names = ", ".join(f"{s.name} ({s.error})" for s in res.failed)
         typer.echo(f"error: {len(res.failed)} stage(s) failed: {' '.join(names.split())}", err=True)

@@ -7,6 +7,7 @@ from typing import Any, List, Optional
 
 import typer
 from rich.table import Table
+from rich.markup import escape
 
 from resnet_opt.cli.app import app
 from resnet_opt.cli.common import (
@@ -160,24 +161,32 @@ def export_triton_cmd(
         return
     if res.backend == "python":
         c = res.config
-        console.print(f"triton python {res.source_kind} {res.precision} -> {res.repo}: {c.name} (input "
+        console.print(f"triton python {res.source_kind} {res.precision}: {c.name} (input "
                       f"{c.inputs[0].name} {c.inputs[0].dims} -> {c.outputs[0].name} {c.outputs[0].dims})"
                       + (f", {res.images_name} (encoded images -> top-{res.images_config.outputs[0].dims[0]})"
                          if res.images_config is not None else "")
-                      + f"; max_batch_size {c.max_batch_size}, {c.instance_count} instance(s)", soft_wrap=True)
-        console.print(f"config.pbtxt schema check: {res.check.schema}; artifact copied and checked (sha256)",
-                      soft_wrap=True)
-        console.print(f"serve: {res.serve_command}   (see {res.readme})", soft_wrap=True)
+                      + f"; max_batch_size {c.max_batch_size}, {c.instance_count} instance(s)")
+        print_result("model repository", res.repo)
+        console.print(f"config.pbtxt schema check: {res.check.schema}; artifact copied and checked (sha256)")
+        _print_serve(res)
         return
     c = res.config
     batching = (f"max_batch_size {c.max_batch_size}, dynamic batching {c.preferred_batch_sizes}"
                 if c.max_batch_size > 0 else "max_batch_size 0 (no batching)")
-    console.print(f"triton {res.source_kind} {res.precision} -> {res.model_dir}: {res.platform}, input "
+    console.print(f"triton {res.source_kind} {res.precision}: {res.platform}, input "
                   f"{c.inputs[0].name} {c.inputs[0].dims}, output {c.outputs[0].name} {c.outputs[0].dims}, "
-                  f"{batching}, {c.instance_count} x {c.instance_kind}", soft_wrap=True)
+                  f"{batching}, {c.instance_count} x {c.instance_kind}")
+    print_result("model", res.model_dir)
     console.print(f"config.pbtxt schema check: {res.check.schema}; checked against {res.model_file.name}: "
-                  f"{', '.join(res.check.checks)}", soft_wrap=True)
-    console.print(f"serve: {res.serve_command}   (see {res.readme})", soft_wrap=True)
+                  f"{', '.join(res.check.checks)}")
+    _print_serve(res)
+
+
+def _print_serve(res: Any) -> None:
+    """The serve command on a line of its own (never folded: it is meant to be copied), then where the README is."""
+    console.print("serve:")
+    console.print(f"  {escape(str(res.serve_command))}", soft_wrap=True)
+    print_result("details", res.readme)
 
 
 @export_app.command("openvino")

@@ -9,7 +9,7 @@ import typer
 from rich.table import Table
 
 from resnet_opt.cli.app import app
-from resnet_opt.cli.common import JsonOpt, console, handle_errors
+from resnet_opt.cli.common import JsonOpt, console, handle_errors, print_result
 from resnet_opt.core.artifact import to_json
 
 
@@ -148,9 +148,9 @@ def _wrote_images(res: Any, as_json: bool, what: str, kind: str, folder: str) ->
     if as_json:
         typer.echo(to_json(res.to_dict()))
         return
-    console.print(f"wrote {len(res.files)} {res.split}-split {what} images ({res.size_px}×{res.size_px} px {kind}) to "
-                  f"{res.out}/<{folder}>/")
-    console.print(f"try: resnet-opt predict MODEL_OR_ARTIFACT {res.out}")
+    print_result(f"wrote {len(res.files)} {res.split}-split {what} images ({res.size_px}×{res.size_px} px {kind})",
+                 f"{res.out}/<{folder}>/")
+    print_result("try: resnet-opt predict MODEL_OR_ARTIFACT", res.out)
 
 
 @app.command("fashion-images")
