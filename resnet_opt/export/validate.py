@@ -10,8 +10,9 @@ Every export is validated before it is kept:
 * the artifact passes when, for every logit, ``|artifact - torch| <= atol + rtol * max|torch logits|`` and the
   top-1 class agrees on at least ``min_top1_agreement`` percent of the inputs.
 
-A failure raises :class:`AtolError` (differences) or :class:`ValidationError` (checker, shapes, top-1); the export
-functions then delete what they wrote.
+Both conditions are one rule, :func:`accept`, used by every export's validation and by the quantize stages: a
+failure raises :class:`AtolError` (logits or top-1 out of tolerance; a :class:`ValidationError`), and the checker
+or a wrong output shape raises :class:`ValidationError`; the export functions then delete what they wrote.
 
 Per-precision tolerances (:data:`TOLERANCES`; every field can be overridden):
 
@@ -196,18 +197,26 @@ def compare_logits(reference: torch.Tensor, other: torch.Tensor, tolerance: Tole
     }
 
 
+def accept(c: dict[str, float], tolerance: Tolerance, *, precision: str, what: str) -> None:
+    """THE acceptance rule for an artifact's logits against PyTorch's (every export's validation, and the quantize
+    stage's FP32 intermediate): the largest logit difference within ``tolerance`` (atol + rtol × the logit scale)
+    and the top-1 agreement at least ``tolerance.min_top1_agreement``. ``c`` is :func:`compare_logits`' result
+    (the worst batch size's, for several). Raises :class:`AtolError` (a subclass of ValidationError) otherwise."""
+    if c["max_abs_diff"] > c["allowed_abs_diff"]:
+        raise AtolError(f"{what} disagrees with PyTorch: max abs logit diff {c['max_abs_diff']:.3g} > allowed "
+                        f"{c['allowed_abs_diff']:.3g} (atol {tolerance.atol:g} + rtol {tolerance.rtol:g} × logit "
+                        f"scale {c['logit_scale']:.3g}, {precision})")
+    if c["top1_agreement"] < tolerance.min_top1_agreement:
+        raise AtolError(f"{what} top-1 agrees with PyTorch on {c['top1_agreement']:.1f}% of inputs, below the "
+                        f"required {tolerance.min_top1_agreement:g}% ({precision})")
+
+
 def check_close(reference: torch.Tensor, other: torch.Tensor, *, precision: str = "fp32",
                 what: str = "the export") -> dict[str, float]:
-    """THE acceptance rule for an artifact's logits against PyTorch's (every export, and the quantize stage's FP32
-    intermediate): within ``TOLERANCES[precision]`` and its top-1 agreement, else an :class:`AtolError`."""
+    """Compare two logit tensors and apply :func:`accept` (the one acceptance rule); returns the comparison."""
     tol = tolerance_for(precision)
     c = compare_logits(reference, other, tol)
-    if c["max_abs_diff"] > c["allowed_abs_diff"]:
-        raise AtolError(f"{what} disagrees with PyTorch: max |diff| {c['max_abs_diff']:.3e} > allowed "
-                        f"{c['allowed_abs_diff']:.3e} (atol {tol.atol:g} + rtol {tol.rtol:g} × {c['logit_scale']:.3g})")
-    if c["top1_agreement"] < tol.min_top1_agreement:
-        raise AtolError(f"{what} agrees with PyTorch on only {c['top1_agreement']:.1f}% of top-1 predictions "
-                        f"(< {tol.min_top1_agreement:g}%)")
+    accept(c, tol, precision=precision, what=what)
     return c
 
 
@@ -227,13 +236,7 @@ def _judge(runs: list[tuple[int, torch.Tensor, torch.Tensor]], *, tolerance: Tol
         count=int(inputs.tensors.shape[0]), batch_sizes=[b for b, _, _ in runs], max_abs_diff=worst["max_abs_diff"],
         max_rel_diff=worst["max_rel_diff"], logit_scale=worst["logit_scale"],
         allowed_abs_diff=worst["allowed_abs_diff"], top1_agreement=agree, tolerance=tolerance.to_dict(), checks=checks)
-    if rep.max_abs_diff > rep.allowed_abs_diff:
-        raise AtolError(f"{what} disagrees with PyTorch: max abs logit diff {rep.max_abs_diff:.3g} > allowed "
-                        f"{rep.allowed_abs_diff:.3g} (atol {tolerance.atol:g} + rtol {tolerance.rtol:g} × logit scale "
-                        f"{rep.logit_scale:.3g}, {precision})")
-    if agree < tolerance.min_top1_agreement:
-        raise ValidationError(f"{what} top-1 agrees with PyTorch on {agree:.1f}% of inputs, below the required "
-                              f"{tolerance.min_top1_agreement:g}% ({precision})")
+    accept({**worst, "top1_agreement": agree}, tolerance, precision=precision, what=what)
     rep.passed = True
     return rep
 
