@@ -4,19 +4,24 @@ from __future__ import annotations
 
 from resnet_opt.cli.app import app
 
-# Each module registers its commands on ``app``.
-from resnet_opt.cli import foundation  # noqa: E402,F401
+# Each module registers its commands on ``app`` (and is named after them); this order is the order of --help.
+from resnet_opt.cli import models  # noqa: E402,F401
+from resnet_opt.cli import train  # noqa: E402,F401
+from resnet_opt.cli import eval  # noqa: E402,F401,A004
+from resnet_opt.cli import fuse  # noqa: E402,F401
 from resnet_opt.cli import quantize  # noqa: E402,F401
 from resnet_opt.cli import prune  # noqa: E402,F401
 from resnet_opt.cli import export  # noqa: E402,F401
+from resnet_opt.cli import predict  # noqa: E402,F401
 from resnet_opt.cli import bench  # noqa: E402,F401
-from resnet_opt.cli import tools  # noqa: E402,F401
-from resnet_opt.cli import runner  # noqa: E402,F401
+from resnet_opt.cli import pipeline  # noqa: E402,F401
+from resnet_opt.cli import inspect  # noqa: E402,F401
+from resnet_opt.cli import images  # noqa: E402,F401
+from resnet_opt.cli import build_runner  # noqa: E402,F401
 from resnet_opt.cli import doctor  # noqa: E402,F401
 from resnet_opt.cli import qat  # noqa: E402,F401
 from resnet_opt.cli import serve  # noqa: E402,F401
 from resnet_opt.cli import optimize  # noqa: E402,F401
-
 
 def main() -> None:
     import os

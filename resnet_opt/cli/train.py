@@ -1,4 +1,4 @@
-"""Foundation commands: models, train, eval."""
+"""train command: a ResNet trained on labelled data (best epoch kept, resumable, seeded)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import Optional
 
 import typer
-from rich.table import Table
 
 from resnet_opt.cli.app import app
 from resnet_opt.cli.common import (
@@ -14,30 +13,6 @@ from resnet_opt.cli.common import (
     show_progress,
 )
 from resnet_opt.core.artifact import to_json
-
-
-@app.command("models")
-@handle_errors
-def models_cmd(
-    input_size: int = typer.Option(224, "--input-size", help="Square input size for the MAC count."),
-    num_classes: int = typer.Option(1000, "--num-classes"),
-    as_json: bool = JsonOpt,
-) -> None:
-    """List the ResNet family: depth, parameters and GMACs (computed from the architecture; equal to torch's
-    FlopCounterMode count)."""
-    from resnet_opt.pipeline.info import ModelsConfig, model_table
-
-    ModelsConfig(input_size=input_size, num_classes=num_classes).validate()
-    rows = model_table(input_size=input_size, num_classes=num_classes)
-    if as_json:
-        typer.echo(to_json(rows))
-        return
-    t = Table(title=f"ResNet family at {input_size}×{input_size}, {num_classes} classes")
-    for c in ("model", "depth", "block", "parameters", "GMACs"):
-        t.add_column(c, justify="right" if c not in ("model", "block") else "left")
-    for r in rows:
-        t.add_row(r["name"], str(r["depth"]), r["block"], f"{r['parameters']:,}", f"{r['macs'] / 1e9:.2f}")
-    console.print(t)
 
 
 @app.command("train")
@@ -97,39 +72,3 @@ def train_cmd(
         return
     print_result(f"best val top-1 {res.best_top1:.2f}% at epoch {res.best_epoch} of {res.epochs_run} (that epoch is "
                  f"kept) ({res.seconds:.1f}s)", res.out)
-
-
-@app.command("eval")
-@handle_errors
-def eval_cmd(
-    model: Path = typer.Option(..., "--model", help="A model folder, or an exported artifact folder (ONNX / TorchScript)."),
-    data: str = typer.Option("digits", "--data", help="digits[:SIZE], fashion-mnist[:SIZE] or imagefolder:PATH "
-                                                       "(labelled)."),
-    preset: Optional[str] = typer.Option(None, "--preset", help="ImageNet preprocessing preset for imagefolder: v1 or v2."),
-    split: str = typer.Option("auto", "--split", help="auto (test where the data has a test split, as fashion-mnist "
-                                                      "does; else val), test, val, train or calib."),
-    batch_size: int = typer.Option(64, "--batch-size"),
-    limit: Optional[int] = typer.Option(None, "--limit", help="Evaluate a seeded subset of this many images."),
-    provider: str = typer.Option("cpu", "--provider", help="For ONNX artifacts: cpu, cuda, tensorrt, openvino or auto."),
-    threads: Optional[int] = ThreadsOpt,
-    nproc: Optional[int] = NprocOpt,
-    as_json: bool = JsonOpt,
-) -> None:
-    """Top-1, top-5 and image count of a model or artifact on labelled data (under torchrun / --nproc each process
-    evaluates a share of the images and the counts are summed)."""
-    from resnet_opt.pipeline.evaluate import EvalConfig, evaluate_path
-
-    cfg = EvalConfig(model=model, data=data, preset=preset, split=split, batch_size=batch_size, limit=limit,
-                     provider=provider, threads=threads)
-    cfg.validate()
-    set_threads(threads)
-    if launched(nproc, threads):
-        return
-    res = evaluate_path(cfg, progress=show_progress() and not as_json)
-    if as_json:
-        typer.echo(to_json(res))
-        return
-    console.print(f"top-1 {res.top1:.2f}%  top-5 {res.top5:.2f}%  images {res.count}  ({res.model} on {res.data} "
-                  f"{res.split} split, run by {res.runtime})")
-    if res.note:
-        console.print(f"note: {res.note}")
