@@ -172,8 +172,8 @@ def bench_cmd(
                                                                 "table only)."),
     depth: Optional[str] = typer.Option(None, "--depth", help="Also measure a random-init eager ResNet of this depth (latency only; "
                                                               "never the reference of trained artifacts)."),
-    weights: Optional[Path] = WeightsOpt,
-    model: Optional[Path] = ModelDirOpt,
+    weights: WeightsOpt = None,
+    model: ModelDirOpt = None,
     backends: str = typer.Option("cpu,cuda", "--backends",
                                  help="cpu, cuda, tensorrt, all, or names: torch-cpu, torch-cuda, torchscript-cpu, "
                                       "torchscript-cuda, ort-cpu, ort-cuda, ort-tensorrt, libtorch-cpp (the C++ runner) "
@@ -196,7 +196,7 @@ def bench_cmd(
                                      help="Measure the CPU's GEMM peaks (the roofline) in every timing round, beside the "
                                           "rows (about 1 s a round), instead of reading the cached ones: on a VM whose "
                                           "speed drifts, % of peak then compares figures measured at the same time."),
-    as_json: bool = JsonOpt,
+    as_json: JsonOpt = False,
 ) -> None:
     """Latency (p50/p90/p99, throughput, first inference) and accuracy or agreement of every variant on every backend."""
     from resnet_opt.bench import BenchConfig, TimingConfig
@@ -206,10 +206,10 @@ def bench_cmd(
     cfg = BenchConfig(backends=[b.strip() for b in backends.split(",")], batch_sizes=parse_batch_sizes(batch_sizes),
                       threads=threads, data=data, eval_limit=limit, reference=reference, roofline_refresh=fresh_peaks,
                       timing=TimingConfig(warmup=warmup, iterations=iterations, time_budget_s=time_budget, rounds=rounds))
-    cfg.validate()
     if report is not None:
         check_writable(report, what="report folder")
     log = None if as_json else (lambda m: console.print(f"[dim]{m}[/dim]"))
+    # bench_paths checks cfg (BenchConfig.validate) before any folder is read
     result, paths = bench_paths(artifacts or [], cfg, report, depth=depth, weights=weights, model_dir=model,
                                 input_size=input_size, num_classes=num_classes,
                                 progress=show_progress() and not as_json, log=log)

@@ -8,9 +8,8 @@ from typing import Optional
 import typer
 
 from resnet_opt.cli.app import app
-from resnet_opt.cli.common import JsonOpt, handle_errors, show_progress
+from resnet_opt.cli.common import JsonOpt, handle_errors, parse_auto_on_off, show_progress
 from resnet_opt.core.artifact import to_json
-from resnet_opt.core.errors import ConfigError
 
 
 @app.command("build-runner")
@@ -24,17 +23,15 @@ def build_runner_cmd(
                                       help="apt-get install the missing header packages (nlohmann-json3-dev, "
                                            "libstb-dev; needs root)."),
     cache_dir: Optional[Path] = typer.Option(None, "--cache-dir", help="Build cache (default ~/.cache/resnet-opt)."),
-    as_json: bool = JsonOpt,
+    as_json: JsonOpt = False,
 ) -> None:
     """Build resnet-opt-runner, the C++ program that runs TorchScript and .pt2 artifacts with libtorch."""
     from resnet_opt.runtime.cpp_runner import build_runner
 
-    modes = {"auto": "auto", "on": True, "off": False}
-    if cuda not in modes:
-        raise ConfigError(f"--cuda must be auto, on or off, got {cuda!r}")
+    on = parse_auto_on_off(cuda, "--cuda")
     say = (lambda m: typer.echo(m, err=True)) if show_progress() or not as_json else None
-    path = build_runner(cache_dir=cache_dir, force=force, cuda=modes[cuda], install_deps=install_deps, out=out,
-                        log=say)
+    path = build_runner(cache_dir=cache_dir, force=force, cuda="auto" if on is None else on,
+                        install_deps=install_deps, out=out, log=say)
     if as_json:
         typer.echo(to_json({"binary": str(path)}))
     else:

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import functools
-import inspect
 import sys
 import warnings
 from pathlib import Path
-from typing import Any, Callable, Optional, TypeVar
+from typing import Annotated, Any, Callable, Optional, TypeVar
 
 import typer
 from rich.console import Console
@@ -128,75 +127,66 @@ def show_progress() -> bool:
     return sys.stderr.isatty()
 
 
-# Options shared by every command that takes a model.
-DepthOpt = typer.Option(None, "--depth", help="ResNet depth: 18, 34, 50, 101 or 152.")
-WeightsOpt = typer.Option(None, "--weights", help="Local weights file: torchvision .pth (weights_only) or .safetensors.")
-ModelDirOpt = typer.Option(None, "--model", help="A resnet-opt model folder (config.json + model.safetensors).")
-NumClassesOpt = typer.Option(None, "--num-classes", help="Number of classes (default: from weights/model, else 1000).")
-ThreadsOpt = typer.Option(None, "--threads", help="CPU threads for torch.")
-JsonOpt = typer.Option(False, "--json", help="Print the result as JSON.")
-OverwriteOpt = typer.Option(False, "--overwrite", help="Replace an existing output folder written by resnet-opt "
-                                                        "(atomically: the old one stays until the new one is complete).")
+# Options shared by several commands, declared once as Typer ``Annotated`` aliases: a command names them in its own
+# signature (``out: OutOpt``, ``threads: ThreadsOpt = None``), so what Typer reads is what the function declares.
+DepthOpt = Annotated[Optional[str], typer.Option("--depth", help="ResNet depth: 18, 34, 50, 101 or 152.")]
+WeightsOpt = Annotated[Optional[Path], typer.Option("--weights", help="Local weights file: torchvision .pth "
+                                                                     "(weights_only) or .safetensors.")]
+ModelDirOpt = Annotated[Optional[Path], typer.Option("--model", help="A resnet-opt model folder (config.json + "
+                                                                    "model.safetensors).")]
+NumClassesOpt = Annotated[Optional[int], typer.Option("--num-classes", help="Number of classes (default: from "
+                                                                           "weights/model, else 1000).")]
+ThreadsOpt = Annotated[Optional[int], typer.Option("--threads", help="CPU threads for torch.")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
+OverwriteOpt = Annotated[bool, typer.Option("--overwrite", help="Replace an existing output folder written by "
+                                            "resnet-opt (atomically: the old one stays until the new one is "
+                                            "complete).")]
+NprocOpt = Annotated[Optional[int], typer.Option("--nproc", help="Run in N processes on this machine through torchrun "
+                     "(DistributedDataParallel; gloo on CPU, NCCL on GPU). For several machines run torchrun "
+                     "yourself: see docs/distributed.md.")]
 
 
 def path_or_none(p: Optional[Path]) -> Optional[str]:
     return str(p) if p is not None else None
 
 
-def options_into(name: str, params: list[inspect.Parameter], build: Callable[..., Any]) -> Callable[[F], F]:
-    """A decorator that gives a command the Typer options ``params`` (declared once, shared by every command that
-    takes them) and passes their values to the function as ONE keyword argument ``name`` = ``build(**values)``.
-
-    Typer reads the decorated function's ``__signature__``: ``params`` followed by the function's own parameters (minus
-    ``name``), so ``--help`` lists the shared options first."""
-
-    def deco(fn: F) -> F:
-        sig = inspect.signature(fn, eval_str=True)
-        own = [p for p in sig.parameters.values() if p.name != name]
-        extra = [p.name for p in params]
-
-        @functools.wraps(fn)
-        def wrapper(*args: Any, **kwargs: Any) -> Any:
-            kwargs[name] = build(**{k: kwargs.pop(k) for k in extra})
-            return fn(*args, **kwargs)
-
-        wrapper.__signature__ = sig.replace(parameters=list(params) + own)  # type: ignore[attr-defined]
-        wrapper.__annotations__ = {**{p.name: p.annotation for p in own}, **{p.name: p.annotation for p in params}}
-        return wrapper  # type: ignore[return-value]
-
-    return deco
-
-
-def option_param(name: str, annotation: Any, default: Any) -> inspect.Parameter:
-    return inspect.Parameter(name, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=default, annotation=annotation)
-
-
-def _model_spec(depth: Optional[str], weights: Optional[Path], model: Optional[Path],
-                num_classes: Optional[int]) -> Any:
+def model_spec(model: Optional[Path], depth: Optional[str], weights: Optional[Path],
+               num_classes: Optional[int] = None) -> Any:
+    """The :class:`resnet_opt.resnet.ModelSpec` of ``--model`` / ``--depth`` / ``--weights`` / ``--num-classes``
+    (checked by the stage config's ``validate()``)."""
     from resnet_opt.resnet import ModelSpec
 
     return ModelSpec(depth=depth, weights=path_or_none(weights), model_dir=path_or_none(model),
                      num_classes=num_classes)
 
 
-def model_source(model_help: Optional[str] = None) -> Callable[[F], F]:
-    """``--depth`` / ``--weights`` / ``--model`` / ``--num-classes``, passed to the command as ``source``
-    (a :class:`resnet_opt.resnet.ModelSpec`, checked by the stage config's ``validate()``)."""
-    model_opt = ModelDirOpt if model_help is None else typer.Option(None, "--model", help=model_help)
-    return options_into("source", [option_param("depth", Optional[str], DepthOpt),
-                                   option_param("weights", Optional[Path], WeightsOpt),
-                                   option_param("model", Optional[Path], model_opt),
-                                   option_param("num_classes", Optional[int], NumClassesOpt)], _model_spec)
-NprocOpt = typer.Option(None, "--nproc", help="Run in N processes on this machine through torchrun "
-                        "(DistributedDataParallel; gloo on CPU, NCCL on GPU). For several machines run torchrun "
-                        "yourself: see docs/distributed.md.")
+_ON = ("on", "true", "yes", "1")
+_OFF = ("off", "false", "no", "0")
 
 
-def launched(nproc: Optional[int], threads: Optional[int] = None) -> bool:
-    """With ``--nproc N``: run this same command in N torchrun workers (torch.distributed.run) and return True when
-    they all succeeded (a failure raises DistributedError); False without ``--nproc``."""
+def parse_auto_on_off(value: str, option: str) -> Optional[bool]:
+    """The one parser of an ``auto`` / ``on`` / ``off`` option: None for auto, True for on (or true/yes/1), False for
+    off (or false/no/0), in any case; anything else is a ConfigError naming ``option``."""
+    v = str(value).strip().lower()
+    if v == "auto":
+        return None
+    if v in _ON:
+        return True
+    if v in _OFF:
+        return False
+    from resnet_opt.core.errors import ConfigError
+
+    raise ConfigError(f"{option} must be auto, on or off, got {value!r}")
+
+
+def launched(nproc: Optional[int], threads: Optional[int] = None, config: Any = None) -> bool:
+    """With ``--nproc N``: check ``config`` (its ``validate()``: bad input fails here, once, not in N workers), run
+    this same command in N torchrun workers (torch.distributed.run) and return True when they all succeeded (a
+    failure raises DistributedError). False without ``--nproc``: the stage function then checks the config itself."""
     if nproc is None:
         return False
+    if config is not None:
+        config.validate()
     from resnet_opt.engine.distributed import launch, strip_nproc
 
     launch(nproc, strip_nproc(sys.argv[1:]), threads=threads)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Optional
-
 import typer
 from rich.table import Table
 
@@ -17,8 +15,8 @@ from resnet_opt.core.artifact import to_json
 def doctor_cmd(
     peaks: bool = typer.Option(False, "--peaks", help="Also measure the INT8/FP32 GEMM peaks (cached for bench reports "
                                "when the machine is idle)."),
-    threads: Optional[int] = ThreadsOpt,
-    as_json: bool = JsonOpt,
+    threads: ThreadsOpt = None,
+    as_json: JsonOpt = False,
 ) -> None:
     """Pre-flight check: CPU instruction sets (AVX2/AVX-512/VNNI/BF16/AMX), GPU, onnxruntime providers and OpenVINO
     that really run here (tried, not just listed), versions, and which precision and runtime to pick."""

@@ -26,9 +26,9 @@ def eval_cmd(
     batch_size: int = typer.Option(64, "--batch-size"),
     limit: Optional[int] = typer.Option(None, "--limit", help="Evaluate a seeded subset of this many images."),
     provider: str = typer.Option("cpu", "--provider", help="For ONNX artifacts: cpu, cuda, tensorrt, openvino or auto."),
-    threads: Optional[int] = ThreadsOpt,
-    nproc: Optional[int] = NprocOpt,
-    as_json: bool = JsonOpt,
+    threads: ThreadsOpt = None,
+    nproc: NprocOpt = None,
+    as_json: JsonOpt = False,
 ) -> None:
     """Top-1, top-5 and image count of a model or artifact on labelled data (under torchrun / --nproc each process
     evaluates a share of the images and the counts are summed)."""
@@ -36,11 +36,10 @@ def eval_cmd(
 
     cfg = EvalConfig(model=model, data=data, preset=preset, split=split, batch_size=batch_size, limit=limit,
                      provider=provider, threads=threads)
-    cfg.validate()
     set_threads(threads)
-    if launched(nproc, threads):
+    if launched(nproc, threads, cfg):
         return
-    res = evaluate_path(cfg, progress=show_progress() and not as_json)
+    res = evaluate_path(cfg, progress=show_progress() and not as_json)  # validated there before any work
     if as_json:
         typer.echo(to_json(res))
         return

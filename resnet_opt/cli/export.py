@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 from rich.markup import escape
 
 from resnet_opt.cli.app import app
 from resnet_opt.cli.common import (
-    JsonOpt, OverwriteOpt, ThreadsOpt, console, err_console, handle_errors, model_source, option_param, options_into,
-    print_result, set_threads, show_progress,
+    DepthOpt, JsonOpt, ModelDirOpt, NumClassesOpt, OverwriteOpt, ThreadsOpt, WeightsOpt, console, err_console,
+    handle_errors, model_spec, parse_auto_on_off, print_result, set_threads, show_progress,
 )
 from resnet_opt.core.artifact import to_json
 
@@ -24,38 +24,33 @@ export_app = typer.Typer(
 )
 app.add_typer(export_app, name="export")
 
-OutOpt = typer.Option(..., "--out", help="Artifact folder to write (model file + manifest.json); replaced atomically.")
-InputSizeOpt = typer.Option(None, "--input-size", help="Square input size (default: the model folder's, the data spec's, else 224).")
-DataOpt = typer.Option(None, "--data", help="Validate on real images: digits[:SIZE], fashion-mnist[:SIZE] or imagefolder:PATH (default: random inputs).")
-PresetOpt = typer.Option(None, "--preset", help="ImageNet preprocessing preset for imagefolder: v1 or v2.")
-CountOpt = typer.Option(16, "--count", help="Number of validation inputs.")
-AtolOpt = typer.Option(None, "--atol", help="Absolute logit tolerance (default: 1e-3 fp32, 1e-2 fp16).")
-RtolOpt = typer.Option(None, "--rtol", help="Tolerance relative to the largest logit (default: 1e-4 fp32, 1e-2 fp16).")
-OpsetOpt = typer.Option(17, "--opset", help="ONNX opset, 13..21 (openvino: of the intermediate ONNX export).")
-StaticBatchOpt = typer.Option(False, "--static-batch", help="Fix the batch axis at 1 (default: a dynamic 'batch' axis).")
-AgreeOpt = typer.Option(None, "--min-agreement", help="Minimum top-1 agreement with PyTorch, percent (default: 99 fp32, 90 fp16).")
+# what every `export FORMAT` command takes besides its own settings: output, input size, validation, threads, JSON
+OutOpt = Annotated[Path, typer.Option("--out", help="Artifact folder to write (model file + manifest.json); replaced "
+                                                    "atomically.")]
+InputSizeOpt = Annotated[Optional[int], typer.Option("--input-size", help="Square input size (default: the model "
+                                                     "folder's, the data spec's, else 224).")]
+DataOpt = Annotated[Optional[str], typer.Option("--data", help="Validate on real images: digits[:SIZE], "
+                                                "fashion-mnist[:SIZE] or imagefolder:PATH (default: random inputs).")]
+PresetOpt = Annotated[Optional[str], typer.Option("--preset", help="ImageNet preprocessing preset for imagefolder: v1 "
+                                                  "or v2.")]
+CountOpt = Annotated[int, typer.Option("--count", help="Number of validation inputs.")]
+AtolOpt = Annotated[Optional[float], typer.Option("--atol", help="Absolute logit tolerance (default: 1e-3 fp32, 1e-2 "
+                                                  "fp16).")]
+RtolOpt = Annotated[Optional[float], typer.Option("--rtol", help="Tolerance relative to the largest logit (default: "
+                                                  "1e-4 fp32, 1e-2 fp16).")]
+AgreeOpt = Annotated[Optional[float], typer.Option("--min-agreement", help="Minimum top-1 agreement with PyTorch, "
+                                                   "percent (default: 99 fp32, 90 fp16).")]
+OpsetOpt = Annotated[int, typer.Option("--opset", help="ONNX opset, 13..21 (openvino: of the intermediate ONNX "
+                                                       "export).")]
+StaticBatchOpt = Annotated[bool, typer.Option("--static-batch", help="Fix the batch axis at 1 (default: a dynamic "
+                                              "'batch' axis).")]
 
 
-# what every `export FORMAT` command takes besides the model source: output, input size, validation, threads, JSON
-export_options = options_into("common", [
-    option_param("out", Path, OutOpt), option_param("input_size", Optional[int], InputSizeOpt),
-    option_param("data", Optional[str], DataOpt), option_param("preset", Optional[str], PresetOpt),
-    option_param("count", int, CountOpt), option_param("atol", Optional[float], AtolOpt),
-    option_param("rtol", Optional[float], RtolOpt), option_param("min_agreement", Optional[float], AgreeOpt),
-    option_param("threads", Optional[int], ThreadsOpt), option_param("overwrite", bool, OverwriteOpt),
-    option_param("as_json", bool, JsonOpt),
-], dict)
+def _export(cfg: Any, *, threads: Optional[int], as_json: bool) -> Any:
+    """Run the export stage on ``cfg`` (an ExportConfig; export_artifact checks every setting, once, before any work)
+    and print its result (or JSON)."""
+    from resnet_opt.pipeline.export import export_artifact
 
-
-def _export(fmt: str, source: Any, common: dict[str, Any], **settings: Any) -> Any:
-    """Run the export stage (it checks every setting, ExportConfig.validate, before any work) and print its result
-    (or JSON)."""
-    from resnet_opt.pipeline.export import ExportConfig, export_artifact
-
-    c = dict(common)
-    as_json, threads = c.pop("as_json"), c.pop("threads")
-    c["min_top1_agreement"] = c.pop("min_agreement")
-    cfg = ExportConfig(fmt=fmt, source=source, **c, **settings)
     set_threads(threads)  # checked against the CPU's bound first
     log = (lambda m: err_console.print(f"[dim]{m}[/dim]")) if show_progress() and not as_json else None
     res = export_artifact(cfg, log=log)
@@ -72,38 +67,80 @@ def _export(fmt: str, source: Any, common: dict[str, Any], **settings: Any) -> A
     return res
 
 
+def _config(fmt: str, *, model: Optional[Path], depth: Optional[str], weights: Optional[Path],
+            num_classes: Optional[int], out: Path, input_size: Optional[int], data: Optional[str],
+            preset: Optional[str], count: int, atol: Optional[float], rtol: Optional[float],
+            min_agreement: Optional[float], overwrite: bool, **settings: Any) -> Any:
+    """The ExportConfig of the options every `export FORMAT` command shares, plus the format's own ``settings``."""
+    from resnet_opt.pipeline.export import ExportConfig
+
+    return ExportConfig(fmt=fmt, source=model_spec(model, depth, weights, num_classes), out=out,
+                        input_size=input_size, data=data, preset=preset, count=count, atol=atol, rtol=rtol,
+                        min_top1_agreement=min_agreement, overwrite=overwrite, **settings)
+
+
 @export_app.command("onnx")
 @handle_errors
-@model_source()
-@export_options
 def export_onnx_cmd(
-    opset: int = OpsetOpt,
-    static_batch: bool = StaticBatchOpt,
+    *,
+    depth: DepthOpt = None,
+    weights: WeightsOpt = None,
+    model: ModelDirOpt = None,
+    num_classes: NumClassesOpt = None,
+    out: OutOpt,
+    input_size: InputSizeOpt = None,
+    data: DataOpt = None,
+    preset: PresetOpt = None,
+    count: CountOpt = 16,
+    atol: AtolOpt = None,
+    rtol: RtolOpt = None,
+    min_agreement: AgreeOpt = None,
+    threads: ThreadsOpt = None,
+    overwrite: OverwriteOpt = False,
+    as_json: JsonOpt = False,
+    opset: OpsetOpt = 17,
+    static_batch: StaticBatchOpt = False,
     fp16: bool = typer.Option(False, "--fp16", help="FP16 weights and compute, float32 input/output (for GPUs)."),
     provider: str = typer.Option("cpu", "--provider", help="onnxruntime provider used for validation: cpu, cuda, tensorrt."),
-    *, source: Any = None, common: Any = None,
 ) -> None:
     """Export to ONNX (input 'input', output 'logits'), validate with onnxruntime against PyTorch, write the folder."""
-    _export("onnx", source, common, opset=opset, dynamic_batch=not static_batch, fp16=fp16, provider=provider)
+    cfg = _config("onnx", model=model, depth=depth, weights=weights, num_classes=num_classes, out=out,
+                  input_size=input_size, data=data, preset=preset, count=count, atol=atol, rtol=rtol,
+                  min_agreement=min_agreement, overwrite=overwrite,
+                  opset=opset, dynamic_batch=not static_batch, fp16=fp16, provider=provider)
+    _export(cfg, threads=threads, as_json=as_json)
 
 
 @export_app.command("torchscript")
 @handle_errors
-@model_source()
-@export_options
 def export_torchscript_cmd(
+    *,
+    depth: DepthOpt = None,
+    weights: WeightsOpt = None,
+    model: ModelDirOpt = None,
+    num_classes: NumClassesOpt = None,
+    out: OutOpt,
+    input_size: InputSizeOpt = None,
+    data: DataOpt = None,
+    preset: PresetOpt = None,
+    count: CountOpt = 16,
+    atol: AtolOpt = None,
+    rtol: RtolOpt = None,
+    min_agreement: AgreeOpt = None,
+    threads: ThreadsOpt = None,
+    overwrite: OverwriteOpt = False,
+    as_json: JsonOpt = False,
     no_freeze: bool = typer.Option(False, "--no-freeze", help="Keep the traced module unfrozen."),
     optimize: str = typer.Option("auto", "--optimize", help="optimize_for_inference: auto (keep it when faster here), on, off."),
     fp16: bool = typer.Option(False, "--fp16", help="Not available for TorchScript (ONNX only)."),
-    *, source: Any = None, common: Any = None,
 ) -> None:
     """Export to TorchScript (trace + freeze), validate the saved file with torch.jit.load, write the folder."""
-    from resnet_opt.core.errors import ConfigError
-
-    opt_map = {"auto": "auto", "on": True, "off": False, "true": True, "false": False}
-    if optimize.lower() not in opt_map:
-        raise ConfigError(f"--optimize must be auto, on or off, got {optimize!r}")
-    _export("torchscript", source, common, fp16=fp16, frozen=not no_freeze, optimize=opt_map[optimize.lower()])
+    on = parse_auto_on_off(optimize, "--optimize")
+    cfg = _config("torchscript", model=model, depth=depth, weights=weights, num_classes=num_classes, out=out,
+                  input_size=input_size, data=data, preset=preset, count=count, atol=atol, rtol=rtol,
+                  min_agreement=min_agreement, overwrite=overwrite,
+                  fp16=fp16, frozen=not no_freeze, optimize="auto" if on is None else on)
+    _export(cfg, threads=threads, as_json=as_json)
 
 
 @export_app.command("triton")
@@ -131,7 +168,7 @@ def export_triton_cmd(
     threads: Optional[int] = typer.Option(None, "--threads", help="--backend python: intra-op threads per instance."),
     top_k: int = typer.Option(5, "--top-k", help="--backend python: labels and scores NAME-images returns."),
     no_batching: bool = typer.Option(False, "--no-dynamic-batching", help="--backend python: no dynamic batcher."),
-    as_json: bool = JsonOpt,
+    as_json: JsonOpt = False,
 ) -> None:
     """Write a Triton Inference Server model repository for an artifact, checked against Triton's config schema."""
     from resnet_opt.core.errors import ConfigError
@@ -189,13 +226,26 @@ def _print_serve(res: Any) -> None:
 
 @export_app.command("openvino")
 @handle_errors
-@model_source()
-@export_options
 def export_openvino_cmd(
-    opset: int = OpsetOpt,
-    static_batch: bool = StaticBatchOpt,
+    *,
+    depth: DepthOpt = None,
+    weights: WeightsOpt = None,
+    model: ModelDirOpt = None,
+    num_classes: NumClassesOpt = None,
+    out: OutOpt,
+    input_size: InputSizeOpt = None,
+    data: DataOpt = None,
+    preset: PresetOpt = None,
+    count: CountOpt = 16,
+    atol: AtolOpt = None,
+    rtol: RtolOpt = None,
+    min_agreement: AgreeOpt = None,
+    threads: ThreadsOpt = None,
+    overwrite: OverwriteOpt = False,
+    as_json: JsonOpt = False,
+    opset: OpsetOpt = 17,
+    static_batch: StaticBatchOpt = False,
     precision: str = typer.Option("fp32", "--precision", help="fp32, or bf16 (CPUs with AVX512_BF16 or AMX only)."),
-    *, source: Any = None, common: Any = None,
 ) -> None:
     """Export to an OpenVINO IR (model.xml + model.bin; needs the openvino extra), validate it with OpenVINO's CPU
     plugin against PyTorch, write the folder."""
@@ -204,15 +254,32 @@ def export_openvino_cmd(
     hints = {"fp32": "f32", "f32": "f32", "bf16": "bf16"}
     if precision.lower() not in hints:
         raise ConfigError(f"--precision must be fp32 or bf16, got {precision!r}")
-    _export("openvino", source, common, opset=opset, dynamic_batch=not static_batch,
-            inference_precision=hints[precision.lower()])
+    cfg = _config("openvino", model=model, depth=depth, weights=weights, num_classes=num_classes, out=out,
+                  input_size=input_size, data=data, preset=preset, count=count, atol=atol, rtol=rtol,
+                  min_agreement=min_agreement, overwrite=overwrite,
+                  opset=opset, dynamic_batch=not static_batch, inference_precision=hints[precision.lower()])
+    _export(cfg, threads=threads, as_json=as_json)
 
 
 @export_app.command("pt2")
 @handle_errors
-@model_source()
-@export_options
 def export_pt2_cmd(
+    *,
+    depth: DepthOpt = None,
+    weights: WeightsOpt = None,
+    model: ModelDirOpt = None,
+    num_classes: NumClassesOpt = None,
+    out: OutOpt,
+    input_size: InputSizeOpt = None,
+    data: DataOpt = None,
+    preset: PresetOpt = None,
+    count: CountOpt = 16,
+    atol: AtolOpt = None,
+    rtol: RtolOpt = None,
+    min_agreement: AgreeOpt = None,
+    threads: ThreadsOpt = None,
+    overwrite: OverwriteOpt = False,
+    as_json: JsonOpt = False,
     device: str = typer.Option("cpu", "--device", help="Compile the package for cpu or cuda (cuda needs a GPU here)."),
     no_freeze: bool = typer.Option(False, "--no-freeze", help="Skip Inductor freezing (no oneDNN weight prepacking; "
                                    "slower, for comparison)."),
@@ -222,7 +289,6 @@ def export_pt2_cmd(
                                         "into the package (e.g. 1 or 1,8; one model each, any other batch runs as "
                                         "chunks of them), or 'dynamic' (one model for every batch size; slow on the "
                                         "CPU: docs/pt2.md). Default: 1,8 on cpu, dynamic on cuda."),
-    *, source: Any = None, common: Any = None,
 ) -> None:
     """Export with torch.export and compile an AOTInductor package (model.pt2, a model per batch size); validate the
     loaded package against PyTorch and write the folder. Compilation takes a while; loading takes milliseconds."""
@@ -231,9 +297,12 @@ def export_pt2_cmd(
     batches, dynamic = parse_batches(batch)
     settings = Pt2Settings(device=device, freezing=not no_freeze, max_autotune=max_autotune, batches=batches,
                            dynamic=dynamic)
-    res = _export("pt2", source, common, pt2=settings)
+    cfg = _config("pt2", model=model, depth=depth, weights=weights, num_classes=num_classes, out=out,
+                  input_size=input_size, data=data, preset=preset, count=count, atol=atol, rtol=rtol,
+                  min_agreement=min_agreement, overwrite=overwrite, pt2=settings)
+    res = _export(cfg, threads=threads, as_json=as_json)
     c = res.manifest.details.get("compile")
-    if not common["as_json"] and c:
+    if not as_json and c:
         sizes = c.get("batch_sizes")
         console.print(f"compiled for {c['device']} "
                       f"({'batch sizes ' + ', '.join(map(str, sizes)) if sizes else 'dynamic batch'}) "

@@ -20,7 +20,7 @@ def digits_images_cmd(
     split: str = typer.Option("val", "--split", help="val (never trained on) or train."),
     scale: int = typer.Option(1, "--scale", help="Write them N times larger (nearest neighbour) to look at; 1 keeps "
                                                   "the dataset's 8×8 pixels, which predict then sees exactly as eval."),
-    as_json: bool = JsonOpt,
+    as_json: JsonOpt = False,
 ) -> None:
     """Write scikit-learn digits images as PNG files (light ink on a dark ground, as the digits models expect), to try
     `resnet-opt predict` on real images; folder names are the labels, so predict also scores them."""
@@ -47,7 +47,7 @@ def fashion_images_cmd(
     split: str = typer.Option("test", "--split", help="test (the official test images), val or train."),
     scale: int = typer.Option(1, "--scale", help="Write them N times larger (nearest neighbour) to look at; 1 keeps "
                                                   "the 28×28 pixels, which predict then sees exactly as eval."),
-    as_json: bool = JsonOpt,
+    as_json: JsonOpt = False,
 ) -> None:
     """Write Fashion-MNIST product photos as PNG files (from Debian's dataset-fashion-mnist), to try `resnet-opt
     predict` on real images; folder names are the classes, so predict also scores them."""

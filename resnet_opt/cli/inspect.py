@@ -109,7 +109,7 @@ def inspect_table(info: Any) -> Table:
 @handle_errors
 def inspect_cmd(
     artifact: Path = typer.Argument(..., help="An artifact folder (manifest.json + model file) or a model folder."),
-    as_json: bool = JsonOpt,
+    as_json: JsonOpt = False,
 ) -> None:
     """What an artifact is: kind, files and their sha256 (checked), input/output, preprocessing, classes, validation
     and measured figures, from its manifest. Exits 1 when a file does not match its recorded hash."""

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 
 from resnet_opt.cli.app import app
 from resnet_opt.cli.common import (
-    JsonOpt, ThreadsOpt, console, handle_errors, model_source, set_threads, show_progress,
+    DepthOpt, JsonOpt, NumClassesOpt, ThreadsOpt, WeightsOpt, console, handle_errors, model_spec, set_threads,
+    show_progress,
 )
 from resnet_opt.core.artifact import to_json
 
@@ -28,8 +29,13 @@ def _ratios(text: Optional[str]) -> Any:
 
 @app.command("optimize")
 @handle_errors
-@model_source("A trained resnet-opt model folder (train / prune output) to optimize.")
 def optimize_cmd(
+    *,
+    depth: DepthOpt = None,
+    weights: WeightsOpt = None,
+    model: Annotated[Optional[Path], typer.Option("--model", help="A trained resnet-opt model folder (train / prune "
+                                                                 "output) to optimize.")] = None,
+    num_classes: NumClassesOpt = None,
     out: Path = typer.Option(..., "--out", help="Work folder: levels/ (every artifact built), candidates.json + "
                              "candidates.md, pareto.png, best/ (the chosen artifact). Running the same search again "
                              "resumes from it."),
@@ -64,27 +70,26 @@ def optimize_cmd(
     calib_size: int = typer.Option(128, "--calib-size", help="INT8 calibration images (training split)."),
     iterations: int = typer.Option(50, "--iterations", help="Timed runs per candidate."),
     seed: int = typer.Option(0, "--seed"),
-    threads: Optional[int] = ThreadsOpt,
+    threads: ThreadsOpt = None,
     overwrite: bool = typer.Option(False, "--overwrite", help="Start afresh in an existing optimize work folder "
                                    "(removes only what optimize wrote there). Without it the same search resumes."),
-    as_json: bool = JsonOpt,
-    *, source: Any = None,
+    as_json: JsonOpt = False,
 ) -> None:
     """Search pruning levels (distilled fine-tune) x precision (INT8 with the accuracy gate, FP32, BF16) x runtime
     (onnxruntime, OpenVINO, torch eager, .pt2) for the fastest artifact within --max-drop of the FP32 source, on
     this CPU at --batch. Exit 1, naming the closest candidates, when none qualifies."""
     from resnet_opt.pipeline.optimize import DEFAULT_RATIOS, OptimizeConfig, optimize_model
 
-    cfg = OptimizeConfig(out=out, source=source, data=data, preset=preset, max_drop=max_drop,
+    cfg = OptimizeConfig(out=out, source=model_spec(model, depth, weights, num_classes), data=data, preset=preset,
+                         max_drop=max_drop,
                          target_latency_ms=target_latency_ms, batch=batch, runtimes=runtimes, precisions=precisions,
                          budget_minutes=budget_minutes, ratios=_ratios(ratios) or DEFAULT_RATIOS,
                          refine_steps=refine_steps, importance=importance, round_to=round_to,
                          finetune_epochs=finetune_epochs, lr=lr, train_limit=limit, eval_limit=eval_limit,
                          calib_size=calib_size, iterations=iterations, seed=seed, threads=threads, overwrite=overwrite)
-    cfg.validate()
     set_threads(threads)
     log = None if as_json else (lambda m: console.print(m, highlight=False, markup=False))
-    res = optimize_model(cfg, progress=show_progress() and not as_json, log=log)
+    res = optimize_model(cfg, progress=show_progress() and not as_json, log=log)  # validated there before any work
     if as_json:
         typer.echo(to_json(res))
         return

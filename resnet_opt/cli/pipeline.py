@@ -22,8 +22,8 @@ def pipeline_cmd(
     depth: Optional[str] = typer.Option(None, "--depth", help="ResNet depth to train (default 18); with --weights, "
                                                                 "the depth of the weights (default: inferred)."),
     data: str = typer.Option("digits", "--data", help="digits[:SIZE], fashion-mnist[:SIZE] or imagefolder:PATH (labelled)."),
-    model: Optional[Path] = ModelDirOpt,
-    weights: Optional[Path] = WeightsOpt,
+    model: ModelDirOpt = None,
+    weights: WeightsOpt = None,
     epochs: int = typer.Option(8, "--epochs", help="Training epochs (when training from scratch)."),
     limit: Optional[int] = typer.Option(None, "--limit", help="Train on a seeded subset of this many images."),
     prune: Optional[float] = typer.Option(None, "--prune", help="Prune this fraction of channels (0 < r < 1)."),
@@ -45,9 +45,9 @@ def pipeline_cmd(
     time_budget: float = typer.Option(5.0, "--time-budget", help="Seconds per (variant, backend, batch size) cell."),
     eval_limit: Optional[int] = typer.Option(None, "--eval-limit", help="Validation images for accuracy (default: all)."),
     seed: int = typer.Option(0, "--seed"),
-    threads: Optional[int] = ThreadsOpt,
-    overwrite: bool = OverwriteOpt,
-    as_json: bool = JsonOpt,
+    threads: ThreadsOpt = None,
+    overwrite: OverwriteOpt = False,
+    as_json: JsonOpt = False,
 ) -> None:
     """Train (or load), prune, fine-tune, quantize, export, validate and benchmark; one report comparing every variant."""
     from resnet_opt.bench import parse_backends

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import List, Optional
+from typing import List
 
 import typer
 from rich.table import Table
@@ -22,8 +22,8 @@ def predict_cmd(
     top_k: int = typer.Option(5, "--top-k", help="Classes to show per image."),
     provider: str = typer.Option("cpu", "--provider", help="cpu, cuda, tensorrt or auto (auto falls back to cpu with a warning)."),
     show: int = typer.Option(50, "--show", help="Rows of the table (the summary and --json cover every image)."),
-    threads: Optional[int] = ThreadsOpt,
-    as_json: bool = JsonOpt,
+    threads: ThreadsOpt = None,
+    as_json: JsonOpt = False,
 ) -> None:
     """Classify images with an artifact, applying the preprocessing recorded in its manifest; a summary follows
     (images, predictions per class, and matches with folder names when the folders are named after classes)."""

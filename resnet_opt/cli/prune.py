@@ -10,8 +10,8 @@ from rich.table import Table
 
 from resnet_opt.cli.app import app
 from resnet_opt.cli.common import (
-    JsonOpt, NprocOpt, OverwriteOpt, ThreadsOpt, console, handle_errors, launched, model_source, print_result,
-    set_threads, show_progress,
+    DepthOpt, JsonOpt, ModelDirOpt, NprocOpt, NumClassesOpt, OverwriteOpt, ThreadsOpt, WeightsOpt, console,
+    handle_errors, launched, model_spec, print_result, set_threads, show_progress,
 )
 from resnet_opt.core.artifact import to_json
 
@@ -83,8 +83,12 @@ def finetune_line(res: Any) -> str | None:
 
 @app.command("prune")
 @handle_errors
-@model_source()
 def prune_cmd(
+    *,
+    depth: DepthOpt = None,
+    weights: WeightsOpt = None,
+    model: ModelDirOpt = None,
+    num_classes: NumClassesOpt = None,
     out: Path = typer.Option(..., "--out", help="Output model folder (config.json + model.safetensors + manifest.json)."),
     ratio: Optional[float] = typer.Option(None, "--ratio", help="Fraction of channels removed per group, in (0, 1)."),
     target_macs: Optional[str] = typer.Option(None, "--target-macs", help="Prune to these MACs per image (±2 %): 2.0G, 500M, 2e9."),
@@ -109,32 +113,28 @@ def prune_cmd(
     latency_runs: int = typer.Option(20, "--latency-runs", help="Timed batch-1 runs per model (median reported)."),
     seed: int = typer.Option(0, "--seed"),
     device: str = typer.Option("auto", "--device", help="Fine-tune device: auto, cpu or cuda."),
-    threads: Optional[int] = ThreadsOpt,
-    overwrite: bool = OverwriteOpt,
-    nproc: Optional[int] = NprocOpt,
-    as_json: bool = JsonOpt,
-    *, source: Any = None,
+    threads: ThreadsOpt = None,
+    overwrite: OverwriteOpt = False,
+    nproc: NprocOpt = None,
+    as_json: JsonOpt = False,
 ) -> None:
     """Structured channel pruning (Torch-Pruning dependency graph): residual-tied channels pruned together, the
     classifier kept whole; optional fine-tune (--distill: from the unpruned model); before/after table."""
-    from resnet_opt.core.checks import check_threads
     from resnet_opt.pipeline.prune import PruneConfig, prune_model
 
-    check_threads(threads)
-    cfg = PruneConfig(out=out, source=source, ratio=ratio, target_macs=target_macs, importance=importance,
-                      global_pruning=global_pruning, ignored_layers=ignore or None, round_to=round_to,
+    set_threads(threads)  # checked against the CPU's bound first
+    cfg = PruneConfig(out=out, source=model_spec(model, depth, weights, num_classes), ratio=ratio,
+                      target_macs=target_macs, importance=importance, global_pruning=global_pruning, ignored_layers=ignore or None, round_to=round_to,
                       iterative_steps=iterative_steps, target_latency_ms=target_latency_ms,
                       target_speedup=target_speedup,
                       target_runtime=target_runtime, target_precision=target_precision, data=data, preset=preset,
                       finetune_epochs=finetune_epochs, distill=distill, lr=lr, batch_size=batch_size,
                       train_limit=limit, eval_limit=eval_limit, seed=seed, device=device, input_size=input_size,
                       latency_runs=latency_runs, overwrite=overwrite)
-    cfg.validate()
-    set_threads(threads)
-    if launched(nproc, threads):
+    if launched(nproc, threads, cfg):
         return
     log = None if as_json else (lambda m: console.print(m))
-    res = prune_model(cfg, progress=show_progress() and not as_json, log=log)
+    res = prune_model(cfg, progress=show_progress() and not as_json, log=log)  # validated there before any work
     if res.rank != 0:
         return  # a torchrun worker other than rank 0: rank 0 reports
     if as_json:

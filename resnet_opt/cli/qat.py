@@ -43,9 +43,9 @@ def qat_cmd(
     latency_runs: int = typer.Option(30, "--latency-runs"),
     seed: int = typer.Option(0, "--seed"),
     device: str = typer.Option("auto", "--device", help="auto, cpu or cuda (training)."),
-    threads: Optional[int] = ThreadsOpt,
-    nproc: Optional[int] = NprocOpt,
-    as_json: bool = JsonOpt,
+    threads: ThreadsOpt = None,
+    nproc: NprocOpt = None,
+    as_json: JsonOpt = False,
 ) -> None:
     """Quantization-aware training (torchao PT2E, torchvision's recipe) into an INT8 artifact with the learned
     scales (ONNX QDQ, or with --target torch a PT2E INT8 .pt2 package), validated and described like the quantize
@@ -57,12 +57,11 @@ def qat_cmd(
                     freeze_observers_epoch=freeze_observers, freeze_bn_epoch=freeze_bn, activation=activation.lower(),
                     weight_bits=weight_bits, data=data, limit=limit, eval_size=eval_size, min_agreement=min_agreement,
                     latency_runs=latency_runs, threads=threads, seed=seed, device=device, target=target)
-    cfg.validate()
-    if launched(nproc, threads):
+    if launched(nproc, threads, cfg):
         return
     bars = show_progress() and not as_json
     log = None if as_json else (lambda m: console.print(m))
-    res = qat_model(model_dir=model, out=out, config=cfg, progress=bars, log=log)
+    res = qat_model(model_dir=model, out=out, config=cfg, progress=bars, log=log)  # validated there first
     if not res.written:
         return  # a torchrun worker other than rank 0
     if as_json:

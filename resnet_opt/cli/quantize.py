@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 
 from resnet_opt.cli.app import app
 from resnet_opt.cli.common import (
-    JsonOpt, OverwriteOpt, ThreadsOpt, console, handle_errors, model_source, print_result, set_threads, show_progress,
-    speed_change,
+    DepthOpt, JsonOpt, NumClassesOpt, OverwriteOpt, ThreadsOpt, WeightsOpt, console, handle_errors, model_spec,
+    parse_auto_on_off, print_result, set_threads, show_progress, speed_change,
 )
 from resnet_opt.core.artifact import to_json
 
@@ -35,23 +35,15 @@ def latency_headline(res: Any) -> str:
     return head + f"{what} {_ms(int8)} vs FP32 torch eager {_ms(eager)} = {speed_change(eager, int8)}"
 
 
-def _tri(value: str, name: str) -> Optional[bool]:
-    v = value.strip().lower()
-    if v == "auto":
-        return None
-    if v in ("on", "true", "yes", "1"):
-        return True
-    if v in ("off", "false", "no", "0"):
-        return False
-    from resnet_opt.core.errors import ConfigError
-
-    raise ConfigError(f"{name} must be auto, on or off, got {value!r}")
-
-
 @app.command("quantize")
 @handle_errors
-@model_source("A model folder (written by train, prune or fuse).")
 def quantize_cmd(
+    *,
+    depth: DepthOpt = None,
+    weights: WeightsOpt = None,
+    model: Annotated[Optional[Path], typer.Option("--model", help="A model folder (written by train, prune or "
+                                                                 "fuse).")] = None,
+    num_classes: NumClassesOpt = None,
     out: Path = typer.Option(..., "--out", help="Artifact folder to write (INT8 model file + manifest.json)."),
     data: Optional[str] = typer.Option(None, "--data", help="Data spec for calibration (train split) and evaluation "
                                        "(val split): digits[:SIZE], fashion-mnist[:SIZE], imagefolder:PATH or "
@@ -79,20 +71,20 @@ def quantize_cmd(
                                         "trained model's INT8 artifact is an error."),
     latency_runs: int = typer.Option(30, "--latency-runs", help="Batch-1 latency runs per model (median)."),
     seed: int = typer.Option(0, "--seed"),
-    threads: Optional[int] = ThreadsOpt,
-    overwrite: bool = OverwriteOpt,
-    as_json: bool = JsonOpt,
-    *, source: Any = None,
+    threads: ThreadsOpt = None,
+    overwrite: OverwriteOpt = False,
+    as_json: JsonOpt = False,
 ) -> None:
     """Static INT8 post-training quantization with real calibration, measured against FP32."""
     from resnet_opt.pipeline.quantize import QuantizeConfig, quantize_model
 
     act = activation_type.strip().lower()
-    cfg = QuantizeConfig(out=out, source=source, overwrite=overwrite, target=target, data=data, preset=preset,
+    cfg = QuantizeConfig(out=out, source=model_spec(model, depth, weights, num_classes), overwrite=overwrite,
+                         target=target, data=data, preset=preset,
                          calib_size=calib_size, eval_size=eval_size, method=method,
                          max_accuracy_drop=max_accuracy_drop, max_excluded=max_excluded, per_channel=per_channel,
                          activation_type=None if act == "auto" else act,
-                         reduce_range=_tri(reduce_range, "--reduce-range"), min_agreement=min_agreement,
+                         reduce_range=parse_auto_on_off(reduce_range, "--reduce-range"), min_agreement=min_agreement,
                          latency_runs=latency_runs, threads=threads, seed=seed)
     set_threads(threads)
     log = None if as_json else (lambda m: console.print(m))

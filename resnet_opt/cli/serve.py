@@ -142,7 +142,7 @@ def serve_bench_cmd(
     artifact: Optional[Path] = typer.Option(None, "--artifact", help="Also measure this artifact in-process "
                                                                      "(runtime.load), for comparison."),
     threads: Optional[int] = typer.Option(None, "--threads", help="Threads of the in-process run."),
-    as_json: bool = JsonOpt,
+    as_json: JsonOpt = False,
 ) -> None:
     """A bounded load generator (tritonclient, HTTP or gRPC): throughput, p50/p90/p99 and errors per concurrency,
     with the batch size Triton really executed, beside the artifact's in-process throughput."""
@@ -160,9 +160,8 @@ def serve_bench_cmd(
         files = [str(p) for p in resolve_images([str(p) for p in images])]
     cfg = LoadConfig(url=url, model=model, protocol=protocol, concurrency=levels, requests=requests,
                      time_limit_s=time_limit, batch=batch, images=files)
-    cfg.validate()
     log = (lambda m: err_console.print(f"[dim]{m}[/dim]")) if show_progress() and not as_json else None
-    res = run_load(cfg, log=log)
+    res = run_load(cfg, log=log)  # LoadConfig.validate() there, before any request
     local = []
     if artifact is not None:
         sizes = sorted({1, batch, max(levels) * batch if res.max_batch_size == 0 else min(res.max_batch_size,

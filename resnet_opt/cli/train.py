@@ -9,7 +9,7 @@ import typer
 
 from resnet_opt.cli.app import app
 from resnet_opt.cli.common import (
-    JsonOpt, NprocOpt, ThreadsOpt, WeightsOpt, console, handle_errors, launched, print_result, set_threads,
+    JsonOpt, NprocOpt, ThreadsOpt, WeightsOpt, console, handle_errors, launched, model_spec, print_result, set_threads,
     show_progress,
 )
 from resnet_opt.core.artifact import to_json
@@ -37,14 +37,14 @@ def train_cmd(
     stem: str = typer.Option("imagenet", "--stem", help="imagenet (torchvision's 7x7 stride-2 conv and max pool) or "
                              "small (one 3x3 stride-1 conv, no pool: for 28-32 px images; 16x the stem-to-layer1 "
                              "resolution, recorded in config.json)."),
-    weights: Optional[Path] = WeightsOpt,
+    weights: WeightsOpt = None,
     resume: bool = typer.Option(False, "--resume", help="Continue from the run folder's train_state.pt."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Start again over an existing run folder (trained in a "
                                    "temporary folder; the old run is replaced only when the new one is complete)."),
     limit: Optional[int] = typer.Option(None, "--limit", help="Train on a seeded subset of this many images."),
-    threads: Optional[int] = ThreadsOpt,
-    nproc: Optional[int] = NprocOpt,
-    as_json: bool = JsonOpt,
+    threads: ThreadsOpt = None,
+    nproc: NprocOpt = None,
+    as_json: JsonOpt = False,
 ) -> None:
     """Train a ResNet on labelled data (cosine schedule, best checkpoint kept, resumable, seeded).
 
@@ -56,17 +56,14 @@ def train_cmd(
     cfg = TrainConfig(epochs=epochs, batch_size=batch_size, optimizer=optimizer, lr=lr, weight_decay=weight_decay,
                       label_smoothing=label_smoothing, warmup_epochs=warmup_epochs, seed=seed, device=device, amp=amp,
                       augment=augment)
-    from resnet_opt.resnet import ModelSpec
-
-    stage = TrainStageConfig(out=out, source=ModelSpec(depth=depth, weights=weights), data=data, preset=preset,
+    stage = TrainStageConfig(out=out, source=model_spec(None, depth, weights), data=data, preset=preset,
                              resume=resume, overwrite=overwrite, limit=limit, threads=threads, train=cfg, stem=stem)
-    stage.validate()
-    if launched(nproc, threads):
+    if launched(nproc, threads, stage):
         return
     set_threads(threads)
     bars = show_progress() and not as_json
     log = None if as_json or bars else (lambda m: console.print(m))
-    res = train_model(stage, progress=bars, log=log)
+    res = train_model(stage, progress=bars, log=log)  # checks every setting and the run folder before any work
     if as_json:
         typer.echo(to_json(res))
         return
