@@ -165,16 +165,9 @@ def _ort_providers(provider: str) -> list[Any]:
 
 
 def _ort_session(model: bytes | str, provider: str, threads: int | None, quiet: bool = False):
-    import onnxruntime as ort
+    from resnet_opt.engine.onnx_session import ort_session
 
-    so = ort.SessionOptions()
-    so.log_severity_level = 4 if quiet else 3
-    so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    if threads is not None:
-        so.intra_op_num_threads = int(threads)
-        so.inter_op_num_threads = 1
-    return ort.InferenceSession(model, so, providers=_ort_providers(provider))
+    return ort_session(model, threads=threads, providers=_ort_providers(provider), log_level=4 if quiet else 3)
 
 
 @functools.lru_cache(maxsize=None)

@@ -106,13 +106,9 @@ def cache_key(threads: int) -> str:
 
 
 def _session(model_bytes: bytes, threads: int):
-    import onnxruntime as ort
+    from resnet_opt.engine.onnx_session import ort_session
 
-    so = ort.SessionOptions()
-    so.intra_op_num_threads = int(threads)
-    so.inter_op_num_threads = 1
-    so.log_severity_level = 3
-    return ort.InferenceSession(model_bytes, so, providers=["CPUExecutionProvider"])
+    return ort_session(model_bytes, threads=int(threads))
 
 
 def gemm_model(kind: str, n: int) -> tuple[bytes, np.ndarray]:

@@ -27,7 +27,7 @@ import sys
 import tempfile
 import warnings
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -107,6 +107,32 @@ def _first_line(e: BaseException) -> str:
     return _ANSI.sub("", s.splitlines()[0]) if s else type(e).__name__
 
 
+def ort_session(model: str | os.PathLike | bytes, *, threads: int | None = None,
+                providers: Sequence[Any] = ("CPUExecutionProvider",), log_level: int | None = 3,
+                profile_dir: str | None = None) -> Any:
+    """THE onnxruntime ``InferenceSession`` factory (every session resnet-opt builds comes from here): all graph
+    optimizations (the QDQ -> QLinear* fusions need them), sequential execution, ``threads`` intra-op threads and
+    one inter-op thread when ``threads`` is given, onnxruntime's log at ``log_level`` (3: errors only; None keeps its
+    default warnings, which :class:`OnnxSession` captures to explain a provider that failed), and profiling into
+    ``profile_dir`` when given. ``model`` is a path or the serialized model. onnxruntime's own exceptions pass
+    through: each caller words the error for its context."""
+    import onnxruntime as ort
+
+    so = ort.SessionOptions()
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    if log_level is not None:
+        so.log_severity_level = int(log_level)
+    if threads is not None:
+        so.intra_op_num_threads = int(threads)
+        so.inter_op_num_threads = 1
+    if profile_dir is not None:
+        so.enable_profiling = True
+        so.profile_file_prefix = os.path.join(profile_dir, "ort_profile")
+    src = model if isinstance(model, bytes) else str(model)
+    return ort.InferenceSession(src, so, providers=list(providers))
+
+
 class OnnxSession:
     """An onnxruntime session on a provider that is known to run nodes.
 
@@ -137,18 +163,6 @@ class OnnxSession:
         self.warnings.append(msg)
         warnings.warn(msg, ProviderFallbackWarning, stacklevel=3)
 
-    def _options(self, threads: int | None, profile_dir: str | None) -> Any:
-        import onnxruntime as ort
-
-        so = ort.SessionOptions()
-        so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        if threads is not None:
-            so.intra_op_num_threads = int(threads)
-        if profile_dir is not None:
-            so.enable_profiling = True
-            so.profile_file_prefix = os.path.join(profile_dir, "ort_profile")
-        return so
-
     def _open(self, provider: str, threads: int | None, *, probe: bool) -> None:
         import onnxruntime as ort
 
@@ -159,10 +173,10 @@ class OnnxSession:
         chain = [want] + (["CUDAExecutionProvider"] if provider == "tensorrt" else []) + ["CPUExecutionProvider"]
         chain = list(dict.fromkeys(chain))
         with work_dir("ort") as prof:
-            so = self._options(threads, prof if probe else None)
             with _captured_output() as log:
                 try:
-                    sess = ort.InferenceSession(str(self.path), so, providers=chain)
+                    sess = ort_session(self.path, threads=threads, providers=chain, log_level=None,
+                                       profile_dir=prof if probe else None)
                 except Exception as e:  # noqa: BLE001 - onnxruntime raises its own exception types
                     err = e
                 else:

@@ -19,7 +19,6 @@ loaded file, optimized when recorded so) and the plain loaded file.
 from __future__ import annotations
 
 import os
-import time
 import warnings
 from typing import Any
 
@@ -34,16 +33,14 @@ from resnet_opt.export.common import (
 
 
 def _median_ms(fn: Any, x: torch.Tensor, runs: int = 5) -> float:
-    with torch.no_grad():
-        fn(x)
-        fn(x)
-        ts = []
-        for _ in range(runs):
-            t = time.perf_counter()
+    """Median batch latency (ms) of a TorchScript module on ``x`` (engine's one timer, two warm-up calls)."""
+    from resnet_opt.engine.timing import median_ms
+
+    def call() -> None:
+        with torch.no_grad():
             fn(x)
-            ts.append(time.perf_counter() - t)
-    ts.sort()
-    return 1000.0 * ts[len(ts) // 2]
+
+    return median_ms(call, runs, warmup=2)
 
 
 def to_torchscript(model: nn.Module, path: str | os.PathLike, *, frozen: bool = True, optimize: bool | str = "auto",

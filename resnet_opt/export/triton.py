@@ -590,10 +590,10 @@ def _run_model(kind: str, path: Path, batch_shape: list[int]) -> tuple[list[int]
     import numpy as np
 
     if kind == "onnx":
-        import onnxruntime as ort
+        from resnet_opt.engine.onnx_session import ort_session
 
         try:
-            sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+            sess = ort_session(path)
             x = np.zeros(batch_shape, dtype=np.float32)
             y = sess.run(None, {sess.get_inputs()[0].name: x})[0]
         except Exception as e:  # noqa: BLE001 - onnxruntime raises its own types

@@ -15,15 +15,14 @@ from __future__ import annotations
 
 import json
 import os
-import statistics
-import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
 from resnet_opt.core.errors import ConfigError
+from resnet_opt.engine.timing import median_ms
 
 CANDIDATES = (8, 16, 32, 64)
 RUNTIMES = ("onnxruntime", "torch")
@@ -92,17 +91,6 @@ def _conv_onnx(c: int, hw: int, precision: str) -> tuple[bytes, np.ndarray]:
     return helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)], ir_version=8).SerializeToString(), x
 
 
-def _median_ms(fn: Callable[[], Any], runs: int, warmup: int = 2) -> float:
-    for _ in range(warmup):
-        fn()
-    ts = []
-    for _ in range(runs):
-        t = time.perf_counter()
-        fn()
-        ts.append(time.perf_counter() - t)
-    return statistics.median(ts) * 1e3
-
-
 def time_conv(channels: int, spatial: int, runtime: str, precision: str, threads: int, runs: int = 20) -> float:
     """Median ms of one 3×3, stride-1 ``channels → channels`` convolution at ``spatial``² on the target
     (``threads``: onnxruntime intra-op threads; torch uses its current thread setting)."""
@@ -114,16 +102,12 @@ def time_conv(channels: int, spatial: int, runtime: str, precision: str, threads
         x = torch.randn(1, channels, spatial, spatial)
         w = torch.randn(channels, channels, 3, 3)
         with torch.inference_mode():
-            return _median_ms(lambda: F.conv2d(x, w, padding=1), runs)
-    import onnxruntime as ort
+            return median_ms(lambda: F.conv2d(x, w, padding=1), runs)
+    from resnet_opt.engine.onnx_session import ort_session
 
     model, x = _conv_onnx(channels, spatial, precision)
-    so = ort.SessionOptions()
-    so.intra_op_num_threads = threads
-    so.inter_op_num_threads = 1
-    so.log_severity_level = 3
-    sess = ort.InferenceSession(model, so, providers=["CPUExecutionProvider"])
-    return _median_ms(lambda: sess.run(None, {"x": x}), runs)
+    sess = ort_session(model, threads=threads)
+    return median_ms(lambda: sess.run(None, {"x": x}), runs)
 
 
 def _cache_path() -> Path:

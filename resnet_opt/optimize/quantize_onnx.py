@@ -425,18 +425,12 @@ def qdq_summary(path: str | os.PathLike) -> dict[str, Any]:
 
 # ---------------------------------------------------------------- running
 def ort_session(path_or_bytes: str | os.PathLike | bytes, *, threads: int | None = None):
-    """A CPU onnxruntime session with all graph optimizations (the QDQ -> QLinear* fusions need them)."""
-    import onnxruntime as ort
+    """A CPU onnxruntime session (engine's one factory: all graph optimizations, which the QDQ -> QLinear* fusions
+    need); a model onnxruntime cannot load is a QuantizationError."""
+    from resnet_opt.engine.onnx_session import ort_session as make_session
 
-    so = ort.SessionOptions()
-    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    so.log_severity_level = 3
-    if threads:
-        so.intra_op_num_threads = int(threads)
-        so.inter_op_num_threads = 1
-    src = path_or_bytes if isinstance(path_or_bytes, bytes) else str(path_or_bytes)
     try:
-        return ort.InferenceSession(src, so, providers=["CPUExecutionProvider"])
+        return make_session(path_or_bytes, threads=threads or None)
     except Exception as e:  # noqa: BLE001
         raise QuantizationError(f"onnxruntime cannot load the model: {first_line(e)}") from e
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import copy
 import os
-import statistics
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,7 +17,7 @@ from typing import Any, Callable, Sequence
 import torch
 from torch import nn
 
-from resnet_opt.bench.timing import interleaved_latency_ms
+from resnet_opt.bench.timing import interleaved_latency_ms, median_ms
 from resnet_opt.core.artifact import atomic_dir, work_dir
 from resnet_opt.core.manifest import write_manifest
 from resnet_opt.core.env import cpu_info, library_versions
@@ -97,14 +96,7 @@ def deployed_latency_ms(model: nn.Module, input_size: int, *, runtime: str = "on
         sess = ort_session(path, threads=threads)
         name = sess.get_inputs()[0].name
         x = np.random.default_rng(0).standard_normal((batch, 3, input_size, input_size)).astype(np.float32)
-        for _ in range(2):
-            sess.run(None, {name: x})
-        ts = []
-        for _ in range(runs):
-            t0 = time.perf_counter()
-            sess.run(None, {name: x})
-            ts.append((time.perf_counter() - t0) * 1e3)
-        return statistics.median(ts)
+        return median_ms(lambda: sess.run(None, {name: x}), runs, warmup=2)
 
 
 def resolve_round_to(round_to: int | str | None, model: ResNet, input_size: int, *, runtime: str, precision: str,
