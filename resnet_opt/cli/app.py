@@ -76,6 +76,12 @@ def _quiet_flag_metavars(group: Any) -> None:
         _quiet_flag_metavars(cmd)
 
 
+def _usage_message(e: Any) -> str:
+    """A usage error in one line; a choice refused by Typer reads ``Invalid value for '--amp': 'fp8' is not one of
+    'off', 'bf16', 'fp16'.`` (without the ``Value error,`` its value coercion puts before the reason)."""
+    return one_line(e.format_message()).replace("': Value error, ", "': ")
+
+
 class RootGroup(TyperGroup):
     """The ``resnet-opt`` group: Typer's main, with usage errors as one line and SIGTERM handled."""
 
@@ -112,7 +118,7 @@ class RootGroup(TyperGroup):
                 sys.exit(EXIT_USAGE)
             ctx = getattr(e, "ctx", None)
             hint = f" (see {ctx.command_path} --help)" if ctx is not None and type(e).__name__ != "FileError" else ""
-            typer.echo(f"error: {one_line(e.format_message())}{hint}", err=True)
+            typer.echo(f"error: {_usage_message(e)}{hint}", err=True)
             sys.exit(getattr(e, "exit_code", EXIT_USAGE) or EXIT_USAGE)
         except typer.Abort:
             typer.echo("error: aborted", err=True)

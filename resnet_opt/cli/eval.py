@@ -8,6 +8,7 @@ from typing import Optional
 import typer
 
 from resnet_opt.cli.app import app
+from resnet_opt.cli.choices import EvalSplit, choice_option
 from resnet_opt.cli.common import (
     JsonOpt, NprocOpt, ThreadsOpt, console, handle_errors, launched, set_threads, show_progress,
 )
@@ -21,7 +22,7 @@ def eval_cmd(
     data: str = typer.Option("digits", "--data", help="digits[:SIZE], fashion-mnist[:SIZE] or imagefolder:PATH "
                                                        "(labelled)."),
     preset: Optional[str] = typer.Option(None, "--preset", help="ImageNet preprocessing preset for imagefolder: v1 or v2."),
-    split: str = typer.Option("auto", "--split", help="auto (test where the data has a test split, as fashion-mnist "
+    split: EvalSplit = choice_option(EvalSplit.auto, "--split", help="auto (test where the data has a test split, as fashion-mnist "
                                                       "does; else val), test, val, train or calib."),
     batch_size: int = typer.Option(64, "--batch-size"),
     limit: Optional[int] = typer.Option(None, "--limit", help="Evaluate a seeded subset of this many images."),
@@ -34,7 +35,7 @@ def eval_cmd(
     evaluates a share of the images and the counts are summed)."""
     from resnet_opt.pipeline.evaluate import EvalConfig, evaluate_path
 
-    cfg = EvalConfig(model=model, data=data, preset=preset, split=split, batch_size=batch_size, limit=limit,
+    cfg = EvalConfig(model=model, data=data, preset=preset, split=split.value, batch_size=batch_size, limit=limit,
                      provider=provider, threads=threads)
     set_threads(threads)
     if launched(nproc, threads, cfg):

@@ -9,6 +9,7 @@ import typer
 from rich.markup import escape
 
 from resnet_opt.cli.app import app
+from resnet_opt.cli.choices import Pt2Device, TritonBackend, choice_option
 from resnet_opt.cli.common import (
     DepthOpt, JsonOpt, ModelDirOpt, NumClassesOpt, OverwriteOpt, ThreadsOpt, WeightsOpt, console, err_console,
     handle_errors, model_spec, parse_auto_on_off, print_result, set_threads, show_progress,
@@ -160,7 +161,7 @@ def export_triton_cmd(
     instances: int = typer.Option(1, "--instances", help="Model instances (instance_group count)."),
     gpu: bool = typer.Option(False, "--gpu", help="instance_group KIND_GPU (default KIND_CPU)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing repository written by resnet-opt."),
-    backend: str = typer.Option("platform", "--backend", help="platform: onnxruntime_onnx / pytorch_libtorch (for "
+    backend: TritonBackend = choice_option(TritonBackend.platform, "--backend", help="platform: onnxruntime_onnx / pytorch_libtorch (for "
                                 "production Triton containers; ONNX and TorchScript artifacts); python: Triton's "
                                 "Python backend running resnet-opt's runtime (any artifact kind; NAME and "
                                 "NAME-images; what `resnet-opt serve` runs)."),
@@ -182,7 +183,7 @@ def export_triton_cmd(
             raise ConfigError(f"--preferred-batch-sizes must be comma-separated integers, got {preferred!r}") from None
     cfg = TritonConfig(out=out, name=name, max_batch_size=max_batch_size, preferred_batch_sizes=sizes,
                        max_queue_delay_us=queue_delay, instances=instances, gpu=gpu, overwrite=overwrite,
-                       backend=backend.strip().lower(), provider=provider, threads=threads, top_k=top_k,
+                       backend=backend.value, provider=provider, threads=threads, top_k=top_k,
                        dynamic_batching=not no_batching)
     if cfg.backend != "python":
         given = [o for o, v in (("--provider", provider != "cpu"), ("--threads", threads is not None),
@@ -280,7 +281,7 @@ def export_pt2_cmd(
     threads: ThreadsOpt = None,
     overwrite: OverwriteOpt = False,
     as_json: JsonOpt = False,
-    device: str = typer.Option("cpu", "--device", help="Compile the package for cpu or cuda (cuda needs a GPU here)."),
+    device: Pt2Device = choice_option(Pt2Device.cpu, "--device", help="Compile the package for cpu or cuda (cuda needs a GPU here)."),
     no_freeze: bool = typer.Option(False, "--no-freeze", help="Skip Inductor freezing (no oneDNN weight prepacking; "
                                    "slower, for comparison)."),
     max_autotune: bool = typer.Option(False, "--max-autotune", help="Let Inductor benchmark kernel choices while "
@@ -295,7 +296,7 @@ def export_pt2_cmd(
     from resnet_opt.export.pt2_export import Pt2Settings, parse_batches
 
     batches, dynamic = parse_batches(batch)
-    settings = Pt2Settings(device=device, freezing=not no_freeze, max_autotune=max_autotune, batches=batches,
+    settings = Pt2Settings(device=device.value, freezing=not no_freeze, max_autotune=max_autotune, batches=batches,
                            dynamic=dynamic)
     cfg = _config("pt2", model=model, depth=depth, weights=weights, num_classes=num_classes, out=out,
                   input_size=input_size, data=data, preset=preset, count=count, atol=atol, rtol=rtol,

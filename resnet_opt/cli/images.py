@@ -8,6 +8,7 @@ from typing import Any
 import typer
 
 from resnet_opt.cli.app import app
+from resnet_opt.cli.choices import DigitsSplit, FashionSplit, choice_option
 from resnet_opt.cli.common import JsonOpt, handle_errors, print_result
 from resnet_opt.core.artifact import to_json
 
@@ -17,7 +18,7 @@ from resnet_opt.core.artifact import to_json
 def digits_images_cmd(
     out: Path = typer.Option(..., "--out", help="Folder to write OUT/<digit>/<split>-<index>.png into."),
     count: int = typer.Option(20, "--count", help="How many images, spread evenly over the ten digits."),
-    split: str = typer.Option("val", "--split", help="val (never trained on) or train."),
+    split: DigitsSplit = choice_option(DigitsSplit.val, "--split", help="val (never trained on) or train."),
     scale: int = typer.Option(1, "--scale", help="Write them N times larger (nearest neighbour) to look at; 1 keeps "
                                                   "the dataset's 8×8 pixels, which predict then sees exactly as eval."),
     as_json: JsonOpt = False,
@@ -26,7 +27,7 @@ def digits_images_cmd(
     `resnet-opt predict` on real images; folder names are the labels, so predict also scores them."""
     from resnet_opt.data.digits_images import write_digits_images
 
-    _wrote_images(write_digits_images(out, count=count, split=split, scale=scale), as_json, "digits",
+    _wrote_images(write_digits_images(out, count=count, split=split.value, scale=scale), as_json, "digits",
                   "PNG, light ink on a dark ground", "digit")
 
 
@@ -44,7 +45,7 @@ def _wrote_images(res: Any, as_json: bool, what: str, kind: str, folder: str) ->
 def fashion_images_cmd(
     out: Path = typer.Option(..., "--out", help="Folder to write OUT/<class>/<split>-<index>.png into."),
     count: int = typer.Option(20, "--count", help="How many images, spread evenly over the ten classes."),
-    split: str = typer.Option("test", "--split", help="test (the official test images), val or train."),
+    split: FashionSplit = choice_option(FashionSplit.test, "--split", help="test (the official test images), val or train."),
     scale: int = typer.Option(1, "--scale", help="Write them N times larger (nearest neighbour) to look at; 1 keeps "
                                                   "the 28×28 pixels, which predict then sees exactly as eval."),
     as_json: JsonOpt = False,
@@ -53,5 +54,5 @@ def fashion_images_cmd(
     predict` on real images; folder names are the classes, so predict also scores them."""
     from resnet_opt.data.digits_images import write_fashion_images
 
-    _wrote_images(write_fashion_images(out, count=count, split=split, scale=scale), as_json, "Fashion-MNIST",
+    _wrote_images(write_fashion_images(out, count=count, split=split.value, scale=scale), as_json, "Fashion-MNIST",
                   "grayscale PNG", "class")

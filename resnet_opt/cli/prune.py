@@ -9,6 +9,7 @@ import typer
 from rich.table import Table
 
 from resnet_opt.cli.app import app
+from resnet_opt.cli.choices import Importance, TargetPrecision, TargetRuntime, choice_option
 from resnet_opt.cli.common import (
     DepthOpt, JsonOpt, ModelDirOpt, NprocOpt, NumClassesOpt, OverwriteOpt, ThreadsOpt, WeightsOpt, console,
     handle_errors, launched, model_spec, print_result, set_threads, show_progress,
@@ -92,13 +93,13 @@ def prune_cmd(
     out: Path = typer.Option(..., "--out", help="Output model folder (config.json + model.safetensors + manifest.json)."),
     ratio: Optional[float] = typer.Option(None, "--ratio", help="Fraction of channels removed per group, in (0, 1)."),
     target_macs: Optional[str] = typer.Option(None, "--target-macs", help="Prune to these MACs per image (±2 %): 2.0G, 500M, 2e9."),
-    importance: str = typer.Option("l2", "--importance", help="l1, l2 (filter norm), group (group magnitude) or taylor."),
+    importance: Importance = choice_option(Importance.l2, "--importance", help="l1, l2 (filter norm), group (group magnitude) or taylor."),
     global_pruning: bool = typer.Option(False, "--global/--local", help="Rank channels across all layers (global) or per layer."),
     round_to: str = typer.Option("8", "--round-to", help="Keep a multiple of this many channels per group (1 = no rounding), or auto: the multiple (8/16/32/64) whose conv kernel runs best on this CPU for --target-runtime/--target-precision (measured, cached)."),
     target_latency_ms: Optional[float] = typer.Option(None, "--target-latency-ms", help="Prune until the batch-1 latency measured on --target-runtime/--target-precision meets this (bisection on the ratio)."),
     target_speedup: Optional[float] = typer.Option(None, "--target-speedup", help="Prune until the batch-1 latency measured on --target-runtime/--target-precision is this many times faster than the unpruned model's (the same target on any CPU)."),
-    target_runtime: str = typer.Option("onnxruntime", "--target-runtime", help="Runtime the model will run on: onnxruntime or torch (for --round-to auto and --target-latency-ms)."),
-    target_precision: str = typer.Option("int8", "--target-precision", help="Precision it will run in: int8 (QDQ ONNX) or fp32."),
+    target_runtime: TargetRuntime = choice_option(TargetRuntime.onnxruntime, "--target-runtime", help="Runtime the model will run on: onnxruntime or torch (for --round-to auto and --target-latency-ms)."),
+    target_precision: TargetPrecision = choice_option(TargetPrecision.int8, "--target-precision", help="Precision it will run in: int8 (QDQ ONNX) or fp32."),
     iterative_steps: int = typer.Option(1, "--iterative-steps", help="Reach the ratio in this many pruning steps."),
     ignore: Optional[List[str]] = typer.Option(None, "--ignore", help="Layer whose output channels (and tied ones) are kept; repeatable, e.g. --ignore conv1."),
     data: Optional[str] = typer.Option(None, "--data", help="Labelled data for accuracy, Taylor importance and fine-tuning: digits[:SIZE], fashion-mnist[:SIZE] or imagefolder:PATH."),
@@ -124,10 +125,11 @@ def prune_cmd(
 
     set_threads(threads)  # checked against the CPU's bound first
     cfg = PruneConfig(out=out, source=model_spec(model, depth, weights, num_classes), ratio=ratio,
-                      target_macs=target_macs, importance=importance, global_pruning=global_pruning, ignored_layers=ignore or None, round_to=round_to,
+                      target_macs=target_macs, importance=importance.value, global_pruning=global_pruning,
+                      ignored_layers=ignore or None, round_to=round_to,
                       iterative_steps=iterative_steps, target_latency_ms=target_latency_ms,
                       target_speedup=target_speedup,
-                      target_runtime=target_runtime, target_precision=target_precision, data=data, preset=preset,
+                      target_runtime=target_runtime.value, target_precision=target_precision.value, data=data, preset=preset,
                       finetune_epochs=finetune_epochs, distill=distill, lr=lr, batch_size=batch_size,
                       train_limit=limit, eval_limit=eval_limit, seed=seed, device=device, input_size=input_size,
                       latency_runs=latency_runs, overwrite=overwrite)

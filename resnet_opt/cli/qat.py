@@ -8,6 +8,7 @@ from typing import Optional
 import typer
 
 from resnet_opt.cli.app import app
+from resnet_opt.cli.choices import QatActivation, QatTarget, choice_option
 from resnet_opt.cli.common import (
     JsonOpt, NprocOpt, ThreadsOpt, accuracy_change, console, handle_errors, launched, print_result, set_threads,
     show_progress, speed_change,
@@ -21,7 +22,7 @@ def qat_cmd(
     model: Path = typer.Option(..., "--model", help="A trained model folder (written by train, prune or fuse)."),
     out: Path = typer.Option(..., "--out", help="Artifact folder to write (model_int8.onnx or model.pt2, + "
                              "manifest.json)."),
-    target: str = typer.Option("onnx", "--target", help="onnx (ONNX QDQ model_int8.onnx, onnxruntime) or torch (PT2E "
+    target: QatTarget = choice_option(QatTarget.onnx, "--target", help="onnx (ONNX QDQ model_int8.onnx, onnxruntime) or torch (PT2E "
                                "INT8 compiled by AOTInductor into model.pt2, like quantize --target torch)."),
     epochs: int = typer.Option(3, "--epochs", help="QAT fine-tuning epochs."),
     batch_size: int = typer.Option(64, "--batch-size", help="Global batch (split across --nproc processes)."),
@@ -31,7 +32,7 @@ def qat_cmd(
                                                    "ranges after this many epochs (default min(4, epochs-1))."),
     freeze_bn: Optional[int] = typer.Option(None, "--freeze-bn-after", help="Freeze BatchNorm statistics after this "
                                             "many epochs (default min(3, epochs-1))."),
-    activation: str = typer.Option("asymmetric", "--activation", help="asymmetric (uint8) or symmetric (int8 "
+    activation: QatActivation = choice_option(QatActivation.asymmetric, "--activation", help="asymmetric (uint8) or symmetric (int8 "
                                    "per-tensor, TensorRT's form; onnx target)."),
     weight_bits: Optional[int] = typer.Option(None, "--weight-bits", help="8, or 7 (onnx target; default: 7 on CPUs "
                                               "without VNNI, like onnxruntime's reduce_range)."),
@@ -54,9 +55,9 @@ def qat_cmd(
 
     set_threads(threads)
     cfg = QatConfig(epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay,
-                    freeze_observers_epoch=freeze_observers, freeze_bn_epoch=freeze_bn, activation=activation.lower(),
+                    freeze_observers_epoch=freeze_observers, freeze_bn_epoch=freeze_bn, activation=activation.value,
                     weight_bits=weight_bits, data=data, limit=limit, eval_size=eval_size, min_agreement=min_agreement,
-                    latency_runs=latency_runs, threads=threads, seed=seed, device=device, target=target)
+                    latency_runs=latency_runs, threads=threads, seed=seed, device=device, target=target.value)
     if launched(nproc, threads, cfg):
         return
     bars = show_progress() and not as_json

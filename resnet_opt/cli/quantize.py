@@ -8,6 +8,7 @@ from typing import Annotated, Any, Optional
 import typer
 
 from resnet_opt.cli.app import app
+from resnet_opt.cli.choices import ActivationType, QuantizeTarget, choice_option
 from resnet_opt.cli.common import (
     DepthOpt, JsonOpt, NumClassesOpt, OverwriteOpt, ThreadsOpt, WeightsOpt, console, handle_errors, model_spec,
     parse_auto_on_off, print_result, set_threads, show_progress, speed_change,
@@ -54,7 +55,7 @@ def quantize_cmd(
     method: Optional[str] = typer.Option(None, "--method", help="Calibration: minmax, percentile or entropy (onnx, "
                                          "default percentile); minmax or histogram (torch / torchscript-fx, default "
                                          "histogram)."),
-    target: str = typer.Option("onnx", "--target", help="onnx (onnxruntime QDQ INT8), torch (PT2E INT8 compiled into "
+    target: QuantizeTarget = choice_option(QuantizeTarget.onnx, "--target", help="onnx (onnxruntime QDQ INT8), torch (PT2E INT8 compiled into "
                                 "an AOTInductor model.pt2), openvino (NNCF INT8 OpenVINO IR; openvino extra) or "
                                 "torchscript-fx (legacy: torch.ao FX INT8 TorchScript)."),
     max_accuracy_drop: Optional[float] = typer.Option(None, "--max-accuracy-drop", help="Top-1 points the INT8 model may "
@@ -65,7 +66,7 @@ def quantize_cmd(
     eval_size: Optional[int] = typer.Option(None, "--eval-size", help="Eval images from the val split (default 1000; 32 "
                                             "synthetic)."),
     per_channel: bool = typer.Option(True, "--per-channel/--per-tensor", help="Per-channel int8 weights (onnx)."),
-    activation_type: str = typer.Option("auto", "--activation-type", help="auto (from the CPU), uint8 or int8 (onnx)."),
+    activation_type: ActivationType = choice_option(ActivationType.auto, "--activation-type", help="auto (from the CPU), uint8 or int8 (onnx)."),
     reduce_range: str = typer.Option("auto", "--reduce-range", help="auto (on without VNNI), on or off (onnx, torch)."),
     min_agreement: float = typer.Option(90.0, "--min-agreement", help="Top-1 agreement with FP32 (%) below which a "
                                         "trained model's INT8 artifact is an error."),
@@ -78,12 +79,11 @@ def quantize_cmd(
     """Static INT8 post-training quantization with real calibration, measured against FP32."""
     from resnet_opt.pipeline.quantize import QuantizeConfig, quantize_model
 
-    act = activation_type.strip().lower()
     cfg = QuantizeConfig(out=out, source=model_spec(model, depth, weights, num_classes), overwrite=overwrite,
-                         target=target, data=data, preset=preset,
+                         target=target.value, data=data, preset=preset,
                          calib_size=calib_size, eval_size=eval_size, method=method,
                          max_accuracy_drop=max_accuracy_drop, max_excluded=max_excluded, per_channel=per_channel,
-                         activation_type=None if act == "auto" else act,
+                         activation_type=None if activation_type is ActivationType.auto else activation_type.value,
                          reduce_range=parse_auto_on_off(reduce_range, "--reduce-range"), min_agreement=min_agreement,
                          latency_runs=latency_runs, threads=threads, seed=seed)
     set_threads(threads)

@@ -9,6 +9,7 @@ from typing import List, Optional
 import typer
 
 from resnet_opt.cli.app import Terminated, app
+from resnet_opt.cli.choices import Protocol, choice_option, value
 from resnet_opt.cli.common import JsonOpt, console, err_console, handle_errors, show_progress, warn_line
 from resnet_opt.core.artifact import to_json
 
@@ -131,7 +132,7 @@ def _print_stopped(report: dict) -> None:
 def serve_bench_cmd(
     url: str = typer.Argument(..., help="The server: HOST:PORT, http://HOST:PORT or grpc://HOST:PORT."),
     model: str = typer.Option(..., "--model", help="Model name on the server (NAME or NAME-images)."),
-    protocol: Optional[str] = typer.Option(None, "--protocol", help="http or grpc (default: from the URL, else "
+    protocol: Optional[Protocol] = choice_option(None, "--protocol", help="http or grpc (default: from the URL, else "
                                                                     "http)."),
     concurrency: str = typer.Option("1,2,4,8,16", "--concurrency", help="Concurrent clients, one cell each."),
     requests: int = typer.Option(200, "--requests", help="Requests per cell (at most)."),
@@ -158,7 +159,7 @@ def serve_bench_cmd(
         from resnet_opt.runtime.images import resolve_images
 
         files = [str(p) for p in resolve_images([str(p) for p in images])]
-    cfg = LoadConfig(url=url, model=model, protocol=protocol, concurrency=levels, requests=requests,
+    cfg = LoadConfig(url=url, model=model, protocol=value(protocol), concurrency=levels, requests=requests,
                      time_limit_s=time_limit, batch=batch, images=files)
     log = (lambda m: err_console.print(f"[dim]{m}[/dim]")) if show_progress() and not as_json else None
     res = run_load(cfg, log=log)  # LoadConfig.validate() there, before any request

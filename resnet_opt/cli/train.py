@@ -8,9 +8,10 @@ from typing import Optional
 import typer
 
 from resnet_opt.cli.app import app
+from resnet_opt.cli.choices import Amp, Augment, Optimizer, Stem, choice_option
 from resnet_opt.cli.common import (
-    JsonOpt, NprocOpt, ThreadsOpt, WeightsOpt, console, handle_errors, launched, model_spec, print_result, set_threads,
-    show_progress,
+    DepthOpt, JsonOpt, NprocOpt, ThreadsOpt, WeightsOpt, console, handle_errors, launched, model_spec, print_result,
+    set_threads, show_progress,
 )
 from resnet_opt.core.artifact import to_json
 
@@ -19,22 +20,22 @@ from resnet_opt.core.artifact import to_json
 @handle_errors
 def train_cmd(
     out: Path = typer.Option(..., "--out", help="Run folder: best model (config.json + model.safetensors) and resumable state."),
-    depth: Optional[str] = typer.Option("18", "--depth", help="ResNet depth: 18, 34, 50, 101 or 152."),
+    depth: DepthOpt = "18",
     data: str = typer.Option("digits", "--data", help="digits[:SIZE], fashion-mnist[:SIZE] or imagefolder:PATH."),
     preset: Optional[str] = typer.Option(None, "--preset", help="ImageNet preprocessing preset for imagefolder: v1 or v2."),
     epochs: int = typer.Option(8, "--epochs"),
     batch_size: int = typer.Option(64, "--batch-size"),
-    optimizer: str = typer.Option("adamw", "--optimizer", help="adamw or sgd."),
+    optimizer: Optimizer = choice_option(Optimizer.adamw, "--optimizer", help="adamw or sgd."),
     lr: Optional[float] = typer.Option(None, "--lr", help="Peak learning rate (default 1e-3 adamw / 0.1 sgd, ×batch/64)."),
     weight_decay: Optional[float] = typer.Option(None, "--weight-decay"),
     label_smoothing: float = typer.Option(0.1, "--label-smoothing"),
     warmup_epochs: float = typer.Option(1.0, "--warmup-epochs"),
     seed: int = typer.Option(0, "--seed"),
     device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
-    amp: str = typer.Option("off", "--amp", help="Mixed precision: off, bf16 or fp16 (fp16: CUDA only, with a gradient scaler)."),
-    augment: str = typer.Option("none", "--augment", help="none, or flip-shift (random left-right flips and shifts of "
+    amp: Amp = choice_option(Amp.off, "--amp", help="Mixed precision: off, bf16 or fp16 (fp16: CUDA only, with a gradient scaler)."),
+    augment: Augment = choice_option(Augment.none, "--augment", help="none, or flip-shift (random left-right flips and shifts of "
                                                           "up to 1/8 of the side: the Fashion-MNIST recipe)."),
-    stem: str = typer.Option("imagenet", "--stem", help="imagenet (torchvision's 7x7 stride-2 conv and max pool) or "
+    stem: Stem = choice_option(Stem.imagenet, "--stem", help="imagenet (torchvision's 7x7 stride-2 conv and max pool) or "
                              "small (one 3x3 stride-1 conv, no pool: for 28-32 px images; 16x the stem-to-layer1 "
                              "resolution, recorded in config.json)."),
     weights: WeightsOpt = None,
@@ -53,11 +54,11 @@ def train_cmd(
     from resnet_opt.engine import TrainConfig
     from resnet_opt.pipeline.train import TrainStageConfig, train_model
 
-    cfg = TrainConfig(epochs=epochs, batch_size=batch_size, optimizer=optimizer, lr=lr, weight_decay=weight_decay,
-                      label_smoothing=label_smoothing, warmup_epochs=warmup_epochs, seed=seed, device=device, amp=amp,
-                      augment=augment)
+    cfg = TrainConfig(epochs=epochs, batch_size=batch_size, optimizer=optimizer.value, lr=lr, weight_decay=weight_decay,
+                      label_smoothing=label_smoothing, warmup_epochs=warmup_epochs, seed=seed, device=device, amp=amp.value,
+                      augment=augment.value)
     stage = TrainStageConfig(out=out, source=model_spec(None, depth, weights), data=data, preset=preset,
-                             resume=resume, overwrite=overwrite, limit=limit, threads=threads, train=cfg, stem=stem)
+                             resume=resume, overwrite=overwrite, limit=limit, threads=threads, train=cfg, stem=stem.value)
     if launched(nproc, threads, stage):
         return
     set_threads(threads)
