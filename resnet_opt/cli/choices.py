@@ -6,7 +6,9 @@ them against the lists the lower layers validate with.
 Choices that stay free strings, checked by the stage configs: values that depend on the machine or have aliases
 (``--device`` takes ``cuda:N``, ``--provider``, ``--method`` whose valid set depends on ``--target``, ``--round-to``
 is a number or ``auto``, ``export openvino --precision`` also takes ``f32``, the auto/on/off options which also take
-true/false/yes/no/1/0) and comma lists (``--backends``, ``--runtimes``, ``--precisions``).
+true/false/yes/no/1/0), comma lists (``--backends``, ``--runtimes``, ``--precisions``), and the choices whose
+refusal tests pin in the stage's own words (``unknown target 'x'; valid: ...``): ``quantize --target``,
+``export pt2 --device``, ``train --amp`` / ``--stem``, ``--importance`` (prune, pipeline, optimize).
 """
 
 from __future__ import annotations
@@ -27,20 +29,9 @@ class Optimizer(Choice):
     sgd = "sgd"
 
 
-class Amp(Choice):
-    off = "off"
-    bf16 = "bf16"
-    fp16 = "fp16"
-
-
 class Augment(Choice):
     none = "none"
     flip_shift = "flip-shift"
-
-
-class Stem(Choice):
-    imagenet = "imagenet"
-    small = "small"
 
 
 class EvalSplit(Choice):
@@ -51,13 +42,6 @@ class EvalSplit(Choice):
     calib = "calib"
 
 
-class Importance(Choice):
-    l1 = "l1"
-    l2 = "l2"
-    group = "group"
-    taylor = "taylor"
-
-
 class TargetRuntime(Choice):
     onnxruntime = "onnxruntime"
     torch = "torch"
@@ -66,13 +50,6 @@ class TargetRuntime(Choice):
 class TargetPrecision(Choice):
     int8 = "int8"
     fp32 = "fp32"
-
-
-class QuantizeTarget(Choice):
-    onnx = "onnx"
-    torch = "torch"
-    openvino = "openvino"
-    torchscript_fx = "torchscript-fx"
 
 
 class ActivationType(Choice):
@@ -89,11 +66,6 @@ class QatTarget(Choice):
 class QatActivation(Choice):
     asymmetric = "asymmetric"
     symmetric = "symmetric"
-
-
-class Pt2Device(Choice):
-    cpu = "cpu"
-    cuda = "cuda"
 
 
 class TritonBackend(Choice):
