@@ -6,7 +6,7 @@ PIP    := $(VENV)/bin/pip
 STAMP  := $(VENV)/.installed
 DEMO_OUT ?= demo-out
 
-.PHONY: demo test install clean bench cpp fashion-data
+.PHONY: demo test quickstart install clean bench cpp fashion-data
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -37,7 +37,12 @@ demo: $(STAMP) fashion-data
 	$(VENV)/bin/resnet-opt pipeline --depth 18 --data digits --epochs 8 --prune 0.3 --finetune-epochs 5 --distill --importance taylor --threads 2 --overwrite --out $(DEMO_OUT)
 
 test: $(STAMP) fashion-data
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -m "not readme"
+
+# Every line of the README's CLI quick start, in order, in a fresh folder (slow settings made small; ~8 min on 2
+# cores): tests/test_quickstart.py. CI runs it after `make test`.
+quickstart: $(STAMP) fashion-data
+	$(PY) -m pytest -q -m readme tests/test_quickstart.py
 
 # The C++ runner (cpp/): installs the two header-only Debian packages it needs when missing (apt-get, root), then
 # compiles against the venv's torch wheel; the binary is copied to build/resnet-opt-runner.
