@@ -199,44 +199,81 @@ def run_benchmark(
     command: str | None = None,
     title: str = "resnet-opt benchmark",
 ) -> BenchResult:
-    """Measure every variant on every selected backend that can run it. Never raises for a single pair."""
+    """Measure every variant on every selected backend that can run it. Never raises for a single pair.
+
+    Phase 1 loads each (variant, backend) pair, times its first inference and measures its quality; phase 2 times
+    every live pair at every batch size in interleaved rounds; the result records both with the environment."""
     from resnet_opt.core.env import environment
-    from resnet_opt.data import parse_data_spec
 
     cfg = config or BenchConfig()
     specs = cfg.validate()
+    _check_variant_names(variants)
+    set_threads(cfg.threads)
+    t_start = time.perf_counter()
+    say = log or (lambda _m: None)
+    avail = {b.name: unavailable_reason(b.name) for b in specs}  # the reasons are reported once, with the results
+    eval_sets = _EvalSets(cfg)
+    reference = choose_reference(variants, cfg.reference) if cfg.measure_quality else None
+
+    rows, live = _load_and_check(variants, specs, avail, cfg, eval_sets, reference, say, progress)
+    probe = _time_live(live, cfg, say, progress)
+
+    env = environment()
+    env["threads"] = {"torch": torch.get_num_threads(), "onnxruntime_intra_op": cfg.threads}
+    conf = asdict(cfg)
+    conf["backends"] = [b.name for b in specs]
+    result = BenchResult(
+        environment=env, config=conf, variants=[v.describe() for v in variants], rows=rows, backends=avail,
+        reference=reference.name if reference is not None else None, data=cfg.data, labelled=eval_sets.labelled,
+        created=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        seconds=time.perf_counter() - t_start, command=command or _command_line(), title=title,
+    )
+    if cfg.roofline:
+        from resnet_opt.bench.roofline import attach_roofline
+
+        attach_roofline(result, variants, cfg.threads, quick=cfg.roofline_quick, refresh=cfg.roofline_refresh,
+                        measured=(probe.measured or None) if probe else None)
+    return result
+
+
+def _check_variant_names(variants: list[Variant]) -> None:
     if not variants:
         raise ConfigError("nothing to benchmark: give artifact/model folders or --depth")
     names = [v.name for v in variants]
     if len(set(names)) != len(names):
         raise ConfigError(f"variant names must be unique, got {names}")
-    set_threads(cfg.threads)
-    t_start = time.perf_counter()
-    say = log or (lambda _m: None)
 
-    avail = {b.name: unavailable_reason(b.name) for b in specs}  # the reasons are reported once, with the results
 
-    # quality inputs
-    labelled_set: _EvalSet | None = None
-    labelled = False
-    if cfg.data is not None and cfg.measure_quality:
-        spec = parse_data_spec(cfg.data)
-        if spec.labelled:
-            labelled_set = _labelled_set(cfg.data, cfg.eval_limit, cfg.eval_batch_size, cfg.seed)
-            labelled = True
-    synth_sets: dict[int, _EvalSet] = {}
+class _EvalSets:
+    """The quality inputs of a run: the labelled data (when ``--data`` is labelled and its size fits the variant),
+    else seeded synthetic images of the variant's input size (made once per size)."""
 
-    def eval_set_for(v: Variant) -> _EvalSet:
-        if labelled_set is not None and labelled_set.input_size == v.input_size:
-            return labelled_set
-        if v.input_size not in synth_sets:
+    def __init__(self, cfg: BenchConfig) -> None:
+        from resnet_opt.data import parse_data_spec
+
+        self.cfg = cfg
+        self.labelled_set: _EvalSet | None = None
+        self.labelled = False
+        if cfg.data is not None and cfg.measure_quality and parse_data_spec(cfg.data).labelled:
+            self.labelled_set = _labelled_set(cfg.data, cfg.eval_limit, cfg.eval_batch_size, cfg.seed)
+            self.labelled = True
+        self.synthetic: dict[int, _EvalSet] = {}
+
+    def for_variant(self, v: Variant) -> _EvalSet:
+        cfg = self.cfg
+        if self.labelled_set is not None and self.labelled_set.input_size == v.input_size:
+            return self.labelled_set
+        if v.input_size not in self.synthetic:
             n = (cfg.eval_limit or cfg.agreement_images) if cfg.data is not None else cfg.agreement_images
-            synth_sets[v.input_size] = _synthetic_set(v.input_size, n, min(cfg.eval_batch_size, n), cfg.seed)
-        return synth_sets[v.input_size]
+            self.synthetic[v.input_size] = _synthetic_set(v.input_size, n, min(cfg.eval_batch_size, n), cfg.seed)
+        return self.synthetic[v.input_size]
 
-    reference = choose_reference(variants, cfg.reference) if cfg.measure_quality else None
 
-    # ---------------- phase 1: load, first inference, quality
+def _load_and_check(variants: list[Variant], specs: list[BackendSpec], avail: dict[str, str | None],
+                    cfg: BenchConfig, eval_sets: _EvalSets, reference: Variant | None, say: Callable[[str], None],
+                    progress: bool) -> tuple[list[BenchRow], list[tuple[BenchRow, Runner]]]:
+    """Phase 1: a row per (variant, backend) pair (a skipped row for a variant no selected backend runs), each
+    pair loaded, run once and (``measure_quality``) compared; returns every row and the pairs that work."""
     rows: list[BenchRow] = []
     live: list[tuple[BenchRow, Runner]] = []
     ref_logits: dict[int, torch.Tensor] = {}  # input size -> reference logits on that size's eval set
@@ -249,62 +286,85 @@ def run_benchmark(
             rows.append(BenchRow(variant=v.name, backend="-", status=SKIPPED, precision=v.precision, kind=v.kind,
                                  reason=f"no selected backend runs {v.kind} variants "
                                         f"(selected: {', '.join(b.name for b in specs)})"))
-    first_bs = min(cfg.batch_sizes)
-
-    from resnet_opt.engine import progress_iter
-
-    for v, b in plan:  # (a progress bar per evaluation below; rich shows one live bar at a time)
+    for v, b in plan:  # (a progress bar per evaluation; rich shows one live bar at a time)
         row = BenchRow(variant=v.name, backend=b.name, precision=v.precision, kind=v.kind)
         rows.append(row)
         why = avail.get(b.name) or check_compatible(b, v)
         if why:
             row.status, row.reason = SKIPPED, why
             continue
-        try:
-            t0 = time.perf_counter()
-            runner = make_runner(b, v, cfg.threads)
-            row.load_ms = (time.perf_counter() - t0) * 1e3
-        except BackendUnavailableError as e:
-            row.status, row.reason = SKIPPED, str(e)
-            continue
-        except Exception as e:  # noqa: BLE001 - one broken pair must not stop the others
-            row.status, row.reason = ERROR, f"load failed: {_short(e)}"
-            say(f"{v.name} on {b.name}: {row.reason}")
-            continue
-        row.provider = runner.provider_used
-        row.notes += runner.notes
-        if getattr(runner, "ran_precision", None):  # what really ran (OpenVINO may run an FP32 model in BF16)
-            row.precision = runner.ran_precision
-        try:
-            bs0 = first_bs if (v.static_batch is None or v.static_batch == first_bs) else v.static_batch
-            x0 = runner.prepare(bs0, cfg.seed)
-            time.sleep(cfg.timing.settle_s)
-            t0 = time.perf_counter()
-            runner.run(x0)
-            runner.sync()
-            row.first_ms, row.first_batch = (time.perf_counter() - t0) * 1e3, bs0
-            if getattr(runner, "own_first_ms", None) is not None:  # out of process: its own load/first-run times
-                row.load_ms, row.first_ms, row.first_batch = runner.own_load_ms, runner.own_first_ms, 1
-        except Exception as e:  # noqa: BLE001
-            row.status, row.reason = ERROR, f"first inference failed: {_short(e)}"
-            say(f"{v.name} on {b.name}: {row.reason}")
-            runner.close()
+        runner = _first_run(row, v, b, cfg, say)
+        if runner is None:
             continue
         if cfg.measure_quality:
             try:
-                _quality(row, runner, v, eval_set_for(v), reference, ref_logits, labelled, progress)
+                _quality(row, runner, v, eval_sets.for_variant(v), reference, ref_logits, eval_sets.labelled,
+                         progress)
             except Exception as e:  # noqa: BLE001
                 row.quality_note = f"quality measurement failed: {_short(e)}"
                 say(f"{v.name} on {b.name}: {row.quality_note}")
         live.append((row, runner))
+    return rows, live
 
-    # ---------------- phase 2: latency per batch size (interleaved rounds)
+
+def _first_run(row: BenchRow, v: Variant, b: BackendSpec, cfg: BenchConfig,
+               say: Callable[[str], None]) -> Runner | None:
+    """Load ``v`` on ``b`` and time its first inference into ``row``; None (the row says why) when either fails."""
+    try:
+        t0 = time.perf_counter()
+        runner = make_runner(b, v, cfg.threads)
+        row.load_ms = (time.perf_counter() - t0) * 1e3
+    except BackendUnavailableError as e:
+        row.status, row.reason = SKIPPED, str(e)
+        return None
+    except Exception as e:  # noqa: BLE001 - one broken pair must not stop the others
+        row.status, row.reason = ERROR, f"load failed: {_short(e)}"
+        say(f"{v.name} on {b.name}: {row.reason}")
+        return None
+    row.provider = runner.provider_used
+    row.notes += runner.notes
+    if getattr(runner, "ran_precision", None):  # what really ran (OpenVINO may run an FP32 model in BF16)
+        row.precision = runner.ran_precision
+    first_bs = min(cfg.batch_sizes)
+    try:
+        bs0 = first_bs if (v.static_batch is None or v.static_batch == first_bs) else v.static_batch
+        x0 = runner.prepare(bs0, cfg.seed)
+        time.sleep(cfg.timing.settle_s)
+        t0 = time.perf_counter()
+        runner.run(x0)
+        runner.sync()
+        row.first_ms, row.first_batch = (time.perf_counter() - t0) * 1e3, bs0
+        if getattr(runner, "own_first_ms", None) is not None:  # out of process: its own load/first-run times
+            row.load_ms, row.first_ms, row.first_batch = runner.own_load_ms, runner.own_first_ms, 1
+    except Exception as e:  # noqa: BLE001
+        row.status, row.reason = ERROR, f"first inference failed: {_short(e)}"
+        say(f"{v.name} on {b.name}: {row.reason}")
+        runner.close()
+        return None
+    return runner
+
+
+class _Cells:
+    """Phase 2's measurements: samples per (row, batch size), CUDA-event samples, the cells that failed or do not
+    apply (``STATUS:reason``), and each cell's prepared input."""
+
+    def __init__(self) -> None:
+        self.samples: dict[tuple[int, int], list[float]] = {}
+        self.device: dict[tuple[int, int], list[float]] = {}
+        self.failed: dict[tuple[int, int], str] = {}
+        self.inputs: dict[tuple[int, int], Any] = {}
+
+
+def _time_live(live: list[tuple[BenchRow, Runner]], cfg: BenchConfig, say: Callable[[str], None],
+               progress: bool) -> Any:
+    """Phase 2: time every live pair at every batch size in ``cfg.timing.rounds`` interleaved rounds (the order
+    rotates each round; a pause lets the last runner's thread pools go idle), then record each row's timings and
+    close the runners. Returns the roofline's per-round peak probe, if one ran."""
+    from resnet_opt.engine import progress_iter
+
     t = cfg.timing
     cells = [(bs, r) for bs in cfg.batch_sizes for r in range(t.rounds)]
-    samples: dict[tuple[int, int], list[float]] = {}
-    dev_samples: dict[tuple[int, int], list[float]] = {}
-    failed: dict[tuple[int, int], str] = {}
-    inputs: dict[tuple[int, int], Any] = {}
+    m = _Cells()
     previous: Runner | None = None
     probe = None  # roofline_refresh: the GEMM peaks measured at the start of every round
     if cfg.roofline and cfg.roofline_refresh and live:
@@ -321,75 +381,73 @@ def run_benchmark(
             previous = None
         order = live[rnd % len(live):] + live[:rnd % len(live)] if live else []
         for row, runner in order:
-            key = (id(row), bs)
-            if key in failed:
-                continue
-            v = runner.variant
-            if v.static_batch is not None and v.static_batch != bs:
-                failed[key] = f"{SKIPPED}:fixed batch size {v.static_batch}"
-                continue
-            try:
-                if key not in inputs:
-                    inputs[key] = runner.prepare(bs, cfg.seed)
-                x = inputs[key]
-
-                def call(runner=runner, x=x):
-                    runner.run(x)
-                    runner.sync()
-
-                if previous is not runner:
-                    time.sleep(t.settle_s)
+            if _time_cell(row, runner, bs, rnd, cfg, m, previous, say):
                 previous = runner
-                external = getattr(runner, "bench_external", None)
-                if external is not None:  # a runner in another process times itself (warm-up included)
-                    s = external(bs, t.warmup if rnd == 0 else min(1, t.warmup), t.per_round())
-                    samples.setdefault(key, []).extend(s)
-                    continue
-                if rnd == 0 and t.warmup:
-                    budget = None if t.time_budget_s is None else t.time_budget_s / 2
-                    timed_runs(call, t.warmup, budget_s=budget, min_runs=1)
-                elif rnd > 0 and t.warmup:
-                    call()  # one untimed run: caches and thread pools after another runner had the cores
-                budget = None if t.time_budget_s is None else t.time_budget_s / t.rounds
-                s, d = timed_runs(call, t.per_round(), budget_s=budget,
-                                  min_runs=max(1, -(-t.min_iterations // t.rounds)),
-                                  cuda_events=runner.backend.uses_cuda and runner.backend.family == "torch")
-                samples.setdefault(key, []).extend(s)
-                dev_samples.setdefault(key, []).extend(d)
-            except Exception as e:  # noqa: BLE001
-                failed[key] = f"{ERROR}:{_short(e)}"
-                say(f"{row.variant} on {row.backend} at batch {bs}: {_short(e)}")
-                if runner.backend.uses_cuda and torch.cuda.is_available():
-                    torch.cuda.empty_cache()
     for row, runner in live:
-        for bs in cfg.batch_sizes:
-            key = (id(row), bs)
-            if key in failed:
-                status, _, why = failed[key].partition(":")
-                row.timings.append(BatchTiming(bs, status, why))
-            elif samples.get(key):
-                row.timings.append(BatchTiming(bs, OK, None, LatencyStats.from_samples(samples[key], bs,
-                                                                                     dev_samples.get(key) or None)))
-        if row.timings and all(tm.status == ERROR for tm in row.timings):
-            row.status, row.reason = ERROR, row.timings[0].reason
+        _record_timings(row, cfg.batch_sizes, m)
         runner.close()
+    return probe
 
-    env = environment()
-    env["threads"] = {"torch": torch.get_num_threads(), "onnxruntime_intra_op": cfg.threads}
-    conf = asdict(cfg)
-    conf["backends"] = [b.name for b in specs]
-    result = BenchResult(
-        environment=env, config=conf, variants=[v.describe() for v in variants], rows=rows, backends=avail,
-        reference=reference.name if reference is not None else None, data=cfg.data, labelled=labelled,
-        created=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        seconds=time.perf_counter() - t_start, command=command or _command_line(), title=title,
-    )
-    if cfg.roofline:
-        from resnet_opt.bench.roofline import attach_roofline
 
-        attach_roofline(result, variants, cfg.threads, quick=cfg.roofline_quick, refresh=cfg.roofline_refresh,
-                        measured=(probe.measured or None) if probe else None)
-    return result
+def _time_cell(row: BenchRow, runner: Runner, bs: int, rnd: int, cfg: BenchConfig, m: _Cells,
+               previous: Runner | None, say: Callable[[str], None]) -> bool:
+    """One round of one (pair, batch size) cell into ``m``; True once the runner has the cores (it is then the
+    ``previous`` runner of the next cell)."""
+    t = cfg.timing
+    took_cores = False
+    key = (id(row), bs)
+    if key in m.failed:
+        return False
+    v = runner.variant
+    if v.static_batch is not None and v.static_batch != bs:
+        m.failed[key] = f"{SKIPPED}:fixed batch size {v.static_batch}"
+        return False
+    try:
+        if key not in m.inputs:
+            m.inputs[key] = runner.prepare(bs, cfg.seed)
+        x = m.inputs[key]
+
+        def call(runner=runner, x=x):
+            runner.run(x)
+            runner.sync()
+
+        if previous is not runner:
+            time.sleep(t.settle_s)
+        took_cores = True
+        external = getattr(runner, "bench_external", None)
+        if external is not None:  # a runner in another process times itself (warm-up included)
+            m.samples.setdefault(key, []).extend(external(bs, t.warmup if rnd == 0 else min(1, t.warmup),
+                                                          t.per_round()))
+            return True
+        if rnd == 0 and t.warmup:
+            budget = None if t.time_budget_s is None else t.time_budget_s / 2
+            timed_runs(call, t.warmup, budget_s=budget, min_runs=1)
+        elif rnd > 0 and t.warmup:
+            call()  # one untimed run: caches and thread pools after another runner had the cores
+        budget = None if t.time_budget_s is None else t.time_budget_s / t.rounds
+        s, d = timed_runs(call, t.per_round(), budget_s=budget, min_runs=max(1, -(-t.min_iterations // t.rounds)),
+                          cuda_events=runner.backend.uses_cuda and runner.backend.family == "torch")
+        m.samples.setdefault(key, []).extend(s)
+        m.device.setdefault(key, []).extend(d)
+    except Exception as e:  # noqa: BLE001
+        m.failed[key] = f"{ERROR}:{_short(e)}"
+        say(f"{row.variant} on {row.backend} at batch {bs}: {_short(e)}")
+        if runner.backend.uses_cuda and torch.cuda.is_available():
+            torch.cuda.empty_cache()
+    return took_cores
+
+
+def _record_timings(row: BenchRow, batch_sizes: list[int], m: _Cells) -> None:
+    for bs in batch_sizes:
+        key = (id(row), bs)
+        if key in m.failed:
+            status, _, why = m.failed[key].partition(":")
+            row.timings.append(BatchTiming(bs, status, why))
+        elif m.samples.get(key):
+            row.timings.append(BatchTiming(bs, OK, None, LatencyStats.from_samples(m.samples[key], bs,
+                                                                                 m.device.get(key) or None)))
+    if row.timings and all(tm.status == ERROR for tm in row.timings):
+        row.status, row.reason = ERROR, row.timings[0].reason
 
 
 def _selected(v: Variant, b: BackendSpec) -> bool:
