@@ -237,60 +237,21 @@ def train(
     dist = dist or DistContext()
     seed_everything(cfg.seed)
     device = resolve_device(dist.device if dist.enabled else cfg.device)
-    model.to(device)
-    fmt = torch.channels_last if cfg.channels_last else torch.contiguous_format
-    model.to(memory_format=fmt)
-    if teacher is not None:
-        teacher.to(device).eval()
-    try:
-        steps = len(train_loader)  # type: ignore[arg-type]
-    except TypeError as e:
-        raise ConfigError("the training loader must have a length") from e
-    if steps == 0:
-        raise ConfigError("the training loader is empty")
+    if cfg.amp == "fp16" and device.type != "cuda":
+        raise ConfigError("--amp fp16 needs a CUDA device; use --amp bf16 on the CPU")
+    steps = _steps(train_loader)
     main = dist.is_main
     log = log if main else None
     progress = progress and main
     out = Path(out_dir) if out_dir is not None else None
-    history: list[EpochRecord] = []
-    best_top1, best_epoch, start_epoch = None, None, 0
     state = None
     if resume and out is not None and (out / STATE_NAME).is_file():
         state = load_train_state(out / STATE_NAME, map_location=device)
-        try:
-            model.load_state_dict(state["model"])
-        except (RuntimeError, KeyError, ValueError) as e:
-            raise ResNetOptError(f"cannot resume from {out / STATE_NAME}: {str(e).splitlines()[0]}") from e
-    net = model
-    if dist.enabled:
-        net = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
-    opt = _make_optimizer(model, cfg)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, _lr_lambda(cfg, steps))
-    amp_dtype = AMP_DTYPES[cfg.amp]
-    if cfg.amp == "fp16" and device.type != "cuda":
-        raise ConfigError("--amp fp16 needs a CUDA device; use --amp bf16 on the CPU")
-    # fp16 gradients underflow without loss scaling; bf16 has float32's range and needs none (scaler disabled)
-    scaler = torch.amp.GradScaler(device.type, enabled=cfg.amp == "fp16")
-    crit = nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
-    if state is not None:
-        try:
-            opt.load_state_dict(state["optimizer"])
-            sched.load_state_dict(state["scheduler"])
-            if scaler.is_enabled() and state.get("scaler"):
-                scaler.load_state_dict(state["scaler"])
-            torch.set_rng_state(state["rng"].cpu())
-            start_epoch = int(state["epoch"])
-            best_top1 = state.get("best_top1")
-            best_epoch = state.get("best_epoch")
-            if (out / HISTORY_NAME).is_file():
-                history = [EpochRecord(**h) for h in json.loads((out / HISTORY_NAME).read_text())]
-        except Exception as e:  # noqa: BLE001 - torch.load (weights_only: pickles are refused, never run) raises many types
-            first = (str(e).strip().splitlines() or [type(e).__name__])[0]
-            raise ResNetOptError(f"cannot resume from {out / STATE_NAME} (a corrupt or unsafe state file; pickled "
-                                 f"objects are never executed): {type(e).__name__}: {first[:200]}") from e
-        if not 0 <= start_epoch <= cfg.epochs:
-            raise ConfigError(f"{out / STATE_NAME} has run {start_epoch} epochs but --epochs is {cfg.epochs}; "
-                              "give at least that many epochs to resume")
+    loop = _Loop.start(model, cfg, dist, device, teacher, steps, state=state, where=out)
+    history: list[EpochRecord] = []
+    best_top1, best_epoch, start_epoch = None, None, 0
+    if state is not None and out is not None:
+        history, best_top1, best_epoch, start_epoch = loop.resume(state, out)
         if log:
             log(f"resuming from epoch {start_epoch} of {cfg.epochs}")
 
@@ -300,35 +261,141 @@ def train(
         t0 = time.perf_counter()
         if hasattr(sampler, "set_epoch"):
             sampler.set_epoch(epoch)  # type: ignore[union-attr]
-        net.train()
+        loop.net.train()
         if on_epoch_start is not None:
             on_epoch_start(model, epoch)
-        total, count = 0.0, 0
         bar = _EpochBar(progress, f"epoch {epoch + 1}/{cfg.epochs}", train_loader, steps)
+        total, count = all_reduce_sum(loop.epoch(bar, epoch, steps), dist)
+        if dist.enabled:
+            broadcast_buffers(model)  # BN running statistics of rank 0 (what it saves), so every shard is scored alike
+        val = reduce_result(evaluate(model, val_loader, device=device), dist) if val_loader is not None else None
+        rec = EpochRecord(epoch=epoch + 1, train_loss=total / max(count, 1), val_top1=val.top1 if val else None,
+                          val_top5=val.top5 if val else None, lr=loop.opt.param_groups[0]["lr"],
+                          seconds=time.perf_counter() - t0)
+        history.append(rec)
+        bar.close(rec)
+        if on_epoch is not None:
+            on_epoch(rec)
+        if log:
+            log(f"epoch {rec.epoch}/{cfg.epochs}: loss {rec.train_loss:.4f}"
+                + (f", val top-1 {rec.val_top1:.2f}%" if rec.val_top1 is not None else "") + f" ({rec.seconds:.1f}s)")
+        improved = val is None or best_top1 is None or val.top1 > best_top1  # no validation: keep the last
+        if improved:
+            best_top1, best_epoch = (val.top1 if val else None), epoch + 1
+        if out is not None and main:
+            loop.checkpoint(out, epoch + 1, history, best_top1, best_epoch, save_fn if improved else None)
+    model.to(memory_format=torch.contiguous_format)
+    return TrainResult(best_top1=best_top1, best_epoch=best_epoch, epochs_run=len(history),
+                       seconds=time.perf_counter() - t_start, history=history)
+
+
+def _steps(train_loader: Iterable) -> int:
+    try:
+        steps = len(train_loader)  # type: ignore[arg-type]
+    except TypeError as e:
+        raise ConfigError("the training loader must have a length") from e
+    if steps == 0:
+        raise ConfigError("the training loader is empty")
+    return steps
+
+
+@dataclass
+class _Loop:
+    """What one training run steps: the model (and its DDP wrapper ``net``), optimizer, schedule, gradient scaler,
+    loss, device, memory format, autocast dtype and the distillation teacher."""
+
+    cfg: TrainConfig
+    model: nn.Module
+    net: nn.Module
+    opt: torch.optim.Optimizer
+    sched: Any
+    scaler: Any
+    crit: nn.Module
+    device: torch.device
+    fmt: torch.memory_format
+    amp_dtype: torch.dtype | None
+    teacher: nn.Module | None
+    dist: DistContext
+
+    @classmethod
+    def start(cls, model: nn.Module, cfg: TrainConfig, dist: DistContext, device: torch.device,
+              teacher: nn.Module | None, steps: int, *, state: dict[str, Any] | None = None,
+              where: Path | None = None) -> "_Loop":
+        """Set up the run; a resumed run's ``state`` gives the model its weights before any DDP wrapper sees it."""
+        model.to(device)
+        fmt = torch.channels_last if cfg.channels_last else torch.contiguous_format
+        model.to(memory_format=fmt)
+        if teacher is not None:
+            teacher.to(device).eval()
+        if state is not None:
+            try:
+                model.load_state_dict(state["model"])
+            except (RuntimeError, KeyError, ValueError) as e:
+                raise ResNetOptError(f"cannot resume from {Path(where or '.') / STATE_NAME}: "
+                                     f"{str(e).splitlines()[0]}") from e
+        net = model
+        if dist.enabled:
+            net = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+        opt = _make_optimizer(model, cfg)
+        # fp16 gradients underflow without loss scaling; bf16 has float32's range and needs none (scaler disabled)
+        return cls(cfg=cfg, model=model, net=net, opt=opt,
+                   sched=torch.optim.lr_scheduler.LambdaLR(opt, _lr_lambda(cfg, steps)),
+                   scaler=torch.amp.GradScaler(device.type, enabled=cfg.amp == "fp16"),
+                   crit=nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing), device=device, fmt=fmt,
+                   amp_dtype=AMP_DTYPES[cfg.amp], teacher=teacher, dist=dist)
+
+    def resume(self, state: dict[str, Any], out: Path) -> tuple[list[EpochRecord], float | None, int | None, int]:
+        """Optimizer, schedule, scaler and RNG from a train state (the model's weights went in at :meth:`start`):
+        (history, best top-1, best epoch, epochs already run)."""
+        path = out / STATE_NAME
+        history: list[EpochRecord] = []
+        try:
+            self.opt.load_state_dict(state["optimizer"])
+            self.sched.load_state_dict(state["scheduler"])
+            if self.scaler.is_enabled() and state.get("scaler"):
+                self.scaler.load_state_dict(state["scaler"])
+            torch.set_rng_state(state["rng"].cpu())
+            start_epoch = int(state["epoch"])
+            best_top1, best_epoch = state.get("best_top1"), state.get("best_epoch")
+            if (out / HISTORY_NAME).is_file():
+                history = [EpochRecord(**h) for h in json.loads((out / HISTORY_NAME).read_text())]
+        except Exception as e:  # noqa: BLE001 - torch.load (weights_only: pickles are refused, never run) raises many types
+            first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+            raise ResNetOptError(f"cannot resume from {path} (a corrupt or unsafe state file; pickled "
+                                 f"objects are never executed): {type(e).__name__}: {first[:200]}") from e
+        if not 0 <= start_epoch <= self.cfg.epochs:
+            raise ConfigError(f"{path} has run {start_epoch} epochs but --epochs is {self.cfg.epochs}; "
+                              "give at least that many epochs to resume")
+        return history, best_top1, best_epoch, start_epoch
+
+    def epoch(self, bar: Any, epoch: int, steps: int) -> list[float]:
+        """One pass over the training batches (``bar`` iterates them): [summed loss, image count] of this rank."""
+        cfg, dist, teacher = self.cfg, self.dist, self.teacher
+        total, count = 0.0, 0
         try:
             for i, (x, y) in enumerate(bar):
                 if dist.enabled:
                     fail_point(epoch * steps + i, dist)
-                x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+                x, y = x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
                 if cfg.augment != "none":
                     x = augment_batch(x, cfg.augment)
                 if x.dim() == 4:
-                    x = x.contiguous(memory_format=fmt)
-                with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
-                    logits = net(x)
+                    x = x.contiguous(memory_format=self.fmt)
+                with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp_dtype is not None):
+                    logits = self.net(x)
                     if teacher is not None:
                         with torch.no_grad():
                             t_logits = teacher(x)
                 # the losses in float32 (a no-op without --amp)
-                loss = crit(logits.float(), y)
+                loss = self.crit(logits.float(), y)
                 if teacher is not None:
                     loss = (1 - cfg.distill_alpha) * loss + cfg.distill_alpha * distillation_loss(
                         logits.float(), t_logits.float(), cfg.distill_temperature)
-                opt.zero_grad(set_to_none=True)
-                scaler.scale(loss).backward()  # scale, step and update are plain backward/step unless --amp fp16
-                scaler.step(opt)
-                scaler.update()
-                sched.step()
+                self.opt.zero_grad(set_to_none=True)
+                self.scaler.scale(loss).backward()  # scale, step and update: plain backward/step unless --amp fp16
+                self.scaler.step(self.opt)
+                self.scaler.update()
+                self.sched.step()
                 total += float(loss.detach()) * x.shape[0]
                 count += x.shape[0]
                 bar.update(loss=total / max(count, 1))
@@ -337,42 +404,26 @@ def train(
                 raise
             raise DistributedError(f"rank {dist.rank}: lost contact with the other ranks during epoch {epoch + 1}: "
                                    f"{str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__}") from e
-        total, count = all_reduce_sum([total, count], dist)
-        if dist.enabled:
-            broadcast_buffers(model)  # BN running statistics of rank 0 (what it saves), so every shard is scored alike
-        val = reduce_result(evaluate(model, val_loader, device=device), dist) if val_loader is not None else None
-        rec = EpochRecord(epoch=epoch + 1, train_loss=total / max(count, 1), val_top1=val.top1 if val else None,
-                          val_top5=val.top5 if val else None, lr=opt.param_groups[0]["lr"], seconds=time.perf_counter() - t0)
-        history.append(rec)
-        bar.close(rec)
-        if on_epoch is not None:
-            on_epoch(rec)
-        if log:
-            log(f"epoch {rec.epoch}/{cfg.epochs}: loss {rec.train_loss:.4f}"
-                + (f", val top-1 {rec.val_top1:.2f}%" if rec.val_top1 is not None else "") + f" ({rec.seconds:.1f}s)")
-        improved = val is not None and (best_top1 is None or val.top1 > best_top1)
-        if val is None:
-            improved = True  # no validation: keep the last
-        if improved:
-            best_top1, best_epoch = (val.top1 if val else None), epoch + 1
-        if out is not None and main:
-            out.mkdir(parents=True, exist_ok=True)
-            if improved and save_fn is not None:
-                model.to(memory_format=torch.contiguous_format)  # safetensors stores contiguous tensors only
-                save_fn(model, out)
-                model.to(memory_format=fmt)
-            state = {"epoch": epoch + 1, "model": model.state_dict(), "optimizer": opt.state_dict(),
-                     "scheduler": sched.state_dict(), "rng": torch.get_rng_state(), "best_top1": best_top1,
-                     "best_epoch": best_epoch, "config": asdict(cfg)}
-            if scaler.is_enabled():
-                state["scaler"] = scaler.state_dict()
-            tmp = out / f".{STATE_NAME}.tmp"
-            torch.save(state, str(tmp))
-            tmp.replace(out / STATE_NAME)
-            atomic_write_text(out / HISTORY_NAME, json.dumps([asdict(h) for h in history], indent=2) + "\n")
-    model.to(memory_format=torch.contiguous_format)
-    return TrainResult(best_top1=best_top1, best_epoch=best_epoch, epochs_run=len(history),
-                       seconds=time.perf_counter() - t_start, history=history)
+        return [total, count]
+
+    def checkpoint(self, out: Path, epochs_run: int, history: list[EpochRecord], best_top1: float | None,
+                   best_epoch: int | None, save_fn: Callable[[nn.Module, Path], Any] | None) -> None:
+        """The model through ``save_fn`` (given when this epoch is the best so far), then the resumable train
+        state and the history, each written atomically."""
+        out.mkdir(parents=True, exist_ok=True)
+        if save_fn is not None:
+            self.model.to(memory_format=torch.contiguous_format)  # safetensors stores contiguous tensors only
+            save_fn(self.model, out)
+            self.model.to(memory_format=self.fmt)
+        state = {"epoch": epochs_run, "model": self.model.state_dict(), "optimizer": self.opt.state_dict(),
+                 "scheduler": self.sched.state_dict(), "rng": torch.get_rng_state(), "best_top1": best_top1,
+                 "best_epoch": best_epoch, "config": asdict(self.cfg)}
+        if self.scaler.is_enabled():
+            state["scaler"] = self.scaler.state_dict()
+        tmp = out / f".{STATE_NAME}.tmp"
+        torch.save(state, str(tmp))
+        tmp.replace(out / STATE_NAME)
+        atomic_write_text(out / HISTORY_NAME, json.dumps([asdict(h) for h in history], indent=2) + "\n")
 
 
 class _EpochBar:
