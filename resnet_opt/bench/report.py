@@ -150,6 +150,49 @@ def environment_lines(env: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _latency_detail(result: BenchResult, bss: list[int]) -> list[str]:
+    """A latency table per batch size: every percentile, throughput, speed-up, spread and the unstable flag."""
+    md: list[str] = []
+    for bs in bss:
+        det = []
+        for r in result.ok_rows():
+            st = r.timing(bs)
+            if st is None:
+                continue
+            det.append([r.variant, r.backend, str(st.iterations), _f(st.p50_ms), _f(st.p90_ms), _f(st.p99_ms),
+                        _f(st.mean_ms), _f(st.min_ms), _f(st.max_ms), _f(st.throughput_ips, "{:.1f}"),
+                        _f(speedup(result, r, bs), "{:.2f}×"), _f(st.device_p50_ms), _f(st.spread),
+                        _f(st.cv * 100 if st.cv is not None else None, "{:.0f}"), "yes" if st.unstable else ""])
+        if det:
+            md += ["", f"### Latency at batch {bs}", ""]
+            md.append(_md_table(["variant", "backend", "runs", "p50 ms", "p90 ms", "p99 ms", "mean ms", "min ms",
+                                 "max ms", "img/s", "× vs ref", "CUDA-event p50 ms", "p90/p50", "CV %",
+                                 "unstable"], det))
+    return md
+
+
+def _problems(result: BenchResult) -> list[str]:
+    """The section naming every unavailable backend, skipped or failed row and cell, and every row's notes."""
+    unavailable = {b: why for b, why in (result.backends or {}).items() if why}
+    problems = [r for r in result.rows if r.status != OK]
+    cell_problems = [(r, t) for r in result.ok_rows() for t in r.timings if t.status != OK]
+    notes = [(r, n) for r in result.rows for n in ([r.quality_note] if r.quality_note else []) + r.notes]
+    if not (unavailable or problems or cell_problems or notes):
+        return []
+    md = ["", "## Skipped, failed and notes", ""]
+    for b, why in unavailable.items():
+        md.append(f"- backend **{b}** skipped: {why}")
+    for r in problems:
+        if r.backend in unavailable:
+            continue
+        md.append(f"- {r.variant} on {r.backend}: **{r.status}** — {r.reason}")
+    for r, t in cell_problems:
+        md.append(f"- {r.variant} on {r.backend} at batch {t.batch_size}: **{t.status}** — {t.reason}")
+    for r, n in notes:
+        md.append(f"- {r.variant} on {r.backend}: {n}")
+    return md
+
+
 def render_markdown(result: BenchResult, plot_name: str | None = PLOT_PNG) -> str:
     metric = quality_metric(result)
     bss = list(result.config.get("batch_sizes") or [])
@@ -210,40 +253,8 @@ def render_markdown(result: BenchResult, plot_name: str | None = PLOT_PNG) -> st
     if warn:
         md += ["", f"> **Warning:** {warn}"]
 
-    # per batch size latency detail
-    for bs in bss:
-        det = []
-        for r in result.ok_rows():
-            st = r.timing(bs)
-            if st is None:
-                continue
-            det.append([r.variant, r.backend, str(st.iterations), _f(st.p50_ms), _f(st.p90_ms), _f(st.p99_ms),
-                        _f(st.mean_ms), _f(st.min_ms), _f(st.max_ms), _f(st.throughput_ips, "{:.1f}"),
-                        _f(speedup(result, r, bs), "{:.2f}×"), _f(st.device_p50_ms), _f(st.spread),
-                        _f(st.cv * 100 if st.cv is not None else None, "{:.0f}"), "yes" if st.unstable else ""])
-        if det:
-            md += ["", f"### Latency at batch {bs}", ""]
-            md.append(_md_table(["variant", "backend", "runs", "p50 ms", "p90 ms", "p99 ms", "mean ms", "min ms",
-                                 "max ms", "img/s", "× vs ref", "CUDA-event p50 ms", "p90/p50", "CV %",
-                                 "unstable"], det))
-
-    # skipped / failed
-    unavailable = {b: why for b, why in (result.backends or {}).items() if why}
-    problems = [r for r in result.rows if r.status != OK]
-    cell_problems = [(r, t) for r in result.ok_rows() for t in r.timings if t.status != OK]
-    notes = [(r, n) for r in result.rows for n in ([r.quality_note] if r.quality_note else []) + r.notes]
-    if unavailable or problems or cell_problems or notes:
-        md += ["", "## Skipped, failed and notes", ""]
-        for b, why in unavailable.items():
-            md.append(f"- backend **{b}** skipped: {why}")
-        for r in problems:
-            if r.backend in unavailable:
-                continue
-            md.append(f"- {r.variant} on {r.backend}: **{r.status}** — {r.reason}")
-        for r, t in cell_problems:
-            md.append(f"- {r.variant} on {r.backend} at batch {t.batch_size}: **{t.status}** — {t.reason}")
-        for r, n in notes:
-            md.append(f"- {r.variant} on {r.backend}: {n}")
+    md += _latency_detail(result, bss)
+    md += _problems(result)
     from resnet_opt.bench.roofline import roofline_markdown
 
     md += roofline_markdown(result)

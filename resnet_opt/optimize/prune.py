@@ -366,6 +366,43 @@ def rebuild_resnet(model: ResNet) -> ResNet:
 
 
 # ----------------------------------------------------------------------------------------------- API
+def _check_prune_args(model: Any, ratio: float | None, target_macs: Any, importance: str, round_to: int | None,
+                      iterative_steps: int, global_pruning: bool, max_pruning_ratio: float | None,
+                      macs_tolerance: float) -> tuple[str, float]:
+    """Every check of :func:`prune`'s arguments, before any work: (importance name, max pruning ratio)."""
+    if not isinstance(model, ResNet):
+        raise PruningError(f"prune expects a resnet_opt ResNet, got {type(model).__name__}")
+    if (ratio is None) == (target_macs is None):
+        raise ConfigError("give exactly one of ratio or target_macs")
+    if ratio is not None and _channel_out_of_range(ratio):
+        raise ConfigError(f"pruning ratio must be strictly between 0 and 1, got {ratio}")
+    imp_name = str(importance).strip().lower()
+    _importance(imp_name)  # validates the name
+    if round_to is not None and (not isinstance(round_to, int) or round_to < 1):
+        raise ConfigError(f"round_to must be a positive integer or None, got {round_to!r}")
+    if not isinstance(iterative_steps, int) or iterative_steps < 1:
+        raise ConfigError(f"iterative_steps must be at least 1, got {iterative_steps!r}")
+    if max_pruning_ratio is None:
+        max_pruning_ratio = 0.9 if global_pruning else 1.0
+    if not 0.0 < max_pruning_ratio <= 1.0:
+        raise ConfigError(f"max_pruning_ratio must be in (0, 1], got {max_pruning_ratio}")
+    if not 0.0 < macs_tolerance < 1.0:
+        raise ConfigError(f"macs_tolerance must be in (0, 1), got {macs_tolerance}")
+    return imp_name, max_pruning_ratio
+
+
+def _rebuilt(pruned: ResNet, x: torch.Tensor, num_classes: int) -> ResNet:
+    """The pruned model rebuilt as a plain ResNet of the new widths, checked to give the pruned model's outputs."""
+    if pruned.fc.out_features != num_classes:
+        raise PruningError("internal error: the classifier lost outputs")
+    rebuilt = rebuild_resnet(pruned).eval()
+    with torch.no_grad():
+        a, b = pruned.eval()(x[:1]), rebuilt(x[:1])
+    if not torch.allclose(a, b, rtol=1e-4, atol=1e-5):
+        raise PruningError(f"the rebuilt pruned model disagrees with the pruned one (max diff {(a - b).abs().max():.3g})")
+    return rebuilt
+
+
 def prune(
     model: ResNet,
     example_input: torch.Tensor | int | Sequence[int] | None = None,
@@ -398,24 +435,8 @@ def prune(
     (default: 1.0 for local pruning, 0.9 with ``global_pruning``, where ranking could otherwise empty a layer).
     """
     t0 = time.perf_counter()
-    if not isinstance(model, ResNet):
-        raise PruningError(f"prune expects a resnet_opt ResNet, got {type(model).__name__}")
-    if (ratio is None) == (target_macs is None):
-        raise ConfigError("give exactly one of ratio or target_macs")
-    if ratio is not None and _channel_out_of_range(ratio):
-        raise ConfigError(f"pruning ratio must be strictly between 0 and 1, got {ratio}")
-    imp_name = str(importance).strip().lower()
-    _importance(imp_name)  # validates the name
-    if round_to is not None and (not isinstance(round_to, int) or round_to < 1):
-        raise ConfigError(f"round_to must be a positive integer or None, got {round_to!r}")
-    if not isinstance(iterative_steps, int) or iterative_steps < 1:
-        raise ConfigError(f"iterative_steps must be at least 1, got {iterative_steps!r}")
-    if max_pruning_ratio is None:
-        max_pruning_ratio = 0.9 if global_pruning else 1.0
-    if not 0.0 < max_pruning_ratio <= 1.0:
-        raise ConfigError(f"max_pruning_ratio must be in (0, 1], got {max_pruning_ratio}")
-    if not 0.0 < macs_tolerance < 1.0:
-        raise ConfigError(f"macs_tolerance must be in (0, 1), got {macs_tolerance}")
+    imp_name, max_pruning_ratio = _check_prune_args(model, ratio, target_macs, importance, round_to, iterative_steps,
+                                                    global_pruning, max_pruning_ratio, macs_tolerance)
     _, ignored_names = resolve_ignored_layers(model, ignored_layers)
 
     base = copy.deepcopy(model).eval()
@@ -445,13 +466,7 @@ def prune(
         pruned, used_ratio, refine_steps = _search_target(make_run, target, macs_before, size, macs_tolerance,
                                                           search, log)
 
-    if pruned.fc.out_features != model.arch.num_classes:
-        raise PruningError("internal error: the classifier lost outputs")
-    rebuilt = rebuild_resnet(pruned).eval()
-    with torch.no_grad():
-        a, b = pruned.eval()(x[:1]), rebuilt(x[:1])
-    if not torch.allclose(a, b, rtol=1e-4, atol=1e-5):
-        raise PruningError(f"the rebuilt pruned model disagrees with the pruned one (max diff {(a - b).abs().max():.3g})")
+    rebuilt = _rebuilt(pruned, x, model.arch.num_classes)
     macs_after, params_after = count_macs(rebuilt, size), count_params(rebuilt)
     if macs_after >= macs_before:
         raise PruningError("nothing was pruned: every prunable group is ignored or too small for round_to")

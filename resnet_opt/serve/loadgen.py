@@ -233,6 +233,52 @@ def _payloads(meta: dict[str, Any], cfg: LoadConfig) -> tuple[str, str, list[int
     return name, dtype, dims, [rng.standard_normal([cfg.batch] + dims).astype(np.float32) for _ in range(4)]
 
 
+def _drive(conc: int, cfg: LoadConfig, make_client: Callable[[], Any],
+           one: Callable[[Any, int], None]) -> tuple[list[float], list[str], float]:
+    """``conc`` client threads, released together, send requests until ``cfg.requests`` are sent between them or
+    ``cfg.time_limit_s`` has passed: (each answered request's seconds, each failure's message, the wall time)."""
+    lat: list[float] = []
+    errs: list[str] = []
+    lock = threading.Lock()
+    counter = [0]
+    start_gate = threading.Barrier(conc + 1)
+    t_start = [0.0]
+    deadline = [0.0]
+
+    def worker() -> None:
+        client = make_client()
+        try:
+            start_gate.wait()
+            while True:
+                with lock:
+                    k = counter[0]
+                    if k >= cfg.requests or time.monotonic() >= deadline[0]:
+                        return
+                    counter[0] += 1
+                t0 = time.perf_counter()
+                try:
+                    one(client, k)
+                    dt = time.perf_counter() - t0
+                    with lock:
+                        lat.append(dt)
+                except Exception as e:  # noqa: BLE001 - every failure is counted and reported
+                    with lock:
+                        errs.append(" ".join(str(e).split())[:200] or type(e).__name__)
+        finally:
+            client.close()
+
+    threads = [threading.Thread(target=worker, daemon=True) for _ in range(conc)]
+    for t in threads:
+        t.start()
+    t_start[0] = time.monotonic()
+    deadline[0] = t_start[0] + cfg.time_limit_s
+    start_gate.wait()
+    for t in threads:
+        t.join(timeout=cfg.time_limit_s + cfg.request_timeout_s + 10)
+    wall = time.monotonic() - t_start[0]
+    return lat, errs, wall
+
+
 def run_load(cfg: LoadConfig, *, log: Callable[[str], None] | None = None) -> LoadResult:
     """Run the sweep (see the module doc). Raises ConfigError when the server or model is not there."""
     say = log or (lambda _m: None)
@@ -276,45 +322,7 @@ def run_load(cfg: LoadConfig, *, log: Callable[[str], None] | None = None) -> Lo
     cells = []
     for conc in cfg.concurrency:
         before = _stats(mod, proto, addr, cfg.model)
-        lat: list[float] = []
-        errs: list[str] = []
-        lock = threading.Lock()
-        counter = [0]
-        start_gate = threading.Barrier(conc + 1)
-        t_start = [0.0]
-        deadline = [0.0]
-
-        def worker() -> None:
-            client = make_client()
-            try:
-                start_gate.wait()
-                while True:
-                    with lock:
-                        k = counter[0]
-                        if k >= cfg.requests or time.monotonic() >= deadline[0]:
-                            return
-                        counter[0] += 1
-                    t0 = time.perf_counter()
-                    try:
-                        one(client, k)
-                        dt = time.perf_counter() - t0
-                        with lock:
-                            lat.append(dt)
-                    except Exception as e:  # noqa: BLE001 - every failure is counted and reported
-                        with lock:
-                            errs.append(" ".join(str(e).split())[:200] or type(e).__name__)
-            finally:
-                client.close()
-
-        threads = [threading.Thread(target=worker, daemon=True) for _ in range(conc)]
-        for t in threads:
-            t.start()
-        t_start[0] = time.monotonic()
-        deadline[0] = t_start[0] + cfg.time_limit_s
-        start_gate.wait()
-        for t in threads:
-            t.join(timeout=cfg.time_limit_s + cfg.request_timeout_s + 10)
-        wall = time.monotonic() - t_start[0]
+        lat, errs, wall = _drive(conc, cfg, make_client, one)
         after = _stats(mod, proto, addr, cfg.model)
         ms = sorted(x * 1000 for x in lat)
         ex = inf = None
