@@ -8,7 +8,7 @@ import stat
 import pytest
 
 from resnet_opt.core.artifact import atomic_dir
-from resnet_opt.core.manifest import read_manifest, write_manifest
+from resnet_opt.core.manifest import MANIFEST_FORMAT, Manifest, read_manifest, write_manifest
 from resnet_opt.core.errors import ArtifactError, OutputPathError
 
 
@@ -57,7 +57,7 @@ def test_artifact_permissions_follow_umask(tmp_path):
     try:
         out = tmp_path / "art"
         with atomic_dir(out) as tmp:
-            write_manifest(tmp, {"kind": "onnx"})
+            write_manifest(tmp, Manifest.from_dict({"format": MANIFEST_FORMAT, "kind": "onnx"}))
         assert _mode(out) == 0o755
         assert _mode(out / "manifest.json") == 0o644
     finally:
@@ -65,7 +65,7 @@ def test_artifact_permissions_follow_umask(tmp_path):
 
 
 def test_manifest_roundtrip_and_bad_manifests(tmp_path):
-    write_manifest(tmp_path, {"kind": "onnx", "sizes": (1, 2)})
+    write_manifest(tmp_path, Manifest.from_dict({"format": MANIFEST_FORMAT, "kind": "onnx", "sizes": (1, 2)}))
     data = read_manifest(tmp_path)
     assert data["format"] == "resnet-opt-artifact" and data["kind"] == "onnx" and data["sizes"] == [1, 2]
     assert "created" in data

@@ -18,7 +18,7 @@ from resnet_opt.bench import (
 )
 from resnet_opt.bench.harness import result_from_dict
 from resnet_opt.cli import app
-from resnet_opt.core.manifest import write_manifest
+from resnet_opt.core.manifest import MANIFEST_FORMAT, Manifest, write_manifest
 from resnet_opt.core.errors import ArtifactError, ConfigError
 from resnet_opt.resnet import ResNet
 from helpers import one_line_error
@@ -45,17 +45,17 @@ def artifacts(tmp_path_factory) -> dict[str, Path]:
     onnx_dir = root / "onnx"
     onnx_dir.mkdir()
     export_onnx(m, onnx_dir / "model.onnx", input_size=SIZE)
-    write_manifest(onnx_dir, {"kind": "onnx", "file": "model.onnx", "precision": "fp32", "stage": "export",
+    write_manifest(onnx_dir, Manifest.from_dict({"format": MANIFEST_FORMAT, "kind": "onnx", "file": "model.onnx", "precision": "fp32", "stage": "export",
                               "input": {"name": "input", "shape": [-1, 3, SIZE, SIZE]},
-                              "architecture": {"depth": 18, "num_classes": 10}})
+                              "architecture": {"depth": 18, "num_classes": 10}}))
     ts_dir = root / "ts"
     ts_dir.mkdir()
     with torch.no_grad():
         ts = torch.jit.freeze(torch.jit.trace(m, torch.randn(1, 3, SIZE, SIZE)))
     ts.save(str(ts_dir / "model.ts"))
-    write_manifest(ts_dir, {"kind": "torchscript", "file": "model.ts", "precision": "fp32", "stage": "export",
+    write_manifest(ts_dir, Manifest.from_dict({"format": MANIFEST_FORMAT, "kind": "torchscript", "file": "model.ts", "precision": "fp32", "stage": "export",
                             "input": {"name": "input", "shape": [-1, 3, SIZE, SIZE]},
-                            "architecture": {"depth": 18, "num_classes": 10}})
+                            "architecture": {"depth": 18, "num_classes": 10}}))
     return {"root": root, "model": root / "model", "onnx": onnx_dir, "ts": ts_dir}
 
 
@@ -96,7 +96,7 @@ def test_variant_from_path_errors(tmp_path, artifacts):
         variant_from_path(tmp_path / "empty")
     broken = tmp_path / "broken"
     broken.mkdir()
-    write_manifest(broken, {"kind": "onnx", "file": "model.onnx", "precision": "fp32"})
+    write_manifest(broken, Manifest.from_dict({"format": MANIFEST_FORMAT, "kind": "onnx", "file": "model.onnx", "precision": "fp32"}))
     with pytest.raises(ArtifactError, match="missing its file model.onnx"):
         variant_from_path(broken)
     half = tmp_path / "half"
@@ -146,9 +146,9 @@ def test_harness_accuracy_on_labelled_digits(trained_digits_dir, tmp_path):
     onnx_dir = tmp_path / "onnx"
     onnx_dir.mkdir()
     export_onnx(load_model(trained_digits_dir), onnx_dir / "model.onnx", input_size=32)
-    write_manifest(onnx_dir, {"kind": "onnx", "file": "model.onnx", "precision": "fp32",
+    write_manifest(onnx_dir, Manifest.from_dict({"format": MANIFEST_FORMAT, "kind": "onnx", "file": "model.onnx", "precision": "fp32",
                               "input": {"name": "input", "shape": [-1, 3, 32, 32]},
-                              "architecture": {"depth": 18, "num_classes": 10}})
+                              "architecture": {"depth": 18, "num_classes": 10}}))
     vs = [variant_from_path(trained_digits_dir, name="fp32"), variant_from_path(onnx_dir, name="onnx")]
     res = run_benchmark(vs, BenchConfig(backends=["torch-cpu", "ort-cpu"], batch_sizes=[1], data="digits",
                                         eval_limit=120, timing=FAST))
@@ -179,8 +179,8 @@ def test_crashes_are_reported_and_others_continue(artifacts, tmp_path):
     bad = tmp_path / "corrupt"
     bad.mkdir()
     (bad / "model.onnx").write_bytes(b"this is not an onnx file")
-    write_manifest(bad, {"kind": "onnx", "file": "model.onnx", "precision": "fp32",
-                         "input": {"name": "input", "shape": [-1, 3, SIZE, SIZE]}})
+    write_manifest(bad, Manifest.from_dict({"format": MANIFEST_FORMAT, "kind": "onnx", "file": "model.onnx", "precision": "fp32",
+                         "input": {"name": "input", "shape": [-1, 3, SIZE, SIZE]}}))
     vs = [variant_from_model(_tiny(), "good", input_size=SIZE),
           variant_from_model(_FailsAbove(1), "flaky", input_size=SIZE, trained=False),
           variant_from_path(bad)]
@@ -201,8 +201,8 @@ def test_static_batch_artifact_only_runs_its_batch(tmp_path):
     d = tmp_path / "static"
     d.mkdir()
     export_onnx(_tiny(), d / "model.onnx", input_size=SIZE, dynamic_batch=False, batch=2)
-    write_manifest(d, {"kind": "onnx", "file": "model.onnx", "precision": "fp32",
-                       "input": {"name": "input", "shape": [2, 3, SIZE, SIZE]}})
+    write_manifest(d, Manifest.from_dict({"format": MANIFEST_FORMAT, "kind": "onnx", "file": "model.onnx", "precision": "fp32",
+                       "input": {"name": "input", "shape": [2, 3, SIZE, SIZE]}}))
     v = variant_from_path(d)
     assert v.static_batch == 2
     res = run_benchmark([variant_from_model(_tiny(), "eager", input_size=SIZE), v],
@@ -291,7 +291,7 @@ def test_cli_bad_options(tmp_path, args, expected):
 def test_cli_artifact_folder_missing_files(tmp_path, artifacts):
     broken = tmp_path / "broken"
     broken.mkdir()
-    write_manifest(broken, {"kind": "onnx", "file": "model.onnx", "precision": "fp32"})
+    write_manifest(broken, Manifest.from_dict({"format": MANIFEST_FORMAT, "kind": "onnx", "file": "model.onnx", "precision": "fp32"}))
     res = runner.invoke(app, ["bench", str(broken), "--report", str(tmp_path / "r")])
     assert "missing its file model.onnx" in one_line_error(res, strict=False)
     res = runner.invoke(app, ["bench", str(tmp_path / "nothing-here"), "--report", str(tmp_path / "r")])

@@ -208,7 +208,7 @@ def test_export_random_model_at_small_size_fits_preprocessing(tmp_path):
         ExportConfig("onnx", input_size=64, out=tmp_path / "a", count=2, fp16=True, source=ModelSpec(depth=18))
     )
     assert man.manifest.input.shape == [-1, 3, 64, 64] and man.file == "model_fp16.onnx"
-    assert man.manifest.preprocessing["crop"] == 64 and man.manifest.preprocessing["resize"] == 73  # 256/224 kept
+    assert man.manifest.preprocessing.crop == 64 and man.manifest.preprocessing.resize == 73  # 256/224 kept
     assert man.manifest.source["trained"] is False and man.manifest.output.shape == [-1, 1000]
     assert man.manifest.details['export']["fp16"]["io_dtype"].startswith("float32")
 

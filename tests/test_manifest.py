@@ -9,7 +9,7 @@ import pytest
 
 from resnet_opt.core.errors import ArtifactError
 from resnet_opt.core.manifest import (
-    KINDS, MANIFEST_VERSION, Manifest, ManifestError, manifest_json_schema, open_artifact, read_manifest,
+    KINDS, MANIFEST_FORMAT, MANIFEST_VERSION, Manifest, ManifestError, manifest_json_schema, open_artifact, read_manifest,
     write_manifest,
 )
 
@@ -20,10 +20,10 @@ def _onnx_folder(tmp_path: Path, **extra) -> Path:
     f = tmp_path / "a"
     f.mkdir()
     (f / "model.onnx").write_bytes(b"not really onnx, but bytes to hash")
-    write_manifest(f, {"kind": "onnx", "file": "model.onnx", "precision": "fp32",
+    write_manifest(f, Manifest.from_dict({"format": MANIFEST_FORMAT, "kind": "onnx", "file": "model.onnx", "precision": "fp32",
                        "input": {"name": "input", "shape": [-1, 3, 32, 32], "dtype": "float32"},
                        "output": {"name": "logits", "shape": [-1, 10], "dtype": "float32"},
-                       "preprocessing": {"resize": 32, "crop": 32}, "export": {"opset": 17}, **extra})
+                       "preprocessing": {"resize": 32, "crop": 32}, "export": {"opset": 17}, **extra}))
     return f
 
 
@@ -120,3 +120,140 @@ def test_legacy_file_hash_that_disagrees_with_files_is_refused():
     for key, bad in (("file_sha256", "b" * 64), ("file_size", 11)):
         with pytest.raises(ManifestError, match=f"field '{key}'.*disagrees with files\\[0\\]"):
             Manifest.from_dict({**good, key: bad}, where="m")
+
+
+# ------------------------------------------------------------------------------------------------ typed constructors
+def _arch():
+    from resnet_opt.core.manifest import Architecture
+
+    return Architecture(depth=18, num_classes=10, widths={}, fused=True, stem="imagenet")
+
+
+def _pre():
+    from resnet_opt.core.preprocessing import digits_preprocessing
+
+    return digits_preprocessing(32)
+
+
+def _source():
+    from resnet_opt.core.manifest import Source
+
+    return Source(kind="model_dir", path="runs/r18", sha256="0" * 64, architecture="resnet18", num_classes=10,
+                  trained=True)
+
+
+def _constructed() -> dict[str, Manifest]:
+    from resnet_opt.core.manifest import FileEntry, Source, TensorSpec
+
+    names = [str(i) for i in range(10)]
+    export = Manifest.for_export(kind="onnx", file="model.onnx", precision="fp32", source=_source(),
+                                 architecture=_arch(), input_shape=[-1, 3, 32, 32], output_shape=[-1, 10],
+                                 preprocessing=_pre(), class_names=names,
+                                 validation={"passed": True, "max_abs_diff": 1e-6, "atol": 1e-4},
+                                 sections={"export": {"opset": 17}})
+    quant = Manifest.for_quantized(kind="onnx", file="model_int8.onnx", stage="quantize", source=_source(),
+                                   architecture=_arch(), input_size=32, preprocessing=_pre(), class_names=names,
+                                   validation={"top1_agreement": 99.0, "fp32_top1": 98.0, "int8_top1": 97.5},
+                                   measurements={"size_bytes": {"fp32": 4, "int8": 1}, "load_ms": 3.0},
+                                   sections={"quantization": {"method": "minmax"}, "seconds": 1.5})
+    qat = Manifest.for_quantized(kind="torchscript", file="model_int8.ts", stage="qat", source=_source(),
+                                 architecture=_arch(), input_size=32, preprocessing=_pre(), class_names=None,
+                                 validation={"int8_top1": 97.0}, measurements={"latency_ms": {"int8": 0.3}})
+    folder = Manifest.for_model_folder(stage="prune", source=_source(), architecture=_arch(), input_size=32,
+                                       preprocessing=_pre(), class_names=names,
+                                       validation={"reload_identical": True},
+                                       measurements={"before": {"macs": 2}, "after": {"macs": 1}},
+                                       sections={"pruning": {"ratio": 0.5}})
+    repo = Manifest.for_triton_repo(files=[FileEntry("m/1/model.onnx"), FileEntry("m/config.pbtxt", role="config")],
+                                    precision="fp32", source=Source(artifact="/a", kind="onnx", file="model.onnx"),
+                                    architecture=_arch(), input=TensorSpec("input", [-1, 3, 32, 32]),
+                                    output=TensorSpec("logits", [-1, 10]), preprocessing=_pre(), class_names=names,
+                                    versions={"torch": "2"}, triton={"name": "m", "platform": "onnxruntime_onnx"})
+    return {"export": export, "quantize": quant, "qat": qat, "model": folder, "triton": repo}
+
+
+@pytest.mark.parametrize("family", ["export", "quantize", "qat", "model", "triton"])
+def test_each_constructor_round_trips(family):
+    m = _constructed()[family]
+    d = m.to_dict()
+    assert Manifest.from_dict(d) == m and Manifest.from_dict(d).to_dict() == d
+    assert json.loads(json.dumps(d)) == d  # plain JSON
+    assert m.architecture.depth == 18 and m.num_classes == 10 and m.input_size == 32
+    assert m.preprocessing == _pre() and m.source.kind in ("model_dir", "onnx")
+
+
+def test_constructors_fill_the_family_fields():
+    c = _constructed()
+    assert (c["export"].stage, c["export"].precision, c["export"].file) == ("export", "fp32", "model.onnx")
+    assert c["export"].validation.passed is True and c["export"].validation.extra == {"atol": 1e-4}
+    assert c["export"].details == {"export": {"opset": 17}}
+    assert (c["quantize"].precision, c["quantize"].stage, c["qat"].stage) == ("int8", "quantize", "qat")
+    assert c["quantize"].measurements.load_ms == 3.0 and c["quantize"].validation.int8_top1 == 97.5
+    assert [f.path for f in c["model"].files] == ["model.safetensors", "config.json"]
+    assert c["model"].kind == "model" and c["model"].validation.reload_identical is True
+    assert c["triton"].kind == "triton-repo" and c["triton"].details["triton"]["name"] == "m"
+
+
+def test_constructor_refuses_a_malformed_section():
+    with pytest.raises(ManifestError, match="preprocessing.std"):
+        Manifest.for_model_folder(stage="prune", source=_source(), architecture=_arch(), input_size=32,
+                                  preprocessing={"resize": 32, "crop": 32, "std": [0, 1, 1]}, class_names=None)
+    with pytest.raises(ManifestError, match="source.trained"):
+        Manifest.for_model_folder(stage="prune", source={"trained": "yes"}, architecture=_arch(), input_size=32,
+                                  preprocessing=_pre(), class_names=None)
+
+
+def test_unknown_section_keys_round_trip_in_extra():
+    data = {"format": "resnet-opt-artifact", "format_version": 1, "kind": "onnx", "file": "m.onnx",
+            "architecture": {"depth": 50, "num_classes": 1000, "groups": 32},
+            "source": {"kind": "weights", "url": "https://example.org/w.pth"},
+            "validation": {"passed": True, "checks": {"ran_precision": "bf16"}},
+            "measurements": {"latency_ms": {"fp32": 1.0}, "energy_mj": 3}}
+    m = Manifest.from_dict(data)
+    assert m.architecture.extra == {"groups": 32} and m.source.extra == {"url": "https://example.org/w.pth"}
+    assert m.validation["checks"]["ran_precision"] == "bf16" and m.measurements.extra == {"energy_mj": 3}
+    out = m.to_dict()
+    for key in ("architecture", "source", "validation", "measurements"):
+        assert out[key] == data[key]
+
+
+def test_write_manifest_takes_a_manifest_only(tmp_path):
+    with pytest.raises(TypeError, match="takes a Manifest"):
+        write_manifest(tmp_path, {"kind": "onnx"})  # type: ignore[arg-type]
+
+
+def test_derive_copies_with_new_sections():
+    m = _constructed()["export"]
+    d = m.derive(sections={"optimize": {"chosen": "x"}})
+    assert d.details == {"export": {"opset": 17}, "optimize": {"chosen": "x"}} and d.architecture == m.architecture
+    assert m.details == {"export": {"opset": 17}}  # the original is untouched
+
+
+# ------------------------------------------------------------------------------------------------ never guessed
+def test_preprocessing_is_never_guessed():
+    from resnet_opt.core.errors import DataError
+    from resnet_opt.core.preprocessing import Preprocessing, PreprocessingError
+    from resnet_opt.data import Preprocessing as DataPreprocessing
+
+    assert DataPreprocessing is Preprocessing  # one type, re-exported by data/
+    for missing in (None, {}):
+        with pytest.raises(PreprocessingError, match="never guessed"):
+            Preprocessing.from_dict(missing)
+        assert Preprocessing.optional(missing) is None
+    assert issubclass(PreprocessingError, DataError)
+    assert Preprocessing.preset("v1").name == "imagenet-v1"  # a preset only when the caller names it
+    with pytest.raises(PreprocessingError, match="unknown preprocessing preset"):
+        Preprocessing.preset("v3")
+    m = Manifest.from_dict({"format": "resnet-opt-artifact", "kind": "onnx"})
+    assert m.preprocessing is None and m.input_size is None
+
+
+def test_manifest_and_config_share_one_preprocessing_check():
+    from resnet_opt.core.preprocessing import Preprocessing, PreprocessingError
+
+    bad = {"resize": 16, "crop": 32}  # crop larger than resize: refused by the one check, wherever it is read
+    with pytest.raises(PreprocessingError, match="larger than its resize") as e:
+        Preprocessing.from_dict(bad)
+    assert e.value.field == "crop"
+    with pytest.raises(ManifestError, match="preprocessing.crop"):
+        Manifest.from_dict({"format": "resnet-opt-artifact", "kind": "onnx", "preprocessing": bad})

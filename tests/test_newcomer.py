@@ -66,13 +66,13 @@ def tiny_model_dir(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def fake_onnx_artifact(tmp_path_factory) -> Path:
     """An artifact folder whose manifest is real and whose model file is a placeholder (inspect does not load it)."""
-    from resnet_opt.core.manifest import write_manifest
+    from resnet_opt.core.manifest import MANIFEST_FORMAT, Manifest, write_manifest
     from resnet_opt.data import digits_preprocessing
 
     out = tmp_path_factory.mktemp("art") / "r18-int8"
     out.mkdir()
     (out / "model_int8.onnx").write_bytes(b"\x08\x07placeholder" * 64)
-    write_manifest(out, {"kind": "onnx", "file": "model_int8.onnx", "precision": "int8", "stage": "quantize",
+    write_manifest(out, Manifest.from_dict({"format": MANIFEST_FORMAT, "kind": "onnx", "file": "model_int8.onnx", "precision": "int8", "stage": "quantize",
                          "source": {"kind": "model_dir", "path": "runs/digits-r18", "trained": True},
                          "architecture": {"depth": 18, "num_classes": 10},
                          "input": {"name": "input", "shape": [-1, 3, 32, 32], "dtype": "float32"},
@@ -81,7 +81,7 @@ def fake_onnx_artifact(tmp_path_factory) -> Path:
                          "class_names": [str(i) for i in range(10)],
                          "validation": {"top1_agreement": 100.0, "fp32_top1": 98.61, "int8_top1": 98.61},
                          "measurements": {"latency_ms": {"int8": 0.29, "fp32_onnx": 0.5, "threads": 2}},
-                         "quantization": {"method": "percentile", "reason": "x" * 200}})
+                         "quantization": {"method": "percentile", "reason": "x" * 200}}))
     return out
 
 

@@ -374,14 +374,14 @@ def test_runtime_refuses_a_manifest_whose_batch_sizes_disagree_with_the_package(
     import shutil
 
     from resnet_opt.core.errors import ArtifactError
-    from resnet_opt.core.manifest import write_manifest
+    from resnet_opt.core.manifest import Manifest, write_manifest
     from resnet_opt.runtime import load
 
     art = tmp_path / "a"
     shutil.copytree(pt2_artifacts.fp32, art)
     m = json.loads((art / "manifest.json").read_text())
     m["compile"]["batch_sizes"] = [1, 4]
-    write_manifest(art, m)
+    write_manifest(art, Manifest.from_dict(m))
     with pytest.raises(ArtifactError, match=r"batch sizes \[1, 4\]"):
         load(art)
 

@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from conftest import requires_cuda
 from resnet_opt.cli import app
-from resnet_opt.core.manifest import write_manifest
+from resnet_opt.core.manifest import MANIFEST_FORMAT, Manifest, write_manifest
 from resnet_opt.core.errors import ArtifactError, BackendUnavailableError, ConfigError, DataError
 from resnet_opt.runtime import ProviderFallbackWarning, load
 from helpers import one_line_error
@@ -165,8 +165,8 @@ def test_loads_int8_style_artifact_without_reference(artifacts, tmp_path):
     folder.mkdir()
     shutil.copy(artifacts["onnx"] / "model.onnx", folder / "model_int8.onnx")
     man = json.loads((artifacts["onnx"] / "manifest.json").read_text())
-    write_manifest(folder, {"kind": "onnx", "file": "model_int8.onnx", "precision": "int8", "stage": "quantize",
-                            "preprocessing": man["preprocessing"], "class_names": man["class_names"]})
+    write_manifest(folder, Manifest.from_dict({"format": MANIFEST_FORMAT, "kind": "onnx", "file": "model_int8.onnx", "precision": "int8", "stage": "quantize",
+                            "preprocessing": man["preprocessing"], "class_names": man["class_names"]}))
     pred = load(folder)
     assert pred.precision == "int8" and pred.num_classes == 10 and pred.class_names[3] == "3"
     assert pred.logits(torch.zeros(2, 3, 32, 32)).shape == (2, 10)

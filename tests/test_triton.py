@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 
 from resnet_opt.cli import app
 from resnet_opt.core.errors import ArtifactError
-from resnet_opt.core.manifest import read_manifest, write_manifest
+from resnet_opt.core.manifest import Manifest, read_manifest, write_manifest
 from resnet_opt.core.errors import ExportError
 from resnet_opt.export import triton as T
 from helpers import one_line_error
@@ -220,7 +220,7 @@ def test_bad_input_gives_one_error_line(artifacts, trained_digits_dir, tmp_path)
     ts_int8 = tmp_path / "ts-int8"  # the refusal reads only the manifest: a relabelled FP32 TorchScript will do
     shutil.copytree(artifacts["torchscript"], ts_int8)
     m = read_manifest(ts_int8)
-    write_manifest(ts_int8, {**m, "precision": "int8"})
+    write_manifest(ts_int8, Manifest.from_dict({**m, "precision": "int8"}))
     one_line_error(run(ts_int8, "--gpu"), "CPU only")
     assert not (tmp_path / "repo").exists()  # nothing was written by any failure
 

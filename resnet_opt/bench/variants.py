@@ -10,6 +10,7 @@ from typing import Any
 from resnet_opt.core.artifact import dir_size
 from resnet_opt.core.errors import ArtifactError, ConfigError
 from resnet_opt.core.manifest import open_artifact
+from resnet_opt.core.preprocessing import Preprocessing
 
 
 @dataclass
@@ -24,7 +25,7 @@ class Variant:
     input_size: int = 224  # H = W
     static_batch: int | None = None  # a fixed batch dimension (ONNX exported with --static-batch), else None
     num_classes: int | None = None
-    preprocessing: dict[str, Any] | None = None
+    preprocessing: Preprocessing | None = None
     trained: bool = True  # False for random init: accuracy is meaningless, agreement is what counts
     size_bytes: int | None = None
     stage: str | None = None  # what produced it (export, quantize, prune, train, ...)
@@ -101,12 +102,12 @@ def variant_from_path(path: str | os.PathLike, *, name: str | None = None) -> Va
         stage = m.stage if m.stage not in (None, "model") else cfg.get("stage") or "model"
         return Variant(name=name or p.name, kind="torch", precision="fp32", path=str(p),
                        input_size=int(m.input_size or 224), num_classes=m.num_classes,
-                       preprocessing=m.preprocessing or None, trained=True, size_bytes=size_bytes, stage=stage,
+                       preprocessing=m.preprocessing, trained=True, size_bytes=size_bytes, stage=stage,
                        architecture=m.architecture_name)
     return Variant(
         name=name or p.name, kind=family, precision=precision, path=str(p), file=str(model_file),
         input_size=int(m.input_size or 224), static_batch=m.static_batch, num_classes=m.num_classes,
-        preprocessing=m.preprocessing or None, trained=m.trained, size_bytes=size_bytes, stage=m.stage,
+        preprocessing=m.preprocessing, trained=m.trained, size_bytes=size_bytes, stage=m.stage,
         architecture=m.architecture_name, cpu_only=cpu_only, cuda_only=cuda_only,
         optimize_on_cpu=bool((m.details.get("export") or {}).get("optimize_for_inference_on_load")),
         inference_precision=(m.details.get("openvino") or {}).get("inference_precision_hint"),
@@ -125,7 +126,7 @@ def variant_from_depth(depth: int | str, *, input_size: int = 224, num_classes: 
 
 
 def variant_from_model(model: Any, name: str, *, input_size: int, num_classes: int | None = None,
-                       trained: bool = True, preprocessing: dict[str, Any] | None = None,
+                       trained: bool = True, preprocessing: Preprocessing | dict[str, Any] | None = None,
                        stage: str | None = None, precision: str = "fp32") -> Variant:
     """An in-memory torch module (measured on the torch eager backends)."""
     arch = getattr(getattr(model, "arch", None), "name", None)
@@ -134,7 +135,8 @@ def variant_from_model(model: Any, name: str, *, input_size: int, num_classes: i
     size = sum(p.numel() * p.element_size() for p in model.parameters()) + \
         sum(b.numel() * b.element_size() for b in model.buffers())
     return Variant(name=name, kind="torch", precision=precision, input_size=input_size, num_classes=num_classes,
-                   preprocessing=preprocessing, trained=trained, size_bytes=int(size), stage=stage, architecture=arch,
+                   preprocessing=Preprocessing.optional(preprocessing), trained=trained, size_bytes=int(size), stage=stage,
+                   architecture=arch,
                    model=model)
 
 

@@ -352,7 +352,7 @@ def plain(o: Any) -> Any:
     """``o`` as JSON-able Python: dataclasses (and :class:`StageResult`) as dicts, paths as strings, tuples as lists,
     numpy / torch scalars as numbers."""
     if dataclasses.is_dataclass(o) and not isinstance(o, type):
-        if getattr(o, "__stage_result__", False):
+        if getattr(o, "__stage_result__", False) or getattr(o, "__json_form__", False):
             return o.to_dict()  # a typed stage result: its own JSON form (an artifact result: the manifest + out)
         return {f.name: plain(getattr(o, f.name)) for f in dataclasses.fields(o)}
     if isinstance(o, dict):

@@ -33,17 +33,18 @@ import importlib
 import json
 import math
 import os
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Callable
 
 from resnet_opt.core.artifact import atomic_write_text, sha256_file, to_json
 from resnet_opt.core.errors import ArtifactError
+from resnet_opt.core.preprocessing import INTERPOLATIONS, Preprocessing, PreprocessingError
 
 __all__ = [
     "MANIFEST_NAME", "MANIFEST_FORMAT", "MANIFEST_VERSION", "SUPPORTED_VERSIONS", "MODEL_CONFIG_NAME",
     "MODEL_WEIGHTS_NAME", "MODEL_FORMAT", "ManifestError", "KindInfo", "KINDS", "register_kind", "kind_info",
-    "TensorSpec", "FileEntry", "Manifest", "Artifact", "open_artifact", "manifest_json_schema", "write_manifest",
+    "TensorSpec", "FileEntry", "Section", "Architecture", "Source", "Validation", "Measurements", "Manifest", "Artifact", "open_artifact", "manifest_json_schema", "write_manifest",
     "read_manifest",
 ]
 
@@ -214,28 +215,156 @@ def _check_relative(path: str, where: str) -> None:
         raise ManifestError(f"{where} names a file outside the artifact folder: {path!r}")
 
 
-def _check_preprocessing(pre: Any, file: str, name: str = "preprocessing") -> dict[str, Any] | None:
-    where = f"{file}: field '{name}"
-    if pre is None:
-        return None
-    if not isinstance(pre, dict):
-        raise ManifestError(f"{where}' must be an object, got {type(pre).__name__}")
-    if not pre:
-        return {}
-    for key in ("resize", "crop"):
-        if key in pre:
-            _check_int(pre[key], f"{where}.{key}'", minimum=1)
-    for key in ("mean", "std"):
-        if key in pre:
-            v = pre[key]
-            if (not isinstance(v, list) or len(v) != 3
-                    or not all(isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) for x in v)):
-                raise ManifestError(f"{where}.{key}' must be a list of 3 finite numbers, got {v!r}")
-            if key == "std" and any(x <= 0 for x in v):
-                raise ManifestError(f"{where}.std' must be positive, got {v!r}")
-    if "interpolation" in pre and pre["interpolation"] not in ("bilinear", "bicubic", "nearest"):
-        raise ManifestError(f"{where}.interpolation' must be bilinear, bicubic or nearest, got {pre['interpolation']!r}")
-    return dict(pre)
+def _check_preprocessing(pre: Any, file: str, name: str = "preprocessing") -> Preprocessing | None:
+    """The recorded preprocessing, checked by :meth:`Preprocessing.from_dict` (the one set of checks); None when the
+    section is absent or empty. A bad field is a ManifestError naming ``preprocessing.<field>``."""
+    if pre is not None and not isinstance(pre, (dict, Preprocessing)):
+        raise ManifestError(f"{file}: field '{name}' must be an object, got {type(pre).__name__}")
+    try:
+        return Preprocessing.optional(pre)
+    except PreprocessingError as e:
+        key = f"{name}.{e.field}" if e.field else name
+        raise ManifestError(f"{file}: field '{key}': {e}") from None
+
+
+# ------------------------------------------------------------------------------------------------ typed sections
+class Section:
+    """A typed manifest section: its known fields (None = absent) plus ``extra`` for keys this version does not
+    know, so old and foreign manifests round-trip. Read access by key (``section["depth"]``, ``.get``) is kept for
+    callers that treat the section as the JSON object it is written as."""
+
+    extra: dict[str, Any]
+    __json_form__ = True  # core.artifact.plain writes a section as its JSON object (to_dict), not its fields
+
+    @classmethod
+    def known(cls) -> tuple[str, ...]:
+        return tuple(f.name for f in fields(cls) if f.name != "extra")  # type: ignore[arg-type]
+
+    @classmethod
+    def from_dict(cls, d: Any, where: str, name: str):
+        if d is None:
+            return cls()
+        if not isinstance(d, dict):
+            raise ManifestError(f"{_where(where, name)} must be an object, got {type(d).__name__}")
+        known = cls.known()
+        obj = cls(**{k: d[k] for k in known if k in d}, extra={k: v for k, v in d.items() if k not in known})
+        obj.check(f"{where}: field '{name}")
+        return obj
+
+    def check(self, where: str) -> None:
+        """Type checks of the known fields (``where`` is "FILE: field 'NAME" without the closing quote)."""
+
+    def to_dict(self) -> dict[str, Any]:
+        d = {k: getattr(self, k) for k in self.known() if getattr(self, k) is not None}
+        d.update({k: v for k, v in self.extra.items() if k not in d})
+        return d
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self.to_dict().get(key, default)
+
+    def __getitem__(self, key: str) -> Any:
+        return self.to_dict()[key]
+
+    def __contains__(self, key: object) -> bool:
+        return key in self.to_dict()
+
+    def __bool__(self) -> bool:
+        return bool(self.to_dict())
+
+
+def _section(cls: Any, value: Any, where: str, name: str) -> Any:
+    """A section given typed or as its JSON object (checked like one read from disk)."""
+    if value is None:
+        return cls()
+    return value if isinstance(value, cls) else cls.from_dict(value, where, name)
+
+
+def _opt_int(v: Any, what: str, minimum: int = 1) -> None:
+    if v is not None:
+        _check_int(v, what, minimum=minimum)
+
+
+@dataclass(eq=True)
+class Architecture(Section):
+    """The network: depth, classes, non-standard widths (pruned or custom), BatchNorms folded, stem."""
+
+    depth: int | None = None
+    num_classes: int | None = None
+    widths: dict[str, int] | None = None
+    fused: bool | None = None
+    stem: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def check(self, where: str) -> None:
+        _opt_int(self.depth, f"{where}.depth'")
+        _opt_int(self.num_classes, f"{where}.num_classes'")
+        if self.widths is not None and not isinstance(self.widths, dict):
+            raise ManifestError(f"{where}.widths' must be an object, got {type(self.widths).__name__}")
+        if self.fused is not None and not isinstance(self.fused, bool):
+            raise ManifestError(f"{where}.fused' must be true or false, got {self.fused!r}")
+
+    @classmethod
+    def of_model(cls, model: Any, *, num_classes: int | None = None, widths: dict[str, int] | None = None,
+                 fused: bool | None = None, stem: bool = True) -> "Architecture":
+        """The section of a resnet_opt ResNet (read from ``model.arch``; duck-typed, core imports no model code)."""
+        arch = getattr(model, "arch", None)
+        return cls(depth=getattr(arch, "depth", None),
+                   num_classes=int(num_classes if num_classes is not None else getattr(arch, "num_classes")),
+                   widths=widths, fused=fused, stem=getattr(arch, "stem", None) if stem else None)
+
+
+@dataclass(eq=True)
+class Source(Section):
+    """Where the artifact came from: a model (``kind`` random / weights / model_dir, ``path``, ``sha256``,
+    ``architecture``, ``num_classes``, ``trained``) or, for a Triton repository, the ``artifact`` it was made from
+    (``kind``, ``file``, ``file_sha256``)."""
+
+    kind: str | None = None
+    path: str | None = None
+    sha256: str | None = None
+    architecture: str | None = None
+    num_classes: int | None = None
+    trained: bool | None = None
+    artifact: str | None = None
+    file: str | None = None
+    file_sha256: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def check(self, where: str) -> None:
+        if self.trained is not None and not isinstance(self.trained, bool):
+            raise ManifestError(f"{where}.trained' must be true or false, got {self.trained!r}")
+
+
+@dataclass(eq=True)
+class Validation(Section):
+    """How the artifact was checked against its source: the agreement and accuracy figures each stage records
+    (export: ``max_abs_diff``, ``atol``, ``passed``...; quantize/QAT: ``top1_agreement``, ``fp32_top1``,
+    ``int8_top1``, ``top1_drop``...; prune: ``reload_identical``); the rest of a stage's report in ``extra``."""
+
+    passed: bool | None = None
+    max_abs_diff: float | None = None
+    top1_agreement: float | None = None
+    fp32_top1: float | None = None
+    int8_top1: float | None = None
+    top1_drop: float | None = None
+    accuracy_meaningful: bool | None = None
+    reload_identical: bool | None = None
+    note: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(eq=True)
+class Measurements(Section):
+    """What was measured when the artifact was made: sizes, latencies (ms), load time, before/after (prune)."""
+
+    size_bytes: dict[str, Any] | None = None
+    latency_ms: dict[str, Any] | None = None
+    load_ms: float | None = None
+    before: dict[str, Any] | None = None
+    after: dict[str, Any] | None = None
+    input_size: int | None = None
+    threads: int | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
 
 
 # the typed top-level fields; everything else is a stage section kept in ``details``
@@ -247,7 +376,11 @@ _TOP = ("format", "format_version", "created", "kind", "precision", "stage", "fi
 @dataclass
 class Manifest:
     """The typed manifest of an artifact folder. ``details`` holds the stage sections (export, quantization,
-    pruning, finetune, compile, ...) as they were written."""
+    pruning, finetune, compile, ...) as they were written.
+
+    Stages build it with one constructor per artifact family (:meth:`for_export`, :meth:`for_quantized`,
+    :meth:`for_model_folder`, :meth:`for_triton_repo`) and write it with :func:`write_manifest`; consumers read the
+    typed fields."""
 
     kind: str
     files: list[FileEntry] = field(default_factory=list)
@@ -255,12 +388,12 @@ class Manifest:
     stage: str | None = None
     input: TensorSpec | None = None
     output: TensorSpec | None = None
-    preprocessing: dict[str, Any] | None = None
+    preprocessing: Preprocessing | None = None
     class_names: list[str] | None = None
-    source: dict[str, Any] = field(default_factory=dict)
-    architecture: dict[str, Any] = field(default_factory=dict)
-    validation: dict[str, Any] | None = None
-    measurements: dict[str, Any] = field(default_factory=dict)
+    source: Source = field(default_factory=Source)
+    architecture: Architecture = field(default_factory=Architecture)
+    validation: Validation | None = None
+    measurements: Measurements = field(default_factory=Measurements)
     versions: dict[str, Any] = field(default_factory=dict)
     cpu: dict[str, Any] = field(default_factory=dict)
     created: str | None = None
@@ -278,8 +411,7 @@ class Manifest:
         """H (= W) of the model input, from the input spec, else the preprocessing crop."""
         if self.input is not None and len(self.input.shape) == 4 and self.input.shape[-1] > 0:
             return int(self.input.shape[-1])
-        crop = (self.preprocessing or {}).get("crop")
-        return int(crop) if isinstance(crop, int) else None
+        return int(self.preprocessing.crop) if self.preprocessing is not None else None
 
     @property
     def static_batch(self) -> int | None:
@@ -289,22 +421,22 @@ class Manifest:
 
     @property
     def num_classes(self) -> int | None:
-        n = self.architecture.get("num_classes")
+        n = self.architecture.num_classes
         if isinstance(n, int) and not isinstance(n, bool) and n > 0:
             return n
         if self.output is not None and len(self.output.shape) == 2 and self.output.shape[1] > 0:
             return int(self.output.shape[1])
-        n = self.source.get("num_classes")
-        return n if isinstance(n, int) and n > 0 else None
+        n = self.source.num_classes
+        return n if isinstance(n, int) and not isinstance(n, bool) and n > 0 else None
 
     @property
     def trained(self) -> bool:
-        return bool(self.source.get("trained", True))
+        return bool(self.source.trained if self.source.trained is not None else True)
 
     @property
     def architecture_name(self) -> str | None:
-        d = self.architecture.get("depth")
-        return f"resnet{d}" if d else self.source.get("architecture")
+        d = self.architecture.depth
+        return f"resnet{d}" if d else self.source.architecture
 
     # ---------------------------------------------------------------- parse / write
     @classmethod
@@ -362,15 +494,14 @@ class Manifest:
             output=TensorSpec.from_dict(data["output"], where, "output") if data.get("output") is not None else None,
             preprocessing=_check_preprocessing(data.get("preprocessing"), where),
             class_names=list(class_names) if class_names is not None else None,
-            source=_opt_dict(data, "source", where), architecture=_opt_dict(data, "architecture", where),
-            validation=validation, measurements=_opt_dict(data, "measurements", where),
+            source=Source.from_dict(data.get("source"), where, "source"),
+            architecture=Architecture.from_dict(data.get("architecture"), where, "architecture"),
+            validation=Validation.from_dict(validation, where, "validation") if validation is not None else None,
+            measurements=Measurements.from_dict(data.get("measurements"), where, "measurements"),
             versions=_opt_dict(data, "versions", where), cpu=_opt_dict(data, "cpu", where),
             created=created, format_version=int(version),
             details={k: v for k, v in data.items() if k not in _TOP},
         )
-        nc = m.architecture.get("num_classes")
-        if nc is not None:
-            _check_int(nc, f"{where}: field 'architecture.num_classes'", minimum=1)
         if m.class_names is not None and m.num_classes is not None and len(m.class_names) != m.num_classes:
             raise ManifestError(f"{_where(where, 'class_names')} lists {len(m.class_names)} names for "
                                 f"{m.num_classes} classes")
@@ -386,13 +517,103 @@ class Manifest:
         d["files"] = [f.to_dict() for f in self.files]
         d.update(input=self.input.to_dict() if self.input else None,
                  output=self.output.to_dict() if self.output else None,
-                 preprocessing=self.preprocessing, class_names=self.class_names, source=self.source,
-                 architecture=self.architecture, validation=self.validation, measurements=self.measurements,
-                 versions=self.versions, cpu=self.cpu)
+                 preprocessing=self.preprocessing.to_dict() if self.preprocessing is not None else None,
+                 class_names=self.class_names, source=self.source.to_dict(), architecture=self.architecture.to_dict(),
+                 validation=self.validation.to_dict() if self.validation is not None else None,
+                 measurements=self.measurements.to_dict(), versions=self.versions, cpu=self.cpu)
         for k, v in self.details.items():
             if k not in d:
                 d[k] = v
         return d
+
+    # ---------------------------------------------------------------- constructors, one per artifact family
+    @classmethod
+    def _build(cls, *, kind: str, files: list[FileEntry], precision: str, stage: str, source: Source | dict[str, Any],
+               architecture: Architecture, input: TensorSpec | None, output: TensorSpec | None,
+               preprocessing: Preprocessing | dict[str, Any] | None, class_names: list[str] | None,
+               validation: Validation | dict[str, Any] | None = None,
+               measurements: Measurements | dict[str, Any] | None = None, sections: dict[str, Any] | None = None,
+               versions: dict[str, Any] | None = None, cpu: dict[str, Any] | None = None) -> "Manifest":
+        where = f"{kind} manifest ({stage})"
+        m = cls(kind=kind, files=files, precision=precision, stage=stage, input=input, output=output,
+                preprocessing=_check_preprocessing(preprocessing, where),
+                class_names=list(class_names) if class_names is not None else None,
+                source=_section(Source, source, where, "source"), architecture=architecture,
+                validation=_section(Validation, validation, where, "validation") if validation is not None else None,
+                measurements=_section(Measurements, measurements, where, "measurements"),
+                versions=dict(versions or {}), cpu=dict(cpu or {}), details=dict(sections or {}))
+        # the same checks as a manifest read from disk: a malformed one fails when written, not when opened
+        return cls.from_dict({"format": MANIFEST_FORMAT, **m.to_dict()}, where=where)
+
+    @classmethod
+    def for_export(cls, *, kind: str, file: str, precision: str, source: Source | dict[str, Any],
+                   architecture: Architecture, input_shape: list[int], output_shape: list[int],
+                   preprocessing: Preprocessing | dict[str, Any] | None, class_names: list[str] | None,
+                   validation: Validation | dict[str, Any], sections: dict[str, Any] | None = None,
+                   more_files: list[FileEntry] | None = None, versions: dict[str, Any] | None = None,
+                   cpu: dict[str, Any] | None = None, input_name: str = "input",
+                   output_name: str = "logits") -> "Manifest":
+        """An exported model file (onnx, torchscript, pt2, openvino), validated against its PyTorch source."""
+        return cls._build(kind=kind, files=[FileEntry(file, role="model"), *(more_files or [])], precision=precision,
+                          stage="export", source=source, architecture=architecture,
+                          input=TensorSpec(input_name, list(input_shape)),
+                          output=TensorSpec(output_name, list(output_shape)), preprocessing=preprocessing,
+                          class_names=class_names, validation=validation, sections=sections, versions=versions,
+                          cpu=cpu)
+
+    @classmethod
+    def for_quantized(cls, *, kind: str, file: str, stage: str, source: Source | dict[str, Any],
+                      architecture: Architecture, input_size: int,
+                      preprocessing: Preprocessing | dict[str, Any] | None, class_names: list[str] | None,
+                      validation: Validation | dict[str, Any], measurements: Measurements | dict[str, Any],
+                      sections: dict[str, Any] | None = None, more_files: list[FileEntry] | None = None,
+                      versions: dict[str, Any] | None = None, cpu: dict[str, Any] | None = None) -> "Manifest":
+        """An INT8 model file made by post-training quantization (``stage="quantize"``) or QAT (``"qat"``)."""
+        nc = architecture.num_classes
+        return cls._build(kind=kind, files=[FileEntry(file, role="model"), *(more_files or [])], precision="int8",
+                          stage=stage, source=source, architecture=architecture,
+                          input=TensorSpec("input", [-1, 3, int(input_size), int(input_size)]),
+                          output=TensorSpec("logits", [-1, int(nc)] if nc else [-1]), preprocessing=preprocessing,
+                          class_names=class_names, validation=validation, measurements=measurements,
+                          sections=sections, versions=versions, cpu=cpu)
+
+    @classmethod
+    def for_model_folder(cls, *, stage: str, source: Source | dict[str, Any], architecture: Architecture,
+                         input_size: int, preprocessing: Preprocessing | dict[str, Any] | None,
+                         class_names: list[str] | None, validation: Validation | dict[str, Any] | None = None,
+                         measurements: Measurements | dict[str, Any] | None = None,
+                         sections: dict[str, Any] | None = None, versions: dict[str, Any] | None = None,
+                         cpu: dict[str, Any] | None = None) -> "Manifest":
+        """A model folder (``model.safetensors`` + ``config.json``, both listed) written by a stage (prune, the
+        optimize source, ...)."""
+        nc = architecture.num_classes
+        return cls._build(kind="model", files=[FileEntry(MODEL_WEIGHTS_NAME, role="weights"),
+                                               FileEntry(MODEL_CONFIG_NAME, role="config")],
+                          precision="fp32", stage=stage, source=source, architecture=architecture,
+                          input=TensorSpec("input", [-1, 3, int(input_size), int(input_size)]),
+                          output=TensorSpec("logits", [-1, int(nc)] if nc else [-1]), preprocessing=preprocessing,
+                          class_names=class_names, validation=validation, measurements=measurements,
+                          sections=sections, versions=versions, cpu=cpu)
+
+    @classmethod
+    def for_triton_repo(cls, *, files: list[FileEntry], precision: str, source: Source, architecture: Architecture,
+                        input: TensorSpec | None, output: TensorSpec | None, preprocessing: Preprocessing | None,
+                        class_names: list[str] | None, versions: dict[str, Any] | None,
+                        triton: dict[str, Any]) -> "Manifest":
+        """A Triton model repository made from an artifact (``files[0]`` is the served model file)."""
+        return cls._build(kind="triton-repo", files=files, precision=precision, stage="export", source=source,
+                          architecture=architecture, input=input, output=output, preprocessing=preprocessing,
+                          class_names=class_names, sections={"triton": triton}, versions=versions)
+
+    def derive(self, **changes: Any) -> "Manifest":
+        """A copy for a new artifact folder (a copy of this artifact elsewhere): ``changes`` applied, a new creation
+        time unless ``created`` is given, the current format version; ``sections`` adds stage sections to
+        ``details``."""
+        sections = changes.pop("sections", None)
+        details = {**self.details, **(sections or {})}
+        changes.setdefault("created", None)
+        m = replace(self, **changes, details=details, format_version=MANIFEST_VERSION)
+        return Manifest.from_dict({"format": MANIFEST_FORMAT, **m.to_dict()}, where=f"{m.kind} manifest (copy)")
 
     def fill_files(self, folder: str | os.PathLike) -> "Manifest":
         """Compute sha256 and size of every listed file that lacks them (when writing)."""
@@ -414,6 +635,47 @@ class Manifest:
         path = Path(folder) / MANIFEST_NAME
         atomic_write_text(path, to_json(self.to_dict()) + "\n")
         return path
+
+
+_JSON_TYPES = {"int": "integer", "float": "number", "str": "string", "bool": "boolean"}
+
+
+def _field_schema(annotation: str) -> dict[str, Any]:
+    """JSON Schema of a dataclass field from its annotation (``int | None``, ``dict[str, int] | None``, ...)."""
+    types: list[str] = []
+    for part in (p.strip() for p in str(annotation).split("|")):
+        if part == "None":
+            types.append("null")
+        elif part.startswith("dict"):
+            types.append("object")
+        elif part.startswith(("list", "tuple")):
+            types.append("array")
+        else:
+            types.append(_JSON_TYPES[part])
+    return {"type": types[0] if len(types) == 1 else types}
+
+
+def _section_schema(cls: Any) -> dict[str, Any]:
+    """A typed section: its known fields, other keys allowed (kept in ``extra``)."""
+    return {"type": ["object", "null"], "description": (cls.__doc__ or "").split("\n")[0].strip(),
+            "properties": {f.name: _field_schema(f.type) for f in fields(cls) if f.name != "extra"}}
+
+
+def _preprocessing_schema() -> dict[str, Any]:
+    props: dict[str, Any] = {}
+    for f in fields(Preprocessing):
+        if f.name in ("resize", "crop"):
+            props[f.name] = {"type": "integer", "minimum": 1}
+        elif f.name in ("mean", "std"):
+            items: dict[str, Any] = {"type": "number"}
+            if f.name == "std":
+                items["exclusiveMinimum"] = 0
+            props[f.name] = {"type": "array", "minItems": 3, "maxItems": 3, "items": items}
+        elif f.name == "interpolation":
+            props[f.name] = {"enum": list(INTERPOLATIONS)}
+        else:
+            props[f.name] = _field_schema(f.type)
+    return {"type": ["object", "null"], "properties": props}
 
 
 def manifest_json_schema() -> dict[str, Any]:
@@ -442,14 +704,11 @@ def manifest_json_schema() -> dict[str, Any]:
         "files": {"type": "array", "items": file_entry},
         "input": {"oneOf": [tensor, {"type": "null"}]},
         "output": {"oneOf": [tensor, {"type": "null"}]},
-        "preprocessing": {"type": ["object", "null"], "properties": {
-            "resize": {"type": "integer", "minimum": 1}, "crop": {"type": "integer", "minimum": 1},
-            "mean": {"type": "array", "minItems": 3, "maxItems": 3, "items": {"type": "number"}},
-            "std": {"type": "array", "minItems": 3, "maxItems": 3, "items": {"type": "number", "exclusiveMinimum": 0}},
-            "interpolation": {"enum": ["bilinear", "bicubic", "nearest"]},
-            "grayscale": {"type": "boolean"}, "square": {"type": "boolean"}, "name": {"type": "string"}}},
+        "preprocessing": _preprocessing_schema(),
         "class_names": {"type": ["array", "null"], "items": {"type": "string"}},
-        "source": obj, "architecture": obj, "validation": obj, "measurements": obj, "versions": obj, "cpu": obj,
+        "source": _section_schema(Source), "architecture": _section_schema(Architecture),
+        "validation": _section_schema(Validation), "measurements": _section_schema(Measurements),
+        "versions": obj, "cpu": obj,
     }
     typed = {f.name for f in fields(Manifest)} - {"details", "files", "input", "output"}
     assert typed <= set(props), typed - set(props)
@@ -480,10 +739,10 @@ class Artifact:
         return self.path / f
 
     @property
-    def preprocessing(self) -> dict[str, Any] | None:
-        return self.manifest.preprocessing or None
+    def preprocessing(self) -> Preprocessing | None:
+        return self.manifest.preprocessing
 
-    def require_preprocessing(self) -> dict[str, Any]:
+    def require_preprocessing(self) -> Preprocessing:
         """The recorded preprocessing; a clear error when the folder has none (it is never guessed)."""
         pre = self.manifest.preprocessing
         if not pre:
@@ -491,9 +750,9 @@ class Artifact:
                 f"{self.path} records no preprocessing, so images cannot be prepared for it; re-save the model with "
                 "save_model(..., preprocessing=...) (e.g. 'digits:32' or 'v1'), or evaluate it with --data, which "
                 "brings its own")
-        crop = pre.get("crop")
+        crop = pre.crop
         size = self.manifest.input_size
-        if isinstance(crop, int) and size is not None and crop != size:
+        if size is not None and crop != size:
             raise ArtifactError(f"{self.path}: preprocessing crops to {crop} px but the model input is {size} px")
         return pre
 
@@ -531,9 +790,9 @@ def _model_folder_manifest(folder: Path, cfg: Any) -> Manifest:
         precision="fp32", stage=cfg.get("stage") if isinstance(cfg.get("stage"), str) else "model",
         input=TensorSpec("input", [-1, 3, int(size), int(size)]) if size else None,
         output=TensorSpec("logits", [-1, nc]), preprocessing=pre, class_names=names,
-        source=cfg.get("source") if isinstance(cfg.get("source"), dict) else {},
-        architecture={"depth": cfg.get("depth"), "num_classes": nc, "widths": cfg.get("widths") or {},
-                      "fused": bool(cfg.get("fused", False))},
+        source=Source.from_dict(cfg["source"], where, "source") if isinstance(cfg.get("source"), dict) else Source(),
+        architecture=Architecture(depth=cfg.get("depth"), num_classes=nc, widths=cfg.get("widths") or {},
+                                  fused=bool(cfg.get("fused", False))),
         details={k: v for k, v in cfg.items() if k in ("pruning", "data", "fused")},
     )
 
@@ -617,7 +876,7 @@ def open_artifact(path: str | os.PathLike, *, verify: bool = True) -> Artifact:
             if cfg is None:
                 raise ArtifactError(f"model folder {p} has no {MODEL_CONFIG_NAME}")
             # model folders written before format_version 2 list only the weights; the config is part of it too
-            if not manifest.preprocessing and isinstance(cfg, dict) and cfg.get("preprocessing"):
+            if manifest.preprocessing is None and isinstance(cfg, dict) and cfg.get("preprocessing"):
                 manifest.preprocessing = _check_preprocessing(cfg["preprocessing"], str(cfg_path))
     elif cfg is not None:
         manifest = _model_folder_manifest(p, cfg)
@@ -632,14 +891,12 @@ def open_artifact(path: str | os.PathLike, *, verify: bool = True) -> Artifact:
                     config=cfg if isinstance(cfg, dict) else None)
 
 
-def write_manifest(folder: str | os.PathLike, manifest: Manifest | dict[str, Any]) -> Manifest:
-    """Write ``manifest.json`` into an artifact folder and return the typed manifest written. A dict (today's stage
-    sections included) is parsed into a :class:`Manifest` first, so a malformed one fails at write time, not when a
-    user opens it."""
+def write_manifest(folder: str | os.PathLike, manifest: Manifest) -> Manifest:
+    """Write ``manifest.json`` into an artifact folder (file hashes filled in) and return the typed manifest written.
+    Build it with a :class:`Manifest` constructor (``Manifest.for_export(...)``, ...) or :meth:`Manifest.from_dict`."""
     if not isinstance(manifest, Manifest):
-        data = {"format": MANIFEST_FORMAT, "format_version": MANIFEST_VERSION, **manifest}
-        data.pop("out", None)
-        manifest = Manifest.from_dict(data, where=f"manifest for {folder}")
+        raise TypeError(f"write_manifest takes a Manifest, got {type(manifest).__name__}; build one with "
+                        "Manifest.for_export/for_quantized/for_model_folder/for_triton_repo or Manifest.from_dict")
     manifest.write(folder)
     return manifest
 

@@ -53,7 +53,9 @@ from typing import Any, Callable
 
 from resnet_opt.core.artifact import atomic_dir, atomic_write_text, sha256_file
 from resnet_opt.core.errors import ArtifactError, ConfigError, ExportError, OutputPathError, ResNetOptWarning
-from resnet_opt.core.manifest import MANIFEST_NAME, open_artifact, read_manifest, write_manifest
+from resnet_opt.core.manifest import (
+    MANIFEST_NAME, FileEntry, Manifest, Source, TensorSpec, open_artifact, write_manifest,
+)
 
 __all__ = [
     "TRITON_KIND", "PLATFORMS", "TritonConfig", "TensorConfig", "TritonModelConfig", "ConfigCheck", "TritonResult",
@@ -318,7 +320,7 @@ def _load_torchscript(path: Path) -> Any:
         raise ArtifactError(f"{path} is not a loadable TorchScript file: {msg[:200]}") from e
 
 
-def _torchscript_io(path: Path, manifest: dict[str, Any]) -> _ModelIO:
+def _torchscript_io(path: Path, manifest: Manifest) -> _ModelIO:
     """TorchScript files do not declare shapes: the forward signature gives the tensor count, the manifest the input
     shape, and one run on zeros (batch 2 on a dynamic batch axis) the output shape and types."""
     import torch
@@ -343,9 +345,9 @@ def _torchscript_io(path: Path, manifest: dict[str, Any]) -> _ModelIO:
                     shape, out_shape)
 
 
-def _manifest_shape(manifest: dict[str, Any], key: str) -> list[int | None]:
-    spec = manifest.get(key)
-    shape = spec.get("shape") if isinstance(spec, dict) else None
+def _manifest_shape(manifest: Manifest, key: str) -> list[int | None]:
+    spec: TensorSpec | None = manifest.input if key == "input" else manifest.output
+    shape = spec.shape if spec is not None else None
     if not isinstance(shape, list) or not shape or not all(isinstance(d, int) for d in shape):
         raise ArtifactError(f"the artifact's manifest has no usable {key} shape ({key}.shape = {shape!r})")
     return [None if d < 0 else d for d in shape]
@@ -355,7 +357,7 @@ def _manifest_shape(manifest: dict[str, Any], key: str) -> list[int | None]:
 @dataclass
 class _Artifact:
     path: Path
-    manifest: dict[str, Any]
+    manifest: Manifest
     kind: str
     file: Path
     precision: str
@@ -380,12 +382,11 @@ def _read_artifact(path: str | os.PathLike) -> _Artifact:
         raise ArtifactError(f"{p} lists {len(files)} files; Triton export copies exactly one model file")
     if not files[0].sha256:
         raise ArtifactError(f"{p / MANIFEST_NAME} has no sha256 to check {files[0].path} against")
-    manifest = art.manifest.to_dict()
-    return _Artifact(p, manifest, str(kind), art.model_file, art.manifest.precision)
+    return _Artifact(p, art.manifest, str(kind), art.model_file, art.manifest.precision)
 
 
 def _default_name(art: _Artifact) -> str:
-    depth = (art.manifest.get("architecture") or {}).get("depth")
+    depth = art.manifest.architecture.depth
     base = f"resnet{depth}" if isinstance(depth, int) else "resnet"
     return f"{base}_{art.kind}_{art.precision}"
 
@@ -451,7 +452,8 @@ def _plan(art: _Artifact, io: _ModelIO, cfg: TritonConfig) -> tuple[TritonModelC
     if len(in_shape) != 4:
         raise ArtifactError(f"{art.file} input has rank {len(in_shape)}; expected N×C×H×W")
     for key, dt in (("input", io.input_dtype), ("output", io.output_dtype)):
-        md = (art.manifest.get(key) or {}).get("dtype")
+        spec = art.manifest.input if key == "input" else art.manifest.output
+        md = spec.dtype if spec is not None else None
         if md is not None and md != dt:
             raise ArtifactError(f"{art.file} {key} type is {dt} but its manifest says {md}")
         if dt not in _NP_TO_TRITON:
@@ -481,7 +483,7 @@ def _plan(art: _Artifact, io: _ModelIO, cfg: TritonConfig) -> tuple[TritonModelC
         full = [-1 if d is None else int(d) for d in shape]
         return full[1:] if mbs > 0 else full
 
-    names = art.manifest.get("class_names")
+    names = art.manifest.class_names
     n_cls = out_shape[-1]
     label = LABELS_NAME if isinstance(names, list) and names and len(names) == n_cls else None
     if label is None:
@@ -657,7 +659,7 @@ def check_model_config(model_dir: str | os.PathLike, *, require_schema: bool = F
     else:
         man_path = d / VERSION / MANIFEST_NAME
         need(man_path.is_file(), f"{VERSION}/{MANIFEST_NAME} (the model's manifest, its input shape) is missing")
-        io = _torchscript_io(model_file, read_manifest(d / VERSION))
+        io = _torchscript_io(model_file, open_artifact(d / VERSION).manifest)
     need(mc.max_batch_size >= 0, f"max_batch_size {mc.max_batch_size} is negative")
     batching = mc.max_batch_size > 0
     need(len(mc.inputs) == len(io.input_names) == 1, f"{len(mc.inputs)} inputs in config, model has "
@@ -747,10 +749,10 @@ def docker_command(repo: str | os.PathLike, gpu: bool = False) -> str:
 
 
 def _readme(repo: Path, art: _Artifact, mc: TritonModelConfig, check: ConfigCheck) -> str:
-    pre = art.manifest.get("preprocessing") or {}
-    names = art.manifest.get("class_names")
+    pre = art.manifest.preprocessing.to_dict() if art.manifest.preprocessing is not None else {}
+    names = art.manifest.class_names
     inp, outp = mc.inputs[0], mc.outputs[0]
-    versions = art.manifest.get("versions") or {}
+    versions = art.manifest.versions
     size = inp.dims[-1]
     gpu = mc.instance_kind == "KIND_GPU"
     shape_doc = (f"[N, {', '.join(str(d) for d in inp.dims)}] with N from 1 to {mc.max_batch_size} (the config's dims "
@@ -783,7 +785,7 @@ def _readme(repo: Path, art: _Artifact, mc: TritonModelConfig, check: ConfigChec
     return f"""# Triton model repository: `{mc.name}`
 
 Written by resnet-opt from the {art.kind} {art.precision} artifact `{art.path.resolve()}` (model file sha256
-`{art.manifest["file_sha256"][:16]}…`, checked against its manifest). Exported with torch {versions.get('torch', '?')},
+`{(art.manifest.files[0].sha256 or "")[:16]}…`, checked against its manifest). Exported with torch {versions.get('torch', '?')},
 onnx {versions.get('onnx', '?')}.
 
 ```
@@ -886,7 +888,7 @@ def export_triton(model: str | os.PathLike, config: TritonConfig, *,
     say(f"writing Triton repository {out}: model {mc.name} ({platform}, max_batch_size {mc.max_batch_size}, "
         f"{mc.instance_count} x {mc.instance_kind})")
     header = [f"Triton model config written by resnet-opt {getattr(resnet_opt, '__version__', '')} from "
-              f"{art.path.resolve()}", f"({art.kind} {art.precision}, file sha256 {art.manifest['file_sha256'][:16]}…).",
+              f"{art.path.resolve()}", f"({art.kind} {art.precision}, file sha256 {(art.manifest.files[0].sha256 or '')[:16]}…).",
               "Inputs are preprocessed images: see ../README.md."]
     with atomic_dir(out, overwrite=True) as tmp:
         mdir = tmp / mc.name
@@ -894,17 +896,16 @@ def export_triton(model: str | os.PathLike, config: TritonConfig, *,
         vdir.mkdir(parents=True)
         target = vdir / fname
         shutil.copyfile(art.file, target)
-        if sha256_file(target) != art.manifest["file_sha256"]:
+        if sha256_file(target) != art.manifest.files[0].sha256:
             raise ExportError(f"the copy of {art.file} in the repository does not match its sha256")
-        model_manifest = {k: v for k, v in art.manifest.items() if k not in ("format", "format_version", "created")}
-        model_manifest["file"] = fname
-        model_manifest["files"] = [{**model_manifest["files"][0], "path": fname}]
-        model_manifest["triton_source"] = {"artifact": str(art.path.resolve()), "file": art.file.name}
-        write_manifest(vdir, model_manifest)
+        src_file = art.manifest.files[0]
+        write_manifest(vdir, art.manifest.derive(
+            files=[FileEntry(fname, sha256=src_file.sha256, size=src_file.size, role=src_file.role)],
+            sections={"triton_source": {"artifact": str(art.path.resolve()), "file": art.file.name}}))
         labels = None
         if mc.outputs[0].label_filename:
             labels = mdir / LABELS_NAME
-            atomic_write_text(labels, "\n".join(str(n) for n in art.manifest["class_names"]) + "\n")
+            atomic_write_text(labels, "\n".join(str(n) for n in art.manifest.class_names or []) + "\n")
         atomic_write_text(mdir / CONFIG_NAME, render_config(mc, header))
         say("checking config.pbtxt against Triton's schema and the model file ...")
         check = check_model_config(mdir, rendered=mc, shown_as=out / mc.name)
@@ -913,28 +914,21 @@ def export_triton(model: str | os.PathLike, config: TritonConfig, *,
                           "; the model-file checks ran", SchemaCheckSkippedWarning, stacklevel=2)
         final = out
         atomic_write_text(tmp / README_NAME, _readme(final, art, mc, check))
-        write_manifest(tmp, {
-            "kind": TRITON_KIND,
-            "file": f"{mc.name}/{VERSION}/{fname}",
-            "files": [{"path": f"{mc.name}/{VERSION}/{fname}", "role": "model"},
-                      {"path": f"{mc.name}/{CONFIG_NAME}", "role": "config"}]
-                     + ([{"path": f"{mc.name}/{LABELS_NAME}", "role": "labels"}] if labels is not None else []),
-            "precision": art.precision,
-            "stage": "export",
-            "source": {"artifact": str(art.path.resolve()), "kind": art.kind, "file": art.file.name,
-                       "file_sha256": art.manifest["file_sha256"]},
-            "architecture": art.manifest.get("architecture"),
-            "input": art.manifest.get("input"),
-            "output": art.manifest.get("output"),
-            "preprocessing": art.manifest.get("preprocessing"),
-            "class_names": art.manifest.get("class_names"),
-            "versions": art.manifest.get("versions") or {},
-            "triton": {"name": mc.name, "platform": platform, "model_dir": mc.name,
-                       "input_name": mc.inputs[0].name, "output_name": mc.outputs[0].name,
-                       "version_dir": f"{mc.name}/{VERSION}", "config": asdict(mc),
-                       "config_sha256": sha256_file(mdir / CONFIG_NAME), "check": check.to_dict(),
-                       "serve": "tritonserver --model-repository=<this folder>", "warnings": warns},
-        })
+        m = art.manifest
+        write_manifest(tmp, Manifest.for_triton_repo(
+            files=[FileEntry(f"{mc.name}/{VERSION}/{fname}", role="model"),
+                   FileEntry(f"{mc.name}/{CONFIG_NAME}", role="config")]
+            + ([FileEntry(f"{mc.name}/{LABELS_NAME}", role="labels")] if labels is not None else []),
+            precision=art.precision,
+            source=Source(artifact=str(art.path.resolve()), kind=art.kind, file=art.file.name,
+                          file_sha256=m.files[0].sha256),
+            architecture=m.architecture, input=m.input, output=m.output, preprocessing=m.preprocessing,
+            class_names=m.class_names, versions=m.versions,
+            triton={"name": mc.name, "platform": platform, "model_dir": mc.name,
+                    "input_name": mc.inputs[0].name, "output_name": mc.outputs[0].name,
+                    "version_dir": f"{mc.name}/{VERSION}", "config": asdict(mc),
+                    "config_sha256": sha256_file(mdir / CONFIG_NAME), "check": check.to_dict(),
+                    "serve": "tritonserver --model-repository=<this folder>", "warnings": warns}))
     d = out / mc.name
     return TritonResult(repo=out, name=mc.name, platform=platform, model_dir=d, version_dir=d / VERSION,
                         model_file=d / VERSION / fname, config_file=d / CONFIG_NAME,
@@ -1250,36 +1244,28 @@ def _export_python(model: str | os.PathLike, config: TritonConfig, say: Callable
                           "; the other checks ran", SchemaCheckSkippedWarning, stacklevel=3)
         atomic_write_text(tmp / README_NAME, _python_readme(out, src, tensor, images, checks))
         model_rel = f"{tensor.name}/{VERSION}/{ARTIFACT_DIR}"
-        files = [{"path": f"{model_rel}/{rel}", "role": "model" if i == 0 else "artifact"}
+        files = [FileEntry(f"{model_rel}/{rel}", role="model" if i == 0 else "artifact")
                  for i, rel in enumerate(src.files)]
-        files += [{"path": f"{n}/{CONFIG_NAME}", "role": "config"} for n in names]
-        files += [{"path": f"{n}/{VERSION}/{MODEL_PY}", "role": "code"} for n in names]
+        files += [FileEntry(f"{n}/{CONFIG_NAME}", role="config") for n in names]
+        files += [FileEntry(f"{n}/{VERSION}/{MODEL_PY}", role="code") for n in names]
         if labels is not None:
-            files.append({"path": f"{tensor.name}/{LABELS_NAME}", "role": "labels"})
+            files.append(FileEntry(f"{tensor.name}/{LABELS_NAME}", role="labels"))
         m = art.manifest
-        write_manifest(tmp, {
-            "kind": TRITON_KIND,
-            "file": files[0]["path"],
-            "files": files,
-            "precision": m.precision,
-            "stage": "export",
-            "source": {"artifact": str(art.path.resolve()), "kind": art.kind, "file": m.file,
-                       "file_sha256": file_sha},
-            "architecture": m.architecture,
-            "input": {"name": src.input_name, "shape": [-1, src.channels, src.size, src.size], "dtype": "float32"},
-            "output": {"name": src.output_name, "shape": [-1, src.classes], "dtype": "float32"},
-            "preprocessing": m.preprocessing,
-            "class_names": src.class_names,
-            "versions": m.versions or {},
-            "triton": {"backend": PYTHON_BACKEND, "name": tensor.name, "platform": "",
-                       "images_name": images.name if images else None, "model_dir": tensor.name,
-                       "input_name": src.input_name, "output_name": src.output_name,
-                       "version_dir": f"{tensor.name}/{VERSION}", "artifact_dir": model_rel,
-                       "config": asdict(tensor), "images_config": asdict(images) if images else None,
-                       "config_sha256": sha256_file(mdir / CONFIG_NAME),
-                       "check": {n: c.to_dict() for n, c in checks.items()},
-                       "serve": "resnet-opt serve <this folder>", "warnings": []},
-        })
+        write_manifest(tmp, Manifest.for_triton_repo(
+            files=files, precision=m.precision,
+            source=Source(artifact=str(art.path.resolve()), kind=art.kind, file=m.file, file_sha256=file_sha),
+            architecture=m.architecture,
+            input=TensorSpec(src.input_name, [-1, src.channels, src.size, src.size]),
+            output=TensorSpec(src.output_name, [-1, src.classes]), preprocessing=m.preprocessing,
+            class_names=src.class_names, versions=m.versions,
+            triton={"backend": PYTHON_BACKEND, "name": tensor.name, "platform": "",
+                    "images_name": images.name if images else None, "model_dir": tensor.name,
+                    "input_name": src.input_name, "output_name": src.output_name,
+                    "version_dir": f"{tensor.name}/{VERSION}", "artifact_dir": model_rel,
+                    "config": asdict(tensor), "images_config": asdict(images) if images else None,
+                    "config_sha256": sha256_file(mdir / CONFIG_NAME),
+                    "check": {n: c.to_dict() for n, c in checks.items()},
+                    "serve": "resnet-opt serve <this folder>", "warnings": []}))
     d = out / tensor.name
     return TritonResult(repo=out, name=tensor.name, platform=PYTHON_BACKEND, model_dir=d, version_dir=d / VERSION,
                         model_file=d / VERSION / ARTIFACT_DIR / src.files[0], config_file=d / CONFIG_NAME,
@@ -1308,7 +1294,7 @@ def _python_readme(repo: Path, src: _PySource, tensor: TritonModelConfig, images
 | output | `scores` | FP32 | [N, {k}]: softmax probabilities |
 | output | `indices` | INT64 | [N, {k}]: class indices |
 
-It decodes each image, preprocesses it as the artifact's manifest records (`{(art.manifest.preprocessing or {}).get('name', '?')}`:
+It decodes each image, preprocesses it as the artifact's manifest records (`{art.manifest.preprocessing.name if art.manifest.preprocessing else '?'}`:
 the same steps as `resnet-opt predict`), and runs `{tensor.name}` through Triton (business-logic scripting), so both
 models share `{tensor.name}`'s instances and batcher.
 

@@ -107,7 +107,8 @@ def evaluate_path(config: EvalConfig, *, progress: bool = False) -> EvalResult:
                               rank=ctx.rank)
         r = reduce_result(evaluate(fn, loader, progress=progress and ctx.is_main), ctx)
     ran = runtime_name(art.kind, getattr(pred, "provider", cfg.provider))
-    validated, note = _other_runtime(art.kind, art.manifest.precision, art.manifest.validation, ran)
+    v = art.manifest.validation
+    validated, note = _other_runtime(art.kind, art.manifest.precision, v.to_dict() if v is not None else None, ran)
     return EvalResult(model=Path(p), kind=art.kind, data=str(spec), split=cfg.split, top1=r.top1, top5=r.top5,
                       count=r.count, provider=cfg.provider, runtime=ran, validated=validated, note=note,
                       distributed=ctx.to_dict() if ctx.enabled else None)

@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from resnet_opt.core.artifact import atomic_dir, sha256_file
-from resnet_opt.core.manifest import write_manifest
+from resnet_opt.core.artifact import atomic_dir
+from resnet_opt.core.manifest import Architecture, FileEntry, Manifest, write_manifest
 from resnet_opt.core.env import cpu_info, library_versions
 from resnet_opt.core.errors import ConfigError
 from resnet_opt.core.results import ArtifactResult
@@ -123,12 +123,12 @@ FILE_NAMES = {("onnx", "fp32"): "model.onnx", ("onnx", "fp16"): "model_fp16.onnx
               ("pt2", "fp32"): PT2_FILE, ("openvino", "fp32"): "model.xml", ("openvino", "bf16"): "model.xml"}
 
 
-def _architecture(model: Any, num_classes: int) -> dict[str, Any]:
+def _architecture(model: Any, num_classes: int) -> Architecture:
     from resnet_opt.resnet import ResNet
 
     arch = getattr(model, "arch", None)
-    return {"depth": getattr(arch, "depth", None), "num_classes": int(num_classes),
-            "widths": nonstandard_widths(model) if isinstance(model, ResNet) else {}}
+    return Architecture(depth=getattr(arch, "depth", None), num_classes=int(num_classes),
+                        widths=nonstandard_widths(model) if isinstance(model, ResNet) else {})
 
 
 def export_artifact(config: ExportConfig, *, loaded: ModelSource | None = None,
@@ -177,37 +177,24 @@ def export_artifact(config: ExportConfig, *, loaded: ModelSource | None = None,
                                  inputs=vin, tolerance=tol)
         details = dict(res.details)
         compile_info = details.pop("compile", None)
-        manifest: dict[str, Any] = {
-            "kind": fmt,
-            "file": fname,
-            "precision": precision,
-            "stage": "export",
-            "source": source.describe(),
-            "architecture": _architecture(model, res.output_shape[-1]),
-            "input": {"name": INPUT_NAME, "shape": res.input_shape, "dtype": "float32"},
-            "output": {"name": OUTPUT_NAME, "shape": res.output_shape, "dtype": "float32"},
-            "preprocessing": pre,
-            "class_names": source.class_names,
-            "validation": res.validation.to_dict(),
-            "export": details,
-            "file_sha256": sha256_file(res.path),
-            "file_size": res.path.stat().st_size,
-            "versions": library_versions(),
-            "cpu": cpu_info(),
-        }
+        sections: dict[str, Any] = {"export": details}
         if compile_info is not None:
-            manifest["compile"] = compile_info
+            sections["compile"] = compile_info
+        more_files: list[FileEntry] = []
+        versions = library_versions()
         if fmt == "openvino":
-            wfile = tmp / res.details["weights_file"]
             # both IR files are listed, so open_artifact checks model.bin against its sha256 too
-            manifest["files"] = [{"path": fname, "sha256": manifest["file_sha256"], "size": manifest["file_size"],
-                                  "role": "model"},
-                                 {"path": wfile.name, "sha256": sha256_file(wfile), "size": wfile.stat().st_size,
-                                  "role": "weights"}]
-            manifest["openvino"] = {"weights_file": wfile.name,
+            more_files.append(FileEntry(res.details["weights_file"], role="weights"))
+            sections["openvino"] = {"weights_file": res.details["weights_file"],
                                     "inference_precision_hint": res.details["inference_precision_hint"],
                                     "version": res.details["openvino"]}
-            manifest["versions"] = {**manifest["versions"], "openvino": res.details["openvino"]}
+            versions["openvino"] = res.details["openvino"]
+        manifest = Manifest.for_export(
+            kind=fmt, file=fname, precision=precision, source=source.manifest_source(),
+            architecture=_architecture(model, res.output_shape[-1]), input_shape=res.input_shape,
+            output_shape=res.output_shape, input_name=INPUT_NAME, output_name=OUTPUT_NAME, preprocessing=pre,
+            class_names=source.class_names, validation=res.validation.to_dict(), sections=sections,
+            more_files=more_files, versions=versions, cpu=cpu_info())
         written = write_manifest(tmp, manifest)
     return ExportStageResult(out=Path(cfg.out), manifest=written, seconds=time.perf_counter() - t0,
                              validation=res.validation)

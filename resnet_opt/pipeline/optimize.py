@@ -48,7 +48,7 @@ from resnet_opt.core.errors import (
     AccuracyBudgetError, BackendUnavailableError, ConfigError, NoCandidateError, OutputPathError,
     ResNetOptError,
 )
-from resnet_opt.core.manifest import open_artifact, write_manifest
+from resnet_opt.core.manifest import Architecture, Manifest, open_artifact, write_manifest
 from resnet_opt.core.results import StageResult
 from resnet_opt.resnet import ModelSpec
 
@@ -525,17 +525,10 @@ class _Search:
                                class_names=src.class_names, extra={"stage": "optimize-source",
                                                                    "source": src.describe(), "data": str(self.spec)},
                                in_place=True)
-                    write_manifest(tmp, {"kind": "model", "file": "model.safetensors", "precision": "fp32",
-                                         "stage": "optimize-source", "source": src.describe(),
-                                         "preprocessing": src.preprocessing, "class_names": src.class_names,
-                                         "architecture": {"depth": src.model.arch.depth,
-                                                          "num_classes": src.model.arch.num_classes,
-                                                          "stem": src.model.arch.stem},
-                                         "input": {"name": "input",
-                                                   "shape": [-1, 3, src.input_size, src.input_size]},
-                                         "output": {"name": "logits", "shape": [-1, src.model.arch.num_classes]},
-                                         "files": [{"path": "model.safetensors", "role": "weights"},
-                                                   {"path": "config.json", "role": "config"}]})
+                    write_manifest(tmp, Manifest.for_model_folder(
+                        stage="optimize-source", source=src.manifest_source(),
+                        architecture=Architecture.of_model(src.model), input_size=src.input_size,
+                        preprocessing=src.preprocessing, class_names=src.class_names))
         from resnet_opt.resnet import count_macs, count_params, load_model, read_config
 
         model = load_model(model_dir)
@@ -554,7 +547,7 @@ class _Search:
         folder = self.out / LEVELS / name / "model"
         if (folder / "manifest.json").is_file():
             man = open_artifact(folder).manifest
-            after = man.measurements.get("after") or {}
+            after = man.measurements.after or {}
             self.say(f"{name}: reusing the pruned, fine-tuned model in {folder}")
             self.reused += 1
             return {"ratio": ratio, "name": name, "model": str(folder), "macs": after.get("macs"),
@@ -1006,12 +999,10 @@ def _finish_best(s: _Search, chosen: Candidate, why: str) -> dict[str, Any]:
         for f in art.manifest.files:
             (tmp / f.path).parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(src / f.path, tmp / f.path)
-        m = art.manifest.to_dict()
-        m["optimize"] = section
         if art.kind == "model" and (src / "config.json").is_file() and not any(
                 f.path == "config.json" for f in art.manifest.files):
             shutil.copyfile(src / "config.json", tmp / "config.json")
-        write_manifest(tmp, m)
+        write_manifest(tmp, art.manifest.derive(sections={"optimize": section}, created=art.manifest.created))
     open_artifact(out / BEST)  # checked as every consumer opens it
     if report["speedup_vs_fp32_eager"]:
         s.say(f"{chosen.id}: {report['latency_ms']:.3f} ms vs {report['fp32_source_latency_ms']:.3f} ms FP32 eager = "

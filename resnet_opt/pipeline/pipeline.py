@@ -350,7 +350,7 @@ def _run_stages(cfg: PipelineConfig, out: Path, *, progress: bool,
 
             m = export_artifact(ExportConfig(fmt, out=folder, source=ModelSpec(model_dir=model_dir), data=cfg.data,
                                              preset=cfg.preset), log=say)
-            return {"validation": m.manifest.validation}
+            return {"validation": m.manifest.validation.to_dict() if m.manifest.validation else None}
 
         if st.run(f"export {fmt}", export, out=folder, required=False, keep=("validation",)).status == "ok":
             variants.append(variant_from_path(folder, name=f"{name}-fp32" if fmt == "torchscript" else name))
@@ -372,7 +372,7 @@ def _run_stages(cfg: PipelineConfig, out: Path, *, progress: bool,
                                 method=cfg.method if target == "onnx" else None, eval_size=cfg.eval_limit,
                                 latency_runs=5, threads=cfg.threads, seed=cfg.seed)
             m = quantize_model(qc, progress=progress, log=say)
-            return {"validation": m.manifest.validation,
+            return {"validation": m.manifest.validation.to_dict() if m.manifest.validation else None,
                     "quantization": {k: (m.manifest.details.get("quantization") or {}).get(k) for k in
                                      ("method", "activation_type", "weight_type", "reduce_range", "per_channel",
                                       "format", "target")}}

@@ -19,7 +19,7 @@ from torch import nn
 
 from resnet_opt.bench.timing import interleaved_latency_ms, median_ms
 from resnet_opt.core.artifact import atomic_dir, work_dir
-from resnet_opt.core.manifest import write_manifest
+from resnet_opt.core.manifest import Architecture, Manifest, write_manifest
 from resnet_opt.core.env import cpu_info, library_versions
 from resnet_opt.core.errors import ConfigError, DataError, PruningError
 from resnet_opt.core.results import StageResult
@@ -415,21 +415,15 @@ def prune_model(config: PruneConfig, *, progress: bool = False, log: Callable[[s
             x = torch.randn(2, 3, size, size)
             if not torch.equal(reloaded(x), pruned.eval()(x)):
                 raise PruningError("the saved pruned model does not reload to identical outputs")
-        summary = {
-            "kind": "model", "file": WEIGHTS_NAME, "precision": "fp32", "stage": "prune",
-            "source": src.describe(),
-            "architecture": {"depth": pruned.arch.depth, "num_classes": pruned.arch.num_classes,
-                             "widths": dict(pruned.arch.widths), "stem": pruned.arch.stem},
-            "input": {"name": "input", "shape": [-1, 3, size, size], "dtype": "float32"},
-            "output": {"name": "logits", "shape": [-1, pruned.arch.num_classes]},
-            "preprocessing": src.preprocessing, "class_names": class_names,
-            "pruning": pruning, "finetune": finetune,
-            "validation": {"reload_identical": True},
-            "measurements": {"before": before, "after": after, "input_size": size, "threads": threads,
-                             "latency_runs": latency_runs, "data": str(spec) if spec else None,
-                             "eval_limit": eval_limit},
-            "versions": library_versions(), "cpu": cpu_info(),
-        }
+        summary = Manifest.for_model_folder(
+            stage="prune", source=src.manifest_source(),
+            architecture=Architecture.of_model(pruned, widths=dict(pruned.arch.widths)), input_size=size,
+            preprocessing=src.preprocessing, class_names=class_names,
+            sections={"pruning": pruning, "finetune": finetune}, validation={"reload_identical": True},
+            measurements={"before": before, "after": after, "input_size": size, "threads": threads,
+                          "latency_runs": latency_runs, "data": str(spec) if spec else None,
+                          "eval_limit": eval_limit},
+            versions=library_versions(), cpu=cpu_info())
         write_manifest(tmp, summary)
     return PruneStageResult(out=out, input_size=size, threads=threads, data=str(spec) if spec else None,
                             before=before, after=after, pruning=pruning, finetune=finetune, source=src.describe(),

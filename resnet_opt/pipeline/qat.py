@@ -28,8 +28,8 @@ from typing import Any, Callable, ClassVar
 import torch
 
 from resnet_opt.bench.timing import median_latency_ms
-from resnet_opt.core.artifact import atomic_dir, check_output_path, sha256_file
-from resnet_opt.core.manifest import write_manifest
+from resnet_opt.core.artifact import atomic_dir, check_output_path
+from resnet_opt.core.manifest import Architecture, Manifest, write_manifest
 from resnet_opt.core.env import cpu_info, library_versions
 from resnet_opt.core.errors import ConfigError, DataError, ValidationError
 from resnet_opt.core.results import StageResult
@@ -314,25 +314,20 @@ def qat_model(*, model_dir: str | os.PathLike, out: str | os.PathLike, config: Q
             }
             if "fp32_onnx" in lat:
                 measurements["speedup_int8_vs_fp32_onnx"] = lat["fp32_onnx"] / lat["int8"]
-            manifest: dict[str, Any] = {
-                "kind": KIND_OF_TARGET[cfg.target], "file": fname, "precision": "int8", "stage": "qat",
-                "source": src.describe(),
-                "architecture": {"depth": model.arch.depth, "num_classes": model.arch.num_classes,
-                                 "widths": nonstandard_widths(model), "fused": True, "stem": model.arch.stem},
-                "input": {"name": "input", "shape": [-1, 3, size, size], "dtype": "float32"},
-                "output": {"name": "logits", "shape": [-1, model.arch.num_classes], "dtype": "float32"},
-                "preprocessing": pre.to_dict(), "class_names": src.class_names or class_names_for(spec),
-                "quantization": quant, "validation": validation, "measurements": measurements,
-                "file_sha256": sha256_file(qpath), "file_size": int8_size,
-                "seconds": time.perf_counter() - t_start, "versions": library_versions(), "cpu": cpu_info(),
-            }
+            sections: dict[str, Any] = {"quantization": quant, "seconds": time.perf_counter() - t_start}
             if art["compile"] is not None:
-                manifest["compile"] = art["compile"]
+                sections["compile"] = art["compile"]
                 measurements["load_ms"] = art["compile"].get("load_ms")
+            manifest = Manifest.for_quantized(
+                kind=KIND_OF_TARGET[cfg.target], file=fname, stage="qat", source=src.manifest_source(),
+                architecture=Architecture.of_model(model, widths=nonstandard_widths(model), fused=True),
+                input_size=size, preprocessing=pre, class_names=src.class_names or class_names_for(spec),
+                validation=validation, measurements=measurements, sections=sections, versions=library_versions(),
+                cpu=cpu_info())
             with atomic_dir(out) as tmp:
                 shutil.copyfile(qpath, tmp / fname)
                 write_manifest(tmp, manifest)
-    return QatResult(out=Path(out), written=True, rank=ctx.rank, target=cfg.target, kind=manifest["kind"],
+    return QatResult(out=Path(out), written=True, rank=ctx.rank, target=cfg.target, kind=manifest.kind,
                      file=fname, images=int(x_eval.shape[0]), fp32_top1=a32.top1, int8_top1=a8.top1,
                      top1_drop=a32.top1 - a8.top1, agreement=agr["top1_agreement"], qat_torch_top1=aq.top1,
                      export_agreement=exp["top1_agreement"],

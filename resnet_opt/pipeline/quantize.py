@@ -32,8 +32,8 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from resnet_opt.core.artifact import atomic_dir, sha256_file, work_dir
-from resnet_opt.core.manifest import write_manifest
+from resnet_opt.core.artifact import atomic_dir, work_dir
+from resnet_opt.core.manifest import Architecture, FileEntry, Manifest, write_manifest
 from resnet_opt.core.env import cpu_info, library_versions
 from resnet_opt.core.errors import ConfigError, DataError, ValidationError
 from resnet_opt.core.results import ArtifactResult
@@ -362,56 +362,40 @@ def quantize_model(config: QuantizeConfig, *, progress: bool = False,
                                 "images": len(calib), "requested": cfg.calib_size, "seed": cfg.seed}
         if gate is not None:
             quant["accuracy_gate"] = gate
-        manifest: dict[str, Any] = {
-            "kind": KIND_OF_TARGET[cfg.target],
-            "file": fname,
-            "precision": "int8",
-            "stage": "quantize",
-            "source": src.describe(),
-            "architecture": {"depth": model.arch.depth, "num_classes": model.arch.num_classes,
-                             "widths": nonstandard_widths(model), "fused": True, "stem": model.arch.stem},
-            "input": {"name": "input", "shape": [-1, 3, size, size], "dtype": "float32"},
-            "output": {"name": "logits", "shape": [-1, model.arch.num_classes], "dtype": "float32"},
-            "preprocessing": pre,
-            "class_names": class_names,
-            "quantization": quant,
-            "validation": validation,
-            "measurements": measurements,
-            "file_sha256": sha256_file(qpath),
-            "file_size": int8_size,
-            "seconds": time.perf_counter() - t_start,
-            "versions": library_versions(),
-            "cpu": cpu_info(),
-        }
+        sections: dict[str, Any] = {"quantization": quant, "seconds": time.perf_counter() - t_start}
+        more_files: list[FileEntry] = []
+        versions = library_versions()
         if cfg.target == "torch":
-            manifest["compile"] = compile_info
-            manifest["measurements"]["load_ms"] = compile_info.get("load_ms")
+            sections["compile"] = compile_info
+            measurements["load_ms"] = compile_info.get("load_ms")
         if cfg.target == "openvino":  # both IR files listed, so open_artifact checks model.bin too (as export's)
             wfile = qpath.with_suffix(".bin")
             int8_size += wfile.stat().st_size
-            manifest["files"] = [{"path": fname, "sha256": manifest["file_sha256"], "size": qpath.stat().st_size,
-                                  "role": "model"},
-                                 {"path": wfile.name, "sha256": sha256_file(wfile), "size": wfile.stat().st_size,
-                                  "role": "weights"}]
-            manifest["file_size"] = qpath.stat().st_size
+            more_files.append(FileEntry(wfile.name, role="weights"))
             measurements["size_bytes"].update(int8=int8_size, ratio=fp32_size / max(int8_size, 1))
-            manifest["openvino"] = {"weights_file": wfile.name, "inference_precision_hint": qinfo["inference_precision_hint"],
+            sections["openvino"] = {"weights_file": wfile.name,
+                                    "inference_precision_hint": qinfo["inference_precision_hint"],
                                     "version": qinfo["openvino"]}
-            manifest["versions"] = {**manifest["versions"], "openvino": qinfo["openvino"], "nncf": qinfo["nncf"]}
+            versions.update(openvino=qinfo["openvino"], nncf=qinfo["nncf"])
+        manifest = Manifest.for_quantized(
+            kind=KIND_OF_TARGET[cfg.target], file=fname, stage="quantize", source=src.manifest_source(),
+            architecture=Architecture.of_model(model, widths=nonstandard_widths(model), fused=True), input_size=size,
+            preprocessing=pre, class_names=class_names, validation=validation, measurements=measurements,
+            sections=sections, more_files=more_files, versions=versions, cpu=cpu_info())
         with atomic_dir(out) as tmp:
             shutil.copyfile(qpath, tmp / fname)
             if cfg.target == "openvino":
                 shutil.copyfile(qpath.with_suffix(".bin"), tmp / qpath.with_suffix(".bin").name)
             written = write_manifest(tmp, manifest)
     return QuantizeResult(
-        out=out, manifest=written, seconds=manifest["seconds"], top1_agreement=agr["top1_agreement"],
+        out=out, manifest=written, seconds=sections["seconds"], top1_agreement=agr["top1_agreement"],
         max_abs_diff=agr["max_abs_diff"], eval_images=int(x_eval.shape[0]), accuracy_meaningful=meaningful,
         fp32_top1=validation.get("fp32_top1"), int8_top1=validation.get("int8_top1"),
         top1_drop=validation.get("top1_drop"),
         latency_ms={k: v for k, v in lat.items()}, threads=threads,
         size_bytes={k: v for k, v in measurements["size_bytes"].items() if k != "fp32_file"},
         excluded_layers=list(quant.get("excluded_layers") or []), note=validation.get("note"),
-        compile=manifest.get("compile"))
+        compile=sections.get("compile"))
 
 
 def _onnx_target(cfg, method, fused, size, work, qpath, calib, x_eval, y_eval, fp32_ref, meaningful, threads,

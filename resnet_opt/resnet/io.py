@@ -14,7 +14,7 @@ from torch import nn
 from resnet_opt.core.artifact import atomic_dir, atomic_write_text, chmod_umask, to_json
 from resnet_opt.core.errors import ConfigError, ModelFormatError, ResNetOptError, WeightsError
 from resnet_opt.core.manifest import MODEL_CONFIG_NAME as CONFIG_NAME
-from resnet_opt.core.manifest import MODEL_FORMAT, open_artifact
+from resnet_opt.core.manifest import MODEL_FORMAT, Source, open_artifact
 from resnet_opt.core.manifest import MODEL_WEIGHTS_NAME as WEIGHTS_NAME
 from resnet_opt.resnet.model import DEPTHS, STEMS, ResNet, conv_widths, parse_depth
 
@@ -383,6 +383,11 @@ class ModelSource:
     def describe(self) -> dict[str, Any]:
         return {"kind": self.kind, "path": self.path, "sha256": self.sha256, "architecture": self.model.arch.name,
                 "num_classes": self.model.arch.num_classes, "trained": self.trained}
+
+    def manifest_source(self) -> Source:
+        """The ``source`` section of the manifests of artifacts made from this model."""
+        return Source(kind=self.kind, path=self.path, sha256=self.sha256, architecture=self.model.arch.name,
+                      num_classes=self.model.arch.num_classes, trained=self.trained)
 
     @property
     def label(self) -> str:

@@ -102,9 +102,9 @@ def inspect_artifact(path: str | os.PathLike) -> ArtifactInfo:
         if e.size is not None and e.size != p.stat().st_size:
             status = "mismatch"
         files.append(FileCheck(e.path, e.role, p.stat().st_size, got, e.sha256, status))
-    arch = m.architecture or {}
-    widths = arch.get("widths") or {}
-    details = m.details or {}
+    arch = m.architecture
+    widths = arch.widths or {}
+    details = m.details
     settings: dict[str, Any] = {}
     for section in ("pruning", "quantization", "export", "fusion", "finetune"):
         sec = details.get(section)
@@ -118,13 +118,14 @@ def inspect_artifact(path: str | os.PathLike) -> ArtifactInfo:
     return ArtifactInfo(
         path=str(art.path), kind=m.kind, kind_description=art.info.description, precision=m.precision, stage=m.stage,
         architecture=m.architecture_name, num_classes=m.num_classes,
-        fused=arch.get("fused") if isinstance(arch.get("fused"), bool) else None,
+        fused=arch.fused if isinstance(arch.fused, bool) else None,
         pruned=bool(widths) or "pruning" in details, trained=m.trained,
         input=m.input.to_dict() if m.input is not None else None,
         output=m.output.to_dict() if m.output is not None else None,
-        preprocessing=m.preprocessing, class_names=m.class_names, files=files, source=dict(m.source or {}),
-        validation=flatten(m.validation or {}), measurements=flatten(m.measurements), settings=settings, created=m.created,
-        versions=dict(m.versions or {}), cpu=_isa(m.cpu or {}), manifest_version=m.format_version,
+        preprocessing=m.preprocessing.to_dict() if m.preprocessing is not None else None, class_names=m.class_names,
+        files=files, source=m.source.to_dict(), validation=flatten(m.validation.to_dict() if m.validation else {}),
+        measurements=flatten(m.measurements.to_dict()), settings=settings, created=m.created,
+        versions=dict(m.versions), cpu=_isa(m.cpu), manifest_version=m.format_version,
     )
 
 

@@ -18,7 +18,7 @@ __all__ = ["load_onnx", "load_torchscript", "load_model_folder"]
 
 
 def load_onnx(art: Artifact, *, provider: str = "cpu", threads: int | None = None) -> Predictor:
-    return OnnxPredictor(art.path, art.model_file, art.manifest.to_dict(), provider, threads=threads)
+    return OnnxPredictor(art.path, art.model_file, art.manifest, provider, threads=threads)
 
 
 def load_torchscript(art: Artifact, *, provider: str = "cpu", threads: int | None = None) -> Predictor:
@@ -36,7 +36,7 @@ def load_torchscript(art: Artifact, *, provider: str = "cpu", threads: int | Non
             msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
             raise ArtifactError(f"{f} is not a loadable TorchScript file: {msg.split('. ')[0]}") from e
 
-    return TorchPredictor(art.path, load_module, m.to_dict(), "torchscript", provider,
+    return TorchPredictor(art.path, load_module, m, "torchscript", provider,
                           preprocessing=m.preprocessing, class_names=m.class_names, num_classes=m.num_classes,
                           input_size=m.input_size,
                           optimize_on_cpu=bool((m.details.get("export") or {}).get("optimize_for_inference_on_load")))
@@ -47,6 +47,6 @@ def load_model_folder(art: Artifact, *, provider: str = "cpu", threads: int | No
 
     model = load_model(art.path)
     m = art.manifest
-    return TorchPredictor(art.path, lambda device: model.to(device), m.to_dict(), "model", provider,
+    return TorchPredictor(art.path, lambda device: model.to(device), m, "model", provider,
                           preprocessing=m.preprocessing, class_names=m.class_names,
                           num_classes=model.arch.num_classes, input_size=m.input_size)

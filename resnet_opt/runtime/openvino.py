@@ -17,31 +17,23 @@ from typing import Any
 
 
 from resnet_opt.core.errors import ArtifactError, BackendUnavailableError
-from resnet_opt.core.manifest import Artifact
+from resnet_opt.core.manifest import Artifact, Manifest
 from resnet_opt.engine.openvino_session import (  # noqa: F401 - re-exported for users of the runtime
     HINTS, KIND, OpenVINOSession, bf16_unavailable_reason, compile_model, cpu_capabilities,
     openvino_unavailable_reason, openvino_version,
 )
-from resnet_opt.runtime.predictor import SessionPredictor
-
-
-def _manifest_input_size(manifest: dict[str, Any]) -> int | None:
-    shape = (manifest.get("input") or {}).get("shape")
-    if isinstance(shape, list) and len(shape) == 4 and isinstance(shape[-1], int) and shape[-1] > 0:
-        return int(shape[-1])
-    return None
+from resnet_opt.runtime.predictor import SessionPredictor, input_size_of
 
 
 class OpenVINOPredictor(SessionPredictor):
     """An ONNX or OpenVINO IR artifact run by OpenVINO on the CPU."""
 
-    def __init__(self, path: Path, model_file: Path, manifest: dict[str, Any], *, threads: int | None = None,
+    def __init__(self, path: Path, model_file: Path, manifest: Manifest, *, threads: int | None = None,
                  inference_precision: str | None = None) -> None:
-        arch = manifest.get("architecture") or {}
-        super().__init__(path, manifest, manifest.get("preprocessing"), manifest.get("class_names"),
-                         arch.get("num_classes"), _manifest_input_size(manifest), "openvino")
-        self.kind = str(manifest.get("kind") or KIND)
-        hint = inference_precision or (manifest.get("openvino") or {}).get("inference_precision_hint")
+        super().__init__(path, manifest, manifest.preprocessing, manifest.class_names,
+                         manifest.architecture.num_classes, input_size_of(manifest), "openvino")
+        self.kind = manifest.kind or KIND
+        hint = inference_precision or (manifest.details.get("openvino") or {}).get("inference_precision_hint")
         self.session = OpenVINOSession(model_file, threads=threads, inference_precision=hint)
         self.provider = "openvino"
         self.ran_precision = self.session.ran_precision
@@ -65,7 +57,7 @@ def load_openvino_artifact(art: Artifact, *, provider: str = "openvino", threads
     p = str(provider).strip().lower()
     if p not in ("cpu", "auto", "openvino"):
         raise BackendUnavailableError(f"OpenVINO artifacts run on the CPU with OpenVINO, not on {provider}")
-    m = art.manifest.to_dict()
+    m = art.manifest
     model_file = art.model_file
     if art.kind == KIND and not model_file.with_suffix(".bin").is_file():
         raise ArtifactError(f"OpenVINO IR {model_file.name} has no weights file {model_file.with_suffix('.bin').name}")

@@ -18,6 +18,7 @@ import torch
 
 from resnet_opt.engine.evaluate import run_in_fixed_batches
 from resnet_opt.core.errors import ArtifactError, BackendUnavailableError, ConfigError, DataError
+from resnet_opt.core.manifest import Manifest
 from resnet_opt.data import Preprocessing, load_image
 from resnet_opt.engine.onnx_session import ORT_NAMES, OnnxSession, ProviderFallbackWarning, check_provider_name
 
@@ -68,19 +69,24 @@ def _array_to_pil(a: np.ndarray):
 class Predictor:
     """Common interface. Attributes:
 
-    ``kind`` ("onnx" | "torchscript" | "pt2" | "model"), ``path``, ``manifest`` (dict; a model folder's config), ``precision``,
+    ``kind`` ("onnx" | "torchscript" | "pt2" | "model"), ``path``, ``manifest`` (the typed
+    :class:`~resnet_opt.core.manifest.Manifest`), ``precision``,
     ``num_classes``, ``class_names`` (list or None), ``preprocessing`` (:class:`~resnet_opt.data.Preprocessing`),
     ``input_size``, ``provider`` (what really runs: cpu / cuda / tensorrt), ``requested_provider``,
     ``node_providers`` (ONNX: onnxruntime provider -> nodes it ran in the probe), ``warnings`` (fall-backs)."""
 
     kind = "?"
 
-    def __init__(self, path: Path, manifest: dict[str, Any], preprocessing: dict[str, Any] | None,
+    def __init__(self, path: Path, manifest: Manifest, preprocessing: Preprocessing | dict[str, Any] | None,
                  class_names: list[str] | None, num_classes: int | None, input_size: int | None,
                  requested_provider: str) -> None:
         self.path = path
         self.manifest = manifest
-        self.preprocessing = Preprocessing.from_dict(preprocessing)
+        pre = Preprocessing.optional(preprocessing)
+        # runtime.load refuses an artifact that records none; a predictor made without (load_artifact, used by
+        # eval with a data spec and by bench on synthetic inputs) says so and uses the ImageNet V1 preset explicitly
+        self.preprocessing_recorded = pre is not None
+        self.preprocessing = pre if pre is not None else Preprocessing.preset("v1")
         self.input_size = int(input_size or self.preprocessing.crop)
         self.class_names = list(class_names) if class_names else None
         self.num_classes = num_classes
@@ -88,7 +94,7 @@ class Predictor:
         self.provider = "cpu"
         self.node_providers: dict[str, int] = {}
         self.warnings: list[str] = []
-        self.precision = str(manifest.get("precision", "fp32"))
+        self.precision = manifest.precision
         if self.class_names is not None and self.num_classes is not None and len(self.class_names) != self.num_classes:
             self.class_names = None  # inconsistent metadata: show indices rather than wrong names
 
@@ -191,11 +197,10 @@ class SessionPredictor(Predictor):
 class OnnxPredictor(SessionPredictor):
     kind = "onnx"
 
-    def __init__(self, path: Path, model_file: Path, manifest: dict[str, Any], provider: str,
+    def __init__(self, path: Path, model_file: Path, manifest: Manifest, provider: str,
                  threads: int | None = None) -> None:
-        arch = manifest.get("architecture") or {}
-        super().__init__(path, manifest, manifest.get("preprocessing"), manifest.get("class_names"),
-                         arch.get("num_classes"), input_size_of(manifest), provider)
+        super().__init__(path, manifest, manifest.preprocessing, manifest.class_names,
+                         manifest.architecture.num_classes, input_size_of(manifest), provider)
         self.session = OnnxSession(model_file, provider=provider, threads=threads, name=str(model_file))
         self.provider = self.session.provider
         self.node_providers = self.session.node_providers
@@ -209,9 +214,9 @@ class TorchPredictor(Predictor):
     ``load_module(device)`` is called once the device is settled (cpu, or cuda when torch sees a GPU), so a frozen
     TorchScript module is loaded with ``map_location`` onto it (``.to()`` would not move its inlined constants)."""
 
-    def __init__(self, path: Path, load_module: Callable[[torch.device], Any], manifest: dict[str, Any], kind: str,
+    def __init__(self, path: Path, load_module: Callable[[torch.device], Any], manifest: Manifest, kind: str,
                  provider: str, *,
-                 preprocessing: dict[str, Any] | None, class_names: list[str] | None, num_classes: int | None,
+                 preprocessing: Preprocessing | None, class_names: list[str] | None, num_classes: int | None,
                  input_size: int | None, optimize_on_cpu: bool = False) -> None:
         super().__init__(path, manifest, preprocessing, class_names, num_classes, input_size, provider)
         self.kind = kind
@@ -246,10 +251,10 @@ class TorchPredictor(Predictor):
         return self.module(x.to(self.device))
 
 
-def input_size_of(manifest: dict[str, Any]) -> int | None:
-    """H (= W) of ``manifest["input"]["shape"]`` = [N, 3, H, W], or None."""
-    shape = (manifest.get("input") or {}).get("shape")
-    if isinstance(shape, list) and len(shape) == 4 and isinstance(shape[-1], int) and shape[-1] > 0:
+def input_size_of(manifest: Manifest) -> int | None:
+    """H (= W) of the manifest's input shape [N, 3, H, W], or None."""
+    shape = manifest.input.shape if manifest.input is not None else None
+    if shape is not None and len(shape) == 4 and shape[-1] > 0:
         return int(shape[-1])
     return None
 

@@ -19,16 +19,17 @@ import torch
 
 from resnet_opt.core.errors import ArtifactError, BackendUnavailableError, first_line
 from resnet_opt.engine.onnx_session import check_provider_name
+from resnet_opt.core.manifest import Manifest
 from resnet_opt.runtime.predictor import Predictor
 
 __all__ = ["Pt2Predictor", "load_pt2", "missing_cpu_flags"]
 
 
-def missing_cpu_flags(manifest: dict[str, Any]) -> list[str]:
+def missing_cpu_flags(manifest: Manifest) -> list[str]:
     """Instruction-set flags the compiling CPU had (manifest ``cpu.flags``) that this CPU lacks."""
     from resnet_opt.core.env import cpu_info
 
-    compiled = ((manifest.get("cpu") or {}).get("flags") or {})
+    compiled = manifest.cpu.get("flags") or {}
     here = cpu_info().get("flags") or {}
     if not here:  # /proc/cpuinfo unreadable: cannot tell
         return []
@@ -41,14 +42,13 @@ class Pt2Predictor(Predictor):
 
     kind = "pt2"
 
-    def __init__(self, path: Path, model_file: Path, manifest: dict[str, Any], provider: str,
+    def __init__(self, path: Path, model_file: Path, manifest: Manifest, provider: str,
                  static_batch: int | None = None) -> None:
-        arch = manifest.get("architecture") or {}
         from resnet_opt.runtime.predictor import input_size_of
 
-        super().__init__(path, manifest, manifest.get("preprocessing"), manifest.get("class_names"),
-                         arch.get("num_classes"), input_size_of(manifest), provider)
-        comp = manifest.get("compile") or {}
+        super().__init__(path, manifest, manifest.preprocessing, manifest.class_names,
+                         manifest.architecture.num_classes, input_size_of(manifest), provider)
+        comp = manifest.details.get("compile") or {}
         pkg_dev = str(comp.get("device") or "cpu")
         if pkg_dev not in ("cpu", "cuda"):
             raise ArtifactError(f"{path}: the manifest's compile.device is {pkg_dev!r}; expected cpu or cuda")
@@ -111,5 +111,5 @@ def load_pt2(art: Any, *, provider: str = "cpu", threads: int | None = None) -> 
     (:class:`resnet_opt.core.manifest.Artifact`, files already checked against their sha256) -> a
     :class:`Pt2Predictor`. ``threads``: the package's kernels follow torch's thread count (set it with
     ``torch.set_num_threads``; the CLI's ``--threads`` does)."""
-    return Pt2Predictor(Path(art.path), Path(art.model_file), art.manifest.to_dict(), provider,
+    return Pt2Predictor(Path(art.path), Path(art.model_file), art.manifest, provider,
                         static_batch=art.manifest.static_batch)

@@ -180,7 +180,7 @@ def start(cfg: ServeConfig, *, log: Callable[[str], None] | None = None,
             say(f"checking the repository {src} ...")
             check_python_repository(src)
             repo, written = src.resolve(), False
-            source_kind, precision = str(art.manifest.source.get("kind", "?")), art.manifest.precision
+            source_kind, precision = str(art.manifest.source.kind or "?"), art.manifest.precision
             source = str(src)
         else:
             say(f"writing the Python-backend repository of {src} ...")
