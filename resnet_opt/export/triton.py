@@ -627,22 +627,9 @@ def check_model_config(model_dir: str | os.PathLike, *, require_schema: bool = F
     shown = Path(shown_as) / CONFIG_NAME if shown_as is not None else text_path
     if not text_path.is_file():
         raise ExportError(f"{d} has no {CONFIG_NAME}")
-    version = schema_available()
-    if version is not None:
-        mc = parse_config_text(text_path.read_text())
-        schema = f"passed (tritonclient {version}, tritonclient.grpc.model_config_pb2)"
-    else:
-        if require_schema or rendered is None:
-            raise ExportError("tritonclient is not installed (pip install 'resnet-opt[triton]'): cannot parse "
-                              f"{CONFIG_NAME} with Triton's model-config schema")
-        mc = rendered
-        schema = "skipped: tritonclient is not installed (pip install 'resnet-opt[triton]')"
+    mc, schema, version = _parsed_config(text_path, rendered, require_schema)
+    need = _Need(shown)
     checks: dict[str, str] = {}
-
-    def need(ok: bool, what: str) -> None:
-        if not ok:
-            raise ExportError(f"{shown} check failed: {what}")
-
     need(mc.name == d.name, f"name {mc.name!r} is not the model folder's name {d.name!r}")
     checks["name"] = f"{mc.name} (= folder name)"
     kinds = {p: k for k, (p, _) in PLATFORMS.items()}
@@ -662,43 +649,9 @@ def check_model_config(model_dir: str | os.PathLike, *, require_schema: bool = F
         io = _torchscript_io(model_file, open_artifact(d / VERSION).manifest)
     need(mc.max_batch_size >= 0, f"max_batch_size {mc.max_batch_size} is negative")
     batching = mc.max_batch_size > 0
-    need(len(mc.inputs) == len(io.input_names) == 1, f"{len(mc.inputs)} inputs in config, model has "
-                                                     f"{len(io.input_names)}")
-    need(len(mc.outputs) == len(io.output_names) == 1, f"{len(mc.outputs)} outputs in config, model has "
-                                                       f"{len(io.output_names)}")
-    inp, outp = mc.inputs[0], mc.outputs[0]
-    if kind == "onnx":
-        need(inp.name == io.input_names[0], f"input name {inp.name!r} is not the model's {io.input_names[0]!r}")
-        need(outp.name == io.output_names[0], f"output name {outp.name!r} is not the model's {io.output_names[0]!r}")
-    else:
-        need((inp.name, outp.name) == (TORCH_INPUT, TORCH_OUTPUT),
-             f"pytorch_libtorch tensors must be {TORCH_INPUT}/{TORCH_OUTPUT}, got {inp.name}/{outp.name}")
-    checks["names"] = f"input {inp.name}, output {outp.name}"
-    need(inp.data_type == _NP_TO_TRITON.get(io.input_dtype), f"input data_type {inp.data_type} but the model takes "
-                                                              f"{io.input_dtype}")
-    need(outp.data_type == _NP_TO_TRITON.get(io.output_dtype), f"output data_type {outp.data_type} but the model "
-                                                                f"returns {io.output_dtype}")
-    checks["data_types"] = f"input {inp.data_type}, output {outp.data_type} (model: {io.input_dtype}, {io.output_dtype})"
-
-    def dims_match(cfg_dims: list[int], model_shape: list[int | None] | None, what: str) -> list[int]:
-        if model_shape is None:  # an ONNX graph without a declared shape: the run below decides
-            return cfg_dims
-        need(len(model_shape) >= 1, f"{what} of the model has rank 0")
-        if batching:
-            need(model_shape[0] is None, f"max_batch_size {mc.max_batch_size} > 0 but the model's {what} batch axis "
-                                         f"is fixed at {model_shape[0]}")
-            model_dims = model_shape[1:]
-        else:
-            model_dims = model_shape
-        need(len(cfg_dims) == len(model_dims), f"{what} dims {cfg_dims} do not have the model's rank "
-                                               f"({len(model_dims)}{' without the batch axis' if batching else ''})")
-        for c, m in zip(cfg_dims, model_dims):
-            need(c == -1 or c > 0, f"{what} dim {c} is neither -1 nor positive")
-            need(m is None or c == m, f"{what} dims {cfg_dims} do not match the model's {model_dims}")
-        return cfg_dims
-
-    in_dims = dims_match(inp.dims, io.input_shape, "input")
-    out_dims = dims_match(outp.dims, io.output_shape, "output")
+    inp, outp = _check_tensors(mc, io, kind, need, checks)
+    in_dims = _dims_match(inp.dims, io.input_shape, "input", mc.max_batch_size, need)
+    out_dims = _dims_match(outp.dims, io.output_shape, "output", mc.max_batch_size, need)
     need(all(c > 0 for c in in_dims[-3:]), f"input dims {in_dims} must fix the image's channels and size")
     checks["dims"] = f"input {in_dims}, output {out_dims}" + (" (batch axis excluded)" if batching else
                                                               " (batch axis included, no Triton batching)")
@@ -718,7 +671,84 @@ def check_model_config(model_dir: str | os.PathLike, *, require_schema: bool = F
         labels = lf.read_text().splitlines()
         need(len(labels) == y_shape[-1], f"{outp.label_filename} has {len(labels)} lines for {y_shape[-1]} classes")
         checks["labels"] = f"{outp.label_filename}: {len(labels)} classes"
+    _check_batching(mc, need, checks)
+    if rendered is not None and version is not None:
+        need(mc == rendered, "the parsed config differs from the one resnet-opt rendered")
+        checks["round_trip"] = "parsed config equals the rendered one"
+    return ConfigCheck(schema=schema, checks=checks, schema_checked=version is not None)
+
+
+class _Need:
+    """``need(ok, what)``: an ExportError ``<config.pbtxt> check failed: what`` unless ``ok``."""
+
+    def __init__(self, shown: Path) -> None:
+        self.shown = shown
+
+    def __call__(self, ok: bool, what: str) -> None:
+        if not ok:
+            raise ExportError(f"{self.shown} check failed: {what}")
+
+
+def _parsed_config(text_path: Path, rendered: TritonModelConfig | None,
+                   require_schema: bool) -> tuple[TritonModelConfig, str, str | None]:
+    """config.pbtxt parsed with Triton's schema (or, without tritonclient, the rendered config): (config, what the
+    schema check says, tritonclient's version or None)."""
+    version = schema_available()
+    if version is not None:
+        return (parse_config_text(text_path.read_text()),
+                f"passed (tritonclient {version}, tritonclient.grpc.model_config_pb2)", version)
+    if require_schema or rendered is None:
+        raise ExportError("tritonclient is not installed (pip install 'resnet-opt[triton]'): cannot parse "
+                          f"{CONFIG_NAME} with Triton's model-config schema")
+    return rendered, "skipped: tritonclient is not installed (pip install 'resnet-opt[triton]')", None
+
+
+def _check_tensors(mc: TritonModelConfig, io: Any, kind: str, need: _Need, checks: dict[str, str]) -> tuple[Any, Any]:
+    """One input and one output, named and typed as the model's: (the config's input, its output)."""
+    need(len(mc.inputs) == len(io.input_names) == 1, f"{len(mc.inputs)} inputs in config, model has "
+                                                     f"{len(io.input_names)}")
+    need(len(mc.outputs) == len(io.output_names) == 1, f"{len(mc.outputs)} outputs in config, model has "
+                                                       f"{len(io.output_names)}")
+    inp, outp = mc.inputs[0], mc.outputs[0]
+    if kind == "onnx":
+        need(inp.name == io.input_names[0], f"input name {inp.name!r} is not the model's {io.input_names[0]!r}")
+        need(outp.name == io.output_names[0], f"output name {outp.name!r} is not the model's {io.output_names[0]!r}")
+    else:
+        need((inp.name, outp.name) == (TORCH_INPUT, TORCH_OUTPUT),
+             f"pytorch_libtorch tensors must be {TORCH_INPUT}/{TORCH_OUTPUT}, got {inp.name}/{outp.name}")
+    checks["names"] = f"input {inp.name}, output {outp.name}"
+    need(inp.data_type == _NP_TO_TRITON.get(io.input_dtype), f"input data_type {inp.data_type} but the model takes "
+                                                              f"{io.input_dtype}")
+    need(outp.data_type == _NP_TO_TRITON.get(io.output_dtype), f"output data_type {outp.data_type} but the model "
+                                                                f"returns {io.output_dtype}")
+    checks["data_types"] = f"input {inp.data_type}, output {outp.data_type} (model: {io.input_dtype}, {io.output_dtype})"
+    return inp, outp
+
+
+def _dims_match(cfg_dims: list[int], model_shape: list[int | None] | None, what: str, max_batch_size: int,
+                need: _Need) -> list[int]:
+    """The config's dims of one tensor against the model's shape (without the batch axis when Triton batches)."""
+    if model_shape is None:  # an ONNX graph without a declared shape: the run decides
+        return cfg_dims
+    need(len(model_shape) >= 1, f"{what} of the model has rank 0")
+    batching = max_batch_size > 0
     if batching:
+        need(model_shape[0] is None, f"max_batch_size {max_batch_size} > 0 but the model's {what} batch axis "
+                                     f"is fixed at {model_shape[0]}")
+        model_dims = model_shape[1:]
+    else:
+        model_dims = model_shape
+    need(len(cfg_dims) == len(model_dims), f"{what} dims {cfg_dims} do not have the model's rank "
+                                           f"({len(model_dims)}{' without the batch axis' if batching else ''})")
+    for c, m in zip(cfg_dims, model_dims):
+        need(c == -1 or c > 0, f"{what} dim {c} is neither -1 nor positive")
+        need(m is None or c == m, f"{what} dims {cfg_dims} do not match the model's {model_dims}")
+    return cfg_dims
+
+
+def _check_batching(mc: TritonModelConfig, need: _Need, checks: dict[str, str]) -> None:
+    """Dynamic batching exactly when max_batch_size > 0, with sane preferred sizes; a usable instance group."""
+    if mc.max_batch_size > 0:
         need(mc.dynamic_batching, "max_batch_size > 0 but no dynamic_batching")
         need(all(1 <= b <= mc.max_batch_size for b in mc.preferred_batch_sizes),
              f"preferred_batch_size {mc.preferred_batch_sizes} outside 1..{mc.max_batch_size}")
@@ -731,10 +761,6 @@ def check_model_config(model_dir: str | os.PathLike, *, require_schema: bool = F
     need(mc.instance_kind in ("KIND_CPU", "KIND_GPU") and mc.instance_count >= 1,
          f"instance_group {mc.instance_count} x {mc.instance_kind}")
     checks["instance_group"] = f"{mc.instance_count} x {mc.instance_kind}"
-    if rendered is not None and version is not None:
-        need(mc == rendered, "the parsed config differs from the one resnet-opt rendered")
-        checks["round_trip"] = "parsed config equals the rendered one"
-    return ConfigCheck(schema=schema, checks=checks, schema_checked=version is not None)
 
 
 # ---------------------------------------------------------------------------------------------------------- docs
@@ -1099,100 +1125,108 @@ def check_python_repository(repo: str | os.PathLike, *, rendered: dict[str, Trit
     for d in dirs:
         parsed[d.name] = _read_config(d, (rendered or {}).get(d.name))
     out: dict[str, ConfigCheck] = {}
-
-    def need(ok: bool, where: str, what: str) -> None:
-        if not ok:
-            raise ExportError(f"{shown / where / CONFIG_NAME} check failed: {what}")
-
     for d in dirs:
         mc, schema, schema_ok = parsed[d.name]
+        need = _Need(shown / d.name / CONFIG_NAME)
         checks: dict[str, str] = {}
-        need(mc.name == d.name, d.name, f"name {mc.name!r} is not the model folder's name {d.name!r}")
-        need(mc.backend == PYTHON_BACKEND and not mc.platform, d.name,
+        need(mc.name == d.name, f"name {mc.name!r} is not the model folder's name {d.name!r}")
+        need(mc.backend == PYTHON_BACKEND and not mc.platform,
              f"backend {mc.backend!r} / platform {mc.platform!r}: expected backend \"python\"")
-        need((d / VERSION / MODEL_PY).is_file(), d.name, f"{VERSION}/{MODEL_PY} is missing")
+        need((d / VERSION / MODEL_PY).is_file(), f"{VERSION}/{MODEL_PY} is missing")
         py = (d / VERSION / MODEL_PY).read_text(errors="replace")
-        need("resnet_opt.serve.backend" in py, d.name, f"{VERSION}/{MODEL_PY} is not a resnet-opt backend model")
+        need("resnet_opt.serve.backend" in py, f"{VERSION}/{MODEL_PY} is not a resnet-opt backend model")
         checks["backend"] = f"python, {VERSION}/{MODEL_PY}"
-        need(mc.max_batch_size >= 1, d.name, f"max_batch_size {mc.max_batch_size}: a Python-backend model batches")
-        need(mc.instance_kind == "KIND_CPU" and mc.instance_count >= 1, d.name,
+        need(mc.max_batch_size >= 1, f"max_batch_size {mc.max_batch_size}: a Python-backend model batches")
+        need(mc.instance_kind == "KIND_CPU" and mc.instance_count >= 1,
              f"instance_group {mc.instance_count} x {mc.instance_kind}")
         if mc.dynamic_batching:
-            need(all(1 <= b <= mc.max_batch_size for b in mc.preferred_batch_sizes), d.name,
+            need(all(1 <= b <= mc.max_batch_size for b in mc.preferred_batch_sizes),
                  f"preferred_batch_size {mc.preferred_batch_sizes} outside 1..{mc.max_batch_size}")
             checks["batching"] = (f"max_batch_size {mc.max_batch_size}, dynamic batching (max queue delay "
                                   f"{mc.max_queue_delay_us} us)")
         else:
             checks["batching"] = f"max_batch_size {mc.max_batch_size}, no dynamic batching"
-        if "tensor_model" not in mc.parameters:  # a tensor model
-            rel = mc.parameters.get("artifact", "")
-            need(rel == ARTIFACT_DIR, d.name, f"parameter artifact {rel!r}: expected {ARTIFACT_DIR!r}")
-            try:
-                art = open_artifact(d / VERSION / ARTIFACT_DIR)
-            except ArtifactError as e:
-                raise ExportError(f"{shown / d.name / VERSION / ARTIFACT_DIR}: {e}") from e
-            m = art.manifest
-            need(len(mc.inputs) == 1 and len(mc.outputs) == 1, d.name, "expected one input and one output")
-            inp, outp = mc.inputs[0], mc.outputs[0]
-            size, classes = m.input_size, m.num_classes
-            want_in = m.input.name if m.input is not None else "input"
-            want_out = m.output.name if m.output is not None else "logits"
-            need(inp.name == want_in and outp.name == want_out, d.name,
-                 f"tensors {inp.name}/{outp.name}, the artifact's manifest says {want_in}/{want_out}")
-            need(inp.data_type == "TYPE_FP32" and outp.data_type == "TYPE_FP32", d.name,
-                 f"data types {inp.data_type}/{outp.data_type}: the runtime takes and returns FP32")
-            need(inp.dims == [3, size, size], d.name, f"input dims {inp.dims}, the artifact takes [3, {size}, {size}]")
-            need(outp.dims == [classes], d.name, f"output dims {outp.dims}, the artifact has {classes} classes")
-            checks["artifact"] = (f"{VERSION}/{ARTIFACT_DIR}: {m.kind} {m.precision}, every file checked against its "
-                                  f"sha256; input {inp.name} {inp.dims}, output {outp.name} {outp.dims}")
-            if outp.label_filename:
-                lf = d / outp.label_filename
-                need(lf.is_file(), d.name, f"label_filename {outp.label_filename} is missing")
-                labels = lf.read_text().splitlines()
-                need(len(labels) == classes, d.name, f"{outp.label_filename} has {len(labels)} lines for {classes} "
-                                                     "classes")
-                checks["labels"] = f"{outp.label_filename}: {len(labels)} classes"
-            provider = mc.parameters.get("provider", "cpu")
-            try:
-                if provider != "openvino":
-                    from resnet_opt.engine.onnx_session import check_provider_name
-
-                    check_provider_name(provider)
-                if "threads" in mc.parameters:
-                    from resnet_opt.core.checks import check_threads
-
-                    check_threads(int(mc.parameters["threads"]))
-            except (ConfigError, ValueError) as e:
-                raise ExportError(f"{shown / d.name / CONFIG_NAME} check failed: {e}") from None
-            checks["runtime"] = f"provider {provider}, threads {mc.parameters.get('threads', 'default')}"
+        if "tensor_model" not in mc.parameters:
+            _check_tensor_model(d, mc, need, checks, shown)
         else:
-            target = mc.parameters["tensor_model"]
-            need(target in parsed and "tensor_model" not in parsed[target][0].parameters, d.name,
-                 f"parameter tensor_model {target!r} is not a tensor model of this repository")
-            tm = parsed[target][0]
-            rel = mc.parameters.get("artifact", "")
-            need(rel == f"../../{target}/{VERSION}/{ARTIFACT_DIR}", d.name,
-                 f"parameter artifact {rel!r} does not point at {target}/{VERSION}/{ARTIFACT_DIR}")
-            need(mc.max_batch_size <= tm.max_batch_size, d.name,
-                 f"max_batch_size {mc.max_batch_size} is above {target}'s {tm.max_batch_size}")
-            need([(t.name, t.data_type, t.dims) for t in mc.inputs] == [(IMAGE_INPUT, "TYPE_STRING", [1])], d.name,
-                 f"inputs {[t.name for t in mc.inputs]}: expected one {IMAGE_INPUT} TYPE_STRING [1]")
-            try:
-                k = int(mc.parameters.get("top_k", ""))
-            except ValueError:
-                k = 0
-            classes = tm.outputs[0].dims[0] if tm.outputs and tm.outputs[0].dims else 0
-            need(1 <= k <= classes, d.name, f"parameter top_k {mc.parameters.get('top_k')!r} outside 1..{classes}")
-            want = [(IMAGE_OUTPUTS[0], "TYPE_STRING", [k]), (IMAGE_OUTPUTS[1], "TYPE_FP32", [k]),
-                    (IMAGE_OUTPUTS[2], "TYPE_INT64", [k])]
-            need([(t.name, t.data_type, t.dims) for t in mc.outputs] == want, d.name,
-                 f"outputs {[(t.name, t.data_type, t.dims) for t in mc.outputs]}, expected {want}")
-            checks["images"] = f"encoded images -> top-{k} labels, scores, indices; runs {target} (BLS)"
+            _check_images_model(mc, parsed, need, checks)
         if rendered is not None and schema_ok:
-            need(mc == rendered.get(d.name), d.name, "the parsed config differs from the one resnet-opt rendered")
+            need(mc == rendered.get(d.name), "the parsed config differs from the one resnet-opt rendered")
             checks["round_trip"] = "parsed config equals the rendered one"
         out[d.name] = ConfigCheck(schema=schema, checks=checks, schema_checked=schema_ok)
     return out
+
+
+def _check_tensor_model(d: Path, mc: TritonModelConfig, need: _Need, checks: dict[str, str], shown: Path) -> None:
+    """A tensor model of a Python-backend repository: its artifact copy opens with the checked opener and agrees
+    with the config's tensors and labels; its runtime parameters are valid."""
+    rel = mc.parameters.get("artifact", "")
+    need(rel == ARTIFACT_DIR, f"parameter artifact {rel!r}: expected {ARTIFACT_DIR!r}")
+    try:
+        art = open_artifact(d / VERSION / ARTIFACT_DIR)
+    except ArtifactError as e:
+        raise ExportError(f"{shown / d.name / VERSION / ARTIFACT_DIR}: {e}") from e
+    m = art.manifest
+    need(len(mc.inputs) == 1 and len(mc.outputs) == 1, "expected one input and one output")
+    inp, outp = mc.inputs[0], mc.outputs[0]
+    size, classes = m.input_size, m.num_classes
+    want_in = m.input.name if m.input is not None else "input"
+    want_out = m.output.name if m.output is not None else "logits"
+    need(inp.name == want_in and outp.name == want_out,
+         f"tensors {inp.name}/{outp.name}, the artifact's manifest says {want_in}/{want_out}")
+    need(inp.data_type == "TYPE_FP32" and outp.data_type == "TYPE_FP32",
+         f"data types {inp.data_type}/{outp.data_type}: the runtime takes and returns FP32")
+    need(inp.dims == [3, size, size], f"input dims {inp.dims}, the artifact takes [3, {size}, {size}]")
+    need(outp.dims == [classes], f"output dims {outp.dims}, the artifact has {classes} classes")
+    checks["artifact"] = (f"{VERSION}/{ARTIFACT_DIR}: {m.kind} {m.precision}, every file checked against its "
+                          f"sha256; input {inp.name} {inp.dims}, output {outp.name} {outp.dims}")
+    if outp.label_filename:
+        lf = d / outp.label_filename
+        need(lf.is_file(), f"label_filename {outp.label_filename} is missing")
+        labels = lf.read_text().splitlines()
+        need(len(labels) == classes, f"{outp.label_filename} has {len(labels)} lines for {classes} classes")
+        checks["labels"] = f"{outp.label_filename}: {len(labels)} classes"
+    provider = mc.parameters.get("provider", "cpu")
+    try:
+        if provider != "openvino":
+            from resnet_opt.engine.onnx_session import check_provider_name
+
+            check_provider_name(provider)
+        if "threads" in mc.parameters:
+            from resnet_opt.core.checks import check_threads
+
+            check_threads(int(mc.parameters["threads"]))
+    except (ConfigError, ValueError) as e:
+        raise ExportError(f"{need.shown} check failed: {e}") from None
+    checks["runtime"] = f"provider {provider}, threads {mc.parameters.get('threads', 'default')}"
+
+
+def _check_images_model(mc: TritonModelConfig, parsed: dict[str, tuple[TritonModelConfig, str, bool]], need: _Need,
+                        checks: dict[str, str]) -> None:
+    """An images model: points at a tensor model of the same repository and its artifact, takes encoded images and
+    returns its top-k labels, scores and indices."""
+    target = mc.parameters["tensor_model"]
+    need(target in parsed and "tensor_model" not in parsed[target][0].parameters,
+         f"parameter tensor_model {target!r} is not a tensor model of this repository")
+    tm = parsed[target][0]
+    rel = mc.parameters.get("artifact", "")
+    need(rel == f"../../{target}/{VERSION}/{ARTIFACT_DIR}",
+         f"parameter artifact {rel!r} does not point at {target}/{VERSION}/{ARTIFACT_DIR}")
+    need(mc.max_batch_size <= tm.max_batch_size, f"max_batch_size {mc.max_batch_size} is above {target}'s "
+                                                 f"{tm.max_batch_size}")
+    need([(t.name, t.data_type, t.dims) for t in mc.inputs] == [(IMAGE_INPUT, "TYPE_STRING", [1])],
+         f"inputs {[t.name for t in mc.inputs]}: expected one {IMAGE_INPUT} TYPE_STRING [1]")
+    try:
+        k = int(mc.parameters.get("top_k", ""))
+    except ValueError:
+        k = 0
+    classes = tm.outputs[0].dims[0] if tm.outputs and tm.outputs[0].dims else 0
+    need(1 <= k <= classes, f"parameter top_k {mc.parameters.get('top_k')!r} outside 1..{classes}")
+    want = [(IMAGE_OUTPUTS[0], "TYPE_STRING", [k]), (IMAGE_OUTPUTS[1], "TYPE_FP32", [k]),
+            (IMAGE_OUTPUTS[2], "TYPE_INT64", [k])]
+    need([(t.name, t.data_type, t.dims) for t in mc.outputs] == want,
+         f"outputs {[(t.name, t.data_type, t.dims) for t in mc.outputs]}, expected {want}")
+    checks["images"] = f"encoded images -> top-{k} labels, scores, indices; runs {target} (BLS)"
 
 
 def _export_python(model: str | os.PathLike, config: TritonConfig, say: Callable[[str], None]) -> TritonResult:
