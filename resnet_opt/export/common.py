@@ -69,13 +69,18 @@ def num_classes_of(model: nn.Module, input_size: int) -> int:
 
 
 def load_ts(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> Any:
-    """``torch.jit.load`` without its deprecation warnings (the Python one and, for INT8 files, torch's C++ notice
-    about quantized tensors)."""
+    """THE TorchScript loader (runtime, bench, export validation and the Triton check use it): ``torch.jit.load``
+    without its deprecation warnings (the Python one and, for INT8 files, torch's C++ notice about quantized
+    tensors); a file torch cannot load is an ArtifactError quoting torch's first line."""
+    from resnet_opt.core.errors import ArtifactError, first_line
     from resnet_opt.core.quiet import drop_native_stderr
 
-    with warnings.catch_warnings(), drop_native_stderr():
-        warnings.simplefilter("ignore")
-        return torch.jit.load(str(path), map_location=map_location)
+    try:
+        with warnings.catch_warnings(), drop_native_stderr():
+            warnings.simplefilter("ignore")
+            return torch.jit.load(str(path), map_location=map_location)
+    except Exception as e:  # noqa: BLE001 - torch raises RuntimeError and others for corrupt archives
+        raise ArtifactError(f"{path} is not a loadable TorchScript file: {first_line(e)[:200]}") from e
 
 
 def optimize_loaded(module: Any) -> Any:

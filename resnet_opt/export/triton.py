@@ -309,15 +309,9 @@ def _onnx_io(path: Path) -> _ModelIO:
 
 
 def _load_torchscript(path: Path) -> Any:
-    import torch
+    from resnet_opt.export.common import load_ts
 
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # torch.jit.load's deprecation notice
-            return torch.jit.load(str(path), map_location="cpu")
-    except Exception as e:  # noqa: BLE001 - torch raises RuntimeError and others for corrupt archives
-        msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise ArtifactError(f"{path} is not a loadable TorchScript file: {msg[:200]}") from e
+    return load_ts(path)
 
 
 def _torchscript_io(path: Path, manifest: Manifest) -> _ModelIO:

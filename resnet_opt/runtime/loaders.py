@@ -5,12 +5,10 @@ opens the folder with :func:`resnet_opt.core.manifest.open_artifact` and calls i
 
 from __future__ import annotations
 
-import warnings
 from typing import Any
 
 import torch
 
-from resnet_opt.core.errors import ArtifactError
 from resnet_opt.core.manifest import Artifact
 from resnet_opt.runtime.predictor import OnnxPredictor, Predictor, TorchPredictor
 
@@ -26,15 +24,9 @@ def load_torchscript(art: Artifact, *, provider: str = "cpu", threads: int | Non
     m = art.manifest
 
     def load_module(device: torch.device) -> Any:
-        try:
-            from resnet_opt.core.quiet import drop_native_stderr
+        from resnet_opt.export.common import load_ts
 
-            with warnings.catch_warnings(), drop_native_stderr():
-                warnings.simplefilter("ignore")  # torch.jit.load's deprecation notices (Python, and C++ for INT8)
-                return torch.jit.load(str(f), map_location=device)
-        except Exception as e:  # noqa: BLE001 - torch raises RuntimeError and others for corrupt archives
-            msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-            raise ArtifactError(f"{f} is not a loadable TorchScript file: {msg.split('. ')[0]}") from e
+        return load_ts(f, map_location=device)
 
     return TorchPredictor(art.path, load_module, m, "torchscript", provider,
                           preprocessing=m.preprocessing, class_names=m.class_names, num_classes=m.num_classes,
