@@ -29,11 +29,12 @@ def predict_cmd(
     (images, predictions per class, and matches with folder names when the folders are named after classes)."""
     from resnet_opt.pipeline.predict import PredictConfig
     from resnet_opt.runtime import load
-    from resnet_opt.runtime.images import resolve_images, summarize, unlike_training
+    from resnet_opt.runtime.images import summarize, unlike_training
 
-    PredictConfig(artifact=artifact, images=list(images), top_k=top_k, provider=provider, threads=threads).validate()
+    cfg = PredictConfig(artifact=artifact, images=list(images), top_k=top_k, provider=provider, threads=threads)
+    cfg.validate()  # every setting and image spec, before the model is loaded
     set_threads(threads)
-    files = resolve_images(images)  # every spec checked (in PredictConfig.validate too) before the model is loaded
+    files = cfg.files
     pred = load(artifact, provider=provider, threads=threads)
     results = pred.predict([str(p) for p in files], top_k=top_k)
     summary = summarize(results, pred.class_names)

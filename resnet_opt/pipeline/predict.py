@@ -23,6 +23,7 @@ class PredictConfig:
     top_k: int = 5
     provider: str = "cpu"
     threads: int | None = None
+    files: list[Path] = field(default_factory=list, init=False)  # the images resolved by validate(), in order
 
     def validate(self) -> None:
         from resnet_opt.core.checks import check_int, check_threads
@@ -41,3 +42,4 @@ class PredictConfig:
         files = resolve_images(self.images)  # files, folders, globs: each must match an image
         if len(files) > MAX_IMAGES:
             raise DataError(f"{len(files)} images given; at most {MAX_IMAGES} per call")
+        self.files = list(files)
