@@ -162,3 +162,28 @@ def test_load_source_kinds(tmp_path):
     folder = R.save_model(R.resnet18(num_classes=10), tmp_path / "m", preprocessing="digits:32")
     src = R.load_source(model_dir=folder)
     assert src.kind == "model_dir" and src.trained and src.input_size == 32 and len(src.sha256) == 64
+
+
+def test_model_folder_config_is_read_once_per_run(tmp_path, monkeypatch):
+    """A stage validates its ModelSpec, then loads it: config.json is read (and checked) once, and the source carries
+    it and its typed preprocessing on (issue 24)."""
+    from pathlib import Path
+
+    from resnet_opt.core.preprocessing import Preprocessing
+    from resnet_opt.resnet import ModelSpec
+
+    d = R.save_model(R.resnet18(num_classes=3), tmp_path / "m", preprocessing="digits:32", extra={"data": "digits:32"})
+    reads = []
+    real = Path.read_text
+
+    def counting(self, *a, **k):
+        if self.name == "config.json":
+            reads.append(self)
+        return real(self, *a, **k)
+
+    monkeypatch.setattr(Path, "read_text", counting)
+    spec = ModelSpec(model_dir=d).validate()
+    src = spec.load()
+    assert len(reads) == 1
+    assert isinstance(src.preprocessing, Preprocessing) and src.preprocessing.name == "digits-32"
+    assert src.config is not None and src.config["data"] == "digits:32"

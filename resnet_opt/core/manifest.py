@@ -858,10 +858,11 @@ def _what_is_inside(p: Path) -> str:
     return ""
 
 
-def open_artifact(path: str | os.PathLike, *, verify: bool = True) -> Artifact:
+def open_artifact(path: str | os.PathLike, *, verify: bool = True, config: dict[str, Any] | None = None) -> Artifact:
     """Open an artifact folder or a model folder: parse and check its manifest, check every listed file is inside
     the folder, present, non-empty and (``verify``) matches its size and sha256. One error vocabulary
-    (:class:`ArtifactError` / :class:`ManifestError`) for every consumer."""
+    (:class:`ArtifactError` / :class:`ManifestError`) for every consumer. ``config``: a model folder's config.json
+    that the caller has just read (``resnet.read_config``), so it is not read again."""
     p = Path(path)
     if not p.exists():
         raise ArtifactError(f"artifact {p} does not exist")
@@ -869,7 +870,10 @@ def open_artifact(path: str | os.PathLike, *, verify: bool = True) -> Artifact:
         raise ArtifactError(f"{p} is a file, not an artifact folder; pass the folder that holds it and {MANIFEST_NAME}"
                             f" (or {MODEL_CONFIG_NAME} + {MODEL_WEIGHTS_NAME} for a model folder)")
     cfg_path, man_path = p / MODEL_CONFIG_NAME, p / MANIFEST_NAME
-    cfg = _read_json(cfg_path, "model config") if cfg_path.is_file() else None
+    if config is not None and cfg_path.is_file():
+        cfg: Any = config
+    else:
+        cfg = _read_json(cfg_path, "model config") if cfg_path.is_file() else None
     if man_path.is_file():
         manifest = Manifest.from_dict(_read_json(man_path, "manifest"), where=str(man_path))
         if manifest.kind == "model":

@@ -144,7 +144,7 @@ def export_artifact(config: ExportConfig, *, loaded: ModelSource | None = None,
     say = log or (lambda _m: None)
     if source is None:
         source = cfg.source.load()
-    pre = dict(source.preprocessing or {})
+    pre = source.preprocessing  # None: the model records none, and none is guessed for it
     size = int(input_size or source.input_size)
     spec_pre = None
     if data is not None:
@@ -153,8 +153,8 @@ def export_artifact(config: ExportConfig, *, loaded: ModelSource | None = None,
         spec = parse_data_spec(data, preset=preset)
         spec_pre = preprocessing_for(spec)
         if source.kind != "model_dir" and input_size is None:
-            size, pre = spec_pre.crop, spec_pre.to_dict()  # the data decides the input of an un-trained/ImageNet model
-    pre = fit_preprocessing(pre, size)
+            size, pre = spec_pre.crop, spec_pre  # the data decides the input of an un-trained/ImageNet model
+    pre = fit_preprocessing(pre, size) if pre is not None else None
 
     say(f"the export will be checked against PyTorch on {data + ' val images' if data else 'random inputs'} at {size} px")
     vin: ValidationInputs = validation_inputs(input_size=size, data=data, count=cfg.count, preset=preset)

@@ -14,7 +14,7 @@ import torch
 from resnet_opt.core.errors import ValidationError
 from resnet_opt.core.results import StageResult
 from resnet_opt.optimize.fuse import fuse_bn, fused_pairs, max_rel_diff
-from resnet_opt.resnet import ModelSpec, count_params, read_config, save_model
+from resnet_opt.resnet import ModelSpec, count_params, save_model
 
 __all__ = ["FuseConfig", "FuseResult", "fuse_model", "FUSE_RTOL"]
 
@@ -77,7 +77,7 @@ def fuse_model(config: FuseConfig, *, log: Callable[[str], None] | None = None) 
                                         "check": {"inputs": int(x.shape[0]), "input_size": src.input_size,
                                                   "max_rel_diff": rel, "rtol": FUSE_RTOL}}}
     if config.source.model_dir is not None:
-        recorded = read_config(config.source.model_dir).get("data")
+        recorded = (config.source.model_config() or {}).get("data")
         if recorded:
             extra["data"] = recorded  # so quantize --model on the fused folder calibrates on the same data
     save_model(fused, out, input_size=src.input_size, preprocessing=src.preprocessing, class_names=src.class_names,

@@ -519,7 +519,7 @@ class _Search:
                 from resnet_opt.data import preprocessing_for
 
                 pre = preprocessing_for(self.spec)  # a weights file records no input: the data decides it
-                src = cfg.source.load(input_size=int(pre.crop), preprocessing=pre.to_dict())
+                src = cfg.source.load(input_size=int(pre.crop), preprocessing=pre)
                 with atomic_dir(model_dir) as tmp:
                     save_model(src.model, tmp, input_size=src.input_size, preprocessing=src.preprocessing,
                                class_names=src.class_names, extra={"stage": "optimize-source",

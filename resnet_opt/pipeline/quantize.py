@@ -42,7 +42,7 @@ from resnet_opt.data import (
 )
 from resnet_opt.engine import accuracy_from_logits, agreement, batched_logits, materialize
 from resnet_opt.engine.onnx_session import ort_logits_fn
-from resnet_opt.resnet import ModelSource, ModelSpec, read_config
+from resnet_opt.resnet import ModelSource, ModelSpec
 from resnet_opt.resnet.io import nonstandard_widths
 from resnet_opt.bench.timing import median_latency_ms
 
@@ -152,7 +152,7 @@ class QuantizeConfig:
         if self.data is not None and self.source.model_dir is not None:
             from resnet_opt.data import fit_data_to_model
 
-            fit_data_to_model(spec, int(read_config(self.source.model_dir).get("input_size") or 224),
+            fit_data_to_model(spec, int((self.source.model_config() or {}).get("input_size") or 224),
                               f"the model {self.source.model_dir}")
         if self.out is not None:
             from resnet_opt.core.artifact import check_output_dir
@@ -195,7 +195,7 @@ def _resolve_data(cfg: QuantizeConfig, src: ModelSource, model_dir: str | os.Pat
     if cfg.data:
         return parse_data_spec(cfg.data, preset=cfg.preset), "option"
     if src.kind == "model_dir" and model_dir is not None:
-        recorded = read_config(model_dir).get("data")
+        recorded = (src.config or {}).get("data")  # the config read once when the source was checked
         if recorded:
             return parse_data_spec(str(recorded), preset=cfg.preset), "model folder"
         raise ConfigError(f"model folder {model_dir} does not record its data spec; pass --data (e.g. digits or "
@@ -238,13 +238,13 @@ def quantize_model(config: QuantizeConfig, *, progress: bool = False,
     if n_data is not None and n_data != model.arch.num_classes:
         raise DataError(f"the model predicts {model.arch.num_classes} classes but {spec} has {n_data}")
     if spec.kind == "synthetic":
-        pre = dict(src.preprocessing or {})
+        pre = src.preprocessing
         size = int(spec.size or src.input_size)
-        if pre.get("crop") != size:
-            pre = preprocessing_for(spec).to_dict()
+        if pre is None or pre.crop != size:
+            pre = preprocessing_for(spec)
     else:
         p = preprocessing_for(spec)
-        pre, size = p.to_dict(), int(p.crop)
+        pre, size = p, int(p.crop)
     labelled = spec.labelled
     meaningful = labelled and src.trained
     class_names = src.class_names or (class_names_for(spec) if labelled else None)

@@ -15,6 +15,7 @@ from resnet_opt.core.artifact import atomic_dir, atomic_write_text, chmod_umask,
 from resnet_opt.core.errors import ConfigError, ModelFormatError, ResNetOptError, WeightsError
 from resnet_opt.core.manifest import MODEL_CONFIG_NAME as CONFIG_NAME
 from resnet_opt.core.manifest import MODEL_FORMAT, Source, open_artifact
+from resnet_opt.core.preprocessing import Preprocessing, PreprocessingError
 from resnet_opt.core.manifest import MODEL_WEIGHTS_NAME as WEIGHTS_NAME
 from resnet_opt.resnet.model import DEPTHS, STEMS, ResNet, conv_widths, parse_depth
 
@@ -128,11 +129,11 @@ def model_from_weights(path: str | os.PathLike, depth: int | None = None, num_cl
     return model
 
 
-def resolve_preprocessing(preprocessing: Any, input_size: int | None = None) -> dict[str, Any]:
-    """The preprocessing dict to record: a :class:`~resnet_opt.data.Preprocessing`, a dict, a data spec
+def resolve_preprocessing(preprocessing: Any, input_size: int | None = None) -> Preprocessing:
+    """The preprocessing to record: a :class:`~resnet_opt.core.preprocessing.Preprocessing`, a dict, a data spec
     (``"digits"``, ``"digits:64"``) or an ImageNet preset name (``"v1"``, ``"v2"``). ``input_size``, when given,
     must equal its crop. Never guessed: None is an error naming the choices."""
-    from resnet_opt.data import PRESETS, Preprocessing, parse_data_spec, preprocessing_for
+    from resnet_opt.data import PRESETS, parse_data_spec, preprocessing_for
 
     if preprocessing is None or (isinstance(preprocessing, dict) and not preprocessing):
         raise ConfigError("the model's preprocessing must be recorded so its images are prepared the way it was "
@@ -154,7 +155,7 @@ def resolve_preprocessing(preprocessing: Any, input_size: int | None = None) -> 
         raise ConfigError(f"preprocessing must be a Preprocessing, dict or spec string, got {type(preprocessing).__name__}")
     if input_size is not None and int(input_size) != pre.crop:
         raise ConfigError(f"input size {input_size} does not match the preprocessing crop {pre.crop} px")
-    return pre.to_dict()
+    return pre
 
 
 def save_model(
@@ -180,7 +181,7 @@ def save_model(
     if not isinstance(model, ResNet):
         raise ModelFormatError(f"save_model expects a resnet_opt ResNet, got {type(model).__name__}")
     pre = resolve_preprocessing(preprocessing, input_size)
-    input_size = int(pre["crop"])
+    input_size = int(pre.crop)
     if class_names is not None and len(class_names) != model.arch.num_classes:
         raise ConfigError(f"{len(class_names)} class names for a model with {model.arch.num_classes} classes")
     config = {
@@ -190,7 +191,7 @@ def save_model(
         "depth": model.arch.depth,
         "num_classes": model.arch.num_classes,
         "input_size": input_size,
-        "preprocessing": pre,
+        "preprocessing": pre.to_dict(),
         "class_names": class_names,
         "widths": nonstandard_widths(model),
         "fused": bool(getattr(model.arch, "fused", False)),
@@ -274,19 +275,17 @@ def check_model_config(cfg: dict[str, Any], where: str | os.PathLike = CONFIG_NA
         raise bad("stem", f"must be one of {', '.join(STEMS)}")
     pre = cfg.get("preprocessing")
     if pre:
-        from resnet_opt.core.errors import DataError
-        from resnet_opt.data.preprocessing import Preprocessing
-
         try:
             Preprocessing.from_dict(pre)
-        except DataError as e:
+        except PreprocessingError as e:
             raise ModelFormatError(f"{where}: field 'preprocessing': {e}") from None
     if cfg.get("data") is not None and not isinstance(cfg["data"], str):
         raise bad("data", "must be a data spec string")
 
 
 def check_source_args(*, depth: int | str | None = None, weights: str | os.PathLike | None = None,
-                      model_dir: str | os.PathLike | None = None, num_classes: int | None = None) -> None:
+                      model_dir: str | os.PathLike | None = None,
+                      num_classes: int | None = None) -> dict[str, Any] | None:
     """The cheap checks of a ``--depth`` / ``--weights`` / ``--model`` source (no tensor is read): a stage's
     ``validate()`` calls it so a wrong source fails before any work."""
     if model_dir is not None and weights is not None:
@@ -310,6 +309,8 @@ def check_source_args(*, depth: int | str | None = None, weights: str | os.PathL
         if num_classes is not None and int(num_classes) != int(cfg["num_classes"]):
             raise ConfigError(f"--num-classes {num_classes} does not match the model folder ({cfg['num_classes']} "
                               "classes); leave it out")
+        return cfg
+    return None
 
 
 @dataclass
@@ -330,13 +331,27 @@ class ModelSpec:
         from resnet_opt.core.checks import MAX_CLASSES, check_int
 
         check_int("--num-classes", self.num_classes, 1, MAX_CLASSES, optional=True)
-        check_source_args(depth=self.depth, weights=self.weights, model_dir=self.model_dir,
-                          num_classes=self.num_classes)
+        cfg = check_source_args(depth=self.depth, weights=self.weights, model_dir=self.model_dir,
+                                num_classes=self.num_classes)
+        # the model folder's config, read and checked once here, is carried to load() (not a dataclass field, so
+        # a config written to JSON does not include it)
+        self.__dict__["_config"] = (str(self.model_dir), cfg) if cfg is not None else None
         return self
 
-    def load(self, *, input_size: int | None = None, preprocessing: dict[str, Any] | None = None) -> "ModelSource":
+    def model_config(self) -> dict[str, Any] | None:
+        """The checked config.json of ``model_dir`` (None for weights / random init), read once per spec."""
+        if self.model_dir is None:
+            return None
+        cached = self.__dict__.get("_config")
+        if cached is None or cached[0] != str(self.model_dir):
+            self.__dict__["_config"] = (str(self.model_dir), read_config(self.model_dir))
+        return self.__dict__["_config"][1]
+
+    def load(self, *, input_size: int | None = None,
+             preprocessing: Preprocessing | dict[str, Any] | None = None) -> "ModelSource":
         return load_source(depth=self.depth, weights=self.weights, model_dir=self.model_dir,
-                           num_classes=self.num_classes, input_size=input_size, preprocessing=preprocessing)
+                           num_classes=self.num_classes, input_size=input_size, preprocessing=preprocessing,
+                           config=self.model_config())
 
     @property
     def is_model_dir(self) -> bool:
@@ -348,10 +363,11 @@ def is_model_dir(path: str | os.PathLike) -> bool:
     return p.is_dir() and (p / CONFIG_NAME).is_file() and (p / WEIGHTS_NAME).is_file()
 
 
-def load_model(path: str | os.PathLike) -> ResNet:
-    """Rebuild a model saved by :func:`save_model` from its config (pruned widths included), no pickle."""
+def load_model(path: str | os.PathLike, *, config: dict[str, Any] | None = None) -> ResNet:
+    """Rebuild a model saved by :func:`save_model` from its config (pruned widths included), no pickle.
+    ``config``: the folder's config.json already read and checked by :func:`read_config` (not read again)."""
     p = Path(path)
-    cfg = read_config(p)
+    cfg = config if config is not None else read_config(p)
     wpath = p / WEIGHTS_NAME
     if not wpath.is_file():
         raise ModelFormatError(f"model folder {p} has no {WEIGHTS_NAME}")
@@ -376,9 +392,10 @@ class ModelSource:
     path: str | None
     sha256: str | None
     input_size: int
-    preprocessing: dict[str, Any]
+    preprocessing: Preprocessing | None  # None: a model folder that records none (never guessed)
     class_names: list[str] | None
     trained: bool  # False for random init: accuracy figures are meaningless
+    config: dict[str, Any] | None = None  # a model folder's config.json, read once and checked
 
     def describe(self) -> dict[str, Any]:
         return {"kind": self.kind, "path": self.path, "sha256": self.sha256, "architecture": self.model.arch.name,
@@ -403,11 +420,13 @@ def load_source(
     model_dir: str | os.PathLike | None = None,
     num_classes: int | None = None,
     input_size: int | None = None,
-    preprocessing: dict[str, Any] | None = None,
+    preprocessing: Preprocessing | dict[str, Any] | None = None,
+    config: dict[str, Any] | None = None,
 ) -> ModelSource:
     """Resolve the ``--depth`` / ``--weights FILE`` / ``--model DIR`` trio every command shares.
 
-    * ``model_dir``: our folder format (its config gives preprocessing and input size);
+    * ``model_dir``: our folder format (its config gives preprocessing and input size; ``config``: the folder's
+      config.json when the caller has already read it with :func:`read_config`);
     * ``weights``: a torchvision ``.pth`` or ``.safetensors`` (depth inferred unless given; ImageNet V1 preset);
     * only ``depth``: random initialisation (latency and agreement only — not an accuracy claim).
     """
@@ -416,49 +435,36 @@ def load_source(
     if model_dir is not None and weights is not None:
         raise ConfigError("give either --weights FILE or --model DIR, not both")
     if model_dir is not None:
-        art = open_artifact(model_dir)
+        cfg = config if config is not None else read_config(model_dir)
+        art = open_artifact(model_dir, config=cfg)
         if not art.info.model_input:
             raise ModelFormatError(f"{model_dir} is a {art.kind} artifact ({art.info.description}); this stage takes "
                                    "a model folder (config.json + model.safetensors: train, prune or fuse output)")
-        cfg = read_config(model_dir)
-        model = load_model(model_dir)
+        model = load_model(model_dir, config=cfg)
         if depth is not None and parse_depth(depth) != model.arch.depth:
             raise ConfigError(f"--depth {depth} does not match the model folder ({model.arch.name})")
-        pre = cfg.get("preprocessing") or {}
+        pre = Preprocessing.optional(cfg.get("preprocessing"))
         if num_classes is not None and int(num_classes) != model.arch.num_classes:
             raise ConfigError(f"--num-classes {num_classes} does not match the model folder "
                               f"({model.arch.num_classes} classes); leave it out")
         size = int(input_size or cfg.get("input_size") or 224)
         return ModelSource(model, "model_dir", str(model_dir), sha256_path(Path(model_dir) / WEIGHTS_NAME), size,
-                           fit_preprocessing(pre, size) if pre else {}, cfg.get("class_names"), True)
+                           pre.fit(size) if pre is not None else None, cfg.get("class_names"), True, cfg)
     if weights is not None:
         model = model_from_weights(weights, depth=parse_depth(depth) if depth is not None else None, num_classes=num_classes)
         model.eval()
         size = int(input_size or 224)
         return ModelSource(model, "weights", str(weights), sha256_path(weights), size,
-                           fit_preprocessing(preprocessing or _imagenet_v1(), size), None, True)
+                           fit_preprocessing(preprocessing or Preprocessing.preset("v1"), size), None, True)
     d = parse_depth(depth if depth is not None else 50)
     model = ResNet(d, num_classes=num_classes or 1000).eval()
     size = int(input_size or 224)
-    return ModelSource(model, "random", None, None, size, fit_preprocessing(preprocessing or _imagenet_v1(), size),
+    return ModelSource(model, "random", None, None, size,
+                       fit_preprocessing(preprocessing or Preprocessing.preset("v1"), size),
                        None, False)
 
 
-def fit_preprocessing(pre: dict[str, Any], input_size: int) -> dict[str, Any]:
+def fit_preprocessing(pre: Preprocessing | dict[str, Any], input_size: int) -> Preprocessing:
     """``pre`` with its crop set to ``input_size`` (same resize/crop ratio), so the recorded preprocessing always
     prepares images of the model's input size (a source used at another size than it was saved with)."""
-    from resnet_opt.data import Preprocessing
-
-    p = Preprocessing.from_dict(pre)
-    if p.crop == input_size:
-        return p.to_dict()
-    resize = max(input_size, int(round(input_size * p.resize / p.crop)))
-    d = p.to_dict()
-    d.update(resize=resize, crop=input_size, name=f"{p.name}@{input_size}")
-    return d
-
-
-def _imagenet_v1() -> dict[str, Any]:
-    from resnet_opt.data.preprocessing import PRESETS
-
-    return PRESETS["v1"].to_dict()
+    return Preprocessing.from_dict(pre).fit(input_size)
