@@ -1,5 +1,11 @@
 """The architecture rules, checked on the source: no upward imports between the layers the README lists, no
-import cycles between modules (function-level imports included), no private names imported across modules."""
+import cycles between modules (function-level imports included), no private names imported across modules.
+
+Imports the parser cannot see as ``import`` statements are seen too: ``importlib.import_module("resnet_opt...")``
+calls with a literal name, the kind modules the ``resnet_opt.core.kinds`` package imports by discovery (pkgutil),
+and the ``"module:function"`` loader strings of the kind registry. A loader string is the ONE allowed upward
+reference: a kind (core, layer 0) names its runtime loader (layer 4) by string, resolved only when an artifact is
+loaded; it must live in ``resnet_opt.runtime``, exist, and not make a cycle with the module that names it."""
 
 from __future__ import annotations
 
@@ -61,7 +67,54 @@ def _layer(mod: str) -> int | None:
     return LAYERS.get(parts[1]) if len(parts) > 1 else None
 
 
-def _graph() -> dict[str, set[str]]:
+def _literal_import_modules(path: Path) -> list[tuple[str, int]]:
+    """``importlib.import_module("resnet_opt...")`` / ``import_module("resnet_opt...")`` calls with a literal name."""
+    out = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Call) and node.args and isinstance(node.args[0], ast.Constant) \
+                and isinstance(node.args[0].value, str) and node.args[0].value.startswith("resnet_opt"):
+            fn = node.func
+            name = fn.attr if isinstance(fn, ast.Attribute) else fn.id if isinstance(fn, ast.Name) else ""
+            if name == "import_module":
+                out.append((node.args[0].value, node.lineno))
+    return out
+
+
+KINDS_PACKAGE = "resnet_opt.core.kinds"
+LOADER_PACKAGE = "resnet_opt.runtime"  # where every loader string must point (core -> runtime, by string only)
+
+
+def _discovered() -> dict[str, list[str]]:
+    """Packages that import their modules by discovery (pkgutil): package -> the modules it imports."""
+    return {KINDS_PACKAGE: sorted(m for m in MODULES if m.startswith(KINDS_PACKAGE + "."))}
+
+
+def _dynamic_edges() -> dict[str, set[str]]:
+    """Import-time edges the import statements do not show: literal import_module calls and package discovery."""
+    g: dict[str, set[str]] = {m: set() for m in MODULES}
+    for m, f in MODULES.items():
+        g[m] |= {name for name, _ in _literal_import_modules(f) if name in MODULES and name != m}
+    for pkg, mods in _discovered().items():
+        g[pkg] |= set(mods)
+    return g
+
+
+def _loader_refs() -> list[tuple[str, str, str]]:
+    """(kind module, loader module, function) for every ``"module:function"`` loader a kind module registers."""
+    import importlib
+
+    from resnet_opt.core.kinds import KIND_MODULES
+
+    out = []
+    for km in KIND_MODULES:
+        info = importlib.import_module(km).KIND
+        if info.loader is not None:
+            mod, _, fn = info.loader.partition(":")
+            out.append((km, mod, fn))
+    return out
+
+
+def _static_graph() -> dict[str, set[str]]:
     g: dict[str, set[str]] = {m: set() for m in MODULES}
     for m, f in MODULES.items():
         for mod, names, _ in _imports(m, f):
@@ -71,27 +124,15 @@ def _graph() -> dict[str, set[str]]:
     return g
 
 
-def test_no_upward_imports():
-    bad = []
-    for m, f in MODULES.items():
-        lm = _layer(m)
-        for mod, names, line in _imports(m, f):
-            for t in _targets(mod, names):
-                lt = _layer(t)
-                if lm is not None and lt is not None and lt > lm:
-                    bad.append(f"{f.relative_to(PKG.parent)}:{line} imports {t} (layer {lt} above {lm})")
-    assert not bad, "\n".join(bad)
+def _graph() -> dict[str, set[str]]:
+    """Every import-time edge: import statements (nested ones too), literal import_module calls, package discovery."""
+    g = _static_graph()
+    for m, extra in _dynamic_edges().items():
+        g[m] |= extra
+    return g
 
 
-def test_import_graph_sees_nested_and_package_imports():
-    g = _graph()
-    assert "resnet_opt.core.manifest" in g["resnet_opt.resnet.io"]
-    assert "resnet_opt.export.validate" in g["resnet_opt.export.onnx_export"]  # ``from resnet_opt.export import validate``
-    assert "resnet_opt.resnet" in g["resnet_opt.runtime.loaders"] or "resnet_opt.resnet.io" in g["resnet_opt.runtime.loaders"]
-
-
-def test_no_import_cycles():
-    g = _graph()
+def _cycles(g: dict[str, set[str]]) -> list[list[str]]:
     index: dict[str, int] = {}
     low: dict[str, int] = {}
     stack: list[str] = []
@@ -124,7 +165,94 @@ def test_no_import_cycles():
     for v in g:
         if v not in index:
             strong(v)
+    return sccs
+
+
+def test_no_upward_imports():
+    bad = []
+    for m, f in MODULES.items():
+        lm = _layer(m)
+        for mod, names, line in _imports(m, f):
+            for t in _targets(mod, names):
+                lt = _layer(t)
+                if lm is not None and lt is not None and lt > lm:
+                    bad.append(f"{f.relative_to(PKG.parent)}:{line} imports {t} (layer {lt} above {lm})")
+        for name, line in _literal_import_modules(f):
+            lt = _layer(name)
+            if name not in MODULES:
+                bad.append(f"{f.relative_to(PKG.parent)}:{line} import_module({name!r}): no such module")
+            elif lm is not None and lt is not None and lt > lm:
+                bad.append(f"{f.relative_to(PKG.parent)}:{line} import_module({name!r}) (layer {lt} above {lm})")
+    for pkg, mods in _discovered().items():
+        bad += [f"{pkg} discovers {t} (layer {_layer(t)} above {_layer(pkg)})" for t in mods
+                if (_layer(t) or 0) > (_layer(pkg) or 0)]
+    assert not bad, "\n".join(bad)
+
+
+def test_import_graph_sees_nested_and_package_imports():
+    g = _graph()
+    assert "resnet_opt.core.manifest" in g["resnet_opt.resnet.io"]
+    assert "resnet_opt.export.validate" in g["resnet_opt.export.onnx_export"]  # ``from resnet_opt.export import validate``
+    assert "resnet_opt.resnet" in g["resnet_opt.runtime.loaders"] or "resnet_opt.resnet.io" in g["resnet_opt.runtime.loaders"]
+    assert "resnet_opt.core.kinds" in g["resnet_opt.core.manifest"]
+    assert {"resnet_opt.core.kinds.onnx", "resnet_opt.core.kinds.model"} <= g[KINDS_PACKAGE]  # discovery (pkgutil)
+
+
+def test_literal_import_module_calls_are_seen(tmp_path):
+    f = tmp_path / "m.py"
+    f.write_text("import importlib\ndef f():\n    importlib.import_module('resnet_opt.cli')\n")
+    assert _literal_import_modules(f) == [("resnet_opt.cli", 3)]
+
+
+def test_no_import_cycles():
+    sccs = _cycles(_graph())
     assert not sccs, "import cycles: " + "; ".join(" <-> ".join(c) for c in sccs)
+
+
+def test_every_kind_module_registers_one_kind():
+    import importlib
+
+    from resnet_opt.core.kinds import KIND_MODULES
+    from resnet_opt.core.manifest import KINDS
+
+    infos = [importlib.import_module(m).KIND for m in KIND_MODULES]
+    assert sorted(i.name for i in infos) == sorted(KINDS), "a kind registered outside resnet_opt/core/kinds/"
+    assert set(KIND_MODULES) == set(_discovered()[KINDS_PACKAGE]), "the layer test and the package disagree"
+
+
+def test_loader_strings_resolve_within_the_layer_rules():
+    """Every registered loader string: its module exists in resnet_opt.runtime (the one upward reference core may
+    make, by string, resolved at load time), the function exists, and the reference makes no cycle: the loader
+    module must not import the kind module that names it (import statements, literal import_module calls; the
+    package's discovery runs at import, before any loader is resolved, so it is not an edge here)."""
+    import importlib
+
+    from resnet_opt.core.manifest import KINDS
+    from resnet_opt.core.registry import LOADER_PACKAGE as registry_rule
+
+    assert registry_rule == LOADER_PACKAGE
+    refs = _loader_refs()
+    assert {km.rpartition(".")[2].replace("_", "-") for km, _, _ in refs} | {k for k, i in KINDS.items()
+                                                                             if i.loader is None} == set(KINDS)
+    bad = []
+    g = _static_graph()
+    for m, f in MODULES.items():
+        g[m] |= {name for name, _ in _literal_import_modules(f) if name in MODULES and name != m}
+    for km, mod, fn in refs:
+        if not (mod == LOADER_PACKAGE or mod.startswith(LOADER_PACKAGE + ".")):
+            bad.append(f"{km}: loader {mod}:{fn} is not in {LOADER_PACKAGE} (the only layer core may name by string)")
+            continue
+        if mod not in MODULES:
+            bad.append(f"{km}: loader module {mod} does not exist")
+            continue
+        if not callable(getattr(importlib.import_module(mod), fn, None)):
+            bad.append(f"{km}: {mod} has no function {fn}")
+        if fn.startswith("_"):
+            bad.append(f"{km}: loader {mod}:{fn} is a private name")
+        g[km].add(mod)
+    sccs = _cycles(g)
+    bad += ["cycle through a loader string: " + " <-> ".join(c) for c in sccs]
+    assert not bad, "\n".join(bad)
 
 
 def test_no_private_names_across_modules():

@@ -12,6 +12,7 @@ __all__ = [
     "DataError",
     "ConfigError",
     "ArtifactError",
+    "ManifestError",
     "ValidationError",
     "AtolError",
     "QuantizationError",
@@ -66,6 +67,10 @@ class ConfigError(ResNetOptError, ValueError):
 
 class ArtifactError(ResNetOptError):
     """An artifact folder that is missing its manifest or files, or is corrupt."""
+
+
+class ManifestError(ArtifactError):
+    """A manifest that is malformed, of an unknown version or kind; the message names the field."""
 
 
 class ValidationError(ResNetOptError):

@@ -49,13 +49,14 @@ import shutil
 import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 from resnet_opt.core.artifact import atomic_dir, atomic_write_text, sha256_file
 from resnet_opt.core.errors import ArtifactError, ConfigError, ExportError, OutputPathError, ResNetOptWarning
 from resnet_opt.core.manifest import (
-    MANIFEST_NAME, FileEntry, Manifest, Source, TensorSpec, open_artifact, write_manifest,
+    KINDS, MANIFEST_NAME, FileEntry, Manifest, Source, TensorSpec, open_artifact, write_manifest,
 )
+from resnet_opt.core.registry import kind_table
 
 __all__ = [
     "TRITON_KIND", "PLATFORMS", "TritonConfig", "TensorConfig", "TritonModelConfig", "ConfigCheck", "TritonResult",
@@ -74,11 +75,10 @@ DEFAULT_QUEUE_DELAY_US = 100
 MAX_INSTANCES = 64
 DOCKER_TAG = "25.12"  # a Triton release; use one whose onnxruntime / PyTorch is at least as new as the exporter's
 
-# artifact kind -> (Triton platform, default model file name Triton looks for in the version folder)
-PLATFORMS: dict[str, tuple[str, str]] = {
-    "onnx": ("onnxruntime_onnx", "model.onnx"),
-    "torchscript": ("pytorch_libtorch", "model.pt"),
-}
+# artifact kind -> (Triton platform, default model file name Triton looks for in the version folder): each kind's
+# registered triton_platform (resnet_opt.core.kinds), a live view of the registry
+PLATFORMS: Mapping[str, tuple[str, str]] = kind_table(
+    lambda: {k: info.triton_platform for k, info in KINDS.items() if info.triton_platform is not None})
 # the libtorch backend maps tensors by position: INPUT__0 is forward's first argument, OUTPUT__0 its result
 TORCH_INPUT, TORCH_OUTPUT = "INPUT__0", "OUTPUT__0"
 

@@ -13,19 +13,21 @@ from pathlib import Path
 from typing import Any, Callable
 
 from resnet_opt.core.artifact import atomic_dir
-from resnet_opt.core.manifest import Architecture, FileEntry, Manifest, write_manifest
+from resnet_opt.core.manifest import KINDS, Architecture, FileEntry, Manifest, write_manifest
+from resnet_opt.core.registry import kind_names, kind_table
 from resnet_opt.core.env import cpu_info, library_versions
 from resnet_opt.core.errors import ConfigError
 from resnet_opt.core.results import ArtifactResult
 from resnet_opt.export import (
-    DEFAULT_OPSET, INPUT_NAME, OUTPUT_NAME, PT2_FILE, Pt2Settings, ValidationInputs, check_opset, to_onnx, to_pt2,
+    DEFAULT_OPSET, INPUT_NAME, OUTPUT_NAME, Pt2Settings, ValidationInputs, check_opset, to_onnx, to_pt2,
     to_torchscript, tolerance_for, validation_inputs,
 )
 from resnet_opt.export.validate import DEFAULT_COUNT, ValidationReport
 from resnet_opt.resnet import ModelSource, ModelSpec
 from resnet_opt.resnet.io import fit_preprocessing, nonstandard_widths
 
-FORMATS = ("onnx", "torchscript", "pt2", "openvino")
+# the export formats and their file names are the registered kinds' (resnet_opt.core.kinds): live views of KINDS
+FORMATS = kind_names(lambda info: info.exportable)
 PROVIDER_NAMES = ("cpu", "cuda", "tensorrt", "auto")
 
 
@@ -119,8 +121,7 @@ class ExportStageResult(ArtifactResult):
     validation: ValidationReport | None = None
 
 
-FILE_NAMES = {("onnx", "fp32"): "model.onnx", ("onnx", "fp16"): "model_fp16.onnx", ("torchscript", "fp32"): "model.ts",
-              ("pt2", "fp32"): PT2_FILE, ("openvino", "fp32"): "model.xml", ("openvino", "bf16"): "model.xml"}
+FILE_NAMES = kind_table(lambda: {(k, p): f for k, info in KINDS.items() for p, f in info.files.items() if p != "int8"})
 
 
 def _architecture(model: Any, num_classes: int) -> Architecture:

@@ -32,6 +32,7 @@ from resnet_opt.core.artifact import atomic_dir, check_output_path
 from resnet_opt.core.manifest import Architecture, Manifest, write_manifest
 from resnet_opt.core.env import cpu_info, library_versions
 from resnet_opt.core.errors import ConfigError, DataError, ValidationError
+from resnet_opt.core.registry import kind_info, kind_table
 from resnet_opt.core.results import StageResult
 from resnet_opt.data import build_loader, class_names_for, num_classes_for, parse_data_spec, preprocessing_for
 from resnet_opt.engine import TrainConfig, accuracy_from_logits, agreement, batched_logits, distributed, train
@@ -40,8 +41,9 @@ from resnet_opt.resnet.io import nonstandard_widths
 
 __all__ = ["QatConfig", "QatResult", "qat_model", "FILE_NAME", "FILE_NAMES", "KIND_OF_TARGET"]
 
-FILE_NAMES = {"onnx": "model_int8.onnx", "torch": "model.pt2"}
 KIND_OF_TARGET = {"onnx": "onnx", "torch": "pt2"}
+# the INT8 file each target writes is its kind's registered int8 file (resnet_opt.core.kinds)
+FILE_NAMES = kind_table(lambda: {t: kind_info(k).files["int8"] for t, k in KIND_OF_TARGET.items()})
 FILE_NAME = FILE_NAMES["onnx"]
 # the written file against the PyTorch QAT model it came from: onnxruntime's integer kernels (and Inductor's oneDNN
 # INT8 convolutions) requantize with rounding where PyTorch's simulation stays in float, so logits differ slightly;

@@ -40,6 +40,7 @@ from resnet_opt.core.results import ArtifactResult
 from resnet_opt.data import (
     DataSpec, build_loader, class_names_for, num_classes_for, parse_data_spec, preprocessing_for, require_labelled,
 )
+from resnet_opt.core.registry import kind_info, kind_table
 from resnet_opt.engine import accuracy_from_logits, agreement, batched_logits, materialize
 from resnet_opt.engine.onnx_session import ort_logits_fn
 from resnet_opt.resnet import ModelSource, ModelSpec
@@ -49,9 +50,9 @@ from resnet_opt.bench.timing import median_latency_ms
 __all__ = ["TARGETS", "FILE_NAMES", "QuantizeConfig", "QuantizeResult", "quantize_model"]
 
 TARGETS = ("onnx", "torch", "torchscript-fx", "openvino")
-FILE_NAMES = {"onnx": "model_int8.onnx", "torch": "model.pt2", "torchscript-fx": "model_int8.ts",
-              "openvino": "model.xml"}
 KIND_OF_TARGET = {"onnx": "onnx", "torch": "pt2", "torchscript-fx": "torchscript", "openvino": "openvino"}
+# the INT8 file each target writes is its kind's registered int8 file (resnet_opt.core.kinds)
+FILE_NAMES = kind_table(lambda: {t: kind_info(k).files["int8"] for t, k in KIND_OF_TARGET.items()})
 GATED_TARGETS = ("onnx", "openvino")  # targets with --max-accuracy-drop
 DEFAULT_EVAL_LABELLED = 1000
 DEFAULT_EVAL_SYNTHETIC = 32

@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 
 from resnet_opt.core.errors import ArtifactError, BackendUnavailableError, ConfigError
-from resnet_opt.core.manifest import Artifact, open_artifact
+from resnet_opt.core.manifest import KINDS, Artifact, open_artifact
 from resnet_opt.engine.onnx_session import (
     ORT_NAMES, PROVIDERS, OnnxSession, ProviderFallbackWarning, check_provider_name,
 )
@@ -41,9 +41,10 @@ def runtime_name(kind: str, provider: str = "cpu") -> str:
     words: ``onnxruntime CPU``, ``onnxruntime TensorRT``, ``OpenVINO CPU``, ``PyTorch CPU``. INT8 kernels differ
     between these, so an INT8 artifact's top-1 on one need not be its top-1 on another."""
     p = str(provider or "cpu").lower()
-    if p == "openvino" or kind == "openvino":
+    family = KINDS[kind].family if kind in KINDS else kind  # a registered kind runs as its backend family
+    if p == "openvino" or family == "openvino":
         return "OpenVINO CPU"
-    if kind == "onnx":
+    if family == "onnx":
         return f"onnxruntime {_EP_NAMES.get(p, p)}"
     return f"PyTorch {_EP_NAMES.get(p, p.upper())}"
 
@@ -74,8 +75,8 @@ def load_artifact(art: Artifact, provider: str = "cpu", *, threads: int | None =
     """The predictor of an opened artifact, through its kind's registered loader (no preprocessing requirement:
     ``eval`` brings the data spec's own). ``provider="openvino"`` runs an ONNX artifact with OpenVINO's loader."""
     provider = check_runtime_provider(provider)
-    if provider == "openvino" or art.kind == "openvino":
-        if art.kind not in ("onnx", "openvino"):
+    if provider == "openvino" or art.info.family == "openvino":
+        if art.info.family not in ("onnx", "openvino"):
             raise BackendUnavailableError(f"the openvino provider runs ONNX and OpenVINO IR artifacts, not {art.kind} "
                                           "(export one first: resnet-opt export onnx|openvino)")
         from resnet_opt.runtime.openvino import load_openvino_artifact
