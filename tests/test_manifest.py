@@ -257,3 +257,25 @@ def test_manifest_and_config_share_one_preprocessing_check():
     assert e.value.field == "crop"
     with pytest.raises(ManifestError, match="preprocessing.crop"):
         Manifest.from_dict({"format": "resnet-opt-artifact", "kind": "onnx", "preprocessing": bad})
+
+
+def test_model_folder_config_has_one_owner(tmp_path):
+    """config.json is checked by core.model_config alone: the opener and read_config refuse a bad field with the same
+    message (the opener's error is both an ArtifactError and a ModelFormatError)."""
+    from resnet_opt.core.errors import ModelFormatError
+    from resnet_opt.core.model_config import ModelConfigError, read_config
+
+    f = tmp_path / "m"
+    f.mkdir()
+    (f / "model.safetensors").write_bytes(b"x" * 8)
+    cfg = {"format": "resnet-opt-model", "depth": 18, "num_classes": 3, "input_size": 32, "stem": "tiny",
+           "preprocessing": {"resize": 32, "crop": 32}}
+    (f / "config.json").write_text(json.dumps(cfg))
+    with pytest.raises(ModelFormatError, match="'stem'") as by_reader:
+        read_config(f)
+    with pytest.raises(ModelConfigError, match="'stem'") as by_opener:
+        open_artifact(f)
+    assert isinstance(by_opener.value, ArtifactError) and str(by_opener.value) == str(by_reader.value)
+    cfg["stem"] = "small"
+    (f / "config.json").write_text(json.dumps(cfg))
+    assert open_artifact(f).manifest.preprocessing.crop == 32 and read_config(f)["stem"] == "small"

@@ -8,11 +8,9 @@ lists is inside the folder and matches its sha256, and returns an :class:`Artifa
 A model folder (``config.json`` + ``model.safetensors``, what ``train`` and ``save_model`` write) is an artifact of
 kind ``model``: when it has no ``manifest.json`` the opener builds the manifest from ``config.json``.
 
-A new artifact kind is ONE module of its own in :mod:`resnet_opt.core.kinds` that calls :func:`register_kind` (the
-mechanism: :mod:`resnet_opt.core.registry`, re-exported here): its name, the backend family that runs it, the
-``"module:function"`` of its runtime loader, its file names per precision and its Triton platform. Importing this
-module registers every kind; consumers derive their tables from :data:`KINDS`. The kinds × consumers test matrix
-(tests/test_kinds.py) reads it.
+A new artifact kind registers in ONE place: :func:`register_kind` below (its name, the backend family that runs it,
+and the ``"module:function"`` of its runtime loader). The kinds × consumers test matrix (tests/test_kinds.py) reads
+:data:`KINDS`.
 
 JSON layout (``format_version`` 2; version-1 manifests are read too)::
 
@@ -31,17 +29,19 @@ JSON layout (``format_version`` 2; version-1 manifests are read too)::
 from __future__ import annotations
 
 import datetime as _dt
+import importlib
 import json
 import math
 import os
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from resnet_opt.core.artifact import atomic_write_text, sha256_file, to_json
-from resnet_opt.core.errors import ArtifactError, ManifestError
-from resnet_opt.core import kinds as _kinds  # noqa: F401  every kind registers itself there (KINDS is full from here on)
-from resnet_opt.core.registry import KINDS, PRECISIONS, KindInfo, kind_info, register_kind
+from resnet_opt.core.errors import ArtifactError, ModelFormatError
+from resnet_opt.core.model_config import (
+    MODEL_CONFIG_NAME, MODEL_FORMAT, MODEL_WEIGHTS_NAME, ModelConfigError, check_model_config,
+)
 from resnet_opt.core.preprocessing import INTERPOLATIONS, Preprocessing, PreprocessingError
 
 __all__ = [
@@ -55,10 +55,63 @@ MANIFEST_NAME = "manifest.json"
 MANIFEST_FORMAT = "resnet-opt-artifact"
 MANIFEST_VERSION = 2
 SUPPORTED_VERSIONS = (1, 2)
-# the model folder format (resnet_opt.resnet.io writes it)
-MODEL_CONFIG_NAME = "config.json"
-MODEL_WEIGHTS_NAME = "model.safetensors"
-MODEL_FORMAT = "resnet-opt-model"
+# the model folder format: resnet_opt.resnet.io writes it, core.model_config reads and checks its config.json
+PRECISIONS = ("fp32", "fp16", "bf16", "int8")
+
+
+class ManifestError(ArtifactError):
+    """A manifest that is malformed, of an unknown version or kind; the message names the field."""
+
+
+# ------------------------------------------------------------------------------------------------ kinds registry
+@dataclass(frozen=True)
+class KindInfo:
+    """One artifact kind. ``family`` is the backend family that runs it in ``bench`` (torch, torchscript, onnx, ...);
+    ``loader`` is ``"module:function"`` called as ``fn(artifact, provider=..., threads=...)`` -> a runtime Predictor
+    (None: not loadable for inference, e.g. a serving repository); ``model_input``: stages that rebuild a PyTorch
+    model (fuse, quantize, export, prune) accept it as their ``--model``."""
+
+    name: str
+    family: str
+    description: str
+    loader: str | None
+    model_input: bool = False
+
+    def load_function(self) -> Callable[..., Any]:
+        if self.loader is None:
+            raise ArtifactError(f"artifacts of kind {self.name!r} ({self.description}) cannot be loaded for inference")
+        mod, _, fn = self.loader.partition(":")
+        return getattr(importlib.import_module(mod), fn)
+
+
+KINDS: dict[str, KindInfo] = {}
+
+
+def register_kind(name: str, *, family: str, description: str, loader: str | None, model_input: bool = False) -> KindInfo:
+    """Register an artifact kind (the one place a new kind is added)."""
+    info = KindInfo(name=name, family=family, description=description, loader=loader, model_input=model_input)
+    KINDS[name] = info
+    return info
+
+
+register_kind("model", family="torch", description="model folder (config.json + model.safetensors)",
+              loader="resnet_opt.runtime.loaders:load_model_folder", model_input=True)
+register_kind("onnx", family="onnx", description="ONNX model (FP32, FP16 or INT8 QDQ)",
+              loader="resnet_opt.runtime.loaders:load_onnx")
+register_kind("torchscript", family="torchscript", description="TorchScript file (FP32 or FX INT8)",
+              loader="resnet_opt.runtime.loaders:load_torchscript")
+register_kind("triton-repo", family="triton", description="Triton Inference Server model repository (serve it with "
+              "tritonserver; its model folder NAME/1 is the onnx or torchscript artifact)", loader=None)
+register_kind("pt2", family="pt2", description="AOTInductor package model.pt2 (FP32 export, or PT2E INT8)",
+              loader="resnet_opt.runtime.pt2:load_pt2")
+register_kind("openvino", family="openvino", description="OpenVINO IR (model.xml + model.bin; openvino extra)",
+              loader="resnet_opt.runtime.openvino:load_openvino_artifact")
+
+
+def kind_info(kind: str) -> KindInfo:
+    if kind not in KINDS:
+        raise ManifestError(f"unknown artifact kind {kind!r}; known kinds: {', '.join(KINDS)}")
+    return KINDS[kind]
 
 
 # ------------------------------------------------------------------------------------------------ the manifest
@@ -719,19 +772,12 @@ def _read_json(path: Path, what: str) -> Any:
 def _model_folder_manifest(folder: Path, cfg: Any) -> Manifest:
     """The manifest of a model folder that has none (train / save_model output), built from its config.json."""
     where = str(folder / MODEL_CONFIG_NAME)
-    if not isinstance(cfg, dict) or cfg.get("format") != MODEL_FORMAT:
-        raise ManifestError(f"{where} is not a resnet-opt model config")
-    for key in ("depth", "num_classes"):
-        if key not in cfg:
-            raise ManifestError(f"{where} lacks '{key}'")
-    nc = _check_int(cfg["num_classes"], f"{where}: field 'num_classes'", minimum=1)
-    size = cfg.get("input_size")
-    if size is not None:
-        _check_int(size, f"{where}: field 'input_size'", minimum=1)
-    pre = _check_preprocessing(cfg.get("preprocessing"), where)
-    names = cfg.get("class_names")
-    if names is not None and (not isinstance(names, list) or not all(isinstance(c, str) for c in names)):
-        raise ManifestError(f"{where}: field 'class_names' must be a list of strings")
+    try:
+        check_model_config(cfg, where)  # the one set of config.json checks (core.model_config)
+    except ModelFormatError as e:
+        raise ModelConfigError(str(e)) from None
+    nc, size, names = int(cfg["num_classes"]), cfg.get("input_size"), cfg.get("class_names")
+    pre = Preprocessing.optional(cfg.get("preprocessing"))
     return Manifest(
         kind="model", files=[FileEntry(MODEL_WEIGHTS_NAME, role="weights"), FileEntry(MODEL_CONFIG_NAME, role="config")],
         precision="fp32", stage=cfg.get("stage") if isinstance(cfg.get("stage"), str) else "model",
@@ -828,7 +874,11 @@ def open_artifact(path: str | os.PathLike, *, verify: bool = True, config: dict[
                 raise ArtifactError(f"model folder {p} has no {MODEL_CONFIG_NAME}")
             # model folders written before format_version 2 list only the weights; the config is part of it too
             if manifest.preprocessing is None and isinstance(cfg, dict) and cfg.get("preprocessing"):
-                manifest.preprocessing = _check_preprocessing(cfg["preprocessing"], str(cfg_path))
+                try:
+                    check_model_config(cfg, cfg_path)
+                except ModelFormatError as e:
+                    raise ModelConfigError(str(e)) from None
+                manifest.preprocessing = Preprocessing.optional(cfg["preprocessing"])
     elif cfg is not None:
         manifest = _model_folder_manifest(p, cfg)
     elif (p / MODEL_WEIGHTS_NAME).is_file():

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 import os
 from pathlib import Path
@@ -15,9 +14,10 @@ from resnet_opt.core.artifact import atomic_dir, atomic_write_text, chmod_umask,
 from resnet_opt.core.errors import ConfigError, ModelFormatError, ResNetOptError, WeightsError
 from resnet_opt.core.manifest import MODEL_CONFIG_NAME as CONFIG_NAME
 from resnet_opt.core.manifest import MODEL_FORMAT, Source, open_artifact
-from resnet_opt.core.preprocessing import Preprocessing, PreprocessingError
+from resnet_opt.core.model_config import check_model_config, read_config
+from resnet_opt.core.preprocessing import Preprocessing
 from resnet_opt.core.manifest import MODEL_WEIGHTS_NAME as WEIGHTS_NAME
-from resnet_opt.resnet.model import DEPTHS, STEMS, ResNet, conv_widths, parse_depth
+from resnet_opt.resnet.model import DEPTHS, ResNet, conv_widths, parse_depth
 
 
 def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
@@ -216,71 +216,6 @@ def save_model(
         chmod_umask(tmp / WEIGHTS_NAME)
         atomic_write_text(tmp / CONFIG_NAME, to_json(config) + "\n")
     return Path(out)
-
-
-def read_config(path: str | os.PathLike) -> dict[str, Any]:
-    p = Path(path)
-    if not p.exists():
-        raise ModelFormatError(f"model folder {p} does not exist")
-    if not p.is_dir():
-        raise ModelFormatError(f"{p} is not a model folder (expected a folder with {CONFIG_NAME} and {WEIGHTS_NAME})")
-    cfg_path = p / CONFIG_NAME
-    if not cfg_path.is_file():
-        raise ModelFormatError(f"model folder {p} has no {CONFIG_NAME}")
-    try:
-        cfg = json.loads(cfg_path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as e:
-        raise ModelFormatError(f"{cfg_path} is not valid JSON: {e}") from e
-    except OSError as e:
-        raise ModelFormatError(f"cannot read {cfg_path}: {e.strerror or e}") from e
-    if not isinstance(cfg, dict) or cfg.get("format") != MODEL_FORMAT:
-        raise ModelFormatError(f"{cfg_path} is not a resnet-opt model config")
-    for key in ("depth", "num_classes"):
-        if key not in cfg:
-            raise ModelFormatError(f"{cfg_path} lacks '{key}'")
-    check_model_config(cfg, cfg_path)
-    return cfg
-
-
-def check_model_config(cfg: dict[str, Any], where: str | os.PathLike = CONFIG_NAME) -> None:
-    """Every field of a model config that is used later, checked for type and range (a typed error naming it)."""
-    from resnet_opt.core.checks import INPUT_SIZE_MAX, INPUT_SIZE_MIN, MAX_CLASSES
-
-    def bad(field: str, why: str) -> ModelFormatError:
-        return ModelFormatError(f"{where}: field '{field}' {why}, got {cfg.get(field)!r}"[:300])
-
-    def is_int(v: Any) -> bool:
-        return isinstance(v, int) and not isinstance(v, bool)
-
-    try:
-        parse_depth(cfg["depth"]) if is_int(cfg["depth"]) or isinstance(cfg["depth"], str) else parse_depth("x")
-    except ResNetOptError:
-        raise bad("depth", f"must be one of {', '.join(str(d) for d in DEPTHS)}") from None
-    if not is_int(cfg["num_classes"]) or not 1 <= cfg["num_classes"] <= MAX_CLASSES:
-        raise bad("num_classes", f"must be an integer in 1..{MAX_CLASSES}")
-    if cfg.get("input_size") is not None and (not is_int(cfg["input_size"])
-                                              or not INPUT_SIZE_MIN <= cfg["input_size"] <= INPUT_SIZE_MAX):
-        raise bad("input_size", f"must be an integer in {INPUT_SIZE_MIN}..{INPUT_SIZE_MAX}")
-    widths = cfg.get("widths")
-    if widths is not None and (not isinstance(widths, dict) or not all(
-            isinstance(k, str) and is_int(v) and 1 <= v <= 65536 for k, v in widths.items())):
-        raise bad("widths", "must map layer names to channel counts 1..65536")
-    names = cfg.get("class_names")
-    if names is not None and (not isinstance(names, list) or not all(isinstance(n, str) for n in names)
-                              or len(names) != cfg["num_classes"]):
-        raise bad("class_names", f"must be a list of {cfg['num_classes']} strings")
-    if not isinstance(cfg.get("fused", False), bool):
-        raise bad("fused", "must be true or false")
-    if cfg.get("stem", "imagenet") not in STEMS:
-        raise bad("stem", f"must be one of {', '.join(STEMS)}")
-    pre = cfg.get("preprocessing")
-    if pre:
-        try:
-            Preprocessing.from_dict(pre)
-        except PreprocessingError as e:
-            raise ModelFormatError(f"{where}: field 'preprocessing': {e}") from None
-    if cfg.get("data") is not None and not isinstance(cfg["data"], str):
-        raise bad("data", "must be a data spec string")
 
 
 def check_source_args(*, depth: int | str | None = None, weights: str | os.PathLike | None = None,

@@ -7,7 +7,8 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from resnet_opt.core.errors import ConfigError, UnsupportedDepthError
+from resnet_opt.core.errors import ConfigError
+from resnet_opt.core.model_config import MODEL_DEPTHS, STEMS, parse_depth
 from resnet_opt.resnet.blocks import BasicBlock, Bottleneck
 
 __all__ = [
@@ -33,7 +34,8 @@ STAGE_PLANES = (64, 128, 256, 512)
 # the stem: "imagenet" is torchvision's (7x7 stride-2 conv + 3x3 stride-2 max pool, /4 before layer1); "small" is the
 # small-image stem of the CIFAR-style ResNets (one 3x3 stride-1 conv, no pool: layer1 sees the full input), an
 # explicit, recorded option for 28-32 px data. Parameter names are the same (conv1/bn1), only conv1's kernel differs.
-STEMS = ("imagenet", "small")
+# STEMS and the depths a config may name live in core.model_config, which checks configs against them
+assert tuple(DEPTHS) == MODEL_DEPTHS
 
 
 @dataclass
@@ -50,21 +52,6 @@ class ArchConfig:
     @property
     def name(self) -> str:
         return f"resnet{self.depth}"
-
-
-def parse_depth(depth_or_name: int | str) -> int:
-    """Accept 50, "50", "resnet50", "ResNet-50"; raise a typed error listing valid depths otherwise."""
-    s = str(depth_or_name).strip().lower().replace("-", "").replace("_", "")
-    if s.startswith("resnet"):
-        s = s[len("resnet"):]
-    try:
-        d = int(s)
-    except ValueError:
-        d = -1
-    if d not in DEPTHS:
-        valid = ", ".join(str(k) for k in DEPTHS)
-        raise UnsupportedDepthError(f"unsupported ResNet depth {depth_or_name!r}; valid depths: {valid}")
-    return d
 
 
 def parse_stem(stem: str | None) -> str:
