@@ -8,9 +8,11 @@ lists is inside the folder and matches its sha256, and returns an :class:`Artifa
 A model folder (``config.json`` + ``model.safetensors``, what ``train`` and ``save_model`` write) is an artifact of
 kind ``model``: when it has no ``manifest.json`` the opener builds the manifest from ``config.json``.
 
-A new artifact kind registers in ONE place: :func:`register_kind` below (its name, the backend family that runs it,
-and the ``"module:function"`` of its runtime loader). The kinds × consumers test matrix (tests/test_kinds.py) reads
-:data:`KINDS`.
+A new artifact kind is ONE module of its own in :mod:`resnet_opt.core.kinds` that calls :func:`register_kind` (the
+mechanism: :mod:`resnet_opt.core.registry`, re-exported here): its name, the backend family that runs it, the
+``"module:function"`` of its runtime loader, its file names per precision and its Triton platform. Importing this
+module registers every kind; consumers derive their tables from :data:`KINDS`. The kinds × consumers test matrix
+(tests/test_kinds.py) reads it.
 
 JSON layout (``format_version`` 2; version-1 manifests are read too)::
 
@@ -29,19 +31,20 @@ JSON layout (``format_version`` 2; version-1 manifests are read too)::
 from __future__ import annotations
 
 import datetime as _dt
-import importlib
 import json
 import math
 import os
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from resnet_opt.core.artifact import atomic_write_text, sha256_file, to_json
-from resnet_opt.core.errors import ArtifactError, ModelFormatError
+from resnet_opt.core.errors import ArtifactError, ManifestError, ModelFormatError
 from resnet_opt.core.model_config import (
     MODEL_CONFIG_NAME, MODEL_FORMAT, MODEL_WEIGHTS_NAME, ModelConfigError, check_model_config,
 )
+from resnet_opt.core import kinds as _kinds  # noqa: F401  every kind registers itself there (KINDS is full from here on)
+from resnet_opt.core.registry import KINDS, PRECISIONS, KindInfo, kind_info, register_kind
 from resnet_opt.core.preprocessing import INTERPOLATIONS, Preprocessing, PreprocessingError
 
 __all__ = [
@@ -56,62 +59,6 @@ MANIFEST_FORMAT = "resnet-opt-artifact"
 MANIFEST_VERSION = 2
 SUPPORTED_VERSIONS = (1, 2)
 # the model folder format: resnet_opt.resnet.io writes it, core.model_config reads and checks its config.json
-PRECISIONS = ("fp32", "fp16", "bf16", "int8")
-
-
-class ManifestError(ArtifactError):
-    """A manifest that is malformed, of an unknown version or kind; the message names the field."""
-
-
-# ------------------------------------------------------------------------------------------------ kinds registry
-@dataclass(frozen=True)
-class KindInfo:
-    """One artifact kind. ``family`` is the backend family that runs it in ``bench`` (torch, torchscript, onnx, ...);
-    ``loader`` is ``"module:function"`` called as ``fn(artifact, provider=..., threads=...)`` -> a runtime Predictor
-    (None: not loadable for inference, e.g. a serving repository); ``model_input``: stages that rebuild a PyTorch
-    model (fuse, quantize, export, prune) accept it as their ``--model``."""
-
-    name: str
-    family: str
-    description: str
-    loader: str | None
-    model_input: bool = False
-
-    def load_function(self) -> Callable[..., Any]:
-        if self.loader is None:
-            raise ArtifactError(f"artifacts of kind {self.name!r} ({self.description}) cannot be loaded for inference")
-        mod, _, fn = self.loader.partition(":")
-        return getattr(importlib.import_module(mod), fn)
-
-
-KINDS: dict[str, KindInfo] = {}
-
-
-def register_kind(name: str, *, family: str, description: str, loader: str | None, model_input: bool = False) -> KindInfo:
-    """Register an artifact kind (the one place a new kind is added)."""
-    info = KindInfo(name=name, family=family, description=description, loader=loader, model_input=model_input)
-    KINDS[name] = info
-    return info
-
-
-register_kind("model", family="torch", description="model folder (config.json + model.safetensors)",
-              loader="resnet_opt.runtime.loaders:load_model_folder", model_input=True)
-register_kind("onnx", family="onnx", description="ONNX model (FP32, FP16 or INT8 QDQ)",
-              loader="resnet_opt.runtime.loaders:load_onnx")
-register_kind("torchscript", family="torchscript", description="TorchScript file (FP32 or FX INT8)",
-              loader="resnet_opt.runtime.loaders:load_torchscript")
-register_kind("triton-repo", family="triton", description="Triton Inference Server model repository (serve it with "
-              "tritonserver; its model folder NAME/1 is the onnx or torchscript artifact)", loader=None)
-register_kind("pt2", family="pt2", description="AOTInductor package model.pt2 (FP32 export, or PT2E INT8)",
-              loader="resnet_opt.runtime.pt2:load_pt2")
-register_kind("openvino", family="openvino", description="OpenVINO IR (model.xml + model.bin; openvino extra)",
-              loader="resnet_opt.runtime.openvino:load_openvino_artifact")
-
-
-def kind_info(kind: str) -> KindInfo:
-    if kind not in KINDS:
-        raise ManifestError(f"unknown artifact kind {kind!r}; known kinds: {', '.join(KINDS)}")
-    return KINDS[kind]
 
 
 # ------------------------------------------------------------------------------------------------ the manifest
