@@ -260,11 +260,23 @@ def _run_stages(cfg: PipelineConfig, out: Path, *, progress: bool,
     if cfg.threads is not None:
         torch.set_num_threads(int(cfg.threads))
     spec = parse_data_spec(cfg.data, preset=cfg.preset)
-    data = str(spec)
     st = _Stages(say)
     _write_record(out, cfg, {"status": "running"})  # marks the folder as ours from the start (for --overwrite)
+    src_dir = _source_stage(cfg, out, spec, st, progress, say)
+    variants: list[Variant] = [variant_from_path(src_dir, name="fp32-eager")]
+    variants[0].stage = "trained" if cfg.source.model_dir is None and cfg.source.weights is None else "source"
+    model_dir = _prune_stage(cfg, out, src_dir, st, variants, progress, say)
+    _fuse_stage(out, model_dir, st, variants, say)
+    _export_stages(cfg, out, model_dir, st, variants, say)
+    _quantize_stages(cfg, out, model_dir, st, variants, progress, say)
+    _triton_stage(cfg, out, st, say)
+    return _bench_stage(cfg, out, str(spec), st, variants, t_start, progress, say)
 
-    # ---- 1. source model: train, or take --model / --weights
+
+def _source_stage(cfg: PipelineConfig, out: Path, spec: Any, st: "_Stages", progress: bool,
+                  say: Callable[[str], None]) -> Path:
+    """Stage 1, the source model: train, or take --model / --weights. Returns its model folder."""
+    data = str(spec)
     source = cfg.source
     if source.model_dir is not None:
         src_dir = Path(source.model_dir)
@@ -302,10 +314,12 @@ def _run_stages(cfg: PipelineConfig, out: Path, *, progress: bool,
 
         st.run("train", train, out=src_dir, required=True,
                keep=("best_top1", "best_epoch", "epochs_run", "architecture", "seconds"))
-    variants: list[Variant] = [variant_from_path(src_dir, name="fp32-eager")]
-    variants[0].stage = "trained" if source.model_dir is None and source.weights is None else "source"
+    return src_dir
 
-    # ---- 2. prune + fine-tune
+
+def _prune_stage(cfg: PipelineConfig, out: Path, src_dir: Path, st: "_Stages", variants: list[Variant],
+                 progress: bool, say: Callable[[str], None]) -> Path:
+    """Stage 2, prune + fine-tune (with --prune): returns the folder the later stages start from."""
     model_dir = src_dir
     if cfg.prune is not None:
         pruned_dir = out / "pruned"
@@ -329,7 +343,11 @@ def _run_stages(cfg: PipelineConfig, out: Path, *, progress: bool,
         model_dir = pruned_dir
         variants.append(variant_from_path(pruned_dir, name="pruned-fp32-eager"))
 
-    # ---- 3. fuse
+    return model_dir
+
+
+def _fuse_stage(out: Path, model_dir: Path, st: "_Stages", variants: list[Variant], say: Callable[[str], None]) -> None:
+    """Stage 3, BatchNorm fusion."""
     fused_dir = out / "fused"
 
     def fuse() -> Any:
@@ -340,7 +358,10 @@ def _run_stages(cfg: PipelineConfig, out: Path, *, progress: bool,
     if st.run("fuse BatchNorm", fuse, out=fused_dir, required=False, keep=("folded", "max_rel_diff")).status == "ok":
         variants.append(variant_from_path(fused_dir, name="fused-fp32-eager"))
 
-    # ---- 4. export (validated against PyTorch on the data's val images)
+
+def _export_stages(cfg: PipelineConfig, out: Path, model_dir: Path, st: "_Stages", variants: list[Variant],
+                   say: Callable[[str], None]) -> None:
+    """Stage 4, exports (each validated against PyTorch on the data's val images)."""
     exports = [("torchscript", "torchscript"), ("onnx", "onnx-fp32")] + ([("pt2", "pt2-fp32")] if cfg.pt2 else [])
     for fmt, name in exports:
         folder = out / name
@@ -357,7 +378,10 @@ def _run_stages(cfg: PipelineConfig, out: Path, *, progress: bool,
         elif fmt == "pt2":
             say("  (the pt2 export needs a C++ compiler; --no-pt2 skips it)")
 
-    # ---- 5. quantize (calibration on the training split, validated on the val split)
+
+def _quantize_stages(cfg: PipelineConfig, out: Path, model_dir: Path, st: "_Stages", variants: list[Variant],
+                     progress: bool, say: Callable[[str], None]) -> None:
+    """Stage 5, INT8 (calibration on the training split, validated on the val split)."""
     targets = [("onnx", "onnx-int8")] if cfg.onnx_int8 else []
     if cfg.torch_int8:
         targets.append((cfg.torch_int8_target, "pt2-int8" if cfg.torch_int8_target == "torch" else "torchscript-int8"))
@@ -382,7 +406,9 @@ def _run_stages(cfg: PipelineConfig, out: Path, *, progress: bool,
         if st.run(label, quantize, out=folder, required=False, keep=("validation", "quantization")).status == "ok":
             variants.append(variant_from_path(folder, name=name))
 
-    # ---- 6. Triton model repository (the validated ONNX FP32 artifact; checked against Triton's config schema)
+
+def _triton_stage(cfg: PipelineConfig, out: Path, st: "_Stages", say: Callable[[str], None]) -> None:
+    """Stage 6, the Triton model repository of the validated ONNX FP32 artifact (checked against Triton's schema)."""
     if cfg.triton:
         onnx_dir, repo = out / "onnx-fp32", out / "triton"
         if not (onnx_dir / "manifest.json").is_file():
@@ -398,7 +424,10 @@ def _run_stages(cfg: PipelineConfig, out: Path, *, progress: bool,
 
             st.run("triton repository", triton, out=repo, required=False, keep=("triton",))
 
-    # ---- 7. validate + benchmark every variant, one report
+
+def _bench_stage(cfg: PipelineConfig, out: Path, data: str, st: "_Stages", variants: list[Variant], t_start: float,
+                 progress: bool, say: Callable[[str], None]) -> PipelineResult:
+    """Stage 7: validate and benchmark every variant, one report; the pipeline record marked complete."""
     from resnet_opt.data import parse_data_spec, report_split
 
     split = report_split(parse_data_spec(cfg.data, preset=cfg.preset))
