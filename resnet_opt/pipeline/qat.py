@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import copy
 import os
-import shutil
 import tempfile
 import time
 from dataclasses import asdict, dataclass, field
@@ -27,9 +26,8 @@ from typing import Any, Callable, ClassVar
 
 import torch
 
-from resnet_opt.bench.timing import median_latency_ms
-from resnet_opt.core.artifact import atomic_dir, check_output_path
-from resnet_opt.core.manifest import Architecture, Manifest, write_manifest
+from resnet_opt.core.artifact import check_output_path
+from resnet_opt.core.manifest import Architecture, Manifest
 from resnet_opt.core.env import cpu_info, library_versions
 from resnet_opt.core.errors import ConfigError, DataError, ValidationError
 from resnet_opt.core.registry import kind_info, kind_table
@@ -37,6 +35,7 @@ from resnet_opt.core.results import StageResult
 from resnet_opt.data import build_loader, class_names_for, num_classes_for, parse_data_spec, preprocessing_for
 from resnet_opt.engine import TrainConfig, accuracy_from_logits, agreement, batched_logits, distributed, train
 from resnet_opt.resnet import load_source, read_config
+from resnet_opt.pipeline.int8_build import Int8Build, batch1_latency, latency_measurements, write_int8_folder
 from resnet_opt.resnet.io import nonstandard_widths
 
 __all__ = ["QatConfig", "QatResult", "qat_model", "FILE_NAME", "FILE_NAMES", "KIND_OF_TARGET"]
@@ -165,8 +164,7 @@ def qat_model(*, model_dir: str | os.PathLike, out: str | os.PathLike, config: Q
               progress: bool = False, log: Callable[[str], None] | None = None) -> QatResult:
     """Quantization-aware fine-tuning of a trained model folder; writes the INT8 artifact ``out`` (ONNX QDQ, or a
     ``.pt2`` package with ``config.target="torch"``). Returns a :class:`QatResult` on every rank (rank 0 writes)."""
-    from resnet_opt.optimize.qat import QatScheme, convert_qat, prepare_qat, qat_schedule_hook, require_torchao
-    from resnet_opt.optimize.quantize_onnx import choose_quant_types
+    from resnet_opt.optimize.qat import convert_qat, prepare_qat, qat_schedule_hook, require_torchao
 
     cfg = config or QatConfig()
     cfg.validate()
@@ -175,38 +173,9 @@ def qat_model(*, model_dir: str | os.PathLike, out: str | os.PathLike, config: Q
     say = log or (lambda _m: None)
     t_start = time.perf_counter()
     src = load_source(model_dir=model_dir)
-    if cfg.data:
-        spec = parse_data_spec(cfg.data)
-    else:
-        recorded = read_config(model_dir).get("data")
-        if not recorded:
-            raise ConfigError(f"model folder {model_dir} does not record its data spec; pass --data")
-        spec = parse_data_spec(str(recorded))
-    if not spec.labelled:
-        raise DataError(f"QAT trains on labelled data; {spec} has no labels (use digits or imagefolder:PATH)")
     model = src.model
-    n_data = num_classes_for(spec)
-    if n_data is not None and n_data != model.arch.num_classes:
-        raise DataError(f"the model predicts {model.arch.num_classes} classes but {spec} has {n_data}")
-    pre = preprocessing_for(spec)
-    size = int(pre.crop)
-    if src.input_size and int(src.input_size) != size:
-        raise DataError(f"data {spec} gives {size} px images but the model was trained at {src.input_size} px")
-    types = choose_quant_types()
-    if cfg.target == "torch":
-        from resnet_opt.optimize.quantize_pt2e import default_reduce_range
-
-        bits, rr = 8, default_reduce_range()
-        scheme = QatScheme(activation="asymmetric", weight_bits=8, target="torch", reduce_range=rr)
-        bits_reason = ("8-bit weights and " + ("7-bit activations [0, 127] (reduce_range): this CPU has no VNNI, "
-                                               "as the PTQ torch target" if rr else "8-bit activations (VNNI)"))
-        scheme_words = f"uint8 activations{' (7-bit)' if rr else ''}, 8-bit per-channel weights"
-    else:
-        bits = cfg.weight_bits or (7 if types.reduce_range else 8)
-        scheme = QatScheme(activation=cfg.activation, weight_bits=bits)
-        bits_reason = (f"{bits}-bit weights: " + ("chosen" if cfg.weight_bits else "from the CPU: ")
-                       + ("" if cfg.weight_bits else types.reason))
-        scheme_words = f"{scheme.activation} activations, {bits}-bit per-channel weights"
+    spec, pre, size = _qat_data(cfg, src, model_dir)
+    scheme, bits_reason, scheme_words = _scheme(cfg)
     sched = cfg.schedule()
     threads = int(cfg.threads or torch.get_num_threads())
 
@@ -246,60 +215,21 @@ def qat_model(*, model_dir: str | os.PathLike, out: str | os.PathLike, config: Q
         with tempfile.TemporaryDirectory(prefix="resnet-opt-qat-") as td:
             qpath = Path(td) / fname
             make = _onnx_artifact if cfg.target == "onnx" else _pt2_artifact
-            art = make(converted, qpath, size=size, cfg=cfg, threads=threads, say=say, fp32=model, work=Path(td))
-            int8 = batched_logits(art["logits_of"], x_eval)
-            if not torch.isfinite(int8).all():
-                raise ValidationError("the QAT INT8 model produces non-finite logits on the eval images")
-            exp = agreement(qat_torch, int8)
-            if exp["top1_agreement"] < MIN_EXPORT_AGREEMENT or exp["max_rel_diff"] > MAX_EXPORT_REL_DIFF:
-                raise ValidationError(
-                    f"the INT8 {art['what']} disagrees with the PyTorch QAT model it was made from (top-1 agreement "
-                    f"{exp['top1_agreement']:.1f}% < {MIN_EXPORT_AGREEMENT:g}% or max relative logit difference "
-                    f"{exp['max_rel_diff']:.3f} > {MAX_EXPORT_REL_DIFF:g})")
-            agr = agreement(fp32_ref, int8)
-            a32, a8, aq = (accuracy_from_logits(fp32_ref, y_eval), accuracy_from_logits(int8, y_eval),
-                           accuracy_from_logits(qat_torch, y_eval))
-            from resnet_opt.runtime import runtime_name
+            build = make(converted, qpath, x_eval, size=size, cfg=cfg, threads=threads, say=say, fp32=model,
+                         work=Path(td))
+            validation, agr, exp, a32, a8, aq = _qat_validation(cfg, spec, build, qat_torch, fp32_ref, y_eval)
+            say(f"checked the {build.what} against the PyTorch QAT model it came from (top-1 {aq.top1:.2f}%)")
 
-            validation = {
-                "reference": "PyTorch FP32 (source model, before QAT)",
-                "runtime": runtime_name(KIND_OF_TARGET[cfg.target], "cpu"),  # what ran the INT8 model for these figures
-                "eval": {"data": str(spec), "split": "val", "images": int(x_eval.shape[0])},
-                "top1_agreement": agr["top1_agreement"], "max_abs_diff": agr["max_abs_diff"],
-                "max_rel_diff": agr["max_rel_diff"], "accuracy_meaningful": True, "min_agreement": cfg.min_agreement,
-                "fp32_top1": a32.top1, "int8_top1": a8.top1, "top1_drop": a32.top1 - a8.top1,
-                "fp32_top5": a32.top5, "int8_top5": a8.top5,
-                "export_check": {"reference": "the PyTorch QAT model (converted PT2E graph run eagerly: "
-                                              "quantize/dequantize simulated in FP32)",
-                                 "checked": art["what"], "images": int(x_eval.shape[0]),
-                                 "qat_torch_top1": aq.top1, "top1_agreement": exp["top1_agreement"],
-                                 "max_abs_diff": exp["max_abs_diff"], "max_rel_diff": exp["max_rel_diff"],
-                                 "min_agreement": MIN_EXPORT_AGREEMENT, "max_rel_diff_allowed": MAX_EXPORT_REL_DIFF},
-            }
-            if agr["top1_agreement"] < cfg.min_agreement:
-                raise ValidationError(
-                    f"the QAT INT8 model agrees with FP32 on only {agr['top1_agreement']:.1f}% of "
-                    f"{int(x_eval.shape[0])} val images (< --min-agreement {cfg.min_agreement:g}%)")
-            say(f"checked the {art['what']} against the PyTorch QAT model it came from (top-1 {aq.top1:.2f}%)")
-
-            # ---- size and latency (batch 1, this process)
+            # ---- size and latency (batch 1, this process): FP32 on the artifact's own runtime beside INT8
             say(f"measuring batch-1 latency ({cfg.latency_runs} runs each, {threads} threads) ...")
-            xb = torch.randn(1, 3, size, size, generator=torch.Generator().manual_seed(1))
-
-            def fp32_eager() -> None:
-                with torch.inference_mode():
-                    model(xb)
-
-            # FP32 on the artifact's own runtime (onnx target: the FP32 ONNX export on onnxruntime) beside INT8
-            lat = median_latency_ms({"fp32_torch_eager": fp32_eager, **art["extra_latency"](xb),
-                                     "int8": art["latency_fn"](xb)}, cfg.latency_runs)
+            lat = batch1_latency(model, build, size, cfg.latency_runs)
             fp32_bytes = sum(p.numel() * 4 for p in model.state_dict().values() if p.is_floating_point())
-            int8_size = qpath.stat().st_size
+            int8_size = build.size_bytes
             quant = {
                 "method": "qat", "qat": True,
                 "flow": "torchao PT2E: torch.export -> prepare_qat_pt2e -> fine-tuning -> convert_pt2e",
                 "quantizer": "X86InductorQuantizer annotation, QAT quantization config below",
-                **art["quant"], "scheme": scheme.to_dict(), "target": cfg.target,
+                **build.quant, "scheme": scheme.to_dict(), "target": cfg.target,
                 ("weight_bits_reason" if cfg.target == "onnx" else "bits_reason"): bits_reason,
                 "schedule": sched,
                 "training": {"data": str(spec), "split": "train", "limit": cfg.limit, "epochs_run": res.epochs_run,
@@ -309,37 +239,116 @@ def qat_model(*, model_dir: str | os.PathLike, out: str | os.PathLike, config: Q
             measurements = {
                 "size_bytes": {"fp32": fp32_bytes, "int8": int8_size, "ratio": fp32_bytes / max(int8_size, 1),
                                "fp32_file": "FP32 parameters and buffers (4 bytes each)"},
-                "latency_ms": {**lat, "batch": 1, "input_size": size, "threads": threads,
-                               "runs": cfg.latency_runs, "statistic": "median after 3 warm-up runs, each model's "
-                                                                      "runs back to back, one process"},
-                "speedup_int8_vs_fp32_torch_eager": lat["fp32_torch_eager"] / lat["int8"],
+                **latency_measurements(lat, size=size, threads=threads, runs=cfg.latency_runs),
             }
-            if "fp32_onnx" in lat:
-                measurements["speedup_int8_vs_fp32_onnx"] = lat["fp32_onnx"] / lat["int8"]
             sections: dict[str, Any] = {"quantization": quant, "seconds": time.perf_counter() - t_start}
-            if art["compile"] is not None:
-                sections["compile"] = art["compile"]
-                measurements["load_ms"] = art["compile"].get("load_ms")
+            if build.compile is not None:
+                sections["compile"] = build.compile
+                measurements["load_ms"] = build.compile.get("load_ms")
             manifest = Manifest.for_quantized(
                 kind=KIND_OF_TARGET[cfg.target], file=fname, stage="qat", source=src.manifest_source(),
                 architecture=Architecture.of_model(model, widths=nonstandard_widths(model), fused=True),
                 input_size=size, preprocessing=pre, class_names=src.class_names or class_names_for(spec),
                 validation=validation, measurements=measurements, sections=sections, versions=library_versions(),
                 cpu=cpu_info())
-            with atomic_dir(out) as tmp:
-                shutil.copyfile(qpath, tmp / fname)
-                write_manifest(tmp, manifest)
+            write_int8_folder(out, build, manifest)
     return QatResult(out=Path(out), written=True, rank=ctx.rank, target=cfg.target, kind=manifest.kind,
                      file=fname, images=int(x_eval.shape[0]), fp32_top1=a32.top1, int8_top1=a8.top1,
                      top1_drop=a32.top1 - a8.top1, agreement=agr["top1_agreement"], qat_torch_top1=aq.top1,
                      export_agreement=exp["top1_agreement"],
                      speedup=measurements["speedup_int8_vs_fp32_torch_eager"], seconds=time.perf_counter() - t_start,
                      schedule=sched, validation=validation, quantization=quant, measurements=measurements,
-                     compile=art["compile"])
+                     compile=build.compile)
 
 
-def _onnx_artifact(converted: torch.nn.Module, qpath: Path, *, size: int, cfg: QatConfig, threads: int,
-                   say: Callable[[str], None], fp32: torch.nn.Module, work: Path) -> dict[str, Any]:
+def _qat_data(cfg: QatConfig, src: Any, model_dir: str | os.PathLike) -> tuple[Any, Any, int]:
+    """The labelled data QAT trains on (``--data``, else the model folder's), checked against the model's classes
+    and input size: (data spec, its preprocessing, input size)."""
+    if cfg.data:
+        spec = parse_data_spec(cfg.data)
+    else:
+        recorded = read_config(model_dir).get("data")
+        if not recorded:
+            raise ConfigError(f"model folder {model_dir} does not record its data spec; pass --data")
+        spec = parse_data_spec(str(recorded))
+    if not spec.labelled:
+        raise DataError(f"QAT trains on labelled data; {spec} has no labels (use digits or imagefolder:PATH)")
+    n_data = num_classes_for(spec)
+    if n_data is not None and n_data != src.model.arch.num_classes:
+        raise DataError(f"the model predicts {src.model.arch.num_classes} classes but {spec} has {n_data}")
+    pre = preprocessing_for(spec)
+    size = int(pre.crop)
+    if src.input_size and int(src.input_size) != size:
+        raise DataError(f"data {spec} gives {size} px images but the model was trained at {src.input_size} px")
+    return spec, pre, size
+
+
+def _scheme(cfg: QatConfig) -> tuple[Any, str, str]:
+    """The QAT scheme of the target on this CPU: (scheme, why these bits, the scheme in words)."""
+    from resnet_opt.optimize.qat import QatScheme
+    from resnet_opt.optimize.quantize_onnx import choose_quant_types
+
+    types = choose_quant_types()
+    if cfg.target == "torch":
+        from resnet_opt.optimize.quantize_pt2e import default_reduce_range
+
+        bits, rr = 8, default_reduce_range()
+        scheme = QatScheme(activation="asymmetric", weight_bits=8, target="torch", reduce_range=rr)
+        bits_reason = ("8-bit weights and " + ("7-bit activations [0, 127] (reduce_range): this CPU has no VNNI, "
+                                               "as the PTQ torch target" if rr else "8-bit activations (VNNI)"))
+        scheme_words = f"uint8 activations{' (7-bit)' if rr else ''}, 8-bit per-channel weights"
+    else:
+        bits = cfg.weight_bits or (7 if types.reduce_range else 8)
+        scheme = QatScheme(activation=cfg.activation, weight_bits=bits)
+        bits_reason = (f"{bits}-bit weights: " + ("chosen" if cfg.weight_bits else "from the CPU: ")
+                       + ("" if cfg.weight_bits else types.reason))
+        scheme_words = f"{scheme.activation} activations, {bits}-bit per-channel weights"
+    return scheme, bits_reason, scheme_words
+
+
+def _qat_validation(cfg: QatConfig, spec: Any, build: Int8Build, qat_torch: torch.Tensor, fp32_ref: torch.Tensor,
+                    y_eval: torch.Tensor) -> tuple[dict[str, Any], dict[str, float], dict[str, float], Any, Any, Any]:
+    """The INT8 artifact judged twice on the val images: against the PyTorch QAT model it was made from (a lowering
+    or export error) and against FP32 (``--min-agreement``). Returns the manifest's validation section, the
+    agreements with FP32 and with the QAT model, and the FP32, INT8 and QAT-model accuracies."""
+    from resnet_opt.runtime import runtime_name
+
+    int8, n = build.int8_logits, int(build.int8_logits.shape[0])
+    if not torch.isfinite(int8).all():
+        raise ValidationError("the QAT INT8 model produces non-finite logits on the eval images")
+    exp = agreement(qat_torch, int8)
+    if exp["top1_agreement"] < MIN_EXPORT_AGREEMENT or exp["max_rel_diff"] > MAX_EXPORT_REL_DIFF:
+        raise ValidationError(
+            f"the INT8 {build.what} disagrees with the PyTorch QAT model it was made from (top-1 agreement "
+            f"{exp['top1_agreement']:.1f}% < {MIN_EXPORT_AGREEMENT:g}% or max relative logit difference "
+            f"{exp['max_rel_diff']:.3f} > {MAX_EXPORT_REL_DIFF:g})")
+    agr = agreement(fp32_ref, int8)
+    a32, a8, aq = (accuracy_from_logits(fp32_ref, y_eval), accuracy_from_logits(int8, y_eval),
+                   accuracy_from_logits(qat_torch, y_eval))
+    validation = {
+        "reference": "PyTorch FP32 (source model, before QAT)",
+        "runtime": runtime_name(KIND_OF_TARGET[cfg.target], "cpu"),  # what ran the INT8 model for these figures
+        "eval": {"data": str(spec), "split": "val", "images": n},
+        "top1_agreement": agr["top1_agreement"], "max_abs_diff": agr["max_abs_diff"],
+        "max_rel_diff": agr["max_rel_diff"], "accuracy_meaningful": True, "min_agreement": cfg.min_agreement,
+        "fp32_top1": a32.top1, "int8_top1": a8.top1, "top1_drop": a32.top1 - a8.top1,
+        "fp32_top5": a32.top5, "int8_top5": a8.top5,
+        "export_check": {"reference": "the PyTorch QAT model (converted PT2E graph run eagerly: "
+                                      "quantize/dequantize simulated in FP32)",
+                         "checked": build.what, "images": n,
+                         "qat_torch_top1": aq.top1, "top1_agreement": exp["top1_agreement"],
+                         "max_abs_diff": exp["max_abs_diff"], "max_rel_diff": exp["max_rel_diff"],
+                         "min_agreement": MIN_EXPORT_AGREEMENT, "max_rel_diff_allowed": MAX_EXPORT_REL_DIFF},
+    }
+    if agr["top1_agreement"] < cfg.min_agreement:
+        raise ValidationError(
+            f"the QAT INT8 model agrees with FP32 on only {agr['top1_agreement']:.1f}% of "
+            f"{n} val images (< --min-agreement {cfg.min_agreement:g}%)")
+    return validation, agr, exp, a32, a8, aq
+
+
+def _onnx_artifact(converted: torch.nn.Module, qpath: Path, x_eval: torch.Tensor, *, size: int, cfg: QatConfig,
+                   threads: int, say: Callable[[str], None], fp32: torch.nn.Module, work: Path) -> Int8Build:
     """The converted graph as an ONNX QDQ file at ``qpath``, run on the eval images by onnxruntime; the FP32 model's
     ONNX export (BatchNorm fused, as the PTQ stage's) on the same runtime for the latency comparison."""
     import numpy as np
@@ -368,24 +377,22 @@ def _onnx_artifact(converted: torch.nn.Module, qpath: Path, *, size: int, cfg: Q
         return lambda: sess.run(None, {"input": a})
 
     summary = qdq_summary(qpath)
-    return {
-        "what": "ONNX file (onnxruntime)", "logits_of": logits_of, "latency_fn": latency_fn, "compile": None,
-        "extra_latency": extra_latency,
-        "quant": {"format": "QDQ",
-                  "qdq_placement": "onnxruntime quantize_static's: every Conv output and each residual Add quantized "
-                                   "(annotation), ReLU folded into the QuantizeLinear after it (exact: uint8 zero "
-                                   "point 0), int32 biases",
-                  "graph_rewrites": rewrites,
-                  "scales": "learned during QAT (fake-quant observers), exported as QuantizeLinear/DequantizeLinear",
-                  "quantized_layers": summary["quantized_layers"], "fp32_layers": summary["fp32_layers"],
-                  "op_counts": summary["op_counts"], "onnx_opset": cfg.opset,
-                  "runtime_note": "run with onnxruntime graph optimizations enabled (ORT_ENABLE_ALL) so QDQ groups "
-                                  "become QLinearConv / QLinearAdd kernels"},
-    }
+    quant = {"format": "QDQ",
+             "qdq_placement": "onnxruntime quantize_static's: every Conv output and each residual Add quantized "
+                              "(annotation), ReLU folded into the QuantizeLinear after it (exact: uint8 zero "
+                              "point 0), int32 biases",
+             "graph_rewrites": rewrites,
+             "scales": "learned during QAT (fake-quant observers), exported as QuantizeLinear/DequantizeLinear",
+             "quantized_layers": summary["quantized_layers"], "fp32_layers": summary["fp32_layers"],
+             "op_counts": summary["op_counts"], "onnx_opset": cfg.opset,
+             "runtime_note": "run with onnxruntime graph optimizations enabled (ORT_ENABLE_ALL) so QDQ groups "
+                             "become QLinearConv / QLinearAdd kernels"}
+    return Int8Build(file=qpath, what="ONNX file (onnxruntime)", int8_logits=batched_logits(logits_of, x_eval),
+                     latency_fn=latency_fn, quant=quant, extra_latency=extra_latency)
 
 
-def _pt2_artifact(converted: torch.nn.Module, qpath: Path, *, size: int, cfg: QatConfig, threads: int,
-                  say: Callable[[str], None], fp32: torch.nn.Module, work: Path) -> dict[str, Any]:
+def _pt2_artifact(converted: torch.nn.Module, qpath: Path, x_eval: torch.Tensor, *, size: int, cfg: QatConfig,
+                  threads: int, say: Callable[[str], None], fp32: torch.nn.Module, work: Path) -> Int8Build:
     """The converted graph compiled into an AOTInductor package at ``qpath`` (as ``quantize --target torch``)."""
     from resnet_opt.export.pt2_export import Pt2Settings, build_package, load_package, package_latency_fn
     from resnet_opt.optimize.qat import quantized_layer_count
@@ -398,15 +405,12 @@ def _pt2_artifact(converted: torch.nn.Module, qpath: Path, *, size: int, cfg: Qa
     t0 = time.perf_counter()
     pkg = load_package(qpath, "cpu")
     info["load_ms"] = (time.perf_counter() - t0) * 1e3
-
-    return {
-        "what": ".pt2 package (AOTInductor)", "logits_of": pkg, "latency_fn": package_latency_fn(pkg), "compile": info,
-        "extra_latency": lambda _xb: {},
-        "quant": {"format": "PT2E (torchao prepare_qat_pt2e / convert_pt2e, X86InductorQuantizer), AOTInductor .pt2 "
-                            "package",
-                  "torchao": torchao_version(),
-                  "scales": "learned during QAT (fake-quant observers), kept in the converted PT2E graph; Inductor's "
-                            "x86 passes lower each dequantize -> conv -> (add) -> relu -> quantize group to oneDNN "
-                            "INT8 convolutions",
-                  "quantized_layers": quantized_layer_count(converted)},
-    }
+    quant = {"format": "PT2E (torchao prepare_qat_pt2e / convert_pt2e, X86InductorQuantizer), AOTInductor .pt2 "
+                       "package",
+             "torchao": torchao_version(),
+             "scales": "learned during QAT (fake-quant observers), kept in the converted PT2E graph; Inductor's "
+                       "x86 passes lower each dequantize -> conv -> (add) -> relu -> quantize group to oneDNN "
+                       "INT8 convolutions",
+             "quantized_layers": quantized_layer_count(converted)}
+    return Int8Build(file=qpath, what=".pt2 package (AOTInductor)", int8_logits=batched_logits(pkg, x_eval),
+                     latency_fn=package_latency_fn(pkg), quant=quant, compile=info)

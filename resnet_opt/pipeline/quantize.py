@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import math
 import os
-import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,8 +31,8 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from resnet_opt.core.artifact import atomic_dir, work_dir
-from resnet_opt.core.manifest import Architecture, FileEntry, Manifest, write_manifest
+from resnet_opt.core.artifact import work_dir
+from resnet_opt.core.manifest import Architecture, FileEntry, Manifest
 from resnet_opt.core.env import cpu_info, library_versions
 from resnet_opt.core.errors import ConfigError, DataError, ValidationError
 from resnet_opt.core.results import ArtifactResult
@@ -45,7 +44,9 @@ from resnet_opt.engine import accuracy_from_logits, agreement, batched_logits, m
 from resnet_opt.engine.onnx_session import ort_logits_fn
 from resnet_opt.resnet import ModelSource, ModelSpec
 from resnet_opt.resnet.io import nonstandard_widths
-from resnet_opt.bench.timing import median_latency_ms
+from resnet_opt.pipeline.int8_build import (
+    Int8Build, Int8Job, batch1_latency, latency_measurements, write_int8_folder,
+)
 
 __all__ = ["TARGETS", "FILE_NAMES", "QuantizeConfig", "QuantizeResult", "quantize_model"]
 
@@ -217,12 +218,80 @@ def quantize_model(config: QuantizeConfig, *, progress: bool = False,
     cfg.validate()
     if cfg.out is None:
         raise ConfigError("quantize needs an output folder (--out)")
-    out, model_dir = Path(cfg.out), cfg.source.model_dir
-    method = cfg.resolved_method()
     say = log or (lambda _m: None)
     threads = int(cfg.threads or torch.get_num_threads())
     t_start = time.perf_counter()
+    p = _prepare(cfg, progress, say)
+    with work_dir("quantize") as td:
+        fname = FILE_NAMES[cfg.target]
+        job = Int8Job(cfg=cfg, method=cfg.resolved_method(), fused=p.fused, size=p.size, calib=p.calib,
+                      x_eval=p.x_eval, y_eval=p.y_eval, fp32_ref=p.fp32_ref, meaningful=p.meaningful,
+                      threads=threads, work=Path(td), qpath=Path(td) / fname, progress=progress, say=say)
+        build = TARGET_BUILDERS[cfg.target](job)
+        validation, agr = _validation(cfg, p, build)
+        say(f"measuring batch-1 latency ({cfg.latency_runs} runs each, {threads} threads) ...")
+        lat = batch1_latency(p.model, build, p.size, cfg.latency_runs)
+        fp32_size, int8_size = int(build.fp32_size or 0), build.size_bytes
+        measurements = {
+            "size_bytes": {"fp32": fp32_size, "int8": int8_size, "ratio": fp32_size / max(int8_size, 1),
+                           "fp32_file": build.fp32_file},
+            **latency_measurements(lat, size=p.size, threads=threads, runs=cfg.latency_runs),
+            "cpu_note": ("this CPU has VNNI" if cpu_info().get("vnni") else
+                         "this CPU has no VNNI (AVX2 u8s8 kernels): INT8 speed-ups here are well below VNNI/AMX CPUs'"),
+        }
+        quant = {**build.quant, "target": cfg.target,
+                 "calibration": {"data": str(p.spec), "data_from": p.data_from,
+                                 "split": "train" if p.spec.labelled else "synthetic", "images": len(p.calib),
+                                 "requested": cfg.calib_size, "seed": cfg.seed}}
+        if build.gate is not None:
+            quant["accuracy_gate"] = build.gate
+        sections: dict[str, Any] = {"quantization": quant, "seconds": time.perf_counter() - t_start,
+                                    **build.sections}
+        if build.compile is not None:
+            sections["compile"] = build.compile
+            measurements["load_ms"] = build.compile.get("load_ms")
+        manifest = Manifest.for_quantized(
+            kind=KIND_OF_TARGET[cfg.target], file=fname, stage="quantize", source=p.src.manifest_source(),
+            architecture=Architecture.of_model(p.model, widths=nonstandard_widths(p.model), fused=True),
+            input_size=p.size, preprocessing=p.pre, class_names=p.class_names, validation=validation,
+            measurements=measurements, sections=sections,
+            more_files=[FileEntry(n, role=r) for n, r in build.companions],
+            versions={**library_versions(), **build.versions}, cpu=cpu_info())
+        written = write_int8_folder(cfg.out, build, manifest)
+    return QuantizeResult(
+        out=Path(cfg.out), manifest=written, seconds=sections["seconds"], top1_agreement=agr["top1_agreement"],
+        max_abs_diff=agr["max_abs_diff"], eval_images=int(p.x_eval.shape[0]), accuracy_meaningful=p.meaningful,
+        fp32_top1=validation.get("fp32_top1"), int8_top1=validation.get("int8_top1"),
+        top1_drop=validation.get("top1_drop"), latency_ms=dict(lat), threads=threads,
+        size_bytes={k: v for k, v in measurements["size_bytes"].items() if k != "fp32_file"},
+        excluded_layers=list(quant.get("excluded_layers") or []), note=validation.get("note"),
+        compile=sections.get("compile"))
 
+
+@dataclass
+class _Prepared:
+    """The quantize stage's inputs once checked: the source and its (fused) model, the data spec and where it came
+    from, preprocessing, input size, calibration reader, eval images with labels and FP32 reference logits."""
+
+    src: ModelSource
+    model: Any
+    fused: Any
+    spec: DataSpec
+    data_from: str
+    pre: Any
+    size: int
+    meaningful: bool
+    class_names: list[str] | None
+    calib: Any
+    x_eval: torch.Tensor
+    y_eval: torch.Tensor
+    fp32_ref: torch.Tensor
+
+
+def _prepare(cfg: QuantizeConfig, progress: bool, say: Callable[[str], None]) -> _Prepared:
+    """Load the source, resolve and check the data against it, and gather the calibration and eval images and the
+    FP32 reference logits."""
+    model_dir = cfg.source.model_dir
     src = cfg.source.load()
     model = src.model.eval()
     spec, data_from = _resolve_data(cfg, src, model_dir)
@@ -272,212 +341,157 @@ def quantize_model(config: QuantizeConfig, *, progress: bool = False,
     if not torch.isfinite(fp32_ref).all():
         raise ValidationError("the FP32 model produces non-finite logits on the eval images")
 
-    with work_dir("quantize") as td:
-        work = Path(td)
-        fname = FILE_NAMES[cfg.target]
-        qpath = work / fname
-        gate: dict[str, Any] | None = None
-        extra_lat: dict[str, Callable[[], Any]] = {}
-        if cfg.target == "onnx":
-            qinfo, int8_logits, fp32_size, extra_lat, gate, q_lat_fn, fp32_check = _onnx_target(
-                cfg, method, fused, size, work, qpath, calib, x_eval, y_eval, fp32_ref, meaningful, threads,
-                progress, say)
-        elif cfg.target == "openvino":
-            from resnet_opt.pipeline.quantize_openvino import openvino_target
-
-            qinfo, int8_logits, fp32_size, extra_lat, gate, q_lat_fn, fp32_check = openvino_target(
-                cfg, fused, size, work, qpath, calib, x_eval, y_eval, fp32_ref, threads, progress, say)
-        elif cfg.target == "torch":
-            from resnet_opt.pipeline.quantize_pt2e import pt2e_target
-
-            qinfo, int8_logits, fp32_size, extra_lat, q_lat_fn, fp32_check, compile_info = pt2e_target(
-                cfg, method, fused, size, qpath, calib, x_eval, progress, say)
-        else:
-            qinfo, int8_logits, fp32_size, extra_lat, q_lat_fn, fp32_check = _torch_target(
-                cfg, method, fused, size, work, qpath, calib, x_eval, progress, say)
-
-        # ---- validation against FP32 (eval images, never calibration images)
-        if not torch.isfinite(int8_logits).all():
-            raise ValidationError("the INT8 model produces non-finite logits on the eval images")
-        agr = agreement(fp32_ref, int8_logits)
-        from resnet_opt.runtime import runtime_name
-
-        validation: dict[str, Any] = {
-            "reference": "PyTorch FP32 (the source model, already fused)" if model.arch.fused
-                         else "PyTorch FP32 (the unfused source model)",
-            "runtime": runtime_name(KIND_OF_TARGET[cfg.target], "cpu"),  # what ran the INT8 model for these figures
-            "eval": {"data": str(spec), "split": "val" if labelled else "synthetic (seed differs from calibration)",
-                     "images": int(x_eval.shape[0])},
-            "top1_agreement": agr["top1_agreement"],
-            "max_abs_diff": agr["max_abs_diff"],
-            "max_rel_diff": agr["max_rel_diff"],
-            "fp32_export_max_rel_diff": fp32_check,
-            "accuracy_meaningful": meaningful,
-            "min_agreement": cfg.min_agreement if src.trained else None,
-        }
-        if labelled:
-            a32, a8 = accuracy_from_logits(fp32_ref, y_eval), accuracy_from_logits(int8_logits, y_eval)
-            validation.update(fp32_top1=a32.top1, int8_top1=a8.top1, top1_drop=a32.top1 - a8.top1,
-                              fp32_top5=a32.top5, int8_top5=a8.top5)
-        if not meaningful:
-            validation["note"] = ("random-init model: accuracy figures are not meaningful; only agreement with FP32 is "
-                                  "reported" if not src.trained else
-                                  "unlabelled (synthetic) data: only agreement with FP32 is reported")
-        if src.trained and agr["top1_agreement"] < cfg.min_agreement:
-            raise ValidationError(
-                f"INT8 model agrees with FP32 on only {agr['top1_agreement']:.1f}% of {int(x_eval.shape[0])} eval "
-                f"images (< --min-agreement {cfg.min_agreement:g}%); try another --method, more --calib-size, or "
-                "--max-accuracy-drop to keep sensitive layers in FP32")
-
-        # ---- size and latency
-        int8_size = qpath.stat().st_size
-        say(f"measuring batch-1 latency ({cfg.latency_runs} runs each, {threads} threads) ...")
-        xb = torch.randn(1, 3, size, size, generator=torch.Generator().manual_seed(1))
-
-        def torch_fp32() -> None:
-            with torch.inference_mode():
-                model(xb)
-
-        lat_fns = {"fp32_torch_eager": torch_fp32, **extra_lat, "int8": q_lat_fn(xb)}
-        lat = median_latency_ms(lat_fns, cfg.latency_runs)
-        measurements = {
-            "size_bytes": {"fp32": fp32_size, "int8": int8_size, "ratio": fp32_size / max(int8_size, 1),
-                           "fp32_file": {"onnx": "model.onnx (FP32 export)", "torch": "FP32 parameters and buffers "
-                                         "(bytes)", "openvino": "FP32 OpenVINO IR (model.xml + model.bin)"}.get(
-                                             cfg.target, "model.ts (FP32 TorchScript)")},
-            "latency_ms": {**lat, "batch": 1, "input_size": size, "threads": threads, "runs": cfg.latency_runs,
-                           "statistic": "median after 3 warm-up runs, each model's runs back to back, one process"},
-            "speedup_int8_vs_fp32_torch_eager": lat["fp32_torch_eager"] / lat["int8"],
-            "cpu_note": ("this CPU has VNNI" if cpu_info().get("vnni") else
-                         "this CPU has no VNNI (AVX2 u8s8 kernels): INT8 speed-ups here are well below VNNI/AMX CPUs'"),
-        }
-        if "fp32_onnx" in lat:
-            measurements["speedup_int8_vs_fp32_onnx"] = lat["fp32_onnx"] / lat["int8"]
-        if "fp32_openvino" in lat:
-            measurements["speedup_int8_vs_fp32_openvino"] = lat["fp32_openvino"] / lat["int8"]
-
-        quant = dict(qinfo)
-        quant["target"] = cfg.target
-        quant["calibration"] = {"data": str(spec), "data_from": data_from,
-                                "split": "train" if labelled else "synthetic",
-                                "images": len(calib), "requested": cfg.calib_size, "seed": cfg.seed}
-        if gate is not None:
-            quant["accuracy_gate"] = gate
-        sections: dict[str, Any] = {"quantization": quant, "seconds": time.perf_counter() - t_start}
-        more_files: list[FileEntry] = []
-        versions = library_versions()
-        if cfg.target == "torch":
-            sections["compile"] = compile_info
-            measurements["load_ms"] = compile_info.get("load_ms")
-        if cfg.target == "openvino":  # both IR files listed, so open_artifact checks model.bin too (as export's)
-            wfile = qpath.with_suffix(".bin")
-            int8_size += wfile.stat().st_size
-            more_files.append(FileEntry(wfile.name, role="weights"))
-            measurements["size_bytes"].update(int8=int8_size, ratio=fp32_size / max(int8_size, 1))
-            sections["openvino"] = {"weights_file": wfile.name,
-                                    "inference_precision_hint": qinfo["inference_precision_hint"],
-                                    "version": qinfo["openvino"]}
-            versions.update(openvino=qinfo["openvino"], nncf=qinfo["nncf"])
-        manifest = Manifest.for_quantized(
-            kind=KIND_OF_TARGET[cfg.target], file=fname, stage="quantize", source=src.manifest_source(),
-            architecture=Architecture.of_model(model, widths=nonstandard_widths(model), fused=True), input_size=size,
-            preprocessing=pre, class_names=class_names, validation=validation, measurements=measurements,
-            sections=sections, more_files=more_files, versions=versions, cpu=cpu_info())
-        with atomic_dir(out) as tmp:
-            shutil.copyfile(qpath, tmp / fname)
-            if cfg.target == "openvino":
-                shutil.copyfile(qpath.with_suffix(".bin"), tmp / qpath.with_suffix(".bin").name)
-            written = write_manifest(tmp, manifest)
-    return QuantizeResult(
-        out=out, manifest=written, seconds=sections["seconds"], top1_agreement=agr["top1_agreement"],
-        max_abs_diff=agr["max_abs_diff"], eval_images=int(x_eval.shape[0]), accuracy_meaningful=meaningful,
-        fp32_top1=validation.get("fp32_top1"), int8_top1=validation.get("int8_top1"),
-        top1_drop=validation.get("top1_drop"),
-        latency_ms={k: v for k, v in lat.items()}, threads=threads,
-        size_bytes={k: v for k, v in measurements["size_bytes"].items() if k != "fp32_file"},
-        excluded_layers=list(quant.get("excluded_layers") or []), note=validation.get("note"),
-        compile=sections.get("compile"))
+    return _Prepared(src=src, model=model, fused=fused, spec=spec, data_from=data_from, pre=pre, size=size,
+                     meaningful=meaningful, class_names=class_names, calib=calib, x_eval=x_eval, y_eval=y_eval,
+                     fp32_ref=fp32_ref)
 
 
-def _onnx_target(cfg, method, fused, size, work, qpath, calib, x_eval, y_eval, fp32_ref, meaningful, threads,
-                 progress, say):
+def _validation(cfg: QuantizeConfig, p: _Prepared, build: Int8Build) -> tuple[dict[str, Any], dict[str, float]]:
+    """The INT8 logits judged against FP32 on the eval images (never the calibration images): the manifest's
+    validation section and the agreement; a trained model below ``--min-agreement`` is an error."""
+    from resnet_opt.runtime import runtime_name
+
+    int8_logits = build.int8_logits
+    if not torch.isfinite(int8_logits).all():
+        raise ValidationError("the INT8 model produces non-finite logits on the eval images")
+    agr = agreement(p.fp32_ref, int8_logits)
+    labelled, n = p.spec.labelled, int(p.x_eval.shape[0])
+    validation: dict[str, Any] = {
+        "reference": "PyTorch FP32 (the source model, already fused)" if p.model.arch.fused
+                     else "PyTorch FP32 (the unfused source model)",
+        "runtime": runtime_name(KIND_OF_TARGET[cfg.target], "cpu"),  # what ran the INT8 model for these figures
+        "eval": {"data": str(p.spec), "split": "val" if labelled else "synthetic (seed differs from calibration)",
+                 "images": n},
+        "top1_agreement": agr["top1_agreement"],
+        "max_abs_diff": agr["max_abs_diff"],
+        "max_rel_diff": agr["max_rel_diff"],
+        "fp32_export_max_rel_diff": build.fp32_check,
+        "accuracy_meaningful": p.meaningful,
+        "min_agreement": cfg.min_agreement if p.src.trained else None,
+    }
+    if labelled:
+        a32, a8 = accuracy_from_logits(p.fp32_ref, p.y_eval), accuracy_from_logits(int8_logits, p.y_eval)
+        validation.update(fp32_top1=a32.top1, int8_top1=a8.top1, top1_drop=a32.top1 - a8.top1,
+                          fp32_top5=a32.top5, int8_top5=a8.top5)
+    if not p.meaningful:
+        validation["note"] = ("random-init model: accuracy figures are not meaningful; only agreement with FP32 is "
+                              "reported" if not p.src.trained else
+                              "unlabelled (synthetic) data: only agreement with FP32 is reported")
+    if p.src.trained and agr["top1_agreement"] < cfg.min_agreement:
+        raise ValidationError(
+            f"INT8 model agrees with FP32 on only {agr['top1_agreement']:.1f}% of {n} eval "
+            f"images (< --min-agreement {cfg.min_agreement:g}%); try another --method, more --calib-size, or "
+            "--max-accuracy-drop to keep sensitive layers in FP32")
+    return validation, agr
+
+
+def _onnx_target(job: Int8Job) -> Int8Build:
+    """``onnx``: the fused model exported to FP32 ONNX (checked against PyTorch), quantized to QDQ INT8 with
+    onnxruntime's static quantizer, and (``--max-accuracy-drop``) the accuracy gate's layer fallback."""
     from resnet_opt.export import export_onnx
     from resnet_opt.export.validate import check_close
     from resnet_opt.optimize.quantize_onnx import (
         OnnxQuantConfig, choose_quant_types, gate_accuracy, node_to_module, ort_session, qdq_summary, quantize_onnx,
     )
 
-    fp32_path = work / "model.onnx"
+    cfg, calib, x_eval, y_eval, threads, say = job.cfg, job.calib, job.x_eval, job.y_eval, job.threads, job.say
+    fp32_path = job.work / "model.onnx"
     say(f"exporting FP32 ONNX (opset {cfg.opset}) ...")
-    export_onnx(fused, fp32_path, input_size=size, opset=cfg.opset, dynamic_batch=True)
+    export_onnx(job.fused, fp32_path, input_size=job.size, opset=cfg.opset, dynamic_batch=True)
     fp32_sess = ort_session(fp32_path, threads=threads)
     k = min(8, int(x_eval.shape[0]))
-    fp32_check = check_close(fp32_ref[:k], batched_logits(ort_logits_fn(fp32_sess), x_eval[:k]),
+    fp32_check = check_close(job.fp32_ref[:k], batched_logits(ort_logits_fn(fp32_sess), x_eval[:k]),
                              what="the FP32 ONNX export of the fused model")["max_rel_diff"]
-    qcfg = OnnxQuantConfig(method=method, per_channel=cfg.per_channel, activation_type=cfg.activation_type,
+    qcfg = OnnxQuantConfig(method=job.method, per_channel=cfg.per_channel, activation_type=cfg.activation_type,
                            reduce_range=cfg.reduce_range)
     types = choose_quant_types(activation_type=cfg.activation_type, reduce_range=cfg.reduce_range)
     say(f"quantizing to INT8 for onnxruntime: activation ranges measured on {len(calib)} {calib.source} images "
-        f"({method}), weights {'per output channel' if cfg.per_channel else 'per tensor'}"
+        f"({job.method}), weights {'per output channel' if cfg.per_channel else 'per tensor'}"
         + ("; 7-bit weights, as this CPU has no VNNI (reduce_range)" if types.reduce_range else ""))
-    res = quantize_onnx(fp32_path, qpath, calib, qcfg, workdir=work, types=types, progress=progress)
-    sess = ort_session(qpath, threads=threads)
-    int8_logits = batched_logits(ort_logits_fn(sess), x_eval, progress=progress, description="evaluating INT8")
+    res = quantize_onnx(fp32_path, job.qpath, calib, qcfg, workdir=job.work, types=types, progress=job.progress)
+    sess = ort_session(job.qpath, threads=threads)
+    int8_logits = batched_logits(ort_logits_fn(sess), x_eval, progress=job.progress, description="evaluating INT8")
     gate = None
     if cfg.max_accuracy_drop is not None:
-        fp32_top1 = accuracy_from_logits(fp32_ref, y_eval).top1
+        fp32_top1 = accuracy_from_logits(job.fp32_ref, y_eval).top1
         int8_top1 = accuracy_from_logits(int8_logits, y_eval).top1
 
         def top1_of(path: Path) -> float:
             return accuracy_from_logits(batched_logits(ort_logits_fn(ort_session(path, threads=threads)), x_eval), y_eval).top1
 
-        g = gate_accuracy(res.preprocessed_path, qpath, res.cache_path, method=method, types=types,
+        g = gate_accuracy(res.preprocessed_path, job.qpath, res.cache_path, method=job.method, types=types,
                           per_channel=cfg.per_channel, budget=float(cfg.max_accuracy_drop), fp32_top1=fp32_top1,
                           int8_top1=int8_top1, evaluate_top1=top1_of, sample=calib.batches(cfg.sensitivity_images),
-                          max_excluded=cfg.max_excluded, threads=threads, progress=progress, log=say)
+                          max_excluded=cfg.max_excluded, threads=threads, progress=job.progress, log=say)
         gate = g.to_dict()
         gate["ranking"] = gate["ranking"][:20]  # the most sensitive layers are what matters in the manifest
         gate["measured_on"] = "the labelled eval images (val split); ranking on calibration images"
         if g.excluded:
-            sess = ort_session(qpath, threads=threads)
-            int8_logits = batched_logits(ort_logits_fn(sess), x_eval, progress=progress, description="evaluating INT8")
-    summary = qdq_summary(qpath)
+            sess = ort_session(job.qpath, threads=threads)
+            int8_logits = batched_logits(ort_logits_fn(sess), x_eval, progress=job.progress,
+                                         description="evaluating INT8")
+    summary = qdq_summary(job.qpath)
     excluded = list(gate["excluded"]) if gate else []
     qinfo = {**res.settings, "calibration_seconds": res.calibration_seconds, "nodes_to_exclude": excluded,
              "excluded_layers": [node_to_module(n) for n in excluded], "fp32_layers": summary["fp32_layers"],
              "quantized_layers": summary["quantized_layers"], "op_counts": summary["op_counts"],
              "onnx_opset": cfg.opset, "runtime_note": "run with onnxruntime graph optimizations enabled (ORT_ENABLE_ALL) "
                                                       "so QDQ groups become QLinearConv / QLinearAdd kernels"}
-    fp32_size = fp32_path.stat().st_size
     q_sess = sess
 
-    def q_lat_fn(xb: torch.Tensor) -> Callable[[], Any]:
-        a = xb.numpy()
+    def latency_fn(xb: torch.Tensor) -> Callable[[], Any]:
+        a = np.ascontiguousarray(xb.numpy())
         return lambda: q_sess.run(None, {"input": a})
 
-    xb1 = np.random.default_rng(1).standard_normal((1, 3, size, size)).astype(np.float32)
-    extra = {"fp32_onnx": lambda: fp32_sess.run(None, {"input": xb1})}
-    return qinfo, int8_logits, fp32_size, extra, gate, q_lat_fn, fp32_check
+    def extra_latency(xb: torch.Tensor) -> dict[str, Callable[[], Any]]:
+        a = np.ascontiguousarray(xb.numpy())
+        return {"fp32_onnx": lambda: fp32_sess.run(None, {"input": a})}
+
+    return Int8Build(file=job.qpath, what="ONNX file (onnxruntime)", int8_logits=int8_logits, latency_fn=latency_fn,
+                     quant=qinfo, extra_latency=extra_latency, fp32_size=fp32_path.stat().st_size,
+                     fp32_file="model.onnx (FP32 export)", fp32_check=fp32_check, gate=gate)
 
 
-def _torch_target(cfg, method, fused, size, work, qpath, calib, x_eval, progress, say):
+def _torchscript_fx_target(job: Int8Job) -> Int8Build:
+    """``torchscript-fx`` (legacy): torch.ao FX INT8 (x86), frozen into a TorchScript file."""
     from resnet_opt.optimize.quantize_torch import quantize_torch, to_torchscript, torch_settings
 
-    say(f"quantizing: torch.ao FX x86, {method} observers, {len(calib)} calibration images ...")
+    calib = job.calib
+    job.say(f"quantizing: torch.ao FX x86, {job.method} observers, {len(calib)} calibration images ...")
     t0 = time.perf_counter()
     batches = [torch.from_numpy(calib.batches(len(calib))[i:i + 16]) for i in range(0, len(calib), 16)]
-    q = quantize_torch(fused, batches, method=method, input_size=size, progress=progress)
+    q = quantize_torch(job.fused, batches, method=job.method, input_size=job.size, progress=job.progress)
     secs = time.perf_counter() - t0
-    ts = to_torchscript(q, qpath, input_size=size)
-    int8_logits = batched_logits(ts, x_eval, progress=progress, description="evaluating INT8")
-    fp32_path = work / "model_fp32.ts"
-    to_torchscript(fused, fp32_path, input_size=size, freeze=False)
-    qinfo = {**torch_settings(method), "calibration_seconds": secs, "nodes_to_exclude": [], "excluded_layers": []}
+    ts = to_torchscript(q, job.qpath, input_size=job.size)
+    int8_logits = batched_logits(ts, job.x_eval, progress=job.progress, description="evaluating INT8")
+    fp32_path = job.work / "model_fp32.ts"
+    to_torchscript(job.fused, fp32_path, input_size=job.size, freeze=False)
+    qinfo = {**torch_settings(job.method), "calibration_seconds": secs, "nodes_to_exclude": [], "excluded_layers": []}
 
-    def q_lat_fn(xb: torch.Tensor) -> Callable[[], Any]:
+    def latency_fn(xb: torch.Tensor) -> Callable[[], Any]:
         def run() -> None:
             with torch.inference_mode():
                 ts(xb)
         return run
 
-    return qinfo, int8_logits, fp32_path.stat().st_size, {}, q_lat_fn, None
+    return Int8Build(file=job.qpath, what="TorchScript file (torch.ao FX)", int8_logits=int8_logits,
+                     latency_fn=latency_fn, quant=qinfo, fp32_size=fp32_path.stat().st_size,
+                     fp32_file="model.ts (FP32 TorchScript)")
+
+
+def _pt2e(job: Int8Job) -> Int8Build:
+    from resnet_opt.pipeline.quantize_pt2e import pt2e_target
+
+    return pt2e_target(job)
+
+
+def _openvino(job: Int8Job) -> Int8Build:
+    from resnet_opt.pipeline.quantize_openvino import openvino_target
+
+    return openvino_target(job)
+
+
+# target name -> the function that builds its INT8 file (every one returns an Int8Build)
+TARGET_BUILDERS: dict[str, Callable[[Int8Job], Int8Build]] = {
+    "onnx": _onnx_target, "torch": _pt2e, "openvino": _openvino, "torchscript-fx": _torchscript_fx_target,
+}

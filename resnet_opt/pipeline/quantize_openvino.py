@@ -9,7 +9,6 @@ eval images (val split) as every other target; it returns the pieces that stage 
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
@@ -17,23 +16,23 @@ import torch
 
 from resnet_opt.core.errors import AccuracyBudgetError, BackendUnavailableError
 from resnet_opt.engine import accuracy_from_logits, batched_logits
+from resnet_opt.pipeline.int8_build import Int8Build, Int8Job
 
 __all__ = ["openvino_target", "HINT"]
 
 HINT = "f32"  # the precision hint the artifact is validated with and records (what stays float runs FP32)
 
 
-def openvino_target(cfg, fused: torch.nn.Module, size: int, work: Path, qpath: Path, calib, x_eval: torch.Tensor,
-                    y_eval: torch.Tensor, fp32_ref: torch.Tensor, threads: int, progress: bool,
-                    say: Callable[[str], None]):
-    """Returns ``(qinfo, int8_logits, fp32_size, extra_latency, gate, q_lat_fn, fp32_check)`` like the other
-    targets; ``qpath`` (``model.xml``) and its ``model.bin`` are written."""
+def openvino_target(job: Int8Job) -> Int8Build:
+    """The fused model as an NNCF INT8 OpenVINO IR: the job's ``model.xml`` and its ``model.bin`` are written."""
     from resnet_opt.engine.openvino_session import OpenVINOSession, openvino_unavailable_reason, openvino_version
     from resnet_opt.export import export_onnx
     from resnet_opt.export.validate import check_close
     from resnet_opt.optimize.quantize_nncf import nncf_unavailable_reason, quantize_ov
     from resnet_opt.optimize.quantize_onnx import default_max_excluded
 
+    cfg, calib, size, work, qpath, x_eval, y_eval = job.cfg, job.calib, job.size, job.work, job.qpath, job.x_eval, job.y_eval
+    fp32_ref, threads, say = job.fp32_ref, job.threads, job.say
     why = openvino_unavailable_reason() or nncf_unavailable_reason()
     if why:
         raise BackendUnavailableError(why)
@@ -41,7 +40,7 @@ def openvino_target(cfg, fused: torch.nn.Module, size: int, work: Path, qpath: P
 
     onnx_path = work / "model.onnx"
     say(f"exporting FP32 ONNX (opset {cfg.opset}) and converting it to OpenVINO ...")
-    export_onnx(fused, onnx_path, input_size=size, opset=cfg.opset, dynamic_batch=True)
+    export_onnx(job.fused, onnx_path, input_size=size, opset=cfg.opset, dynamic_batch=True)
     fp32_model = ov.convert_model(str(onnx_path))
     fp32_xml = work / "model_fp32.xml"
     ov.save_model(fp32_model, str(fp32_xml), compress_to_fp16=False)
@@ -66,7 +65,7 @@ def openvino_target(cfg, fused: torch.nn.Module, size: int, work: Path, qpath: P
                       max_reverted=max_reverted, log=say)
     ov.save_model(res.model, str(qpath), compress_to_fp16=False)
     sess = OpenVINOSession(qpath, threads=threads, inference_precision=HINT)
-    int8_logits = batched_logits(sess.run, x_eval, progress=progress, description="evaluating INT8")
+    int8_logits = batched_logits(sess.run, x_eval, progress=job.progress, description="evaluating INT8")
     gate = None
     if res.gate is not None:
         int8_top1 = accuracy_from_logits(int8_logits, y_eval).top1
@@ -88,12 +87,20 @@ def openvino_target(cfg, fused: torch.nn.Module, size: int, work: Path, qpath: P
              "fp32_layers": summary["fp32_layers"], "quantized_layers": summary["quantized_layers"],
              "op_counts": summary["op_counts"]}
     fp32_size = fp32_xml.stat().st_size + fp32_xml.with_suffix(".bin").stat().st_size
-    xb1 = np.random.default_rng(1).standard_normal((1, 3, size, size)).astype(np.float32)
 
-    def q_lat_fn(xb: torch.Tensor) -> Callable[[], Any]:
+    def latency_fn(xb: torch.Tensor) -> Callable[[], Any]:
         a = np.ascontiguousarray(xb.numpy())
         return lambda: sess.run_numpy(a)
 
-    extra = {"fp32_openvino": lambda: fp32_sess.run_numpy(xb1)}
-    return qinfo, int8_logits, fp32_size, extra, gate, q_lat_fn, fp32_check
+    def extra_latency(xb: torch.Tensor) -> dict[str, Callable[[], Any]]:
+        a = np.ascontiguousarray(xb.numpy())
+        return {"fp32_openvino": lambda: fp32_sess.run_numpy(a)}
 
+    wfile = qpath.with_suffix(".bin")  # listed, so open_artifact checks model.bin too (as export's)
+    return Int8Build(file=qpath, what="OpenVINO IR (NNCF)", int8_logits=int8_logits, latency_fn=latency_fn,
+                     quant=qinfo, extra_latency=extra_latency, fp32_size=fp32_size,
+                     fp32_file="FP32 OpenVINO IR (model.xml + model.bin)", fp32_check=fp32_check, gate=gate,
+                     companions=[(wfile.name, "weights")],
+                     sections={"openvino": {"weights_file": wfile.name, "inference_precision_hint": HINT,
+                                            "version": qinfo["openvino"]}},
+                     versions={"openvino": qinfo["openvino"], "nncf": qinfo["nncf"]})

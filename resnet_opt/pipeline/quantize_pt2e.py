@@ -10,13 +10,12 @@ compared with the PT2E graph it was compiled from (run eagerly: quantize/dequant
 from __future__ import annotations
 
 import time
-from pathlib import Path
-from typing import Any, Callable
 
 import torch
 
 from resnet_opt.core.errors import ValidationError
 from resnet_opt.engine import batched_logits
+from resnet_opt.pipeline.int8_build import Int8Build, Int8Job
 
 REFERENCE_IMAGES = 64
 
@@ -26,26 +25,26 @@ def _param_bytes(model: torch.nn.Module) -> int:
                + sum(b.numel() * b.element_size() for b in model.buffers()))
 
 
-def pt2e_target(cfg: Any, method: str, fused: torch.nn.Module, size: int, qpath: Path, calib: Any,
-                x_eval: torch.Tensor, progress: bool, say: Callable[[str], None]):
-    """Quantize ``fused`` with PT2E, compile it to ``qpath`` and run it on ``x_eval``. Returns what
-    ``quantize_model`` needs: (quantization facts, INT8 logits, FP32 size, extra latency callables, INT8 latency
-    factory, FP32-export check (None), compile facts for the manifest)."""
+def pt2e_target(job: Int8Job) -> Int8Build:
+    """Quantize the fused model with PT2E, compile it to the job's ``model.pt2`` and run it on the eval images; the
+    package is checked against the PT2E graph it came from (its ``pt2e_reference`` facts)."""
     from resnet_opt.engine import agreement
     from resnet_opt.export.pt2_export import Pt2Settings, build_package, load_package, package_latency_fn
     from resnet_opt.optimize.quantize_pt2e import default_reduce_range, quantize_pt2e
 
+    cfg, calib, method, size, x_eval, say = job.cfg, job.calib, job.method, job.size, job.x_eval, job.say
     rr = default_reduce_range() if cfg.reduce_range is None else bool(cfg.reduce_range)
     say(f"quantizing to INT8 for PyTorch (torchao PT2E, x86): activation ranges measured on {len(calib)} "
         f"{getattr(calib, 'source', 'calibration')} images ({method})" + ("; 7-bit range, as this CPU has no VNNI (reduce_range)" if rr else "") + " ...")
     batches = [torch.from_numpy(calib.batches(len(calib))[i:i + 16]) for i in range(0, len(calib), 16)]
-    q, facts = quantize_pt2e(fused, batches, method=method, reduce_range=rr, input_size=size, progress=progress)
+    q, facts = quantize_pt2e(job.fused, batches, method=method, reduce_range=rr, input_size=size,
+                             progress=job.progress)
     settings = Pt2Settings(device="cpu").validate()
     say(f"compiling the INT8 package (torch.export + AOTInductor, freezing; {settings.describe()}); "
         "this takes a while ...")
-    compile_info = build_package(q, qpath, input_size=size, settings=settings)
+    compile_info = build_package(q, job.qpath, input_size=size, settings=settings)
     t0 = time.perf_counter()
-    pkg = load_package(qpath, "cpu")
+    pkg = load_package(job.qpath, "cpu")
     compile_info["load_ms"] = (time.perf_counter() - t0) * 1e3
     int8_logits = batched_logits(pkg, x_eval)
 
@@ -61,4 +60,6 @@ def pt2e_target(cfg: Any, method: str, fused: torch.nn.Module, size: int, qpath:
     }
     facts["nodes_to_exclude"], facts["excluded_layers"] = [], []
 
-    return facts, int8_logits, _param_bytes(fused), {}, package_latency_fn(pkg), None, compile_info
+    return Int8Build(file=job.qpath, what=".pt2 package (AOTInductor)", int8_logits=int8_logits,
+                     latency_fn=package_latency_fn(pkg), quant=facts, fp32_size=_param_bytes(job.fused),
+                     fp32_file="FP32 parameters and buffers (bytes)", compile=compile_info)
