@@ -264,6 +264,99 @@ class PruneStageResult(StageResult):
     seconds: float = 0.0
 
 
+def _latency_target(cfg: PruneConfig, base: nn.Module, size: int, round_to: int | None, taylor_data: Any,
+                    threads_now: int, say: Callable[[str], None]) -> tuple[float, dict[str, Any]]:
+    """The ratio that meets ``--target-latency-ms`` (or ``--target-speedup``) on the target runtime, found by
+    measuring pruned candidates on this CPU: (ratio, the search's record for the manifest)."""
+    target_runtime, target_precision, latency_runs = cfg.target_runtime, cfg.target_precision, cfg.latency_runs
+    target_latency_ms = cfg.target_latency_ms
+    importance, global_pruning, iterative_steps = cfg.importance, cfg.global_pruning, cfg.iterative_steps
+    ignored_layers = cfg.ignored_layers
+
+    def measure(m: nn.Module) -> float:
+        return deployed_latency_ms(m, size, runtime=target_runtime, precision=target_precision,
+                                   threads=threads_now, runs=latency_runs)
+
+    base_ms = measure(base)
+    if cfg.target_speedup is not None:  # the same target on any CPU: a share of what this one measured
+        target_latency_ms = base_ms / cfg.target_speedup
+    say(f"unpruned: {base_ms:.2f} ms on {target_runtime} {target_precision} (target {target_latency_ms:.2f} ms)")
+    if base_ms <= target_latency_ms:
+        raise ConfigError(f"the unpruned model already runs in {base_ms:.2f} ms on {target_runtime} "
+                          f"{target_precision}, within --target-latency-ms {target_latency_ms:g}: nothing to prune")
+
+    def prune_at(r: float) -> nn.Module:
+        return prune(base, torch.randn(1, 3, size, size), ratio=r, importance=importance,
+                     global_pruning=global_pruning, round_to=round_to, iterative_steps=iterative_steps,
+                     ignored_layers=ignored_layers, data=taylor_data)[0]
+
+    ratio, trials = search_target_latency(prune_at, measure, float(target_latency_ms), log=say)
+    latency_search = {"target_ms": float(target_latency_ms), "runtime": target_runtime,
+                      "precision": target_precision, "unpruned_ms": base_ms, "ratio": ratio, "trials": trials,
+                      "threads": threads_now, "runs": latency_runs, "target_speedup": cfg.target_speedup}
+    say(f"ratio {ratio:.3f} meets {target_latency_ms:g} ms on {target_runtime} {target_precision}")
+    return ratio, latency_search
+
+
+def _finetune(cfg: PruneConfig, pruned: nn.Module, base: nn.Module, spec: Any, progress: bool,
+              log: Callable[[str], None] | None,
+              on_epoch: Callable[[Any], Any] | None) -> tuple[nn.Module, dict[str, Any]]:
+    """Fine-tune the pruned model on ``spec`` (``distill``: from the unpruned model): (the last epoch's model, the
+    manifest's finetune record)."""
+    finetune_epochs, distill, seed, train_limit, eval_limit, preset = (cfg.finetune_epochs, cfg.distill, cfg.seed,
+                                                                       cfg.train_limit, cfg.eval_limit, cfg.preset)
+    from resnet_opt.pipeline.train import TrainStageConfig, train_model
+
+    pruned_acc = _accuracy(pruned, spec, eval_limit)
+    tcfg = TrainConfig(epochs=finetune_epochs, batch_size=cfg.batch_size, lr=cfg.lr, seed=seed, device=cfg.device,
+                       warmup_epochs=min(1.0, finetune_epochs / 5))
+    teacher = copy.deepcopy(base).eval() if distill else None
+    with work_dir("finetune") as run_dir:
+        res = train_model(TrainStageConfig(out=Path(run_dir) / "run", data=str(spec), preset=preset,
+                                           limit=train_limit, train=tcfg),
+                          model=pruned, teacher=teacher, progress=progress, log=log, on_epoch=on_epoch)
+    pruned = pruned.to("cpu").eval()  # the last epoch's weights
+    finetune = {"epochs": finetune_epochs, "distill": bool(distill), "data": str(spec), "train_limit": train_limit,
+                "lr": tcfg.resolved_lr(), "batch_size": cfg.batch_size, "seed": seed,
+                "top1_before_finetune": pruned_acc["top1"], "top5_before_finetune": pruned_acc["top5"],
+                "best_val_top1": res.best_top1, "best_epoch": res.best_epoch, "kept": "last epoch",
+                "seconds": res.seconds, "history": res.history}
+    if distill:
+        finetune.update(distill_temperature=tcfg.distill_temperature, distill_alpha=tcfg.distill_alpha)
+    return pruned, finetune
+
+
+def _save_pruned(out: Path, pruned: nn.Module, src: Any, spec: Any, labelled: bool, model_dir: Any, size: int,
+                 class_names: list[str] | None, pruning: dict[str, Any], finetune: dict[str, Any] | None,
+                 before: dict[str, Any], after: dict[str, Any], threads: int, cfg: PruneConfig) -> None:
+    """The pruned model folder, written atomically, with its manifest; checked to reload to identical outputs."""
+    # the data spec the model is for (used by later stages, e.g. quantize calibration): the one given, else the
+    # source folder's
+    data_for = str(spec) if labelled else (read_config(model_dir).get("data") if model_dir is not None else None)
+    with atomic_dir(out) as tmp:
+        save_model(pruned, tmp, input_size=size, preprocessing=src.preprocessing, class_names=class_names,
+                   extra={"stage": "prune", "pruning": {k: pruning[k] for k in ("mode", "ratio", "target_macs",
+                          "importance", "global_pruning", "round_to", "iterative_steps", "ignored_layers",
+                          "macs_before", "macs_after", "hardware")}, "source": src.describe(),
+                          **({"data": data_for} if data_for else {})}, in_place=True)
+        after["size_bytes"] = (tmp / WEIGHTS_NAME).stat().st_size
+        reloaded = load_model(tmp)
+        with torch.no_grad():
+            x = torch.randn(2, 3, size, size)
+            if not torch.equal(reloaded(x), pruned.eval()(x)):
+                raise PruningError("the saved pruned model does not reload to identical outputs")
+        summary = Manifest.for_model_folder(
+            stage="prune", source=src.manifest_source(),
+            architecture=Architecture.of_model(pruned, widths=dict(pruned.arch.widths)), input_size=size,
+            preprocessing=src.preprocessing, class_names=class_names,
+            sections={"pruning": pruning, "finetune": finetune}, validation={"reload_identical": True},
+            measurements={"before": before, "after": after, "input_size": size, "threads": threads,
+                          "latency_runs": cfg.latency_runs, "data": str(spec) if spec else None,
+                          "eval_limit": cfg.eval_limit},
+            versions=library_versions(), cpu=cpu_info())
+        write_manifest(tmp, summary)
+
+
 def prune_model(config: PruneConfig, *, progress: bool = False, log: Callable[[str], None] | None = None,
                 on_epoch: Callable[[Any], Any] | None = None) -> PruneStageResult:
     """Prune the model of ``config.source``, optionally fine-tune it on ``data`` for ``finetune_epochs``
@@ -281,8 +374,7 @@ def prune_model(config: PruneConfig, *, progress: bool = False, log: Callable[[s
     out, model_dir, data, preset, ratio = cfg.out, cfg.source.model_dir, cfg.data, cfg.preset, cfg.ratio
     importance, global_pruning, iterative_steps = cfg.importance, cfg.global_pruning, cfg.iterative_steps
     ignored_layers, target_latency_ms, latency_runs = cfg.ignored_layers, cfg.target_latency_ms, cfg.latency_runs
-    finetune_epochs, distill, seed, train_limit, eval_limit = (cfg.finetune_epochs, cfg.distill, cfg.seed,
-                                                               cfg.train_limit, cfg.eval_limit)
+    finetune_epochs, seed, train_limit, eval_limit = cfg.finetune_epochs, cfg.seed, cfg.train_limit, cfg.eval_limit
     target_runtime, target_precision = cfg.target_runtime, cfg.target_precision
     round_to = None if cfg.round_to == 1 else cfg.round_to
     target = parse_macs(cfg.target_macs) if cfg.target_macs is not None else None
@@ -326,28 +418,7 @@ def prune_model(config: PruneConfig, *, progress: bool = False, log: Callable[[s
         taylor_data = build_loader(spec, "train", batch_size=32, shuffle=True, seed=seed, limit=train_limit)
     latency_search: dict[str, Any] | None = None
     if target_latency_ms is not None or cfg.target_speedup is not None:
-        def measure(m: nn.Module) -> float:
-            return deployed_latency_ms(m, size, runtime=target_runtime, precision=target_precision,
-                                       threads=threads_now, runs=latency_runs)
-
-        base_ms = measure(base)
-        if cfg.target_speedup is not None:  # the same target on any CPU: a share of what this one measured
-            target_latency_ms = base_ms / cfg.target_speedup
-        say(f"unpruned: {base_ms:.2f} ms on {target_runtime} {target_precision} (target {target_latency_ms:.2f} ms)")
-        if base_ms <= target_latency_ms:
-            raise ConfigError(f"the unpruned model already runs in {base_ms:.2f} ms on {target_runtime} "
-                              f"{target_precision}, within --target-latency-ms {target_latency_ms:g}: nothing to prune")
-
-        def prune_at(r: float) -> nn.Module:
-            return prune(base, torch.randn(1, 3, size, size), ratio=r, importance=importance,
-                         global_pruning=global_pruning, round_to=round_to, iterative_steps=iterative_steps,
-                         ignored_layers=ignored_layers, data=taylor_data)[0]
-
-        ratio, trials = search_target_latency(prune_at, measure, float(target_latency_ms), log=say)
-        latency_search = {"target_ms": float(target_latency_ms), "runtime": target_runtime,
-                          "precision": target_precision, "unpruned_ms": base_ms, "ratio": ratio, "trials": trials,
-                          "threads": threads_now, "runs": latency_runs, "target_speedup": cfg.target_speedup}
-        say(f"ratio {ratio:.3f} meets {target_latency_ms:g} ms on {target_runtime} {target_precision}")
+        ratio, latency_search = _latency_target(cfg, base, size, round_to, taylor_data, threads_now, say)
     pruned, result = prune(base, torch.randn(1, 3, size, size), ratio=ratio, target_macs=target,
                            importance=importance, global_pruning=global_pruning, round_to=round_to,
                            iterative_steps=iterative_steps, ignored_layers=ignored_layers, data=taylor_data,
@@ -358,26 +429,7 @@ def prune_model(config: PruneConfig, *, progress: bool = False, log: Callable[[s
     # ---- fine-tune
     finetune: dict[str, Any] | None = None
     if finetune_epochs > 0:
-        from resnet_opt.pipeline.train import train_model
-
-        from resnet_opt.pipeline.train import TrainStageConfig
-
-        pruned_acc = _accuracy(pruned, spec, eval_limit)
-        tcfg = TrainConfig(epochs=finetune_epochs, batch_size=cfg.batch_size, lr=cfg.lr, seed=seed, device=cfg.device,
-                           warmup_epochs=min(1.0, finetune_epochs / 5))
-        teacher = copy.deepcopy(base).eval() if distill else None
-        with work_dir("finetune") as run_dir:
-            res = train_model(TrainStageConfig(out=Path(run_dir) / "run", data=str(spec), preset=preset,
-                                               limit=train_limit, train=tcfg),
-                              model=pruned, teacher=teacher, progress=progress, log=log, on_epoch=on_epoch)
-        pruned = pruned.to("cpu").eval()  # the last epoch's weights
-        finetune = {"epochs": finetune_epochs, "distill": bool(distill), "data": str(spec), "train_limit": train_limit,
-                    "lr": tcfg.resolved_lr(), "batch_size": cfg.batch_size, "seed": seed,
-                    "top1_before_finetune": pruned_acc["top1"], "top5_before_finetune": pruned_acc["top5"],
-                    "best_val_top1": res.best_top1, "best_epoch": res.best_epoch, "kept": "last epoch",
-                    "seconds": res.seconds, "history": res.history}
-        if distill:
-            finetune.update(distill_temperature=tcfg.distill_temperature, distill_alpha=tcfg.distill_alpha)
+        pruned, finetune = _finetune(cfg, pruned, base, spec, progress, log, on_epoch)
 
     if distributed.env_rank() != 0:  # under torchrun rank 0 alone measures and writes
         return PruneStageResult(out=Path(out), rank=distributed.env_rank())
@@ -400,31 +452,8 @@ def prune_model(config: PruneConfig, *, progress: bool = False, log: Callable[[s
                                                            precision=target_precision, threads=threads_now,
                                                            runs=latency_runs)
         pruning["mode"] = "target_latency"
-    # the data spec the model is for (used by later stages, e.g. quantize calibration): the one given, else the
-    # source folder's
-    data_for = str(spec) if labelled else (read_config(model_dir).get("data") if model_dir is not None else None)
-    with atomic_dir(out) as tmp:
-        save_model(pruned, tmp, input_size=size, preprocessing=src.preprocessing, class_names=class_names,
-                   extra={"stage": "prune", "pruning": {k: pruning[k] for k in ("mode", "ratio", "target_macs",
-                          "importance", "global_pruning", "round_to", "iterative_steps", "ignored_layers",
-                          "macs_before", "macs_after", "hardware")}, "source": src.describe(),
-                          **({"data": data_for} if data_for else {})}, in_place=True)
-        after["size_bytes"] = (tmp / WEIGHTS_NAME).stat().st_size
-        reloaded = load_model(tmp)
-        with torch.no_grad():
-            x = torch.randn(2, 3, size, size)
-            if not torch.equal(reloaded(x), pruned.eval()(x)):
-                raise PruningError("the saved pruned model does not reload to identical outputs")
-        summary = Manifest.for_model_folder(
-            stage="prune", source=src.manifest_source(),
-            architecture=Architecture.of_model(pruned, widths=dict(pruned.arch.widths)), input_size=size,
-            preprocessing=src.preprocessing, class_names=class_names,
-            sections={"pruning": pruning, "finetune": finetune}, validation={"reload_identical": True},
-            measurements={"before": before, "after": after, "input_size": size, "threads": threads,
-                          "latency_runs": latency_runs, "data": str(spec) if spec else None,
-                          "eval_limit": eval_limit},
-            versions=library_versions(), cpu=cpu_info())
-        write_manifest(tmp, summary)
+    _save_pruned(out, pruned, src, spec, labelled, model_dir, size, class_names, pruning, finetune, before, after,
+                 threads, cfg)
     return PruneStageResult(out=out, input_size=size, threads=threads, data=str(spec) if spec else None,
                             before=before, after=after, pruning=pruning, finetune=finetune, source=src.describe(),
                             seconds=time.perf_counter() - t_start)
