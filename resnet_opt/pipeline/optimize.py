@@ -601,6 +601,52 @@ class _Search:
                                          inference_precision=prec, count=32))
         return folder, {"seconds": time.perf_counter() - t0}
 
+    def reject_level(self, level: dict[str, Any], fp32_drop: float) -> None:
+        """Early rejection: the level's FP32 model already breaks the budget, so none of its candidates is built;
+        each is recorded as rejected with the reason."""
+        cfg, name, ratio = self.cfg, level["name"], level["ratio"]
+        level.update(status="rejected", reason=f"FP32 after fine-tune already loses {fp32_drop:.2f} pt "
+                                               f"(> --max-drop {cfg.max_drop:g})")
+        for art in cfg.artifact_names():
+            prec, rts = ARTIFACTS[art]
+            for rt in rts:
+                if rt not in cfg.runtimes_used:
+                    continue
+                cid = f"{name}/{art}/{rt}"
+                self.cands[cid] = Candidate(id=cid, ratio=ratio, artifact=art, path=None, runtime=rt,
+                                            backend=BACKEND_OF[rt], precision=prec, macs=level.get("macs"),
+                                            parameters=level.get("parameters"), status="rejected",
+                                            drop=fp32_drop if prec == "fp32" else None,
+                                            reason="early rejection: " + level["reason"], within_budget=False)
+        self.say(f"{name}: rejected ({level['reason']}); no candidate of it is built")
+        self.levels[ratio] = level
+        self.save_candidates()
+
+    def time_level(self, name: str, ratio: float, level: dict[str, Any],
+                   to_time: list[tuple[str, Path, str]]) -> None:
+        """Time a level's candidates that are within the budget (level 0 also times the source, the baseline)."""
+        cfg = self.cfg
+        if ratio == 0 and self.reference.get("latency_ms") is None and not any(k == "r0/model/torch"
+                                                                                for k, _, _ in to_time):
+            to_time.append(("source", Path(level["model"]), "torch"))  # the baseline, timed beside level 0
+        if to_time:
+            self.say(f"{name}: timing {len(to_time)} candidate(s) at batch {cfg.batch} ...")
+            lat = self.latency(to_time)
+            if ratio == 0 and self.reference.get("latency_ms") is None:
+                st, why = lat.get("r0/model/torch" if "r0/model/torch" in lat else "source", (None, None))
+                self.reference["latency_ms"] = st.p50_ms if st is not None else None
+                to_time = [t for t in to_time if t[0] != "source"]
+            for cid, _, _ in to_time:
+                c = self.cands[cid]
+                st, why = lat.get(cid, (None, "not measured"))
+                if st is None:
+                    c.status, c.reason = "error", f"latency: {why or 'not measured'}"
+                    continue
+                c.latency_ms, c.p90_ms, c.unstable, c.status = st.p50_ms, st.p90_ms, bool(st.unstable), "timed"
+                c.within_target = cfg.target_latency_ms is None or c.latency_ms <= cfg.target_latency_ms
+                self.say(f"{cid}: val top-1 {c.val_top1:.2f} % (drop {c.drop:+.2f}), {c.latency_ms:.3f} ms"
+                         + (" (unstable timing)" if c.unstable else ""))
+
     def run_level(self, level: dict[str, Any]) -> bool:
         """Every candidate of a level. True when the level passes (its FP32 model is within the budget)."""
         cfg = self.cfg
@@ -618,22 +664,7 @@ class _Search:
         self.say(f"{name}: FP32 val top-1 {fp32_top1:.2f} % (drop {fp32_drop:+.2f} pt vs the source)")
         arts = cfg.artifact_names()
         if fp32_drop > cfg.max_drop + 1e-9:
-            level.update(status="rejected", reason=f"FP32 after fine-tune already loses {fp32_drop:.2f} pt "
-                                                   f"(> --max-drop {cfg.max_drop:g})")
-            for art in arts:
-                prec, rts = ARTIFACTS[art]
-                for rt in rts:
-                    if rt not in cfg.runtimes_used:
-                        continue
-                    cid = f"{name}/{art}/{rt}"
-                    self.cands[cid] = Candidate(id=cid, ratio=ratio, artifact=art, path=None, runtime=rt,
-                                                backend=BACKEND_OF[rt], precision=prec, macs=level.get("macs"),
-                                                parameters=level.get("parameters"), status="rejected",
-                                                drop=fp32_drop if prec == "fp32" else None,
-                                                reason="early rejection: " + level["reason"], within_budget=False)
-            self.say(f"{name}: rejected ({level['reason']}); no candidate of it is built")
-            self.levels[ratio] = level
-            self.save_candidates()
+            self.reject_level(level, fp32_drop)
             return False
         to_time: list[tuple[str, Path, str]] = []
         for art in arts:
@@ -686,26 +717,7 @@ class _Search:
                     to_time.append((cid, folder, rt))
                 self.cands[cid] = c
             self.save_candidates()
-        if ratio == 0 and self.reference.get("latency_ms") is None and not any(k == "r0/model/torch"
-                                                                                for k, _, _ in to_time):
-            to_time.append(("source", Path(level["model"]), "torch"))  # the baseline, timed beside level 0
-        if to_time:
-            self.say(f"{name}: timing {len(to_time)} candidate(s) at batch {cfg.batch} ...")
-            lat = self.latency(to_time)
-            if ratio == 0 and self.reference.get("latency_ms") is None:
-                st, why = lat.get("r0/model/torch" if "r0/model/torch" in lat else "source", (None, None))
-                self.reference["latency_ms"] = st.p50_ms if st is not None else None
-                to_time = [t for t in to_time if t[0] != "source"]
-            for cid, _, _ in to_time:
-                c = self.cands[cid]
-                st, why = lat.get(cid, (None, "not measured"))
-                if st is None:
-                    c.status, c.reason = "error", f"latency: {why or 'not measured'}"
-                    continue
-                c.latency_ms, c.p90_ms, c.unstable, c.status = st.p50_ms, st.p90_ms, bool(st.unstable), "timed"
-                c.within_target = cfg.target_latency_ms is None or c.latency_ms <= cfg.target_latency_ms
-                self.say(f"{cid}: val top-1 {c.val_top1:.2f} % (drop {c.drop:+.2f}), {c.latency_ms:.3f} ms"
-                         + (" (unstable timing)" if c.unstable else ""))
+        self.time_level(name, ratio, level, to_time)
         level.update(status="ok", seconds=time.perf_counter() - t_level)
         self.levels[ratio] = level
         self.save_candidates()
@@ -840,6 +852,39 @@ def _remove_own(out: Path) -> None:
             shutil.rmtree(p)
 
 
+def _why_none(cfg: OptimizeConfig, cands: list[Candidate], timed: list[Candidate], ref_top1: float) -> str:
+    """Why no candidate qualifies, naming the closest ones (the fastest within the budget, else the least lossy)."""
+    if [c for c in timed if c.within_budget]:
+        near = sorted((c for c in timed if c.within_budget), key=lambda c: c.latency_ms)[:3]
+        return (f"no candidate within {cfg.max_drop:g} pt runs under --target-latency-ms "
+                f"{cfg.target_latency_ms:g}; the fastest: " + ", ".join(
+                    f"{c.id} {c.latency_ms:.3f} ms (drop {c.drop:+.2f})" for c in near))
+    scored = [c for c in cands if c.drop is not None]
+    near = sorted(scored, key=lambda c: c.drop)[:3]
+    return (f"no candidate stays within {cfg.max_drop:g} pt of the FP32 source "
+            f"({ref_top1:.2f} %); the closest: " + (", ".join(
+                f"{c.id} drop {c.drop:.2f}" for c in near) or "none was measured"))
+
+
+def _write_table(path: Path, s: _Search, cands: list[Candidate], front: list[Candidate], chosen: Candidate | None,
+                 why: str, report: dict[str, Any]) -> None:
+    """The search's markdown report: the source, the choice and why, every candidate, the Pareto front."""
+    cfg = s.cfg
+    md = [f"# resnet-opt optimize: {Path(s.source['model']).name} on {s.spec}", "",
+          f"FP32 eager source: val top-1 {s.reference['val_top1']:.2f} % ({s.reference['val_count']} images), "
+          f"{s.reference['latency_ms']:.3f} ms at batch {cfg.batch}; budget {cfg.max_drop:g} pt"
+          + (f", target {cfg.target_latency_ms:g} ms" if cfg.target_latency_ms else "")
+          + f"; CPU {cpu_info()['model']}, {s.threads} thread(s).", "",
+          f"**Choice:** {chosen.id if chosen else 'none'}: {why}.", "", "## Every candidate", "",
+          _table(cands, chosen, {c.id for c in front}), "", "## Pareto front (val top-1 vs latency)", "",
+          _table(front, chosen, {c.id for c in front}), ""]
+    if report:
+        md += ["## The choice on the report split", "", "```", to_json(report), "```", ""]
+    if s.stopped:
+        md += [f"Search stopped early: {s.stopped}.", ""]
+    atomic_write_text(path, "\n".join(md))
+
+
 def optimize_model(config: OptimizeConfig, *, progress: bool = False, log: Callable[[str], None] | None = None,
                    raise_on_none: bool = True) -> OptimizeResult:
     """Search for the fastest artifact within ``config.max_drop`` top-1 points of the FP32 source (and under
@@ -907,18 +952,7 @@ def optimize_model(config: OptimizeConfig, *, progress: bool = False, log: Calla
         why += f"; {report['speedup_vs_fp32_eager']:.2f}x faster than the FP32 eager source (measured together)" \
             if report.get("speedup_vs_fp32_eager") else f"; {speed:.2f}x the source's latency"
     else:
-        if [c for c in timed if c.within_budget]:
-            near = sorted((c for c in timed if c.within_budget), key=lambda c: c.latency_ms)[:3]
-            why = (f"no candidate within {cfg.max_drop:g} pt runs under --target-latency-ms "
-                   f"{cfg.target_latency_ms:g}; the fastest: " + ", ".join(
-                       f"{c.id} {c.latency_ms:.3f} ms (drop {c.drop:+.2f})" for c in near))
-        else:
-            scored = [c for c in cands if c.drop is not None]
-            near = sorted(scored, key=lambda c: c.drop)[:3]
-            why = (f"no candidate stays within {cfg.max_drop:g} pt of the FP32 source "
-                   f"({s.reference['val_top1']:.2f} %); the closest: " + (", ".join(
-                       f"{c.id} drop {c.drop:.2f}" for c in near) or "none was measured"))
-    front_ids = {c.id for c in front}
+        why = _why_none(cfg, cands, timed, s.reference["val_top1"])
     extra = {"front": [c.id for c in front], "chosen": chosen.id if chosen else None, "why": why,
              "report": report, "budget": budget, "settings": {**cfg.fingerprint(),
                                                                "runtimes": cfg.runtimes_used,
@@ -928,19 +962,7 @@ def optimize_model(config: OptimizeConfig, *, progress: bool = False, log: Calla
                                                                "budget_minutes": cfg.budget_minutes},
              "cpu": cpu_info(), "versions": library_versions()}
     s.save_candidates(extra)
-    md = [f"# resnet-opt optimize: {Path(s.source['model']).name} on {s.spec}", "",
-          f"FP32 eager source: val top-1 {s.reference['val_top1']:.2f} % ({s.reference['val_count']} images), "
-          f"{s.reference['latency_ms']:.3f} ms at batch {cfg.batch}; budget {cfg.max_drop:g} pt"
-          + (f", target {cfg.target_latency_ms:g} ms" if cfg.target_latency_ms else "")
-          + f"; CPU {cpu_info()['model']}, {s.threads} thread(s).", "",
-          f"**Choice:** {chosen.id if chosen else 'none'}: {why}.", "", "## Every candidate", "",
-          _table(cands, chosen, front_ids), "", "## Pareto front (val top-1 vs latency)", "",
-          _table(front, chosen, front_ids), ""]
-    if report:
-        md += ["## The choice on the report split", "", "```", to_json(report), "```", ""]
-    if s.stopped:
-        md += [f"Search stopped early: {s.stopped}.", ""]
-    atomic_write_text(out / TABLE_FILE, "\n".join(md))
+    _write_table(out / TABLE_FILE, s, cands, front, chosen, why, report)
     try:
         _plot(out / PLOT_FILE, cands, front, chosen, s.reference, cfg)
     except Exception as e:  # noqa: BLE001 - the plot is an addition to the tables
