@@ -39,7 +39,7 @@ demo: $(STAMP) fashion-data
 test: $(STAMP) fashion-data
 	$(PY) -m pytest -q -m "not readme"
 
-# Every line of the README's CLI quick start, in order, in a fresh folder (slow settings made small; ~8 min on 2
+# Every line of the README's CLI quick start, in order, in a fresh folder (slow settings made small; ~6 min on 2
 # cores): tests/test_quickstart.py. CI runs it after `make test`.
 quickstart: $(STAMP) fashion-data
 	$(PY) -m pytest -q -m readme tests/test_quickstart.py
