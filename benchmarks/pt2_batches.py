@@ -72,7 +72,7 @@ def dynamic_int8(src: Path, dst: Path) -> float:
     import torch
 
     from resnet_opt.core.artifact import sha256_file
-    from resnet_opt.core.manifest import write_manifest
+    from resnet_opt.core.manifest import Manifest, write_manifest
     from resnet_opt.export.pt2_export import Pt2Settings, build_package
     from resnet_opt.optimize.quantize_pt2e import quantize_pt2e
     from resnet_opt.resnet import resnet50
@@ -90,7 +90,7 @@ def dynamic_int8(src: Path, dst: Path) -> float:
             f["sha256"], f["size"] = sha256_file(tmp / "model.pt2"), (tmp / "model.pt2").stat().st_size
     m["file_sha256"], m["file_size"] = sha256_file(tmp / "model.pt2"), (tmp / "model.pt2").stat().st_size
     m["stage"] = "benchmark (dynamic-batch INT8 package, for comparison)"
-    write_manifest(tmp, m)
+    write_manifest(tmp, Manifest.from_dict(m))
     tmp.rename(dst)
     return details["compile_seconds"]
 

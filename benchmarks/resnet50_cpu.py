@@ -56,7 +56,7 @@ from resnet_opt.bench import BenchConfig, TimingConfig, run_benchmark  # noqa: E
 from resnet_opt.bench.report import environment_lines, plot, speedup  # noqa: E402
 from resnet_opt.bench.variants import Variant, variant_from_model, variant_from_path  # noqa: E402
 from resnet_opt.core.artifact import atomic_write_text, to_json  # noqa: E402
-from resnet_opt.core.manifest import write_manifest  # noqa: E402
+from resnet_opt.core.manifest import MANIFEST_FORMAT, Manifest, write_manifest  # noqa: E402
 from resnet_opt.core.env import environment  # noqa: E402
 from resnet_opt.resnet import ModelSpec  # noqa: E402
 from resnet_opt.pipeline.export import ExportConfig  # noqa: E402
@@ -123,10 +123,15 @@ def plain_onnx(model: nn.Module, folder: Path, size: int) -> Path:
     torch.onnx.export(model.eval(), (torch.randn(1, 3, size, size),), str(f), input_names=["input"],
                       output_names=["logits"], opset_version=17, dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}},
                       dynamo=False)
-    write_manifest(folder, {"kind": "onnx", "file": f.name, "precision": "fp32", "stage": "reference",
+    _write_manifest(folder, {"kind": "onnx", "file": f.name, "precision": "fp32", "stage": "reference",
                             "input": {"name": "input", "shape": [-1, 3, size, size]},
                             "source": {"trained": False, "num_classes": 1000}})
     return folder
+
+
+def _write_manifest(folder: Path, fields: dict[str, Any]) -> None:
+    """The manifest of a peer row's folder (written by this script, as a user's files would be wrapped)."""
+    write_manifest(folder, Manifest.from_dict({"format": MANIFEST_FORMAT, **fields}, where=f"manifest for {folder}"))
 
 
 def ort_quantize_static_default(fp32: Path, folder: Path, calib: list[torch.Tensor]) -> Path:
@@ -143,7 +148,7 @@ def ort_quantize_static_default(fp32: Path, folder: Path, calib: list[torch.Tens
     folder.mkdir(parents=True, exist_ok=True)
     out = folder / "model_int8.onnx"
     quantize_static(str(fp32 / "model.onnx"), str(out), Reader())
-    write_manifest(folder, {"kind": "onnx", "file": out.name, "precision": "int8", "stage": "reference",
+    _write_manifest(folder, {"kind": "onnx", "file": out.name, "precision": "int8", "stage": "reference",
                             "input": {"name": "input", "shape": [-1, 3, int(calib[0].shape[-1]), int(calib[0].shape[-1])]},
                             "source": {"trained": False, "num_classes": 1000}})
     return folder
@@ -161,7 +166,7 @@ def nncf_ptq_default(fp32: Path, folder: Path, calib: list[torch.Tensor]) -> Pat
     folder.mkdir(parents=True, exist_ok=True)
     ov.save_model(q, str(folder / "model.xml"))
     size = int(calib[0].shape[-1])
-    write_manifest(folder, {"kind": "openvino", "file": "model.xml", "precision": "int8", "stage": "reference",
+    _write_manifest(folder, {"kind": "openvino", "file": "model.xml", "precision": "int8", "stage": "reference",
                             "files": [{"path": "model.xml", "role": "model"}, {"path": "model.bin", "role": "weights"}],
                             "input": {"name": "input", "shape": [-1, 3, size, size]},
                             "source": {"trained": False, "num_classes": 1000},
