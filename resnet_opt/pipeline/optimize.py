@@ -241,9 +241,7 @@ class OptimizeConfig:
         if self.data is None:
             recorded = None
             if self.source.model_dir is not None:
-                from resnet_opt.resnet import read_config
-
-                recorded = read_config(self.source.model_dir).get("data")
+                recorded = (self.source.model_config() or {}).get("data")
             if not recorded:
                 raise ConfigError("give --data (digits, fashion-mnist or imagefolder:PATH): the accuracy budget is "
                                   "measured on its validation split" + (" and the model folder records none"
@@ -253,9 +251,8 @@ class OptimizeConfig:
         require_labelled(spec, "the accuracy budget of optimize")
         if self.source.model_dir is not None:
             from resnet_opt.data import fit_data_to_model
-            from resnet_opt.resnet import read_config
 
-            fit_data_to_model(spec, int(read_config(self.source.model_dir).get("input_size") or 224),
+            fit_data_to_model(spec, int((self.source.model_config() or {}).get("input_size") or 224),
                               f"the model {self.source.model_dir}")
         self.runtimes_used, rskip = resolve_runtimes(self.runtimes)
         if not self.runtimes_used:

@@ -26,7 +26,7 @@ from resnet_opt.core.results import StageResult
 from resnet_opt.data import build_loader, class_names_for, num_classes_for, parse_data_spec
 from resnet_opt.engine import TrainConfig, distributed, evaluate
 from resnet_opt.optimize.prune import IMPORTANCES, format_macs, parse_macs, prune, resolve_ignored_layers
-from resnet_opt.resnet import ModelSpec, ResNet, count_macs, count_params, load_model, read_config, save_model
+from resnet_opt.resnet import ModelSpec, ResNet, count_macs, count_params, load_model, save_model
 from resnet_opt.resnet.io import WEIGHTS_NAME
 
 __all__ = [
@@ -326,13 +326,13 @@ def _finetune(cfg: PruneConfig, pruned: nn.Module, base: nn.Module, spec: Any, p
     return pruned, finetune
 
 
-def _save_pruned(out: Path, pruned: nn.Module, src: Any, spec: Any, labelled: bool, model_dir: Any, size: int,
+def _save_pruned(out: Path, pruned: nn.Module, src: Any, spec: Any, labelled: bool, size: int,
                  class_names: list[str] | None, pruning: dict[str, Any], finetune: dict[str, Any] | None,
                  before: dict[str, Any], after: dict[str, Any], threads: int, cfg: PruneConfig) -> None:
     """The pruned model folder, written atomically, with its manifest; checked to reload to identical outputs."""
     # the data spec the model is for (used by later stages, e.g. quantize calibration): the one given, else the
     # source folder's
-    data_for = str(spec) if labelled else (read_config(model_dir).get("data") if model_dir is not None else None)
+    data_for = str(spec) if labelled else (src.config or {}).get("data")
     with atomic_dir(out) as tmp:
         save_model(pruned, tmp, input_size=size, preprocessing=src.preprocessing, class_names=class_names,
                    extra={"stage": "prune", "pruning": {k: pruning[k] for k in ("mode", "ratio", "target_macs",
@@ -382,7 +382,8 @@ def prune_model(config: PruneConfig, *, progress: bool = False, log: Callable[[s
     if spec is not None and model_dir is not None:  # the model has its own input size: the data must match it
         from resnet_opt.data import fit_data_to_model
 
-        spec = fit_data_to_model(spec, int(read_config(model_dir).get("input_size") or 224), f"the model {model_dir}")
+        spec = fit_data_to_model(spec, int((cfg.source.model_config() or {}).get("input_size") or 224),
+                                 f"the model {model_dir}")
 
     src = cfg.source.load(input_size=cfg.input_size)
     base = src.model.eval()
@@ -452,7 +453,7 @@ def prune_model(config: PruneConfig, *, progress: bool = False, log: Callable[[s
                                                            precision=target_precision, threads=threads_now,
                                                            runs=latency_runs)
         pruning["mode"] = "target_latency"
-    _save_pruned(out, pruned, src, spec, labelled, model_dir, size, class_names, pruning, finetune, before, after,
+    _save_pruned(out, pruned, src, spec, labelled, size, class_names, pruning, finetune, before, after,
                  threads, cfg)
     return PruneStageResult(out=out, input_size=size, threads=threads, data=str(spec) if spec else None,
                             before=before, after=after, pruning=pruning, finetune=finetune, source=src.describe(),

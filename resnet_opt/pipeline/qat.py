@@ -34,7 +34,7 @@ from resnet_opt.core.registry import kind_info, kind_table
 from resnet_opt.core.results import StageResult
 from resnet_opt.data import build_loader, class_names_for, num_classes_for, parse_data_spec, preprocessing_for
 from resnet_opt.engine import TrainConfig, accuracy_from_logits, agreement, batched_logits, distributed, train
-from resnet_opt.resnet import load_source, read_config
+from resnet_opt.resnet import load_source
 from resnet_opt.pipeline.int8_build import Int8Build, batch1_latency, latency_measurements, write_int8_folder
 from resnet_opt.resnet.io import nonstandard_widths
 
@@ -267,7 +267,7 @@ def _qat_data(cfg: QatConfig, src: Any, model_dir: str | os.PathLike) -> tuple[A
     if cfg.data:
         spec = parse_data_spec(cfg.data)
     else:
-        recorded = read_config(model_dir).get("data")
+        recorded = (src.config or {}).get("data")  # the config load_source read and checked
         if not recorded:
             raise ConfigError(f"model folder {model_dir} does not record its data spec; pass --data")
         spec = parse_data_spec(str(recorded))
