@@ -18,7 +18,7 @@ from typing import Any, Callable
 
 import torch
 
-from resnet_opt.bench.timing import median_latency_ms
+from resnet_opt.engine.timing import median_latency_ms
 from resnet_opt.core.artifact import atomic_dir
 from resnet_opt.core.manifest import Manifest, write_manifest
 

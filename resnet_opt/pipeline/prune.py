@@ -17,7 +17,7 @@ from typing import Any, Callable, Sequence
 import torch
 from torch import nn
 
-from resnet_opt.bench.timing import interleaved_latency_ms, median_ms
+from resnet_opt.engine.timing import interleaved_latency_ms, median_ms
 from resnet_opt.core.artifact import atomic_dir, work_dir
 from resnet_opt.core.manifest import Architecture, Manifest, write_manifest
 from resnet_opt.core.env import cpu_info, library_versions
