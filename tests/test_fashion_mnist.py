@@ -205,6 +205,26 @@ def test_augment_batch_flips_and_shifts_within_bounds():
     assert torch.equal(augment_batch(x, "none"), x)
 
 
+def test_augment_batch_erases_a_rectangle_in_about_half_the_images():
+    """flip-shift-erase: the flip-shift batch, then torchvision's RandomErasing per image (p 1/2, value 0): erased
+    images hold one all-channel rectangle of zeros, the others none; seeded, so the same seed erases the same."""
+    from resnet_opt.engine.train import augment_batch
+
+    x = torch.rand(64, 3, 16, 16) + 1.0  # no zeros before erasing
+    torch.manual_seed(1)
+    y = augment_batch(x, "flip-shift-erase")
+    torch.manual_seed(1)
+    assert torch.equal(augment_batch(x, "flip-shift-erase"), y)
+    assert y.shape == x.shape
+    zero = (y == 0).all(dim=1)  # (N, H, W): pixels erased in every channel
+    assert torch.equal((y == 0).any(dim=1), zero)  # erasing covers all channels of a pixel
+    erased = zero.flatten(1).any(dim=1)
+    assert 16 <= int(erased.sum()) <= 48  # p = 1/2 of 64 images
+    for img in zero[erased]:  # one rectangle: its bounding box is all zeros
+        rows, cols = img.any(dim=1).nonzero().flatten(), img.any(dim=0).nonzero().flatten()
+        assert img[rows.min():rows.max() + 1, cols.min():cols.max() + 1].all()
+
+
 real = pytest.mark.skipif(not fm.available()[0], reason=f"Fashion-MNIST not installed: {fm.available()[1]}")
 
 

@@ -280,7 +280,7 @@ def test_cli_prune_json_and_table(tmp_path):
     (["--ratio", "0"], "--ratio must be greater than 0"),
     (["--target-macs", "1G"], "not below"),
     (["--target-macs", "lots"], "cannot read MACs"),
-    (["--ratio", "0.5", "--importance", "magic"], "unknown importance"),
+    (["--ratio", "0.5", "--importance", "magic"], "Invalid value for '--importance'"),
     (["--ratio", "0.5", "--ignore", "layer9.conv1"], "layer9.conv1"),
     (["--ratio", "0.5", "--target-macs", "10M"], "exactly one"),
     ([], "exactly one"),

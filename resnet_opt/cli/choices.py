@@ -4,11 +4,9 @@ are). The values are spelled out here so that importing the CLI imports no torch
 them against the lists the lower layers validate with.
 
 Choices that stay free strings, checked by the stage configs: values that depend on the machine or have aliases
-(``--device`` takes ``cuda:N``, ``--provider``, ``--method`` whose valid set depends on ``--target``, ``--round-to``
-is a number or ``auto``, ``export openvino --precision`` also takes ``f32``, the auto/on/off options which also take
-true/false/yes/no/1/0), comma lists (``--backends``, ``--runtimes``, ``--precisions``), and the choices whose
-refusal tests pin in the stage's own words (``unknown target 'x'; valid: ...``): ``quantize --target``,
-``export pt2 --device``, ``train --amp`` / ``--stem``, ``--importance`` (prune, pipeline, optimize).
+(the training ``--device`` takes ``cuda:N``, ``--provider``, ``--method`` whose valid set depends on ``--target``,
+``--round-to`` is a number or ``auto``, ``export openvino --precision`` also takes ``f32``, the auto/on/off options
+which also take true/false/yes/no/1/0) and comma lists (``--backends``, ``--runtimes``, ``--precisions``).
 """
 
 from __future__ import annotations
@@ -32,6 +30,39 @@ class Optimizer(Choice):
 class Augment(Choice):
     none = "none"
     flip_shift = "flip-shift"
+    flip_shift_erase = "flip-shift-erase"
+
+
+class Amp(Choice):
+    off = "off"
+    bf16 = "bf16"
+    fp16 = "fp16"
+
+
+class Stem(Choice):
+    imagenet = "imagenet"
+    small = "small"
+
+
+class Importance(Choice):
+    l1 = "l1"
+    l2 = "l2"
+    taylor = "taylor"
+    group = "group"
+
+
+class QuantizeTarget(Choice):
+    """``quantize --target``: the registered kinds' quantize targets (tests/test_cli_choices.py checks they agree)."""
+
+    onnx = "onnx"
+    torch = "torch"
+    torchscript_fx = "torchscript-fx"
+    openvino = "openvino"
+
+
+class Pt2Device(Choice):
+    cpu = "cpu"
+    cuda = "cuda"
 
 
 class EvalSplit(Choice):

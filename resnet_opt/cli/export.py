@@ -9,7 +9,7 @@ import typer
 from rich.markup import escape
 
 from resnet_opt.cli.app import app
-from resnet_opt.cli.choices import TritonBackend, choice_option
+from resnet_opt.cli.choices import Pt2Device, TritonBackend, choice_option
 from resnet_opt.cli.common import (
     DepthOpt, JsonOpt, ModelDirOpt, NumClassesOpt, OverwriteOpt, ThreadsOpt, WeightsOpt, console, err_console,
     handle_errors, model_spec, parse_auto_on_off, print_result, set_threads, show_progress,
@@ -281,7 +281,8 @@ def export_pt2_cmd(
     threads: ThreadsOpt = None,
     overwrite: OverwriteOpt = False,
     as_json: JsonOpt = False,
-    device: str = typer.Option("cpu", "--device", help="Compile the package for cpu or cuda (cuda needs a GPU here)."),
+    device: Pt2Device = choice_option(Pt2Device.cpu, "--device", help="Compile the package for cpu or cuda (cuda needs a "
+                                                                     "GPU here)."),
     no_freeze: bool = typer.Option(False, "--no-freeze", help="Skip Inductor freezing (no oneDNN weight prepacking; "
                                    "slower, for comparison)."),
     max_autotune: bool = typer.Option(False, "--max-autotune", help="Let Inductor benchmark kernel choices while "
@@ -296,13 +297,13 @@ def export_pt2_cmd(
     from resnet_opt.export.pt2_export import Pt2Settings, parse_batches
 
     batches, dynamic = parse_batches(batch)
-    settings = Pt2Settings(device=device, freezing=not no_freeze, max_autotune=max_autotune, batches=batches,
+    settings = Pt2Settings(device=device.value, freezing=not no_freeze, max_autotune=max_autotune, batches=batches,
                            dynamic=dynamic)
     cfg = _config("pt2", model=model, depth=depth, weights=weights, num_classes=num_classes, out=out,
                   input_size=input_size, data=data, preset=preset, count=count, atol=atol, rtol=rtol,
                   min_agreement=min_agreement, overwrite=overwrite, pt2=settings)
     res = _export(cfg, threads=threads, as_json=as_json)
-    c = res.manifest.details.get("compile")
+    c = res.manifest.section("compile")
     if not as_json and c:
         sizes = c.get("batch_sizes")
         console.print(f"compiled for {c['device']} "

@@ -8,6 +8,7 @@ from typing import Annotated, Any, Optional
 import typer
 
 from resnet_opt.cli.app import app
+from resnet_opt.cli.choices import Importance, choice_option
 from resnet_opt.cli.common import (
     DepthOpt, JsonOpt, NumClassesOpt, ThreadsOpt, WeightsOpt, console, handle_errors, model_spec, set_threads,
     show_progress,
@@ -59,7 +60,8 @@ def optimize_cmd(
                                          "increasing order (default 0.25,0.5,0.75)."),
     refine_steps: int = typer.Option(2, "--refine-steps", help="Bisection steps between the largest passing and the "
                                      "smallest failing ratio."),
-    importance: str = typer.Option("taylor", "--importance", help="Channel importance: l1, l2, group or taylor."),
+    importance: Importance = choice_option(Importance.taylor, "--importance", help="Channel importance: l1, l2, group or "
+                                                                                 "taylor."),
     round_to: str = typer.Option("auto", "--round-to", help="Channel multiple per group, or auto (measured on this "
                                  "CPU's kernels for the target runtime)."),
     finetune_epochs: int = typer.Option(5, "--finetune-epochs", help="Distilled fine-tune epochs of every pruned level."),
@@ -84,7 +86,7 @@ def optimize_cmd(
                          max_drop=max_drop,
                          target_latency_ms=target_latency_ms, batch=batch, runtimes=runtimes, precisions=precisions,
                          budget_minutes=budget_minutes, ratios=_ratios(ratios) or DEFAULT_RATIOS,
-                         refine_steps=refine_steps, importance=importance, round_to=round_to,
+                         refine_steps=refine_steps, importance=importance.value, round_to=round_to,
                          finetune_epochs=finetune_epochs, lr=lr, train_limit=limit, eval_limit=eval_limit,
                          calib_size=calib_size, iterations=iterations, seed=seed, threads=threads, overwrite=overwrite)
     set_threads(threads)

@@ -8,6 +8,7 @@ from typing import Optional
 import typer
 
 from resnet_opt.cli.app import app
+from resnet_opt.cli.choices import Importance, choice_option
 from resnet_opt.cli.bench import headline, parse_batch_sizes, print_comparison
 from resnet_opt.cli.common import (
     JsonOpt, ModelDirOpt, OverwriteOpt, ThreadsOpt, WeightsOpt, console, handle_errors, print_result, show_progress,
@@ -29,7 +30,8 @@ def pipeline_cmd(
     prune: Optional[float] = typer.Option(None, "--prune", help="Prune this fraction of channels (0 < r < 1)."),
     finetune_epochs: int = typer.Option(3, "--finetune-epochs", help="Fine-tune epochs after pruning."),
     distill: bool = typer.Option(False, "--distill", help="Fine-tune with distillation from the unpruned model."),
-    importance: str = typer.Option("taylor", "--importance", help="Pruning importance: taylor (default), l1, l2 or group."),
+    importance: Importance = choice_option(Importance.taylor, "--importance", help="Pruning importance: taylor (default), "
+                                                                                 "l1, l2 or group."),
     calib_size: int = typer.Option(128, "--calib-size", help="Calibration images for INT8 quantization."),
     method: Optional[str] = typer.Option(None, "--method", help="ONNX INT8 calibration: minmax, percentile or entropy "
                                                                 "(default: the quantize stage's)."),
@@ -61,7 +63,7 @@ def pipeline_cmd(
                          overwrite=overwrite,
                          epochs=epochs,
                          limit=limit, prune=prune, finetune_epochs=finetune_epochs, distill=distill,
-                         importance=importance,
+                         importance=importance.value,
                          calib_size=calib_size, method=method, torch_int8=torch_int8, triton=triton, pt2=pt2,
                          backends=[b.name for b in specs], batch_sizes=bss, iterations=iterations,
                          time_budget_s=time_budget, eval_limit=eval_limit, seed=seed, threads=threads)

@@ -9,7 +9,7 @@ import typer
 from rich.table import Table
 
 from resnet_opt.cli.app import app
-from resnet_opt.cli.choices import TargetPrecision, TargetRuntime, choice_option
+from resnet_opt.cli.choices import Importance, TargetPrecision, TargetRuntime, choice_option
 from resnet_opt.cli.common import (
     DepthOpt, JsonOpt, ModelDirOpt, NprocOpt, NumClassesOpt, OverwriteOpt, ThreadsOpt, WeightsOpt, console,
     handle_errors, launched, model_spec, print_result, set_threads, show_progress,
@@ -93,7 +93,8 @@ def prune_cmd(
     out: Path = typer.Option(..., "--out", help="Output model folder (config.json + model.safetensors + manifest.json)."),
     ratio: Optional[float] = typer.Option(None, "--ratio", help="Fraction of channels removed per group, in (0, 1)."),
     target_macs: Optional[str] = typer.Option(None, "--target-macs", help="Prune to these MACs per image (±2 %): 2.0G, 500M, 2e9."),
-    importance: str = typer.Option("l2", "--importance", help="l1, l2 (filter norm), group (group magnitude) or taylor."),
+    importance: Importance = choice_option(Importance.l2, "--importance", help="l1, l2 (filter norm), group (group "
+                                                                             "magnitude) or taylor."),
     global_pruning: bool = typer.Option(False, "--global/--local", help="Rank channels across all layers (global) or per layer."),
     round_to: str = typer.Option("8", "--round-to", help="Keep a multiple of this many channels per group (1 = no rounding), or auto: the multiple (8/16/32/64) whose conv kernel runs best on this CPU for --target-runtime/--target-precision (measured, cached)."),
     target_latency_ms: Optional[float] = typer.Option(None, "--target-latency-ms", help="Prune until the batch-1 latency measured on --target-runtime/--target-precision meets this (bisection on the ratio)."),
@@ -125,7 +126,7 @@ def prune_cmd(
 
     set_threads(threads)  # checked against the CPU's bound first
     cfg = PruneConfig(out=out, source=model_spec(model, depth, weights, num_classes), ratio=ratio,
-                      target_macs=target_macs, importance=importance, global_pruning=global_pruning,
+                      target_macs=target_macs, importance=importance.value, global_pruning=global_pruning,
                       ignored_layers=ignore or None, round_to=round_to,
                       iterative_steps=iterative_steps, target_latency_ms=target_latency_ms,
                       target_speedup=target_speedup,

@@ -8,7 +8,7 @@ from typing import Annotated, Any, Optional
 import typer
 
 from resnet_opt.cli.app import app
-from resnet_opt.cli.choices import ActivationType, choice_option
+from resnet_opt.cli.choices import ActivationType, QuantizeTarget, choice_option
 from resnet_opt.cli.common import (
     DepthOpt, JsonOpt, NumClassesOpt, OverwriteOpt, ThreadsOpt, WeightsOpt, console, handle_errors, model_spec,
     parse_auto_on_off, print_result, set_threads, show_progress, speed_change,
@@ -55,9 +55,10 @@ def quantize_cmd(
     method: Optional[str] = typer.Option(None, "--method", help="Calibration: minmax, percentile or entropy (onnx, "
                                          "default percentile); minmax or histogram (torch / torchscript-fx, default "
                                          "histogram)."),
-    target: str = typer.Option("onnx", "--target", help="onnx (onnxruntime QDQ INT8), torch (PT2E INT8 compiled into "
-                                "an AOTInductor model.pt2), openvino (NNCF INT8 OpenVINO IR; openvino extra) or "
-                                "torchscript-fx (legacy: torch.ao FX INT8 TorchScript)."),
+    target: QuantizeTarget = choice_option(QuantizeTarget.onnx, "--target", help="onnx (onnxruntime QDQ INT8), torch (PT2E "
+                                           "INT8 compiled into an AOTInductor model.pt2), openvino (NNCF INT8 OpenVINO "
+                                           "IR; openvino extra) or torchscript-fx (legacy: torch.ao FX INT8 "
+                                           "TorchScript)."),
     max_accuracy_drop: Optional[float] = typer.Option(None, "--max-accuracy-drop", help="Top-1 points the INT8 model may "
                                                       "lose on labelled eval data; sensitive layers stay FP32 until met "
                                                       "(onnx; openvino: nncf.quantize_with_accuracy_control)."),
@@ -80,7 +81,7 @@ def quantize_cmd(
     from resnet_opt.pipeline.quantize import QuantizeConfig, quantize_model
 
     cfg = QuantizeConfig(out=out, source=model_spec(model, depth, weights, num_classes), overwrite=overwrite,
-                         target=target, data=data, preset=preset,
+                         target=target.value, data=data, preset=preset,
                          calib_size=calib_size, eval_size=eval_size, method=method,
                          max_accuracy_drop=max_accuracy_drop, max_excluded=max_excluded, per_channel=per_channel,
                          activation_type=None if activation_type is ActivationType.auto else activation_type.value,

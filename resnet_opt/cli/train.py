@@ -8,7 +8,7 @@ from typing import Optional
 import typer
 
 from resnet_opt.cli.app import app
-from resnet_opt.cli.choices import Augment, Optimizer, choice_option
+from resnet_opt.cli.choices import Amp, Augment, Optimizer, Stem, choice_option
 from resnet_opt.cli.common import (
     DepthOpt, JsonOpt, NprocOpt, ThreadsOpt, WeightsOpt, console, handle_errors, launched, model_spec, print_result,
     set_threads, show_progress,
@@ -32,12 +32,15 @@ def train_cmd(
     warmup_epochs: float = typer.Option(1.0, "--warmup-epochs"),
     seed: int = typer.Option(0, "--seed"),
     device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
-    amp: str = typer.Option("off", "--amp", help="Mixed precision: off, bf16 or fp16 (fp16: CUDA only, with a gradient scaler)."),
-    augment: Augment = choice_option(Augment.none, "--augment", help="none, or flip-shift (random left-right flips and shifts of "
-                                                          "up to 1/8 of the side: the Fashion-MNIST recipe)."),
-    stem: str = typer.Option("imagenet", "--stem", help="imagenet (torchvision's 7x7 stride-2 conv and max pool) or "
-                             "small (one 3x3 stride-1 conv, no pool: for 28-32 px images; 16x the stem-to-layer1 "
-                             "resolution, recorded in config.json)."),
+    amp: Amp = choice_option(Amp.off, "--amp", help="Mixed precision: off, bf16 or fp16 (fp16: CUDA only, with a gradient "
+                                                   "scaler)."),
+    augment: Augment = choice_option(Augment.none, "--augment", help="none, flip-shift (random left-right flips and shifts of "
+                                                          "up to 1/8 of the side) or flip-shift-erase (the same, then a "
+                                                          "random rectangle erased in half the images: the Fashion-MNIST "
+                                                          "recipe)."),
+    stem: Stem = choice_option(Stem.imagenet, "--stem", help="imagenet (torchvision's 7x7 stride-2 conv and max pool) or "
+                               "small (one 3x3 stride-1 conv, no pool: for 28-32 px images; 16x the stem-to-layer1 "
+                               "resolution, recorded in config.json)."),
     weights: WeightsOpt = None,
     resume: bool = typer.Option(False, "--resume", help="Continue from the run folder's train_state.pt."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Start again over an existing run folder (trained in a "
@@ -55,10 +58,10 @@ def train_cmd(
     from resnet_opt.pipeline.train import TrainStageConfig, train_model
 
     cfg = TrainConfig(epochs=epochs, batch_size=batch_size, optimizer=optimizer.value, lr=lr, weight_decay=weight_decay,
-                      label_smoothing=label_smoothing, warmup_epochs=warmup_epochs, seed=seed, device=device, amp=amp,
+                      label_smoothing=label_smoothing, warmup_epochs=warmup_epochs, seed=seed, device=device, amp=amp.value,
                       augment=augment.value)
     stage = TrainStageConfig(out=out, source=model_spec(None, depth, weights), data=data, preset=preset,
-                             resume=resume, overwrite=overwrite, limit=limit, threads=threads, train=cfg, stem=stem)
+                             resume=resume, overwrite=overwrite, limit=limit, threads=threads, train=cfg, stem=stem.value)
     if launched(nproc, threads, stage):
         return
     set_threads(threads)
