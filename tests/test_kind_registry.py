@@ -1,7 +1,8 @@
 """Kinds register themselves: a kind is one module in resnet_opt/core/kinds/ calling ``register_kind``, and every
 consumer (the manifest and its JSON schema, export's formats and file names, quantize/QAT file names, Triton's
-platforms, bench's backend selection, the runtime loader) reads it from the registry. A throw-away kind registered
-here, and nowhere else, is seen by all of them; the fixture removes it again."""
+platforms, bench's backend selection, the runtime loader) reads it from the registry, and the stages run the
+callables it registers (its exporter, its INT8 builder). A throw-away kind registered here, and nowhere else, is seen
+by all of them; the fixture removes it again."""
 
 from __future__ import annotations
 
@@ -17,13 +18,16 @@ from resnet_opt.core.manifest import KINDS, Architecture, Manifest, Source, kind
 NAME = "onnx-throwaway"
 FILES = {"fp32": "thrown.onnx", "fp16": "thrown_fp16.onnx", "int8": "thrown_int8.onnx"}
 PLATFORM = ("onnxruntime_onnx", "thrown.onnx")
+TARGET = "thrown-int8"
 
 
 @pytest.fixture
 def throwaway_kind():
     assert NAME not in KINDS
     info = register_kind(NAME, family="onnx", description="a kind that exists for one test",
-                         loader="resnet_opt.runtime.loaders:load_onnx", files=FILES, triton_platform=PLATFORM)
+                         loader="resnet_opt.runtime.loaders:load_onnx", files=FILES, triton_platform=PLATFORM,
+                         exporter="resnet_opt.export.onnx_export:KIND_EXPORTER", quantize_target=TARGET,
+                         int8_builder="resnet_opt.pipeline.quantize_onnx:onnx_target")
     try:
         yield info
     finally:
@@ -93,11 +97,31 @@ def test_a_new_kind_is_one_registration(throwaway_kind, tmp_path):
     assert runtime_name(NAME, "cpu") == "onnxruntime CPU"
 
 
+def test_the_stages_run_what_the_new_kind_registers(throwaway_kind, tmp_path):
+    """export NAME runs the registered exporter and names the file as registered; quantize --target TARGET is
+    offered, writes the registered int8 file name, and builds it with the registered builder."""
+    from resnet_opt.pipeline import quantize
+    from resnet_opt.pipeline.export import ExportConfig, export_artifact
+    from resnet_opt.resnet import ModelSpec
+
+    res = export_artifact(ExportConfig(NAME, out=tmp_path / "exp", count=2, input_size=32,
+                                       source=ModelSpec(depth=18, num_classes=10)))
+    assert res.manifest.kind == NAME and res.manifest.files[0].path == FILES["fp32"]
+    assert (tmp_path / "exp" / FILES["fp32"]).is_file() and open_artifact(tmp_path / "exp").kind == NAME
+    assert quantize.TARGETS[TARGET] is throwaway_kind and quantize.KIND_OF_TARGET[TARGET] == NAME
+    assert quantize.FILE_NAMES[TARGET] == FILES["int8"]
+    quantize.QuantizeConfig(target=TARGET).validate()  # a target the stage accepts
+    from resnet_opt.pipeline.quantize_onnx import onnx_target
+
+    assert throwaway_kind.resolve("int8_builder") is onnx_target
+
+
 def test_the_throwaway_kind_is_gone_after_the_fixture():
     from resnet_opt.export.triton import PLATFORMS
+    from resnet_opt.pipeline import quantize
     from resnet_opt.pipeline.export import FILE_NAMES, FORMATS
 
-    assert NAME not in KINDS and NAME not in FORMATS and NAME not in PLATFORMS
+    assert NAME not in KINDS and NAME not in FORMATS and NAME not in PLATFORMS and TARGET not in quantize.TARGETS
     assert (NAME, "fp32") not in FILE_NAMES
     assert NAME not in manifest_json_schema()["properties"]["kind"]["enum"]
 
@@ -130,7 +154,13 @@ def test_the_registered_kinds_and_their_consumers():
 
 @pytest.mark.parametrize("bad", [dict(loader="resnet_opt.pipeline.export:export_artifact"),
                                  dict(loader="resnet_opt.runtime.loaders.load_onnx"),
-                                 dict(files={"int4": "x.onnx"})])
+                                 dict(files={"int4": "x.onnx"}),
+                                 dict(exporter="resnet_opt.pipeline.export:export_artifact"),  # not in export
+                                 dict(exporter="resnet_opt.export.onnx_export:KIND_EXPORTER"),  # no file to export to
+                                 dict(files={"int8": "x.onnx"},
+                                      int8_builder="resnet_opt.pipeline.quantize_onnx:onnx_target"),  # no target name
+                                 dict(files={"int8": "x.onnx"}, quantize_target="onnx",  # onnx's target already
+                                      int8_builder="resnet_opt.pipeline.quantize_onnx:onnx_target")])
 def test_register_kind_refuses_a_bad_registration(bad):
     kw = dict(family="onnx", description="bad", loader="resnet_opt.runtime.loaders:load_onnx") | bad
     with pytest.raises(ValueError):

@@ -3,9 +3,10 @@ import cycles between modules (function-level imports included), no private name
 
 Imports the parser cannot see as ``import`` statements are seen too: ``importlib.import_module("resnet_opt...")``
 calls with a literal name, the kind modules the ``resnet_opt.core.kinds`` package imports by discovery (pkgutil),
-and the ``"module:function"`` loader strings of the kind registry. A loader string is the ONE allowed upward
-reference: a kind (core, layer 0) names its runtime loader (layer 4) by string, resolved only when an artifact is
-loaded; it must live in ``resnet_opt.runtime``, exist, and not make a cycle with the module that names it."""
+and the ``"module:name"`` strings of the kind registry. Those strings are the ONE allowed upward reference: a kind
+(core, layer 0) names its runtime loader (layer 4), its exporter (export, layer 3) and its INT8 / QAT builders
+(pipeline, layer 6) by string, resolved only when used; each must live in the package its role allows, exist, be
+public, and not make a cycle with the module that names it."""
 
 from __future__ import annotations
 
@@ -81,7 +82,9 @@ def _literal_import_modules(path: Path) -> list[tuple[str, int]]:
 
 
 KINDS_PACKAGE = "resnet_opt.core.kinds"
-LOADER_PACKAGE = "resnet_opt.runtime"  # where every loader string must point (core -> runtime, by string only)
+# where each role's strings must point (core -> these, by string only)
+REF_PACKAGES = {"loader": "resnet_opt.runtime", "exporter": "resnet_opt.export", "int8_builder": "resnet_opt.pipeline",
+                "qat_builder": "resnet_opt.pipeline"}
 
 
 def _discovered() -> dict[str, list[str]]:
@@ -99,8 +102,8 @@ def _dynamic_edges() -> dict[str, set[str]]:
     return g
 
 
-def _loader_refs() -> list[tuple[str, str, str]]:
-    """(kind module, loader module, function) for every ``"module:function"`` loader a kind module registers."""
+def _registry_refs() -> list[tuple[str, str, str, str]]:
+    """(kind module, role, module, name) for every ``"module:name"`` string a kind module registers."""
     import importlib
 
     from resnet_opt.core.kinds import KIND_MODULES
@@ -108,9 +111,11 @@ def _loader_refs() -> list[tuple[str, str, str]]:
     out = []
     for km in KIND_MODULES:
         info = importlib.import_module(km).KIND
-        if info.loader is not None:
-            mod, _, fn = info.loader.partition(":")
-            out.append((km, mod, fn))
+        for role in REF_PACKAGES:
+            ref = getattr(info, role)
+            if ref is not None:
+                mod, _, fn = ref.partition(":")
+                out.append((km, role, mod, fn))
     return out
 
 
@@ -220,38 +225,44 @@ def test_every_kind_module_registers_one_kind():
     assert set(KIND_MODULES) == set(_discovered()[KINDS_PACKAGE]), "the layer test and the package disagree"
 
 
-def test_loader_strings_resolve_within_the_layer_rules():
-    """Every registered loader string: its module exists in resnet_opt.runtime (the one upward reference core may
-    make, by string, resolved at load time), the function exists, and the reference makes no cycle: the loader
-    module must not import the kind module that names it (import statements, literal import_module calls; the
-    package's discovery runs at import, before any loader is resolved, so it is not an edge here)."""
+def test_registry_strings_resolve_within_the_layer_rules():
+    """Every string a kind registers (loader, exporter, INT8 and QAT builder): its module exists in the package its
+    role allows (the upward references core may make, by string, resolved when used), the object exists and is
+    public (a function; an :class:`~resnet_opt.export.common.Exporter` for an exporter), and the reference makes no
+    cycle: the named module must not import the kind module that names it (import statements, literal
+    import_module calls; the package's discovery runs at import, before any string is resolved, so it is not an
+    edge here)."""
     import importlib
 
     from resnet_opt.core.manifest import KINDS
-    from resnet_opt.core.registry import LOADER_PACKAGE as registry_rule
+    from resnet_opt.core.registry import REF_PACKAGES as registry_rule
+    from resnet_opt.export.common import Exporter
 
-    assert registry_rule == LOADER_PACKAGE
-    refs = _loader_refs()
-    assert {km.rpartition(".")[2].replace("_", "-") for km, _, _ in refs} | {k for k, i in KINDS.items()
-                                                                             if i.loader is None} == set(KINDS)
+    assert registry_rule == REF_PACKAGES
+    refs = _registry_refs()
+    loaders = {km.rpartition(".")[2].replace("_", "-") for km, role, _, _ in refs if role == "loader"}
+    assert loaders | {k for k, i in KINDS.items() if i.loader is None} == set(KINDS)
+    assert {role for _, role, _, _ in refs} == set(REF_PACKAGES)  # every role is used, so every rule is exercised
     bad = []
     g = _static_graph()
     for m, f in MODULES.items():
         g[m] |= {name for name, _ in _literal_import_modules(f) if name in MODULES and name != m}
-    for km, mod, fn in refs:
-        if not (mod == LOADER_PACKAGE or mod.startswith(LOADER_PACKAGE + ".")):
-            bad.append(f"{km}: loader {mod}:{fn} is not in {LOADER_PACKAGE} (the only layer core may name by string)")
+    for km, role, mod, fn in refs:
+        pkg = REF_PACKAGES[role]
+        if not (mod == pkg or mod.startswith(pkg + ".")):
+            bad.append(f"{km}: {role} {mod}:{fn} is not in {pkg} (the layer core may name by string for it)")
             continue
         if mod not in MODULES:
-            bad.append(f"{km}: loader module {mod} does not exist")
+            bad.append(f"{km}: {role} module {mod} does not exist")
             continue
-        if not callable(getattr(importlib.import_module(mod), fn, None)):
-            bad.append(f"{km}: {mod} has no function {fn}")
+        obj = getattr(importlib.import_module(mod), fn, None)
+        if not (isinstance(obj, Exporter) if role == "exporter" else callable(obj)):
+            bad.append(f"{km}: {mod} has no {'Exporter' if role == 'exporter' else 'function'} {fn}")
         if fn.startswith("_"):
-            bad.append(f"{km}: loader {mod}:{fn} is a private name")
+            bad.append(f"{km}: {role} {mod}:{fn} is a private name")
         g[km].add(mod)
     sccs = _cycles(g)
-    bad += ["cycle through a loader string: " + " <-> ".join(c) for c in sccs]
+    bad += ["cycle through a registry string: " + " <-> ".join(c) for c in sccs]
     assert not bad, "\n".join(bad)
 
 

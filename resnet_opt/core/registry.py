@@ -15,11 +15,17 @@ from typing import Any, TypeVar
 
 from resnet_opt.core.errors import ArtifactError, ManifestError
 
-__all__ = ["KindInfo", "KINDS", "register_kind", "kind_info", "kind_table", "kind_names", "LOADER_PACKAGE"]
+__all__ = ["KindInfo", "KINDS", "register_kind", "kind_info", "kind_table", "kind_names", "kind_of_target",
+           "LOADER_PACKAGE", "EXPORTER_PACKAGE", "BUILDER_PACKAGE", "REF_PACKAGES"]
 
-# where every loader named by a KindInfo lives: core names runtime loaders by string (the one lazy upward reference
-# the layer rules allow; tests/test_layers.py checks each string resolves to a function there, without a cycle)
+# where the callables a KindInfo names by "module:name" string live: core names them by string, resolved only when
+# used (the lazy upward references the layer rules allow; tests/test_layers.py checks each string resolves there,
+# without a cycle): the runtime loader, the exporter, the quantize and QAT builders
 LOADER_PACKAGE = "resnet_opt.runtime"
+EXPORTER_PACKAGE = "resnet_opt.export"
+BUILDER_PACKAGE = "resnet_opt.pipeline"
+REF_PACKAGES = {"loader": LOADER_PACKAGE, "exporter": EXPORTER_PACKAGE, "int8_builder": BUILDER_PACKAGE,
+                "qat_builder": BUILDER_PACKAGE}
 PRECISIONS = ("fp32", "fp16", "bf16", "int8")
 
 
@@ -32,7 +38,13 @@ class KindInfo:
     as their ``--model``. ``files``: precision -> the primary model file an artifact of this kind holds at that
     precision (``export KIND`` writes the non-int8 ones, ``quantize``/``qat`` the ``int8`` one); a kind with a
     non-int8 file is an ``export`` format. ``triton_platform``: (Triton platform, the model file name Triton expects
-    in the version folder) when a Triton repository can be made from it, else None."""
+    in the version folder) when a Triton repository can be made from it, else None.
+
+    The stages' callables, each ``"module:name"`` (resolved when used, :meth:`resolve`): ``exporter`` an
+    :class:`resnet_opt.export.common.Exporter` in :data:`EXPORTER_PACKAGE` (``export NAME`` runs it);
+    ``quantize_target`` the ``quantize --target`` value that builds this kind's INT8 file with ``int8_builder``, a
+    function ``(Int8Job) -> Int8Build`` in :data:`BUILDER_PACKAGE`; ``qat_builder`` the function ``qat --target
+    quantize_target`` writes the fine-tuned model with."""
 
     name: str
     family: str
@@ -41,34 +53,66 @@ class KindInfo:
     model_input: bool = False
     files: Mapping[str, str] = field(default_factory=dict, hash=False)
     triton_platform: tuple[str, str] | None = None
+    exporter: str | None = None
+    quantize_target: str | None = None
+    int8_builder: str | None = None
+    qat_builder: str | None = None
 
     @property
     def exportable(self) -> bool:
-        """``resnet-opt export NAME`` writes it (it has a file at a precision other than int8)."""
-        return any(p != "int8" for p in self.files)
+        """``resnet-opt export NAME`` writes it (it registers an exporter)."""
+        return self.exporter is not None
+
+    def resolve(self, role: str) -> Any:
+        """The object the ``role`` field (loader, exporter, int8_builder, qat_builder) names, imported now."""
+        ref = getattr(self, role)
+        if ref is None:
+            raise ArtifactError(f"kind {self.name!r} ({self.description}) has no {role.replace('_', ' ')}")
+        mod, _, name = ref.partition(":")
+        return getattr(importlib.import_module(mod), name)
 
     def load_function(self) -> Callable[..., Any]:
         if self.loader is None:
             raise ArtifactError(f"artifacts of kind {self.name!r} ({self.description}) cannot be loaded for inference")
-        mod, _, fn = self.loader.partition(":")
-        return getattr(importlib.import_module(mod), fn)
+        return self.resolve("loader")
 
 
 KINDS: dict[str, KindInfo] = {}
 
 
 def register_kind(name: str, *, family: str, description: str, loader: str | None, model_input: bool = False,
-                  files: Mapping[str, str] | None = None, triton_platform: tuple[str, str] | None = None) -> KindInfo:
+                  files: Mapping[str, str] | None = None, triton_platform: tuple[str, str] | None = None,
+                  exporter: str | None = None, quantize_target: str | None = None, int8_builder: str | None = None,
+                  qat_builder: str | None = None) -> KindInfo:
     """Register an artifact kind: called once, by the kind's own module in :mod:`resnet_opt.core.kinds`."""
-    if loader is not None and (":" not in loader or not loader.startswith(LOADER_PACKAGE + ".")):
-        raise ValueError(f"kind {name!r}: loader {loader!r} is not 'module:function' in {LOADER_PACKAGE}")
+    refs = {"loader": loader, "exporter": exporter, "int8_builder": int8_builder, "qat_builder": qat_builder}
+    for role, ref in refs.items():
+        if ref is not None and (":" not in ref or not ref.startswith(REF_PACKAGES[role] + ".")):
+            raise ValueError(f"kind {name!r}: {role} {ref!r} is not 'module:name' in {REF_PACKAGES[role]}")
     bad = [p for p in (files or {}) if p not in PRECISIONS]
     if bad:
         raise ValueError(f"kind {name!r}: files for unknown precisions {bad}; known: {', '.join(PRECISIONS)}")
+    if exporter is not None and not any(p != "int8" for p in (files or {})):
+        raise ValueError(f"kind {name!r}: an exporter needs the file it writes (files at fp32, fp16 or bf16)")
+    if (int8_builder or qat_builder) and (quantize_target is None or "int8" not in (files or {})):
+        raise ValueError(f"kind {name!r}: INT8 builders need a quantize_target name and an int8 file")
+    taken = [k for k, i in KINDS.items() if quantize_target is not None and i.quantize_target == quantize_target
+             and k != name]
+    if taken:
+        raise ValueError(f"kind {name!r}: quantize target {quantize_target!r} is kind {taken[0]!r}'s already")
     info = KindInfo(name=name, family=family, description=description, loader=loader, model_input=model_input,
-                    files=dict(files or {}), triton_platform=triton_platform)
+                    files=dict(files or {}), triton_platform=triton_platform, exporter=exporter,
+                    quantize_target=quantize_target, int8_builder=int8_builder, qat_builder=qat_builder)
     KINDS[name] = info
     return info
+
+
+def kind_of_target(target: str) -> KindInfo:
+    """The kind whose INT8 file ``quantize --target TARGET`` (or ``qat --target``) builds."""
+    for info in KINDS.values():
+        if info.quantize_target == target:
+            return info
+    raise ManifestError(f"no artifact kind is built by quantize target {target!r}")
 
 
 def kind_info(kind: str) -> KindInfo:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 import os
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,8 @@ from torch import nn
 
 from resnet_opt.core.errors import ConfigError, ExportError
 
-__all__ = ["INPUT_NAME", "OUTPUT_NAME", "ExportResult", "export_target", "tmp_beside", "prepared", "num_classes_of",
+__all__ = ["INPUT_NAME", "OUTPUT_NAME", "ExportResult", "ExportSettings", "ExportExtras", "Exporter", "OWN_OPTIONS",
+           "export_target", "tmp_beside", "prepared", "num_classes_of",
            "load_ts", "optimize_loaded"]
 
 INPUT_NAME = "input"
@@ -36,6 +38,74 @@ class ExportResult:
 
     def __fspath__(self) -> str:
         return str(self.path)
+
+
+@dataclass(frozen=True)
+class ExportSettings:
+    """The format settings of one export, as the export stage checked them; each :class:`Exporter` reads the ones of
+    its format (``options`` names those only some formats take)."""
+
+    opset: int
+    dynamic_batch: bool
+    fp16: bool
+    provider: str
+    frozen: bool
+    optimize: bool | str
+    pt2: Any  # Pt2Settings | None
+    inference_precision: str
+
+
+# the settings only some formats take: name -> (how an error names it, its value when not asked for)
+OWN_OPTIONS: dict[str, tuple[str, Any]] = {
+    "fp16": ("FP16 export (--fp16, for GPU onnxruntime/TensorRT)", False),
+    "pt2": ("AOTInductor settings (--device, --max-autotune, --no-freezing)", None),
+    "inference_precision": ("an inference precision hint (--precision bf16)", "f32"),
+}
+
+
+@dataclass(frozen=True)
+class ExportExtras:
+    """What a format adds to its artifact's manifest: files beside the model file ((name, role) pairs, hashed and
+    checked like it), manifest sections, library versions."""
+
+    files: list[tuple[str, str]] = field(default_factory=list)
+    sections: dict[str, Any] = field(default_factory=dict)
+    versions: dict[str, str] = field(default_factory=dict)
+
+
+def _no_extras(_res: ExportResult) -> ExportExtras:
+    return ExportExtras()
+
+
+def _as_is(settings: ExportSettings) -> ExportSettings:
+    return settings
+
+
+@dataclass(frozen=True)
+class Exporter:
+    """How one artifact kind is exported, named by its registration (``register_kind(..., exporter=
+    "resnet_opt.export.MODULE:NAME")``) and run by the export stage:
+
+    * ``export(model, path, settings, *, input_size, inputs, tolerance, log)`` writes the file at ``path`` and
+      validates it against ``model`` (an :class:`ExportResult`);
+    * ``check(settings)`` refuses the settings this format cannot take, before any work, and returns them
+      normalized (e.g. the default AOTInductor settings filled in);
+    * ``options``: which of :data:`OWN_OPTIONS` this format takes (the stage refuses the others for it);
+    * ``extras(result)``: files, sections and versions the manifest adds for this format."""
+
+    title: str
+    export: Callable[..., ExportResult]
+    check: Callable[[ExportSettings], ExportSettings] = _as_is
+    options: frozenset[str] = frozenset()
+    extras: Callable[[ExportResult], ExportExtras] = _no_extras
+
+    def precision(self, settings: ExportSettings) -> str:
+        """The precision of the file written with these settings (picks the registered file name)."""
+        if settings.fp16 and "fp16" in self.options:
+            return "fp16"
+        if "inference_precision" in self.options and str(settings.inference_precision).lower() == "bf16":
+            return "bf16"
+        return "fp32"
 
 
 def export_target(path: str | os.PathLike, input_size: int, suffix: str) -> Path:

@@ -18,7 +18,8 @@ from torch import nn
 from resnet_opt.core.errors import ConfigError, ExportError
 from resnet_opt.export import validate as V
 from resnet_opt.export.common import (
-    INPUT_NAME, OUTPUT_NAME, ExportResult, export_target, num_classes_of, prepared, tmp_beside,
+    INPUT_NAME, OUTPUT_NAME, Exporter, ExportResult, ExportSettings, export_target, num_classes_of, prepared,
+    tmp_beside,
 )
 
 DEFAULT_OPSET = 17
@@ -105,3 +106,18 @@ def to_onnx(model: nn.Module, path: str | os.PathLike, *, opset: int = DEFAULT_O
     b = -1 if dynamic_batch else static_batch
     return ExportResult(path=path, format="onnx", precision=precision, input_shape=[b, 3, input_size, input_size],
                         output_shape=[b, n_cls], validation=report, details=details)
+
+
+def _export(model: nn.Module, path: Path, s: ExportSettings, *, input_size: int, inputs: Any, tolerance: Any,
+            log: Any = None) -> ExportResult:
+    return to_onnx(model, path, opset=s.opset, dynamic_batch=s.dynamic_batch, fp16=s.fp16, input_size=input_size,
+                   inputs=inputs, tolerance=tolerance, provider=s.provider)
+
+
+def _check(s: ExportSettings) -> ExportSettings:
+    check_opset(s.opset)
+    return s
+
+
+# kind "onnx" registers this (resnet_opt.core.kinds.onnx)
+KIND_EXPORTER = Exporter(title="ONNX", export=_export, check=_check, options=frozenset({"fp16"}))

@@ -16,7 +16,7 @@ from torch import nn
 
 from resnet_opt.core.artifact import work_dir
 from resnet_opt.core.errors import BackendUnavailableError, ConfigError, ExportError
-from resnet_opt.export.common import ExportResult
+from resnet_opt.export.common import Exporter, ExportExtras, ExportResult, ExportSettings
 from resnet_opt.export.onnx_export import DEFAULT_OPSET, check_opset, export_onnx
 
 
@@ -80,3 +80,38 @@ def to_openvino(model: nn.Module, path: str | os.PathLike, *, input_size: int = 
                "inference_precision_hint": hint, "weights_file": final_bin.name}
     return ExportResult(path=path, format="openvino", precision=precision, input_shape=[b, 3, input_size, input_size],
                         output_shape=[b, n_cls], validation=report, details=details)
+
+
+def _export(model: nn.Module, path: Path, s: ExportSettings, *, input_size: int, inputs: Any, tolerance: Any,
+            log: Any = None) -> ExportResult:
+    return to_openvino(model, path, input_size=input_size, opset=s.opset, dynamic_batch=s.dynamic_batch,
+                       inference_precision=s.inference_precision, inputs=inputs, tolerance=tolerance)
+
+
+def _check(s: ExportSettings) -> ExportSettings:
+    from dataclasses import replace
+
+    from resnet_opt.engine.openvino_session import bf16_unavailable_reason, openvino_unavailable_reason
+
+    hint = str(s.inference_precision).lower()
+    if hint not in ("f32", "bf16"):
+        raise ConfigError(f"--precision must be fp32 or bf16, got {s.inference_precision!r}")
+    why = openvino_unavailable_reason() or (bf16_unavailable_reason() if hint == "bf16" else None)
+    if why:
+        raise BackendUnavailableError(why)
+    return replace(s, inference_precision=hint)
+
+
+def _extras(res: ExportResult) -> ExportExtras:
+    """Both IR files are listed (open_artifact checks model.bin against its sha256 too), and the OpenVINO section."""
+    d = res.details
+    return ExportExtras(files=[(d["weights_file"], "weights")],
+                        sections={"openvino": {"weights_file": d["weights_file"],
+                                               "inference_precision_hint": d["inference_precision_hint"],
+                                               "version": d["openvino"]}},
+                        versions={"openvino": d["openvino"]})
+
+
+# kind "openvino" registers this (resnet_opt.core.kinds.openvino)
+KIND_EXPORTER = Exporter(title="OpenVINO", export=_export, check=_check, options=frozenset({"inference_precision"}),
+                    extras=_extras)

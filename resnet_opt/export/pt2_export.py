@@ -42,6 +42,7 @@ import torch
 from torch import nn
 
 from resnet_opt.core.errors import BackendUnavailableError, ConfigError, ExportError, first_line
+from resnet_opt.export.common import Exporter, ExportSettings
 
 PT2_FILE = "model.pt2"
 DEVICES = ("cpu", "cuda")
@@ -506,3 +507,20 @@ def package_info(settings: Pt2Settings) -> dict[str, Any]:
                            "other batch runs as chunks of these sizes (resnet_opt.export.pt2_export.plan_chunks), "
                            "the last padded")
     return info
+
+
+def _export(model: nn.Module, path: Path, s: ExportSettings, *, input_size: int, inputs: Any, tolerance: Any,
+            log: Callable[[str], None] | None = None) -> Any:
+    return to_pt2(model, path, input_size=input_size, settings=s.pt2, inputs=inputs, tolerance=tolerance, log=log)
+
+
+def _check(s: ExportSettings) -> ExportSettings:
+    from dataclasses import replace
+
+    pt2 = (s.pt2 or Pt2Settings()).validate()
+    check_device(pt2.device)  # a CUDA package without a GPU: refused before any work
+    return replace(s, pt2=pt2)
+
+
+# kind "pt2" registers this (resnet_opt.core.kinds.pt2)
+KIND_EXPORTER = Exporter(title="PT2", export=_export, check=_check, options=frozenset({"pt2"}))

@@ -28,7 +28,8 @@ from torch import nn
 from resnet_opt.core.errors import ConfigError, ExportError
 from resnet_opt.export import validate as V
 from resnet_opt.export.common import (
-    ExportResult, export_target, load_ts, num_classes_of, optimize_loaded, prepared, tmp_beside,
+    Exporter, ExportResult, ExportSettings, export_target, load_ts, num_classes_of, optimize_loaded, prepared,
+    tmp_beside,
 )
 
 
@@ -91,3 +92,13 @@ def to_torchscript(model: nn.Module, path: str | os.PathLike, *, frozen: bool = 
     n_cls = num_classes_of(m, input_size)
     return ExportResult(path=path, format="torchscript", precision="fp32", input_shape=[-1, 3, input_size, input_size],
                         output_shape=[-1, n_cls], validation=report, details=details)
+
+
+def _export(model: nn.Module, path: os.PathLike, s: ExportSettings, *, input_size: int, inputs: Any, tolerance: Any,
+            log: Any = None) -> ExportResult:
+    return to_torchscript(model, path, frozen=s.frozen, optimize=s.optimize, input_size=input_size, inputs=inputs,
+                          tolerance=tolerance)
+
+
+# kind "torchscript" registers this (resnet_opt.core.kinds.torchscript)
+KIND_EXPORTER = Exporter(title="TorchScript", export=_export)

@@ -14,14 +14,14 @@ from typing import Any, Callable
 
 from resnet_opt.core.artifact import atomic_dir
 from resnet_opt.core.manifest import KINDS, Architecture, FileEntry, Manifest, write_manifest
-from resnet_opt.core.registry import kind_names, kind_table
+from resnet_opt.core.registry import kind_info, kind_names, kind_table
 from resnet_opt.core.env import cpu_info, library_versions
 from resnet_opt.core.errors import ConfigError
 from resnet_opt.core.results import ArtifactResult
 from resnet_opt.export import (
-    DEFAULT_OPSET, INPUT_NAME, OUTPUT_NAME, Pt2Settings, ValidationInputs, check_opset, to_onnx, to_pt2,
-    to_torchscript, tolerance_for, validation_inputs,
+    DEFAULT_OPSET, INPUT_NAME, OUTPUT_NAME, Pt2Settings, ValidationInputs, tolerance_for, validation_inputs,
 )
+from resnet_opt.export.common import OWN_OPTIONS, Exporter, ExportSettings
 from resnet_opt.export.validate import DEFAULT_COUNT, ValidationReport
 from resnet_opt.resnet import ModelSource, ModelSpec
 from resnet_opt.resnet.io import fit_preprocessing, nonstandard_widths
@@ -61,10 +61,20 @@ class ExportConfig:
     overwrite: bool = True  # the library replaces a previous resnet-opt folder; the CLI asks for --overwrite
 
     @property
+    def exporter(self) -> Exporter:
+        """The format's registered :class:`~resnet_opt.export.common.Exporter` (after :meth:`validate`)."""
+        return kind_info(str(self.fmt).lower()).resolve("exporter")
+
+    @property
+    def settings(self) -> ExportSettings:
+        """The format settings as the exporter takes them (normalized by :meth:`validate`)."""
+        return ExportSettings(opset=self.opset, dynamic_batch=self.dynamic_batch, fp16=self.fp16,
+                              provider=self.provider, frozen=self.frozen, optimize=self.optimize, pt2=self.pt2,
+                              inference_precision=str(self.inference_precision))
+
+    @property
     def precision(self) -> str:
-        if self.fp16:
-            return "fp16"
-        return "bf16" if self.fmt == "openvino" and str(self.inference_precision).lower() == "bf16" else "fp32"
+        return self.exporter.precision(self.settings)
 
     def validate(self, *, check_source: bool = True) -> None:
         """``check_source=False`` when the caller passes a loaded model (``export_artifact(..., loaded=...)``)."""
@@ -74,10 +84,17 @@ class ExportConfig:
         self.fmt = str(self.fmt).lower()
         if self.fmt not in FORMATS:
             raise ConfigError(f"unknown export format {self.fmt!r}; valid: {', '.join(FORMATS)}")
-        if self.fmt == "onnx":
-            check_opset(self.opset)
-        if self.fp16 and self.fmt != "onnx":
-            raise ConfigError("FP16 export is available for ONNX only (the FP16 variant targets GPU onnxruntime/TensorRT)")
+        exporter = self.exporter
+        settings = self.settings
+        for option, (label, unset) in OWN_OPTIONS.items():  # a format-only setting asked of another format
+            value = getattr(settings, option)
+            asked = value.lower() != str(unset).lower() if isinstance(value, str) else value is not unset
+            if asked and option not in exporter.options:
+                takers = [kind_info(k).resolve("exporter").title for k in FORMATS
+                          if option in kind_info(k).resolve("exporter").options]
+                raise ConfigError(f"{label}: available for {' and '.join(takers)} only")
+        settings = exporter.check(settings)
+        self.pt2, self.inference_precision = settings.pt2, settings.inference_precision
         check_int("--count", self.count, 1, 10_000)
         check_input_size(self.input_size)
         tolerance_for(self.precision, atol=self.atol, rtol=self.rtol, min_top1_agreement=self.min_top1_agreement)
@@ -85,26 +102,6 @@ class ExportConfig:
             raise ConfigError(f"--optimize must be auto, on or off, got {self.optimize!r}")
         if str(self.provider).strip().lower() not in PROVIDER_NAMES:
             raise ConfigError(f"unknown provider {self.provider!r}; valid: {', '.join(PROVIDER_NAMES)}")
-        if self.pt2 is not None and self.fmt != "pt2":
-            raise ConfigError("AOTInductor settings apply to the pt2 format only")
-        if self.fmt == "pt2":
-            from resnet_opt.export.pt2_export import check_device
-
-            self.pt2 = (self.pt2 or Pt2Settings()).validate()
-            check_device(self.pt2.device)  # a CUDA package without a GPU: refused before any work
-        if str(self.inference_precision).lower() != "f32" and self.fmt != "openvino":
-            raise ConfigError("an inference precision hint (bf16) applies to the openvino format only")
-        if self.fmt == "openvino":
-            from resnet_opt.core.errors import BackendUnavailableError
-            from resnet_opt.engine.openvino_session import bf16_unavailable_reason, openvino_unavailable_reason
-
-            self.inference_precision = str(self.inference_precision).lower()
-            if self.inference_precision not in ("f32", "bf16"):
-                raise ConfigError(f"--precision must be fp32 or bf16, got {self.inference_precision!r}")
-            why = openvino_unavailable_reason() or (bf16_unavailable_reason() if self.inference_precision == "bf16"
-                                                    else None)
-            if why:
-                raise BackendUnavailableError(why)
         if self.data is not None:
             from resnet_opt.data import parse_data_spec
 
@@ -163,33 +160,16 @@ def export_artifact(config: ExportConfig, *, loaded: ModelSource | None = None,
     fname = FILE_NAMES[(fmt, precision)]
     with atomic_dir(cfg.out) as tmp:
         say(f"exporting {getattr(getattr(model, 'arch', None), 'name', type(model).__name__)} to {fmt} ({precision}) ...")
-        if fmt == "onnx":
-            res = to_onnx(model, tmp / fname, opset=cfg.opset, dynamic_batch=cfg.dynamic_batch, fp16=cfg.fp16,
-                          input_size=size, inputs=vin, tolerance=tol, provider=cfg.provider)
-        elif fmt == "pt2":
-            res = to_pt2(model, tmp / fname, input_size=size, settings=cfg.pt2, inputs=vin, tolerance=tol, log=say)
-        elif fmt == "openvino":
-            from resnet_opt.export.openvino_export import to_openvino
-
-            res = to_openvino(model, tmp / fname, input_size=size, opset=cfg.opset, dynamic_batch=cfg.dynamic_batch,
-                              inference_precision=cfg.inference_precision, inputs=vin, tolerance=tol)
-        else:
-            res = to_torchscript(model, tmp / fname, frozen=cfg.frozen, optimize=cfg.optimize, input_size=size,
-                                 inputs=vin, tolerance=tol)
+        res = cfg.exporter.export(model, tmp / fname, cfg.settings, input_size=size, inputs=vin, tolerance=tol,
+                                  log=say)
         details = dict(res.details)
         compile_info = details.pop("compile", None)
-        sections: dict[str, Any] = {"export": details}
+        extras = cfg.exporter.extras(res)
+        sections: dict[str, Any] = {"export": details, **extras.sections}
         if compile_info is not None:
             sections["compile"] = compile_info
-        more_files: list[FileEntry] = []
-        versions = library_versions()
-        if fmt == "openvino":
-            # both IR files are listed, so open_artifact checks model.bin against its sha256 too
-            more_files.append(FileEntry(res.details["weights_file"], role="weights"))
-            sections["openvino"] = {"weights_file": res.details["weights_file"],
-                                    "inference_precision_hint": res.details["inference_precision_hint"],
-                                    "version": res.details["openvino"]}
-            versions["openvino"] = res.details["openvino"]
+        more_files = [FileEntry(name, role=role) for name, role in extras.files]
+        versions = {**library_versions(), **extras.versions}
         manifest = Manifest.for_export(
             kind=fmt, file=fname, precision=precision, source=source.manifest_source(),
             architecture=_architecture(model, res.output_shape[-1]), input_shape=res.input_shape,

@@ -30,7 +30,7 @@ from resnet_opt.core.artifact import check_output_path
 from resnet_opt.core.manifest import Architecture, Manifest
 from resnet_opt.core.env import cpu_info, library_versions
 from resnet_opt.core.errors import ConfigError, DataError, ValidationError
-from resnet_opt.core.registry import kind_info, kind_table
+from resnet_opt.core.registry import KINDS, kind_table
 from resnet_opt.core.results import StageResult
 from resnet_opt.data import build_loader, class_names_for, num_classes_for, parse_data_spec, preprocessing_for
 from resnet_opt.engine import TrainConfig, accuracy_from_logits, agreement, batched_logits, distributed, train
@@ -40,9 +40,11 @@ from resnet_opt.resnet.io import nonstandard_widths
 
 __all__ = ["QatConfig", "QatResult", "qat_model", "FILE_NAME", "FILE_NAMES", "KIND_OF_TARGET"]
 
-KIND_OF_TARGET = {"onnx": "onnx", "torch": "pt2"}
-# the INT8 file each target writes is its kind's registered int8 file (resnet_opt.core.kinds)
-FILE_NAMES = kind_table(lambda: {t: kind_info(k).files["int8"] for t, k in KIND_OF_TARGET.items()})
+# the QAT targets are the registered kinds' with a QAT builder (resnet_opt.core.kinds), each under its quantize
+# target name; the INT8 file each writes is its kind's int8 file (live views of the registry)
+QAT_KINDS = kind_table(lambda: {i.quantize_target: i for i in KINDS.values() if i.qat_builder is not None})
+KIND_OF_TARGET = kind_table(lambda: {t: i.name for t, i in QAT_KINDS.items()})
+FILE_NAMES = kind_table(lambda: {t: i.files["int8"] for t, i in QAT_KINDS.items()})
 FILE_NAME = FILE_NAMES["onnx"]
 # the written file against the PyTorch QAT model it came from: onnxruntime's integer kernels (and Inductor's oneDNN
 # INT8 convolutions) requantize with rounding where PyTorch's simulation stays in float, so logits differ slightly;
@@ -214,7 +216,7 @@ def qat_model(*, model_dir: str | os.PathLike, out: str | os.PathLike, config: Q
 
         with tempfile.TemporaryDirectory(prefix="resnet-opt-qat-") as td:
             qpath = Path(td) / fname
-            make = _onnx_artifact if cfg.target == "onnx" else _pt2_artifact
+            make = QAT_KINDS[cfg.target].resolve("qat_builder")
             build = make(converted, qpath, x_eval, size=size, cfg=cfg, threads=threads, say=say, fp32=model,
                          work=Path(td))
             validation, agr, exp, a32, a8, aq = _qat_validation(cfg, spec, build, qat_torch, fp32_ref, y_eval)
@@ -347,7 +349,7 @@ def _qat_validation(cfg: QatConfig, spec: Any, build: Int8Build, qat_torch: torc
     return validation, agr, exp, a32, a8, aq
 
 
-def _onnx_artifact(converted: torch.nn.Module, qpath: Path, x_eval: torch.Tensor, *, size: int, cfg: QatConfig,
+def onnx_qat_artifact(converted: torch.nn.Module, qpath: Path, x_eval: torch.Tensor, *, size: int, cfg: QatConfig,
                    threads: int, say: Callable[[str], None], fp32: torch.nn.Module, work: Path) -> Int8Build:
     """The converted graph as an ONNX QDQ file at ``qpath``, run on the eval images by onnxruntime; the FP32 model's
     ONNX export (BatchNorm fused, as the PTQ stage's) on the same runtime for the latency comparison."""
@@ -391,7 +393,7 @@ def _onnx_artifact(converted: torch.nn.Module, qpath: Path, x_eval: torch.Tensor
                      latency_fn=latency_fn, quant=quant, extra_latency=extra_latency)
 
 
-def _pt2_artifact(converted: torch.nn.Module, qpath: Path, x_eval: torch.Tensor, *, size: int, cfg: QatConfig,
+def pt2_qat_artifact(converted: torch.nn.Module, qpath: Path, x_eval: torch.Tensor, *, size: int, cfg: QatConfig,
                   threads: int, say: Callable[[str], None], fp32: torch.nn.Module, work: Path) -> Int8Build:
     """The converted graph compiled into an AOTInductor package at ``qpath`` (as ``quantize --target torch``)."""
     from resnet_opt.export.pt2_export import Pt2Settings, build_package, load_package, package_latency_fn

@@ -28,7 +28,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-import numpy as np
 import torch
 
 from resnet_opt.core.artifact import work_dir
@@ -39,9 +38,8 @@ from resnet_opt.core.results import ArtifactResult
 from resnet_opt.data import (
     DataSpec, build_loader, class_names_for, num_classes_for, parse_data_spec, preprocessing_for, require_labelled,
 )
-from resnet_opt.core.registry import kind_info, kind_table
+from resnet_opt.core.registry import KINDS, kind_table
 from resnet_opt.engine import accuracy_from_logits, agreement, batched_logits, materialize
-from resnet_opt.engine.onnx_session import ort_logits_fn
 from resnet_opt.resnet import ModelSource, ModelSpec
 from resnet_opt.resnet.io import nonstandard_widths
 from resnet_opt.pipeline.int8_build import (
@@ -50,10 +48,11 @@ from resnet_opt.pipeline.int8_build import (
 
 __all__ = ["TARGETS", "FILE_NAMES", "QuantizeConfig", "QuantizeResult", "quantize_model"]
 
-TARGETS = ("onnx", "torch", "torchscript-fx", "openvino")
-KIND_OF_TARGET = {"onnx": "onnx", "torch": "pt2", "torchscript-fx": "torchscript", "openvino": "openvino"}
-# the INT8 file each target writes is its kind's registered int8 file (resnet_opt.core.kinds)
-FILE_NAMES = kind_table(lambda: {t: kind_info(k).files["int8"] for t, k in KIND_OF_TARGET.items()})
+# the targets are the registered kinds' (resnet_opt.core.kinds): each kind with an INT8 builder names its --target,
+# and the file it writes is that kind's int8 file (live views of the registry)
+TARGETS = kind_table(lambda: {i.quantize_target: i for i in KINDS.values() if i.int8_builder is not None})
+KIND_OF_TARGET = kind_table(lambda: {t: i.name for t, i in TARGETS.items()})
+FILE_NAMES = kind_table(lambda: {t: i.files["int8"] for t, i in TARGETS.items()})
 GATED_TARGETS = ("onnx", "openvino")  # targets with --max-accuracy-drop
 DEFAULT_EVAL_LABELLED = 1000
 DEFAULT_EVAL_SYNTHETIC = 32
@@ -227,7 +226,7 @@ def quantize_model(config: QuantizeConfig, *, progress: bool = False,
         job = Int8Job(cfg=cfg, method=cfg.resolved_method(), fused=p.fused, size=p.size, calib=p.calib,
                       x_eval=p.x_eval, y_eval=p.y_eval, fp32_ref=p.fp32_ref, meaningful=p.meaningful,
                       threads=threads, work=Path(td), qpath=Path(td) / fname, progress=progress, say=say)
-        build = TARGET_BUILDERS[cfg.target](job)
+        build = TARGETS[cfg.target].resolve("int8_builder")(job)
         validation, agr = _validation(cfg, p, build)
         say(f"measuring batch-1 latency ({cfg.latency_runs} runs each, {threads} threads) ...")
         lat = batch1_latency(p.model, build, p.size, cfg.latency_runs)
@@ -383,115 +382,3 @@ def _validation(cfg: QuantizeConfig, p: _Prepared, build: Int8Build) -> tuple[di
             f"images (< --min-agreement {cfg.min_agreement:g}%); try another --method, more --calib-size, or "
             "--max-accuracy-drop to keep sensitive layers in FP32")
     return validation, agr
-
-
-def _onnx_target(job: Int8Job) -> Int8Build:
-    """``onnx``: the fused model exported to FP32 ONNX (checked against PyTorch), quantized to QDQ INT8 with
-    onnxruntime's static quantizer, and (``--max-accuracy-drop``) the accuracy gate's layer fallback."""
-    from resnet_opt.export import export_onnx
-    from resnet_opt.export.validate import check_close
-    from resnet_opt.optimize.quantize_onnx import (
-        OnnxQuantConfig, choose_quant_types, gate_accuracy, node_to_module, ort_session, qdq_summary, quantize_onnx,
-    )
-
-    cfg, calib, x_eval, y_eval, threads, say = job.cfg, job.calib, job.x_eval, job.y_eval, job.threads, job.say
-    fp32_path = job.work / "model.onnx"
-    say(f"exporting FP32 ONNX (opset {cfg.opset}) ...")
-    export_onnx(job.fused, fp32_path, input_size=job.size, opset=cfg.opset, dynamic_batch=True)
-    fp32_sess = ort_session(fp32_path, threads=threads)
-    k = min(8, int(x_eval.shape[0]))
-    fp32_check = check_close(job.fp32_ref[:k], batched_logits(ort_logits_fn(fp32_sess), x_eval[:k]),
-                             what="the FP32 ONNX export of the fused model")["max_rel_diff"]
-    qcfg = OnnxQuantConfig(method=job.method, per_channel=cfg.per_channel, activation_type=cfg.activation_type,
-                           reduce_range=cfg.reduce_range)
-    types = choose_quant_types(activation_type=cfg.activation_type, reduce_range=cfg.reduce_range)
-    say(f"quantizing to INT8 for onnxruntime: activation ranges measured on {len(calib)} {calib.source} images "
-        f"({job.method}), weights {'per output channel' if cfg.per_channel else 'per tensor'}"
-        + ("; 7-bit weights, as this CPU has no VNNI (reduce_range)" if types.reduce_range else ""))
-    res = quantize_onnx(fp32_path, job.qpath, calib, qcfg, workdir=job.work, types=types, progress=job.progress)
-    sess = ort_session(job.qpath, threads=threads)
-    int8_logits = batched_logits(ort_logits_fn(sess), x_eval, progress=job.progress, description="evaluating INT8")
-    gate = None
-    if cfg.max_accuracy_drop is not None:
-        fp32_top1 = accuracy_from_logits(job.fp32_ref, y_eval).top1
-        int8_top1 = accuracy_from_logits(int8_logits, y_eval).top1
-
-        def top1_of(path: Path) -> float:
-            return accuracy_from_logits(batched_logits(ort_logits_fn(ort_session(path, threads=threads)), x_eval), y_eval).top1
-
-        g = gate_accuracy(res.preprocessed_path, job.qpath, res.cache_path, method=job.method, types=types,
-                          per_channel=cfg.per_channel, budget=float(cfg.max_accuracy_drop), fp32_top1=fp32_top1,
-                          int8_top1=int8_top1, evaluate_top1=top1_of, sample=calib.batches(cfg.sensitivity_images),
-                          max_excluded=cfg.max_excluded, threads=threads, progress=job.progress, log=say)
-        gate = g.to_dict()
-        gate["ranking"] = gate["ranking"][:20]  # the most sensitive layers are what matters in the manifest
-        gate["measured_on"] = "the labelled eval images (val split); ranking on calibration images"
-        if g.excluded:
-            sess = ort_session(job.qpath, threads=threads)
-            int8_logits = batched_logits(ort_logits_fn(sess), x_eval, progress=job.progress,
-                                         description="evaluating INT8")
-    summary = qdq_summary(job.qpath)
-    excluded = list(gate["excluded"]) if gate else []
-    qinfo = {**res.settings, "calibration_seconds": res.calibration_seconds, "nodes_to_exclude": excluded,
-             "excluded_layers": [node_to_module(n) for n in excluded], "fp32_layers": summary["fp32_layers"],
-             "quantized_layers": summary["quantized_layers"], "op_counts": summary["op_counts"],
-             "onnx_opset": cfg.opset, "runtime_note": "run with onnxruntime graph optimizations enabled (ORT_ENABLE_ALL) "
-                                                      "so QDQ groups become QLinearConv / QLinearAdd kernels"}
-    q_sess = sess
-
-    def latency_fn(xb: torch.Tensor) -> Callable[[], Any]:
-        a = np.ascontiguousarray(xb.numpy())
-        return lambda: q_sess.run(None, {"input": a})
-
-    def extra_latency(xb: torch.Tensor) -> dict[str, Callable[[], Any]]:
-        a = np.ascontiguousarray(xb.numpy())
-        return {"fp32_onnx": lambda: fp32_sess.run(None, {"input": a})}
-
-    return Int8Build(file=job.qpath, what="ONNX file (onnxruntime)", int8_logits=int8_logits, latency_fn=latency_fn,
-                     quant=qinfo, extra_latency=extra_latency, fp32_size=fp32_path.stat().st_size,
-                     fp32_file="model.onnx (FP32 export)", fp32_check=fp32_check, gate=gate)
-
-
-def _torchscript_fx_target(job: Int8Job) -> Int8Build:
-    """``torchscript-fx`` (legacy): torch.ao FX INT8 (x86), frozen into a TorchScript file."""
-    from resnet_opt.optimize.quantize_torch import quantize_torch, to_torchscript, torch_settings
-
-    calib = job.calib
-    job.say(f"quantizing: torch.ao FX x86, {job.method} observers, {len(calib)} calibration images ...")
-    t0 = time.perf_counter()
-    batches = [torch.from_numpy(calib.batches(len(calib))[i:i + 16]) for i in range(0, len(calib), 16)]
-    q = quantize_torch(job.fused, batches, method=job.method, input_size=job.size, progress=job.progress)
-    secs = time.perf_counter() - t0
-    ts = to_torchscript(q, job.qpath, input_size=job.size)
-    int8_logits = batched_logits(ts, job.x_eval, progress=job.progress, description="evaluating INT8")
-    fp32_path = job.work / "model_fp32.ts"
-    to_torchscript(job.fused, fp32_path, input_size=job.size, freeze=False)
-    qinfo = {**torch_settings(job.method), "calibration_seconds": secs, "nodes_to_exclude": [], "excluded_layers": []}
-
-    def latency_fn(xb: torch.Tensor) -> Callable[[], Any]:
-        def run() -> None:
-            with torch.inference_mode():
-                ts(xb)
-        return run
-
-    return Int8Build(file=job.qpath, what="TorchScript file (torch.ao FX)", int8_logits=int8_logits,
-                     latency_fn=latency_fn, quant=qinfo, fp32_size=fp32_path.stat().st_size,
-                     fp32_file="model.ts (FP32 TorchScript)")
-
-
-def _pt2e(job: Int8Job) -> Int8Build:
-    from resnet_opt.pipeline.quantize_pt2e import pt2e_target
-
-    return pt2e_target(job)
-
-
-def _openvino(job: Int8Job) -> Int8Build:
-    from resnet_opt.pipeline.quantize_openvino import openvino_target
-
-    return openvino_target(job)
-
-
-# target name -> the function that builds its INT8 file (every one returns an Int8Build)
-TARGET_BUILDERS: dict[str, Callable[[Int8Job], Int8Build]] = {
-    "onnx": _onnx_target, "torch": _pt2e, "openvino": _openvino, "torchscript-fx": _torchscript_fx_target,
-}
