@@ -64,10 +64,10 @@ def main() -> None:
                         "batch_sizes": v["batch_sizes"],
                         "file_mb": man.manifest.files[0].size / 1e6,
                         "export_seconds": secs,
-                        "optimize_for_inference_on_load": man.manifest.details['export'].get(
+                        "optimize_for_inference_on_load": man.manifest.export.get(
                             "optimize_for_inference_on_load"
                         ),
-                        "ts_auto_timing_ms": man.manifest.details['export'].get("auto_timing_ms"),
+                        "ts_auto_timing_ms": man.manifest.export.get("auto_timing_ms"),
                     }
                 )
                 print(rows[-1], flush=True)

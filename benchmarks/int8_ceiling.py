@@ -124,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
             eager_ms = _median_ms(lambda: model(x), args.runs, warmup=5)
         time.sleep(0.3)
         int8_ms = _median_ms(lambda: sess.run(None, {iname: xn}), args.runs, warmup=5)
-        res["quantize_settings"] = manifest.manifest.details.get('quantization')
+        res["quantize_settings"] = manifest.manifest.quantization.to_dict()
         res["profile"] = op_profile(onnx_path, xn, args.threads, 20)
     peak = max(g["gmacs_per_s"] for g in res["gemm"] if g["kind"] == "u8s8")
     fp32_peak = max(g["gmacs_per_s"] for g in res["gemm"] if g["kind"] == "fp32")

@@ -222,17 +222,17 @@ def part2(args) -> dict:
         "eval_top1": {k: e.top1 for k, e in ev.items()},
         "val_images": ev[".pt2 FP32"].count,
         "fp32_pt2_validation": fp.manifest.validation,
-        "fp32_pt2_compile_s": fp.manifest.details['compile']["compile_seconds"],
+        "fp32_pt2_compile_s": fp.manifest.compile["compile_seconds"],
         "int8": {
             "fp32_top1": v["fp32_top1"],
             "int8_top1": v["int8_top1"],
             "top1_drop": v["top1_drop"],
             "top1_agreement_with_fp32": v["top1_agreement"],
             "eval_images": v["eval"]["images"],
-            "pt2e_reference": q.manifest.details['quantization']["pt2e_reference"],
-            "reduce_range": q.manifest.details['quantization']["reduce_range"],
-            "compile_s": q.manifest.details['compile']["compile_seconds"],
-            "load_ms": q.manifest.details['compile']["load_ms"],
+            "pt2e_reference": q.manifest.quantization["pt2e_reference"],
+            "reduce_range": q.manifest.quantization["reduce_range"],
+            "compile_s": q.manifest.compile["compile_seconds"],
+            "load_ms": q.manifest.compile["load_ms"],
         },
     }
 

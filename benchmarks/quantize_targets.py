@@ -221,7 +221,7 @@ def digits(work: Path, model_dir: Path) -> dict[str, Any]:
         m = quantize_model(QuantizeConfig(out=work / f"digits-{i}", source=ModelSpec(model_dir=model_dir),
                            target=target, method=method, latency_runs=20, min_agreement=0, **over))
         v = m.manifest.validation
-        q = m.manifest.details['quantization']
+        q = m.manifest.quantization
         variant = (f"{q.get('activation_type', 'uint8')} act, reduce_range={q.get('reduce_range', q.get('activation_reduce_range'))}"
                    if target == "onnx" else "x86 qconfig")
         rows.append(
@@ -230,7 +230,7 @@ def digits(work: Path, model_dir: Path) -> dict[str, Any]:
                 "method": method,
                 "variant": variant,
                 "default": not over and method == ("percentile" if target == "onnx" else "histogram"),
-                "calibration_images": m.manifest.details['quantization']["calibration"]["images"],
+                "calibration_images": m.manifest.quantization["calibration"]["images"],
                 "eval_images": v["eval"]["images"],
                 "fp32_top1": v["fp32_top1"],
                 "int8_top1": v["int8_top1"],

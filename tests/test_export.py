@@ -210,7 +210,7 @@ def test_export_random_model_at_small_size_fits_preprocessing(tmp_path):
     assert man.manifest.input.shape == [-1, 3, 64, 64] and man.file == "model_fp16.onnx"
     assert man.manifest.preprocessing.crop == 64 and man.manifest.preprocessing.resize == 73  # 256/224 kept
     assert man.manifest.source["trained"] is False and man.manifest.output.shape == [-1, 1000]
-    assert man.manifest.details['export']["fp16"]["io_dtype"].startswith("float32")
+    assert man.manifest.export["fp16"]["io_dtype"].startswith("float32")
 
 
 @pytest.mark.parametrize("args,needle", [

@@ -10,7 +10,7 @@ import pytest
 from resnet_opt.core.errors import ArtifactError
 from resnet_opt.core.manifest import (
     KINDS, MANIFEST_FORMAT, MANIFEST_VERSION, Manifest, ManifestError, manifest_json_schema, open_artifact, read_manifest,
-    write_manifest,
+    write_manifest, CompileSection, ExportSection,
 )
 
 SCHEMA = Path(__file__).resolve().parents[1] / "docs" / "manifest.schema.json"
@@ -186,7 +186,7 @@ def test_constructors_fill_the_family_fields():
     c = _constructed()
     assert (c["export"].stage, c["export"].precision, c["export"].file) == ("export", "fp32", "model.onnx")
     assert c["export"].validation.passed is True and c["export"].validation.extra == {"atol": 1e-4}
-    assert c["export"].details == {"export": {"opset": 17}}
+    assert c["export"].export == ExportSection(opset=17) and c["export"].export.opset == 17 and not c["export"].details
     assert (c["quantize"].precision, c["quantize"].stage, c["qat"].stage) == ("int8", "quantize", "qat")
     assert c["quantize"].measurements.load_ms == 3.0 and c["quantize"].validation.int8_top1 == 97.5
     assert [f.path for f in c["model"].files] == ["model.safetensors", "config.json"]
@@ -224,9 +224,34 @@ def test_write_manifest_takes_a_manifest_only(tmp_path):
 
 def test_derive_copies_with_new_sections():
     m = _constructed()["export"]
-    d = m.derive(sections={"optimize": {"chosen": "x"}})
-    assert d.details == {"export": {"opset": 17}, "optimize": {"chosen": "x"}} and d.architecture == m.architecture
-    assert m.details == {"export": {"opset": 17}}  # the original is untouched
+    d = m.derive(sections={"optimize": {"chosen": "x"}, "compile": CompileSection(device="cpu")})
+    assert d.details == {"optimize": {"chosen": "x"}} and d.architecture == m.architecture
+    assert d.export.opset == 17 and d.compile.device == "cpu"
+    assert not m.details and not m.compile  # the original is untouched
+
+
+def test_stage_sections_are_typed_and_checked():
+    """export / compile / quantization / openvino / pruning are typed fields: read from manifest.json, their known
+    fields checked against their annotations (unknown keys kept in ``extra``), written back as they were."""
+    data = {"format": "resnet-opt-artifact", "format_version": 2, "kind": "pt2", "file": "model.pt2",
+            "export": {"format": "pt2", "dynamic_batch": False, "batch_sizes": [1, 8], "package_models": {"b1": 1}},
+            "compile": {"device": "cpu", "batch_sizes": [1, 8], "compile_seconds": 12, "vec_isa": "avx512"},
+            "quantization": {"target": "torch", "method": "histogram", "reduce_range": False, "qat": True},
+            "finetune": {"epochs": 3}}
+    m = Manifest.from_dict(data)
+    assert m.export.batch_sizes == [1, 8] and m.export.extra == {"package_models": {"b1": 1}}
+    assert m.compile.device == "cpu" and m.compile.compile_seconds == 12 and m.quantization.method == "histogram"
+    assert m.quantization.extra == {"qat": True} and not m.openvino and not m.pruning
+    assert m.details == {"finetune": {"epochs": 3}} and m.section("finetune") == {"epochs": 3}
+    assert m.section("compile") is m.compile and m.section("openvino") is None
+    out = m.to_dict()
+    for key in ("export", "compile", "quantization", "finetune"):
+        assert out[key] == data[key]
+    assert "openvino" not in out and "pruning" not in out
+    for section, bad in (("compile", {"device": 1}), ("export", {"opset": "17"}), ("export", {"dynamic_batch": 1}),
+                         ("quantization", {"excluded_layers": "fc"}), ("pruning", {"ratio": True})):
+        with pytest.raises(ManifestError, match=f"{section}.{next(iter(bad))}"):
+            Manifest.from_dict({**data, section: bad})
 
 
 # ------------------------------------------------------------------------------------------------ never guessed

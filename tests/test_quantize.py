@@ -161,8 +161,8 @@ def test_torchscript_fx_target(trained_digits_dir, tmp_path):
     )
     assert m.kind == "torchscript" and m.file == "model_int8.ts"
     assert (
-        m.manifest.details['quantization']["backend"] == "x86"
-        and m.manifest.details['quantization']["method"] == "histogram"
+        m.manifest.quantization["backend"] == "x86"
+        and m.manifest.quantization["method"] == "histogram"
     )
     ts = torch.jit.load(str(out / "model_int8.ts"))
     assert "quantized::" in str(ts.inlined_graph) or "quantized::" in str(ts.graph)
@@ -180,7 +180,7 @@ def test_random_init_reports_agreement_only(tmp_path):
     m = quantize_model(
         QuantizeConfig(out=tmp_path / "r", source=ModelSpec(depth=18), calib_size=4, eval_size=4, latency_runs=2)
     )
-    v, q = m.manifest.validation, m.manifest.details['quantization']
+    v, q = m.manifest.validation, m.manifest.quantization
     assert m.manifest.source["trained"] is False and v["accuracy_meaningful"] is False
     assert "not meaningful" in v["note"] and "fp32_top1" not in v and "top1_agreement" in v
     assert q["calibration"]["data"] == "synthetic:224" and m.manifest.input.shape == [-1, 3, 224, 224]
@@ -222,13 +222,13 @@ def fragile_dir(trained_digits_dir, tmp_path_factory):
 def test_gate_keeps_sensitive_layer_in_fp32(fragile_dir, tmp_path):
     cfg = QuantizeConfig(max_accuracy_drop=0.3, min_agreement=0, **FAST)
     m = quantize_model(dataclasses.replace(cfg, out=tmp_path / "g", source=ModelSpec(model_dir=fragile_dir)))
-    gate = m.manifest.details['quantization']["accuracy_gate"]
+    gate = m.manifest.quantization["accuracy_gate"]
     assert gate["steps"][0]["drop"] > 0.3  # the fully quantized model misses the budget ...
     assert gate["excluded"] and gate["excluded"][0] == "/fc/Gemm" and gate["ranking"][0]["layer"] == "fc"
     assert gate["drop"] <= 0.3 and m.manifest.validation["top1_drop"] <= 0.3  # ... and the gated one meets it
     assert (
-        m.manifest.details['quantization']["excluded_layers"] == ["fc"]
-        and "/fc/Gemm" in m.manifest.details['quantization']["fp32_layers"]
+        m.manifest.quantization["excluded_layers"] == ["fc"]
+        and "/fc/Gemm" in m.manifest.quantization["fp32_layers"]
     )
     g = onnx.load(str(tmp_path / "g" / "model_int8.onnx"))
     fc = next(n for n in g.graph.node if n.name == "/fc/Gemm")
@@ -260,7 +260,7 @@ def test_bad_input_one_line_nothing_written(trained_digits_dir, tmp_path):
     cases = {
         "calib-size": (md + ["--calib-size", "0"], "--calib-size must be at least 1"),
         "method": (md + ["--method", "kl"], "unknown calibration method"),
-        "target": (md + ["--target", "tflite"], "unknown target"),
+        "target": (md + ["--target", "tflite"], "Invalid value for '--target'"),
         "not a model": (["--model", str(notmodel)], "not a model folder"),
         "not weights": (["--weights", str(notmodel), "--data", "digits"], "not a loadable weights file"),
         "unlabelled": (md + ["--data", "synthetic:32", "--max-accuracy-drop", "1"], "has no labels"),

@@ -136,14 +136,14 @@ def _build(spec: VariantSpec, model, args, device) -> tuple[Callable, dict[str, 
 
         folder = Path(args.pt2)
         man = json.loads((folder / "manifest.json").read_text())
-        dev = str(((man.get("details") or {}).get("compile") or {}).get("device") or "cpu")
+        dev = str((man.get("compile") or {}).get("device") or "cpu")  # manifest.json's top-level compile section
         if dev != device.type:
             raise RuntimeError(f"the package was compiled for {dev}, this run measures on {device.type}")
         t0 = time.perf_counter()
         pkg = load_package(folder / PT2_FILE, device.type)
         info["load_ms"] = (time.perf_counter() - t0) * 1e3
         info["package"] = {"file": str(folder / PT2_FILE), "bytes": (folder / PT2_FILE).stat().st_size,
-                           "compile": (man.get("details") or {}).get("compile")}
+                           "compile": man.get("compile")}
 
         def run_pt2(x):
             y = pkg(x)

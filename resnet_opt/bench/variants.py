@@ -91,7 +91,7 @@ def variant_from_path(path: str | os.PathLike, *, name: str | None = None) -> Va
     if family == "torchscript" and precision == "int8":
         cpu_only = "INT8 TorchScript uses torch's x86 quantized kernels, which run on CPU only"
     if family == "pt2":
-        if str((m.details.get("compile") or {}).get("device") or "cpu") == "cuda":
+        if str(m.compile.device or "cpu") == "cuda":
             cuda_only = "a CUDA-compiled .pt2 package runs on the GPU only"
         else:
             cpu_only = "a CPU-compiled .pt2 package runs on the CPU only (export with --device cuda for a GPU)"
@@ -109,8 +109,8 @@ def variant_from_path(path: str | os.PathLike, *, name: str | None = None) -> Va
         input_size=int(m.input_size or 224), static_batch=m.static_batch, num_classes=m.num_classes,
         preprocessing=m.preprocessing, trained=m.trained, size_bytes=size_bytes, stage=m.stage,
         architecture=m.architecture_name, cpu_only=cpu_only, cuda_only=cuda_only,
-        optimize_on_cpu=bool((m.details.get("export") or {}).get("optimize_for_inference_on_load")),
-        inference_precision=(m.details.get("openvino") or {}).get("inference_precision_hint"),
+        optimize_on_cpu=bool(m.export.optimize_for_inference_on_load),
+        inference_precision=m.openvino.inference_precision_hint,
     )
 
 

@@ -49,8 +49,9 @@ from resnet_opt.core.preprocessing import INTERPOLATIONS, Preprocessing, Preproc
 __all__ = [
     "MANIFEST_NAME", "MANIFEST_FORMAT", "MANIFEST_VERSION", "SUPPORTED_VERSIONS", "MODEL_CONFIG_NAME",
     "MODEL_WEIGHTS_NAME", "MODEL_FORMAT", "ManifestError", "KindInfo", "KINDS", "register_kind", "kind_info",
-    "TensorSpec", "FileEntry", "Section", "Architecture", "Source", "Validation", "Measurements", "Manifest", "Artifact", "open_artifact", "manifest_json_schema", "write_manifest",
-    "read_manifest",
+    "TensorSpec", "FileEntry", "Section", "Architecture", "Source", "Validation", "Measurements", "StageSection",
+    "ExportSection", "CompileSection", "QuantizationSection", "OpenVinoSection", "PruningSection", "STAGE_SECTIONS",
+    "Manifest", "Artifact", "open_artifact", "manifest_json_schema", "write_manifest", "read_manifest",
 ]
 
 MANIFEST_NAME = "manifest.json"
@@ -313,16 +314,123 @@ class Measurements(Section):
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-# the typed top-level fields; everything else is a stage section kept in ``details``
+class StageSection(Section):
+    """A stage's section: its known fields type-checked from their annotations (``int | None``, ``list[int] |
+    None``, ...); keys this version does not know are kept in ``extra``."""
+
+    def check(self, where: str) -> None:
+        for f in fields(self):  # type: ignore[arg-type]
+            v = getattr(self, f.name)
+            if f.name == "extra" or v is None:
+                continue
+            parts = [p.strip() for p in str(f.type).split("|") if p.strip() != "None"]
+            if not any(_is_json_type(v, p) for p in parts):
+                raise ManifestError(f"{where}.{f.name}' must be {' or '.join(parts)}, got {v!r}")
+
+
+def _is_json_type(v: Any, annotation: str) -> bool:
+    if annotation.startswith("dict"):
+        return isinstance(v, dict)
+    if annotation.startswith(("list", "tuple")):
+        return isinstance(v, (list, tuple))
+    if annotation == "bool":
+        return isinstance(v, bool)
+    if isinstance(v, bool):
+        return False
+    return isinstance(v, {"int": int, "float": (int, float), "str": str}[annotation])
+
+
+@dataclass(eq=True)
+class ExportSection(StageSection):
+    """``export``: how the model file was exported (format, exporter, opset, batch sizes, load-time options)."""
+
+    format: str | None = None
+    method: str | None = None
+    exporter: str | None = None
+    opset: int | None = None
+    dynamic_batch: bool | None = None
+    batch_sizes: list[int] | None = None
+    optimize_for_inference_on_load: bool | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(eq=True)
+class CompileSection(StageSection):
+    """``compile``: how an AOTInductor package was compiled (device, batch sizes, the CPU ISA its kernels need)."""
+
+    device: str | None = None
+    batch_sizes: list[int] | None = None
+    vec_isa: str | None = None
+    compile_seconds: float | None = None
+    api: str | None = None
+    inductor_configs: dict[str, Any] | None = None
+    settings: dict[str, Any] | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(eq=True)
+class QuantizationSection(StageSection):
+    """``quantization``: how the INT8 file was made (target, calibration method and data, types, excluded layers)."""
+
+    target: str | None = None
+    format: str | None = None
+    method: str | None = None
+    per_channel: bool | None = None
+    activation_type: str | None = None
+    weight_type: str | None = None
+    reduce_range: bool | None = None
+    calibration: dict[str, Any] | None = None
+    calibration_seconds: float | None = None
+    excluded_layers: list[str] | None = None
+    nodes_to_exclude: list[str] | None = None
+    accuracy_gate: dict[str, Any] | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(eq=True)
+class OpenVinoSection(StageSection):
+    """``openvino``: the IR's weights file, the inference precision hint it was validated with, OpenVINO's version."""
+
+    weights_file: str | None = None
+    inference_precision_hint: str | None = None
+    version: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(eq=True)
+class PruningSection(StageSection):
+    """``pruning``: how the channels were pruned (mode, ratio or target, importance, MACs before and after)."""
+
+    mode: str | None = None
+    ratio: float | None = None
+    target_macs: float | None = None
+    importance: str | None = None
+    global_pruning: bool | None = None
+    iterative_steps: int | None = None
+    macs_before: float | None = None
+    macs_after: float | None = None
+    hardware: dict[str, Any] | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+# the stage sections that are typed fields of a Manifest (name in manifest.json -> its type); any other section a
+# stage writes is kept as written in ``details``
+STAGE_SECTIONS: dict[str, Any] = {"export": ExportSection, "compile": CompileSection,
+                                  "quantization": QuantizationSection, "openvino": OpenVinoSection,
+                                  "pruning": PruningSection}
+
+
+# the typed top-level fields and stage sections; everything else is a stage section kept in ``details``
 _TOP = ("format", "format_version", "created", "kind", "precision", "stage", "file", "file_sha256", "file_size",
         "files", "input", "output", "preprocessing", "class_names", "source", "architecture", "validation",
-        "measurements", "versions", "cpu")
+        "measurements", "versions", "cpu", *STAGE_SECTIONS)
 
 
 @dataclass
 class Manifest:
-    """The typed manifest of an artifact folder. ``details`` holds the stage sections (export, quantization,
-    pruning, finetune, compile, ...) as they were written.
+    """The typed manifest of an artifact folder. The stage sections read by consumers are typed fields (``export``,
+    ``compile``, ``quantization``, ``openvino``, ``pruning``: :data:`STAGE_SECTIONS`; empty when the stage did not
+    write one); ``details`` holds the other sections (finetune, triton, optimize, ...) as they were written.
 
     Stages build it with one constructor per artifact family (:meth:`for_export`, :meth:`for_quantized`,
     :meth:`for_model_folder`, :meth:`for_triton_repo`) and write it with :func:`write_manifest`; consumers read the
@@ -344,6 +452,11 @@ class Manifest:
     cpu: dict[str, Any] = field(default_factory=dict)
     created: str | None = None
     format_version: int = MANIFEST_VERSION
+    export: ExportSection = field(default_factory=ExportSection)
+    compile: CompileSection = field(default_factory=CompileSection)
+    quantization: QuantizationSection = field(default_factory=QuantizationSection)
+    openvino: OpenVinoSection = field(default_factory=OpenVinoSection)
+    pruning: PruningSection = field(default_factory=PruningSection)
     details: dict[str, Any] = field(default_factory=dict)
 
     # ---------------------------------------------------------------- derived
@@ -446,6 +559,7 @@ class Manifest:
             measurements=Measurements.from_dict(data.get("measurements"), where, "measurements"),
             versions=_opt_dict(data, "versions", where), cpu=_opt_dict(data, "cpu", where),
             created=created, format_version=int(version),
+            **{name: sec.from_dict(data.get(name), where, name) for name, sec in STAGE_SECTIONS.items()},
             details={k: v for k, v in data.items() if k not in _TOP},
         )
         if m.class_names is not None and m.num_classes is not None and len(m.class_names) != m.num_classes:
@@ -467,6 +581,10 @@ class Manifest:
                  class_names=self.class_names, source=self.source.to_dict(), architecture=self.architecture.to_dict(),
                  validation=self.validation.to_dict() if self.validation is not None else None,
                  measurements=self.measurements.to_dict(), versions=self.versions, cpu=self.cpu)
+        for name in STAGE_SECTIONS:
+            section = getattr(self, name)
+            if section:
+                d[name] = section.to_dict()
         for k, v in self.details.items():
             if k not in d:
                 d[k] = v
@@ -487,7 +605,7 @@ class Manifest:
                 source=_section(Source, source, where, "source"), architecture=architecture,
                 validation=_section(Validation, validation, where, "validation") if validation is not None else None,
                 measurements=_section(Measurements, measurements, where, "measurements"),
-                versions=dict(versions or {}), cpu=dict(cpu or {}), details=dict(sections or {}))
+                versions=dict(versions or {}), cpu=dict(cpu or {}), **_split_sections(sections, where))
         # the same checks as a manifest read from disk: a malformed one fails when written, not when opened
         return cls.from_dict({"format": MANIFEST_FORMAT, **m.to_dict()}, where=where)
 
@@ -555,11 +673,19 @@ class Manifest:
         """A copy for a new artifact folder (a copy of this artifact elsewhere): ``changes`` applied, a new creation
         time unless ``created`` is given, the current format version; ``sections`` adds stage sections to
         ``details``."""
-        sections = changes.pop("sections", None)
-        details = {**self.details, **(sections or {})}
+        split = _split_sections(changes.pop("sections", None), f"{self.kind} manifest (copy)")
+        split["details"] = {**self.details, **split["details"]}
         changes.setdefault("created", None)
-        m = replace(self, **changes, details=details, format_version=MANIFEST_VERSION)
+        m = replace(self, **changes, **split, format_version=MANIFEST_VERSION)
         return Manifest.from_dict({"format": MANIFEST_FORMAT, **m.to_dict()}, where=f"{m.kind} manifest (copy)")
+
+    def section(self, name: str) -> Any:
+        """A stage section by its name in manifest.json: the typed one (:data:`STAGE_SECTIONS`), else the dict in
+        ``details`` (None when absent)."""
+        if name in STAGE_SECTIONS:
+            sec = getattr(self, name)
+            return sec if sec else None
+        return self.details.get(name)
 
     def fill_files(self, folder: str | os.PathLike) -> "Manifest":
         """Compute sha256 and size of every listed file that lacks them (when writing)."""
@@ -584,6 +710,18 @@ class Manifest:
 
 
 _JSON_TYPES = {"int": "integer", "float": "number", "str": "string", "bool": "boolean"}
+
+
+def _split_sections(sections: dict[str, Any] | None, where: str) -> dict[str, Any]:
+    """Stage sections given by name (typed or as dicts) as Manifest fields: the typed ones checked, the others in
+    ``details``."""
+    out: dict[str, Any] = {"details": {}}
+    for name, value in (sections or {}).items():
+        if name in STAGE_SECTIONS:
+            out[name] = _section(STAGE_SECTIONS[name], value, where, name)
+        else:
+            out["details"][name] = value
+    return out
 
 
 def _field_schema(annotation: str) -> dict[str, Any]:
@@ -655,6 +793,7 @@ def manifest_json_schema() -> dict[str, Any]:
         "source": _section_schema(Source), "architecture": _section_schema(Architecture),
         "validation": _section_schema(Validation), "measurements": _section_schema(Measurements),
         "versions": obj, "cpu": obj,
+        **{name: _section_schema(sec) for name, sec in STAGE_SECTIONS.items()},
     }
     typed = {f.name for f in fields(Manifest)} - {"details", "files", "input", "output"}
     assert typed <= set(props), typed - set(props)
@@ -732,7 +871,7 @@ def _model_folder_manifest(folder: Path, cfg: Any) -> Manifest:
         source=Source.from_dict(cfg["source"], where, "source") if isinstance(cfg.get("source"), dict) else Source(),
         architecture=Architecture(depth=cfg.get("depth"), num_classes=nc, widths=cfg.get("widths") or {},
                                   fused=bool(cfg.get("fused", False))),
-        details={k: v for k, v in cfg.items() if k in ("pruning", "data", "fused")},
+        **_split_sections({k: v for k, v in cfg.items() if k in ("pruning", "data", "fused")}, where),
     )
 
 

@@ -1054,7 +1054,7 @@ def _python_configs(src: _PySource, cfg: TritonConfig) -> tuple[TritonModelConfi
     name = cfg.name or "resnet"
     mbs = int(cfg.max_batch_size) if cfg.max_batch_size is not None else DEFAULT_MAX_BATCH
     pref = list(cfg.preferred_batch_sizes or []) if cfg.dynamic_batching else []
-    sizes = (src.art.manifest.details.get("compile") or {}).get("batch_sizes") if src.art.kind == "pt2" else None
+    sizes = src.art.manifest.compile.batch_sizes if src.art.kind == "pt2" else None
     if not pref and cfg.dynamic_batching and sizes:
         # a .pt2 package holds one model per compiled batch size: the batcher forms batches of those sizes, which
         # run as one call each (others run as chunks of them)

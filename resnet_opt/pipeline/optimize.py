@@ -689,7 +689,7 @@ class _Search:
                 continue
             built_s = time.perf_counter() - t0
             man = open_artifact(folder).manifest
-            excluded = list((man.details.get("quantization") or {}).get("excluded_layers") or [])
+            excluded = list(man.quantization.excluded_layers or [])
             rel = os.path.relpath(folder, self.out) if _inside(folder, self.out) else str(folder)
             for cid in todo:
                 rt = cid.rsplit("/", 1)[1]

@@ -397,7 +397,7 @@ def _quantize_stages(cfg: PipelineConfig, out: Path, model_dir: Path, st: "_Stag
                                 latency_runs=5, threads=cfg.threads, seed=cfg.seed)
             m = quantize_model(qc, progress=progress, log=say)
             return {"validation": m.manifest.validation.to_dict() if m.manifest.validation else None,
-                    "quantization": {k: (m.manifest.details.get("quantization") or {}).get(k) for k in
+                    "quantization": {k: m.manifest.quantization.get(k) for k in
                                      ("method", "activation_type", "weight_type", "reduce_range", "per_channel",
                                       "format", "target")}}
 

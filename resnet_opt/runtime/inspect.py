@@ -104,22 +104,24 @@ def inspect_artifact(path: str | os.PathLike) -> ArtifactInfo:
         files.append(FileCheck(e.path, e.role, p.stat().st_size, got, e.sha256, status))
     arch = m.architecture
     widths = arch.widths or {}
-    details = m.details
     settings: dict[str, Any] = {}
     for section in ("pruning", "quantization", "export", "fusion", "finetune"):
-        sec = details.get(section)
-        if isinstance(sec, dict):  # the stage's settings, e.g. quantization.method
-            settings.update({f"{section}.{k}": v for k, v in flatten(sec).items()
-                             if not k.startswith(("history", "pairs", "search", "groups", "nodes"))})
-    comp = details.get("compile")
-    if isinstance(comp, dict):  # a .pt2 package: what it was compiled for (batch_sizes None: one dynamic-batch model)
-        settings.update({f"compile.{k}": comp[k] if comp[k] is not None else "dynamic" for k in
-                         ("device", "batch_sizes", "vec_isa", "compile_seconds") if k in comp})
+        sec = m.section(section)
+        if sec:  # the stage's settings, e.g. quantization.method
+            sec = sec.to_dict() if hasattr(sec, "to_dict") else sec
+            if isinstance(sec, dict):
+                settings.update({f"{section}.{k}": v for k, v in flatten(sec).items()
+                                 if not k.startswith(("history", "pairs", "search", "groups", "nodes"))})
+    comp = m.compile
+    if comp:  # a .pt2 package: what it was compiled for (batch_sizes None: one dynamic-batch model)
+        settings.update({"compile.device": comp.device, "compile.batch_sizes": comp.batch_sizes or "dynamic"})
+        settings.update({f"compile.{k}": getattr(comp, k) for k in ("vec_isa", "compile_seconds")
+                         if getattr(comp, k) is not None})
     return ArtifactInfo(
         path=str(art.path), kind=m.kind, kind_description=art.info.description, precision=m.precision, stage=m.stage,
         architecture=m.architecture_name, num_classes=m.num_classes,
         fused=arch.fused if isinstance(arch.fused, bool) else None,
-        pruned=bool(widths) or "pruning" in details, trained=m.trained,
+        pruned=bool(widths) or bool(m.pruning), trained=m.trained,
         input=m.input.to_dict() if m.input is not None else None,
         output=m.output.to_dict() if m.output is not None else None,
         preprocessing=m.preprocessing.to_dict() if m.preprocessing is not None else None, class_names=m.class_names,

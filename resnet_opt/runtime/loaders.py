@@ -31,7 +31,7 @@ def load_torchscript(art: Artifact, *, provider: str = "cpu", threads: int | Non
     return TorchPredictor(art.path, load_module, m, "torchscript", provider,
                           preprocessing=m.preprocessing, class_names=m.class_names, num_classes=m.num_classes,
                           input_size=m.input_size,
-                          optimize_on_cpu=bool((m.details.get("export") or {}).get("optimize_for_inference_on_load")))
+                          optimize_on_cpu=bool(m.export.optimize_for_inference_on_load))
 
 
 def load_model_folder(art: Artifact, *, provider: str = "cpu", threads: int | None = None) -> Predictor:

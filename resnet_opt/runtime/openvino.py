@@ -33,7 +33,7 @@ class OpenVINOPredictor(SessionPredictor):
         super().__init__(path, manifest, manifest.preprocessing, manifest.class_names,
                          manifest.architecture.num_classes, input_size_of(manifest), "openvino")
         self.kind = manifest.kind or KIND
-        hint = inference_precision or (manifest.details.get("openvino") or {}).get("inference_precision_hint")
+        hint = inference_precision or manifest.openvino.inference_precision_hint
         self.session = OpenVINOSession(model_file, threads=threads, inference_precision=hint)
         self.provider = "openvino"
         self.ran_precision = self.session.ran_precision

@@ -48,8 +48,7 @@ class Pt2Predictor(Predictor):
 
         super().__init__(path, manifest, manifest.preprocessing, manifest.class_names,
                          manifest.architecture.num_classes, input_size_of(manifest), provider)
-        comp = manifest.details.get("compile") or {}
-        pkg_dev = str(comp.get("device") or "cpu")
+        pkg_dev = str(manifest.compile.device or "cpu")
         if pkg_dev not in ("cpu", "cuda"):
             raise ArtifactError(f"{path}: the manifest's compile.device is {pkg_dev!r}; expected cpu or cuda")
         self.package_device = pkg_dev
@@ -87,9 +86,9 @@ class Pt2Predictor(Predictor):
             raise ArtifactError(f"{model_file} is not a loadable .pt2 package: {first_line(e.__cause__ or e)}") from e
         self.load_ms = (time.perf_counter() - t0) * 1e3
         self.provider = p
-        recorded = comp.get("batch_sizes", "absent")  # written by every package built since it holds several
+        recorded = manifest.compile.batch_sizes  # written for every package of static-batch models
         got = self.module.batch_sizes
-        if recorded != "absent" and (list(got) if got else None) != recorded:
+        if recorded is not None and (list(got) if got else None) != list(recorded):
             raise ArtifactError(f"{path}: the manifest says the package serves batch sizes {recorded or 'dynamic'}, "
                                 f"but {model_file.name} holds {list(got) if got else 'a dynamic-batch model'}")
         # the compiled batch sizes (None: dynamic); any batch runs, as chunks of these
