@@ -357,6 +357,16 @@ def _save_pruned(out: Path, pruned: nn.Module, src: Any, spec: Any, labelled: bo
         write_manifest(tmp, summary)
 
 
+def _labels(spec: Any, base: nn.Module, class_names: list[str] | None) -> tuple[bool, list[str] | None]:
+    """(whether ``spec`` is labelled, the class names): a labelled spec must have the model's class count."""
+    if spec is None or not spec.labelled:
+        return False, class_names
+    n_data = num_classes_for(spec)
+    if n_data is not None and n_data != base.arch.num_classes:
+        raise DataError(f"the model predicts {base.arch.num_classes} classes but {spec} has {n_data}")
+    return True, class_names or class_names_for(spec)
+
+
 def prune_model(config: PruneConfig, *, progress: bool = False, log: Callable[[str], None] | None = None,
                 on_epoch: Callable[[Any], Any] | None = None) -> PruneStageResult:
     """Prune the model of ``config.source``, optionally fine-tune it on ``data`` for ``finetune_epochs``
@@ -393,13 +403,7 @@ def prune_model(config: PruneConfig, *, progress: bool = False, log: Callable[[s
     if target is not None and target >= macs_before:
         raise ConfigError(f"--target-macs {format_macs(target)} is not below the model's {format_macs(macs_before)} "
                           f"at {size}×{size}")
-    labelled = spec is not None and spec.labelled
-    class_names = src.class_names
-    if spec is not None and labelled:
-        n_data = num_classes_for(spec)
-        if n_data is not None and n_data != base.arch.num_classes:
-            raise DataError(f"the model predicts {base.arch.num_classes} classes but {spec} has {n_data}")
-        class_names = class_names or class_names_for(spec)
+    labelled, class_names = _labels(spec, base, src.class_names)
 
     # ---- before
     say(f"pruning {base.arch.name} from {src.label} at {size}×{size}: {format_macs(macs_before)} MACs")
