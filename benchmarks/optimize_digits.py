@@ -1,7 +1,11 @@
-"""`resnet-opt optimize --max-drop 0.5` on digits from a trained ResNet-18: the front, the choice, the wall time.
+"""`resnet-opt optimize --max-drop 0.5` on digits (or --data SPEC) from a trained ResNet: the front, the choice, the
+wall time.
 
     .venv/bin/python benchmarks/optimize_digits.py --model runs/digits-r18 --out /tmp/opt/search
         runs the search (the exact CLI command below) and writes results/optimize_digits.md + .json
+    .venv/bin/python benchmarks/optimize_digits.py --model runs/fashion-study/fp32 --data fashion-mnist:64 \
+        --name optimize_fashion --out /tmp/opt/fashion -- --budget-minutes 25 --finetune-epochs 1
+        the same on Fashion-MNIST (arguments after -- go to resnet-opt optimize)
     .venv/bin/python benchmarks/optimize_digits.py --render /tmp/opt/search --wall 812 --command "..."
         writes them from a finished work folder (the command and wall time as they were measured)
 
@@ -31,7 +35,8 @@ def _row(c: dict, chosen: str | None) -> str:
             f"{c['runtime']} | {top1} | {drop} | {lat} | {status.replace('|', '/')} |")
 
 
-def render(work: Path, wall_s: float, cmd: str, notes: str | None = None) -> None:
+def render(work: Path, wall_s: float, cmd: str, notes: str | None = None, data: str = "digits",
+           name: str = "optimize_digits") -> None:
     d = json.loads((work / "candidates.json").read_text())
     rep, ref, chosen = d.get("report") or {}, d["reference"], d.get("chosen")
     env = environment()
@@ -39,9 +44,9 @@ def render(work: Path, wall_s: float, cmd: str, notes: str | None = None) -> Non
             "|---|---|---|---|---|---|---|---|---|"]
     by_id = {c["id"]: c for c in d["candidates"]}
     md = [
-        "# `resnet-opt optimize` on digits (ResNet-18, batch 1)", "",
-        f"Command (wall time **{wall_s / 60:.1f} min**, {wall_s:.0f} s, on a machine shared with other work: "
-        "see the notes on the timing):", "", "```", cmd, "```", "",
+        f"# `resnet-opt optimize` on {data} (ResNet-{(ref.get('depth') or 18)}, batch 1)", "",
+        f"Command (wall time **{wall_s / 60:.1f} min**, {wall_s:.0f} s"
+        + ("; see the notes on the timing" if notes else "") + "):", "", "```", cmd, "```", "",
         f"CPU: {cpu_line(env['cpu'])}; torch {env.get('versions', {}).get('torch')}, onnxruntime "
         f"{env.get('versions', {}).get('onnxruntime')}.", "",
         f"Source: FP32 eager, val top-1 {ref['val_top1']:.2f} % on {ref['val_count']} val images, "
@@ -69,7 +74,7 @@ def render(work: Path, wall_s: float, cmd: str, notes: str | None = None) -> Non
     md += ["", "Plot: `pareto.png` in the work folder (not copied here)."]
     if notes:
         md += ["", "## Notes", "", Path(notes).read_text().strip()]
-    write_results("optimize_digits", {"command": cmd, "wall_s": wall_s, "candidates": d,
+    write_results(name, {"command": cmd, "wall_s": wall_s, "candidates": d,
                                       "environment": env}, "\n".join(md))
 
 
@@ -81,20 +86,23 @@ def main() -> None:
     ap.add_argument("--wall", type=float, help="with --render: the measured wall time (s)")
     ap.add_argument("--command", help="with --render: the command that was run")
     ap.add_argument("--notes", help="a markdown file appended as the Notes section")
+    ap.add_argument("--data", default="digits", help="the data spec of the search (default digits)")
+    ap.add_argument("--name", default="optimize_digits", help="results file name")
+    ap.add_argument("extra", nargs="*", help="after --: more resnet-opt optimize arguments")
     a = ap.parse_args()
     if a.render:
-        render(a.render, float(a.wall or 0), a.command or "?", a.notes)
+        render(a.render, float(a.wall or 0), a.command or "?", a.notes, a.data, a.name)
         return
     if a.model is None:
         ap.error("--model DIR (a trained digits ResNet-18: resnet-opt train --depth 18 --data digits --epochs 8)")
-    argv = [str(ROOT / ".venv/bin/resnet-opt"), "optimize", "--model", str(a.model), "--data", "digits",
-            "--max-drop", "0.5", "--out", str(a.out)]
+    argv = [str(ROOT / ".venv/bin/resnet-opt"), "optimize", "--model", str(a.model), "--data", a.data,
+            "--max-drop", "0.5", "--out", str(a.out), *a.extra]
     t0 = time.perf_counter()
     rc = subprocess.call(argv)
     wall = time.perf_counter() - t0
     if rc != 0:
         sys.exit(rc)
-    render(a.out, wall, "resnet-opt " + " ".join(shlex.quote(x) for x in argv[1:]))
+    render(a.out, wall, "resnet-opt " + " ".join(shlex.quote(x) for x in argv[1:]), a.notes, a.data, a.name)
 
 
 if __name__ == "__main__":

@@ -95,4 +95,4 @@ def test_cli_train_small_stem_records_it(tmp_path):
     assert r.exit_code == 0, r.output
     assert read_config(out)["stem"] == "small" and load_model(out).conv1.kernel_size == (3, 3)
     r = runner.invoke(app, ["train", "--data", "digits", "--stem", "cifar", "--out", str(tmp_path / "x")])
-    one_line_error(r, "unknown stem", code=2)
+    one_line_error(r, "Invalid value for '--stem'", "'imagenet', 'small'", code=2)
