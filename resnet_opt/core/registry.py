@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 
 from resnet_opt.core.errors import ArtifactError, ManifestError
 
-__all__ = ["KindInfo", "KINDS", "register_kind", "kind_info", "kind_table", "kind_names", "kind_of_target",
+__all__ = ["KindInfo", "KINDS", "register_kind", "kind_info", "kind_table", "kind_names", "kinds_by_target",
            "LOADER_PACKAGE", "EXPORTER_PACKAGE", "BUILDER_PACKAGE", "REF_PACKAGES"]
 
 # where the callables a KindInfo names by "module:name" string live: core names them by string, resolved only when
@@ -107,14 +107,6 @@ def register_kind(name: str, *, family: str, description: str, loader: str | Non
     return info
 
 
-def kind_of_target(target: str) -> KindInfo:
-    """The kind whose INT8 file ``quantize --target TARGET`` (or ``qat --target``) builds."""
-    for info in KINDS.values():
-        if info.quantize_target == target:
-            return info
-    raise ManifestError(f"no artifact kind is built by quantize target {target!r}")
-
-
 def kind_info(kind: str) -> KindInfo:
     if kind not in KINDS:
         raise ManifestError(f"unknown artifact kind {kind!r}; known kinds: {', '.join(KINDS)}")
@@ -175,3 +167,9 @@ def kind_names(where: Callable[[KindInfo], bool]) -> Sequence[str]:
     """The names of the registered kinds ``where(info)`` holds for, in registration order: a live read-only
     sequence."""
     return _Names(lambda: tuple(k for k, i in KINDS.items() if where(i)))
+
+
+def kinds_by_target(builder: str) -> Mapping[str, KindInfo]:
+    """The kinds that register ``builder`` (``int8_builder`` for quantize, ``qat_builder`` for QAT), by their
+    ``--target`` name: a live read-only mapping."""
+    return _View(lambda: {i.quantize_target: i for i in KINDS.values() if getattr(i, builder) is not None})

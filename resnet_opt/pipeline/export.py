@@ -90,8 +90,7 @@ class ExportConfig:
             value = getattr(settings, option)
             asked = value.lower() != str(unset).lower() if isinstance(value, str) else value is not unset
             if asked and option not in exporter.options:
-                takers = [kind_info(k).resolve("exporter").title for k in FORMATS
-                          if option in kind_info(k).resolve("exporter").options]
+                takers = [e.title for e in (kind_info(k).resolve("exporter") for k in FORMATS) if option in e.options]
                 raise ConfigError(f"{label}: available for {' and '.join(takers)} only")
         settings = exporter.check(settings)
         self.pt2, self.inference_precision = settings.pt2, settings.inference_precision

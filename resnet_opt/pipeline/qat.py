@@ -30,7 +30,7 @@ from resnet_opt.core.artifact import check_output_path
 from resnet_opt.core.manifest import Architecture, Manifest
 from resnet_opt.core.env import cpu_info, library_versions
 from resnet_opt.core.errors import ConfigError, DataError, ValidationError
-from resnet_opt.core.registry import KINDS, kind_table
+from resnet_opt.core.registry import kind_table, kinds_by_target
 from resnet_opt.core.results import StageResult
 from resnet_opt.data import build_loader, class_names_for, num_classes_for, parse_data_spec, preprocessing_for
 from resnet_opt.engine import TrainConfig, accuracy_from_logits, agreement, batched_logits, distributed, train
@@ -42,7 +42,7 @@ __all__ = ["QatConfig", "QatResult", "qat_model", "FILE_NAME", "FILE_NAMES", "KI
 
 # the QAT targets are the registered kinds' with a QAT builder (resnet_opt.core.kinds), each under its quantize
 # target name; the INT8 file each writes is its kind's int8 file (live views of the registry)
-QAT_KINDS = kind_table(lambda: {i.quantize_target: i for i in KINDS.values() if i.qat_builder is not None})
+QAT_KINDS = kinds_by_target("qat_builder")
 KIND_OF_TARGET = kind_table(lambda: {t: i.name for t, i in QAT_KINDS.items()})
 FILE_NAMES = kind_table(lambda: {t: i.files["int8"] for t, i in QAT_KINDS.items()})
 FILE_NAME = FILE_NAMES["onnx"]

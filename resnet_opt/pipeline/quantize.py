@@ -38,7 +38,7 @@ from resnet_opt.core.results import ArtifactResult
 from resnet_opt.data import (
     DataSpec, build_loader, class_names_for, num_classes_for, parse_data_spec, preprocessing_for, require_labelled,
 )
-from resnet_opt.core.registry import KINDS, kind_table
+from resnet_opt.core.registry import kind_table, kinds_by_target
 from resnet_opt.engine import accuracy_from_logits, agreement, batched_logits, materialize
 from resnet_opt.resnet import ModelSource, ModelSpec
 from resnet_opt.resnet.io import nonstandard_widths
@@ -50,7 +50,7 @@ __all__ = ["TARGETS", "FILE_NAMES", "QuantizeConfig", "QuantizeResult", "quantiz
 
 # the targets are the registered kinds' (resnet_opt.core.kinds): each kind with an INT8 builder names its --target,
 # and the file it writes is that kind's int8 file (live views of the registry)
-TARGETS = kind_table(lambda: {i.quantize_target: i for i in KINDS.values() if i.int8_builder is not None})
+TARGETS = kinds_by_target("int8_builder")
 KIND_OF_TARGET = kind_table(lambda: {t: i.name for t, i in TARGETS.items()})
 FILE_NAMES = kind_table(lambda: {t: i.files["int8"] for t, i in TARGETS.items()})
 GATED_TARGETS = ("onnx", "openvino")  # targets with --max-accuracy-drop
