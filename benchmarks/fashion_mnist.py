@@ -14,7 +14,7 @@ images:
    and ``qat`` recover there.
 
     .venv/bin/python benchmarks/fashion_mnist.py                 # benchmarks/results/fashion_mnist.md + .json
-    .venv/bin/python benchmarks/fashion_mnist.py --quick --results-dir /tmp/r   # minutes: tiny settings (the test)
+    .venv/bin/python benchmarks/fashion_mnist.py --quick --results-dir /tmp/r   # 3.5 min: tiny settings, a smoke check of this script (not in make test)
 
 Resumable: each finished step's result is kept in ``--work`` (default ``runs/fashion-study``) and not run again, so
 an interrupted study continues where it stopped (``--fresh`` starts over). Run it on a quiet machine: the wall times
