@@ -14,7 +14,7 @@ images:
    and ``qat`` recover there.
 
     .venv/bin/python benchmarks/fashion_mnist.py                 # benchmarks/results/fashion_mnist.md + .json
-    .venv/bin/python benchmarks/fashion_mnist.py --quick --results-dir /tmp/r   # 3.5 min: tiny settings, a smoke check of this script (not in make test)
+    .venv/bin/python benchmarks/fashion_mnist.py --quick --results-dir /tmp/r   # 3.5 min: a smoke check (not in make test)
 
 Resumable: each finished step's result is kept in ``--work`` (default ``runs/fashion-study``) and not run again, so
 an interrupted study continues where it stopped (``--fresh`` starts over). Run it on a quiet machine: the wall times
@@ -247,7 +247,7 @@ def finish(s: Study, a: argparse.Namespace, t_all: float, rows: list[dict[str, A
                f"target >= {TARGET} %: {verdict}); training took "
                f"{next((st['seconds'] for st in s.steps if st['name'] == 'train'), 0):.0f} s on "
                f"{cpu.get('cores', '?')} cores.", ""]
-    if getattr(a, "note", None):
+    if a.note:
         md += [a.note, ""]
     ptq = [x for x in rows if x["note"] in ("stress", "") and x["step"] not in ("train",)
            and not x["step"].startswith("prune-") and x["drop_vs_source"] is not None]

@@ -110,6 +110,9 @@ def test_the_stages_run_what_the_new_kind_registers(throwaway_kind, tmp_path):
     assert (tmp_path / "exp" / FILES["fp32"]).is_file() and open_artifact(tmp_path / "exp").kind == NAME
     assert quantize.TARGETS[TARGET] is throwaway_kind and quantize.KIND_OF_TARGET[TARGET] == NAME
     assert quantize.FILE_NAMES[TARGET] == FILES["int8"]
+    from resnet_opt.pipeline import qat
+
+    assert TARGET not in qat.QAT_KINDS  # it registers no QAT builder, so qat --target does not offer it
     quantize.QuantizeConfig(target=TARGET).validate()  # a target the stage accepts
     from resnet_opt.pipeline.quantize_onnx import onnx_target
 
