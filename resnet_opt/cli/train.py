@@ -41,6 +41,9 @@ def train_cmd(
     stem: Stem = choice_option(Stem.imagenet, "--stem", help="imagenet (torchvision's 7x7 stride-2 conv and max pool) or "
                                "small (one 3x3 stride-1 conv, no pool: for 28-32 px images; 16x the stem-to-layer1 "
                                "resolution, recorded in config.json)."),
+    zero_init_residual: bool = typer.Option(False, "--zero-init-residual", help="Start every residual block as the "
+                                            "identity (its last BatchNorm scale 0): much faster early training for "
+                                            "deep bottleneck models such as ResNet-50 from scratch."),
     weights: WeightsOpt = None,
     resume: bool = typer.Option(False, "--resume", help="Continue from the run folder's train_state.pt."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Start again over an existing run folder (trained in a "
@@ -61,7 +64,8 @@ def train_cmd(
                       label_smoothing=label_smoothing, warmup_epochs=warmup_epochs, seed=seed, device=device, amp=amp.value,
                       augment=augment.value)
     stage = TrainStageConfig(out=out, source=model_spec(None, depth, weights), data=data, preset=preset,
-                             resume=resume, overwrite=overwrite, limit=limit, threads=threads, train=cfg, stem=stem.value)
+                             resume=resume, overwrite=overwrite, limit=limit, threads=threads, train=cfg, stem=stem.value,
+                             zero_init_residual=zero_init_residual)
     if launched(nproc, threads, stage):
         return
     set_threads(threads)

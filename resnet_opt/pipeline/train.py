@@ -40,6 +40,7 @@ class TrainStageConfig:
     threads: int | None = None
     train: TrainConfig = field(default_factory=TrainConfig)
     stem: str = "imagenet"  # a new model's stem (resnet_opt.resnet.STEMS); --weights decide their own
+    zero_init_residual: bool = False  # a new model's residual blocks start as the identity (ResNet.zero_init_residual)
 
     def validate(self) -> None:
         self._validate()
@@ -48,6 +49,8 @@ class TrainStageConfig:
         self.stem = parse_stem(self.stem)
         if self.stem != "imagenet" and self.source.weights is not None:
             raise ConfigError("--stem is for a new model; --weights bring their own stem (read from conv1)")
+        if self.zero_init_residual and self.source.weights is not None:
+            raise ConfigError("--zero-init-residual is for a new model; --weights already set every BatchNorm")
 
     def _validate(self) -> None:
         from resnet_opt.core.checks import MAX_COUNT, check_int, check_threads
@@ -129,6 +132,8 @@ def train_model(
                 raise DataError(f"weights have {model.arch.num_classes} classes but {spec} has {len(names)}")
         else:
             model = ResNet(parse_depth(depth if depth is not None else 18), num_classes=len(names), stem=config.stem)
+            if config.zero_init_residual:
+                model.zero_init_residual()
     elif model.arch.num_classes != len(names):
         raise DataError(f"the model has {model.arch.num_classes} classes but {spec} has {len(names)}")
     pre = preprocessing_for(spec)
