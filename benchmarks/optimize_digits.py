@@ -43,8 +43,14 @@ def render(work: Path, wall_s: float, cmd: str, notes: str | None = None, data: 
     head = ["| candidate | ratio | MACs | precision | runtime | val top-1 % | drop (pt) | p50 ms | status |",
             "|---|---|---|---|---|---|---|---|---|"]
     by_id = {c["id"]: c for c in d["candidates"]}
+    depth = ref.get("depth")
+    if depth is None:  # the search records the source folder; its config.json names the depth
+        try:
+            depth = json.loads((ROOT / ref["model"] / "config.json").read_text())["depth"]
+        except (OSError, KeyError, ValueError):
+            depth = "?"
     md = [
-        f"# `resnet-opt optimize` on {data} (ResNet-{(ref.get('depth') or 18)}, batch 1)", "",
+        f"# `resnet-opt optimize` on {data} (ResNet-{depth}, batch 1)", "",
         f"Command (wall time **{wall_s / 60:.1f} min**, {wall_s:.0f} s"
         + ("; see the notes on the timing" if notes else "") + "):", "", "```", cmd, "```", "",
         f"CPU: {cpu_line(env['cpu'])}; torch {env.get('versions', {}).get('torch')}, onnxruntime "
