@@ -133,3 +133,59 @@ def test_refuses_random_model_and_foreign_out(trained_digits_dir, tmp_path):
     r = _run(["optimize", "--model", str(trained_digits_dir), "--data", "fashion-mnist:64", "--out",
               str(tmp_path / "o2")])
     assert r.exit_code == 2 and r.output.startswith("error: "), r.output
+
+
+def test_cuda_runtimes_are_left_out_with_the_reason_without_a_gpu(monkeypatch, trained_digits_dir, tmp_path):
+    import torch
+
+    from resnet_opt.pipeline.optimize import CUDA_RUNTIMES, resolve_runtimes
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    want, skipped = resolve_runtimes("auto")
+    assert not set(want) & set(CUDA_RUNTIMES) and "onnxruntime" in want and "torch" in want
+    assert all("no CUDA GPU" in skipped[r] for r in CUDA_RUNTIMES), skipped
+    for name in ("tensorrt", "onnxruntime-cuda", "torch-cuda", "ort-cuda"):
+        r = _run(["optimize", "--model", str(trained_digits_dir), "--data", "digits", "--runtimes", name,
+                  "--out", str(tmp_path / "o")])
+        lines = [x for x in r.output.splitlines() if x.strip()]
+        assert r.exit_code == 2 and len(lines) == 1 and "no CUDA GPU" in lines[0], r.output
+        assert lines[0].startswith("error: --runtimes ") and not (tmp_path / "o").exists()
+
+
+def test_cuda_runtimes_join_auto_and_get_their_artifacts_where_a_gpu_runs_them(monkeypatch, trained_digits_dir,
+                                                                                tmp_path):
+    import torch
+
+    import resnet_opt.bench.backends as backends
+    from resnet_opt.pipeline.optimize import BACKEND_OF, CUDA_RUNTIMES, OptimizeConfig, resolve_runtimes
+    from resnet_opt.resnet import ModelSpec
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(backends, "unavailable_reason", lambda name: None)
+    want, _ = resolve_runtimes("auto")
+    assert set(CUDA_RUNTIMES) <= set(want) and "pt2" not in want
+    assert {BACKEND_OF[r] for r in CUDA_RUNTIMES} == {"ort-cuda", "ort-tensorrt", "torch-cuda"}
+    cfg = OptimizeConfig(out=tmp_path / "o", source=ModelSpec(model_dir=trained_digits_dir), data="digits",
+                         runtimes="tensorrt", precisions="int8,fp32")
+    cfg.validate()
+    assert cfg.artifact_names() == ["onnx-fp32", "onnx-int8"]  # TensorRT runs the INT8 QDQ graph
+    cfg = OptimizeConfig(out=tmp_path / "o", source=ModelSpec(model_dir=trained_digits_dir), data="digits",
+                         runtimes="onnxruntime-cuda,torch-cuda", precisions="int8,fp32")
+    cfg.validate()
+    assert cfg.artifact_names() == ["model", "onnx-fp32"]  # no INT8 on the CUDA provider (it dequantizes)
+
+
+@pytest.mark.cuda
+def test_optimize_searches_cuda_runtimes_on_a_gpu(trained_digits_dir, tmp_path):
+    out = tmp_path / "opt"
+    r = _run(["optimize", "--model", str(trained_digits_dir), "--data", "digits", "--max-drop", "5", "--runtimes",
+              "onnxruntime-cuda,torch-cuda,onnxruntime", "--precisions", "fp32", "--ratios", "0.5", "--refine-steps",
+              "0", "--finetune-epochs", "1", "--limit", "256", "--eval-limit", "200", "--iterations", "10",
+              "--importance", "l2", "--round-to", "8", "--out", str(out), "--json"])
+    assert r.exit_code == 0, r.output
+    d = json.loads(r.stdout)
+    timed = {c["id"]: c for c in d["candidates"] if c["status"] == "timed"}
+    assert {"r0/model/torch-cuda", "r0/onnx-fp32/onnxruntime-cuda"} <= set(timed), d["candidates"]
+    ref = timed["r0/model/torch"]["val_top1"]
+    assert abs(timed["r0/onnx-fp32/onnxruntime-cuda"]["val_top1"] - ref) <= 0.5
+    _check_front(json.loads((out / "candidates.json").read_text()))

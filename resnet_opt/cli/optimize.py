@@ -47,10 +47,11 @@ def optimize_cmd(
     max_drop: float = typer.Option(0.5, "--max-drop", help="Top-1 points a candidate may lose against the FP32 source "
                                    "(val split)."),
     target_latency_ms: Optional[float] = typer.Option(None, "--target-latency-ms", help="Also require this latency "
-                                                      "(p50 at --batch, ms, on this CPU)."),
+                                                      "(p50 at --batch, ms, on this machine)."),
     batch: int = typer.Option(1, "--batch", help="Batch size the latency is measured at."),
-    runtimes: str = typer.Option("auto", "--runtimes", help="Comma list of onnxruntime, openvino, torch, pt2; auto = "
-                                 "onnxruntime, OpenVINO when installed, torch eager (pt2 only when named: an "
+    runtimes: str = typer.Option("auto", "--runtimes", help="Comma list of onnxruntime, openvino, torch, pt2, "
+                                 "onnxruntime-cuda, tensorrt, torch-cuda; auto = onnxruntime, OpenVINO when installed, "
+                                 "torch eager, and the CUDA ones where a GPU runs them (pt2 only when named: an "
                                  "AOTInductor compile per artifact); all = every usable one."),
     precisions: str = typer.Option("auto", "--precisions", help="Comma list of int8, fp32, bf16; auto = int8, fp32, "
                                    "and bf16 when OpenVINO and the CPU run it."),
@@ -78,8 +79,8 @@ def optimize_cmd(
     as_json: JsonOpt = False,
 ) -> None:
     """Search pruning levels (distilled fine-tune) x precision (INT8 with the accuracy gate, FP32, BF16) x runtime
-    (onnxruntime, OpenVINO, torch eager, .pt2) for the fastest artifact within --max-drop of the FP32 source, on
-    this CPU at --batch. Exit 1, naming the closest candidates, when none qualifies."""
+    (onnxruntime, OpenVINO, torch eager, .pt2; onnxruntime CUDA/TensorRT and torch on CUDA where a GPU runs them) for
+    the fastest artifact within --max-drop of the FP32 source, on this machine at --batch. Exit 1, naming the closest candidates, when none qualifies."""
     from resnet_opt.pipeline.optimize import DEFAULT_RATIOS, OptimizeConfig, optimize_model
 
     cfg = OptimizeConfig(out=out, source=model_spec(model, depth, weights, num_classes), data=data, preset=preset,

@@ -57,16 +57,19 @@ __all__ = [
     "pareto_front", "resolve_runtimes", "resolve_precisions",
 ]
 
-RUNTIMES = ("onnxruntime", "openvino", "torch", "pt2")
+RUNTIMES = ("onnxruntime", "openvino", "torch", "pt2", "onnxruntime-cuda", "tensorrt", "torch-cuda")
+CUDA_RUNTIMES = ("onnxruntime-cuda", "tensorrt", "torch-cuda")
 PRECISIONS = ("int8", "fp32", "bf16")
 DEFAULT_RATIOS = (0.25, 0.5, 0.75)
 # runtime -> the bench backend that times it
-BACKEND_OF = {"onnxruntime": "ort-cpu", "openvino": "openvino-cpu", "torch": "torch-cpu", "pt2": "pt2-cpu"}
-# artifact name (a sub-folder of a level) -> (precision, the runtimes that run it)
+BACKEND_OF = {"onnxruntime": "ort-cpu", "openvino": "openvino-cpu", "torch": "torch-cpu", "pt2": "pt2-cpu",
+              "onnxruntime-cuda": "ort-cuda", "tensorrt": "ort-tensorrt", "torch-cuda": "torch-cuda"}
+# artifact name (a sub-folder of a level) -> (precision, the runtimes that run it). The INT8 QDQ graph runs INT8
+# kernels on TensorRT, not on onnxruntime's CUDA provider (which dequantizes), so only TensorRT gets it on a GPU.
 ARTIFACTS = {
-    "model": ("fp32", ("torch",)),
-    "onnx-fp32": ("fp32", ("onnxruntime", "openvino")),
-    "onnx-int8": ("int8", ("onnxruntime", "openvino")),
+    "model": ("fp32", ("torch", "torch-cuda")),
+    "onnx-fp32": ("fp32", ("onnxruntime", "openvino", "onnxruntime-cuda", "tensorrt")),
+    "onnx-int8": ("int8", ("onnxruntime", "openvino", "tensorrt")),
     "openvino-bf16": ("bf16", ("openvino",)),
     "pt2-fp32": ("fp32", ("pt2",)),
     "pt2-int8": ("int8", ("pt2",)),
@@ -91,13 +94,16 @@ def _split_list(value: str | Sequence[str] | None, what: str) -> list[str]:
 
 
 def resolve_runtimes(value: str | Sequence[str] | None) -> tuple[list[str], dict[str, str]]:
-    """``auto`` = onnxruntime, OpenVINO when it is installed, and PyTorch eager; ``pt2`` only when named (its
-    AOTInductor compile costs about a minute per artifact on 2 cores). ``all`` = every runtime that is usable here.
+    """``auto`` = onnxruntime, OpenVINO when it is installed, PyTorch eager, and where a CUDA GPU really runs here
+    onnxruntime's CUDA and TensorRT providers and PyTorch eager on CUDA; ``pt2`` only when named (its AOTInductor
+    compile costs about a minute per artifact on 2 cores). ``all`` = every runtime that is usable here.
     Returns (runtimes, runtime -> why it was left out)."""
     from resnet_opt.bench.backends import unavailable_reason
 
     names = _split_list(value, "--runtimes")
-    aliases = {"ort": "onnxruntime", "ov": "openvino", "eager": "torch", "aoti": "pt2"}
+    aliases = {"ort": "onnxruntime", "ov": "openvino", "eager": "torch", "aoti": "pt2", "ort-cuda": "onnxruntime-cuda",
+               "trt": "tensorrt", "ort-tensorrt": "tensorrt", "cuda": "onnxruntime-cuda"}
+    no_gpu = None if torch.cuda.is_available() else "no CUDA GPU here (torch.cuda.is_available() is False)"
     skipped: dict[str, str] = {}
     want: list[str] = []
     for n in names:
@@ -107,13 +113,13 @@ def resolve_runtimes(value: str | Sequence[str] | None) -> tuple[list[str], dict
                 if r == "pt2" and n == "auto":
                     skipped.setdefault("pt2", "not in auto (an AOTInductor compile per artifact); name it in --runtimes")
                     continue
-                why = unavailable_reason(BACKEND_OF[r])
+                why = (no_gpu if r in CUDA_RUNTIMES else None) or unavailable_reason(BACKEND_OF[r])
                 if why:
                     skipped[r] = why
                 elif r not in want:
                     want.append(r)
         elif n in RUNTIMES:
-            why = unavailable_reason(BACKEND_OF[n])
+            why = (no_gpu if n in CUDA_RUNTIMES else None) or unavailable_reason(BACKEND_OF[n])
             if why:
                 raise BackendUnavailableError(f"--runtimes {n}: {why}")
             if n not in want:
