@@ -189,3 +189,34 @@ def test_optimize_searches_cuda_runtimes_on_a_gpu(trained_digits_dir, tmp_path):
     ref = timed["r0/model/torch"]["val_top1"]
     assert abs(timed["r0/onnx-fp32/onnxruntime-cuda"]["val_top1"] - ref) <= 0.5
     _check_front(json.loads((out / "candidates.json").read_text()))
+
+
+def test_a_choice_that_breaks_the_budget_on_the_test_split_is_said_and_exits_1(monkeypatch, trained_digits_dir,
+                                                                                 tmp_path):
+    """The choice is made on val figures; when the report (test) split then shows the budget broken, the console,
+    the table and the manifest say so and the command exits 1, keeping best/ for inspection. Digits has no test
+    split, so the report split and its top-1 are stood in for: the chosen artifact scores 6 pt under the source."""
+    import resnet_opt.data as data
+    from resnet_opt.core.manifest import open_artifact
+    from resnet_opt.pipeline import optimize as opt
+
+    real_top1 = opt._Search.top1
+    calls = []
+
+    def top1(self, path, runtime, split="val"):
+        if split != "test":
+            return real_top1(self, path, runtime, split)
+        calls.append(runtime)
+        return (89.0 if len(calls) == 1 else 95.0), 1000  # the chosen artifact first, then the source
+
+    monkeypatch.setattr(data, "report_split", lambda spec: "test")
+    monkeypatch.setattr(opt._Search, "top1", top1)
+    out = tmp_path / "opt"
+    r = _run(["optimize", "--model", str(trained_digits_dir), *SMALL, "--budget-minutes", "0.001", "--out", str(out)])
+    assert r.exit_code == 1, r.output
+    assert "warning: on the test split the choice loses 6.00 pt, more than --max-drop 5" in " ".join(r.output.split())
+    last = [x for x in r.output.splitlines() if x.strip()][-1]
+    assert last.startswith("error: on the test split") and "best/ is kept" in last, r.output
+    rep = open_artifact(out / "best").manifest.details["optimize"]["report"]
+    assert rep["within_budget"] is False and rep["drop"] == 6.0 and rep["val_standard_error_pt"] > 0
+    assert "**Warning: on the test split" in (out / "candidates.md").read_text()

@@ -80,7 +80,8 @@ def optimize_cmd(
 ) -> None:
     """Search pruning levels (distilled fine-tune) x precision (INT8 with the accuracy gate, FP32, BF16) x runtime
     (onnxruntime, OpenVINO, torch eager, .pt2; onnxruntime CUDA/TensorRT and torch on CUDA where a GPU runs them) for
-    the fastest artifact within --max-drop of the FP32 source, on this machine at --batch. Exit 1, naming the closest candidates, when none qualifies."""
+    the fastest artifact within --max-drop of the FP32 source, on this machine at --batch. Exit 1, naming the closest
+    candidates, when none qualifies; exit 1 too when the choice breaks --max-drop on the test split (kept in best/)."""
     from resnet_opt.pipeline.optimize import DEFAULT_RATIOS, OptimizeConfig, optimize_model
 
     cfg = OptimizeConfig(out=out, source=model_spec(model, depth, weights, num_classes), data=data, preset=preset,
@@ -95,6 +96,7 @@ def optimize_cmd(
     res = optimize_model(cfg, progress=show_progress() and not as_json, log=log)  # validated there before any work
     if as_json:
         typer.echo(to_json(res))
+        _check_report(res.report)
         return
     c, r = res.chosen, res.report
     assert c is not None
@@ -104,3 +106,12 @@ def optimize_cmd(
     console.print(f"chosen {c.id} ({c.precision} on {c.runtime}){speed}; {test}: {res.why}. "
                   f"Saved {res.best} ({res.seconds / 60:.1f} min; table {res.files['table']})",
                   highlight=False, markup=False)
+    _check_report(r)
+
+
+def _check_report(report: dict) -> None:
+    """Exit 1 when the choice broke --max-drop on the test split (best/ stays, marked so, for inspection)."""
+    from resnet_opt.core.errors import ReportBudgetError
+
+    if report and report.get("within_budget") is False:
+        raise ReportBudgetError(report["warning"] + "; best/ is kept, marked over budget in its manifest")

@@ -24,6 +24,7 @@ __all__ = [
     "OutputPathError",
     "NothingMeasuredError",
     "NoCandidateError",
+    "ReportBudgetError",
     "first_line",
 ]
 
@@ -111,6 +112,13 @@ class OutputPathError(ResNetOptError):
 
 class NothingMeasuredError(ResNetOptError):
     """A benchmark in which no variant was measured on any backend (all failed or were skipped)."""
+
+    exit_code = 1
+
+
+class ReportBudgetError(ResNetOptError):
+    """An optimize choice, made within the budget on the val split, that breaks the budget on the test split (the
+    chosen artifact is kept in ``best/`` for inspection, marked so in its manifest's report)."""
 
     exit_code = 1
 
