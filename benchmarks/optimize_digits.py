@@ -67,6 +67,8 @@ def render(work: Path, wall_s: float, cmd: str, notes: str | None = None, data: 
                + (f"; load average {rep['load_average'][0]:.1f} when it ended" if rep.get("load_average") else "")
                + ")."
                + (f" Note: {rep['note']}." if rep.get("note") else ""), ""]
+        if rep.get("warning"):
+            md += [f"**Over the budget on the {rep['split']} split — {rep['warning']}** (the command exited 1).", ""]
     if d.get("budget", {}).get("stopped"):
         md += [f"The search stopped early: {d['budget']['stopped']}.", ""]
     md += ["## Pareto front (val top-1 vs latency)", "", *head, *[_row(by_id[i], chosen) for i in d["front"]], "",
@@ -106,9 +108,11 @@ def main() -> None:
     t0 = time.perf_counter()
     rc = subprocess.call(argv)
     wall = time.perf_counter() - t0
-    if rc != 0:
+    if rc != 0 and not (a.out / "candidates.json").is_file():
         sys.exit(rc)
+    # exit 1 with figures (no candidate, or a choice over the budget on the test split): rendered as well, then rc
     render(a.out, wall, "resnet-opt " + " ".join(shlex.quote(x) for x in argv[1:]), a.notes, a.data, a.name)
+    sys.exit(rc)
 
 
 if __name__ == "__main__":
