@@ -27,6 +27,7 @@ __all__ = [
     "cpu_line",
     "results_name",
     "write_results",
+    "write_study",
     "block_timings",
     "median_ms",
     "roofline_cells",
@@ -76,6 +77,23 @@ def write_results(name: str, data: dict[str, Any], markdown: str, *, echo: bool 
     if echo:
         print(markdown)
     return RESULTS / f"{name}.md"
+
+
+def write_study(results_dir: Path, name: str, data: dict[str, Any], md: list[str], rows: list[dict[str, Any]],
+                cells: Callable[[dict[str, Any]], list[str]]) -> int:
+    """A training study's tail: one table row per variant (``cells(row)`` after the variant's name; a failed one says
+    so in the last column), the wall-time line, ``results_dir/NAME.json`` + ``NAME.md``, the markdown printed;
+    returns the exit status (1 when a row failed)."""
+    width = md[-1].count("|") - 2  # the columns after the variant's, from the table's separator line
+    for r in rows:
+        row = [f"failed: {r['error']}"] if r.get("error") else cells(r)
+        md.append("| " + " | ".join([r["variant"], *["—"] * (width - len(row)), *row]) + " |")
+    md = [*md, f"\nTotal wall time {data['wall_s'] / 60:.1f} min."]
+    results_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(results_dir / f"{name}.json", to_json(data) + "\n")
+    atomic_write_text(results_dir / f"{name}.md", "\n".join(md) + "\n")
+    print("\n".join(md))
+    return 1 if any(r.get("error") for r in rows) else 0
 
 
 def roofline_sentence(peaks: dict[str, Any]) -> str:

@@ -60,6 +60,25 @@ def recipe(quick: bool) -> dict[str, Any]:
             "eval_limit": None, "calib": 256, "augment": "flip-shift-erase", "amp": "bf16" if has_bf16(cpu_info()) else "off"}
 
 
+def start_study(ap: argparse.ArgumentParser, work: Path) -> tuple[argparse.Namespace, dict[str, Any], str, "Study"] | None:
+    """The opening of a short training study script (fashion_stem.py, zero_init_residual.py): the shared options
+    (--work, --results-dir, --threads), the data check (None after one error line when Fashion-MNIST is missing), this
+    CPU and the autocast it gets, and a :class:`Study` in the work folder."""
+    from resnet_opt.core.env import cpu_info, has_bf16
+    from resnet_opt.data import fashion_mnist as fm
+
+    ap.add_argument("--work", type=Path, default=work)
+    ap.add_argument("--results-dir", type=Path, default=ROOT / "benchmarks" / "results")
+    ap.add_argument("--threads", type=int, default=min(2, os.cpu_count() or 1))
+    a = ap.parse_args()
+    ok, why = fm.available()
+    if not ok:
+        print(f"error: {why}", file=sys.stderr)
+        return None
+    cpu = cpu_info()
+    return a, cpu, "bf16" if has_bf16(cpu) else "off", Study(a.work, False, a.threads)
+
+
 class Study:
     def __init__(self, work: Path, quick: bool, threads: int):
         self.work, self.quick, self.threads = work, quick, threads

@@ -18,7 +18,6 @@ Each row: test top-1 on all 10,000 official test images, MACs per image, trainin
 from __future__ import annotations
 
 import argparse
-import os
 import shlex
 import sys
 import time
@@ -28,9 +27,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from common import cpu_line  # noqa: E402
-from fashion_mnist import Study, macs_of  # noqa: E402
-from resnet_opt.core.artifact import atomic_write_text, to_json  # noqa: E402
+from common import cpu_line, write_study  # noqa: E402
+from fashion_mnist import macs_of, start_study  # noqa: E402
 
 VARIANTS = (("imagenet stem, 32 px", "fashion-mnist:32", "imagenet"),
             ("imagenet stem, 64 px", "fashion-mnist:64", "imagenet"),
@@ -38,23 +36,15 @@ VARIANTS = (("imagenet stem, 32 px", "fashion-mnist:32", "imagenet"),
 
 
 def main() -> int:
-    from resnet_opt.core.env import cpu_info, environment, has_bf16
-    from resnet_opt.data import fashion_mnist as fm
+    from resnet_opt.core.env import environment
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--limit", type=int, default=12000, help="training images (a seeded, stratified subset)")
     ap.add_argument("--epochs", type=int, default=4)
-    ap.add_argument("--work", type=Path, default=ROOT / "runs" / "fashion-stem")
-    ap.add_argument("--results-dir", type=Path, default=ROOT / "benchmarks" / "results")
-    ap.add_argument("--threads", type=int, default=min(2, os.cpu_count() or 1))
-    a = ap.parse_args()
-    ok, why = fm.available()
-    if not ok:
-        print(f"error: {why}", file=sys.stderr)
+    started = start_study(ap, ROOT / "runs" / "fashion-stem")
+    if started is None:
         return 2
-    cpu = cpu_info()
-    amp = "bf16" if has_bf16(cpu) else "off"
-    s = Study(a.work, False, a.threads)
+    a, cpu, amp, s = started
     t_all = time.perf_counter()
     rows = []
     for label, data, stem in VARIANTS:
@@ -80,18 +70,9 @@ def main() -> int:
           f"128, wd 5e-4, label smoothing 0.1, flips + shifts, autocast {amp}, {a.threads} threads); test top-1 on all "
           "10,000 official test images. A short schedule that ranks the stems, not a final figure.", "",
           "| variant | MMACs / image | train img/s | val top-1 % | test top-1 % |", "|---|---:|---:|---:|---:|"]
-    for r in rows:
-        if r.get("error"):
-            md.append(f"| {r['variant']} | — | — | — | failed: {r['error']} |")
-            continue
-        t = "—" if r["test_top1"] is None else f"{r['test_top1']:.2f}"
-        md.append(f"| {r['variant']} | {r['macs'] / 1e6:.0f} | {r['images_per_s']:.0f} | {r['val_top1']:.2f} | {t} |")
-    md.append(f"\nTotal wall time {data['wall_s'] / 60:.1f} min.")
-    a.results_dir.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(a.results_dir / "fashion_stem.json", to_json(data) + "\n")
-    atomic_write_text(a.results_dir / "fashion_stem.md", "\n".join(md) + "\n")
-    print("\n".join(md))
-    return 1 if any(r.get("error") for r in rows) else 0
+    return write_study(a.results_dir, "fashion_stem", data, md, rows, lambda r: [
+        f"{r['macs'] / 1e6:.0f}", f"{r['images_per_s']:.0f}", f"{r['val_top1']:.2f}",
+        "—" if r["test_top1"] is None else f"{r['test_top1']:.2f}"])
 
 
 if __name__ == "__main__":

@@ -13,7 +13,6 @@ images at the end. A short schedule that ranks the variants, not a final figure.
 from __future__ import annotations
 
 import argparse
-import os
 import shlex
 import sys
 import time
@@ -23,9 +22,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from common import cpu_line  # noqa: E402
-from fashion_mnist import Study  # noqa: E402
-from resnet_opt.core.artifact import atomic_write_text, to_json  # noqa: E402
+from common import cpu_line, write_study  # noqa: E402
+from fashion_mnist import start_study  # noqa: E402
 
 VARIANTS = (("SGD lr 0.1, torchvision init", "sgd", "0.1", False),
             ("SGD lr 0.1, --zero-init-residual", "sgd", "0.1", True),
@@ -33,25 +31,17 @@ VARIANTS = (("SGD lr 0.1, torchvision init", "sgd", "0.1", False),
 
 
 def main() -> int:
-    from resnet_opt.core.env import cpu_info, environment, has_bf16
-    from resnet_opt.data import fashion_mnist as fm
+    from resnet_opt.core.env import environment
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--limit", type=int, default=8192, help="training images (a seeded subset)")
     ap.add_argument("--epochs", type=int, default=3)
     ap.add_argument("--depth", default="50")
     ap.add_argument("--data", default="fashion-mnist:32")
-    ap.add_argument("--work", type=Path, default=ROOT / "runs" / "zero-init")
-    ap.add_argument("--results-dir", type=Path, default=ROOT / "benchmarks" / "results")
-    ap.add_argument("--threads", type=int, default=min(2, os.cpu_count() or 1))
-    a = ap.parse_args()
-    ok, why = fm.available()
-    if not ok:
-        print(f"error: {why}", file=sys.stderr)
+    started = start_study(ap, ROOT / "runs" / "zero-init")
+    if started is None:
         return 2
-    cpu = cpu_info()
-    amp = "bf16" if has_bf16(cpu) else "off"
-    s = Study(a.work, False, a.threads)
+    a, cpu, amp, s = started
     t_all = time.perf_counter()
     rows = []
     for i, (label, opt, lr, zi) in enumerate(VARIANTS):
@@ -76,18 +66,9 @@ def main() -> int:
           f"warm-up 0.5 epoch then cosine, label smoothing 0.1, flips + shifts + erasing, autocast {amp}, "
           f"{a.threads} threads). A short schedule that ranks the variants, not a final figure.", "",
           "| variant | val top-1 % after each epoch | test top-1 % | train s |", "|---|---|---:|---:|"]
-    for r in rows:
-        if r.get("error"):
-            md.append(f"| {r['variant']} | — | failed: {r['error']} | — |")
-            continue
-        t = "—" if r["test_top1"] is None else f"{r['test_top1']:.2f}"
-        md.append(f"| {r['variant']} | {' → '.join(f'{v:.2f}' for v in r['val_top1'])} | {t} | {r['train_s']:.0f} |")
-    md.append(f"\nTotal wall time {data['wall_s'] / 60:.1f} min.")
-    a.results_dir.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(a.results_dir / "zero_init_residual.json", to_json(data) + "\n")
-    atomic_write_text(a.results_dir / "zero_init_residual.md", "\n".join(md) + "\n")
-    print("\n".join(md))
-    return 1 if any(r.get("error") for r in rows) else 0
+    return write_study(a.results_dir, "zero_init_residual", data, md, rows, lambda r: [
+        " → ".join(f"{v:.2f}" for v in r["val_top1"]), "—" if r["test_top1"] is None else f"{r['test_top1']:.2f}",
+        f"{r['train_s']:.0f}"])
 
 
 if __name__ == "__main__":
