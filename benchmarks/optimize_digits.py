@@ -45,9 +45,12 @@ def render(work: Path, wall_s: float, cmd: str, notes: str | None = None, data: 
     by_id = {c["id"]: c for c in d["candidates"]}
     depth = ref.get("depth")
     if depth is None:  # the search records the source folder; its config.json names the depth
+        from resnet_opt.core.errors import ModelFormatError
+        from resnet_opt.core.model_config import read_config
+
         try:
-            depth = json.loads((ROOT / ref["model"] / "config.json").read_text())["depth"]
-        except (OSError, KeyError, ValueError):
+            depth = read_config(ROOT / ref["model"])["depth"]
+        except (ModelFormatError, KeyError):
             depth = "?"
     md = [
         f"# `resnet-opt optimize` on {data} (ResNet-{depth}, batch 1)", "",

@@ -104,6 +104,10 @@ def resolve_runtimes(value: str | Sequence[str] | None) -> tuple[list[str], dict
     aliases = {"ort": "onnxruntime", "ov": "openvino", "eager": "torch", "aoti": "pt2", "ort-cuda": "onnxruntime-cuda",
                "trt": "tensorrt", "ort-tensorrt": "tensorrt", "cuda": "onnxruntime-cuda"}
     no_gpu = None if torch.cuda.is_available() else "no CUDA GPU here (torch.cuda.is_available() is False)"
+
+    def unavailable(r: str) -> str | None:  # a CUDA runtime without a GPU is not probed (no provider session built)
+        return (no_gpu if r in CUDA_RUNTIMES else None) or unavailable_reason(BACKEND_OF[r])
+
     skipped: dict[str, str] = {}
     want: list[str] = []
     for n in names:
@@ -113,13 +117,13 @@ def resolve_runtimes(value: str | Sequence[str] | None) -> tuple[list[str], dict
                 if r == "pt2" and n == "auto":
                     skipped.setdefault("pt2", "not in auto (an AOTInductor compile per artifact); name it in --runtimes")
                     continue
-                why = (no_gpu if r in CUDA_RUNTIMES else None) or unavailable_reason(BACKEND_OF[r])
+                why = unavailable(r)
                 if why:
                     skipped[r] = why
                 elif r not in want:
                     want.append(r)
         elif n in RUNTIMES:
-            why = (no_gpu if n in CUDA_RUNTIMES else None) or unavailable_reason(BACKEND_OF[n])
+            why = unavailable(n)
             if why:
                 raise BackendUnavailableError(f"--runtimes {n}: {why}")
             if n not in want:
