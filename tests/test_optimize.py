@@ -5,7 +5,6 @@ bad input is one error line."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
@@ -135,12 +134,21 @@ def test_refuses_random_model_and_foreign_out(trained_digits_dir, tmp_path):
     assert r.exit_code == 2 and r.output.startswith("error: "), r.output
 
 
-def test_cuda_runtimes_are_left_out_with_the_reason_without_a_gpu(monkeypatch, trained_digits_dir, tmp_path):
-    import torch
+def _no_gpu(monkeypatch, gpu_backends=()):
+    """The backend probe as on a machine without a GPU (``gpu_backends`` still run: a CPU-only torch wheel beside a
+    working onnxruntime-gpu)."""
+    import resnet_opt.bench.backends as backends
 
+    real = backends.unavailable_reason
+    monkeypatch.setattr(backends, "unavailable_reason",
+                        lambda name: None if name in gpu_backends else
+                        "no CUDA GPU here (stub)" if name in ("ort-cuda", "ort-tensorrt", "torch-cuda") else real(name))
+
+
+def test_cuda_runtimes_are_left_out_with_the_reason_without_a_gpu(monkeypatch, trained_digits_dir, tmp_path):
     from resnet_opt.pipeline.optimize import CUDA_RUNTIMES, resolve_runtimes
 
-    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    _no_gpu(monkeypatch)
     want, skipped = resolve_runtimes("auto")
     assert not set(want) & set(CUDA_RUNTIMES) and "onnxruntime" in want and "torch" in want
     assert all("no CUDA GPU" in skipped[r] for r in CUDA_RUNTIMES), skipped
@@ -150,6 +158,20 @@ def test_cuda_runtimes_are_left_out_with_the_reason_without_a_gpu(monkeypatch, t
         lines = [x for x in r.output.splitlines() if x.strip()]
         assert r.exit_code == 2 and len(lines) == 1 and "no CUDA GPU" in lines[0], r.output
         assert lines[0].startswith("error: --runtimes ") and not (tmp_path / "o").exists()
+
+
+def test_onnxruntime_cuda_runtimes_are_probed_by_their_provider_not_by_torch(monkeypatch):
+    """A CPU-only torch wheel beside a working onnxruntime-gpu: onnxruntime's CUDA and TensorRT runtimes join auto,
+    torch on CUDA does not."""
+    import torch
+
+    from resnet_opt.pipeline.optimize import resolve_runtimes
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    _no_gpu(monkeypatch, gpu_backends=("ort-cuda", "ort-tensorrt"))
+    want, skipped = resolve_runtimes("auto")
+    assert {"onnxruntime-cuda", "tensorrt"} <= set(want) and "torch-cuda" not in want, (want, skipped)
+    assert "no CUDA GPU" in skipped["torch-cuda"]
 
 
 def test_cuda_runtimes_join_auto_and_get_their_artifacts_where_a_gpu_runs_them(monkeypatch, trained_digits_dir,
@@ -220,3 +242,18 @@ def test_a_choice_that_breaks_the_budget_on_the_test_split_is_said_and_exits_1(m
     rep = open_artifact(out / "best").manifest.details["optimize"]["report"]
     assert rep["within_budget"] is False and rep["drop"] == 6.0 and rep["val_standard_error_pt"] > 0
     assert "**Warning: on the test split" in (out / "candidates.md").read_text()
+
+    # The Python entry point raises the same error, carrying the whole result (here: the search resumed from out).
+    from resnet_opt.core.errors import ReportBudgetError
+    from resnet_opt.resnet import ModelSpec
+
+    calls.clear()
+    cfg = opt.OptimizeConfig(out=out, source=ModelSpec(model_dir=trained_digits_dir), data="digits", max_drop=5,
+                             runtimes="onnxruntime,torch", precisions="int8,fp32", ratios=(0.5,), refine_steps=0,
+                             finetune_epochs=1, train_limit=256, eval_limit=200, calib_size=32, iterations=10,
+                             importance="l2", round_to="8", budget_minutes=0.001)
+    with pytest.raises(ReportBudgetError) as e:
+        opt.optimize_model(cfg)
+    assert e.value.result.report["within_budget"] is False and e.value.result.best == out / "best"
+    calls.clear()
+    assert opt.optimize_model(cfg, raise_on_none=False).report["within_budget"] is False  # returned when asked

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import io
 import os
 import re
 import tempfile
@@ -102,8 +103,11 @@ def parse_backends(text: str | list[str] | tuple[str, ...]) -> list[BackendSpec]
 # ------------------------------------------------------------------ availability
 @contextlib.contextmanager
 def _capture_fd2() -> Iterator[list[str]]:
-    """Capture what native code writes to stderr (onnxruntime logs provider load failures there) and stdout."""
+    """Capture what native code writes to stderr (onnxruntime logs provider load failures there) and stdout, and
+    what Python code prints (onnxruntime prints its "EP Error" banner when a provider falls back) wherever
+    ``sys.stdout`` points (a test runner's buffer, say)."""
     box: list[str] = []
+    printed = io.StringIO()
     try:
         import sys
 
@@ -111,13 +115,16 @@ def _capture_fd2() -> Iterator[list[str]]:
         sys.stderr.flush()
         saved_err, saved_out = os.dup(2), os.dup(1)
     except (OSError, ValueError, AttributeError):
-        yield box
+        with contextlib.redirect_stdout(printed):
+            yield box
+        box.append(printed.getvalue())
         return
     with tempfile.TemporaryFile(mode="w+b") as tmp:
         try:
             os.dup2(tmp.fileno(), 2)
             os.dup2(tmp.fileno(), 1)
-            yield box
+            with contextlib.redirect_stdout(printed):
+                yield box
         finally:
             import sys
 
@@ -129,7 +136,7 @@ def _capture_fd2() -> Iterator[list[str]]:
             os.close(saved_err)
             os.close(saved_out)
             tmp.seek(0)
-            box.append(tmp.read().decode(errors="replace"))
+            box.append(tmp.read().decode(errors="replace") + printed.getvalue())
 
 
 def _ort_failure_reason(log: str) -> str | None:

@@ -14,6 +14,7 @@ from resnet_opt.cli.common import (
     show_progress,
 )
 from resnet_opt.core.artifact import to_json
+from resnet_opt.core.errors import ReportBudgetError
 
 
 def _ratios(text: Optional[str]) -> Any:
@@ -93,10 +94,15 @@ def optimize_cmd(
                          calib_size=calib_size, iterations=iterations, seed=seed, threads=threads, overwrite=overwrite)
     set_threads(threads)
     log = None if as_json else (lambda m: console.print(m, highlight=False, markup=False))
-    res = optimize_model(cfg, progress=show_progress() and not as_json, log=log)  # validated there before any work
+    over: ReportBudgetError | None = None
+    try:
+        res = optimize_model(cfg, progress=show_progress() and not as_json, log=log)  # validated there first
+    except ReportBudgetError as e:  # the choice broke the budget on the test split: say what it is, then exit 1
+        res, over = e.result, e
     if as_json:
         typer.echo(to_json(res))
-        _check_report(res.report)
+        if over is not None:
+            raise over
         return
     c, r = res.chosen, res.report
     assert c is not None
@@ -106,12 +112,5 @@ def optimize_cmd(
     console.print(f"chosen {c.id} ({c.precision} on {c.runtime}){speed}; {test}: {res.why}. "
                   f"Saved {res.best} ({res.seconds / 60:.1f} min; table {res.files['table']})",
                   highlight=False, markup=False)
-    _check_report(r)
-
-
-def _check_report(report: dict) -> None:
-    """Exit 1 when the choice broke --max-drop on the test split (best/ stays, marked so, for inspection)."""
-    from resnet_opt.core.errors import ReportBudgetError
-
-    if report and report.get("within_budget") is False:
-        raise ReportBudgetError(report["warning"] + "; best/ is kept, marked over budget in its manifest")
+    if over is not None:
+        raise over

@@ -118,9 +118,14 @@ class NothingMeasuredError(ResNetOptError):
 
 class ReportBudgetError(ResNetOptError):
     """An optimize choice, made within the budget on the val split, that breaks the budget on the test split (the
-    chosen artifact is kept in ``best/`` for inspection, marked so in its manifest's report)."""
+    chosen artifact is kept in ``best/`` for inspection, marked so in its manifest's report). ``result`` holds the
+    search's whole result (an ``OptimizeResult``), as it would have been returned."""
 
     exit_code = 1
+
+    def __init__(self, message: str, result: object = None) -> None:
+        super().__init__(message)
+        self.result = result
 
 
 class NoCandidateError(ResNetOptError):

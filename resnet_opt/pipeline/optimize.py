@@ -45,7 +45,7 @@ from resnet_opt.core.artifact import (
 )
 from resnet_opt.core.env import cpu_info, library_versions
 from resnet_opt.core.errors import (
-    AccuracyBudgetError, BackendUnavailableError, ConfigError, NoCandidateError, OutputPathError,
+    AccuracyBudgetError, BackendUnavailableError, ConfigError, NoCandidateError, OutputPathError, ReportBudgetError,
     ResNetOptError,
 )
 from resnet_opt.core.manifest import Architecture, Manifest, open_artifact, write_manifest
@@ -103,10 +103,9 @@ def resolve_runtimes(value: str | Sequence[str] | None) -> tuple[list[str], dict
     names = _split_list(value, "--runtimes")
     aliases = {"ort": "onnxruntime", "ov": "openvino", "eager": "torch", "aoti": "pt2", "ort-cuda": "onnxruntime-cuda",
                "trt": "tensorrt", "ort-tensorrt": "tensorrt", "cuda": "onnxruntime-cuda"}
-    no_gpu = None if torch.cuda.is_available() else "no CUDA GPU here (torch.cuda.is_available() is False)"
 
-    def unavailable(r: str) -> str | None:  # a CUDA runtime without a GPU is not probed (no provider session built)
-        return (no_gpu if r in CUDA_RUNTIMES else None) or unavailable_reason(BACKEND_OF[r])
+    def unavailable(r: str) -> str | None:  # each backend's own probe: onnxruntime's CUDA/TensorRT providers are
+        return unavailable_reason(BACKEND_OF[r])  # tried in a tiny session, whatever torch's wheel sees (CPU-only?)
 
     skipped: dict[str, str] = {}
     want: list[str] = []
@@ -371,7 +370,9 @@ class Candidate:
 class OptimizeResult(StageResult):
     """The search: every candidate's figures, the Pareto front (ids), the choice and why, the reference figures, and
     what was written. ``best`` is None when no candidate met the budget (then :func:`optimize_model` raised
-    :class:`NoCandidateError` unless ``raise_on_none=False``)."""
+    :class:`NoCandidateError` unless ``raise_on_none=False``); ``report["within_budget"]`` is False when the choice
+    broke the budget on the test split (then it raised :class:`ReportBudgetError`, carrying this result, unless
+    ``raise_on_none=False``)."""
 
     out: Path
     best: Path | None
@@ -898,7 +899,10 @@ def optimize_model(config: OptimizeConfig, *, progress: bool = False, log: Calla
                    raise_on_none: bool = True) -> OptimizeResult:
     """Search for the fastest artifact within ``config.max_drop`` top-1 points of the FP32 source (and under
     ``config.target_latency_ms`` when given) on this machine, and write it to ``config.out/best``. Raises
-    :class:`NoCandidateError` (after writing every candidate's figures) when none qualifies."""
+    :class:`NoCandidateError` (after writing every candidate's figures) when none qualifies, and
+    :class:`ReportBudgetError` (after writing everything, ``best/`` included and marked so; the error's ``result`` is
+    this function's result) when the choice breaks the budget on the test split. ``raise_on_none=False`` returns
+    the result in both cases instead."""
     cfg = config
     cfg.validate()
     out = Path(cfg.out)
@@ -986,6 +990,8 @@ def optimize_model(config: OptimizeConfig, *, progress: bool = False, log: Calla
                             reused=s.reused, seconds=time.perf_counter() - s.t0)
     if chosen is None and raise_on_none:
         raise NoCandidateError(why)
+    if report.get("within_budget") is False and raise_on_none:
+        raise ReportBudgetError(report["warning"] + "; best/ is kept, marked over budget in its manifest", result)
     return result
 
 
