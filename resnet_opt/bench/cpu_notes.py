@@ -105,5 +105,6 @@ def unmet_need(target: dict[str, Any], cpu: dict[str, Any]) -> str:
     if "% of the INT8" in t:
         return (f"- *{t}*: {target.get('detail', '')}; the rest of the peak is lost to small or odd channel counts "
                 "and per-layer overheads at batch 1 (`prune --round-to auto` picks channel multiples from measured "
-                "kernel speed on this CPU).")
+                "kernel speed on this CPU); `benchmarks/ov_layer_profile.py` measures, layer group by layer group, "
+                "where it goes on this CPU.")
     return f"- *{t}*: {target.get('detail', '')}."
