@@ -39,7 +39,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from common import command, cpu_line, ort_cpu_session, write_results  # noqa: E402
+from common import command, cpu_line, ort_cpu_session, results_name, write_results  # noqa: E402
 from resnet_opt.core.env import cpu_info, library_versions  # noqa: E402
 from resnet_opt.resnet import ModelSpec  # noqa: E402
 
@@ -228,10 +228,12 @@ def render(models: list[dict[str, Any]], args: argparse.Namespace, cmd: str, cpu
           "rounds). Command:", "", "```", cmd, "```", "",
           f"- CPU: {cpu_line(cpu)}; VNNI: {'yes' if cpu.get('vnni') else 'no'}, AMX: {'yes' if cpu.get('amx') else 'no'}",
           "- Versions: " + ", ".join(f"{k} {v}" for k, v in library_versions().items() if v),
-          f"- Other work (other engineers' tests and builds) shared the 2 cores at times: load average (1 min) "
-          f"{args.load[0]:.1f} before measuring, {args.load[1]:.1f} after (a quiet machine reads below 1"
-          + ("; absolute milliseconds are inflated" if max(args.load) > 2 else "")
-          + "); rows are interleaved round by round so they share the load alike, and the QAT / PTQ ratio is taken "
+          f"- Load average (1 min): {args.load[0]:.1f} before measuring, {args.load[1]:.1f} after. The measurement's "
+          f"own {args.threads} threads count in it, and so do the models built just before it; "
+          + (f"above {args.threads + 1} other work shared the cores and absolute milliseconds are inflated"
+             if max(args.load) > args.threads + 1 else f"nothing above {args.threads + 1} was seen, so no other "
+             "work needs to be assumed")
+          + ". Rows are interleaved round by round so they share any load alike, and the QAT / PTQ ratio is taken "
           "per round.", ""]
     for mdl in models:
         md += [f"## {mdl['name']}", ""]
@@ -281,6 +283,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--runs", type=int, default=50)
     ap.add_argument("--warmup", type=int, default=10)
     ap.add_argument("--no-openvino", action="store_true")
+    ap.add_argument("--tag", default=None, help="results file suffix (auto: this CPU's tag), beside other CPUs' files")
     ap.add_argument("--work", help="keep the built models in this folder and reuse them on the next run "
                                    "(measure again without rebuilding)")
     args = ap.parse_args(argv)
@@ -303,7 +306,7 @@ def main(argv: list[str] | None = None) -> int:
     data = {"command": cmd, "args": vars(args),
             "models": [{k: (v if k != "files" else {r: p.name for r, p in v.items()}) for k, v in m.items()}
                        for m in models]}
-    write_results("qat_speed", data, md)
+    write_results(results_name("qat_speed", args.tag), data, md)
     return 0
 
 
