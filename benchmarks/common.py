@@ -30,6 +30,7 @@ __all__ = [
     "write_study",
     "block_timings",
     "median_ms",
+    "build_with_cli",
     "roofline_cells",
     "roofline_sentence",
     "ort_cpu_session",
@@ -120,6 +121,23 @@ def roofline_cells(macs: int | float | None, batch: int, ms: float | None, preci
     if frac is not None and frac > 1.05:  # a row cannot beat the CPU's peak: the peak was measured too low
         cell += " (above the peak: suspect)"
     return [f"{s['gmacs_per_s']:.0f}", cell]
+
+
+def build_with_cli(work: Path, jobs: list[tuple[str, list[str]]]) -> dict[str, Path]:
+    """Each ``(name, resnet-opt arguments)`` job built into ``work/name`` through the CLI (``--out`` added) unless
+    that folder already holds an artifact or a model folder; exits naming the failed command. Returns name -> folder."""
+    import subprocess
+
+    cli = str(ROOT / ".venv" / "bin" / "resnet-opt")
+    for name, args in jobs:
+        out = work / name
+        if (out / "manifest.json").exists() or (out / "config.json").exists():
+            continue
+        print(f"building {name}: resnet-opt {' '.join(args)} ...", flush=True)
+        r = subprocess.run([cli, *args, "--out", str(out)], capture_output=True, text=True)
+        if r.returncode != 0:
+            sys.exit(f"failed: resnet-opt {' '.join(args)}\n{r.stdout[-2000:]}\n{r.stderr[-2000:]}")
+    return {name: work / name for name, _ in jobs}
 
 
 def median_ms(fn: Callable[[], Any], runs: int, warmup: int = 3) -> float:

@@ -30,28 +30,18 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from common import command, cpu_line, median_ms, results_name, write_results  # noqa: E402
+from common import build_with_cli, command, cpu_line, median_ms, results_name, write_results  # noqa: E402
 
-CLI = str(ROOT / ".venv" / "bin" / "resnet-opt")
 THREADS = 2
 
 
-def cli(*args: str) -> None:
-    r = subprocess.run([CLI, *args], capture_output=True, text=True)
-    if r.returncode != 0:
-        sys.exit(f"failed: resnet-opt {' '.join(args)}\n{r.stdout[-2000:]}\n{r.stderr[-2000:]}")
-
-
 def build(work: Path) -> dict[str, Path]:
-    jobs = [("int8-onnx", ["quantize", "--depth", "50"]),
-            ("pruned50", ["prune", "--depth", "50", "--ratio", "0.5"]),
-            ("pruned50-int8-onnx", ["quantize", "--model", str(work / "pruned50"), "--data", "synthetic"]),
-            ("int8-pt2", ["quantize", "--depth", "50", "--target", "torch"])]
-    for name, args in jobs:
-        if not (work / name / "manifest.json").exists() and not (work / name / "config.json").exists():
-            print(f"building {name}: resnet-opt {' '.join(args)} ...", flush=True)
-            cli(*args, "--out", str(work / name))
-    return {n: work / n for n in ("int8-onnx", "pruned50-int8-onnx", "int8-pt2")}
+    made = build_with_cli(work, [("int8-onnx", ["quantize", "--depth", "50"]),
+                                 ("pruned50", ["prune", "--depth", "50", "--ratio", "0.5"]),
+                                 ("pruned50-int8-onnx", ["quantize", "--model", str(work / "pruned50"), "--data",
+                                                         "synthetic"]),
+                                 ("int8-pt2", ["quantize", "--depth", "50", "--target", "torch"])])
+    return {n: made[n] for n in ("int8-onnx", "pruned50-int8-onnx", "int8-pt2")}
 
 
 def onnx_file(folder: Path) -> Path:

@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import collections
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -32,9 +31,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from common import command, cpu_line, results_name, write_results  # noqa: E402
+from common import build_with_cli, command, cpu_line, results_name, write_results  # noqa: E402
 
-CLI = str(ROOT / ".venv" / "bin" / "resnet-opt")
 THREADS = 2
 GROUPS = ("stem conv 7x7 (3 input channels)", "3x3 convs", "1x1 convs, < 64 input channels",
           "1x1 convs, 64-255 input channels", "1x1 convs, >= 256 input channels", "classifier (FC)",
@@ -42,19 +40,14 @@ GROUPS = ("stem conv 7x7 (3 input channels)", "3x3 convs", "1x1 convs, < 64 inpu
 
 
 def build(work: Path) -> dict[str, Path]:
-    jobs = [("int8", ["quantize", "--depth", "50", "--data", "synthetic"]),
-            ("pruned50", ["prune", "--depth", "50", "--ratio", "0.5"]),
-            ("pruned50-int8", ["quantize", "--model", str(work / "pruned50"), "--data", "synthetic"])]
-    for name, args in jobs:
-        if not (work / name / "manifest.json").exists() and not (work / name / "config.json").exists():
-            print(f"building {name}: resnet-opt {' '.join(args)} ...", flush=True)
-            r = subprocess.run([CLI, *args, "--out", str(work / name)], capture_output=True, text=True)
-            if r.returncode != 0:
-                sys.exit(f"failed: resnet-opt {' '.join(args)}\n{r.stdout[-2000:]}\n{r.stderr[-2000:]}")
+    made = build_with_cli(work, [("int8", ["quantize", "--depth", "50", "--data", "synthetic"]),
+                                 ("pruned50", ["prune", "--depth", "50", "--ratio", "0.5"]),
+                                 ("pruned50-int8", ["quantize", "--model", str(work / "pruned50"), "--data",
+                                                    "synthetic"])])
     from resnet_opt.core.manifest import open_artifact
 
-    return {"INT8 ResNet-50": Path(open_artifact(work / "int8").model_file),
-            "pruned 0.5 + INT8 ResNet-50": Path(open_artifact(work / "pruned50-int8").model_file)}
+    return {"INT8 ResNet-50": Path(open_artifact(made["int8"]).model_file),
+            "pruned 0.5 + INT8 ResNet-50": Path(open_artifact(made["pruned50-int8"]).model_file)}
 
 
 def layer_table(compiled: Any) -> dict[str, dict[str, Any]]:

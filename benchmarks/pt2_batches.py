@@ -141,7 +141,7 @@ def write(a: argparse.Namespace, res: dict, secs: dict, bench_s: float, names: l
         cell["speedup"] = eager[b] / cell["p50_ms"] if b in eager and cell["p50_ms"] else None
     env = res.get("environment") or {}
     cpu = env.get("cpu") or {}
-    lines = [f"# Default PyTorch packages at batch 1 and 8 (ResNet-50, 224 px, random weights: latency only)", "",
+    lines = ["# Default PyTorch packages at batch 1 and 8 (ResNet-50, 224 px, random weights: latency only)", "",
              f"Command: `{command()}`", "", f"CPU: {cpu_line(cpu)}; 2 threads; one `resnet-opt bench` run, "
              f"{a.rounds} interleaved rounds ({bench_s:.0f} s); "
              + ("build seconds: " + ", ".join(f"{k} {v:.0f}" for k, v in secs.items()) if secs else

@@ -29,9 +29,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from common import command, cpu_line, results_name, write_results  # noqa: E402
+from common import build_with_cli, command, cpu_line, results_name, write_results  # noqa: E402
 
-CLI = str(ROOT / ".venv" / "bin" / "resnet-opt")
 THREADS = 2
 ARTIFACTS = {"pt2": ["quantize", "--depth", "50", "--target", "torch"],
              "fx": ["quantize", "--depth", "50", "--target", "torchscript-fx"]}
@@ -39,13 +38,7 @@ LABELS = {"pt2": "PT2E INT8 .pt2 (quantize --target torch)", "fx": "FX INT8 Torc
 
 
 def build(work: Path) -> dict[str, Path]:
-    for name, args in ARTIFACTS.items():
-        if not (work / name / "manifest.json").exists():
-            print(f"building {name}: resnet-opt {' '.join(args)} ...", flush=True)
-            r = subprocess.run([CLI, *args, "--out", str(work / name)], capture_output=True, text=True)
-            if r.returncode != 0:
-                sys.exit(f"failed: resnet-opt {' '.join(args)}\n{r.stdout[-2000:]}\n{r.stderr[-2000:]}")
-    return {n: work / n for n in ARTIFACTS}
+    return build_with_cli(work, list(ARTIFACTS.items()))
 
 
 def onednn_child(folder: str, calls: int) -> None:
