@@ -103,10 +103,8 @@ def resolve_runtimes(value: str | Sequence[str] | None) -> tuple[list[str], dict
     names = _split_list(value, "--runtimes")
     aliases = {"ort": "onnxruntime", "ov": "openvino", "eager": "torch", "aoti": "pt2", "ort-cuda": "onnxruntime-cuda",
                "trt": "tensorrt", "ort-tensorrt": "tensorrt", "cuda": "onnxruntime-cuda"}
-
-    def unavailable(r: str) -> str | None:  # each backend's own probe: onnxruntime's CUDA/TensorRT providers are
-        return unavailable_reason(BACKEND_OF[r])  # tried in a tiny session, whatever torch's wheel sees (CPU-only?)
-
+    # each backend's own probe: onnxruntime's CUDA/TensorRT providers are tried in a tiny session, whatever torch's
+    # wheel sees (a CPU-only torch beside a working onnxruntime-gpu)
     skipped: dict[str, str] = {}
     want: list[str] = []
     for n in names:
@@ -116,13 +114,13 @@ def resolve_runtimes(value: str | Sequence[str] | None) -> tuple[list[str], dict
                 if r == "pt2" and n == "auto":
                     skipped.setdefault("pt2", "not in auto (an AOTInductor compile per artifact); name it in --runtimes")
                     continue
-                why = unavailable(r)
+                why = unavailable_reason(BACKEND_OF[r])
                 if why:
                     skipped[r] = why
                 elif r not in want:
                     want.append(r)
         elif n in RUNTIMES:
-            why = unavailable(n)
+            why = unavailable_reason(BACKEND_OF[n])
             if why:
                 raise BackendUnavailableError(f"--runtimes {n}: {why}")
             if n not in want:
