@@ -37,7 +37,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from common import cpu_line  # noqa: E402
+from common import command, cpu_line  # noqa: E402
 from resnet_opt.core.artifact import atomic_write_text, to_json  # noqa: E402
 
 PUBLISHED = 94.9  # upstream's README table: ResNet18 with flips, translation and rotation (test accuracy)
@@ -252,7 +252,7 @@ def finish(s: Study, a: argparse.Namespace, t_all: float, rows: list[dict[str, A
     failed = [st for st in s.steps if st.get("error")]
     cpu = cpu_info()
     name = a.name or ("fashion_mnist-quick" if s.quick else "fashion_mnist")
-    cmd = ".venv/bin/python " + " ".join(shlex.quote(x) for x in [str(Path(sys.argv[0])), *sys.argv[1:]])
+    cmd = command(lock=False)
     data = {"command": cmd, "recipe": s.r, "rows": rows, "steps": s.steps, "wall_s": time.perf_counter() - t_all,
             "environment": environment(), "published_r18": PUBLISHED}
     md = [f"# Fashion-MNIST: what each optimization costs ({'QUICK smoke settings, not a result' if s.quick else 'ResNet-18'})",

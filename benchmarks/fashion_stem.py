@@ -18,7 +18,6 @@ Each row: test top-1 on all 10,000 official test images, MACs per image, trainin
 from __future__ import annotations
 
 import argparse
-import shlex
 import sys
 import time
 from pathlib import Path
@@ -27,7 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from common import cpu_line, write_study  # noqa: E402
+from common import command, cpu_line, write_study  # noqa: E402
 from fashion_mnist import macs_of, start_study  # noqa: E402
 
 VARIANTS = (("imagenet stem, 32 px", "fashion-mnist:32", "imagenet"),
@@ -62,7 +61,7 @@ def main() -> int:
                      "train_s": rec["seconds"], "images_per_s": a.limit * a.epochs / rec["result"]["seconds"],
                      "val_top1": rec["result"]["best_top1"],
                      "test_top1": ev["result"]["top1"] if ev["result"] else None, "split": (ev["result"] or {}).get("split")})
-    cmd = ".venv/bin/python " + " ".join(shlex.quote(x) for x in [str(Path(sys.argv[0])), *sys.argv[1:]])
+    cmd = command(lock=False)
     data = {"command": cmd, "limit": a.limit, "epochs": a.epochs, "amp": amp, "rows": rows,
             "steps": s.steps, "wall_s": time.perf_counter() - t_all, "environment": environment()}
     md = ["# Fashion-MNIST: the ResNet-18 stem at 28-64 px", "", f"Command: `{cmd}`", f"CPU: {cpu_line(cpu)}", "",

@@ -29,16 +29,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from common import build_with_cli, command, cpu_line, results_name, write_results  # noqa: E402
+from common import build_with_cli, command, cpu_line, median_ms, results_name, write_results  # noqa: E402
 
 THREADS = 2
 ARTIFACTS = {"pt2": ["quantize", "--depth", "50", "--target", "torch"],
              "fx": ["quantize", "--depth", "50", "--target", "torchscript-fx"]}
 LABELS = {"pt2": "PT2E INT8 .pt2 (quantize --target torch)", "fx": "FX INT8 TorchScript (--target torchscript-fx)"}
-
-
-def build(work: Path) -> dict[str, Path]:
-    return build_with_cli(work, list(ARTIFACTS.items()))
 
 
 def onednn_child(folder: str, calls: int) -> None:
@@ -88,7 +84,7 @@ def main() -> None:
         onednn_child(a.onednn_child, a.calls)
         return
     a.work.mkdir(parents=True, exist_ok=True)
-    folders = build(a.work)
+    folders = build_with_cli(a.work, list(ARTIFACTS.items()))
     import torch
 
     from resnet_opt.core.env import cpu_info
@@ -108,14 +104,7 @@ def main() -> None:
         ratios = []
         for r in range(a.rounds):
             for n in (("pt2", "fx") if r % 2 == 0 else ("fx", "pt2")):
-                f = models[n].logits
-                f(x)
-                ts = []
-                for _ in range(runs):
-                    s = time.perf_counter()
-                    f(x)
-                    ts.append((time.perf_counter() - s) * 1e3)
-                ms[n].append(statistics.median(ts))
+                ms[n].append(median_ms(lambda m=models[n]: m.logits(x), runs, warmup=1))
             ratios.append(ms["pt2"][-1] / ms["fx"][-1])
         ratio = statistics.median(ratios)
         rows.append({"batch": bs, "pt2_ms": statistics.median(ms["pt2"]), "fx_ms": statistics.median(ms["fx"]),

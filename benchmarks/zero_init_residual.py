@@ -13,7 +13,6 @@ images at the end. A short schedule that ranks the variants, not a final figure.
 from __future__ import annotations
 
 import argparse
-import shlex
 import sys
 import time
 from pathlib import Path
@@ -22,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from common import cpu_line, write_study  # noqa: E402
+from common import command, cpu_line, write_study  # noqa: E402
 from fashion_mnist import start_study  # noqa: E402
 
 VARIANTS = (("SGD lr 0.1, torchvision init", "sgd", "0.1", False),
@@ -57,7 +56,7 @@ def main() -> int:
         rows.append({"variant": label, "val_top1": [h["val_top1"] for h in rec["result"]["history"]],
                      "train_s": rec["seconds"], "test_top1": ev["result"]["top1"] if ev["result"] else None,
                      "split": (ev["result"] or {}).get("split")})
-    cmd = ".venv/bin/python " + " ".join(shlex.quote(x) for x in [str(Path(sys.argv[0])), *sys.argv[1:]])
+    cmd = command(lock=False)
     data = {"command": cmd, "depth": a.depth, "data": a.data, "limit": a.limit, "epochs": a.epochs, "amp": amp,
             "rows": rows, "steps": s.steps, "wall_s": time.perf_counter() - t_all, "environment": environment()}
     md = [f"# ResNet-{a.depth} from scratch on {a.data}: zero-init residual", "", f"Command: `{cmd}`",
