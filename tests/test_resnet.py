@@ -164,6 +164,23 @@ def test_load_source_kinds(tmp_path):
     assert src.kind == "model_dir" and src.trained and src.input_size == 32 and len(src.sha256) == 64
 
 
+def test_random_init_is_the_same_weights_every_time_and_leaves_the_global_rng_alone():
+    """``--depth`` alone builds the same random weights in every command and run (so ``prune --depth 50`` then
+    ``quantize`` is reproducible), seeded without moving the caller's torch RNG stream."""
+    import torch
+
+    torch.manual_seed(123)
+    expected_next = torch.rand(3)
+    torch.manual_seed(123)
+    a = R.load_source(depth=18, num_classes=7).model.state_dict()
+    assert torch.equal(torch.rand(3), expected_next)
+    b = R.load_source(depth=18, num_classes=7).model.state_dict()
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    torch.manual_seed(R.RANDOM_INIT_SEED)
+    c = R.ResNet(18, num_classes=7).state_dict()
+    assert all(torch.equal(a[k], c[k]) for k in a)
+
+
 def test_model_folder_config_is_read_once_per_run(tmp_path, monkeypatch):
     """A stage validates its ModelSpec, then loads it: config.json is read (and checked) once, and the source carries
     it and its typed preprocessing on (issue 24)."""

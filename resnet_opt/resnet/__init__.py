@@ -12,6 +12,7 @@ from resnet_opt.resnet.io import (
     load_source,
     load_weights,
     model_from_weights,
+    RANDOM_INIT_SEED,
     read_config,
     read_state_dict,
     resolve_preprocessing,
@@ -24,7 +25,7 @@ from resnet_opt.resnet.factory import (
 
 __all__ = [
     "Add", "BasicBlock", "Bottleneck", "check_model_config", "check_source_args", "count_macs", "count_params",
-    "is_model_dir", "load_model", "load_source", "ModelSource", "ModelSpec", "load_weights", "model_from_weights",
+    "is_model_dir", "load_model", "load_source", "ModelSource", "ModelSpec", "load_weights", "model_from_weights", "RANDOM_INIT_SEED",
     "read_config", "read_state_dict", "save_model", "resolve_preprocessing", "conv_bn_pairs", "DEPTHS", "ArchConfig",
     "ResNet", "ResNetModel", "conv_widths", "get_model", "list_models", "parse_depth", "parse_stem", "STEMS", "resnet18", "resnet34",
     "resnet50", "resnet101", "resnet152",

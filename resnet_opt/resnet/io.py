@@ -19,6 +19,8 @@ from resnet_opt.core.preprocessing import Preprocessing
 from resnet_opt.core.manifest import MODEL_WEIGHTS_NAME as WEIGHTS_NAME
 from resnet_opt.resnet.model import DEPTHS, ResNet, conv_widths, parse_depth
 
+RANDOM_INIT_SEED = 0  # torch seed of every random-init model (``--depth`` with no weights)
+
 
 def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     """Read a state dict from ``.safetensors`` or a torchvision-style ``.pth``/``.pt`` (``weights_only=True``)."""
@@ -363,7 +365,8 @@ def load_source(
     * ``model_dir``: our folder format (its config gives preprocessing and input size; ``config``: the folder's
       config.json when the caller has already read it with :func:`read_config`);
     * ``weights``: a torchvision ``.pth`` or ``.safetensors`` (depth inferred unless given; ImageNet V1 preset);
-    * only ``depth``: random initialisation (latency and agreement only — not an accuracy claim).
+    * only ``depth``: random initialisation (latency and agreement only — not an accuracy claim), always from
+      torch seed :data:`RANDOM_INIT_SEED`, so the same ``--depth`` gives the same weights in every command and run.
     """
     from resnet_opt.core.artifact import sha256_path
 
@@ -392,7 +395,11 @@ def load_source(
         return ModelSource(model, "weights", str(weights), sha256_path(weights), size,
                            fit_preprocessing(preprocessing or Preprocessing.preset("v1"), size), None, True)
     d = parse_depth(depth if depth is not None else 50)
-    model = ResNet(d, num_classes=num_classes or 1000).eval()
+    # the same weights on every call (so `prune --depth 50` then `quantize` gives the same artifact run after run),
+    # without touching the caller's global RNG stream
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(RANDOM_INIT_SEED)
+        model = ResNet(d, num_classes=num_classes or 1000).eval()
     size = int(input_size or 224)
     return ModelSource(model, "random", None, None, size,
                        fit_preprocessing(preprocessing or Preprocessing.preset("v1"), size),
