@@ -227,7 +227,9 @@ def main() -> None:
         groups = list(dict.fromkeys(g for p in prof.values() for g in p["groups_ms"]))
         md += ["", f"Where the CPU time of a batch-1 call goes (`perf record -F 1999` attached to a warmed-up child "
                f"for {a.perf_seconds:g} s per artifact; CPU ms per call summed over both threads, so a thread "
-               "spin-waiting for the other counts too):", "",
+               "spin-waiting for the other counts too). The two samples are taken one after the other, so a VM's "
+               "drift moves one against the other (compare the wall ms of the samples): read each column's split, "
+               "not small differences between columns:", "",
                "| | " + " | ".join(LABELS[n] for n in prof) + " |", "|---|" + "---|" * len(prof)]
         md.append("| wall ms per call in the sample | " + " | ".join(f"{p['call_ms']:.2f}" for p in prof.values())
                   + " |")
