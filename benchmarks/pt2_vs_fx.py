@@ -43,8 +43,8 @@ ARTIFACTS = {"pt2": ["quantize", "--depth", "50", "--target", "torch"],
 LABELS = {"pt2": "PT2E INT8 .pt2 (quantize --target torch)", "fx": "FX INT8 TorchScript (--target torchscript-fx)"}
 
 
-def onednn_child(folder: str, calls: int) -> None:
-    """(child) warm up, print a marker, run ``calls`` batch-1 calls: ONEDNN_VERBOSE lines follow the marker."""
+def _warm_child(folder: str, warmup: int, marker: str):
+    """(child) load ``folder`` with THREADS threads, run ``warmup`` batch-1 calls, print ``marker``: (model, input)."""
     import torch
 
     from resnet_opt.runtime import load
@@ -52,9 +52,15 @@ def onednn_child(folder: str, calls: int) -> None:
     torch.set_num_threads(THREADS)
     m = load(folder)
     x = torch.randn(1, 3, 224, 224)
-    for _ in range(5):
+    for _ in range(warmup):
         m.logits(x)
-    print("=====MARK", flush=True)
+    print(marker, flush=True)
+    return m, x
+
+
+def onednn_child(folder: str, calls: int) -> None:
+    """(child) warm up, print a marker, run ``calls`` batch-1 calls: ONEDNN_VERBOSE lines follow the marker."""
+    m, x = _warm_child(folder, 5, "=====MARK")
     for _ in range(calls):
         m.logits(x)
 
@@ -79,16 +85,7 @@ def onednn_ms(folder: Path, calls: int = 20) -> dict[str, float]:
 
 def steady_child(folder: str, seconds: float) -> None:
     """(child) load, warm up, say READY, then run batch-1 calls for ``seconds`` and print the ms per call."""
-    import torch
-
-    from resnet_opt.runtime import load
-
-    torch.set_num_threads(THREADS)
-    m = load(folder)
-    x = torch.randn(1, 3, 224, 224)
-    for _ in range(20):
-        m.logits(x)
-    print("READY", flush=True)
+    m, x = _warm_child(folder, 20, "READY")
     n, t0 = 0, time.perf_counter()
     while time.perf_counter() - t0 < seconds:
         m.logits(x)
