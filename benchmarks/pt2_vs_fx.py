@@ -38,13 +38,16 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 from common import build_with_cli, command, cpu_line, median_ms, results_name, write_results  # noqa: E402
 
 THREADS = 2
+WARMUP_S = 1.5  # a process's first second runs slow (the .pt2's first 0.8 s: 24-43 % above its steady state on the
+# Zen 5 VM, FX's 13-16 %): every timing here starts after this much warm-up
 ARTIFACTS = {"pt2": ["quantize", "--depth", "50", "--target", "torch"],
              "fx": ["quantize", "--depth", "50", "--target", "torchscript-fx"]}
 LABELS = {"pt2": "PT2E INT8 .pt2 (quantize --target torch)", "fx": "FX INT8 TorchScript (--target torchscript-fx)"}
 
 
-def _warm_child(folder: str, warmup: int, marker: str):
-    """(child) load ``folder`` with THREADS threads, run ``warmup`` batch-1 calls, print ``marker``: (model, input)."""
+def _warm_child(folder: str, warmup: int, marker: str, seconds: float = 0.0):
+    """(child) load ``folder`` with THREADS threads, run ``warmup`` batch-1 calls and more until ``seconds`` have
+    passed, print ``marker``: (model, input)."""
     import torch
 
     from resnet_opt.runtime import load
@@ -52,7 +55,10 @@ def _warm_child(folder: str, warmup: int, marker: str):
     torch.set_num_threads(THREADS)
     m = load(folder)
     x = torch.randn(1, 3, 224, 224)
+    t0 = time.perf_counter()
     for _ in range(warmup):
+        m.logits(x)
+    while time.perf_counter() - t0 < seconds:
         m.logits(x)
     print(marker, flush=True)
     return m, x
@@ -85,7 +91,7 @@ def onednn_ms(folder: Path, calls: int = 20) -> dict[str, float]:
 
 def steady_child(folder: str, seconds: float) -> None:
     """(child) load, warm up, say READY, then run batch-1 calls for ``seconds`` and print the ms per call."""
-    m, x = _warm_child(folder, 20, "READY")
+    m, x = _warm_child(folder, 20, "READY", seconds=WARMUP_S)
     n, t0 = 0, time.perf_counter()
     while time.perf_counter() - t0 < seconds:
         m.logits(x)
@@ -154,6 +160,7 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=9)
     ap.add_argument("--runs", type=int, default=60, help="timed calls per artifact and round at batch 1 (batch 8: /5)")
     ap.add_argument("--tag", default=None, help="results file suffix (auto: this CPU's tag)")
+    ap.add_argument("--warmup-s", type=float, default=WARMUP_S, help="seconds of warm-up calls per artifact and batch size")
     ap.add_argument("--perf-seconds", type=float, default=5.0,
                     help="seconds of perf sampling per artifact (0: skip; skipped anyway without perf)")
     ap.add_argument("--onednn-child", default=None, help=argparse.SUPPRESS)
@@ -180,8 +187,9 @@ def main() -> None:
     for bs in (1, 8):
         x = torch.randn(bs, 3, 224, 224)
         runs = a.runs if bs == 1 else max(a.runs // 5, 5)
-        for m in models.values():
-            for _ in range(3):
+        for m in models.values():  # warmed up by time, not by call count (WARMUP_S)
+            t_w = time.perf_counter()
+            while time.perf_counter() - t_w < a.warmup_s:
                 m.logits(x)
         ms: dict[str, list[float]] = {n: [] for n in models}
         ratios = []
@@ -199,7 +207,8 @@ def main() -> None:
     prof = {n: perf_split(f, a.perf_seconds) for n, f in folders.items()}
     cpu = cpu_info()
     md = ["# PT2E INT8 `.pt2` vs FX INT8 TorchScript, ResNet-50, paired", "", f"Command: `{command()}`", "",
-          f"CPU: {cpu_line(cpu)}; torch {torch.__version__}, {THREADS} threads. {a.rounds} rounds ({secs:.0f} s); in "
+          f"CPU: {cpu_line(cpu)}; torch {torch.__version__}, {THREADS} threads. Each artifact warmed up for "
+          f"{a.warmup_s:g} s per batch size, then {a.rounds} rounds ({secs:.0f} s in all); in "
           f"each, both artifacts timed back to back ({a.runs} calls at batch 1, {max(a.runs // 5, 5)} at batch 8; "
           "alternating which goes first); figures are medians over the rounds, the ratio the median of the "
           "per-round ratios.", "",
@@ -222,8 +231,8 @@ def main() -> None:
                f"({gap:+.3f} ms); at batch 8 {100 * (rows[1]['ratio'] - 1):+.1f} %."]
     if all(prof.values()):
         groups = list(dict.fromkeys(g for p in prof.values() for g in p["groups_ms"]))
-        md += ["", f"Where the CPU time of a batch-1 call goes (`perf record -F 1999` attached to a warmed-up child "
-               f"for {a.perf_seconds:g} s per artifact; CPU ms per call summed over both threads, so a thread "
+        md += ["", "Where the CPU time of a batch-1 call goes (`perf record -F 1999` attached to a child warmed up "
+               f"for {WARMUP_S:g} s, for {a.perf_seconds:g} s per artifact; CPU ms per call summed over both threads, so a thread "
                "spin-waiting for the other counts too). The two samples are taken one after the other, so a VM's "
                "drift moves one against the other (compare the wall ms of the samples): read each column's split, "
                "not small differences between columns:", "",
