@@ -10,7 +10,6 @@ the machine that compiled it: its kernels are built with ``-march=native``), a C
 
 from __future__ import annotations
 
-import importlib
 import time
 from pathlib import Path
 from typing import Any
@@ -38,7 +37,8 @@ def missing_cpu_flags(manifest: Manifest) -> list[str]:
 
 class Pt2Predictor(Predictor):
     """A loaded ``.pt2`` package. ``device`` (cpu | cuda), ``load_ms`` (unpack + dlopen of the package),
-    ``import_ms`` (importing torch's package loader: paid once per process, not per package), ``package_device``."""
+    ``import_ms`` (importing torch's package loader and collecting the objects it leaves: paid once per
+    process, not per package), ``package_device``."""
 
     kind = "pt2"
 
@@ -70,13 +70,11 @@ class Pt2Predictor(Predictor):
                 raise BackendUnavailableError(f"{path} was compiled (-march=native) on a CPU with {', '.join(missing)}, "
                                               "which this CPU lacks; export the package again on this machine")
         self.device = torch.device(p)
-        from resnet_opt.export.pt2_export import quiet_inductor
+        from resnet_opt.export.pt2_export import import_package_loader, load_package
 
         t0 = time.perf_counter()
-        with quiet_inductor():
-            importlib.import_module("torch._inductor.package")  # once per process; kept out of load_ms
+        import_package_loader()  # once per process (with the collection of what it leaves); kept out of load_ms
         self.import_ms = (time.perf_counter() - t0) * 1e3
-        from resnet_opt.export.pt2_export import load_package
 
         t0 = time.perf_counter()
         try:
