@@ -38,8 +38,8 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 from common import build_with_cli, command, cpu_line, median_ms, results_name, write_results  # noqa: E402
 
 THREADS = 2
-WARMUP_S = 1.5  # a process's first second runs slow (the .pt2's first 0.8 s: 24-43 % above its steady state on the
-# Zen 5 VM, FX's 13-16 %): every timing here starts after this much warm-up
+WARMUP_S = 1.5  # every timing here starts after this much warm-up: an artifact's first calls run slow (FX's first
+# 0.8 s 13-16 % above its steady state on the Zen 5 VM; the .pt2's 24-43 % until 081aefe, a full garbage collection)
 ARTIFACTS = {"pt2": ["quantize", "--depth", "50", "--target", "torch"],
              "fx": ["quantize", "--depth", "50", "--target", "torchscript-fx"]}
 LABELS = {"pt2": "PT2E INT8 .pt2 (quantize --target torch)", "fx": "FX INT8 TorchScript (--target torchscript-fx)"}
