@@ -45,6 +45,15 @@ ARTIFACTS = {"pt2": ["quantize", "--depth", "50", "--target", "torch"],
 LABELS = {"pt2": "PT2E INT8 .pt2 (quantize --target torch)", "fx": "FX INT8 TorchScript (--target torchscript-fx)"}
 
 
+def _warm(m, x, calls: int, seconds: float) -> None:
+    """``calls`` calls of ``m`` on ``x``, then more until ``seconds`` have passed since the first."""
+    t0 = time.perf_counter()
+    for _ in range(calls):
+        m.logits(x)
+    while time.perf_counter() - t0 < seconds:
+        m.logits(x)
+
+
 def _warm_child(folder: str, warmup: int, marker: str, seconds: float = 0.0):
     """(child) load ``folder`` with THREADS threads, run ``warmup`` batch-1 calls and more until ``seconds`` have
     passed, print ``marker``: (model, input)."""
@@ -55,11 +64,7 @@ def _warm_child(folder: str, warmup: int, marker: str, seconds: float = 0.0):
     torch.set_num_threads(THREADS)
     m = load(folder)
     x = torch.randn(1, 3, 224, 224)
-    t0 = time.perf_counter()
-    for _ in range(warmup):
-        m.logits(x)
-    while time.perf_counter() - t0 < seconds:
-        m.logits(x)
+    _warm(m, x, warmup, seconds)
     print(marker, flush=True)
     return m, x
 
@@ -137,7 +142,7 @@ def perf_split(folder: Path, seconds: float) -> dict | None:
                 return None
             out, _ = child.communicate(timeout=60)
             call_ms = float(re.search(r"MS ([\d.]+)", out).group(1))
-            by_dso, cpu_ms = _perf_rows(data, "dso")
+            by_dso, cpu_ms = _perf_rows(data, "dso")  # by library: the by-symbol rows of the JIT code add up higher
             by_sym, _ = _perf_rows(data, "dso,sym")
     finally:
         if child.poll() is None:
@@ -188,9 +193,7 @@ def main() -> None:
         x = torch.randn(bs, 3, 224, 224)
         runs = a.runs if bs == 1 else max(a.runs // 5, 5)
         for m in models.values():  # warmed up by time, not by call count (WARMUP_S)
-            t_w = time.perf_counter()
-            while time.perf_counter() - t_w < a.warmup_s:
-                m.logits(x)
+            _warm(m, x, 0, a.warmup_s)
         ms: dict[str, list[float]] = {n: [] for n in models}
         ratios = []
         for r in range(a.rounds):

@@ -30,6 +30,7 @@ The CPU package is compiled with ``-march=native``: it runs on CPUs with the ins
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import os
 import time
@@ -389,23 +390,24 @@ def build_package(model: nn.Module, path: str | os.PathLike, *, input_size: int,
     return details
 
 
-_LOADER = {"collected": False}
-
-
 def import_package_loader() -> None:
     """Import torch's package loader (``torch._inductor.package``) with its log lines silenced, and the first time
-    in a process collect the Python objects that torch's imports (and any compile before) left: ~150k of them after
-    the import alone. Left alone, Python's first full collection of them (190 ms on the Zen 5 VM) lands inside a
-    model call ~45 calls after the load, in a timed loop or a served request."""
+    in a process collect the Python objects that torch's imports (and any compile before) left (:func:`_collect_once`)."""
     import importlib
 
     with quiet_inductor():
         importlib.import_module("torch._inductor.package")
-    if not _LOADER["collected"]:
-        import gc
+    _collect_once()
 
-        gc.collect()
-        _LOADER["collected"] = True
+
+@functools.cache
+def _collect_once() -> None:
+    """One full garbage collection per process: ~150k objects are left after the loader's import alone; left alone,
+    Python's first full collection of them (190 ms on the Zen 5 VM) lands inside a model call ~45 calls after the
+    load, in a timed loop or a served request."""
+    import gc
+
+    gc.collect()
 
 
 def load_package(path: str | os.PathLike, device: str = "cpu", *, static_batch: int | None = None) -> Pt2Package:
