@@ -42,6 +42,7 @@ WARMUP_S = 1.5  # every timing here starts after this much warm-up: an artifact'
 # 0.8 s 13-16 % above its steady state on the Zen 5 VM; the .pt2's 24-43 % until 081aefe, a full garbage collection)
 ARTIFACTS = {"pt2": ["quantize", "--depth", "50", "--target", "torch"],
              "fx": ["quantize", "--depth", "50", "--target", "torchscript-fx"]}
+CONV_CALLS = 53  # convolutions in a ResNet-50 call (the stem, 3 in each of 16 blocks, 4 downsample), in both artifacts
 LABELS = {"pt2": "PT2E INT8 .pt2 (quantize --target torch)", "fx": "FX INT8 TorchScript (--target torchscript-fx)"}
 
 
@@ -102,6 +103,65 @@ def steady_child(folder: str, seconds: float) -> None:
         m.logits(x)
         n += 1
     print(f"MS {(time.perf_counter() - t0) / n * 1e3:.4f}", flush=True)
+
+
+def op_child(rounds: int) -> None:
+    """(child) the per-call cost of one INT8 convolution operator, PT2E's ``onednn::qconv_pointwise`` (what the
+    ``.pt2`` calls) against FX's ``quantized::conv2d_relu`` (packed weights that cache the primitive), same weights,
+    same u8 input, on a 1x1 64->64 convolution over 7x7 so that the arithmetic is negligible; paired rounds, JSON out."""
+    import json
+    import warnings
+
+    import torch
+
+    warnings.filterwarnings("ignore", category=UserWarning)  # quantized tensor creation is deprecated (FX's path)
+    torch.set_num_threads(THREADS)
+    torch.backends.quantized.engine = "onednn"
+    torch.manual_seed(0)
+    c, hw, xs = 64, 7, 0.05
+    w, b = torch.randn(c, c, 1, 1), torch.randn(c)
+    ws = (w.abs().amax((1, 2, 3)) / 127).float()
+    qx = torch.quantize_per_tensor(torch.rand(1, c, hw, hw) * 5, xs, 0, torch.quint8).contiguous(
+        memory_format=torch.channels_last)
+    packed = torch.ops.quantized.conv2d_prepack(
+        torch.quantize_per_channel(w, ws.double(), torch.zeros(c, dtype=torch.long), 0, torch.qint8), b,
+        [1, 1], [0, 0], [1, 1], 1)
+    w8 = torch.clamp(torch.round(w / ws[:, None, None, None]), -128, 127).to(torch.int8)
+    pw = torch.ops.onednn.qconv_prepack(w8, ws, xs, 0, [1, 1], [0, 0], [1, 1], 1, [1, c, hw, hw])
+    u8, xs_t, zp_t, wzp = qx.int_repr(), torch.tensor(xs), torch.tensor(0), torch.zeros(c, dtype=torch.long)
+    ops = {"fx": lambda: torch.ops.quantized.conv2d_relu(qx, packed, 0.1, 0),
+           "pt2": lambda: torch.ops.onednn.qconv_pointwise.tensor(u8, xs_t, zp_t, pw, ws, wzp, b, [1, 1], [0, 0],
+                                                                  [1, 1], 1, 0.1, 0, None, "relu", [None], "")}
+    same = bool(torch.equal(ops["fx"]().int_repr(), ops["pt2"]()))
+
+    def us(fn, n: int = 2000) -> float:
+        for _ in range(200):
+            fn()
+        t0 = time.perf_counter()
+        for _ in range(n):
+            fn()
+        return (time.perf_counter() - t0) / n * 1e6
+
+    per: dict[str, list[float]] = {"fx": [], "pt2": []}
+    for r in range(rounds):
+        for n in (("pt2", "fx") if r % 2 else ("fx", "pt2")):
+            per[n].append(us(ops[n]))
+    diffs = [p - f for p, f in zip(per["pt2"], per["fx"])]
+    print(json.dumps({"same_output": same, "fx_us": statistics.median(per["fx"]),
+                      "pt2_us": statistics.median(per["pt2"]), "diff_us": statistics.median(diffs),
+                      "diff_range_us": [min(diffs), max(diffs)], "rounds": rounds}), flush=True)
+
+
+def op_overhead(rounds: int = 15) -> dict | None:
+    """:func:`op_child` run in a child process; None where it failed."""
+    import json
+
+    r = subprocess.run([sys.executable, __file__, "--op-child", "--calls", str(rounds)], capture_output=True, text=True)
+    try:
+        return json.loads(r.stdout.strip().splitlines()[-1])
+    except (IndexError, ValueError):
+        print(f"op overhead child failed: {r.stderr[-500:]}", flush=True)
+        return None
 
 
 # perf's DSO names -> what runs there
@@ -170,6 +230,7 @@ def main() -> None:
                     help="seconds of perf sampling per artifact (0: skip; skipped anyway without perf)")
     ap.add_argument("--onednn-child", default=None, help=argparse.SUPPRESS)
     ap.add_argument("--steady-child", default=None, help=argparse.SUPPRESS)
+    ap.add_argument("--op-child", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--calls", type=float, default=5, help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.onednn_child:
@@ -177,6 +238,9 @@ def main() -> None:
         return
     if a.steady_child:
         steady_child(a.steady_child, a.calls)
+        return
+    if a.op_child:
+        op_child(int(a.calls))
         return
     a.work.mkdir(parents=True, exist_ok=True)
     folders = build_with_cli(a.work, list(ARTIFACTS.items()))
@@ -208,6 +272,7 @@ def main() -> None:
     secs = time.perf_counter() - t0
     dnn = {n: onednn_ms(f) for n, f in folders.items()}
     prof = {n: perf_split(f, a.perf_seconds) for n, f in folders.items()}
+    op = op_overhead()
     cpu = cpu_info()
     md = ["# PT2E INT8 `.pt2` vs FX INT8 TorchScript, ResNet-50, paired", "", f"Command: `{command()}`", "",
           f"CPU: {cpu_line(cpu)}; torch {torch.__version__}, {THREADS} threads. Each artifact warmed up for "
@@ -229,9 +294,9 @@ def main() -> None:
     for n, d in dnn.items():
         md.append(f"| {LABELS[n]} | {sum(d.values()):.3f} | "
                   + ", ".join(f"{k} {v:.3f}" for k, v in sorted(d.items(), key=lambda kv: -kv[1])) + " |")
-    gap = b1["pt2_ms"] - b1["fx_ms"]
+    gap = (b1["ratio"] - 1) * b1["fx_ms"]  # the paired ratio in ms (the medians' difference can differ in sign)
     reading = [f"Reading: at batch 1 the `.pt2` is {100 * (b1['ratio'] - 1):+.1f} % against FX TorchScript "
-               f"({gap:+.3f} ms); at batch 8 {100 * (rows[1]['ratio'] - 1):+.1f} %."]
+               f"({gap:+.3f} ms at FX's median); at batch 8 {100 * (rows[1]['ratio'] - 1):+.1f} %."]
     if all(prof.values()):
         groups = list(dict.fromkeys(g for p in prof.values() for g in p["groups_ms"]))
         md += ["", "Where the CPU time of a batch-1 call goes (`perf record -F 1999` attached to a child warmed up "
@@ -261,9 +326,24 @@ def main() -> None:
                            "input shape" + (", and while one thread does that set-up the other spin-waits in the "
                                             "OpenMP runtime" if d_omp > 0 else "")
                            + ". That set-up is inside PyTorch's operator, not in the package we write.")
+    if op:
+        convs = CONV_CALLS
+        md += ["", "One convolution operator called alone (a child process, a 1x1 64->64 INT8 convolution over 7x7 at "
+               "batch 1, where the arithmetic is negligible: what is left is the operator's cost per call; same "
+               f"weights and input, outputs {'identical' if op['same_output'] else '**different**'}; "
+               f"{op['rounds']} paired rounds of 2,000 calls):", "",
+               "| operator | µs per call |", "|---|---|",
+               f"| FX `quantized::conv2d_relu` (packed weights, cached primitive) | {op['fx_us']:.1f} |",
+               f"| PT2E `onednn::qconv_pointwise` (what the `.pt2` calls) | {op['pt2_us']:.1f} |",
+               f"| difference (median of the rounds' differences; range) | {op['diff_us']:+.1f} "
+               f"({op['diff_range_us'][0]:+.1f} to {op['diff_range_us'][1]:+.1f}) |"]
+        reading.append(f"Called alone, PyTorch's PT2E convolution operator costs {op['diff_us']:+.1f} µs a call "
+                       f"against FX's; the ResNet-50 runs {convs} convolutions a call, so {convs} x that = "
+                       f"{convs * op['diff_us'] / 1e3:+.3f} ms, against the batch-1 gap of {gap:+.3f} ms measured above.")
     md += ["", " ".join(reading)]
     write_results(results_name("pt2_vs_fx", a.tag), {"rows": rows, "onednn_ms_per_call": dnn, "perf": prof, "seconds": secs,
-                                                      "rounds": a.rounds, "runs": a.runs}, "\n".join(md))
+                                                      "rounds": a.rounds, "runs": a.runs, "op_overhead": op},
+                  "\n".join(md))
 
 
 if __name__ == "__main__":
