@@ -210,13 +210,27 @@ def measure(models: list[dict[str, Any]], args: argparse.Namespace, work: Path) 
                 for _ in range(args.warmup):
                     fn(x)
             per_round: dict[str, list[float]] = {k: [] for k in fns}
-            for _ in range(args.rounds):
-                for k, fn in fns.items():
+            for rnd in range(args.rounds):  # the order flips every round: no row always runs right after another
+                for k, fn in (list(fns.items()) if rnd % 2 == 0 else list(fns.items())[::-1]):
                     per_round[k].append(statistics.median(time_call(lambda: fn(x)) for _ in range(args.runs)) * 1e3)
             ratios = [q / p for q, p in zip(per_round["qat"], per_round["ptq"])]
             mdl["timing"][rt] = {"p50_ms": {k: statistics.median(v) for k, v in per_round.items()},
                                  "per_round_ms": per_round, "qat_over_ptq": statistics.median(ratios),
                                  "qat_over_ptq_per_round": ratios}
+
+
+def verdict_text(ratios: list[float]) -> str:
+    """QAT against PTQ from the per-round ratios: no slower (median at most 1), slower (slower in so many rounds that
+    chance would do it less than 5 % of the time: a sign test), or a tie within the run's noise."""
+    from resnet_opt.bench.timing import paired_verdict
+
+    r, n, slower = statistics.median(ratios), len(ratios), sum(x > 1.0 for x in ratios)
+    v = paired_verdict(ratios)
+    if v:
+        return "no slower than PTQ"
+    what = f"{100 * (r - 1):.0f} % slower than PTQ in the median, slower in {slower} of {n} rounds"
+    return what if v is False else (f"a tie within the run's noise ({what}, which chance alone does in more than "
+                                    "5 % of runs)")
 
 
 def render(models: list[dict[str, Any]], args: argparse.Namespace, cmd: str, cpu: dict[str, Any]) -> str:
@@ -247,7 +261,7 @@ def render(models: list[dict[str, Any]], args: argparse.Namespace, cmd: str, cpu
             r = t["qat_over_ptq"]
             md.append(f"- {rt}: QAT / PTQ = **{r:.2f}** (median of the per-round ratios "
                       f"{', '.join(f'{v:.2f}' for v in t['qat_over_ptq_per_round'])}): QAT is "
-                      + ("no slower than PTQ" if r <= 1.0 else f"{100 * (r - 1):.0f} % slower than PTQ")
+                      + verdict_text(t["qat_over_ptq_per_round"])
                       + f"; QAT INT8 vs FP32 ONNX {t['p50_ms']['fp32'] / t['p50_ms']['qat']:.2f}x; "
                         f"before issue 23: {t['p50_ms']['qat_before'] / t['p50_ms']['ptq']:.2f}x PTQ")
         acc = mdl.get("accuracy")

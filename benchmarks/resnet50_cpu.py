@@ -37,6 +37,7 @@ import argparse
 import json
 import os
 import shlex
+import statistics
 import sys
 import tempfile
 import time
@@ -54,6 +55,7 @@ sys.path.insert(0, str(ROOT))
 from common import roofline_sentence, torchvision_quantized  # noqa: E402
 from resnet_opt.bench import BenchConfig, TimingConfig, run_benchmark  # noqa: E402
 from resnet_opt.bench.report import environment_lines, plot, speedup  # noqa: E402
+from resnet_opt.bench.timing import paired_verdict  # noqa: E402
 from resnet_opt.bench.variants import Variant, variant_from_model, variant_from_path  # noqa: E402
 from resnet_opt.core.artifact import atomic_write_text, to_json  # noqa: E402
 from resnet_opt.core.manifest import MANIFEST_FORMAT, Manifest, write_manifest  # noqa: E402
@@ -383,6 +385,29 @@ def _p50(rows_by: dict, key: tuple[str, str], bs: int) -> float | None:
     return st.p50_ms if st else None
 
 
+def _rounds(rows_by: dict, key: tuple[str, str], bs: int) -> list[float] | None:
+    r = rows_by.get(key)
+    st = r.timing(bs) if r is not None else None
+    return st.round_p50_ms if st else None
+
+
+def paired(rows_by: dict, a: tuple[str, str], b: tuple[str, str], bs: int) -> list[float] | None:
+    """Round-by-round ratios a / b of two rows (the harness interleaves the rows round by round, so each round's two
+    medians were taken minutes apart at most); None without per-round data for both."""
+    ra, rb = _rounds(rows_by, a, bs), _rounds(rows_by, b, bs)
+    if not ra or not rb or len(ra) != len(rb):
+        return None
+    return [x / y for x, y in zip(ra, rb) if y > 0]
+
+
+def _paired_text(ratios: list[float] | None, what: str, invert: bool = False) -> str:
+    if not ratios:
+        return ""
+    shown = [1 / x for x in ratios] if invert else ratios
+    return (f"; paired over {len(ratios)} rounds: {what} {statistics.median(shown):.3f} (rounds "
+            f"{min(shown):.3f}-{max(shown):.3f})")
+
+
 def check_targets(result: Any, rows_by: dict, rf_rows: dict, bss: list[int]) -> list[dict[str, Any]]:
     """Issue 15's targets, judged on this run: a list of {target, met (True/False/None: not measurable), detail}."""
     out: list[dict[str, Any]] = []
@@ -398,12 +423,16 @@ def check_targets(result: Any, rows_by: dict, rf_rows: dict, bss: list[int]) -> 
         best_k = min(ours, key=ours.get)
         peer_k = min(peers_ok, key=peers_ok.get)
         missing = [f"{LABELS[k][1]}" for k, v in peers.items() if v is None]
+        ratios = paired(rows_by, best_k, peer_k, bs)
+        met = paired_verdict(ratios) if ratios else ours[best_k] <= peers_ok[peer_k]
         out.append({"target": f"fastest INT8 row of ours no slower than every peer (batch {bs})",
                     # a peer that was not measured leaves the target unjudged, whatever the others show
-                    "met": (ours[best_k] <= peers_ok[peer_k]) if not missing else None,
+                    "met": met if not missing else None, "tie": met is None and not missing,
                     "detail": f"ours: {LABELS[best_k][1]} {ours[best_k]:.1f} ms; fastest peer: {LABELS[peer_k][1]} "
-                              f"{peers_ok[peer_k]:.1f} ms ({100 * (ours[best_k] / peers_ok[peer_k] - 1):+.1f} %)" + (f"; peers not measured: {', '.join(missing)}" if missing else ""),
-                    "ours_ms": ours[best_k], "peer_ms": peers_ok[peer_k]})
+                              f"{peers_ok[peer_k]:.1f} ms ({100 * (ours[best_k] / peers_ok[peer_k] - 1):+.1f} %)"
+                              + _paired_text(ratios, "ours / peer")
+                              + (f"; peers not measured: {', '.join(missing)}" if missing else ""),
+                    "ours_ms": ours[best_k], "peer_ms": peers_ok[peer_k], "paired_ratios": ratios})
     b1 = bss[0]
     eager = _p50(rows_by, ("torch-eager-fp32", "torch-cpu"), b1)
     pr = {k: _p50(rows_by, k, b1) for k in PRUNED_INT8}
@@ -415,10 +444,15 @@ def check_targets(result: Any, rows_by: dict, rf_rows: dict, bss: list[int]) -> 
         # the most this CPU allows: the pruned model's MACs at 100 % of the run's U8S8 peak
         bound = (eager / (q["macs_per_image"] / (q["peak_gmacs_per_s"] * 1e9) * 1e3)
                  if q.get("macs_per_image") and q.get("peak_gmacs_per_s") else None)
+        ratios = paired(rows_by, k, ("torch-eager-fp32", "torch-cpu"), b1)  # pruned / eager, round by round
+        met = paired_verdict(ratios, limit=1 / 20.0) if ratios else x >= 20.0
         out.append({"target": f"pruned 0.5 + INT8 on its best runtime >= 20x torch eager FP32 (batch {b1})",
-                    "met": x >= 20.0, "detail": f"{LABELS[k][1]}: {pr[k]:.2f} ms vs eager {eager:.1f} ms = {x:.1f}x"
+                    "met": met, "tie": met is None,
+                    "detail": f"{LABELS[k][1]}: {pr[k]:.2f} ms vs eager {eager:.1f} ms = {x:.1f}x"
+                    + _paired_text(ratios, "speed-up", invert=True)
                     + (f"; at 100 % of this run's U8S8 peak it would be {bound:.1f}x" if bound else ""),
-                    "speedup": x, "bound_at_peak": bound, "pruned_macs": q.get("macs_per_image")})
+                    "speedup": x, "bound_at_peak": bound, "pruned_macs": q.get("macs_per_image"),
+                    "paired_ratios": ratios})
         from resnet_opt.bench.cpu_notes import efficiency_targets
 
         def frac_of(key: tuple[str, str]) -> float | None:
@@ -436,6 +470,13 @@ def check_targets(result: Any, rows_by: dict, rf_rows: dict, bss: list[int]) -> 
     return out
 
 
+def verdict_word(t: dict[str, Any]) -> str:
+    """yes / **no** / tie (the paired rounds fall on both sides: within this run's noise) / — (not judged)."""
+    if t.get("tie"):
+        return "tie (within the run's noise)"
+    return "yes" if t["met"] else ("—" if t["met"] is None else "**no**")
+
+
 def targets_markdown(result: Any, rows_by: dict, rf_rows: dict, bss: list[int]) -> list[str]:
     cpu = result.environment.get("cpu") or {}
     flags = cpu.get("flags") or {}
@@ -444,7 +485,7 @@ def targets_markdown(result: Any, rows_by: dict, rf_rows: dict, bss: list[int]) 
     res = check_targets(result, rows_by, rf_rows, bss)
     result.extra["targets"] = res
     for t in res:
-        md.append(f"| {t['target']} | {'yes' if t['met'] else ('—' if t['met'] is None else '**no**')} | {t['detail']} |")
+        md.append(f"| {t['target']} | {verdict_word(t)} | {t['detail']} |")
     unmet = [t for t in res if t["met"] is False]
     if unmet:
         from resnet_opt.bench.cpu_notes import unmet_need

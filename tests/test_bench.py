@@ -109,6 +109,38 @@ def test_variant_from_path_errors(tmp_path, artifacts):
 
 
 # ------------------------------------------------------------------ the harness on CPU
+def test_paired_verdict_says_tie_when_the_rounds_fall_on_both_sides():
+    from resnet_opt.bench.timing import paired_verdict, sign_test_p
+
+    assert sign_test_p(6, 6) == pytest.approx(1 / 64) and sign_test_p(0, 6) == 1.0
+    assert sign_test_p(8, 9) == pytest.approx(10 / 512)
+    assert paired_verdict([0.98, 1.03, 0.99, 1.01, 0.97]) is True  # median at or under the limit
+    assert paired_verdict([1.01, 1.02, 1.03, 1.01, 1.04, 1.02]) is False  # slower in every round of 6: p = 1/64
+    assert paired_verdict([1.05, 0.97, 1.02, 1.01, 0.99, 1.03]) is None  # a tie within the noise, neither yes nor no
+    assert paired_verdict([1.05]) is False and paired_verdict([]) is None
+    assert paired_verdict([0.049, 0.051, 0.048], limit=0.05) is True  # a >= 20x target as pruned / eager <= 1/20
+    band = dict(limit=1.05, low=0.95)  # "within 5 %": out of the band below counts the rounds below it
+    assert paired_verdict([0.99, 1.02, 1.04], **band) is True
+    assert paired_verdict([0.90, 0.91, 0.93, 0.92, 0.89, 0.94], **band) is False
+    assert paired_verdict([0.60, 0.91, 1.10, 0.92, 1.20, 0.85, 0.97, 0.88, 1.02], **band) is None
+
+
+def test_rounds_keep_each_rounds_median_for_paired_comparisons(artifacts, tmp_path):
+    from dataclasses import replace
+
+    vs = [variant_from_path(artifacts["onnx"])]
+    res = run_benchmark(vs, BenchConfig(backends=["ort-cpu"], batch_sizes=[1], threads=2, agreement_images=2,
+                                        timing=replace(FAST, iterations=6, rounds=3)))
+    st = res.rows[0].timing(1)
+    assert st.round_p50_ms is not None and len(st.round_p50_ms) == 3
+    assert all(st.min_ms <= v <= st.max_ms for v in st.round_p50_ms)
+    again = result_from_dict(json.loads((write_report(res, tmp_path / "r")["json"]).read_text()))
+    assert again.rows[0].timing(1).round_p50_ms == st.round_p50_ms
+    one = run_benchmark(vs, BenchConfig(backends=["ort-cpu"], batch_sizes=[1], threads=2, agreement_images=2,
+                                        timing=FAST))
+    assert one.rows[0].timing(1).round_p50_ms is None  # one round: nothing to pair
+
+
 def test_harness_cpu_all_families_with_agreement(artifacts, tmp_path):
     from resnet_opt.bench import variants_from_paths
 

@@ -9,6 +9,7 @@ with the reason; one that crashes is recorded as an error and the others go on.
 from __future__ import annotations
 
 import datetime as _dt
+import statistics
 import sys
 import time
 from dataclasses import asdict, dataclass, field
@@ -351,6 +352,7 @@ class _Cells:
     def __init__(self) -> None:
         self.samples: dict[tuple[int, int], list[float]] = {}
         self.device: dict[tuple[int, int], list[float]] = {}
+        self.round_p50: dict[tuple[int, int], list[float]] = {}  # each round's median (ms), in order
         self.failed: dict[tuple[int, int], str] = {}
         self.inputs: dict[tuple[int, int], Any] = {}
 
@@ -416,8 +418,10 @@ def _time_cell(row: BenchRow, runner: Runner, bs: int, rnd: int, cfg: BenchConfi
         took_cores = True
         external = getattr(runner, "bench_external", None)
         if external is not None:  # a runner in another process times itself (warm-up included)
-            m.samples.setdefault(key, []).extend(external(bs, t.warmup if rnd == 0 else min(1, t.warmup),
-                                                          t.per_round()))
+            s = external(bs, t.warmup if rnd == 0 else min(1, t.warmup), t.per_round())
+            m.samples.setdefault(key, []).extend(s)
+            if s:
+                m.round_p50.setdefault(key, []).append(statistics.median(s) * 1e3)
             return True
         if rnd == 0 and t.warmup:
             budget = None if t.time_budget_s is None else t.time_budget_s / 2
@@ -429,6 +433,8 @@ def _time_cell(row: BenchRow, runner: Runner, bs: int, rnd: int, cfg: BenchConfi
                           cuda_events=runner.backend.uses_cuda and runner.backend.family == "torch")
         m.samples.setdefault(key, []).extend(s)
         m.device.setdefault(key, []).extend(d)
+        if s:
+            m.round_p50.setdefault(key, []).append(statistics.median(s) * 1e3)
     except Exception as e:  # noqa: BLE001
         m.failed[key] = f"{ERROR}:{_short(e)}"
         say(f"{row.variant} on {row.backend} at batch {bs}: {_short(e)}")
@@ -444,8 +450,8 @@ def _record_timings(row: BenchRow, batch_sizes: list[int], m: _Cells) -> None:
             status, _, why = m.failed[key].partition(":")
             row.timings.append(BatchTiming(bs, status, why))
         elif m.samples.get(key):
-            row.timings.append(BatchTiming(bs, OK, None, LatencyStats.from_samples(m.samples[key], bs,
-                                                                                 m.device.get(key) or None)))
+            row.timings.append(BatchTiming(bs, OK, None, LatencyStats.from_samples(
+                m.samples[key], bs, m.device.get(key) or None, m.round_p50.get(key))))
     if row.timings and all(tm.status == ERROR for tm in row.timings):
         row.status, row.reason = ERROR, row.timings[0].reason
 

@@ -75,6 +75,7 @@ class LatencyStats:
     device_p50_ms: float | None = None  # median CUDA-event time of a run (torch backends on CUDA)
     cv: float | None = None  # std / mean
     unstable: bool = False
+    round_p50_ms: list[float] | None = None  # each interleaved round's median, in order (None with one round)
 
     @property
     def spread(self) -> float | None:
@@ -82,8 +83,8 @@ class LatencyStats:
         return self.p90_ms / self.p50_ms if self.p50_ms > 0 else None
 
     @classmethod
-    def from_samples(cls, samples_s: list[float], batch_size: int,
-                     device_samples_ms: list[float] | None = None) -> "LatencyStats":
+    def from_samples(cls, samples_s: list[float], batch_size: int, device_samples_ms: list[float] | None = None,
+                     round_p50_ms: list[float] | None = None) -> "LatencyStats":
         if not samples_s:
             raise ValueError("no timing samples")
         a = np.asarray(samples_s, dtype=np.float64) * 1e3
@@ -96,4 +97,32 @@ class LatencyStats:
         return cls(batch_size=batch_size, iterations=int(a.size), mean_ms=mean, p50_ms=p50, p90_ms=p90, p99_ms=p99,
                    min_ms=float(a.min()), max_ms=float(a.max()), std_ms=std,
                    throughput_ips=batch_size * 1e3 / p50 if p50 > 0 else float("inf"), device_p50_ms=dev,
-                   cv=cv, unstable=unstable)
+                   cv=cv, unstable=unstable,
+                   round_p50_ms=[float(v) for v in round_p50_ms] if round_p50_ms and len(round_p50_ms) > 1 else None)
+
+
+def sign_test_p(above: int, n: int) -> float:
+    """One-sided sign test: the chance of ``above`` or more of ``n`` rounds on one side when both sides are equally
+    likely (no real difference)."""
+    from math import comb
+
+    return sum(comb(n, k) for k in range(above, n + 1)) / 2 ** n if n else 1.0
+
+
+def paired_verdict(ratios: list[float], limit: float = 1.0, alpha: float = 0.05,
+                   low: float | None = None) -> bool | None:
+    """Is a paired per-round ratio (e.g. ours / peer, each round timing both back to back) at most ``limit`` (and,
+    with ``low``, at least ``low``)? True when the median of the rounds' ratios is; False when it is out of bounds in
+    so many rounds, on the side its median is, that a drifting machine would do that by chance less than ``alpha`` of
+    the time (one-sided sign test); None when neither: a tie within the run's noise, which a yes/no would misreport.
+    Single-round data: the plain comparison."""
+    r = [float(x) for x in ratios if x == x]
+    if not r:
+        return None
+    med = float(np.median(r))
+    if med <= limit and (low is None or med >= low):
+        return True
+    if len(r) == 1:
+        return False
+    out = sum(x > limit for x in r) if med > limit else sum(x < low for x in r)  # type: ignore[operator]
+    return False if sign_test_p(out, len(r)) < alpha else None
