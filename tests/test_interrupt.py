@@ -170,3 +170,38 @@ def test_train_overwrite_interrupted_keeps_previous_run(sig, tmp_path):
                                    "--limit", "32", "--batch-size", "32", "--overwrite"])
     assert res.exit_code == 0, res.output
     assert not _tmp_siblings(run) and (run / "model.safetensors").is_file()  # the killed run's folder was cleaned
+
+
+@pytest.mark.parametrize("handler,code,line", [("_on_sigterm", 143, "error: terminated"),
+                                               ("_on_sigint", 130, "error: interrupted")])
+def test_a_signal_a_library_swallows_still_ends_as_that_signal(handler, code, line, capsys):
+    """onnxruntime turns a KeyboardInterrupt raised inside its session creation into its own "initialization failed"
+    (seen once in the SIGTERM test above: exit 2, 'error: onnxruntime cannot load the model'): the command must still
+    end as the signal it got."""
+    import importlib
+
+    import typer
+
+    from resnet_opt.cli.common import handle_errors
+    from resnet_opt.core.errors import QuantizationError
+
+    app_mod = importlib.import_module("resnet_opt.cli.app")  # the module (the package's `app` is the Typer app)
+
+    def work():
+        try:
+            getattr(app_mod, handler)(0, None)  # what the signal handler does when the signal arrives
+        except BaseException:  # noqa: BLE001 - the library swallows it and raises its own error
+            raise QuantizationError("onnxruntime cannot load the model: initialization failed") from None
+
+    def other_error():
+        raise QuantizationError("a real error")
+
+    try:
+        with pytest.raises(typer.Exit) as e:
+            handle_errors(work)()
+        assert e.value.exit_code == code and capsys.readouterr().err.strip() == line
+    finally:
+        app_mod.STATE.signalled = None
+    with pytest.raises(typer.Exit) as e:  # with no signal, the same error is the error it is
+        handle_errors(other_error)()
+    assert e.value.exit_code == 2 and capsys.readouterr().err.strip() == "error: a real error"

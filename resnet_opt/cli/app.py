@@ -23,6 +23,10 @@ EXIT_SIGTERM = 143
 
 class _State:
     debug: bool = False
+    # the signal (SIGINT / SIGTERM) that interrupted this command, once one did: a library that catches the
+    # KeyboardInterrupt it raised (onnxruntime turns one raised during session creation into its own "initialization
+    # failed") must not turn the interruption into another error line and exit code
+    signalled: int | None = None
 
 
 STATE = _State()
@@ -34,7 +38,13 @@ class Terminated(KeyboardInterrupt):
 
 
 def _on_sigterm(signum: int, frame: Any) -> None:  # noqa: ARG001
+    STATE.signalled = signal.SIGTERM
     raise Terminated()
+
+
+def _on_sigint(signum: int, frame: Any) -> None:  # noqa: ARG001
+    STATE.signalled = signal.SIGINT
+    raise KeyboardInterrupt()
 
 
 def one_line(text: Any) -> str:
@@ -101,15 +111,18 @@ class RootGroup(TyperGroup):
     def _main(self, args: Sequence[str] | None, prog_name: str | None, complete_var: str | None,
               standalone_mode: bool, **extra: Any) -> Any:
         STATE.debug = False
+        STATE.signalled = None
         _quiet_flag_metavars(self)
         argv = _pop_debug(list(sys.argv[1:] if args is None else args))
         if not standalone_mode:
             return super().main(argv, prog_name, complete_var, standalone_mode=False, **extra)
-        previous = None
+        previous = previous_int = None
         try:
             previous = signal.signal(signal.SIGTERM, _on_sigterm)
+            if signal.getsignal(signal.SIGINT) is signal.default_int_handler:  # Python's own Ctrl-C handler only
+                previous_int = signal.signal(signal.SIGINT, _on_sigint)
         except ValueError:  # not the main thread: leave signals alone
-            previous = None
+            previous = previous_int = None
         try:
             rv = super().main(argv, prog_name, complete_var, standalone_mode=False, **extra)
         except typer.TyperException as e:  # click's ClickException / UsageError family
@@ -132,6 +145,8 @@ class RootGroup(TyperGroup):
         finally:
             if previous is not None:
                 signal.signal(signal.SIGTERM, previous)
+            if previous_int is not None:
+                signal.signal(signal.SIGINT, previous_int)
         sys.exit(rv if isinstance(rv, int) else 0)
 
 

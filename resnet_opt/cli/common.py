@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import signal
 import sys
 import warnings
 from pathlib import Path
@@ -68,6 +69,13 @@ def accuracy_change(drop: float | None, unit: str = "points") -> str:
     return f"drop {drop:.2f} {unit}" if drop > 0 else f"gain {-drop:.2f} {unit}"
 
 
+def _interrupted() -> typer.Exit:
+    """The one line and exit code of the signal that interrupted the command (``STATE.signalled``)."""
+    if STATE.signalled == signal.SIGTERM:
+        return fail("terminated", EXIT_SIGTERM)
+    return fail("interrupted", EXIT_SIGINT)
+
+
 def handle_errors(fn: F) -> F:
     """Turn library errors into one line and a non-zero exit (``--debug`` shows the traceback instead), and
     user-facing warnings (:class:`ResNetOptWarning`) into one ``warning:`` line.
@@ -93,6 +101,8 @@ def handle_errors(fn: F) -> F:
                 warnings.showwarning = show
                 return fn(*args, **kwargs)
         except ResNetOptError as e:
+            if STATE.signalled is not None:  # the interruption, swallowed and re-raised as an error by a library
+                raise _interrupted() from None
             if STATE.debug:
                 raise
             raise fail(str(e), getattr(e, "exit_code", 2)) from None
@@ -103,6 +113,8 @@ def handle_errors(fn: F) -> F:
         except (typer.Exit, typer.Abort, typer.TyperException):
             raise  # click's own control flow and usage errors (the root group prints those)
         except Exception as e:  # noqa: BLE001 - the last-resort boundary; see the docstring
+            if STATE.signalled is not None:
+                raise _interrupted() from None
             if STATE.debug:
                 raise
             msg = one_line(e) or "(no message)"
