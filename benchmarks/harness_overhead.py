@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from common import build_with_cli, command, cpu_line, median_ms, results_name, write_results  # noqa: E402
-from resnet_opt.bench.timing import paired_verdict  # noqa: E402
+from resnet_opt.bench.timing import paired_verdict, verdict_word  # noqa: E402
 
 THREADS = 2
 
@@ -201,7 +201,7 @@ def main() -> None:
                      "within_5_percent": ok})
         rng = f"{min(ratios):.3f}-{max(ratios):.3f}" if ratios else "—"
         lines.append(f"| {n} | {b} | {fmt(med['harness'])} | {fmt(med['bare'])} | {fmt(med['benchmark_app'])} | "
-                     f"{fmt(ratio)} | {rng} | {'yes' if ok else ('tie (within the noise)' if ok is None else '**no**')} |")
+                     f"{fmt(ratio)} | {rng} | {verdict_word(ok)} |")
     lines += ["", "The bare loop and `benchmark_app` build their own sessions with the settings above; the harness "
               "builds its sessions as `resnet-opt bench` does.", "", reading(rows)]
     write_results(results_name("harness_overhead", a.tag),

@@ -35,7 +35,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from resnet_opt.bench.timing import paired_verdict  # noqa: E402
+from resnet_opt.bench.timing import paired_verdict, verdict_word  # noqa: E402
 from common import build_with_cli, command, cpu_line, median_ms, results_name, write_results  # noqa: E402
 
 THREADS = 2
@@ -288,7 +288,7 @@ def main() -> None:
     for r in rows:
         md.append(f"| {r['batch']} | {r['pt2_ms']:.2f} | {r['fx_ms']:.2f} | {r['ratio']:.3f} | "
                   f"{r['ratio_range'][0]:.3f}-{r['ratio_range'][1]:.3f} | {r['slower_rounds']} of {a.rounds} | "
-                  f"{'yes' if r['met'] else ('tie (within the noise)' if r['met'] is None else '**no**')} |")
+                  f"{verdict_word(r['met'])} |")
     b1 = rows[0]
     md += ["", "oneDNN's own time per batch-1 call (`ONEDNN_VERBOSE=1`, 20 calls in a child process; verbose logging "
            "slows the call a little, so read the split, not the sum against the wall time above). The `.pt2`'s "
@@ -331,7 +331,6 @@ def main() -> None:
                                             "OpenMP runtime" if d_omp > 0 else "")
                            + ". That set-up is inside PyTorch's operator, not in the package we write.")
     if op:
-        convs = CONV_CALLS
         md += ["", "One convolution operator called alone (a child process, a 1x1 64->64 INT8 convolution over 7x7 at "
                "batch 1, where the arithmetic is negligible: what is left is the operator's cost per call; same "
                f"weights and input, outputs {'identical' if op['same_output'] else '**different**'}; "
@@ -342,8 +341,8 @@ def main() -> None:
                f"| difference (median of the rounds' differences; range) | {op['diff_us']:+.1f} "
                f"({op['diff_range_us'][0]:+.1f} to {op['diff_range_us'][1]:+.1f}) |"]
         reading.append(f"Called alone, PyTorch's PT2E convolution operator costs {op['diff_us']:+.1f} µs a call "
-                       f"against FX's; the ResNet-50 runs {convs} convolutions a call, so {convs} x that = "
-                       f"{convs * op['diff_us'] / 1e3:+.3f} ms, against the batch-1 gap of {gap:+.3f} ms measured above.")
+                       f"against FX's; the ResNet-50 runs {CONV_CALLS} convolutions a call, so {CONV_CALLS} x that = "
+                       f"{CONV_CALLS * op['diff_us'] / 1e3:+.3f} ms, against the batch-1 gap of {gap:+.3f} ms measured above.")
     md += ["", " ".join(reading)]
     write_results(results_name("pt2_vs_fx", a.tag), {"rows": rows, "onednn_ms_per_call": dnn, "perf": prof, "seconds": secs,
                                                       "rounds": a.rounds, "runs": a.runs, "op_overhead": op},

@@ -55,7 +55,7 @@ sys.path.insert(0, str(ROOT))
 from common import roofline_sentence, torchvision_quantized  # noqa: E402
 from resnet_opt.bench import BenchConfig, TimingConfig, run_benchmark  # noqa: E402
 from resnet_opt.bench.report import environment_lines, plot, speedup  # noqa: E402
-from resnet_opt.bench.timing import paired_verdict  # noqa: E402
+from resnet_opt.bench.timing import paired_verdict, verdict_word  # noqa: E402
 from resnet_opt.bench.variants import Variant, variant_from_model, variant_from_path  # noqa: E402
 from resnet_opt.core.artifact import atomic_write_text, to_json  # noqa: E402
 from resnet_opt.core.manifest import MANIFEST_FORMAT, Manifest, write_manifest  # noqa: E402
@@ -379,22 +379,21 @@ def render(result: Any, missing: dict[str, str], args: argparse.Namespace, comma
     return "\n".join(md) + "\n"
 
 
+def _stats(rows_by: dict, key: tuple[str, str], bs: int) -> Any:
+    r = rows_by.get(key)
+    return r.timing(bs) if r is not None else None
+
+
 def _p50(rows_by: dict, key: tuple[str, str], bs: int) -> float | None:
-    r = rows_by.get(key)
-    st = r.timing(bs) if r is not None else None
+    st = _stats(rows_by, key, bs)
     return st.p50_ms if st else None
-
-
-def _rounds(rows_by: dict, key: tuple[str, str], bs: int) -> list[float] | None:
-    r = rows_by.get(key)
-    st = r.timing(bs) if r is not None else None
-    return st.round_p50_ms if st else None
 
 
 def paired(rows_by: dict, a: tuple[str, str], b: tuple[str, str], bs: int) -> list[float] | None:
     """Round-by-round ratios a / b of two rows (the harness interleaves the rows round by round, so each round's two
     medians were taken minutes apart at most); None without per-round data for both."""
-    ra, rb = _rounds(rows_by, a, bs), _rounds(rows_by, b, bs)
+    sa, sb = _stats(rows_by, a, bs), _stats(rows_by, b, bs)
+    ra, rb = (sa.round_p50_ms if sa else None), (sb.round_p50_ms if sb else None)
     if not ra or not rb or len(ra) != len(rb):
         return None
     return [x / y for x, y in zip(ra, rb) if y > 0]
@@ -470,11 +469,9 @@ def check_targets(result: Any, rows_by: dict, rf_rows: dict, bss: list[int]) -> 
     return out
 
 
-def verdict_word(t: dict[str, Any]) -> str:
-    """yes / **no** / tie (the paired rounds fall on both sides: within this run's noise) / — (not judged)."""
-    if t.get("tie"):
-        return "tie (within the run's noise)"
-    return "yes" if t["met"] else ("—" if t["met"] is None else "**no**")
+def target_word(t: dict[str, Any]) -> str:
+    """yes / **no** / tie within the run's noise (:func:`verdict_word`), or — where the target was not judged."""
+    return "—" if t["met"] is None and not t.get("tie") else verdict_word(t["met"])
 
 
 def targets_markdown(result: Any, rows_by: dict, rf_rows: dict, bss: list[int]) -> list[str]:
@@ -485,7 +482,7 @@ def targets_markdown(result: Any, rows_by: dict, rf_rows: dict, bss: list[int]) 
     res = check_targets(result, rows_by, rf_rows, bss)
     result.extra["targets"] = res
     for t in res:
-        md.append(f"| {t['target']} | {verdict_word(t)} | {t['detail']} |")
+        md.append(f"| {t['target']} | {target_word(t)} | {t['detail']} |")
     unmet = [t for t in res if t["met"] is False]
     if unmet:
         from resnet_opt.bench.cpu_notes import unmet_need

@@ -356,6 +356,13 @@ class _Cells:
         self.failed: dict[tuple[int, int], str] = {}
         self.inputs: dict[tuple[int, int], Any] = {}
 
+    def add_round(self, key: tuple[int, int], samples_s: list[float], device_ms: list[float] | None = None) -> None:
+        """One round's timed runs of a cell: its samples, CUDA-event samples and the round's median."""
+        self.samples.setdefault(key, []).extend(samples_s)
+        self.device.setdefault(key, []).extend(device_ms or [])
+        if samples_s:
+            self.round_p50.setdefault(key, []).append(statistics.median(samples_s) * 1e3)
+
 
 def _time_live(live: list[tuple[BenchRow, Runner]], cfg: BenchConfig, say: Callable[[str], None],
                progress: bool) -> Any:
@@ -418,10 +425,7 @@ def _time_cell(row: BenchRow, runner: Runner, bs: int, rnd: int, cfg: BenchConfi
         took_cores = True
         external = getattr(runner, "bench_external", None)
         if external is not None:  # a runner in another process times itself (warm-up included)
-            s = external(bs, t.warmup if rnd == 0 else min(1, t.warmup), t.per_round())
-            m.samples.setdefault(key, []).extend(s)
-            if s:
-                m.round_p50.setdefault(key, []).append(statistics.median(s) * 1e3)
+            m.add_round(key, external(bs, t.warmup if rnd == 0 else min(1, t.warmup), t.per_round()))
             return True
         if rnd == 0 and t.warmup:
             budget = None if t.time_budget_s is None else t.time_budget_s / 2
@@ -431,10 +435,7 @@ def _time_cell(row: BenchRow, runner: Runner, bs: int, rnd: int, cfg: BenchConfi
         budget = None if t.time_budget_s is None else t.time_budget_s / t.rounds
         s, d = timed_runs(call, t.per_round(), budget_s=budget, min_runs=max(1, -(-t.min_iterations // t.rounds)),
                           cuda_events=runner.backend.uses_cuda and runner.backend.family == "torch")
-        m.samples.setdefault(key, []).extend(s)
-        m.device.setdefault(key, []).extend(d)
-        if s:
-            m.round_p50.setdefault(key, []).append(statistics.median(s) * 1e3)
+        m.add_round(key, s, d)
     except Exception as e:  # noqa: BLE001
         m.failed[key] = f"{ERROR}:{_short(e)}"
         say(f"{row.variant} on {row.backend} at batch {bs}: {_short(e)}")

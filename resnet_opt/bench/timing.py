@@ -126,3 +126,8 @@ def paired_verdict(ratios: list[float], limit: float = 1.0, alpha: float = 0.05,
         return False
     out = sum(x > limit for x in r) if med > limit else sum(x < low for x in r)  # type: ignore[operator]
     return False if sign_test_p(out, len(r)) < alpha else None
+
+
+def verdict_word(verdict: bool | None) -> str:
+    """How a report's table words :func:`paired_verdict`'s answer."""
+    return "yes" if verdict else ("**no**" if verdict is False else "tie (within the run's noise)")

@@ -69,9 +69,10 @@ def accuracy_change(drop: float | None, unit: str = "points") -> str:
     return f"drop {drop:.2f} {unit}" if drop > 0 else f"gain {-drop:.2f} {unit}"
 
 
-def _interrupted() -> typer.Exit:
-    """The one line and exit code of the signal that interrupted the command (``STATE.signalled``)."""
-    if STATE.signalled == signal.SIGTERM:
+def _interrupted(e: BaseException | None = None) -> typer.Exit:
+    """The one line and exit code of the interruption: SIGTERM (``Terminated``, or ``STATE.signalled`` where a
+    library swallowed it) or Ctrl-C."""
+    if isinstance(e, Terminated) or STATE.signalled == signal.SIGTERM:
         return fail("terminated", EXIT_SIGTERM)
     return fail("interrupted", EXIT_SIGINT)
 
@@ -106,10 +107,8 @@ def handle_errors(fn: F) -> F:
             if STATE.debug:
                 raise
             raise fail(str(e), getattr(e, "exit_code", 2)) from None
-        except Terminated:
-            raise fail("terminated", EXIT_SIGTERM) from None
-        except KeyboardInterrupt:
-            raise fail("interrupted", EXIT_SIGINT) from None
+        except KeyboardInterrupt as e:  # Ctrl-C, and SIGTERM as Terminated
+            raise _interrupted(e) from None
         except (typer.Exit, typer.Abort, typer.TyperException):
             raise  # click's own control flow and usage errors (the root group prints those)
         except Exception as e:  # noqa: BLE001 - the last-resort boundary; see the docstring
