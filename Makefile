@@ -6,7 +6,7 @@ PIP    := $(VENV)/bin/pip
 STAMP  := $(VENV)/.installed
 DEMO_OUT ?= demo-out
 
-.PHONY: demo test quickstart install clean bench cpp fashion-data
+.PHONY: demo test quickstart gpu-dry-run install clean bench cpp fashion-data
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -37,7 +37,12 @@ demo: $(STAMP) fashion-data
 	$(VENV)/bin/resnet-opt pipeline --depth 18 --data digits --epochs 8 --prune 0.3 --finetune-epochs 5 --distill --importance taylor --threads 2 --overwrite --out $(DEMO_OUT)
 
 test: $(STAMP) fashion-data
-	$(PY) -m pytest -q -m "not readme"
+	$(PY) -m pytest -q -m "not readme and not gpu_dry_run"
+
+# The GPU script's dry run (benchmarks/gpu/run.sh --dry-run: every step at tiny sizes on the CPU, ~2.5 min on 2 cores),
+# so that a lent GPU's 15 minutes never find a broken script: tests/test_gpu_script.py. CI runs it after `make test`.
+gpu-dry-run: $(STAMP)
+	$(PY) -m pytest -q -m gpu_dry_run tests/test_gpu_script.py
 
 # Every line of the README's CLI quick start, in order, in a fresh folder (slow settings made small; ~6 min on 2
 # cores): tests/test_quickstart.py. CI runs it after `make test`.

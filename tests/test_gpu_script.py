@@ -53,7 +53,7 @@ def _one_error_line(r: subprocess.CompletedProcess, needle: str) -> None:
 
 
 # ------------------------------------------------------------------------------------------------ the dry run
-@pytest.mark.slow
+@pytest.mark.gpu_dry_run
 @pytest.mark.skipif(torch.cuda.is_available(), reason="the dry run is the CPU's; on a GPU run.sh itself is the test")
 def test_dry_run_runs_every_step_and_writes_the_result_files(tmp_path):
     _wheels()
