@@ -38,6 +38,12 @@ def test_vnni_report_never_says_the_cpu_lacks_vnni():
     need = " ".join(N.unmet_need(x, VNNI) for x in t)
     assert "no VNNI" not in need and "round-to auto" in need
     assert N.efficiency_targets(VNNI, 0.86, 0.76)[0]["met"] is True
+    # another batch size's figures are quoted beside the batch-1 judgement and never change it
+    t8 = N.efficiency_targets(VNNI, 0.77, 0.59, other=(8, 0.89, 0.76))
+    assert [x["met"] for x in t8] == [False, False]
+    assert "77 % of the U8S8 peak (batch 8, not judged: 89 %)" == t8[0]["detail"]
+    assert t8[1]["other_batch"] == {"batch": 8, "fraction": 0.76}
+    assert "other_batch" not in N.efficiency_targets(VNNI, 0.77, 0.59, other=(8, None, None))[0]
     twenty = {"target": "pruned 0.5 + INT8 on its best runtime >= 20x torch eager FP32 (batch 1)",
               "detail": "1.94 ms vs eager 36 ms = 18.6x", "bound_at_peak": 29.5}
     assert "kernel efficiency" in N.unmet_need(twenty, VNNI) and "no VNNI" not in N.unmet_need(twenty, VNNI)

@@ -62,12 +62,14 @@ def reading_notes(cpu: dict[str, Any], peaks: dict[str, Any] | None) -> list[str
 
 
 def efficiency_targets(cpu: dict[str, Any], unpruned: float | None, pruned: float | None,
-                       batch: int = 1) -> list[dict[str, Any]]:
+                       batch: int = 1, *, other: tuple[int, float | None, float | None] | None = None
+                       ) -> list[dict[str, Any]]:
     """The share-of-peak targets for this CPU class, judged on the measured fractions (``None``: no figure):
     ``{target, met (True/False/None), detail, fraction}``. On CPUs without INT8 dot products they are reported with
-    the figure measured and ``met=None`` (not this CPU class's target)."""
+    the figure measured and ``met=None`` (not this CPU class's target). ``other``: (batch size, unpruned, pruned)
+    fractions at another batch size, quoted beside the judged ones, never judged."""
     out = []
-    for name, frac in (("unpruned", unpruned), ("pruned", pruned)):
+    for i, (name, frac) in enumerate((("unpruned", unpruned), ("pruned", pruned))):
         goal = EFFICIENCY[name]
         what = "INT8" if name == "unpruned" else "pruned 0.5 + INT8"
         target = f"{what} >= {100 * goal:.0f} % of the INT8 (U8S8) peak on a VNNI/AMX CPU (batch {batch})"
@@ -81,6 +83,9 @@ def efficiency_targets(cpu: dict[str, Any], unpruned: float | None, pruned: floa
         else:
             out.append({"target": target, "met": frac >= goal, "fraction": frac,
                         "detail": f"{100 * frac:.0f} % of the U8S8 peak"})
+        if other is not None and other[1 + i] is not None:
+            out[-1]["detail"] += f" (batch {other[0]}, not judged: {100 * other[1 + i]:.0f} %)"
+            out[-1]["other_batch"] = {"batch": other[0], "fraction": other[1 + i]}
     return out
 
 
