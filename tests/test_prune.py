@@ -288,6 +288,7 @@ def test_cli_prune_json_and_table(tmp_path):
     (["--ratio", "0.5", "--finetune-epochs", "2"], "needs labelled --data"),
     (["--ratio", "0.5", "--data", "synthetic", "--finetune-epochs", "1"], "no labels"),
     (["--ratio", "0.5", "--round-to", "0"], "--round-to"),
+    (["--ratio", "0.5", "--round-to", "auto", "--target-runtime", "openvino"], "--round-to auto is measured on"),
 ])
 def test_cli_bad_input_one_line(tmp_path, args, needle):
     r = runner.invoke(app, ["prune", "--depth", "18", "--input-size", "32", "--out", str(tmp_path / "x"), *args])

@@ -75,6 +75,7 @@ class EvalSplit(Choice):
 
 class TargetRuntime(Choice):
     onnxruntime = "onnxruntime"
+    openvino = "openvino"
     torch = "torch"
 
 

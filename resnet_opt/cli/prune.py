@@ -99,7 +99,7 @@ def prune_cmd(
     round_to: str = typer.Option("8", "--round-to", help="Keep a multiple of this many channels per group (1 = no rounding), or auto: the multiple (8/16/32/64) whose conv kernel runs best on this CPU for --target-runtime/--target-precision (measured, cached)."),
     target_latency_ms: Optional[float] = typer.Option(None, "--target-latency-ms", help="Prune until the batch-1 latency measured on --target-runtime/--target-precision meets this (bisection on the ratio)."),
     target_speedup: Optional[float] = typer.Option(None, "--target-speedup", help="Prune until the batch-1 latency measured on --target-runtime/--target-precision is this many times faster than the unpruned model's (the same target on any CPU)."),
-    target_runtime: TargetRuntime = choice_option(TargetRuntime.onnxruntime, "--target-runtime", help="Runtime the model will run on: onnxruntime or torch (for --round-to auto and --target-latency-ms)."),
+    target_runtime: TargetRuntime = choice_option(TargetRuntime.onnxruntime, "--target-runtime", help="Runtime the model will run on: onnxruntime, openvino or torch (for --target-latency-ms / --target-speedup, and --round-to auto except on openvino)."),
     target_precision: TargetPrecision = choice_option(TargetPrecision.int8, "--target-precision", help="Precision it will run in: int8 (QDQ ONNX) or fp32."),
     iterative_steps: int = typer.Option(1, "--iterative-steps", help="Reach the ratio in this many pruning steps."),
     ignore: Optional[List[str]] = typer.Option(None, "--ignore", help="Layer whose output channels (and tied ones) are kept; repeatable, e.g. --ignore conv1."),

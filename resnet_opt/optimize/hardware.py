@@ -1,5 +1,6 @@
 """Hardware-aware pruning: which channel multiple (``round_to``) suits this CPU's convolution kernels, and the
-latency of a model as it will be deployed (runtime + precision), measured here.
+latency of a model as it will be deployed (runtime + precision), measured here: onnxruntime, OpenVINO (the same
+ONNX / QDQ file, latency targets only) or torch eager.
 
 ``choose_round_to`` times one 3×3 convolution per candidate multiple (8, 16, 32, 64) on the chosen runtime and
 precision — onnxruntime FP32 ``Conv``, onnxruntime INT8 ``QLinearConv`` (U8 activations, S8 weights, the kernel behind
@@ -21,11 +22,13 @@ from typing import Any
 
 import numpy as np
 
-from resnet_opt.core.errors import ConfigError
+from resnet_opt.core.errors import BackendUnavailableError, ConfigError
 from resnet_opt.engine.timing import median_ms
 
 CANDIDATES = (8, 16, 32, 64)
-RUNTIMES = ("onnxruntime", "torch")
+RUNTIMES = ("onnxruntime", "openvino", "torch")
+# runtimes whose kernels choose_round_to can probe; OpenVINO is a latency target only (see check_round_to_auto)
+ROUND_TO_RUNTIMES = ("onnxruntime", "torch")
 PRECISIONS = ("fp32", "int8")
 CACHE_FILE = "round_to.json"
 _CHANNELS = {8: 104, 16: 112, 32: 96, 64: 128}
@@ -63,7 +66,25 @@ def check_target(runtime: str, precision: str) -> tuple[str, str]:
     if rt == "torch" and pr == "int8":
         raise ConfigError("torch eager INT8 is not a pruning target; use onnxruntime int8 (the quantize stage's "
                           "QDQ ONNX) or torch fp32")
+    if rt == "openvino":
+        from resnet_opt.engine.openvino_session import openvino_unavailable_reason
+
+        why = openvino_unavailable_reason()
+        if why:
+            raise BackendUnavailableError(f"--target-runtime openvino: {why}")
     return rt, pr
+
+
+def check_round_to_auto(runtime: str) -> None:
+    """``--round-to auto`` probes the target runtime's 3x3 kernels; not offered for OpenVINO. Measured
+    (2026-12-07, Zen 5): its u8 QDQ probe ran the 128-channel candidate fastest per MAC, so auto would pick 64, and
+    a ResNet-50 pruned 0.5 with widths rounded to 64 ran on OpenVINO at the same share of the INT8 peak as the
+    default rounding but 1.34x slower (the probe's candidates differ in size, and bigger layers amortize OpenVINO's
+    per-layer cost better)."""
+    if runtime not in ROUND_TO_RUNTIMES:
+        raise ConfigError(f"--round-to auto is measured on {' or '.join(ROUND_TO_RUNTIMES)} kernels, not {runtime}: "
+                          "give --round-to N (the default 8 suits OpenVINO's INT8 kernels as well as any: rounding "
+                          "to 64 made a pruned ResNet-50 1.34x slower there)")
 
 
 def _conv_onnx(c: int, hw: int, precision: str) -> tuple[bytes, np.ndarray]:
@@ -95,6 +116,7 @@ def time_conv(channels: int, spatial: int, runtime: str, precision: str, threads
     """Median ms of one 3×3, stride-1 ``channels → channels`` convolution at ``spatial``² on the target
     (``threads``: onnxruntime intra-op threads; torch uses its current thread setting)."""
     runtime, precision = check_target(runtime, precision)
+    check_round_to_auto(runtime)
     if runtime == "torch":
         import torch
         import torch.nn.functional as F
@@ -122,6 +144,7 @@ def choose_round_to(runtime: str = "onnxruntime", precision: str = "int8", *, sp
     """The smallest channel multiple whose 3×3 conv throughput on the target is within ``tolerance`` of the best
     candidate's (cached)."""
     runtime, precision = check_target(runtime, precision)
+    check_round_to_auto(runtime)
     threads = int(threads or os.cpu_count() or 1)
     cands = tuple(sorted(set(int(c) for c in candidates)))
     if not cands or any(c not in _CHANNELS for c in cands):
@@ -166,5 +189,5 @@ def choose_round_to(runtime: str = "onnxruntime", precision: str = "int8", *, sp
     return choice
 
 
-__all__ = ["CANDIDATES", "RUNTIMES", "PRECISIONS", "KernelTiming", "RoundToChoice", "check_target", "time_conv",
-           "choose_round_to"]
+__all__ = ["CANDIDATES", "RUNTIMES", "ROUND_TO_RUNTIMES", "PRECISIONS", "KernelTiming", "RoundToChoice", "check_target",
+           "check_round_to_auto", "time_conv", "choose_round_to"]

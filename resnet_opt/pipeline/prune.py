@@ -72,8 +72,8 @@ def measure_latency_ms(models: Sequence[nn.Module], input_size: int, *, runs: in
 def deployed_latency_ms(model: nn.Module, input_size: int, *, runtime: str = "onnxruntime", precision: str = "int8",
                         threads: int | None = None, runs: int = 10, batch: int = 1) -> float:
     """Median batch-``batch`` latency (ms) of ``model`` as it would be deployed: torch eager FP32, or exported to
-    ONNX and run with onnxruntime in FP32 or as INT8 QDQ (quantized with random calibration inputs: latency does not
-    depend on the calibration, accuracy is not measured here)."""
+    ONNX and run with onnxruntime or OpenVINO in FP32 or as INT8 QDQ (quantized with random calibration inputs:
+    latency does not depend on the calibration, accuracy is not measured here)."""
     from resnet_opt.optimize.hardware import check_target
 
     runtime, precision = check_target(runtime, precision)
@@ -93,9 +93,14 @@ def deployed_latency_ms(model: nn.Module, input_size: int, *, runtime: str = "on
             calib = ImageDataReader([torch.randn(4, 3, input_size, input_size, generator=g)])
             path = quantize_onnx(path, Path(d) / "int8.onnx", calib, OnnxQuantConfig(method="minmax"),
                                  workdir=Path(d)).path
+        x = np.random.default_rng(0).standard_normal((batch, 3, input_size, input_size)).astype(np.float32)
+        if runtime == "openvino":  # the file as the openvino-cpu backend runs it: static batch, latency hint
+            from resnet_opt.engine.openvino_session import compile_model
+
+            req = compile_model(path, threads=threads, batch=batch)[0].create_infer_request()
+            return median_ms(lambda: req.infer({0: x}), runs, warmup=2)
         sess = ort_session(path, threads=threads)
         name = sess.get_inputs()[0].name
-        x = np.random.default_rng(0).standard_normal((batch, 3, input_size, input_size)).astype(np.float32)
         return median_ms(lambda: sess.run(None, {name: x}), runs, warmup=2)
 
 
@@ -194,12 +199,13 @@ class PruneConfig:
             check_float("--target-latency-ms", self.target_latency_ms, 0.0, 1e6, lo_open=True)
         if self.target_speedup is not None:
             check_float("--target-speedup", self.target_speedup, 1.0, 1000.0, lo_open=True)
-        from resnet_opt.optimize.hardware import check_target
+        from resnet_opt.optimize.hardware import check_round_to_auto, check_target
 
         self.target_runtime, self.target_precision = check_target(self.target_runtime, self.target_precision)
         if isinstance(self.round_to, str):
             if self.round_to.strip().lower() == "auto":
                 self.round_to = "auto"
+                check_round_to_auto(self.target_runtime)
             else:
                 try:
                     self.round_to = int(self.round_to)
@@ -453,10 +459,16 @@ def prune_model(config: PruneConfig, *, progress: bool = False, log: Callable[[s
     pruning = result.to_dict()
     pruning["hardware"] = {"round_to_auto": round_to_info, "target_latency": latency_search}
     if latency_search is not None:
-        after["deployed_latency_ms"] = deployed_latency_ms(pruned, size, runtime=target_runtime,
-                                                           precision=target_precision, threads=threads_now,
-                                                           runs=latency_runs)
+        after["deployed_latency_ms"] = ms = deployed_latency_ms(pruned, size, runtime=target_runtime,
+                                                                precision=target_precision, threads=threads_now,
+                                                                runs=latency_runs)
         pruning["mode"] = "target_latency"
+        target_ms = latency_search["target_ms"]
+        latency_search.update(remeasured_ms=ms, met_when_remeasured=ms <= target_ms)
+        if ms > target_ms:  # the search met it once; the saved model, timed again, does not: say so
+            say(f"warning: timed again, the saved model runs in {ms:.2f} ms on {target_runtime} {target_precision}, "
+                f"above the {target_ms:.2f} ms target the search measured it within: latencies this small vary "
+                f"from run to run on this CPU (raise --latency-runs, or ask for a larger speed-up)")
     _save_pruned(out, pruned, src, spec, labelled, size, class_names, pruning, finetune, before, after,
                  threads, cfg)
     return PruneStageResult(out=out, input_size=size, threads=threads, data=str(spec) if spec else None,
