@@ -62,9 +62,9 @@ MEASURED_FASTEST = {
         ("INT8 ONNX on OpenVINO 5.75 ms, on onnxruntime 7.1 ms, against torch eager FP32 36 ms; pruned 0.5 + INT8 on "
          "OpenVINO 1.94 ms (15.7x eager), on a 2-core AMD EPYC Zen 4 (AVX-512 VNNI + BF16)",
          "benchmarks/results/resnet50_cpu-amd-epyc-2c-avx512vnni.md"),
-        ("INT8 ONNX 6.3 ms and `quantize --target openvino` (NNCF) 6.4 ms on OpenVINO, INT8 ONNX on onnxruntime 7.5 ms, "
-         "against torch eager FP32 43.0 ms; pruned 0.5 + INT8 ONNX on OpenVINO 2.09 ms (20.6x eager), on a 2-core AMD "
-         "EPYC Zen 5 (AVX-512 VNNI + BF16)", "benchmarks/results/resnet50_cpu-amd-epyc-zen5-2c-avx512vnni.md"),
+        ("`quantize --target openvino` (NNCF) 5.2 ms and INT8 ONNX 5.4 ms on OpenVINO, INT8 ONNX on onnxruntime "
+         "6.7 ms, against torch eager FP32 35.3 ms; pruned 0.5 + INT8 ONNX on OpenVINO 1.71 ms (20.6x eager), on a "
+         "2-core AMD EPYC Zen 5 (AVX-512 VNNI + BF16)", "benchmarks/results/resnet50_cpu-amd-epyc-zen5-2c-avx512vnni.md"),
     ),
 }
 
