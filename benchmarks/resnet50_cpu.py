@@ -55,6 +55,7 @@ sys.path.insert(0, str(ROOT))
 from common import roofline_sentence, torchvision_quantized  # noqa: E402
 from resnet_opt.bench import BenchConfig, TimingConfig, run_benchmark  # noqa: E402
 from resnet_opt.bench.report import environment_lines, plot, speedup  # noqa: E402
+from resnet_opt.bench.roofline import share_cell  # noqa: E402
 from resnet_opt.bench.timing import paired_verdict, verdict_word  # noqa: E402
 from resnet_opt.bench.variants import Variant, variant_from_model, variant_from_path  # noqa: E402
 from resnet_opt.core.artifact import atomic_write_text, to_json  # noqa: E402
@@ -336,10 +337,7 @@ def render(result: Any, missing: dict[str, str], args: argparse.Namespace, comma
             cells += [f"{st.p50_ms:.1f}" if st else "—", f"{sp:.2f}×" if sp else "—"]
         q = rf_rows.get((key[0], key[1], bss[0])) or {}
         cells += [f"{q['gmacs_per_s']:.0f}" if q.get("gmacs_per_s") is not None else "—"]
-        for b in pb:
-            q = rf_rows.get((key[0], key[1], b)) or {}
-            cells += [f"{100 * q['fraction_of_peak']:.0f} % {q['peak_kind']}{' (suspect)' if q.get('suspect') else ''}"
-                      if q.get("fraction_of_peak") is not None else "—"]
+        cells += [share_cell(rf_rows.get((key[0], key[1], b)) or {}) for b in pb]
         if key in PRUNED_INT8:  # half the channels removed without fine-tuning: another model, nothing to agree with
             cells += ["n/a (pruned)", "n/a (pruned)"]
         else:

@@ -69,7 +69,8 @@ def efficiency_targets(cpu: dict[str, Any], unpruned: float | None, pruned: floa
     the figure measured and ``met=None`` (not this CPU class's target). ``other``: (batch size, unpruned, pruned)
     fractions at another batch size, quoted beside the judged ones, never judged."""
     out = []
-    for i, (name, frac) in enumerate((("unpruned", unpruned), ("pruned", pruned))):
+    others = (None, None) if other is None else other[1:]
+    for (name, frac), other_frac in zip((("unpruned", unpruned), ("pruned", pruned)), others):
         goal = EFFICIENCY[name]
         what = "INT8" if name == "unpruned" else "pruned 0.5 + INT8"
         target = f"{what} >= {100 * goal:.0f} % of the INT8 (U8S8) peak on a VNNI/AMX CPU (batch {batch})"
@@ -83,9 +84,9 @@ def efficiency_targets(cpu: dict[str, Any], unpruned: float | None, pruned: floa
         else:
             out.append({"target": target, "met": frac >= goal, "fraction": frac,
                         "detail": f"{100 * frac:.0f} % of the U8S8 peak"})
-        if other is not None and other[1 + i] is not None:
-            out[-1]["detail"] += f" (batch {other[0]}, not judged: {100 * other[1 + i]:.0f} %)"
-            out[-1]["other_batch"] = {"batch": other[0], "fraction": other[1 + i]}
+        if other is not None and other_frac is not None:
+            out[-1]["detail"] += f" (batch {other[0]}, not judged: {100 * other_frac:.0f} %)"
+            out[-1]["other_batch"] = {"batch": other[0], "fraction": other_frac}
     return out
 
 

@@ -465,9 +465,16 @@ def roofline_markdown(result: Any) -> list[str]:
         md.append(f"| {r['variant']} | {r['backend']} | {r['batch_size']} | {m / 1e9:.3f} | " if m else
                   f"| {r['variant']} | {r['backend']} | {r['batch_size']} | — | ")
         md[-1] += (f"{r['gmacs_per_s']:.1f} | " if r.get("gmacs_per_s") is not None else "— | ")
-        md[-1] += (f"{100 * r['fraction_of_peak']:.0f} % {r['peak_kind']}{' (suspect)' if r.get('suspect') else ''} |"
-                   if r.get("fraction_of_peak") is not None else "— |")
+        md[-1] += f"{share_cell(r)} |"
     return md
+
+
+def share_cell(row: dict[str, Any]) -> str:
+    """A roofline row's share of its peak as a report's table writes it ("77 % u8s8", "(suspect)" where the peak is
+    suspect, — without a figure)."""
+    if row.get("fraction_of_peak") is None:
+        return "—"
+    return f"{100 * row['fraction_of_peak']:.0f} % {row['peak_kind']}{' (suspect)' if row.get('suspect') else ''}"
 
 
 __all__ = [
@@ -493,4 +500,5 @@ __all__ = [
     "roofline_rows",
     "attach_roofline",
     "roofline_markdown",
+    "share_cell",
 ]
